@@ -1,0 +1,99 @@
+// The agent interface: what talks to the caller.
+//
+// A session hands its agent the caller's audio (already decoded and at the call's internal
+// rate), DTMF digits and the end of the call; the agent answers through CallControl by queueing
+// audio for the paced playout, flushing it, or hanging up. Built-in agents live here; the gRPC
+// conversation pipeline implements the same interface. All calls happen on the call's io thread;
+// an agent that works elsewhere must post back to it. on_audio() and on_tick() run once per
+// frame and must not allocate, block or log at info level.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace voxbridge::agent {
+
+/// What an agent may do to its call.
+class CallControl {
+ public:
+  virtual ~CallControl() = default;
+  /// Queues audio at internal_rate_hz() for playout; returns the samples accepted (the rest did
+  /// not fit: respect playout_full()).
+  virtual std::size_t play(std::span<const std::int16_t> samples) = 0;
+  /// Drops all queued audio; the caller hears silence from the next 20 ms tick.
+  virtual void flush() = 0;
+  /// Ends the call from the server side: queued audio is played first when `after_playout`,
+  /// then Asterisk gets a hangup message (0x00).
+  virtual void hangup(std::string_view reason, bool after_playout = true) = 0;
+  virtual int internal_rate_hz() const = 0;
+  /// Samples waiting in the playout queue.
+  virtual std::size_t queued_samples() const = 0;
+  /// True above the high watermark: stop producing until it drops (backpressure).
+  virtual bool playout_full() const = 0;
+};
+
+/// Facts about the call, known when it starts.
+struct CallInfo {
+  std::string uuid;      ///< canonical text form
+  std::string peer;      ///< "ip:port" of Asterisk
+  std::string listener;  ///< listener section name
+};
+
+class Agent {
+ public:
+  virtual ~Agent() = default;
+  /// The UUID arrived; `control` stays valid until on_end() returns.
+  virtual void on_start(CallControl& control, const CallInfo& info) = 0;
+  /// Caller audio at the internal rate, in frame-sized pieces.
+  virtual void on_audio(std::span<const std::int16_t> samples) = 0;
+  /// One DTMF digit (0-9 * # A-D), at digit end.
+  virtual void on_dtmf(char digit) = 0;
+  /// Called after every playout tick (20 ms), so an agent can keep the queue fed.
+  virtual void on_tick() {}
+  /// The call is over (either side); no more calls follow.
+  virtual void on_end(std::string_view reason) = 0;
+};
+
+/// Settings of the built-in agents (from an [agent-NAME] section).
+struct AgentSpec {
+  enum class Type { echo, playback };
+  std::string name = "echo";
+  Type type = Type::echo;
+  // echo
+  std::chrono::milliseconds echo_delay{0};
+  /// Echo only: a backlog of a whole frame or more beyond the delay that stands this long (the
+  /// queue never drained below it) is trimmed by one frame, so a one-off stall cannot leave the
+  /// echo permanently late. Backlog that comes and goes (jitter) is kept. 0 = never trim.
+  std::chrono::milliseconds echo_trim_after{1000};
+  char hangup_digit = '#';  ///< '\0' = none
+  // playback
+  std::string file;          ///< WAV; empty = tone
+  int tone_hz = 440;
+  std::chrono::milliseconds tone_duration{1000};
+  enum class Then { echo, hangup, silence } then = Then::echo;
+  std::chrono::milliseconds pause{0};  ///< silence after the prompt before echo/hangup
+};
+
+/// Builds an agent for one call. `internal_rate_hz` is the rate the agent will see; prompts are
+/// resampled to it here, once per call, never per frame.
+class AgentFactory {
+ public:
+  /// Loads and validates the spec (WAV files are read once here); throws std::runtime_error
+  /// with a clear reason on failure.
+  AgentFactory(AgentSpec spec, int internal_rate_hz, int resampler_quality);
+  std::unique_ptr<Agent> create() const;
+  const AgentSpec& spec() const { return spec_; }
+
+ private:
+  AgentSpec spec_;
+  int rate_hz_;
+  std::shared_ptr<const std::vector<std::int16_t>> prompt_;  // at rate_hz_, shared by all calls
+};
+
+}  // namespace voxbridge::agent

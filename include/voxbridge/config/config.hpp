@@ -1,0 +1,79 @@
+// voxbridge.conf: Asterisk-style INI ([general], [listener-NAME], [agent-NAME]; `;` comments),
+// validated at startup, plus command-line overrides. Errors name the file, line and option.
+// Read once on the main thread before serving; immutable afterwards.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "voxbridge/agent/agent.hpp"
+#include "voxbridge/session/call_media.hpp"
+#include "voxbridge/session/call_session.hpp"
+
+namespace voxbridge::config {
+
+/// A configuration problem; what() reads "FILE:LINE: [section] option: problem".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct GeneralConfig {
+  std::size_t threads = 0;  ///< io threads; 0 = one per core
+  std::string log_level = "info";
+  int internal_rate_hz = 16000;
+  int resampler_quality = 3;
+  std::size_t max_calls = 4096;
+  std::chrono::milliseconds drain_timeout{10000};
+  session::SessionLimits limits;
+  std::chrono::milliseconds playout_buffer{2000};
+  std::chrono::milliseconds playout_low_watermark{200};
+  std::chrono::milliseconds playout_high_watermark{1000};
+  bool early_silence = true;
+};
+
+struct ListenerConfig {
+  std::string name;
+  std::string host = "127.0.0.1";
+  unsigned short port = 5001;
+  session::CodecMode codec = session::CodecMode::auto_detect;
+  audio::G711Law g711 = audio::G711Law::ulaw;  ///< what `auto` assumes for 160-byte frames
+  std::string agent = "echo";
+};
+
+struct Config {
+  std::string source = "(built-in defaults)";
+  GeneralConfig general;
+  std::vector<ListenerConfig> listeners;
+  std::vector<agent::AgentSpec> agents;  ///< includes the built-in `echo` and `playback`
+
+  const agent::AgentSpec* find_agent(const std::string& name) const;
+};
+
+/// The built-in defaults: one listener on 127.0.0.1:5001 with the echo agent.
+Config default_config();
+/// Parses INI text; `source` names it in errors. Throws ConfigError.
+Config parse_config(const std::string& text, const std::string& source);
+Config load_config_file(const std::string& path);
+
+/// What the command line asked for.
+struct CommandLine {
+  std::optional<std::string> config_file;
+  std::optional<std::string> listen;  ///< HOST:PORT, replaces the configured listeners
+  std::optional<std::string> agent;
+  std::optional<std::string> codec;
+  std::optional<std::size_t> threads;
+  std::optional<std::string> log_level;
+  bool help = false;
+  bool version = false;
+};
+/// Throws ConfigError ("--threads: ...") on a bad flag.
+CommandLine parse_command_line(int argc, const char* const* argv);
+/// Applies overrides and validates the result; throws ConfigError.
+void apply_command_line(Config& cfg, const CommandLine& cl);
+std::string usage();
+
+}  // namespace voxbridge::config

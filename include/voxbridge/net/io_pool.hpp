@@ -1,0 +1,72 @@
+// Threads and sockets, knowing nothing of calls: one io_context per thread, and TCP listeners
+// that hand each accepted socket, already bound to the next thread's io_context, to a callback.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace voxbridge::net {
+
+/// N io_contexts, each run by its own thread (shared-nothing: a socket stays on its thread).
+class IoPool {
+ public:
+  explicit IoPool(std::size_t threads);
+  ~IoPool();
+  IoPool(const IoPool&) = delete;
+  IoPool& operator=(const IoPool&) = delete;
+
+  std::size_t size() const { return contexts_.size(); }
+  boost::asio::io_context& context(std::size_t i) { return *contexts_[i]; }
+  /// Round-robin choice for the next connection.
+  std::size_t next_index();
+
+  /// Starts the threads (returns at once).
+  void start();
+  /// Lets the threads return once they have no more work, then joins them.
+  void stop_when_idle();
+  /// Stops the io_contexts now and joins the threads.
+  void stop_now();
+
+ private:
+  using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::vector<std::optional<Guard>> guards_;
+  std::vector<std::thread> threads_;
+  std::size_t next_ = 0;
+};
+
+/// Accepts TCP connections on one endpoint (accepts run on context 0 of the pool).
+class Listener {
+ public:
+  /// Called on the accepting thread (context 0) with a socket bound to context `index`; the
+  /// callee posts further work to the socket's executor.
+  using OnAccept = std::function<void(boost::asio::ip::tcp::socket, std::size_t index)>;
+
+  /// Binds and listens now; throws boost::system::system_error with the address on failure.
+  Listener(IoPool& pool, const std::string& host, unsigned short port, OnAccept on_accept,
+           int backlog = 1024);
+  void start();
+  /// Stops accepting (safe from any thread).
+  void stop();
+  /// The port actually bound (useful with port 0).
+  unsigned short port() const { return port_; }
+
+ private:
+  void accept_one();
+  IoPool& pool_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  OnAccept on_accept_;
+  unsigned short port_;
+};
+
+/// Splits "host:port" (IPv6 as "[::1]:5001"); returns false on malformed input.
+bool split_host_port(const std::string& text, std::string& host, unsigned short& port);
+
+}  // namespace voxbridge::net

@@ -1,0 +1,121 @@
+// Real-time playout for one call: a fixed-capacity sample ring with watermarks, and a deadline
+// pacer that decides when each 20 ms frame leaves.
+//
+// Asterisk plays whatever it receives at once, with no jitter buffer, so the server owns the
+// clock: frame n leaves at start + n * frame. The pacer never sends two frames in one tick to
+// catch up after a stall (late deadlines are skipped and counted), and an empty queue yields
+// silence without moving the timeline. Time is passed in, so tests drive it with a fake clock.
+// Single-threaded (the call's io thread); the ring is allocated once at construction.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace voxbridge::playout {
+
+using Clock = std::chrono::steady_clock;
+
+/// Fixed ring of samples at the call's internal rate.
+class PlayoutQueue {
+ public:
+  /// `capacity` samples; `high_watermark` is where producers should pause (backpressure), and
+  /// `low_watermark` where they may resume.
+  PlayoutQueue(std::size_t capacity, std::size_t low_watermark, std::size_t high_watermark);
+
+  /// Appends as much of `samples` as fits; returns the count taken. The rest is counted as
+  /// overflow (producers that respect the high watermark never see it).
+  std::size_t push(std::span<const std::int16_t> samples);
+  /// Appends `n` samples of silence (as much as fits).
+  std::size_t push_silence(std::size_t n);
+  /// Moves up to out.size() samples into `out`; returns the count.
+  std::size_t pop(std::span<std::int16_t> out);
+  /// Drops everything queued (barge-in); returns the samples dropped.
+  std::size_t clear();
+
+  std::size_t size() const { return size_; }
+  std::size_t capacity() const { return capacity_; }
+  std::size_t free_space() const { return capacity_ - size_; }
+  bool above_high_watermark() const { return size_ >= high_; }
+  bool below_low_watermark() const { return size_ <= low_; }
+  std::uint64_t overflow_samples() const { return overflow_; }
+
+ private:
+  std::unique_ptr<std::int16_t[]> ring_;
+  std::size_t capacity_;
+  std::size_t low_;
+  std::size_t high_;
+  std::size_t head_ = 0;  // next sample to pop
+  std::size_t size_ = 0;
+  std::uint64_t overflow_ = 0;
+};
+
+/// Deadline arithmetic for a fixed frame period.
+class Pacer {
+ public:
+  explicit Pacer(Clock::duration frame = std::chrono::milliseconds(20)) : frame_(frame) {}
+
+  /// Anchors the timeline at `t0`: frame n is due at t0 + n * frame, the first at n = 1.
+  void start(Clock::time_point t0);
+  /// When the next frame is due.
+  Clock::time_point next_deadline() const { return start_ + frame_ * static_cast<long>(next_); }
+  /// The timer fired at `now`: returns true if a frame is due (exactly one, never more) and
+  /// moves to the next deadline after `now`; deadlines that passed unserved are counted late.
+  bool on_timer(Clock::time_point now);
+
+  std::uint64_t frames_sent() const { return sent_; }
+  std::uint64_t late_ticks() const { return late_; }
+  Clock::duration frame() const { return frame_; }
+  Clock::time_point start_time() const { return start_; }
+
+ private:
+  Clock::duration frame_;
+  Clock::time_point start_{};
+  std::uint64_t next_ = 0;
+  std::uint64_t sent_ = 0;
+  std::uint64_t late_ = 0;
+};
+
+/// Queue + pacer: what a session calls on every tick.
+class Playout {
+ public:
+  struct Options {
+    int rate_hz = 16000;
+    std::chrono::milliseconds frame{20};
+    std::chrono::milliseconds capacity{2000};
+    std::chrono::milliseconds low_watermark{200};
+    std::chrono::milliseconds high_watermark{1000};
+  };
+  explicit Playout(const Options& opts);
+
+  void start(Clock::time_point t0) { pacer_.start(t0); }
+  Clock::time_point next_deadline() const { return pacer_.next_deadline(); }
+
+  /// On a timer wake-up at `now`: if a frame is due, fills `out` (frame_samples() long) with
+  /// queued audio, padding with silence on underrun, and returns true.
+  bool tick(Clock::time_point now, std::span<std::int16_t> out);
+  /// Empties the queue now; the next tick plays silence (barge-in within one tick).
+  void flush();
+
+  PlayoutQueue& queue() { return queue_; }
+  const PlayoutQueue& queue() const { return queue_; }
+  const Pacer& pacer() const { return pacer_; }
+  std::size_t frame_samples() const { return frame_samples_; }
+  int rate_hz() const { return rate_hz_; }
+  /// Ticks that found less than a full frame queued after audio had been playing.
+  std::uint64_t underruns() const { return underruns_; }
+  std::uint64_t flushes() const { return flushes_; }
+
+ private:
+  int rate_hz_;
+  std::size_t frame_samples_;
+  PlayoutQueue queue_;
+  Pacer pacer_;
+  bool playing_ = false;  // audio was queued since the last underrun/flush
+  std::uint64_t underruns_ = 0;
+  std::uint64_t flushes_ = 0;
+};
+
+}  // namespace voxbridge::playout

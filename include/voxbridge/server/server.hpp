@@ -1,0 +1,55 @@
+// One voxbridge process: the io threads, every configured listener, and the calls on them.
+// Wiring only (net + session + agents); main() and the integration tests both use it.
+//
+// Threads: the constructor and shutdown() run on the caller's thread; calls run on the pool.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "voxbridge/config/config.hpp"
+#include "voxbridge/net/io_pool.hpp"
+#include "voxbridge/session/call_session.hpp"
+
+namespace voxbridge::server {
+
+class Server {
+ public:
+  /// Loads agents (prompts), creates the io threads and binds every listener; throws
+  /// std::runtime_error naming the listener on failure (e.g. address in use).
+  explicit Server(const config::Config& cfg);
+  ~Server();
+
+  /// Starts the threads and accepting.
+  void start();
+  /// Bound ports, in listener order (the real ones when the config said port 0).
+  std::vector<unsigned short> ports() const;
+
+  /// Stops accepting new calls (they are refused by the closed socket).
+  void stop_accepting();
+  /// Graceful stop: stop accepting, let calls end by themselves for up to `drain`, then send
+  /// hangup (0x00) to the rest and wait for them to close. Returns the calls hung up by force.
+  std::size_t shutdown(std::chrono::milliseconds drain);
+  /// Hang up every call now (on their own threads); returns at once.
+  void hangup_all(std::string_view reason);
+
+  std::int64_t active_calls() const { return counters_.active.load(); }
+  const session::SessionCounters& counters() const { return counters_; }
+
+ private:
+  void on_accept(std::size_t listener, boost::asio::ip::tcp::socket socket, std::size_t index);
+
+  config::Config cfg_;
+  session::SessionCounters counters_;
+  net::IoPool pool_;
+  std::vector<session::SessionList> calls_;  // one per io thread
+  std::vector<std::shared_ptr<const session::SessionConfig>> session_cfgs_;
+  std::vector<std::unique_ptr<net::Listener>> listeners_;
+  bool started_ = false;
+};
+
+/// Threads to use for `configured` (0 = one per core).
+std::size_t resolve_threads(std::size_t configured);
+
+}  // namespace voxbridge::server

@@ -1,0 +1,138 @@
+// The media core of one call, with no I/O: what happens to each message between the socket
+// reader and the socket writer.
+//
+//   inbound:  audio payload -> G.711/slin decode -> resample to the internal rate -> agent
+//   outbound: pacer tick -> playout queue -> resample to the leg rate -> slin bytes + header
+//
+// CallSession drives it from its io thread; tests drive it directly with a fake clock. All
+// buffers and DSP state are created when the call's audio format becomes known; after that,
+// on_audio() and on_tick() allocate nothing.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "voxbridge/agent/agent.hpp"
+#include "voxbridge/audio/g711.hpp"
+#include "voxbridge/audio/resampler.hpp"
+#include "voxbridge/audiosocket/protocol.hpp"
+#include "voxbridge/playout/playout.hpp"
+
+namespace voxbridge::session {
+
+using Clock = playout::Clock;
+
+/// How a listener interprets inbound kind 0x10 (see "codec truth" in docs/audiosocket.md).
+enum class CodecMode {
+  auto_detect,  ///< 0x10 with 160 or 240 bytes is G.711 (`auto_law`), anything else slin
+  slin,         ///< trust the kind
+  ulaw,         ///< 0x10 carries mu-law bytes
+  alaw,         ///< 0x10 carries A-law bytes
+};
+std::string_view codec_mode_name(CodecMode m);
+
+/// What the leg actually carries, once its first audio arrived.
+enum class LegCodec { unknown, slin, ulaw, alaw };
+std::string_view leg_codec_name(LegCodec c);
+
+struct MediaOptions {
+  CodecMode codec = CodecMode::auto_detect;
+  audio::G711Law auto_law = audio::G711Law::ulaw;
+  int internal_rate_hz = 16000;
+  int resampler_quality = 3;
+  std::chrono::milliseconds playout_capacity{2000};
+  std::chrono::milliseconds playout_low_watermark{200};
+  std::chrono::milliseconds playout_high_watermark{1000};
+  /// Send silence from the UUID on, before there is anything to say (Asterisk issue 2089 and the
+  /// app's 2 s no-activity timeout).
+  bool early_silence = true;
+};
+
+/// Counters for the end-of-call log line and metrics.
+struct MediaStats {
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t dtmf_in = 0;
+  std::uint64_t late_ticks = 0;
+  std::uint64_t underruns = 0;
+  std::uint64_t odd_payloads = 0;  ///< slin payloads with an odd byte count (last byte ignored)
+  std::uint64_t format_changes = 0;
+};
+
+class CallMedia final : public agent::CallControl {
+ public:
+  /// Largest outbound frame: 20 ms at 192 kHz.
+  static constexpr std::size_t kMaxFrameSamples = 3840;
+
+  CallMedia(const MediaOptions& options, std::unique_ptr<agent::Agent> agent);
+  ~CallMedia() override;
+
+  /// The UUID arrived at `now`: the pacing timeline starts and the agent is told.
+  void start(Clock::time_point now, const agent::CallInfo& info);
+  /// One inbound audio message. Returns false only when the call must end (then `why` says why).
+  bool on_audio(audiosocket::Kind kind, std::span<const std::uint8_t> payload, std::string& why);
+  void on_dtmf(char digit);
+  /// Timer wake-up: if a frame is due, returns it encoded (header + payload, valid until the
+  /// next call); empty otherwise.
+  std::span<const std::uint8_t> on_tick(Clock::time_point now);
+  Clock::time_point next_deadline() const { return playout_.next_deadline(); }
+  /// The call is over; the agent hears it once.
+  void end(std::string_view reason);
+
+  bool hangup_requested() const { return hangup_requested_; }
+  /// A requested hangup may go out now (its final audio, if any, has been played).
+  bool hangup_due() const;
+  const std::string& hangup_reason() const { return hangup_reason_; }
+
+  LegCodec leg_codec() const { return leg_codec_; }
+  int leg_rate_hz() const { return leg_rate_; }
+  audiosocket::Kind reply_kind() const { return reply_kind_; }
+  MediaStats stats() const;
+  const playout::Playout& playout() const { return playout_; }
+
+  // agent::CallControl
+  std::size_t play(std::span<const std::int16_t> samples) override;
+  void flush() override;
+  void hangup(std::string_view reason, bool after_playout) override;
+  int internal_rate_hz() const override { return options_.internal_rate_hz; }
+  std::size_t queued_samples() const override { return playout_.queue().size(); }
+  bool playout_full() const override { return playout_.queue().above_high_watermark(); }
+
+ private:
+  bool set_format(audiosocket::Kind kind, std::size_t payload_bytes, std::string& why);
+
+  MediaOptions options_;
+  std::unique_ptr<agent::Agent> agent_;
+  playout::Playout playout_;
+  bool started_ = false;
+  bool ended_ = false;
+
+  LegCodec leg_codec_ = LegCodec::unknown;
+  audiosocket::Kind in_kind_ = audiosocket::Kind::slin8;
+  int leg_rate_ = 8000;  // outbound rate; 8 kHz (0x10) until the caller's audio says otherwise
+  audiosocket::Kind reply_kind_ = audiosocket::Kind::slin8;
+  std::optional<audio::Resampler> in_rs_;
+  std::optional<audio::Resampler> out_rs_;
+
+  bool hangup_requested_ = false;
+  bool hangup_after_playout_ = true;
+  std::string hangup_reason_;
+
+  MediaStats stats_;
+
+  // Fixed working buffers: inbound audio is processed in chunks that fit them.
+  static constexpr std::size_t kChunkSamples = 960;  // 20 ms at 48 kHz
+  std::array<std::int16_t, kChunkSamples> leg_chunk_{};
+  std::array<std::int16_t, kChunkSamples * 4 + 8> internal_chunk_{};
+  std::array<std::int16_t, kMaxFrameSamples> out_internal_{};
+  std::array<std::int16_t, kMaxFrameSamples + 8> out_leg_{};
+  std::array<std::uint8_t, audiosocket::kHeaderBytes + 2 * (kMaxFrameSamples + 8)> tx_{};
+};
+
+}  // namespace voxbridge::session

@@ -1,0 +1,112 @@
+// One AudioSocket call on one TCP connection: UUID handshake, the read loop, the paced write
+// loop, limits and timeouts, and hangup in either direction.
+//
+// A session lives on the io thread its socket belongs to and never leaves it, so it needs no
+// locks or strands. It owns everything of its call (parser buffer, media core, agent) and keeps
+// itself alive with shared_from_this while either loop runs. Bad input from the peer closes only
+// this call, with one warning naming the peer, the UUID (if known) and the reason.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "voxbridge/agent/agent.hpp"
+#include "voxbridge/audiosocket/protocol.hpp"
+#include "voxbridge/session/call_media.hpp"
+
+namespace voxbridge::session {
+
+/// Limits every call of a listener obeys; all configurable (voxbridge.conf [general]).
+struct SessionLimits {
+  std::size_t max_payload_bytes = 8192;
+  std::chrono::milliseconds handshake_timeout{5000};  ///< connect -> UUID
+  std::chrono::milliseconds idle_timeout{10000};      ///< nothing from Asterisk; 0 = off
+  std::chrono::milliseconds max_call_duration{0};     ///< 0 = unlimited
+  /// After the server's hangup message: how long Asterisk may take to close before we do.
+  std::chrono::milliseconds close_grace{2000};
+};
+
+/// Process-wide counters, shared by all sessions on all threads.
+struct SessionCounters {
+  /// Calls admitted and not yet finished: the acceptor adds one when it admits a connection
+  /// (so the limit holds under a burst), the session removes it when it is destroyed.
+  std::atomic<std::int64_t> active{0};
+  std::atomic<std::uint64_t> rejected{0};  ///< connections closed at once: over max_calls
+  std::atomic<std::uint64_t> started{0};
+  std::atomic<std::uint64_t> ended{0};
+  std::atomic<std::uint64_t> protocol_errors{0};
+  std::atomic<std::uint64_t> no_uuid{0};
+  std::atomic<std::uint64_t> frames_in{0};
+  std::atomic<std::uint64_t> frames_out{0};
+  std::atomic<std::uint64_t> late_ticks{0};
+  std::atomic<std::uint64_t> underruns{0};
+};
+
+/// Everything a listener's calls share (immutable once serving).
+struct SessionConfig {
+  std::string listener;
+  SessionLimits limits;
+  MediaOptions media;
+  std::string agent_name;
+  std::function<std::unique_ptr<agent::Agent>()> make_agent;
+  SessionCounters* counters = nullptr;  ///< optional
+};
+
+class CallSession;
+using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+/// The calls of one io thread (for shutdown); touched only from that thread.
+using SessionList =
+    boost::intrusive::list<CallSession, boost::intrusive::constant_time_size<false>>;
+
+/// Why a call ended, for logs and counters.
+enum class EndCause { caller_hangup, server_hangup, protocol_error, timeout, io_error, shutdown };
+
+class CallSession : public std::enable_shared_from_this<CallSession>, public SessionHook {
+ public:
+  /// Starts serving an accepted socket. `list` (may be null) is the owning thread's call list.
+  static std::shared_ptr<CallSession> start(boost::asio::ip::tcp::socket socket,
+                                            std::shared_ptr<const SessionConfig> config,
+                                            SessionList* list);
+
+  CallSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const SessionConfig> config);
+  ~CallSession();
+
+  /// Server-initiated hangup (shutdown, admin): queued audio is dropped, 0x00 goes out now.
+  /// Must be called on the session's io thread.
+  void hangup(std::string_view reason);
+
+ private:
+  void run();
+  boost::asio::awaitable<void> read_loop();
+  boost::asio::awaitable<void> write_loop();
+  bool handle(const audiosocket::Message& m);
+  void fail(EndCause cause, std::string reason);
+  void finish();
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::shared_ptr<const SessionConfig> config_;
+  audiosocket::FrameParser parser_;
+  CallMedia media_;
+  std::string peer_;
+  std::array<char, 37> uuid_{};
+  bool have_uuid_ = false;
+  Clock::time_point accepted_at_;
+  Clock::time_point started_at_;
+  Clock::time_point last_rx_;
+  bool closing_ = false;     // no more audio; the write loop sends hangup if `send_hangup_`
+  bool send_hangup_ = false;
+  EndCause cause_ = EndCause::caller_hangup;
+  std::string reason_;
+  int loops_ = 0;
+};
+
+}  // namespace voxbridge::session

@@ -1,0 +1,419 @@
+#include "voxbridge/config/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "voxbridge/net/io_pool.hpp"
+
+namespace voxbridge::config {
+namespace {
+
+std::string trim(std::string_view s) {
+  const auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string_view::npos) return {};
+  const auto e = s.find_last_not_of(" \t\r");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+/// Where a value came from, for error messages.
+struct Where {
+  std::string source;
+  int line = 0;
+  std::string section;
+  std::string key;
+  [[noreturn]] void fail(const std::string& problem) const {
+    std::ostringstream o;
+    o << source;
+    if (line > 0) o << ':' << line;
+    o << ": ";
+    if (!section.empty()) o << '[' << section << "] ";
+    if (!key.empty()) o << key << ": ";
+    o << problem;
+    throw ConfigError(o.str());
+  }
+};
+
+long long parse_int(const Where& w, const std::string& v, long long lo, long long hi) {
+  long long x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || p != v.data() + v.size()) w.fail("'" + v + "' is not a whole number");
+  if (x < lo || x > hi) {
+    w.fail("'" + v + "' is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  return x;
+}
+
+std::chrono::milliseconds parse_ms(const Where& w, const std::string& v, long long lo, long long hi) {
+  return std::chrono::milliseconds(parse_int(w, v, lo, hi));
+}
+
+bool parse_bool(const Where& w, const std::string& v) {
+  const std::string l = lower(v);
+  if (l == "yes" || l == "true" || l == "on" || l == "1") return true;
+  if (l == "no" || l == "false" || l == "off" || l == "0") return false;
+  w.fail("'" + v + "' is not yes or no");
+}
+
+session::CodecMode parse_codec(const Where& w, const std::string& v) {
+  const std::string l = lower(v);
+  if (l == "auto") return session::CodecMode::auto_detect;
+  if (l == "slin") return session::CodecMode::slin;
+  if (l == "ulaw") return session::CodecMode::ulaw;
+  if (l == "alaw") return session::CodecMode::alaw;
+  w.fail("'" + v + "' is not one of auto, slin, ulaw, alaw");
+}
+
+const int kRates[] = {8000, 12000, 16000, 24000, 32000, 44100, 48000};
+
+void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "threads") {
+    g.threads = static_cast<std::size_t>(parse_int(w, v, 0, 256));
+  } else if (k == "log_level") {
+    static const char* levels[] = {"trace", "debug", "info", "warning", "error", "off"};
+    if (std::find(std::begin(levels), std::end(levels), lower(v)) == std::end(levels)) {
+      w.fail("'" + v + "' is not one of trace, debug, info, warning, error, off");
+    }
+    g.log_level = lower(v);
+  } else if (k == "internal_rate") {
+    const auto r = static_cast<int>(parse_int(w, v, 8000, 48000));
+    if (std::find(std::begin(kRates), std::end(kRates), r) == std::end(kRates)) {
+      w.fail("'" + v + "' is not one of 8000, 12000, 16000, 24000, 32000, 44100, 48000");
+    }
+    g.internal_rate_hz = r;
+  } else if (k == "resampler_quality") {
+    g.resampler_quality = static_cast<int>(parse_int(w, v, 0, 10));
+  } else if (k == "max_calls") {
+    g.max_calls = static_cast<std::size_t>(parse_int(w, v, 1, 1000000));
+  } else if (k == "max_payload_bytes") {
+    g.limits.max_payload_bytes = static_cast<std::size_t>(parse_int(w, v, 160, 65535));
+  } else if (k == "handshake_timeout_ms") {
+    g.limits.handshake_timeout = parse_ms(w, v, 100, 600000);
+  } else if (k == "idle_timeout_ms") {
+    g.limits.idle_timeout = parse_ms(w, v, 0, 86400000);
+  } else if (k == "max_call_duration_s") {
+    g.limits.max_call_duration = std::chrono::seconds(parse_int(w, v, 0, 7 * 86400));
+  } else if (k == "hangup_grace_ms") {
+    g.limits.close_grace = parse_ms(w, v, 0, 60000);
+  } else if (k == "drain_timeout_s") {
+    g.drain_timeout = std::chrono::seconds(parse_int(w, v, 0, 86400));
+  } else if (k == "playout_buffer_ms") {
+    g.playout_buffer = parse_ms(w, v, 100, 60000);
+  } else if (k == "playout_low_watermark_ms") {
+    g.playout_low_watermark = parse_ms(w, v, 0, 60000);
+  } else if (k == "playout_high_watermark_ms") {
+    g.playout_high_watermark = parse_ms(w, v, 20, 60000);
+  } else if (k == "early_silence") {
+    g.early_silence = parse_bool(w, v);
+  } else {
+    w.fail("unknown option");
+  }
+}
+
+void set_listener(ListenerConfig& l, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "bind") {
+    std::string host;
+    unsigned short port = 0;
+    if (!net::split_host_port(v, host, port)) w.fail("'" + v + "' is not HOST:PORT (an IP address)");
+    l.host = host;
+    l.port = port;
+  } else if (k == "codec") {
+    l.codec = parse_codec(w, v);
+  } else if (k == "g711") {
+    const std::string x = lower(v);
+    if (x == "ulaw") {
+      l.g711 = audio::G711Law::ulaw;
+    } else if (x == "alaw") {
+      l.g711 = audio::G711Law::alaw;
+    } else {
+      w.fail("'" + v + "' is not ulaw or alaw");
+    }
+  } else if (k == "agent") {
+    l.agent = v;
+  } else {
+    w.fail("unknown option");
+  }
+}
+
+void set_agent(agent::AgentSpec& a, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "type") {
+    const std::string x = lower(v);
+    if (x == "echo") {
+      a.type = agent::AgentSpec::Type::echo;
+    } else if (x == "playback") {
+      a.type = agent::AgentSpec::Type::playback;
+    } else {
+      w.fail("'" + v + "' is not echo or playback");
+    }
+  } else if (k == "delay_ms") {
+    a.echo_delay = parse_ms(w, v, 0, 10000);
+  } else if (k == "trim_after_ms") {
+    a.echo_trim_after = parse_ms(w, v, 0, 60000);
+  } else if (k == "hangup_digit") {
+    const std::string x = lower(v);
+    if (x == "none" || x.empty()) {
+      a.hangup_digit = '\0';
+    } else if (v.size() == 1 && audiosocket::is_dtmf_digit(v[0])) {
+      a.hangup_digit = v[0];
+    } else {
+      w.fail("'" + v + "' is not one DTMF digit (0-9 * # A-D) or none");
+    }
+  } else if (k == "file") {
+    a.file = v;
+  } else if (k == "tone_hz") {
+    a.tone_hz = static_cast<int>(parse_int(w, v, 20, 20000));
+  } else if (k == "tone_ms") {
+    a.tone_duration = parse_ms(w, v, 1, 600000);
+  } else if (k == "pause_ms") {
+    a.pause = parse_ms(w, v, 0, 600000);
+  } else if (k == "then") {
+    const std::string x = lower(v);
+    if (x == "echo") {
+      a.then = agent::AgentSpec::Then::echo;
+    } else if (x == "hangup") {
+      a.then = agent::AgentSpec::Then::hangup;
+    } else if (x == "silence") {
+      a.then = agent::AgentSpec::Then::silence;
+    } else {
+      w.fail("'" + v + "' is not echo, hangup or silence");
+    }
+  } else {
+    w.fail("unknown option");
+  }
+}
+
+void validate(const Config& c) {
+  const Where w{c.source, 0, "general", ""};
+  if (c.general.playout_low_watermark > c.general.playout_high_watermark ||
+      c.general.playout_high_watermark > c.general.playout_buffer) {
+    Where x = w;
+    x.key = "playout_*_ms";
+    x.fail("need playout_low_watermark_ms <= playout_high_watermark_ms <= playout_buffer_ms");
+  }
+  if (c.listeners.empty()) {
+    Where x = w;
+    x.section.clear();
+    x.fail("no [listener-NAME] section: nothing to listen on");
+  }
+  for (const auto& l : c.listeners) {
+    if (c.find_agent(l.agent) == nullptr) {
+      Where x{c.source, 0, "listener-" + l.name, "agent"};
+      x.fail("no agent named '" + l.agent + "' (define [agent-" + l.agent +
+             "] or use echo / playback)");
+    }
+  }
+}
+
+agent::AgentSpec builtin_agent(const std::string& name) {
+  agent::AgentSpec a;
+  a.name = name;
+  if (name == "playback") {
+    a.type = agent::AgentSpec::Type::playback;
+    a.then = agent::AgentSpec::Then::echo;
+  }
+  return a;
+}
+
+}  // namespace
+
+const agent::AgentSpec* Config::find_agent(const std::string& name) const {
+  for (const auto& a : agents) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+Config default_config() {
+  Config c;
+  c.agents = {builtin_agent("echo"), builtin_agent("playback")};
+  ListenerConfig l;
+  l.name = "main";
+  c.listeners.push_back(l);
+  return c;
+}
+
+Config parse_config(const std::string& text, const std::string& source) {
+  Config c;
+  c.source = source;
+  c.agents = {builtin_agent("echo"), builtin_agent("playback")};
+  std::istringstream in(text);
+  std::string raw;
+  int line = 0;
+  enum class Sec { none, general, listener, agent } sec = Sec::none;
+  std::string sec_name;
+  std::map<std::string, int> seen_sections;
+  while (std::getline(in, raw)) {
+    ++line;
+    // Asterisk style: ';' starts a comment ('#' is a DTMF digit, so it is a value here).
+    const auto semi = raw.find(';');
+    const std::string s = trim(semi == std::string::npos ? raw : raw.substr(0, semi));
+    if (s.empty()) continue;
+    Where w{source, line, sec_name, ""};
+    if (s.front() == '[') {
+      if (s.back() != ']') w.fail("section header without ']'");
+      sec_name = trim(s.substr(1, s.size() - 2));
+      w.section = sec_name;
+      if (seen_sections.count(sec_name) != 0) {
+        w.fail("section defined twice (first at line " + std::to_string(seen_sections[sec_name]) + ")");
+      }
+      seen_sections[sec_name] = line;
+      if (sec_name == "general") {
+        sec = Sec::general;
+      } else if (sec_name.rfind("listener-", 0) == 0 && sec_name.size() > 9) {
+        sec = Sec::listener;
+        ListenerConfig l;
+        l.name = sec_name.substr(9);
+        c.listeners.push_back(l);
+      } else if (sec_name.rfind("agent-", 0) == 0 && sec_name.size() > 6) {
+        sec = Sec::agent;
+        const std::string name = sec_name.substr(6);
+        // A section may redefine a built-in name; it starts from that built-in's defaults.
+        auto it = std::find_if(c.agents.begin(), c.agents.end(),
+                               [&](const agent::AgentSpec& a) { return a.name == name; });
+        if (it != c.agents.end()) c.agents.erase(it);
+        c.agents.push_back(builtin_agent(name));
+      } else {
+        w.fail("unknown section (expected general, listener-NAME or agent-NAME)");
+      }
+      continue;
+    }
+    const auto eq = s.find('=');
+    if (eq == std::string::npos) w.fail("expected 'option = value', got '" + s + "'");
+    // Asterisk also writes `option => value`.
+    std::string key = lower(trim(s.substr(0, eq)));
+    std::string value = trim(s.substr(eq + 1));
+    if (!value.empty() && value.front() == '>') value = trim(value.substr(1));
+    w.key = key;
+    if (value.empty() && key != "hangup_digit") w.fail("empty value");
+    switch (sec) {
+      case Sec::none: w.fail("option outside of any section"); break;
+      case Sec::general: set_general(c.general, w, value); break;
+      case Sec::listener: set_listener(c.listeners.back(), w, value); break;
+      case Sec::agent: set_agent(c.agents.back(), w, value); break;
+    }
+  }
+  if (c.listeners.empty()) {
+    ListenerConfig l;
+    l.name = "main";
+    c.listeners.push_back(l);
+  }
+  validate(c);
+  return c;
+}
+
+Config load_config_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw ConfigError(path + ": cannot read the configuration file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+CommandLine parse_command_line(int argc, const char* const* argv) {
+  CommandLine cl;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (a.rfind("--", 0) == 0) {
+      const auto eq = a.find('=');
+      if (eq != std::string::npos) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        has_value = true;
+      }
+    }
+    auto need = [&]() -> std::string {
+      if (has_value) return value;
+      if (i + 1 >= argc) throw ConfigError(a + ": missing value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      cl.help = true;
+    } else if (a == "--version" || a == "-V") {
+      cl.version = true;
+    } else if (a == "--config" || a == "-c") {
+      cl.config_file = need();
+    } else if (a == "--listen") {
+      cl.listen = need();
+    } else if (a == "--agent") {
+      cl.agent = need();
+    } else if (a == "--codec") {
+      cl.codec = need();
+    } else if (a == "--threads") {
+      const std::string v = need();
+      cl.threads = static_cast<std::size_t>(parse_int(Where{"command line", 0, "", "--threads"}, v, 0, 256));
+    } else if (a == "--log-level") {
+      cl.log_level = need();
+    } else {
+      throw ConfigError(a + ": unknown option (see --help)");
+    }
+  }
+  return cl;
+}
+
+void apply_command_line(Config& cfg, const CommandLine& cl) {
+  const Where w{"command line", 0, "", ""};
+  if (cl.threads) cfg.general.threads = *cl.threads;
+  if (cl.log_level) {
+    Where x = w;
+    x.key = "--log-level";
+    set_general(cfg.general, Where{"command line", 0, "", "log_level"}, *cl.log_level);
+  }
+  if (cl.listen) {
+    ListenerConfig l = cfg.listeners.empty() ? ListenerConfig{} : cfg.listeners.front();
+    if (l.name.empty()) l.name = "main";
+    Where x = w;
+    x.key = "--listen";
+    std::string host;
+    unsigned short port = 0;
+    if (!net::split_host_port(*cl.listen, host, port)) {
+      x.fail("'" + *cl.listen + "' is not HOST:PORT (an IP address)");
+    }
+    l.host = host;
+    l.port = port;
+    cfg.listeners = {l};
+  }
+  for (auto& l : cfg.listeners) {
+    if (cl.agent) l.agent = *cl.agent;
+    if (cl.codec) l.codec = parse_codec(Where{"command line", 0, "", "--codec"}, *cl.codec);
+  }
+  if (cl.agent && cfg.find_agent(*cl.agent) == nullptr) {
+    Where x = w;
+    x.key = "--agent";
+    x.fail("no agent named '" + *cl.agent + "' (built-in: echo, playback)");
+  }
+  validate(cfg);
+}
+
+std::string usage() {
+  return R"(usage: voxbridge [options]            run the AudioSocket server
+       voxbridge call [options]       place a simulated call (see voxbridge call --help)
+
+options:
+  -c, --config FILE     voxbridge.conf to read (default: built-in defaults, no file needed)
+      --listen H:P      listen on H:P only, replacing the configured listeners
+      --agent NAME      agent for every listener (built-in: echo, playback)
+      --codec MODE      auto | slin | ulaw | alaw, for every listener
+      --threads N       io threads (0 = one per core)
+      --log-level L     trace | debug | info | warning | error | off
+  -h, --help            this text
+  -V, --version         print the version
+
+With no options voxbridge listens on 127.0.0.1:5001 with the echo agent. Point Asterisk at it:
+  exten => 100,1,Answer()
+   same => n,AudioSocket(${UUID()},127.0.0.1:5001)
+)";
+}
+
+}  // namespace voxbridge::config

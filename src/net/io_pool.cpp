@@ -1,0 +1,121 @@
+#include "voxbridge/net/io_pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <charconv>
+
+namespace voxbridge::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+IoPool::IoPool(std::size_t threads) {
+  if (threads == 0) threads = 1;
+  for (std::size_t i = 0; i < threads; ++i) {
+    // concurrency hint 1: each context is run by exactly one thread, so Asio can skip locking.
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    guards_.emplace_back(asio::make_work_guard(*contexts_.back()));
+  }
+}
+
+IoPool::~IoPool() { stop_now(); }
+
+std::size_t IoPool::next_index() {
+  const std::size_t i = next_;
+  next_ = (next_ + 1) % contexts_.size();
+  return i;
+}
+
+void IoPool::start() {
+  for (std::size_t i = 0; i < contexts_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      for (;;) {
+        try {
+          contexts_[i]->run();
+          return;
+        } catch (const std::exception& e) {
+          // A handler threw: log it and keep serving the other calls of this thread.
+          spdlog::error("io thread {}: unhandled exception: {}", i, e.what());
+        }
+      }
+    });
+  }
+}
+
+void IoPool::stop_when_idle() {
+  for (auto& g : guards_) g.reset();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void IoPool::stop_now() {
+  for (auto& g : guards_) g.reset();
+  for (auto& c : contexts_) c->stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+Listener::Listener(IoPool& pool, const std::string& host, unsigned short port, OnAccept on_accept,
+                   int backlog)
+    : pool_(pool), acceptor_(pool.context(0)), on_accept_(std::move(on_accept)) {
+  const tcp::endpoint ep(asio::ip::make_address(host), port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen(backlog);
+  port_ = acceptor_.local_endpoint().port();
+}
+
+void Listener::start() { accept_one(); }
+
+void Listener::accept_one() {
+  const std::size_t index = pool_.next_index();
+  acceptor_.async_accept(pool_.context(index), [this, index](boost::system::error_code ec,
+                                                             tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      on_accept_(std::move(socket), index);
+    } else {
+      spdlog::warn("accept failed: {}", ec.message());
+    }
+    accept_one();
+  });
+}
+
+void Listener::stop() {
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+}
+
+bool split_host_port(const std::string& text, std::string& host, unsigned short& port) {
+  std::string h, p;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) return false;
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+  }
+  unsigned v = 0;
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (ec != std::errc() || ptr != p.data() + p.size() || v > 65535 || h.empty()) return false;
+  boost::system::error_code aec;
+  asio::ip::make_address(h, aec);
+  if (aec) return false;
+  host = h;
+  port = static_cast<unsigned short>(v);
+  return true;
+}
+
+}  // namespace voxbridge::net

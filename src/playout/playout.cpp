@@ -1,0 +1,110 @@
+#include "voxbridge/playout/playout.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace voxbridge::playout {
+
+PlayoutQueue::PlayoutQueue(std::size_t capacity, std::size_t low_watermark,
+                           std::size_t high_watermark)
+    : ring_(new std::int16_t[std::max<std::size_t>(capacity, 1)]),
+      capacity_(std::max<std::size_t>(capacity, 1)),
+      low_(std::min(low_watermark, capacity_)),
+      high_(std::clamp(high_watermark, low_, capacity_)) {}
+
+std::size_t PlayoutQueue::push(std::span<const std::int16_t> samples) {
+  const std::size_t n = std::min(samples.size(), free_space());
+  overflow_ += samples.size() - n;
+  std::size_t tail = (head_ + size_) % capacity_;
+  const std::size_t first = std::min(n, capacity_ - tail);
+  std::memcpy(ring_.get() + tail, samples.data(), first * sizeof(std::int16_t));
+  std::memcpy(ring_.get(), samples.data() + first, (n - first) * sizeof(std::int16_t));
+  size_ += n;
+  return n;
+}
+
+std::size_t PlayoutQueue::push_silence(std::size_t count) {
+  const std::size_t n = std::min(count, free_space());
+  std::size_t tail = (head_ + size_) % capacity_;
+  const std::size_t first = std::min(n, capacity_ - tail);
+  std::fill_n(ring_.get() + tail, first, std::int16_t{0});
+  std::fill_n(ring_.get(), n - first, std::int16_t{0});
+  size_ += n;
+  return n;
+}
+
+std::size_t PlayoutQueue::pop(std::span<std::int16_t> out) {
+  const std::size_t n = std::min(out.size(), size_);
+  const std::size_t first = std::min(n, capacity_ - head_);
+  std::memcpy(out.data(), ring_.get() + head_, first * sizeof(std::int16_t));
+  std::memcpy(out.data() + first, ring_.get(), (n - first) * sizeof(std::int16_t));
+  head_ = (head_ + n) % capacity_;
+  size_ -= n;
+  // An empty ring restarts at the front: a call that only ever holds a frame or two keeps using
+  // the same cache lines and pages instead of walking the whole ring.
+  if (size_ == 0) head_ = 0;
+  return n;
+}
+
+std::size_t PlayoutQueue::clear() {
+  const std::size_t n = size_;
+  head_ = 0;
+  size_ = 0;
+  return n;
+}
+
+void Pacer::start(Clock::time_point t0) {
+  start_ = t0;
+  // Frame 0 is the anchor itself; the first frame goes out one period later, by which time
+  // Asterisk's first audio (sent right after the UUID) has told us the leg's format.
+  next_ = 1;
+}
+
+bool Pacer::on_timer(Clock::time_point now) {
+  if (now < next_deadline()) return false;  // woke early: nothing is due yet
+  ++sent_;
+  // Serve one frame for the newest deadline that has passed; the deadlines between the one we
+  // were waiting for and that one are late ticks, skipped rather than sent as a burst.
+  const auto elapsed = now - start_;
+  const auto due = static_cast<std::uint64_t>(elapsed / frame_);
+  late_ += due - next_;
+  next_ = due + 1;
+  return true;
+}
+
+namespace {
+std::size_t samples_for(int rate_hz, std::chrono::milliseconds d) {
+  return static_cast<std::size_t>(rate_hz) * static_cast<std::size_t>(d.count()) / 1000;
+}
+}  // namespace
+
+Playout::Playout(const Options& o)
+    : rate_hz_(o.rate_hz),
+      frame_samples_(samples_for(o.rate_hz, o.frame)),
+      queue_(samples_for(o.rate_hz, o.capacity), samples_for(o.rate_hz, o.low_watermark),
+             samples_for(o.rate_hz, o.high_watermark)),
+      pacer_(o.frame) {}
+
+bool Playout::tick(Clock::time_point now, std::span<std::int16_t> out) {
+  if (!pacer_.on_timer(now)) return false;
+  const std::size_t want = std::min(frame_samples_, out.size());
+  const std::size_t got = queue_.pop(out.first(want));
+  if (got < want) {
+    std::fill(out.begin() + static_cast<std::ptrdiff_t>(got),
+              out.begin() + static_cast<std::ptrdiff_t>(want), std::int16_t{0});
+    // Silence between utterances is normal; an underrun is running dry in the middle of audio.
+    // Counted once per dry spell.
+    if (playing_) ++underruns_;
+    playing_ = false;
+  } else {
+    playing_ = true;
+  }
+  return true;
+}
+
+void Playout::flush() {
+  if (queue_.clear() > 0) ++flushes_;
+  playing_ = false;
+}
+
+}  // namespace voxbridge::playout

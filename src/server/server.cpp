@@ -1,0 +1,133 @@
+#include "voxbridge/server/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <thread>
+
+namespace voxbridge::server {
+
+namespace asio = boost::asio;
+
+std::size_t resolve_threads(std::size_t configured) {
+  if (configured != 0) return configured;
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+Server::Server(const config::Config& cfg)
+    : cfg_(cfg), pool_(resolve_threads(cfg.general.threads)), calls_(pool_.size()) {
+  const auto& g = cfg_.general;
+  for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
+    const auto& l = cfg_.listeners[i];
+    const agent::AgentSpec* spec = cfg_.find_agent(l.agent);
+    if (spec == nullptr) throw std::runtime_error("listener " + l.name + ": no agent " + l.agent);
+    auto factory = std::make_shared<agent::AgentFactory>(*spec, g.internal_rate_hz, g.resampler_quality);
+    auto sc = std::make_shared<session::SessionConfig>();
+    sc->listener = l.name;
+    sc->limits = g.limits;
+    sc->media.codec = l.codec;
+    sc->media.auto_law = l.g711;
+    sc->media.internal_rate_hz = g.internal_rate_hz;
+    sc->media.resampler_quality = g.resampler_quality;
+    sc->media.playout_capacity = g.playout_buffer;
+    sc->media.playout_low_watermark = g.playout_low_watermark;
+    sc->media.playout_high_watermark = g.playout_high_watermark;
+    sc->media.early_silence = g.early_silence;
+    sc->agent_name = l.agent;
+    sc->make_agent = [factory] { return factory->create(); };
+    sc->counters = &counters_;
+    session_cfgs_.push_back(sc);
+    try {
+      listeners_.push_back(std::make_unique<net::Listener>(
+          pool_, l.host, l.port,
+          [this, i](asio::ip::tcp::socket s, std::size_t index) { on_accept(i, std::move(s), index); }));
+    } catch (const std::exception& e) {
+      throw std::runtime_error("listener " + l.name + ": cannot listen on " + l.host + ":" +
+                               std::to_string(l.port) + ": " + e.what());
+    }
+  }
+}
+
+Server::~Server() {
+  for (auto& l : listeners_) l->stop();
+  pool_.stop_now();
+}
+
+void Server::start() {
+  if (started_) return;
+  started_ = true;
+  for (auto& l : listeners_) l->start();
+  pool_.start();
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    const auto& l = cfg_.listeners[i];
+    spdlog::info("listening on {}:{} listener={} codec={} agent={}", l.host, listeners_[i]->port(),
+                 l.name, session::codec_mode_name(l.codec), l.agent);
+  }
+}
+
+std::vector<unsigned short> Server::ports() const {
+  std::vector<unsigned short> p;
+  for (const auto& l : listeners_) p.push_back(l->port());
+  return p;
+}
+
+void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::size_t index) {
+  // Admission happens here, on the single accepting thread, so a burst cannot overshoot.
+  const auto max = static_cast<std::int64_t>(cfg_.general.max_calls);
+  if (counters_.active.fetch_add(1) >= max) {
+    counters_.active.fetch_sub(1);
+    counters_.rejected.fetch_add(1);
+    boost::system::error_code ec;
+    const auto ep = socket.remote_endpoint(ec);
+    spdlog::warn("rejecting connection from {}:{}: max_calls={} reached", ep.address().to_string(),
+                 ep.port(), max);
+    socket.close(ec);
+    return;
+  }
+  asio::post(socket.get_executor(), [this, listener, index, s = std::move(socket)]() mutable {
+    session::CallSession::start(std::move(s), session_cfgs_[listener], &calls_[index]);
+  });
+}
+
+void Server::stop_accepting() {
+  for (auto& l : listeners_) l->stop();
+}
+
+void Server::hangup_all(std::string_view reason) {
+  const std::string r(reason);
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
+    asio::post(pool_.context(i), [this, i, r] {
+      // Collect first: hangup may unlink (finish) a session while we walk the list.
+      std::vector<std::shared_ptr<session::CallSession>> live;
+      for (auto& s : calls_[i]) live.push_back(s.shared_from_this());
+      for (auto& s : live) s->hangup(r);
+    });
+  }
+}
+
+std::size_t Server::shutdown(std::chrono::milliseconds drain) {
+  stop_accepting();
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  if (active_calls() > 0) {
+    spdlog::info("draining: {} call(s) active, waiting up to {} s", active_calls(),
+                 std::chrono::duration<double>(drain).count());
+  }
+  while (active_calls() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto forced = static_cast<std::size_t>(std::max<std::int64_t>(0, active_calls()));
+  if (forced > 0) {
+    spdlog::info("drain time over: hanging up {} call(s)", forced);
+    hangup_all("server shutdown");
+    const auto hard = std::chrono::steady_clock::now() + cfg_.general.limits.close_grace +
+                      std::chrono::seconds(1);
+    while (active_calls() > 0 && std::chrono::steady_clock::now() < hard) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  pool_.stop_now();
+  return forced;
+}
+
+}  // namespace voxbridge::server

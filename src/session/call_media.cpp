@@ -1,0 +1,186 @@
+#include "voxbridge/session/call_media.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace voxbridge::session {
+
+using audiosocket::Kind;
+
+std::string_view codec_mode_name(CodecMode m) {
+  switch (m) {
+    case CodecMode::auto_detect: return "auto";
+    case CodecMode::slin: return "slin";
+    case CodecMode::ulaw: return "ulaw";
+    case CodecMode::alaw: return "alaw";
+  }
+  return "?";
+}
+
+std::string_view leg_codec_name(LegCodec c) {
+  switch (c) {
+    case LegCodec::unknown: return "none";
+    case LegCodec::slin: return "slin";
+    case LegCodec::ulaw: return "ulaw";
+    case LegCodec::alaw: return "alaw";
+  }
+  return "?";
+}
+
+namespace {
+playout::Playout::Options playout_options(const MediaOptions& o) {
+  playout::Playout::Options p;
+  p.rate_hz = o.internal_rate_hz;
+  p.capacity = o.playout_capacity;
+  p.low_watermark = o.playout_low_watermark;
+  p.high_watermark = o.playout_high_watermark;
+  return p;
+}
+}  // namespace
+
+CallMedia::CallMedia(const MediaOptions& options, std::unique_ptr<agent::Agent> agent)
+    : options_(options), agent_(std::move(agent)), playout_(playout_options(options)) {
+  out_rs_.emplace(options_.internal_rate_hz, leg_rate_, options_.resampler_quality, false);
+}
+
+CallMedia::~CallMedia() { end("call destroyed"); }
+
+void CallMedia::start(Clock::time_point now, const agent::CallInfo& info) {
+  started_ = true;
+  playout_.start(now);
+  if (agent_) agent_->on_start(*this, info);
+}
+
+bool CallMedia::set_format(Kind kind, std::size_t payload_bytes, std::string& why) {
+  LegCodec codec = LegCodec::slin;
+  int rate = audiosocket::rate_hz(kind);
+  if (kind == Kind::slin8) {
+    switch (options_.codec) {
+      case CodecMode::slin: break;
+      case CodecMode::ulaw: codec = LegCodec::ulaw; break;
+      case CodecMode::alaw: codec = LegCodec::alaw; break;
+      case CodecMode::auto_detect:
+        // 20 ms of G.711 is 160 bytes (30 ms: 240); 20 ms of slin8 is 320 (30 ms: 480).
+        if (payload_bytes == 160 || payload_bytes == 240) {
+          codec = options_.auto_law == audio::G711Law::ulaw ? LegCodec::ulaw : LegCodec::alaw;
+        }
+        break;
+    }
+  }
+  if (codec != LegCodec::slin) rate = 8000;
+  if (rate == 0) {
+    why = "unsupported audio kind";
+    return false;
+  }
+  const bool changed = leg_codec_ != LegCodec::unknown;
+  if (changed) ++stats_.format_changes;
+  leg_codec_ = codec;
+  in_kind_ = kind;
+  // Replies are slin, in the kind the caller's audio uses; a G.711 leg gets slin8 as 0x10
+  // (Asterisk reads 0x10 as slin whatever the leg's codec is).
+  reply_kind_ = codec == LegCodec::slin ? kind : Kind::slin8;
+  const int reply_rate = audiosocket::rate_hz(reply_kind_);
+  in_rs_.emplace(rate, options_.internal_rate_hz, options_.resampler_quality, true);
+  if (reply_rate != leg_rate_ || !out_rs_) {
+    leg_rate_ = reply_rate;
+    out_rs_.emplace(options_.internal_rate_hz, leg_rate_, options_.resampler_quality, false);
+  }
+  return true;
+}
+
+bool CallMedia::on_audio(Kind kind, std::span<const std::uint8_t> payload, std::string& why) {
+  if (ended_) return true;
+  if (leg_codec_ == LegCodec::unknown || kind != in_kind_) {
+    if (!set_format(kind, payload.size(), why)) return false;
+  }
+  ++stats_.frames_in;
+  const bool g711 = leg_codec_ == LegCodec::ulaw || leg_codec_ == LegCodec::alaw;
+  const std::size_t bytes_per_sample = g711 ? 1 : 2;
+  if (!g711 && (payload.size() & 1) != 0) ++stats_.odd_payloads;
+  const std::size_t total = payload.size() / bytes_per_sample;
+  // Chunk so that the resampled output always fits internal_chunk_ (up to 4x upsampling).
+  const std::size_t in_rate = static_cast<std::size_t>(in_rs_->in_rate_hz());
+  const std::size_t max_chunk =
+      std::min(kChunkSamples, (internal_chunk_.size() - 8) * in_rate /
+                                  static_cast<std::size_t>(options_.internal_rate_hz));
+  for (std::size_t done = 0; done < total;) {
+    const std::size_t n = std::min(total - done, std::max<std::size_t>(max_chunk, 1));
+    std::span<std::int16_t> chunk(leg_chunk_.data(), n);
+    if (leg_codec_ == LegCodec::ulaw) {
+      audio::ulaw_decode(payload.subspan(done, n), chunk);
+    } else if (leg_codec_ == LegCodec::alaw) {
+      audio::alaw_decode(payload.subspan(done, n), chunk);
+    } else {
+      const std::uint8_t* p = payload.data() + done * 2;
+      for (std::size_t i = 0; i < n; ++i) {
+        chunk[i] = static_cast<std::int16_t>(p[2 * i] | p[2 * i + 1] << 8);  // little-endian
+      }
+    }
+    const std::size_t m = in_rs_->process(chunk, internal_chunk_);
+    if (agent_ && m > 0) agent_->on_audio({internal_chunk_.data(), m});
+    done += n;
+  }
+  return true;
+}
+
+void CallMedia::on_dtmf(char digit) {
+  ++stats_.dtmf_in;
+  if (agent_ && !ended_) agent_->on_dtmf(digit);
+}
+
+std::span<const std::uint8_t> CallMedia::on_tick(Clock::time_point now) {
+  if (!started_) return {};
+  std::span<std::int16_t> frame(out_internal_.data(), playout_.frame_samples());
+  if (!playout_.tick(now, frame)) return {};
+  if (agent_ && !ended_) agent_->on_tick();
+  if (leg_codec_ == LegCodec::unknown && !options_.early_silence && playout_.queue().size() == 0) {
+    // Nothing heard and nothing to say: the caller's leg format is unknown, so keep quiet.
+    return {};
+  }
+  const std::size_t n = out_rs_->process(frame, out_leg_);
+  std::uint8_t* p = tx_.data() + audiosocket::kHeaderBytes;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto s = static_cast<std::uint16_t>(out_leg_[i]);
+    p[2 * i] = static_cast<std::uint8_t>(s & 0xFF);
+    p[2 * i + 1] = static_cast<std::uint8_t>(s >> 8);
+  }
+  if (n == 0) return {};
+  audiosocket::encode_header(reply_kind_, 2 * n,
+                             std::span<std::uint8_t, audiosocket::kHeaderBytes>(tx_.data(), 3));
+  ++stats_.frames_out;
+  return {tx_.data(), audiosocket::kHeaderBytes + 2 * n};
+}
+
+void CallMedia::end(std::string_view reason) {
+  if (ended_) return;
+  ended_ = true;
+  if (agent_ && started_) agent_->on_end(reason);
+}
+
+bool CallMedia::hangup_due() const {
+  return hangup_requested_ && (!hangup_after_playout_ || playout_.queue().size() == 0);
+}
+
+MediaStats CallMedia::stats() const {
+  MediaStats s = stats_;
+  s.late_ticks = playout_.pacer().late_ticks();
+  s.underruns = playout_.underruns();
+  return s;
+}
+
+std::size_t CallMedia::play(std::span<const std::int16_t> samples) {
+  return playout_.queue().push(samples);
+}
+
+void CallMedia::flush() {
+  playout_.flush();
+}
+
+void CallMedia::hangup(std::string_view reason, bool after_playout) {
+  if (hangup_requested_) return;
+  hangup_requested_ = true;
+  hangup_after_playout_ = after_playout;
+  hangup_reason_ = reason;
+}
+
+}  // namespace voxbridge::session

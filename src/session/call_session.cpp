@@ -1,0 +1,254 @@
+#include "voxbridge/session/call_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace voxbridge::session {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using audiosocket::Kind;
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+std::string endpoint_text(const tcp::socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+const char* cause_name(EndCause c) {
+  switch (c) {
+    case EndCause::caller_hangup: return "caller";
+    case EndCause::server_hangup: return "server";
+    case EndCause::protocol_error: return "protocol";
+    case EndCause::timeout: return "timeout";
+    case EndCause::io_error: return "io";
+    case EndCause::shutdown: return "shutdown";
+  }
+  return "?";
+}
+}  // namespace
+
+std::shared_ptr<CallSession> CallSession::start(tcp::socket socket,
+                                                std::shared_ptr<const SessionConfig> config,
+                                                SessionList* list) {
+  auto s = std::make_shared<CallSession>(std::move(socket), std::move(config));
+  if (list != nullptr) list->push_back(*s);
+  s->run();
+  return s;
+}
+
+CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig> config)
+    : socket_(std::move(socket)),
+      timer_(socket_.get_executor()),
+      config_(std::move(config)),
+      parser_(config_->limits.max_payload_bytes),
+      media_(config_->media, config_->make_agent ? config_->make_agent() : nullptr),
+      peer_(endpoint_text(socket_)),
+      accepted_at_(Clock::now()) {
+  boost::system::error_code ec;
+  socket_.set_option(tcp::no_delay(true), ec);  // each message leaves in one segment, now
+}
+
+CallSession::~CallSession() {
+  if (config_->counters != nullptr) config_->counters->active.fetch_sub(1);
+}
+
+void CallSession::run() {
+  loops_ = 2;
+  auto self = shared_from_this();
+  auto on_done = [self](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("[{}] session loop failed: {}", self->peer_, ex.what());
+      }
+    }
+    if (--self->loops_ == 0) self->finish();
+  };
+  asio::co_spawn(socket_.get_executor(), read_loop(), on_done);
+  asio::co_spawn(socket_.get_executor(), write_loop(), on_done);
+}
+
+void CallSession::fail(EndCause cause, std::string reason) {
+  if (closing_) return;
+  closing_ = true;
+  cause_ = cause;
+  reason_ = std::move(reason);
+  send_hangup_ = cause == EndCause::server_hangup || cause == EndCause::timeout ||
+                 cause == EndCause::shutdown;
+  timer_.cancel();
+  if (!send_hangup_) {
+    boost::system::error_code ec;
+    socket_.close(ec);  // wakes the other loop
+  }
+}
+
+void CallSession::hangup(std::string_view reason) {
+  media_.flush();
+  fail(EndCause::shutdown, std::string(reason));
+}
+
+bool CallSession::handle(const audiosocket::Message& m) {
+  switch (m.kind) {
+    case Kind::uuid: {
+      audiosocket::Uuid u;
+      std::copy(m.payload.begin(), m.payload.end(), u.bytes.begin());
+      uuid_ = u.text();
+      have_uuid_ = true;
+      started_at_ = Clock::now();
+      if (config_->counters != nullptr) config_->counters->started.fetch_add(1);
+      spdlog::info("call start uuid={} peer={} listener={} codec={} agent={}", uuid_.data(), peer_,
+                   config_->listener, codec_mode_name(config_->media.codec), config_->agent_name);
+      media_.start(started_at_, agent::CallInfo{uuid_.data(), peer_, config_->listener});
+      timer_.cancel();  // the write loop switches from the handshake deadline to pacing
+      return true;
+    }
+    case Kind::dtmf:
+      spdlog::debug("[{}] dtmf {}", uuid_.data(), static_cast<char>(m.payload[0]));
+      media_.on_dtmf(static_cast<char>(m.payload[0]));
+      return true;
+    case Kind::hangup:
+      fail(EndCause::caller_hangup, "Asterisk sent hangup");
+      return false;
+    case Kind::error:
+      fail(EndCause::caller_hangup,
+           m.payload.empty() ? std::string("Asterisk sent error")
+                             : "Asterisk sent error code " + std::to_string(m.payload[0]));
+      return false;
+    default: {
+      std::string why;
+      if (!media_.on_audio(m.kind, m.payload, why)) {
+        spdlog::warn("call uuid={} peer={}: closing: {} ({})", uuid_.data(), peer_, why,
+                     kind_name(m.kind));
+        if (config_->counters != nullptr) config_->counters->protocol_errors.fetch_add(1);
+        fail(EndCause::protocol_error, why);
+        return false;
+      }
+      return true;
+    }
+  }
+}
+
+asio::awaitable<void> CallSession::read_loop() {
+  for (;;) {
+    auto buf = parser_.writable();
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf.data(), buf.size()), use_nothrow);
+    if (ec) {
+      if (closing_) {
+        timer_.cancel();  // the peer closed after our hangup: no need to wait out the grace
+        co_return;
+      }
+      if (!have_uuid_) {
+        if (config_->counters != nullptr) config_->counters->no_uuid.fetch_add(1);
+        spdlog::debug(
+            "[{}] connection closed before a UUID arrived ({}); if this came from the dialplan "
+            "app, put Answer() before AudioSocket()",
+            peer_, ec.message());
+        fail(EndCause::caller_hangup, "closed before UUID");
+      } else if (ec == asio::error::eof) {
+        fail(EndCause::caller_hangup, "caller hung up");
+      } else {
+        fail(EndCause::io_error, "read error: " + ec.message());
+      }
+      co_return;
+    }
+    last_rx_ = Clock::now();
+    parser_.commit(n);
+    std::error_code perr;
+    while (auto m = parser_.next(perr)) {
+      if (!handle(*m)) co_return;
+    }
+    if (perr) {
+      spdlog::warn("call uuid={} peer={}: closing: {}", have_uuid_ ? uuid_.data() : "(none)", peer_,
+                   perr.message());
+      if (config_->counters != nullptr) config_->counters->protocol_errors.fetch_add(1);
+      fail(EndCause::protocol_error, perr.message());
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> CallSession::write_loop() {
+  const SessionLimits& lim = config_->limits;
+  // Handshake: wait for the UUID (the read loop cancels the timer when it arrives).
+  timer_.expires_at(accepted_at_ + lim.handshake_timeout);
+  while (!have_uuid_ && !closing_) {
+    co_await timer_.async_wait(use_nothrow);
+    if (!have_uuid_ && !closing_ && Clock::now() >= accepted_at_ + lim.handshake_timeout) {
+      spdlog::warn("[{}] closing: no UUID within {} ms", peer_, lim.handshake_timeout.count());
+      fail(EndCause::protocol_error, "handshake timeout");
+    }
+  }
+  // Pacing: one frame per deadline, start + n * 20 ms.
+  while (!closing_) {
+    timer_.expires_at(media_.next_deadline());
+    co_await timer_.async_wait(use_nothrow);
+    if (closing_) break;
+    const auto now = Clock::now();
+    if (lim.idle_timeout.count() > 0 && now - last_rx_ >= lim.idle_timeout) {
+      fail(EndCause::timeout, "idle timeout: nothing from Asterisk for " +
+                                  std::to_string(lim.idle_timeout.count()) + " ms");
+      break;
+    }
+    if (lim.max_call_duration.count() > 0 && now - started_at_ >= lim.max_call_duration) {
+      fail(EndCause::timeout, "max call duration reached");
+      break;
+    }
+    auto msg = media_.on_tick(now);
+    if (!msg.empty()) {
+      auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(msg.data(), msg.size()), use_nothrow);
+      if (wec) {
+        fail(EndCause::io_error, "write error: " + wec.message());
+        break;
+      }
+    }
+    if (media_.hangup_due()) {
+      fail(EndCause::server_hangup, media_.hangup_reason());
+      break;
+    }
+  }
+  if (send_hangup_ && socket_.is_open()) {
+    co_await asio::async_write(
+        socket_, asio::buffer(audiosocket::kHangupMessage.data(), audiosocket::kHangupMessage.size()),
+        use_nothrow);
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    // Let Asterisk close first (its FIN ends our read loop); close ourselves after the grace.
+    timer_.expires_after(lim.close_grace);
+    co_await timer_.async_wait(use_nothrow);
+    socket_.close(ec);
+  }
+}
+
+void CallSession::finish() {
+  media_.end(reason_);
+  boost::system::error_code ec;
+  socket_.close(ec);
+  unlink();
+  if (config_->counters != nullptr) config_->counters->ended.fetch_add(1);
+  if (!have_uuid_) return;  // already logged at debug (or warned) above
+  const MediaStats st = media_.stats();
+  if (auto* c = config_->counters) {
+    c->frames_in.fetch_add(st.frames_in);
+    c->frames_out.fetch_add(st.frames_out);
+    c->late_ticks.fetch_add(st.late_ticks);
+    c->underruns.fetch_add(st.underruns);
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - started_at_).count();
+  spdlog::info(
+      "call end uuid={} peer={} codec={} rate={} duration={:.2f}s frames_in={} frames_out={} "
+      "dtmf={} late={} underruns={} by={} reason=\"{}\"",
+      uuid_.data(), peer_, leg_codec_name(media_.leg_codec()), media_.leg_rate_hz(), secs,
+      st.frames_in, st.frames_out, st.dtmf_in, st.late_ticks, st.underruns, cause_name(cause_),
+      reason_);
+}
+
+}  // namespace voxbridge::session
