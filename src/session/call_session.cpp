@@ -184,6 +184,7 @@ asio::awaitable<void> CallSession::write_loop() {
     co_await timer_.async_wait(use_nothrow);
     if (!have_uuid_ && !closing_ && Clock::now() >= accepted_at_ + lim.handshake_timeout) {
       spdlog::warn("[{}] closing: no UUID within {} ms", peer_, lim.handshake_timeout.count());
+      if (config_->counters != nullptr) config_->counters->protocol_errors.fetch_add(1);
       fail(EndCause::protocol_error, "handshake timeout");
     }
   }

@@ -134,7 +134,7 @@ asio::awaitable<CallResult> run_call(CallPlan plan) {
   }
   r.connected = true;
   sock.set_option(tcp::no_delay(true), ec);
-  const auto t0 = Clock::now();
+  const auto t_uuid = Clock::now();
   std::vector<std::uint8_t> msg(3 + 65535);
   auto send = [&](Kind kind, std::span<const std::uint8_t> payload) -> asio::awaitable<bool> {
     const std::size_t n = audiosocket::encode(kind, payload, msg);
@@ -148,7 +148,8 @@ asio::awaitable<CallResult> run_call(CallPlan plan) {
   }
   Shared sh;
   asio::steady_timer timer(ex);
-  asio::co_spawn(ex, reader(sock, r, t0, sh, timer), asio::detached);
+  asio::co_spawn(ex, reader(sock, r, t_uuid, sh, timer), asio::detached);
+  const auto t0 = t_uuid + plan.phase;  // first audio frame
 
   const int rate = plan.format.rate_hz();
   const auto frame_samples = static_cast<std::size_t>(rate) *
@@ -221,7 +222,7 @@ asio::awaitable<CallResult> run_call(CallPlan plan) {
     timer.expires_after(std::chrono::milliseconds(1));
     co_await timer.async_wait(nothrow);
   }
-  r.duration_ms = ms_since(t0);
+  r.duration_ms = ms_since(t_uuid);
   co_return r;
 }
 

@@ -36,6 +36,9 @@ struct CallPlan {
   /// Caller audio at format.rate_hz(), sent in frames of `frame` paced against the clock.
   std::vector<std::int16_t> audio;
   std::chrono::milliseconds frame{20};
+  /// Delay of the first audio frame after the UUID. Asterisk's phase is arbitrary; half a frame
+  /// keeps the caller's frames away from the server's tick edges, so runs are repeatable.
+  std::chrono::microseconds phase{10000};
   /// Keep streaming silence this long after the audio (Asterisk never stops sending).
   std::chrono::milliseconds tail{300};
   /// Digits sent at offsets from the first frame.

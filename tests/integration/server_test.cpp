@@ -1,0 +1,404 @@
+// The server on port 0, driven by the call simulator (the same client code `voxbridge call`
+// uses) and by raw sockets for the malformed cases. Real sockets and real time; every wait is
+// bounded.
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <cmath>
+#include <future>
+#include <numbers>
+#include <thread>
+
+#include "voxbridge/audio/g711.hpp"
+#include "voxbridge/net/io_pool.hpp"
+#include "voxbridge/server/server.hpp"
+#include "voxbridge/session/call_session.hpp"
+#include "voxbridge/sim/sim_call.hpp"
+
+namespace voxbridge {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+config::Config test_config() {
+  config::Config c = config::default_config();
+  c.listeners[0].port = 0;
+  c.general.threads = 2;
+  c.general.log_level = "warning";
+  c.general.limits.handshake_timeout = 1000ms;
+  c.general.limits.close_grace = 500ms;
+  return c;
+}
+
+struct RunningServer {
+  explicit RunningServer(const config::Config& c) : server(c) {
+    server.start();
+    port = server.ports().at(0);
+  }
+  ~RunningServer() { server.shutdown(0ms); }
+  server::Server server;
+  unsigned short port = 0;
+};
+
+/// Speech-like test signal: three tones with different levels.
+std::vector<std::int16_t> test_signal(int rate, double seconds) {
+  std::vector<std::int16_t> v(static_cast<std::size_t>(rate * seconds));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const double t = static_cast<double>(i) / rate;
+    v[i] = static_cast<std::int16_t>(std::lround(4000 * std::sin(2 * std::numbers::pi * 330 * t) +
+                                                 2500 * std::sin(2 * std::numbers::pi * 1170 * t) +
+                                                 1500 * std::sin(2 * std::numbers::pi * 2630 * t)));
+  }
+  return v;
+}
+
+/// SNR (dB) of `got` against `sent`, judged in 200 ms blocks over the middle half of the
+/// signal, each block at its own best alignment lag (0..max_lag samples); returns the median
+/// block. A jitter-buffer adjustment (one 20 ms shift) then costs one block, not the verdict,
+/// while noise, the wrong codec or lost audio fail every block.
+double aligned_snr(const std::vector<std::int16_t>& sent, const std::vector<std::int16_t>& got,
+                   std::size_t max_lag, int rate = 8000) {
+  const std::size_t block = static_cast<std::size_t>(rate) / 5;
+  std::vector<double> snrs;
+  for (std::size_t from = sent.size() / 4; from + block <= sent.size() * 3 / 4; from += block) {
+    double best = -100;
+    for (std::size_t lag = 0; lag <= max_lag && from + block + lag <= got.size(); ++lag) {
+      double sig = 0, err = 0;
+      for (std::size_t i = from; i < from + block; ++i) {
+        const double d = static_cast<double>(got[i + lag]) - sent[i];
+        sig += static_cast<double>(sent[i]) * sent[i];
+        err += d * d;
+      }
+      best = std::max(best, 10 * std::log10(sig / std::max(err, 1.0)));
+    }
+    snrs.push_back(best);
+  }
+  if (snrs.empty()) return -100;
+  std::sort(snrs.begin(), snrs.end());
+  return snrs[snrs.size() / 2];
+}
+
+/// Lag (samples) at which `got` best matches `sent` over the middle of the signal.
+std::size_t best_lag(const std::vector<std::int16_t>& sent, const std::vector<std::int16_t>& got,
+                     std::size_t max_lag) {
+  const std::size_t from = sent.size() / 4, to = sent.size() / 2;
+  double best = -1e300;
+  std::size_t at = 0;
+  for (std::size_t lag = 0; lag <= max_lag && to + lag <= got.size(); ++lag) {
+    double dot = 0;
+    for (std::size_t i = from; i < to; ++i) dot += static_cast<double>(got[i + lag]) * sent[i];
+    if (dot > best) {
+      best = dot;
+      at = lag;
+    }
+  }
+  return at;
+}
+
+sim::CallPlan plan_for(unsigned short port, const char* codec, double seconds) {
+  sim::CallPlan p;
+  p.port = port;
+  p.format = *sim::LegFormat::parse(codec);
+  p.audio = test_signal(p.format.rate_hz(), seconds);
+  p.tail = 300ms;
+  p.max_duration = 20s;
+  return p;
+}
+
+/// Waits until `pred` holds (polling), at most `limit`.
+template <class F>
+bool eventually(F pred, std::chrono::milliseconds limit = 3000ms) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return pred();
+}
+
+/// A raw client socket for malformed input.
+struct RawClient {
+  explicit RawClient(unsigned short port) : sock(io) {
+    sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+  void send(const std::vector<std::uint8_t>& bytes) { asio::write(sock, asio::buffer(bytes)); }
+  void send_uuid() {
+    std::vector<std::uint8_t> m{0x01, 0x00, 0x10};
+    for (int i = 0; i < 16; ++i) m.push_back(static_cast<std::uint8_t>(0xA0 + i));
+    send(m);
+  }
+  /// Reads until the server closes; returns the bytes, or nullopt if still open after `limit`.
+  std::optional<std::vector<std::uint8_t>> read_until_closed(std::chrono::milliseconds limit) {
+    std::vector<std::uint8_t> all;
+    const auto end = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      if (left <= 0ms) return std::nullopt;
+      pollfd pfd{sock.native_handle(), POLLIN, 0};
+      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+      std::uint8_t buf[4096];
+      boost::system::error_code ec;
+      const std::size_t n = sock.read_some(asio::buffer(buf), ec);
+      if (ec) return all;
+      all.insert(all.end(), buf, buf + n);
+    }
+  }
+  asio::io_context io;
+  tcp::socket sock;
+};
+
+TEST(Server, EchoReturnsTheCallersAudio) {
+  RunningServer s(test_config());
+  const auto plan = plan_for(s.port, "slin8", 2.0);
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_EQ(r.reply_kind, audiosocket::Kind::slin8);
+  EXPECT_FALSE(r.reply_kind_changed);
+  EXPECT_EQ(r.non_audio_messages, 0u);
+  const double snr = aligned_snr(plan.audio, r.received, 800);
+  EXPECT_GE(snr, 30.0);
+  // The caller's audio comes back on the next tick: its first frame leaves 10 ms after the UUID
+  // (CallPlan::phase) and the first reply frame, 20 ms after the UUID, already carries it. So
+  // the echo lags the reply stream only by the resampler filters (< 8 ms), never a whole tick.
+  const std::size_t lag = best_lag(plan.audio, r.received, 800);
+  EXPECT_LT(lag, 64u);
+  // Frames came back at 50 per second, 320 bytes each.
+  const auto g = sim::gap_stats(r.arrival_ms);
+  EXPECT_NEAR(g.p50, 20.0, 0.5);
+  EXPECT_EQ(r.received.size(), r.arrival_ms.size() * 160);
+}
+
+TEST(Server, UlawChannelModeIsDecodedAndAnsweredInSlin) {
+  RunningServer s(test_config());
+  const auto plan = plan_for(s.port, "ulaw", 2.0);
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_EQ(r.reply_kind, audiosocket::Kind::slin8);
+  // What came back is slin (160 samples = 320 bytes per frame), and it is the caller's audio as
+  // G.711 delivered it.
+  EXPECT_EQ(r.received.size(), r.arrival_ms.size() * 160);
+  std::vector<std::int16_t> through_ulaw(plan.audio.size());
+  for (std::size_t i = 0; i < plan.audio.size(); ++i) {
+    through_ulaw[i] = audio::ulaw_to_linear(audio::linear_to_ulaw(plan.audio[i]));
+  }
+  EXPECT_GE(aligned_snr(through_ulaw, r.received, 800), 28.0);
+}
+
+TEST(Server, Slin16CallIsAnsweredIn0x12) {
+  RunningServer s(test_config());
+  const auto plan = plan_for(s.port, "slin16", 1.5);
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_EQ(r.reply_kind, audiosocket::Kind::slin16);
+  EXPECT_FALSE(r.reply_kind_changed);
+  EXPECT_EQ(r.received.size(), r.arrival_ms.size() * 320);
+  EXPECT_GE(aligned_snr(plan.audio, r.received, 1600, 16000), 30.0);
+}
+
+TEST(Server, Slin48CallIsAnsweredIn0x16) {
+  RunningServer s(test_config());
+  const auto r = sim::place_call(plan_for(s.port, "slin48", 1.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_EQ(r.reply_kind, audiosocket::Kind::slin48);
+  EXPECT_EQ(r.received.size(), r.arrival_ms.size() * 960);
+}
+
+TEST(Server, ThirtyMillisecondFramesAreEchoed) {
+  RunningServer s(test_config());
+  auto plan = plan_for(s.port, "slin8", 2.0);
+  plan.frame = 30ms;  // a phone with ptime 30
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_GE(aligned_snr(plan.audio, r.received, 1200), 30.0);
+  // Output stays 20 ms frames at 50 per second whatever the input framing.
+  EXPECT_NEAR(sim::gap_stats(r.arrival_ms).p50, 20.0, 0.5);
+}
+
+TEST(Server, AudioFlowsRightAfterTheUuidBeforeTheCallerSendsAny) {
+  RunningServer s(test_config());
+  RawClient c(s.port);
+  c.send_uuid();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::uint8_t hdr[3];
+  asio::read(c.sock, asio::buffer(hdr));
+  const auto first = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(first, 60ms);
+  EXPECT_EQ(hdr[0], 0x10);
+  EXPECT_EQ(hdr[1] << 8 | hdr[2], 320);
+  // Then one frame per 20 ms: 25 frames take ~500 ms.
+  std::vector<std::uint8_t> rest(320 + 25 * 323);
+  asio::read(c.sock, asio::buffer(rest));
+  const auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_GT(elapsed, 480ms);
+  EXPECT_LT(elapsed, 600ms);
+}
+
+TEST(Server, DtmfReachesTheAgentAndHashHangsUp) {
+  RunningServer s(test_config());
+  auto plan = plan_for(s.port, "slin8", 3.0);
+  plan.dtmf = {{200ms, '1'}, {300ms, '2'}, {600ms, '#'}};
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_LT(r.duration_ms, 1500.0);  // hung up at '#', long before the audio ended
+  EXPECT_TRUE(eventually([&] { return s.server.active_calls() == 0; }));
+}
+
+TEST(Server, CallerHangupEndsTheCall) {
+  RunningServer s(test_config());
+  const auto r = sim::place_call(plan_for(s.port, "slin8", 0.5));
+  ASSERT_TRUE(r.connected);
+  EXPECT_FALSE(r.server_sent_hangup);
+  EXPECT_FALSE(r.server_closed);
+  EXPECT_TRUE(eventually([&] { return s.server.counters().ended.load() == 1; }));
+  EXPECT_EQ(s.server.active_calls(), 0);
+  EXPECT_GE(s.server.counters().frames_in.load(), 25u);
+}
+
+TEST(Server, MalformedCallIsClosedWhileAnotherCallGoesOn) {
+  RunningServer s(test_config());
+  auto plan = plan_for(s.port, "slin8", 2.0);
+  auto good = std::async(std::launch::async, [plan] { return sim::place_call(plan); });
+  std::this_thread::sleep_for(300ms);
+  for (const std::vector<std::uint8_t>& bad :
+       {std::vector<std::uint8_t>{0x10, 0x00, 0x00},     // zero-length audio
+        std::vector<std::uint8_t>{0x07, 0x00, 0x01, 0},  // unknown kind
+        std::vector<std::uint8_t>{0x10, 0xFF, 0xFF},     // over the payload cap
+        std::vector<std::uint8_t>{0x01, 0x00, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                                  14, 15, 16}}) {  // a second UUID
+    RawClient c(s.port);
+    c.send_uuid();
+    c.send(bad);
+    const auto closed = c.read_until_closed(2000ms);
+    ASSERT_TRUE(closed.has_value()) << "server kept a malformed call open";
+  }
+  {
+    RawClient c(s.port);
+    c.send({0x10, 0x01, 0x40});  // audio before the UUID
+    EXPECT_TRUE(c.read_until_closed(2000ms).has_value());
+  }
+  const auto r = good.get();
+  ASSERT_TRUE(r.connected);
+  EXPECT_FALSE(r.server_closed);
+  EXPECT_FALSE(r.server_sent_hangup);
+  EXPECT_GE(aligned_snr(plan.audio, r.received, 800), 30.0);
+  EXPECT_EQ(s.server.counters().protocol_errors.load(), 5u);
+}
+
+TEST(Server, ConnectionClosedBeforeTheUuidIsQuietlyTolerated) {
+  RunningServer s(test_config());
+  { RawClient c(s.port); }  // connect and close: a dialplan without Answer()
+  EXPECT_TRUE(eventually([&] { return s.server.counters().no_uuid.load() == 1; }));
+  EXPECT_EQ(s.server.counters().protocol_errors.load(), 0u);
+  EXPECT_TRUE(eventually([&] { return s.server.active_calls() == 0; }));
+}
+
+TEST(Server, ConnectionLimitClosesExtraConnectionsAtOnce) {
+  auto cfg = test_config();
+  cfg.general.max_calls = 2;
+  RunningServer s(cfg);
+  RawClient a(s.port), b(s.port);
+  a.send_uuid();
+  b.send_uuid();
+  ASSERT_TRUE(eventually([&] { return s.server.active_calls() == 2; }));
+  RawClient extra(s.port);
+  const auto closed = extra.read_until_closed(1000ms);
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_TRUE(closed->empty());  // closed without a byte
+  EXPECT_EQ(s.server.counters().rejected.load(), 1u);
+  // The admitted calls are untouched and a slot frees when one ends.
+  EXPECT_FALSE(a.read_until_closed(100ms).has_value());
+  a.sock.close();
+  ASSERT_TRUE(eventually([&] { return s.server.active_calls() == 1; }));
+  RawClient again(s.port);
+  again.send_uuid();
+  EXPECT_FALSE(again.read_until_closed(200ms).has_value());
+}
+
+TEST(Server, HandshakeTimeoutClosesASilentConnection) {
+  auto cfg = test_config();
+  cfg.general.limits.handshake_timeout = 200ms;
+  RunningServer s(cfg);
+  RawClient c(s.port);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.read_until_closed(2000ms).has_value());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 190ms);
+  EXPECT_EQ(s.server.counters().protocol_errors.load(), 1u);
+}
+
+TEST(Server, IdleTimeoutHangsUpWhenAsteriskSendsNothing) {
+  auto cfg = test_config();
+  cfg.general.limits.idle_timeout = 300ms;
+  RunningServer s(cfg);
+  RawClient c(s.port);
+  c.send_uuid();
+  const auto bytes = c.read_until_closed(3000ms);
+  ASSERT_TRUE(bytes.has_value());
+  // Silence frames, then the hangup message last.
+  ASSERT_GE(bytes->size(), 3u);
+  EXPECT_EQ(std::vector<std::uint8_t>(bytes->end() - 3, bytes->end()),
+            (std::vector<std::uint8_t>{0, 0, 0}));
+  EXPECT_GE(bytes->size(), 10u * 323u);  // ~15 frames of silence in 300 ms
+}
+
+TEST(Server, MaxCallDurationHangsUp) {
+  auto cfg = test_config();
+  cfg.general.limits.max_call_duration = 400ms;
+  RunningServer s(cfg);
+  auto plan = plan_for(s.port, "slin8", 3.0);
+  const auto r = sim::place_call(plan);
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_NEAR(r.duration_ms, 400.0, 150.0);
+}
+
+TEST(Server, GracefulDrainHangsUpOnlyCallsStillUpAfterTheDrainTime) {
+  RunningServer s(test_config());
+  auto long_plan = plan_for(s.port, "slin8", 5.0);
+  long_plan.hangup_at_end = false;
+  auto short_plan = plan_for(s.port, "slin8", 0.3);
+  auto long_call = std::async(std::launch::async, [&] { return sim::place_call(long_plan); });
+  auto short_call = std::async(std::launch::async, [&] { return sim::place_call(short_plan); });
+  ASSERT_TRUE(eventually([&] { return s.server.counters().started.load() == 2; }));
+  const std::size_t forced = s.server.shutdown(1000ms);
+  EXPECT_EQ(forced, 1u);  // the short call ended on its own during the drain
+  const auto l = long_call.get();
+  const auto sh = short_call.get();
+  EXPECT_TRUE(l.server_sent_hangup);
+  EXPECT_FALSE(sh.server_sent_hangup);
+  EXPECT_LT(l.duration_ms, 3000.0);
+  // Nothing is accepted after shutdown.
+  EXPECT_EQ(s.server.active_calls(), 0);
+  asio::io_context io;
+  tcp::socket sock(io);
+  boost::system::error_code ec;
+  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), s.port), ec);
+  EXPECT_TRUE(ec);
+}
+
+TEST(Server, ListenersCarryTheirOwnCodecMode) {
+  auto cfg = test_config();
+  config::ListenerConfig alaw = cfg.listeners[0];
+  alaw.name = "alaw";
+  alaw.codec = session::CodecMode::alaw;
+  cfg.listeners.push_back(alaw);
+  RunningServer s(cfg);
+  const auto ports = s.server.ports();
+  ASSERT_EQ(ports.size(), 2u);
+  auto plan = plan_for(ports[1], "alaw", 1.5);
+  const auto r = sim::place_call(plan);
+  std::vector<std::int16_t> through(plan.audio.size());
+  for (std::size_t i = 0; i < plan.audio.size(); ++i) {
+    through[i] = audio::alaw_to_linear(audio::linear_to_alaw(plan.audio[i]));
+  }
+  EXPECT_GE(aligned_snr(through, r.received, 800), 28.0);
+}
+
+}  // namespace
+}  // namespace voxbridge

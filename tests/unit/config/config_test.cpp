@@ -1,0 +1,172 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "voxbridge/config/config.hpp"
+
+namespace voxbridge::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_config(text, "voxbridge.conf");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsWorkWithoutAFile) {
+  const Config c = default_config();
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].host, "127.0.0.1");
+  EXPECT_EQ(c.listeners[0].port, 5001);
+  EXPECT_EQ(c.listeners[0].agent, "echo");
+  EXPECT_EQ(c.listeners[0].codec, session::CodecMode::auto_detect);
+  EXPECT_EQ(c.general.internal_rate_hz, 16000);
+  EXPECT_NE(c.find_agent("echo"), nullptr);
+  EXPECT_NE(c.find_agent("playback"), nullptr);
+}
+
+TEST(Config, TheShippedSampleParsesToTheDefaults) {
+  std::ifstream f(std::string(VB_SAMPLE_CONF));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  ASSERT_FALSE(ss.str().empty());
+  const Config c = parse_config(ss.str(), "voxbridge.conf.sample");
+  const Config d = default_config();
+  EXPECT_EQ(c.general.threads, d.general.threads);
+  EXPECT_EQ(c.general.max_calls, d.general.max_calls);
+  EXPECT_EQ(c.general.limits.max_payload_bytes, d.general.limits.max_payload_bytes);
+  EXPECT_EQ(c.general.limits.idle_timeout, d.general.limits.idle_timeout);
+  EXPECT_EQ(c.general.limits.handshake_timeout, d.general.limits.handshake_timeout);
+  EXPECT_EQ(c.general.drain_timeout, d.general.drain_timeout);
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].port, 5001);
+  const auto* g = c.find_agent("greeting");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->type, agent::AgentSpec::Type::playback);
+  EXPECT_EQ(c.find_agent("echo")->hangup_digit, '#');
+}
+
+TEST(Config, ParsesSeveralListenersAndAgents) {
+  const Config c = parse_config(R"(
+[general]
+threads = 3
+max_calls = 10     ; inline comment
+idle_timeout_ms = 0
+max_call_duration_s = 3600
+
+[listener-app]
+bind = 0.0.0.0:5001
+codec = slin
+agent = slow-echo
+
+[listener-trunk]
+bind = [::1]:5002
+codec = auto
+g711 => alaw
+
+[agent-slow-echo]
+type = echo
+delay_ms = 500
+hangup_digit = none
+)",
+                                "t.conf");
+  EXPECT_EQ(c.general.threads, 3u);
+  EXPECT_EQ(c.general.max_calls, 10u);
+  EXPECT_EQ(c.general.limits.idle_timeout, 0ms);
+  EXPECT_EQ(c.general.limits.max_call_duration, 3600s);
+  ASSERT_EQ(c.listeners.size(), 2u);
+  EXPECT_EQ(c.listeners[0].name, "app");
+  EXPECT_EQ(c.listeners[0].host, "0.0.0.0");
+  EXPECT_EQ(c.listeners[0].codec, session::CodecMode::slin);
+  EXPECT_EQ(c.listeners[1].host, "::1");
+  EXPECT_EQ(c.listeners[1].port, 5002);
+  EXPECT_EQ(c.listeners[1].g711, audio::G711Law::alaw);
+  EXPECT_EQ(c.listeners[1].agent, "echo");
+  const auto* a = c.find_agent("slow-echo");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->echo_delay, 500ms);
+  EXPECT_EQ(a->hangup_digit, '\0');
+}
+
+TEST(Config, ErrorsNameFileLineSectionAndOption) {
+  EXPECT_EQ(error_of("[general]\n\nthreads = many\n"),
+            "voxbridge.conf:3: [general] threads: 'many' is not a whole number");
+  EXPECT_EQ(error_of("[listener-a]\ncodec = ulw\n"),
+            "voxbridge.conf:2: [listener-a] codec: 'ulw' is not one of auto, slin, ulaw, alaw");
+  EXPECT_EQ(error_of("[general]\nmax_payload_bytes = 70000\n"),
+            "voxbridge.conf:2: [general] max_payload_bytes: '70000' is out of range 160..65535");
+  EXPECT_EQ(error_of("[general]\nfrobnicate = 1\n"),
+            "voxbridge.conf:2: [general] frobnicate: unknown option");
+  EXPECT_EQ(error_of("[listener-a]\nbind = localhost\n"),
+            "voxbridge.conf:2: [listener-a] bind: 'localhost' is not HOST:PORT (an IP address)");
+  EXPECT_EQ(error_of("[general]\ninternal_rate = 22050\n"),
+            "voxbridge.conf:2: [general] internal_rate: '22050' is not one of 8000, 12000, "
+            "16000, 24000, 32000, 44100, 48000");
+  EXPECT_EQ(error_of("threads = 1\n"), "voxbridge.conf:1: threads: option outside of any section");
+  EXPECT_EQ(error_of("[bogus]\n"),
+            "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME or "
+            "agent-NAME)");
+  EXPECT_EQ(error_of("[general]\n[general]\n"),
+            "voxbridge.conf:2: [general] section defined twice (first at line 1)");
+  EXPECT_EQ(error_of("[agent-x]\nhangup_digit = 12\n"),
+            "voxbridge.conf:2: [agent-x] hangup_digit: '12' is not one DTMF digit (0-9 * # A-D) "
+            "or none");
+  EXPECT_EQ(error_of("[listener-a]\nagent = nobody\n"),
+            "voxbridge.conf: [listener-a] agent: no agent named 'nobody' (define [agent-nobody] "
+            "or use echo / playback)");
+  EXPECT_EQ(error_of("[general]\nplayout_low_watermark_ms = 900\nplayout_high_watermark_ms = 500\n"),
+            "voxbridge.conf: [general] playout_*_ms: need playout_low_watermark_ms <= "
+            "playout_high_watermark_ms <= playout_buffer_ms");
+}
+
+TEST(CommandLine, FlagsOverrideTheFile) {
+  const char* argv[] = {"voxbridge", "--listen", "127.0.0.1:6000", "--agent", "playback",
+                        "--threads=4", "--log-level", "debug", "--codec", "ulaw"};
+  const CommandLine cl = parse_command_line(10, argv);
+  Config c = default_config();
+  apply_command_line(c, cl);
+  ASSERT_EQ(c.listeners.size(), 1u);
+  EXPECT_EQ(c.listeners[0].port, 6000);
+  EXPECT_EQ(c.listeners[0].agent, "playback");
+  EXPECT_EQ(c.listeners[0].codec, session::CodecMode::ulaw);
+  EXPECT_EQ(c.general.threads, 4u);
+  EXPECT_EQ(c.general.log_level, "debug");
+}
+
+TEST(CommandLine, RejectsBadFlagsClearly) {
+  auto err = [](std::vector<const char*> args) {
+    args.insert(args.begin(), "voxbridge");
+    try {
+      Config c = default_config();
+      apply_command_line(c, parse_command_line(static_cast<int>(args.size()), args.data()));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(err({"--bogus"}), "--bogus: unknown option (see --help)");
+  EXPECT_EQ(err({"--listen"}), "--listen: missing value");
+  EXPECT_EQ(err({"--listen", "5001"}), "command line: --listen: '5001' is not HOST:PORT (an IP address)");
+  EXPECT_EQ(err({"--agent", "nobody"}),
+            "command line: --agent: no agent named 'nobody' (built-in: echo, playback)");
+  EXPECT_EQ(err({"--threads", "-1"}), "command line: --threads: '-1' is out of range 0..256");
+  EXPECT_EQ(err({"--log-level", "loud"}),
+            "command line: log_level: 'loud' is not one of trace, debug, info, warning, error, off");
+}
+
+TEST(CommandLine, HelpAndVersion) {
+  const char* a[] = {"voxbridge", "--help"};
+  EXPECT_TRUE(parse_command_line(2, a).help);
+  const char* b[] = {"voxbridge", "--version"};
+  EXPECT_TRUE(parse_command_line(2, b).version);
+  EXPECT_NE(usage().find("--listen"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace voxbridge::config
