@@ -104,15 +104,16 @@ class PlaybackAgent final : public Agent {
     if (control_ == nullptr || done_) return;
     const auto& p = *prompt_;
     while (pos_ < p.size() && !control_->playout_full()) {
-      const std::size_t n = control_->play(
-          std::span<const std::int16_t>(p).subspan(pos_, std::min<std::size_t>(p.size() - pos_, 320)));
+      const std::size_t n = control_->play(std::span<const std::int16_t>(p).subspan(
+          pos_, std::min<std::size_t>(p.size() - pos_, 320)));
       if (n == 0) return;
       pos_ += n;
     }
     if (pos_ < p.size()) return;
     std::int16_t zeros[160] = {};
     while (paused_ < pause_samples_ && !control_->playout_full()) {
-      const std::size_t n = control_->play({zeros, std::min<std::size_t>(pause_samples_ - paused_, 160)});
+      const std::size_t n =
+          control_->play({zeros, std::min<std::size_t>(pause_samples_ - paused_, 160)});
       if (n == 0) return;
       paused_ += n;
     }
@@ -146,27 +147,29 @@ AgentFactory::AgentFactory(AgentSpec spec, int internal_rate_hz, int resampler_q
                                std::to_string(wav.rate_hz) + " Hz is outside 8000..192000");
     }
     audio::Resampler rs(wav.rate_hz, rate_hz_, resampler_quality);
-    prompt.resize(rs.max_output(wav.samples.size()) + static_cast<std::size_t>(rs.output_latency()));
+    prompt.resize(rs.max_output(wav.samples.size()) +
+                  static_cast<std::size_t>(rs.output_latency()));
     std::size_t n = rs.process(wav.samples, prompt);
     // Push the filter's tail out with silence so the prompt's last milliseconds are not lost.
     std::vector<std::int16_t> tail_in(static_cast<std::size_t>(wav.rate_hz) / 100, 0);
     std::vector<std::int16_t> tail_out(rs.max_output(tail_in.size()));
     const std::size_t t = rs.process(tail_in, tail_out);
     prompt.resize(n);
-    prompt.insert(prompt.end(), tail_out.begin(), tail_out.begin() + static_cast<std::ptrdiff_t>(t));
+    prompt.insert(prompt.end(), tail_out.begin(),
+                  tail_out.begin() + static_cast<std::ptrdiff_t>(t));
   } else {
     const auto n = static_cast<std::size_t>(rate_hz_) *
                    static_cast<std::size_t>(spec_.tone_duration.count()) / 1000;
     prompt.resize(n);
-    const std::size_t ramp = static_cast<std::size_t>(rate_hz_) / 200;  // 5 ms fade in/out, no click
+    const std::size_t ramp =
+        static_cast<std::size_t>(rate_hz_) / 200;  // 5 ms fade in/out, no click
     for (std::size_t i = 0; i < n; ++i) {
       double gain = 1.0;
       if (i < ramp) gain = static_cast<double>(i) / static_cast<double>(ramp);
       if (n - i < ramp) gain = static_cast<double>(n - i) / static_cast<double>(ramp);
-      prompt[i] = static_cast<std::int16_t>(
-          std::lround(8000.0 * gain *
-                      std::sin(2.0 * std::numbers::pi * spec_.tone_hz * static_cast<double>(i) /
-                               rate_hz_)));
+      prompt[i] = static_cast<std::int16_t>(std::lround(
+          8000.0 * gain *
+          std::sin(2.0 * std::numbers::pi * spec_.tone_hz * static_cast<double>(i) / rate_hz_)));
     }
   }
   prompt_ = std::make_shared<const std::vector<std::int16_t>>(std::move(prompt));

@@ -70,7 +70,8 @@ int serve(int argc, const char* const* argv) {
           std::_Exit(1);
         }
         spdlog::info("{}: stopping (no new calls; drain up to {} s, then hang up the rest)",
-                     strsignal(sig), std::chrono::duration<double>(cfg.general.drain_timeout).count());
+                     strsignal(sig),
+                     std::chrono::duration<double>(cfg.general.drain_timeout).count());
         signals.async_wait(on_signal);
         drainer = std::thread([&] {
           const std::size_t forced = srv->shutdown(cfg.general.drain_timeout);

@@ -69,10 +69,18 @@ constexpr auto kAlawTable = make_table<decode_alaw>();
 
 }  // namespace
 
-std::uint8_t linear_to_ulaw(std::int16_t s) { return encode_ulaw(s); }
-std::int16_t ulaw_to_linear(std::uint8_t c) { return kUlawTable[c]; }
-std::uint8_t linear_to_alaw(std::int16_t s) { return encode_alaw(s); }
-std::int16_t alaw_to_linear(std::uint8_t c) { return kAlawTable[c]; }
+std::uint8_t linear_to_ulaw(std::int16_t s) {
+  return encode_ulaw(s);
+}
+std::int16_t ulaw_to_linear(std::uint8_t c) {
+  return kUlawTable[c];
+}
+std::uint8_t linear_to_alaw(std::int16_t s) {
+  return encode_alaw(s);
+}
+std::int16_t alaw_to_linear(std::uint8_t c) {
+  return kAlawTable[c];
+}
 
 void ulaw_decode(std::span<const std::uint8_t> codes, std::span<std::int16_t> out) {
   for (std::size_t i = 0; i < codes.size(); ++i) out[i] = kUlawTable[codes[i]];

@@ -30,7 +30,8 @@ Resampler::~Resampler() {
   if (st_ != nullptr) speex_resampler_destroy(st_);
 }
 
-Resampler::Resampler(Resampler&& o) noexcept : st_(o.st_), in_rate_(o.in_rate_), out_rate_(o.out_rate_), skip_zeros_(o.skip_zeros_) {
+Resampler::Resampler(Resampler&& o) noexcept
+    : st_(o.st_), in_rate_(o.in_rate_), out_rate_(o.out_rate_), skip_zeros_(o.skip_zeros_) {
   o.st_ = nullptr;
 }
 
@@ -49,7 +50,9 @@ Resampler& Resampler::operator=(Resampler&& o) noexcept {
 std::size_t Resampler::max_output(std::size_t in_samples) const {
   // ceil(in * out / in_rate) plus slack for the fractional phase the state carries.
   return (in_samples * static_cast<std::size_t>(out_rate_) + static_cast<std::size_t>(in_rate_) -
-          1) / static_cast<std::size_t>(in_rate_) + 2;
+          1) /
+             static_cast<std::size_t>(in_rate_) +
+         2;
 }
 
 std::size_t Resampler::process(std::span<const std::int16_t> in, std::span<std::int16_t> out) {

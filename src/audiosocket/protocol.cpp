@@ -12,49 +12,82 @@ bool is_known_kind(std::uint8_t raw) {
 
 int rate_hz(Kind k) {
   switch (k) {
-    case Kind::slin8: return 8000;
-    case Kind::slin12: return 12000;
-    case Kind::slin16: return 16000;
-    case Kind::slin24: return 24000;
-    case Kind::slin32: return 32000;
-    case Kind::slin44: return 44100;
-    case Kind::slin48: return 48000;
-    case Kind::slin96: return 96000;
-    case Kind::slin192: return 192000;
-    default: return 0;
+    case Kind::slin8:
+      return 8000;
+    case Kind::slin12:
+      return 12000;
+    case Kind::slin16:
+      return 16000;
+    case Kind::slin24:
+      return 24000;
+    case Kind::slin32:
+      return 32000;
+    case Kind::slin44:
+      return 44100;
+    case Kind::slin48:
+      return 48000;
+    case Kind::slin96:
+      return 96000;
+    case Kind::slin192:
+      return 192000;
+    default:
+      return 0;
   }
 }
 
 std::optional<Kind> audio_kind_for_rate(int rate) {
   switch (rate) {
-    case 8000: return Kind::slin8;
-    case 12000: return Kind::slin12;
-    case 16000: return Kind::slin16;
-    case 24000: return Kind::slin24;
-    case 32000: return Kind::slin32;
-    case 44100: return Kind::slin44;
-    case 48000: return Kind::slin48;
-    case 96000: return Kind::slin96;
-    case 192000: return Kind::slin192;
-    default: return std::nullopt;
+    case 8000:
+      return Kind::slin8;
+    case 12000:
+      return Kind::slin12;
+    case 16000:
+      return Kind::slin16;
+    case 24000:
+      return Kind::slin24;
+    case 32000:
+      return Kind::slin32;
+    case 44100:
+      return Kind::slin44;
+    case 48000:
+      return Kind::slin48;
+    case 96000:
+      return Kind::slin96;
+    case 192000:
+      return Kind::slin192;
+    default:
+      return std::nullopt;
   }
 }
 
 std::string_view kind_name(Kind k) {
   switch (k) {
-    case Kind::hangup: return "hangup";
-    case Kind::uuid: return "uuid";
-    case Kind::dtmf: return "dtmf";
-    case Kind::slin8: return "slin8";
-    case Kind::slin12: return "slin12";
-    case Kind::slin16: return "slin16";
-    case Kind::slin24: return "slin24";
-    case Kind::slin32: return "slin32";
-    case Kind::slin44: return "slin44";
-    case Kind::slin48: return "slin48";
-    case Kind::slin96: return "slin96";
-    case Kind::slin192: return "slin192";
-    case Kind::error: return "error";
+    case Kind::hangup:
+      return "hangup";
+    case Kind::uuid:
+      return "uuid";
+    case Kind::dtmf:
+      return "dtmf";
+    case Kind::slin8:
+      return "slin8";
+    case Kind::slin12:
+      return "slin12";
+    case Kind::slin16:
+      return "slin16";
+    case Kind::slin24:
+      return "slin24";
+    case Kind::slin32:
+      return "slin32";
+    case Kind::slin44:
+      return "slin44";
+    case Kind::slin48:
+      return "slin48";
+    case Kind::slin96:
+      return "slin96";
+    case Kind::slin192:
+      return "slin192";
+    case Kind::error:
+      return "error";
   }
   return "unknown";
 }
@@ -65,13 +98,20 @@ class ParseCategory final : public std::error_category {
   const char* name() const noexcept override { return "audiosocket"; }
   std::string message(int ev) const override {
     switch (static_cast<ParseError>(ev)) {
-      case ParseError::zero_length_payload: return "zero-length payload";
-      case ParseError::unknown_kind: return "unknown message kind";
-      case ParseError::payload_too_large: return "payload larger than max_payload_bytes";
-      case ParseError::expected_uuid_first: return "message before the UUID";
-      case ParseError::duplicate_uuid: return "second UUID on the same call";
-      case ParseError::bad_uuid_length: return "UUID payload is not 16 bytes";
-      case ParseError::bad_dtmf: return "DTMF payload is not one digit 0-9*#A-D";
+      case ParseError::zero_length_payload:
+        return "zero-length payload";
+      case ParseError::unknown_kind:
+        return "unknown message kind";
+      case ParseError::payload_too_large:
+        return "payload larger than max_payload_bytes";
+      case ParseError::expected_uuid_first:
+        return "message before the UUID";
+      case ParseError::duplicate_uuid:
+        return "second UUID on the same call";
+      case ParseError::bad_uuid_length:
+        return "UUID payload is not 16 bytes";
+      case ParseError::bad_dtmf:
+        return "DTMF payload is not one digit 0-9*#A-D";
     }
     return "unknown audiosocket error";
   }
@@ -83,7 +123,9 @@ const std::error_category& parse_category() {
   return cat;
 }
 
-std::error_code make_error_code(ParseError e) { return {static_cast<int>(e), parse_category()}; }
+std::error_code make_error_code(ParseError e) {
+  return {static_cast<int>(e), parse_category()};
+}
 
 std::array<char, 37> Uuid::text() const {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -127,8 +169,8 @@ std::optional<Uuid> Uuid::parse(std::string_view text) {
 }
 
 FrameParser::FrameParser(std::size_t max_payload_bytes)
-    : buf_(std::max<std::size_t>(4096, std::min(max_payload_bytes, kProtocolMaxPayloadBytes) +
-                                           kHeaderBytes)),
+    : buf_(std::max<std::size_t>(
+          4096, std::min(max_payload_bytes, kProtocolMaxPayloadBytes) + kHeaderBytes)),
       max_payload_(std::min(max_payload_bytes, kProtocolMaxPayloadBytes)) {}
 
 std::span<std::uint8_t> FrameParser::writable() {
@@ -145,7 +187,9 @@ std::span<std::uint8_t> FrameParser::writable() {
   return {buf_.data() + end_, buf_.size() - end_};
 }
 
-void FrameParser::commit(std::size_t bytes) { end_ = std::min(end_ + bytes, buf_.size()); }
+void FrameParser::commit(std::size_t bytes) {
+  end_ = std::min(end_ + bytes, buf_.size());
+}
 
 std::optional<Message> FrameParser::next(std::error_code& ec) {
   ec.clear();
@@ -185,7 +229,8 @@ std::optional<Message> FrameParser::next(std::error_code& ec) {
   return m;
 }
 
-void encode_header(Kind kind, std::size_t payload_bytes, std::span<std::uint8_t, kHeaderBytes> out) {
+void encode_header(Kind kind, std::size_t payload_bytes,
+                   std::span<std::uint8_t, kHeaderBytes> out) {
   out[0] = static_cast<std::uint8_t>(kind);
   out[1] = static_cast<std::uint8_t>(payload_bytes >> 8);
   out[2] = static_cast<std::uint8_t>(payload_bytes & 0xFF);

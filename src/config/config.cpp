@@ -51,7 +51,8 @@ long long parse_int(const Where& w, const std::string& v, long long lo, long lon
   return x;
 }
 
-std::chrono::milliseconds parse_ms(const Where& w, const std::string& v, long long lo, long long hi) {
+std::chrono::milliseconds parse_ms(const Where& w, const std::string& v, long long lo,
+                                   long long hi) {
   return std::chrono::milliseconds(parse_int(w, v, lo, hi));
 }
 
@@ -123,7 +124,8 @@ void set_listener(ListenerConfig& l, const Where& w, const std::string& v) {
   if (k == "bind") {
     std::string host;
     unsigned short port = 0;
-    if (!net::split_host_port(v, host, port)) w.fail("'" + v + "' is not HOST:PORT (an IP address)");
+    if (!net::split_host_port(v, host, port))
+      w.fail("'" + v + "' is not HOST:PORT (an IP address)");
     l.host = host;
     l.port = port;
   } else if (k == "codec") {
@@ -264,7 +266,8 @@ Config parse_config(const std::string& text, const std::string& source) {
       sec_name = trim(s.substr(1, s.size() - 2));
       w.section = sec_name;
       if (seen_sections.count(sec_name) != 0) {
-        w.fail("section defined twice (first at line " + std::to_string(seen_sections[sec_name]) + ")");
+        w.fail("section defined twice (first at line " + std::to_string(seen_sections[sec_name]) +
+               ")");
       }
       seen_sections[sec_name] = line;
       if (sec_name == "general") {
@@ -296,10 +299,18 @@ Config parse_config(const std::string& text, const std::string& source) {
     w.key = key;
     if (value.empty() && key != "hangup_digit") w.fail("empty value");
     switch (sec) {
-      case Sec::none: w.fail("option outside of any section"); break;
-      case Sec::general: set_general(c.general, w, value); break;
-      case Sec::listener: set_listener(c.listeners.back(), w, value); break;
-      case Sec::agent: set_agent(c.agents.back(), w, value); break;
+      case Sec::none:
+        w.fail("option outside of any section");
+        break;
+      case Sec::general:
+        set_general(c.general, w, value);
+        break;
+      case Sec::listener:
+        set_listener(c.listeners.back(), w, value);
+        break;
+      case Sec::agent:
+        set_agent(c.agents.back(), w, value);
+        break;
     }
   }
   if (c.listeners.empty()) {
@@ -352,7 +363,8 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       cl.codec = need();
     } else if (a == "--threads") {
       const std::string v = need();
-      cl.threads = static_cast<std::size_t>(parse_int(Where{"command line", 0, "", "--threads"}, v, 0, 256));
+      cl.threads =
+          static_cast<std::size_t>(parse_int(Where{"command line", 0, "", "--threads"}, v, 0, 256));
     } else if (a == "--log-level") {
       cl.log_level = need();
     } else {

@@ -19,7 +19,9 @@ IoPool::IoPool(std::size_t threads) {
   }
 }
 
-IoPool::~IoPool() { stop_now(); }
+IoPool::~IoPool() {
+  stop_now();
+}
 
 std::size_t IoPool::next_index() {
   const std::size_t i = next_;
@@ -71,20 +73,22 @@ Listener::Listener(IoPool& pool, const std::string& host, unsigned short port, O
   port_ = acceptor_.local_endpoint().port();
 }
 
-void Listener::start() { accept_one(); }
+void Listener::start() {
+  accept_one();
+}
 
 void Listener::accept_one() {
   const std::size_t index = pool_.next_index();
-  acceptor_.async_accept(pool_.context(index), [this, index](boost::system::error_code ec,
-                                                             tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      on_accept_(std::move(socket), index);
-    } else {
-      spdlog::warn("accept failed: {}", ec.message());
-    }
-    accept_one();
-  });
+  acceptor_.async_accept(pool_.context(index),
+                         [this, index](boost::system::error_code ec, tcp::socket socket) {
+                           if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+                           if (!ec) {
+                             on_accept_(std::move(socket), index);
+                           } else {
+                             spdlog::warn("accept failed: {}", ec.message());
+                           }
+                           accept_one();
+                         });
 }
 
 void Listener::stop() {
@@ -98,7 +102,8 @@ bool split_host_port(const std::string& text, std::string& host, unsigned short&
   std::string h, p;
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return false;
     h = text.substr(1, close - 1);
     p = text.substr(close + 2);
   } else {

@@ -22,7 +22,8 @@ Server::Server(const config::Config& cfg)
     const auto& l = cfg_.listeners[i];
     const agent::AgentSpec* spec = cfg_.find_agent(l.agent);
     if (spec == nullptr) throw std::runtime_error("listener " + l.name + ": no agent " + l.agent);
-    auto factory = std::make_shared<agent::AgentFactory>(*spec, g.internal_rate_hz, g.resampler_quality);
+    auto factory =
+        std::make_shared<agent::AgentFactory>(*spec, g.internal_rate_hz, g.resampler_quality);
     auto sc = std::make_shared<session::SessionConfig>();
     sc->listener = l.name;
     sc->limits = g.limits;
@@ -40,8 +41,9 @@ Server::Server(const config::Config& cfg)
     session_cfgs_.push_back(sc);
     try {
       listeners_.push_back(std::make_unique<net::Listener>(
-          pool_, l.host, l.port,
-          [this, i](asio::ip::tcp::socket s, std::size_t index) { on_accept(i, std::move(s), index); }));
+          pool_, l.host, l.port, [this, i](asio::ip::tcp::socket s, std::size_t index) {
+            on_accept(i, std::move(s), index);
+          }));
     } catch (const std::exception& e) {
       throw std::runtime_error("listener " + l.name + ": cannot listen on " + l.host + ":" +
                                std::to_string(l.port) + ": " + e.what());

@@ -9,20 +9,28 @@ using audiosocket::Kind;
 
 std::string_view codec_mode_name(CodecMode m) {
   switch (m) {
-    case CodecMode::auto_detect: return "auto";
-    case CodecMode::slin: return "slin";
-    case CodecMode::ulaw: return "ulaw";
-    case CodecMode::alaw: return "alaw";
+    case CodecMode::auto_detect:
+      return "auto";
+    case CodecMode::slin:
+      return "slin";
+    case CodecMode::ulaw:
+      return "ulaw";
+    case CodecMode::alaw:
+      return "alaw";
   }
   return "?";
 }
 
 std::string_view leg_codec_name(LegCodec c) {
   switch (c) {
-    case LegCodec::unknown: return "none";
-    case LegCodec::slin: return "slin";
-    case LegCodec::ulaw: return "ulaw";
-    case LegCodec::alaw: return "alaw";
+    case LegCodec::unknown:
+      return "none";
+    case LegCodec::slin:
+      return "slin";
+    case LegCodec::ulaw:
+      return "ulaw";
+    case LegCodec::alaw:
+      return "alaw";
   }
   return "?";
 }
@@ -43,7 +51,9 @@ CallMedia::CallMedia(const MediaOptions& options, std::unique_ptr<agent::Agent> 
   out_rs_.emplace(options_.internal_rate_hz, leg_rate_, options_.resampler_quality, false);
 }
 
-CallMedia::~CallMedia() { end("call destroyed"); }
+CallMedia::~CallMedia() {
+  end("call destroyed");
+}
 
 void CallMedia::start(Clock::time_point now, const agent::CallInfo& info) {
   started_ = true;
@@ -56,13 +66,23 @@ bool CallMedia::set_format(Kind kind, std::size_t payload_bytes, std::string& wh
   int rate = audiosocket::rate_hz(kind);
   if (kind == Kind::slin8) {
     switch (options_.codec) {
-      case CodecMode::slin: break;
-      case CodecMode::ulaw: codec = LegCodec::ulaw; break;
-      case CodecMode::alaw: codec = LegCodec::alaw; break;
+      case CodecMode::slin:
+        break;
+      case CodecMode::ulaw:
+        codec = LegCodec::ulaw;
+        break;
+      case CodecMode::alaw:
+        codec = LegCodec::alaw;
+        break;
       case CodecMode::auto_detect:
         // 20 ms of G.711 is 160 bytes (30 ms: 240); 20 ms of slin8 is 320 (30 ms: 480).
         if (payload_bytes == 160 || payload_bytes == 240) {
           codec = options_.auto_law == audio::G711Law::ulaw ? LegCodec::ulaw : LegCodec::alaw;
+        } else if (payload_bytes != 320 && payload_bytes != 480) {
+          format_note_ = "codec=auto: first 0x10 frame has " + std::to_string(payload_bytes) +
+                         " bytes, neither 20/30 ms of G.711 (160/240) nor of slin8 (320/480); "
+                         "treating the call as slin8. Set codec= on the listener if that is "
+                         "wrong (Opus and other codecs cannot be decoded: dial with c(slin16))";
         }
         break;
     }

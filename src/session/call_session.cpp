@@ -24,12 +24,18 @@ std::string endpoint_text(const tcp::socket& s) {
 }
 const char* cause_name(EndCause c) {
   switch (c) {
-    case EndCause::caller_hangup: return "caller";
-    case EndCause::server_hangup: return "server";
-    case EndCause::protocol_error: return "protocol";
-    case EndCause::timeout: return "timeout";
-    case EndCause::io_error: return "io";
-    case EndCause::shutdown: return "shutdown";
+    case EndCause::caller_hangup:
+      return "caller";
+    case EndCause::server_hangup:
+      return "server";
+    case EndCause::protocol_error:
+      return "protocol";
+    case EndCause::timeout:
+      return "timeout";
+    case EndCause::io_error:
+      return "io";
+    case EndCause::shutdown:
+      return "shutdown";
   }
   return "?";
 }
@@ -82,8 +88,8 @@ void CallSession::fail(EndCause cause, std::string reason) {
   closing_ = true;
   cause_ = cause;
   reason_ = std::move(reason);
-  send_hangup_ = cause == EndCause::server_hangup || cause == EndCause::timeout ||
-                 cause == EndCause::shutdown;
+  send_hangup_ =
+      cause == EndCause::server_hangup || cause == EndCause::timeout || cause == EndCause::shutdown;
   timer_.cancel();
   if (!send_hangup_) {
     boost::system::error_code ec;
@@ -125,7 +131,17 @@ bool CallSession::handle(const audiosocket::Message& m) {
       return false;
     default: {
       std::string why;
-      if (!media_.on_audio(m.kind, m.payload, why)) {
+      const bool first_audio = media_.leg_codec() == LegCodec::unknown;
+      const bool ok = media_.on_audio(m.kind, m.payload, why);
+      if (first_audio) {
+        if (auto note = media_.take_format_note(); !note.empty()) {
+          spdlog::warn("call uuid={} peer={}: {}", uuid_.data(), peer_, note);
+        }
+        spdlog::debug("[{}] leg format: {} {} Hz, replies as {}", uuid_.data(),
+                      leg_codec_name(media_.leg_codec()), media_.leg_rate_hz(),
+                      audiosocket::kind_name(media_.reply_kind()));
+      }
+      if (!ok) {
         spdlog::warn("call uuid={} peer={}: closing: {} ({})", uuid_.data(), peer_, why,
                      kind_name(m.kind));
         if (config_->counters != nullptr) config_->counters->protocol_errors.fetch_add(1);
@@ -140,7 +156,8 @@ bool CallSession::handle(const audiosocket::Message& m) {
 asio::awaitable<void> CallSession::read_loop() {
   for (;;) {
     auto buf = parser_.writable();
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf.data(), buf.size()), use_nothrow);
+    auto [ec, n] =
+        co_await socket_.async_read_some(asio::buffer(buf.data(), buf.size()), use_nothrow);
     if (ec) {
       if (closing_) {
         timer_.cancel();  // the peer closed after our hangup: no need to wait out the grace
@@ -205,7 +222,8 @@ asio::awaitable<void> CallSession::write_loop() {
     }
     auto msg = media_.on_tick(now);
     if (!msg.empty()) {
-      auto [wec, wn] = co_await asio::async_write(socket_, asio::buffer(msg.data(), msg.size()), use_nothrow);
+      auto [wec, wn] =
+          co_await asio::async_write(socket_, asio::buffer(msg.data(), msg.size()), use_nothrow);
       if (wec) {
         fail(EndCause::io_error, "write error: " + wec.message());
         break;
@@ -218,7 +236,8 @@ asio::awaitable<void> CallSession::write_loop() {
   }
   if (send_hangup_ && socket_.is_open()) {
     co_await asio::async_write(
-        socket_, asio::buffer(audiosocket::kHangupMessage.data(), audiosocket::kHangupMessage.size()),
+        socket_,
+        asio::buffer(audiosocket::kHangupMessage.data(), audiosocket::kHangupMessage.size()),
         use_nothrow);
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);

@@ -92,7 +92,8 @@ int call_main(int argc, const char* const* argv) {
       std::size_t pos = 0;
       while (pos < spec.size()) {
         auto comma = spec.find(',', pos);
-        std::string item = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        std::string item =
+            spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         pos = comma == std::string::npos ? spec.size() : comma + 1;
         long at = 0;
         if (item.size() < 3 || item[1] != '@' || !audiosocket::is_dtmf_digit(item[0]) ||
@@ -135,9 +136,9 @@ int call_main(int argc, const char* const* argv) {
     const auto n = static_cast<std::size_t>(rate * seconds);
     plan.audio.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
-      plan.audio[i] = static_cast<std::int16_t>(std::lround(
-          8000.0 * std::sin(2.0 * std::numbers::pi * static_cast<double>(tone_hz) *
-                            static_cast<double>(i) / rate)));
+      plan.audio[i] = static_cast<std::int16_t>(
+          std::lround(8000.0 * std::sin(2.0 * std::numbers::pi * static_cast<double>(tone_hz) *
+                                        static_cast<double>(i) / rate)));
     }
   }
   plan.tail = std::chrono::milliseconds(tail_ms);

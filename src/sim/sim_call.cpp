@@ -34,8 +34,8 @@ std::optional<LegFormat> LegFormat::parse(const std::string& name) {
     return f;
   }
   static const std::pair<const char*, int> kNames[] = {
-      {"slin", 8000},    {"slin8", 8000},   {"slin12", 12000}, {"slin16", 16000},
-      {"slin24", 24000}, {"slin32", 32000}, {"slin44", 44100}, {"slin48", 48000},
+      {"slin", 8000},    {"slin8", 8000},    {"slin12", 12000}, {"slin16", 16000},
+      {"slin24", 24000}, {"slin32", 32000},  {"slin44", 44100}, {"slin48", 48000},
       {"slin96", 96000}, {"slin192", 192000}};
   for (const auto& [n, rate] : kNames) {
     if (name == n) {
@@ -152,8 +152,8 @@ asio::awaitable<CallResult> run_call(CallPlan plan) {
   const auto t0 = t_uuid + plan.phase;  // first audio frame
 
   const int rate = plan.format.rate_hz();
-  const auto frame_samples = static_cast<std::size_t>(rate) *
-                             static_cast<std::size_t>(plan.frame.count()) / 1000;
+  const auto frame_samples =
+      static_cast<std::size_t>(rate) * static_cast<std::size_t>(plan.frame.count()) / 1000;
   const std::size_t total_frames =
       (plan.audio.size() + frame_samples - 1) / frame_samples +
       static_cast<std::size_t>(plan.tail.count() / std::max<long>(1, plan.frame.count()));
@@ -253,7 +253,8 @@ GapStats gap_stats(const std::vector<double>& arrival_ms, std::size_t skip_first
   if (gaps.empty()) return g;
   std::sort(gaps.begin(), gaps.end());
   auto pct = [&](double p) {
-    return gaps[std::min(gaps.size() - 1, static_cast<std::size_t>(p * static_cast<double>(gaps.size())))];
+    return gaps[std::min(gaps.size() - 1,
+                         static_cast<std::size_t>(p * static_cast<double>(gaps.size())))];
   };
   g.count = gaps.size();
   g.min = gaps.front();
@@ -286,9 +287,11 @@ std::string summary(const CallPlan& plan, const CallResult& r) {
   o << buf;
   o << "ended     "
     << (r.server_sent_hangup ? "server sent hangup (0x00)"
-                             : r.server_closed ? "server closed the connection" : "caller hung up")
+        : r.server_closed    ? "server closed the connection"
+                             : "caller hung up")
     << "\n";
-  if (r.non_audio_messages > 0) o << "WARNING   server sent " << r.non_audio_messages << " non-audio message(s)\n";
+  if (r.non_audio_messages > 0)
+    o << "WARNING   server sent " << r.non_audio_messages << " non-audio message(s)\n";
   if (!r.error.empty()) o << "error     " << r.error << "\n";
   return o.str();
 }

@@ -5,9 +5,9 @@
 #include <poll.h>
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <cmath>
 #include <future>
@@ -139,7 +139,8 @@ struct RawClient {
     std::vector<std::uint8_t> all;
     const auto end = std::chrono::steady_clock::now() + limit;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
       if (left <= 0ms) return std::nullopt;
       pollfd pfd{sock.native_handle(), POLLIN, 0};
       if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
@@ -271,8 +272,8 @@ TEST(Server, MalformedCallIsClosedWhileAnotherCallGoesOn) {
        {std::vector<std::uint8_t>{0x10, 0x00, 0x00},     // zero-length audio
         std::vector<std::uint8_t>{0x07, 0x00, 0x01, 0},  // unknown kind
         std::vector<std::uint8_t>{0x10, 0xFF, 0xFF},     // over the payload cap
-        std::vector<std::uint8_t>{0x01, 0x00, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-                                  14, 15, 16}}) {  // a second UUID
+        std::vector<std::uint8_t>{0x01, 0x00, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                                  15, 16}}) {  // a second UUID
     RawClient c(s.port);
     c.send_uuid();
     c.send(bad);

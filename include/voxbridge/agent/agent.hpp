@@ -73,7 +73,7 @@ struct AgentSpec {
   std::chrono::milliseconds echo_trim_after{1000};
   char hangup_digit = '#';  ///< '\0' = none
   // playback
-  std::string file;          ///< WAV; empty = tone
+  std::string file;  ///< WAV; empty = tone
   int tone_hz = 440;
   std::chrono::milliseconds tone_duration{1000};
   enum class Then { echo, hangup, silence } then = Then::echo;

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/audio/g711.hpp"
@@ -90,6 +91,10 @@ class CallMedia final : public agent::CallControl {
   bool hangup_due() const;
   const std::string& hangup_reason() const { return hangup_reason_; }
 
+  /// A warning about the leg's format found by the last on_audio() (e.g. `auto` had to guess);
+  /// the session logs it once and clears it.
+  std::string take_format_note() { return std::exchange(format_note_, {}); }
+
   LegCodec leg_codec() const { return leg_codec_; }
   int leg_rate_hz() const { return leg_rate_; }
   audiosocket::Kind reply_kind() const { return reply_kind_; }
@@ -125,6 +130,7 @@ class CallMedia final : public agent::CallControl {
   std::string hangup_reason_;
 
   MediaStats stats_;
+  std::string format_note_;
 
   // Fixed working buffers: inbound audio is processed in chunks that fit them.
   static constexpr std::size_t kChunkSamples = 960;  // 20 ms at 48 kHz

@@ -61,7 +61,8 @@ struct SessionConfig {
 };
 
 class CallSession;
-using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+using SessionHook =
+    boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 /// The calls of one io thread (for shutdown); touched only from that thread.
 using SessionList =
     boost::intrusive::list<CallSession, boost::intrusive::constant_time_size<false>>;
@@ -102,7 +103,7 @@ class CallSession : public std::enable_shared_from_this<CallSession>, public Ses
   Clock::time_point accepted_at_;
   Clock::time_point started_at_;
   Clock::time_point last_rx_;
-  bool closing_ = false;     // no more audio; the write loop sends hangup if `send_hangup_`
+  bool closing_ = false;  // no more audio; the write loop sends hangup if `send_hangup_`
   bool send_hangup_ = false;
   EndCause cause_ = EndCause::caller_hangup;
   std::string reason_;

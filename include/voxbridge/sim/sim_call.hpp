@@ -51,9 +51,9 @@ struct CallPlan {
 
 struct CallResult {
   bool connected = false;
-  std::string error;                   ///< connect/IO error, empty if none
-  bool server_sent_hangup = false;     ///< a 0x00 message arrived
-  bool server_closed = false;          ///< EOF before we hung up
+  std::string error;                ///< connect/IO error, empty if none
+  bool server_sent_hangup = false;  ///< a 0x00 message arrived
+  bool server_closed = false;       ///< EOF before we hung up
   std::optional<audiosocket::Kind> reply_kind;
   bool reply_kind_changed = false;
   std::uint64_t non_audio_messages = 0;  ///< anything but audio/hangup (a server must not send it)
@@ -61,7 +61,7 @@ struct CallResult {
   std::vector<double> arrival_ms;        ///< arrival of each returned frame, from the UUID
   std::uint64_t frames_sent = 0;
   std::uint64_t bytes_sent = 0;
-  double first_frame_ms = -1;            ///< first returned frame after the UUID
+  double first_frame_ms = -1;  ///< first returned frame after the UUID
   double duration_ms = 0;
   int reply_rate_hz() const { return reply_kind ? audiosocket::rate_hz(*reply_kind) : 0; }
 };

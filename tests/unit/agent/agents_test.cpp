@@ -30,7 +30,8 @@ class FakeControl : public CallControl {
   bool playout_full() const override { return queued.size() >= high; }
   /// What a pacer tick would take.
   void consume(std::size_t n) {
-    queued.erase(queued.begin(), queued.begin() + static_cast<std::ptrdiff_t>(std::min(n, queued.size())));
+    queued.erase(queued.begin(),
+                 queued.begin() + static_cast<std::ptrdiff_t>(std::min(n, queued.size())));
   }
 
   std::vector<std::int16_t> queued;

@@ -57,17 +57,17 @@ TEST(G711, AlawEncodeMatchesGoldenForEvery13BitInput) {
 
 // Points straight from ITU-T G.711 tables 2a/2b and their character-signal conventions.
 TEST(G711, KnownCodePoints) {
-  EXPECT_EQ(linear_to_ulaw(0), 0xFF);        // mu-law zero is all ones
+  EXPECT_EQ(linear_to_ulaw(0), 0xFF);  // mu-law zero is all ones
   EXPECT_EQ(ulaw_to_linear(0xFF), 0);
-  EXPECT_EQ(ulaw_to_linear(0x7F), 0);        // "negative zero"
-  EXPECT_EQ(ulaw_to_linear(0x80), 32124);    // largest positive
+  EXPECT_EQ(ulaw_to_linear(0x7F), 0);      // "negative zero"
+  EXPECT_EQ(ulaw_to_linear(0x80), 32124);  // largest positive
   EXPECT_EQ(ulaw_to_linear(0x00), -32124);
-  EXPECT_EQ(linear_to_ulaw(32767), 0x80);    // clipped
+  EXPECT_EQ(linear_to_ulaw(32767), 0x80);  // clipped
   EXPECT_EQ(linear_to_ulaw(-32768), 0x00);
-  EXPECT_EQ(linear_to_alaw(0), 0xD5);        // A-law even bits inverted
+  EXPECT_EQ(linear_to_alaw(0), 0xD5);  // A-law even bits inverted
   EXPECT_EQ(alaw_to_linear(0xD5), 8);
   EXPECT_EQ(alaw_to_linear(0x55), -8);
-  EXPECT_EQ(alaw_to_linear(0xAA), 32256);    // largest positive
+  EXPECT_EQ(alaw_to_linear(0xAA), 32256);  // largest positive
   EXPECT_EQ(alaw_to_linear(0x2A), -32256);
   EXPECT_EQ(linear_to_alaw(32767), 0xAA);
   EXPECT_EQ(linear_to_alaw(-32768), 0x2A);

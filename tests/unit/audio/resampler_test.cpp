@@ -96,7 +96,8 @@ TEST(Resampler, FrameBoundariesAreSeamless) {
   EXPECT_EQ(a, c);
   // And the output has no jumps: the largest step between neighbours stays that of a 440 Hz sine.
   int max_step = 0;
-  for (std::size_t i = 100; i < b.size(); ++i) max_step = std::max(max_step, std::abs(b[i] - b[i - 1]));
+  for (std::size_t i = 100; i < b.size(); ++i)
+    max_step = std::max(max_step, std::abs(b[i] - b[i - 1]));
   EXPECT_LT(max_step, 10000 * 2 * std::numbers::pi * 440 / 16000 * 1.1);
 }
 
@@ -126,7 +127,8 @@ TEST(Resampler, SupportsEveryAudioSocketRate) {
       const auto in = sine(440.0, from, static_cast<std::size_t>(from / 5));
       const auto out = run_in_frames(rs, in, static_cast<std::size_t>(from / 50));
       const double expected = static_cast<double>(in.size()) * to / from;
-      EXPECT_NEAR(static_cast<double>(out.size()), expected, expected * 0.02 + 40) << from << "->" << to;
+      EXPECT_NEAR(static_cast<double>(out.size()), expected, expected * 0.02 + 40)
+          << from << "->" << to;
     }
   }
 }

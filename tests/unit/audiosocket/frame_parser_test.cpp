@@ -45,7 +45,8 @@ std::vector<Parsed> feed(FrameParser& p, const Bytes& stream, const std::vector<
       pos += n;
       std::error_code ec;
       while (auto m = p.next(ec)) {
-        out.push_back({static_cast<std::uint8_t>(m->kind), Bytes(m->payload.begin(), m->payload.end())});
+        out.push_back(
+            {static_cast<std::uint8_t>(m->kind), Bytes(m->payload.begin(), m->payload.end())});
       }
       if (ec) {
         err = ec;
@@ -71,7 +72,8 @@ TEST(FrameParser, ParsesEveryKindAsteriskDefines) {
     expected.push_back({kind, payload});
   };
   add(0x03, {'5'});
-  for (std::uint8_t k = 0x10; k <= 0x18; ++k) add(k, audio_payload(rate_hz(static_cast<Kind>(k)) / 50 * 2 % 4000 + 2, k));
+  for (std::uint8_t k = 0x10; k <= 0x18; ++k)
+    add(k, audio_payload(rate_hz(static_cast<Kind>(k)) / 50 * 2 % 4000 + 2, k));
   add(0xFF, {0x02});
   add(0xFF, {});
   add(0x00, {});

@@ -120,14 +120,15 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
   EXPECT_EQ(error_of("[listener-a]\nagent = nobody\n"),
             "voxbridge.conf: [listener-a] agent: no agent named 'nobody' (define [agent-nobody] "
             "or use echo / playback)");
-  EXPECT_EQ(error_of("[general]\nplayout_low_watermark_ms = 900\nplayout_high_watermark_ms = 500\n"),
-            "voxbridge.conf: [general] playout_*_ms: need playout_low_watermark_ms <= "
-            "playout_high_watermark_ms <= playout_buffer_ms");
+  EXPECT_EQ(
+      error_of("[general]\nplayout_low_watermark_ms = 900\nplayout_high_watermark_ms = 500\n"),
+      "voxbridge.conf: [general] playout_*_ms: need playout_low_watermark_ms <= "
+      "playout_high_watermark_ms <= playout_buffer_ms");
 }
 
 TEST(CommandLine, FlagsOverrideTheFile) {
-  const char* argv[] = {"voxbridge", "--listen", "127.0.0.1:6000", "--agent", "playback",
-                        "--threads=4", "--log-level", "debug", "--codec", "ulaw"};
+  const char* argv[] = {"voxbridge",   "--listen",    "127.0.0.1:6000", "--agent", "playback",
+                        "--threads=4", "--log-level", "debug",          "--codec", "ulaw"};
   const CommandLine cl = parse_command_line(10, argv);
   Config c = default_config();
   apply_command_line(c, cl);
@@ -152,12 +153,14 @@ TEST(CommandLine, RejectsBadFlagsClearly) {
   };
   EXPECT_EQ(err({"--bogus"}), "--bogus: unknown option (see --help)");
   EXPECT_EQ(err({"--listen"}), "--listen: missing value");
-  EXPECT_EQ(err({"--listen", "5001"}), "command line: --listen: '5001' is not HOST:PORT (an IP address)");
+  EXPECT_EQ(err({"--listen", "5001"}),
+            "command line: --listen: '5001' is not HOST:PORT (an IP address)");
   EXPECT_EQ(err({"--agent", "nobody"}),
             "command line: --agent: no agent named 'nobody' (built-in: echo, playback)");
   EXPECT_EQ(err({"--threads", "-1"}), "command line: --threads: '-1' is out of range 0..256");
-  EXPECT_EQ(err({"--log-level", "loud"}),
-            "command line: log_level: 'loud' is not one of trace, debug, info, warning, error, off");
+  EXPECT_EQ(
+      err({"--log-level", "loud"}),
+      "command line: log_level: 'loud' is not one of trace, debug, info, warning, error, off");
 }
 
 TEST(CommandLine, HelpAndVersion) {

@@ -124,6 +124,18 @@ TEST(CallMedia, AutoTreats320BytesAsSlin8) {
   EXPECT_EQ(h.media->leg_codec(), LegCodec::slin);
 }
 
+TEST(CallMedia, AutoWarnsWhenTheFirstFrameFitsNoCandidate) {
+  Harness h;
+  ASSERT_TRUE(h.audio(Kind::slin8, std::vector<std::uint8_t>(200, 0)));  // e.g. Opus
+  EXPECT_EQ(h.media->leg_codec(), LegCodec::slin);
+  const std::string note = h.media->take_format_note();
+  EXPECT_NE(note.find("200 bytes"), std::string::npos) << note;
+  EXPECT_TRUE(h.media->take_format_note().empty());  // reported once
+  Harness ok;
+  ASSERT_TRUE(ok.audio(Kind::slin8, std::vector<std::uint8_t>(320, 0)));
+  EXPECT_TRUE(ok.media->take_format_note().empty());
+}
+
 TEST(CallMedia, SlinListenerTrustsTheKindEvenFor160Bytes) {
   MediaOptions o;
   o.codec = CodecMode::slin;

@@ -23,11 +23,21 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void* operator new[](std::size_t n) {
+  return operator new(n);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace voxbridge::session {
 namespace {
@@ -73,7 +83,8 @@ TEST_P(NoAllocation, SteadyStateFramesAllocateNothing) {
     for (int i = 0; i < n; ++i) {
       // Bytes arrive split in two reads, as TCP may deliver them.
       const std::size_t half = msg.size() / 2;
-      for (auto [off, len] : {std::pair{std::size_t{0}, half}, std::pair{half, msg.size() - half}}) {
+      for (auto [off, len] :
+           {std::pair{std::size_t{0}, half}, std::pair{half, msg.size() - half}}) {
         auto buf = parser.writable();
         std::memcpy(buf.data(), msg.data() + off, len);
         parser.commit(len);

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# voxbridge quick start, on a fresh Debian 12 machine:
+#   ./quickstart.sh run    install packages, build, start the server on 127.0.0.1:5001 (echo agent)
+#   ./quickstart.sh test   install packages, build, run the whole test suite (what CI runs)
+# Extra arguments after `run` go to voxbridge (e.g. ./quickstart.sh run --agent playback).
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$PWD
+jobs=$(nproc)
+cache=${VOXBRIDGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/voxbridge}
+asterisk_src=${VOXBRIDGE_ASTERISK_SRC:-$root/../shared/asterisk}
+export VOXBRIDGE_ASTERISK_PREFIX=${VOXBRIDGE_ASTERISK_PREFIX:-$cache/asterisk}
+
+packages=(build-essential cmake ninja-build pkg-config libboost1.81-dev libspeexdsp-dev
+          libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
+          clang-format-14)
+
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_packages() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    step "installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
+  fi
+}
+
+build() {  # build DIR [cmake args...]
+  local dir=$1
+  shift
+  cmake -S "$root" -B "$dir" -G Ninja -DVOXBRIDGE_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+cmd_run() {
+  install_packages
+  step "building (Release)"
+  build "$root/build" -DCMAKE_BUILD_TYPE=Release -DVOXBRIDGE_TESTS=OFF -DVOXBRIDGE_BENCH=OFF
+  step "starting voxbridge (Ctrl-C to stop; try: ./build/src/app/voxbridge call --dtmf '#@2000')"
+  if [ $# -eq 0 ]; then set -- --listen 127.0.0.1:5001 --agent echo; fi
+  exec "$root/build/src/app/voxbridge" "$@"
+}
+
+cmd_test() {
+  install_packages
+  step "format check (clang-format 14)"
+  local unformatted
+  unformatted=$(git -C "$root" ls-files '*.cpp' '*.hpp' | while read -r f; do
+    clang-format-14 --dry-run --Werror "$root/$f" >/dev/null 2>&1 || echo "$f"; done)
+  if [ -n "$unformatted" ]; then
+    echo "not clang-formatted (run clang-format-14 -i on them):"; echo "$unformatted"; exit 1
+  fi
+
+  step "build (warnings are errors) and unit + integration tests"
+  build "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  (cd "$root/build" && ctest -j "$jobs" --output-on-failure -LE asterisk)
+
+  step "ASan + UBSan build and unit + integration tests"
+  build "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_SANITIZE=ON
+  (cd "$root/build-asan" &&
+    ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest -j "$jobs" --output-on-failure -LE asterisk)
+
+  step "libFuzzer: frame parser for ${VOXBRIDGE_FUZZ_SECONDS:-60} s on tests/fuzz/corpus"
+  build "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVOXBRIDGE_FUZZ=ON \
+    -DCMAKE_CXX_COMPILER=clang++-14
+  local work
+  work=$(mktemp -d)
+  "$root/build-fuzz/tests/fuzz/frame_parser_fuzz" -max_total_time="${VOXBRIDGE_FUZZ_SECONDS:-60}" \
+    -print_final_stats=1 "$work" "$root/tests/fuzz/corpus/frame_parser" 2>&1 | tail -n 12
+  rm -rf "$work"
+
+  step "end-to-end: real Asterisk calls into voxbridge (Asterisk is built once into $VOXBRIDGE_ASTERISK_PREFIX)"
+  if [ ! -d "$asterisk_src" ]; then
+    echo "Asterisk source not found at $asterisk_src (set VOXBRIDGE_ASTERISK_SRC)"; exit 1
+  fi
+  as_root bash "$asterisk_src/build.sh" "$VOXBRIDGE_ASTERISK_PREFIX"
+  (cd "$root/build" && ctest --output-on-failure -L asterisk)
+  step "all tests passed"
+}
+
+case "${1:-}" in
+  run) shift; cmd_run "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  *) echo "usage: $0 run [voxbridge options] | $0 test"; exit 2 ;;
+esac

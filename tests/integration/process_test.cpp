@@ -1,0 +1,187 @@
+// The real voxbridge binary as an admin runs it: signals, exit codes, configuration errors.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "voxbridge/sim/sim_call.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+unsigned short free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+bool can_connect(unsigned short port) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  boost::system::error_code ec;
+  s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  return !ec;
+}
+
+/// A voxbridge child process, stderr captured to a file.
+struct Child {
+  Child(const std::vector<std::string>& args) {
+    log =
+        std::filesystem::temp_directory_path() / ("vb_process_test_" + std::to_string(::getpid()) +
+                                                  "_" + std::to_string(++counter) + ".log");
+    pid = ::fork();
+    if (pid == 0) {
+      FILE* f = std::fopen(log.c_str(), "w");
+      ::dup2(fileno(f), 2);
+      ::dup2(fileno(f), 1);
+      std::vector<char*> argv{const_cast<char*>(VOXBRIDGE_BIN)};
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(VOXBRIDGE_BIN, argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Child() {
+    if (pid > 0 && !exited) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    std::filesystem::remove(log);
+  }
+  /// Waits up to `limit` for the exit; returns the exit code, or -1 if still running.
+  int wait_exit(std::chrono::milliseconds limit) {
+    const auto end = Clock::now() + limit;
+    while (Clock::now() < end) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        exited = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    return -1;
+  }
+  std::string output() const {
+    std::ifstream f(log);
+    return {std::istreambuf_iterator<char>(f), {}};
+  }
+  pid_t pid = -1;
+  bool exited = false;
+  std::filesystem::path log;
+  static inline int counter = 0;
+};
+
+std::filesystem::path write_conf(const std::string& text) {
+  auto p = std::filesystem::temp_directory_path() /
+           ("vb_process_test_" + std::to_string(::getpid()) + ".conf");
+  std::ofstream(p) << text;
+  return p;
+}
+
+bool wait_listening(unsigned short port) {
+  for (int i = 0; i < 400; ++i) {
+    if (can_connect(port)) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+voxbridge::sim::CallPlan long_call(unsigned short port) {
+  voxbridge::sim::CallPlan p;
+  p.port = port;
+  p.audio.assign(8000 * 10, 1000);
+  p.hangup_at_end = false;
+  p.max_duration = 15s;
+  return p;
+}
+
+TEST(Process, SigtermDrainsThenHangsUpAndExitsZero) {
+  const unsigned short port = free_port();
+  const auto conf = write_conf(
+      "[general]\ndrain_timeout_s = 1\nhangup_grace_ms = 300\n"
+      "[listener-main]\nbind = 127.0.0.1:" +
+      std::to_string(port) + "\n");
+  Child vb({"--config", conf.string()});
+  ASSERT_TRUE(wait_listening(port)) << vb.output();
+  auto call =
+      std::async(std::launch::async, [&] { return voxbridge::sim::place_call(long_call(port)); });
+  std::this_thread::sleep_for(300ms);
+  const auto t_signal = Clock::now();
+  ::kill(vb.pid, SIGTERM);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(can_connect(port));  // no new calls once stopping
+  const auto r = call.get();
+  const auto hung_up_after = Clock::now() - t_signal;
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_GE(hung_up_after, 900ms);   // waited out the drain time ...
+  EXPECT_LT(hung_up_after, 2500ms);  // ... and no longer
+  EXPECT_EQ(vb.wait_exit(5000ms), 0) << vb.output();
+  const std::string out = vb.output();
+  EXPECT_NE(out.find("call end"), std::string::npos) << out;
+  EXPECT_NE(out.find("by=shutdown"), std::string::npos) << out;
+  std::filesystem::remove(conf);
+}
+
+TEST(Process, SecondSignalExitsAtOnce) {
+  const unsigned short port = free_port();
+  const auto conf = write_conf(
+      "[general]\ndrain_timeout_s = 30\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) +
+      "\n");
+  Child vb({"--config", conf.string()});
+  ASSERT_TRUE(wait_listening(port)) << vb.output();
+  auto call =
+      std::async(std::launch::async, [&] { return voxbridge::sim::place_call(long_call(port)); });
+  std::this_thread::sleep_for(300ms);
+  ::kill(vb.pid, SIGTERM);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(vb.wait_exit(0ms), -1);  // still draining (30 s)
+  const auto t = Clock::now();
+  ::kill(vb.pid, SIGINT);
+  EXPECT_EQ(vb.wait_exit(2000ms), 1) << vb.output();
+  EXPECT_LT(Clock::now() - t, 1000ms);
+  call.get();
+  std::filesystem::remove(conf);
+}
+
+TEST(Process, ConfigurationErrorExitsTwoNamingFileLineAndOption) {
+  const auto conf = write_conf("[general]\nmax_calls = lots\n");
+  Child vb({"--config", conf.string()});
+  EXPECT_EQ(vb.wait_exit(5000ms), 2);
+  EXPECT_NE(
+      vb.output().find(conf.string() + ":2: [general] max_calls: 'lots' is not a whole number"),
+      std::string::npos)
+      << vb.output();
+  std::filesystem::remove(conf);
+}
+
+TEST(Process, HelpAndVersion) {
+  Child help({"--help"});
+  EXPECT_EQ(help.wait_exit(5000ms), 0);
+  EXPECT_NE(help.output().find("--listen"), std::string::npos);
+  Child version({"--version"});
+  EXPECT_EQ(version.wait_exit(5000ms), 0);
+  EXPECT_NE(version.output().find("voxbridge 0."), std::string::npos);
+}
+
+TEST(Process, AddressInUseIsAClearStartupError) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor taken(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = std::to_string(taken.local_endpoint().port());
+  Child vb({"--listen", "127.0.0.1:" + port});
+  EXPECT_EQ(vb.wait_exit(5000ms), 1);
+  EXPECT_NE(vb.output().find("cannot listen on 127.0.0.1:" + port), std::string::npos)
+      << vb.output();
+}
+
+}  // namespace
