@@ -1,0 +1,249 @@
+#include "caller.hpp"
+
+#include <algorithm>
+#include <boost/asio/write.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace voxbridge::loadgen {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A writer this far behind (one second) is facing a server that stopped reading; older frames
+/// are given up rather than sent as a burst.
+constexpr std::uint64_t kMaxWriteBacklog = 50;
+/// A returned frame later than this after the previous one shows on the progress line.
+constexpr auto kLongGap = 30ms;
+/// Arrival-time slack when counting frame slots at the edges of the window.
+constexpr auto kEdgeTolerance = kFramePeriod / 2;
+
+std::uint64_t to_ns(Clock::duration d) {
+  return static_cast<std::uint64_t>(
+      std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()));
+}
+
+/// Frame slots that must have been served within an edge of length `d` of the window.
+std::uint64_t edge_slots(Clock::duration d) {
+  if (d <= kEdgeTolerance) return 0;
+  return static_cast<std::uint64_t>((d - kEdgeTolerance) / kFramePeriod);
+}
+
+}  // namespace
+
+Caller::Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phase)
+    : env_(env), socket_(env.io), timer_(env.io), phase_(phase) {
+  audiosocket::encode(audiosocket::Kind::uuid, uuid.bytes, uuid_message_);
+}
+
+void Caller::start() {
+  socket_.async_connect(env_.server,
+                        [this](const boost::system::error_code& ec) { on_connect(ec); });
+}
+
+void Caller::on_connect(const boost::system::error_code& ec) {
+  if (closed_) return;
+  if (ec) {
+    fail(Failure::connect, "connect: " + ec.message());
+    return;
+  }
+  up_ = true;
+  ++env_.totals.calls_connected;
+  LiveCounters::bump(env_.live.connected);
+  boost::system::error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  t0_ = Clock::now() + phase_;
+  write_next();  // the UUID goes first
+  read_more();
+  schedule_next_frame();
+}
+
+void Caller::schedule_next_frame() {
+  timer_.expires_at(t0_ + kFramePeriod * static_cast<long>(due_));
+  timer_.async_wait([this](const boost::system::error_code& ec) { on_frame_due(ec); });
+}
+
+void Caller::on_frame_due(const boost::system::error_code& ec) {
+  if (ec || closed_) return;
+  ++due_;
+  write_next();
+  schedule_next_frame();
+}
+
+void Caller::write_next() {
+  if (writing_ || closed_) return;
+  if (!uuid_sent_) {
+    uuid_sent_ = true;
+    writing_ = true;
+    asio::async_write(socket_, asio::buffer(uuid_message_),
+                      [this](const boost::system::error_code& ec, std::size_t) { on_written(ec); });
+    return;
+  }
+  if (sent_ == due_) return;
+  if (due_ - sent_ > kMaxWriteBacklog) {
+    env_.totals.frames_skipped += due_ - sent_ - 1;
+    sent_ = due_ - 1;
+  }
+  const auto now = Clock::now();
+  const bool in_window = env_.window.contains(now);
+  if (in_window) {
+    ++env_.totals.frames_sent;
+    env_.totals.send_lateness.add(to_ns(now - (t0_ + kFramePeriod * static_cast<long>(sent_))));
+  }
+  const bool marker = sent_ % kMarkerEveryFrames == 0;
+  if (marker) {
+    if (marker_pending_ && marker_in_window_) ++env_.totals.markers_lost;
+    marker_pending_ = true;
+    marker_in_window_ = in_window;
+    marker_sent_at_ = now;
+    if (in_window) ++env_.totals.markers_sent;
+  }
+  ++sent_;
+  LiveCounters::bump(env_.live.frames_sent);
+  writing_ = true;
+  const Message& m = marker ? env_.signal.marker : env_.signal.quiet;
+  asio::async_write(socket_, asio::buffer(m),
+                    [this](const boost::system::error_code& ec, std::size_t) { on_written(ec); });
+}
+
+void Caller::on_written(const boost::system::error_code& ec) {
+  writing_ = false;
+  if (closed_) return;
+  if (ec) {
+    if (!env_.stopping) fail(Failure::io_error, "write: " + ec.message());
+    return;
+  }
+  write_next();
+}
+
+void Caller::read_more() {
+  socket_.async_read_some(
+      asio::buffer(rx_.data() + rx_len_, rx_.size() - rx_len_),
+      [this](const boost::system::error_code& ec, std::size_t n) { on_read(ec, n); });
+}
+
+void Caller::on_read(const boost::system::error_code& ec, std::size_t bytes) {
+  if (closed_) return;
+  if (ec) {
+    if (env_.stopping) return;
+    if (ec == asio::error::eof) {
+      fail(Failure::closed_by_server, "server closed the connection");
+    } else {
+      fail(Failure::io_error, "read: " + ec.message());
+    }
+    return;
+  }
+  const auto now = Clock::now();
+  rx_len_ += bytes;
+  std::size_t off = 0;
+  while (rx_len_ - off >= audiosocket::kHeaderBytes) {
+    const std::uint8_t* h = rx_.data() + off;
+    const std::size_t len = static_cast<std::size_t>(h[1]) << 8 | h[2];
+    if (len > rx_.size() - audiosocket::kHeaderBytes) {
+      fail(Failure::protocol_error, "server sent a " + std::to_string(len) + "-byte payload");
+      return;
+    }
+    if (rx_len_ - off < audiosocket::kHeaderBytes + len) break;
+    on_message(h[0], {h + audiosocket::kHeaderBytes, len}, now);
+    if (closed_) return;
+    off += audiosocket::kHeaderBytes + len;
+  }
+  if (off > 0) {
+    std::memmove(rx_.data(), rx_.data() + off, rx_len_ - off);
+    rx_len_ -= off;
+  }
+  read_more();
+}
+
+void Caller::on_message(std::uint8_t kind, std::span<const std::uint8_t> payload,
+                        Clock::time_point now) {
+  const auto k = static_cast<audiosocket::Kind>(kind);
+  if (k == audiosocket::Kind::hangup) {
+    fail(Failure::server_hangup, "server sent hangup (0x00)");
+  } else if (audiosocket::is_audio(k) && !payload.empty()) {
+    if (k != audiosocket::Kind::slin8 || payload.size() != kFrameBytes) {
+      if (env_.window.contains(now)) ++env_.totals.odd_frames;
+    }
+    on_audio(payload, now);
+  } else {
+    char text[64];
+    std::snprintf(text, sizeof text, "server sent kind 0x%02x, %zu bytes", kind, payload.size());
+    fail(Failure::protocol_error, text);
+  }
+}
+
+void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point now) {
+  LiveCounters::bump(env_.live.frames_received);
+  const FrameAnalysis a = analyse_frame(payload);
+  const bool in_window = env_.window.contains(now);
+  if (marker_pending_ && a.marker_onset >= 0) {
+    // The onset is played `marker_onset` samples into this frame, which starts playing now.
+    marker_pending_ = false;
+    if (marker_in_window_) {
+      ++env_.totals.markers_returned;
+      env_.totals.latency.add(to_ns(now + kSamplePeriod * a.marker_onset - marker_sent_at_));
+    }
+  }
+  if (heard_tone_ && a.longest_zero_run >= kUnderrunZeroRun) {
+    LiveCounters::bump(env_.live.underrun_frames);
+    if (in_window) ++env_.totals.underrun_frames;
+  }
+  if (a.audible) heard_tone_ = true;
+  if (!in_window) return;
+  if (window_frames_ > 0) {
+    const auto gap = now - last_in_window_;
+    env_.totals.jitter.add(to_ns(gap > kFramePeriod ? gap - kFramePeriod : kFramePeriod - gap));
+    if (gap > kLongGap) LiveCounters::bump(env_.live.long_gaps);
+  } else {
+    first_in_window_ = now;
+  }
+  last_in_window_ = now;
+  ++window_frames_;
+}
+
+void Caller::fail(Failure why, const std::string& detail) {
+  if (closed_) return;
+  failed_at_ = Clock::now();
+  env_.totals.fail(why, detail);
+  LiveCounters::bump(env_.live.failed);
+  if (up_) env_.live.connected.fetch_sub(1, std::memory_order_relaxed);
+  close();
+}
+
+void Caller::close() {
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  timer_.cancel();
+}
+
+void Caller::stop() {
+  if (up_) account_window(std::min(env_.window.end(), failed_at_));
+  if (closed_) return;
+  if (up_) env_.live.connected.fetch_sub(1, std::memory_order_relaxed);
+  close();
+}
+
+void Caller::account_window(Clock::time_point end) {
+  const auto start = env_.window.start();
+  if (end <= start) return;  // failed before the window
+  std::uint64_t expected = 0;
+  if (window_frames_ == 0) {
+    expected = static_cast<std::uint64_t>((end - start) / kFramePeriod);
+  } else {
+    const double span = std::chrono::duration<double>(last_in_window_ - first_in_window_) /
+                        std::chrono::duration<double>(kFramePeriod);
+    expected = edge_slots(first_in_window_ - start) +
+               static_cast<std::uint64_t>(std::llround(span)) + 1 +
+               edge_slots(end - last_in_window_);
+  }
+  env_.totals.frames_expected += expected;
+  env_.totals.frames_received += window_frames_;
+  if (expected > window_frames_) env_.totals.frames_dropped += expected - window_frames_;
+}
+
+}  // namespace voxbridge::loadgen

@@ -1,0 +1,89 @@
+// One simulated Asterisk call (dialplan-app mode) on an io thread: connect, send the 16-byte
+// UUID (kind 0x01), then one 320-byte slin8 frame (kind 0x10) per 20 ms at absolute deadlines
+// t0 + n * 20 ms, t0 carrying a random phase; read the echo and measure it.
+//
+// Lives on one io_context and is touched only from its thread. Completion handlers capture
+// `this`: the owning worker keeps every Caller alive until its io_context has run dry.
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "metrics.hpp"
+#include "test_signal.hpp"
+
+namespace voxbridge::loadgen {
+
+/// What the calls of one io thread share.
+struct CallEnv {
+  boost::asio::io_context& io;
+  boost::asio::ip::tcp::endpoint server;
+  const TestSignal& signal;
+  const Window& window;
+  LiveCounters& live;
+  Totals& totals;  ///< this thread's; no locking
+  bool stopping = false;
+};
+
+class Caller {
+ public:
+  /// `phase` (0..20 ms) offsets this call's frame timeline from its connect time.
+  Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phase);
+  Caller(const Caller&) = delete;
+  Caller& operator=(const Caller&) = delete;
+
+  void start();
+  /// Closes the call (the caller hangs up) and adds its frame accounting for the window.
+  void stop();
+
+ private:
+  void on_connect(const boost::system::error_code& ec);
+  void schedule_next_frame();
+  void on_frame_due(const boost::system::error_code& ec);
+  void write_next();
+  void on_written(const boost::system::error_code& ec);
+  void read_more();
+  void on_read(const boost::system::error_code& ec, std::size_t bytes);
+  void on_message(std::uint8_t kind, std::span<const std::uint8_t> payload, Clock::time_point now);
+  void on_audio(std::span<const std::uint8_t> payload, Clock::time_point now);
+  void fail(Failure why, const std::string& detail);
+  void close();
+  void account_window(Clock::time_point end);
+
+  CallEnv& env_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::array<std::uint8_t, audiosocket::kHeaderBytes + audiosocket::kUuidBytes> uuid_message_{};
+  Clock::duration phase_;
+  bool up_ = false;
+  bool closed_ = false;
+  Clock::time_point failed_at_{Clock::time_point::max()};
+
+  // Sending: the timer moves `due_` on; writes chase it one message at a time (like a
+  // blocking writer), so a slow socket delays frames instead of bursting or dropping them.
+  Clock::time_point t0_{};
+  std::uint64_t due_ = 0;   // frames whose deadline has passed
+  std::uint64_t sent_ = 0;  // frames handed to the socket
+  bool writing_ = false;
+  bool uuid_sent_ = false;
+
+  // Receiving.
+  std::array<std::uint8_t, 2048> rx_{};
+  std::size_t rx_len_ = 0;
+  bool heard_tone_ = false;
+  bool marker_pending_ = false;
+  bool marker_in_window_ = false;
+  Clock::time_point marker_sent_at_{};
+
+  // Returned frames inside the steady window.
+  std::uint64_t window_frames_ = 0;
+  Clock::time_point first_in_window_{};
+  Clock::time_point last_in_window_{};
+};
+
+}  // namespace voxbridge::loadgen

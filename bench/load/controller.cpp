@@ -1,0 +1,167 @@
+#include "controller.hpp"
+
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "proc_stats.hpp"
+
+namespace voxbridge::loadgen {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kProgressPeriod = 1s;
+/// How long stragglers may take to connect after the last connect was started.
+constexpr auto kConnectGrace = 10s;
+
+audiosocket::Uuid random_uuid(std::mt19937_64& rng) {
+  audiosocket::Uuid u;
+  for (auto& b : u.bytes) b = static_cast<std::uint8_t>(rng());
+  u.bytes[6] = static_cast<std::uint8_t>((u.bytes[6] & 0x0F) | 0x40);  // version 4
+  u.bytes[8] = static_cast<std::uint8_t>((u.bytes[8] & 0x3F) | 0x80);  // RFC 4122 variant
+  return u;
+}
+
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+Controller::Controller(const Options& options, const boost::asio::ip::tcp::endpoint& server)
+    : options_(options), signal_(TestSignal::make()) {
+  for (std::size_t i = 0; i < options_.threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>(server, signal_, window_));
+  }
+}
+
+std::uint64_t Controller::sum(std::atomic<std::uint64_t> LiveCounters::*counter) const {
+  std::uint64_t n = 0;
+  for (const auto& w : workers_) n += (w->live().*counter).load(std::memory_order_relaxed);
+  return n;
+}
+
+void Controller::tick(const char* phase) {
+  const auto now = Clock::now();
+  const double dt = std::max(seconds(now - last_tick_), 1e-3);
+  const std::uint64_t sent = sum(&LiveCounters::frames_sent);
+  const std::uint64_t received = sum(&LiveCounters::frames_received);
+  const double own = own_cpu_seconds();
+  std::string server = "";
+  if (options_.server_pid) {
+    const auto cpu = process_cpu(*options_.server_pid);
+    const auto rss = process_rss_kib(*options_.server_pid);
+    if (rss) rss_max_kib_ = std::max(rss_max_kib_, *rss);
+    if (cpu && rss) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " | server %5.1f%% cpu %7ld KiB",
+                    100.0 * (cpu->total() - last_server_cpu_) / dt, *rss);
+      server = buf;
+      last_server_cpu_ = cpu->total();
+    } else {
+      server = " | server gone";
+    }
+  }
+  if (options_.progress) {
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "[%6.1fs] %-6s up %zu/%zu fail %llu | tx %6.0f/s rx %6.0f/s | gaps>30ms %llu "
+                  "underruns %llu%s | self %5.1f%% | load %.2f",
+                  seconds(now - started_), phase,
+                  static_cast<std::size_t>(sum(&LiveCounters::connected)), options_.calls,
+                  static_cast<unsigned long long>(sum(&LiveCounters::failed)),
+                  static_cast<double>(sent - last_sent_) / dt,
+                  static_cast<double>(received - last_received_) / dt,
+                  static_cast<unsigned long long>(sum(&LiveCounters::long_gaps)),
+                  static_cast<unsigned long long>(sum(&LiveCounters::underrun_frames)),
+                  server.c_str(), 100.0 * (own - last_own_cpu_) / dt, load_average_1m());
+    std::fprintf(stderr, "%s\n", line);
+  }
+  last_tick_ = now;
+  last_sent_ = sent;
+  last_received_ = received;
+  last_own_cpu_ = own;
+}
+
+void Controller::wait_until(Clock::time_point until, const char* phase) {
+  for (;;) {
+    const auto now = Clock::now();
+    if (now >= next_tick_) {
+      tick(phase);
+      next_tick_ += kProgressPeriod;
+      continue;
+    }
+    if (now >= until) return;
+    std::this_thread::sleep_until(std::min(until, next_tick_));
+  }
+}
+
+RunResult Controller::run() {
+  RunResult r;
+  r.options = options_;
+  r.machine = machine_description();
+  r.load_before = load_average_1m();
+  ServerUsage server;
+  if (options_.server_pid) {
+    server.pid = *options_.server_pid;
+    server.rss_before_kib = process_rss_kib(server.pid).value_or(0);
+    rss_max_kib_ = server.rss_before_kib;
+    if (auto cpu = process_cpu(server.pid)) last_server_cpu_ = cpu->total();
+  }
+  started_ = last_tick_ = Clock::now();
+  next_tick_ = started_ + kProgressPeriod;
+  last_own_cpu_ = own_cpu_seconds();
+  for (auto& w : workers_) w->start();
+
+  // Ramp: call i starts at i / ramp seconds, round-robin over the io threads.
+  std::mt19937_64 rng(options_.seed);
+  std::uniform_int_distribution<Clock::rep> phase(0, Clock::duration(kFramePeriod).count() - 1);
+  const auto interval = std::chrono::duration<double>(1.0 / options_.ramp_calls_per_s);
+  for (std::size_t i = 0; i < options_.calls; ++i) {
+    wait_until(
+        started_ + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i)),
+        "ramp");
+    const auto uuid = random_uuid(rng);
+    workers_[i % workers_.size()]->add_call(uuid, Clock::duration(phase(rng)));
+  }
+  const auto give_up = Clock::now() + kConnectGrace;
+  while (sum(&LiveCounters::connected) + sum(&LiveCounters::failed) < options_.calls &&
+         Clock::now() < give_up) {
+    wait_until(Clock::now() + 10ms, "ramp");
+  }
+  wait_until(Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                std::chrono::duration<double>(options_.warmup_s)),
+             "warmup");
+
+  // The steady window.
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(options_.duration_s));
+  window_.set(start, end);
+  const auto server_cpu0 = options_.server_pid ? process_cpu(server.pid) : std::nullopt;
+  const double own0 = own_cpu_seconds();
+  wait_until(end, "steady");
+  const auto server_cpu1 = options_.server_pid ? process_cpu(server.pid) : std::nullopt;
+  const double own1 = own_cpu_seconds();
+  const auto measured_end = Clock::now();
+  r.window_s = seconds(measured_end - start);
+  r.own_cpu_percent = 100.0 * (own1 - own0) / r.window_s;
+  if (options_.server_pid) {
+    server.rss_end_kib = process_rss_kib(server.pid).value_or(0);
+    server.rss_max_kib = std::max(rss_max_kib_, server.rss_end_kib);
+    if (server_cpu0 && server_cpu1) {
+      server.user_percent = 100.0 * (server_cpu1->user - server_cpu0->user) / r.window_s;
+      server.system_percent = 100.0 * (server_cpu1->system - server_cpu0->system) / r.window_s;
+      server.cpu_percent = server.user_percent + server.system_percent;
+    }
+    r.server = server;
+  }
+  r.load_after = load_average_1m();
+
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+  for (const auto& w : workers_) r.totals.merge(w->totals());
+  return r;
+}
+
+}  // namespace voxbridge::loadgen

@@ -1,0 +1,69 @@
+#include "metrics.hpp"
+
+namespace voxbridge::loadgen {
+namespace {
+constexpr std::size_t kKeptErrors = 5;
+}
+
+void Window::set(Clock::time_point start, Clock::time_point end) {
+  end_.store(end.time_since_epoch().count(), std::memory_order_relaxed);
+  start_.store(start.time_since_epoch().count(), std::memory_order_release);
+}
+
+Clock::time_point Window::start() const {
+  return Clock::time_point(Clock::duration(start_.load(std::memory_order_acquire)));
+}
+
+Clock::time_point Window::end() const {
+  return Clock::time_point(Clock::duration(end_.load(std::memory_order_acquire)));
+}
+
+const char* failure_name(Failure f) {
+  switch (f) {
+    case Failure::connect:
+      return "connect";
+    case Failure::closed_by_server:
+      return "closed_by_server";
+    case Failure::server_hangup:
+      return "server_hangup";
+    case Failure::io_error:
+      return "io_error";
+    case Failure::protocol_error:
+      return "protocol_error";
+  }
+  return "?";
+}
+
+void Totals::fail(Failure f, std::string message) {
+  ++failures[static_cast<std::size_t>(f)];
+  if (first_errors.size() < kKeptErrors) first_errors.push_back(std::move(message));
+}
+
+std::uint64_t Totals::total_failures() const {
+  std::uint64_t n = 0;
+  for (auto f : failures) n += f;
+  return n;
+}
+
+void Totals::merge(const Totals& o) {
+  jitter.merge(o.jitter);
+  latency.merge(o.latency);
+  send_lateness.merge(o.send_lateness);
+  calls_connected += o.calls_connected;
+  frames_sent += o.frames_sent;
+  frames_received += o.frames_received;
+  frames_expected += o.frames_expected;
+  frames_dropped += o.frames_dropped;
+  underrun_frames += o.underrun_frames;
+  markers_sent += o.markers_sent;
+  markers_returned += o.markers_returned;
+  markers_lost += o.markers_lost;
+  odd_frames += o.odd_frames;
+  frames_skipped += o.frames_skipped;
+  for (std::size_t i = 0; i < kFailureKinds; ++i) failures[i] += o.failures[i];
+  for (const auto& e : o.first_errors) {
+    if (first_errors.size() < kKeptErrors) first_errors.push_back(e);
+  }
+}
+
+}  // namespace voxbridge::loadgen

@@ -1,0 +1,78 @@
+// What the load generator counts: the steady window every measurement is confined to, the live
+// counters behind the once-a-second progress line, and the per-thread totals merged at the end.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "histogram.hpp"
+
+namespace voxbridge::loadgen {
+
+using Clock = std::chrono::steady_clock;
+
+/// The steady window, [start, end), set once by the controller and read by every io thread.
+class Window {
+ public:
+  void set(Clock::time_point start, Clock::time_point end);
+  bool contains(Clock::time_point t) const {
+    const auto ns = t.time_since_epoch().count();
+    return ns >= start_.load(std::memory_order_acquire) &&
+           ns < end_.load(std::memory_order_relaxed);
+  }
+  Clock::time_point start() const;
+  Clock::time_point end() const;
+
+ private:
+  static constexpr Clock::rep kNever = std::numeric_limits<Clock::rep>::max();
+  std::atomic<Clock::rep> start_{kNever};
+  std::atomic<Clock::rep> end_{kNever};
+};
+
+/// Counters one io thread bumps and the controller reads (relaxed); cache-line aligned so the
+/// threads do not share lines.
+struct alignas(64) LiveCounters {
+  std::atomic<std::uint64_t> connected{0};  ///< calls up right now
+  std::atomic<std::uint64_t> failed{0};     ///< calls that failed (connect or later)
+  std::atomic<std::uint64_t> frames_sent{0};
+  std::atomic<std::uint64_t> frames_received{0};
+  std::atomic<std::uint64_t> underrun_frames{0};
+  std::atomic<std::uint64_t> long_gaps{0};  ///< returned frames more than 30 ms after the last
+
+  static void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
+};
+
+/// Why a call failed; every one of these makes the run fail.
+enum class Failure { connect, closed_by_server, server_hangup, io_error, protocol_error };
+inline constexpr std::size_t kFailureKinds = 5;
+const char* failure_name(Failure f);
+
+/// Everything one io thread measured. Histograms hold nanoseconds.
+struct Totals {
+  Histogram jitter;         ///< |inter-arrival - 20 ms| of returned frames
+  Histogram latency;        ///< marker sent -> marker onset heard back
+  Histogram send_lateness;  ///< our own sends behind their deadline (load generator health)
+  std::uint64_t calls_connected = 0;
+  std::uint64_t frames_sent = 0;
+  std::uint64_t frames_received = 0;
+  std::uint64_t frames_expected = 0;
+  std::uint64_t frames_dropped = 0;
+  std::uint64_t underrun_frames = 0;
+  std::uint64_t markers_sent = 0;
+  std::uint64_t markers_returned = 0;
+  std::uint64_t markers_lost = 0;
+  std::uint64_t odd_frames = 0;      ///< returned frames that are not 320-byte slin8
+  std::uint64_t frames_skipped = 0;  ///< sends abandoned because the server stopped reading
+  std::uint64_t failures[kFailureKinds] = {};
+  std::vector<std::string> first_errors;  ///< the first few failure messages
+
+  void fail(Failure f, std::string message);
+  std::uint64_t total_failures() const;
+  void merge(const Totals& other);
+};
+
+}  // namespace voxbridge::loadgen

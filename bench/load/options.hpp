@@ -1,0 +1,32 @@
+// Command line of voxbridge-load.
+#pragma once
+
+#include <sys/types.h>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace voxbridge::loadgen {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  unsigned short port = 5001;
+  std::size_t calls = 100;
+  double ramp_calls_per_s = 100;
+  /// Length of the steady window (all calls up), in seconds.
+  double duration_s = 30;
+  /// Settling time between the last call connecting and the steady window, in seconds.
+  double warmup_s = 2;
+  std::size_t threads = 1;
+  std::optional<pid_t> server_pid;
+  std::string json_path;
+  std::uint64_t seed = 1;
+  bool progress = true;
+};
+
+/// Parses argv. Returns nullopt with `error` set on a bad command line, or with `error` empty
+/// when --help was asked for (the usage text is then the answer).
+std::optional<Options> parse_options(int argc, const char* const* argv, std::string& error);
+std::string usage();
+
+}  // namespace voxbridge::loadgen

@@ -1,0 +1,55 @@
+// What the simulated callers say and how the echo that comes back is judged.
+//
+// Every caller sends the same two 20 ms slin8 frames: a quiet 400 Hz tone (speech level, and
+// never a run of zero samples) and, once per second, a loud 1 kHz burst, the latency marker. The
+// server's DSP path resamples both ways, so the echo is not byte-identical; the marker is found
+// again by amplitude, to the sample, and a run of zeros inside the tone means the server's
+// playout ran dry (an underrun) while the caller was talking.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "voxbridge/audiosocket/protocol.hpp"
+
+namespace voxbridge::loadgen {
+
+inline constexpr int kRateHz = 8000;
+inline constexpr std::chrono::milliseconds kFramePeriod{20};
+inline constexpr std::size_t kFrameSamples = 160;
+inline constexpr std::size_t kFrameBytes = 2 * kFrameSamples;
+inline constexpr std::size_t kMessageBytes = audiosocket::kHeaderBytes + kFrameBytes;
+/// One marker frame every this many frames (once per second).
+inline constexpr std::uint64_t kMarkerEveryFrames = 50;
+/// Duration of one sample, for placing the marker's onset inside a returned frame.
+inline constexpr std::chrono::nanoseconds kSamplePeriod{1'000'000'000 / kRateHz};
+
+using Message = std::array<std::uint8_t, kMessageBytes>;
+
+/// The two complete kind-0x10 messages (header + payload) callers send; shared by all calls.
+struct TestSignal {
+  Message quiet;
+  Message marker;
+  static TestSignal make();
+};
+
+/// What one returned frame holds.
+struct FrameAnalysis {
+  /// Index of the first sample at marker level, or -1 when the marker is not in this frame.
+  int marker_onset = -1;
+  /// Longest run of exactly-zero samples (padding the server inserted on an underrun).
+  std::size_t longest_zero_run = 0;
+  /// Any sample at speech level (the echo of the tone has begun).
+  bool audible = false;
+};
+
+/// Judges a returned slin payload (16-bit little-endian samples).
+FrameAnalysis analyse_frame(std::span<const std::uint8_t> payload);
+
+/// A zero run this long (4 ms) inside the echo of continuous tone is an underrun.
+inline constexpr std::size_t kUnderrunZeroRun = 32;
+
+}  // namespace voxbridge::loadgen
