@@ -16,7 +16,9 @@ std::size_t resolve_threads(std::size_t configured) {
 }
 
 Server::Server(const config::Config& cfg)
-    : cfg_(cfg), pool_(resolve_threads(cfg.general.threads)), calls_(pool_.size()) {
+    : cfg_(cfg),
+      calls_(new session::SessionList[resolve_threads(cfg.general.threads)]),
+      pool_(resolve_threads(cfg.general.threads)) {
   const auto& g = cfg_.general;
   for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
     const auto& l = cfg_.listeners[i];

@@ -383,6 +383,19 @@ TEST(Server, GracefulDrainHangsUpOnlyCallsStillUpAfterTheDrainTime) {
   EXPECT_TRUE(ec);
 }
 
+TEST(Server, DestroyingTheServerWithLiveCallsIsSafe) {
+  // No shutdown(): the destructor stops the threads with calls still up (ASan checks this).
+  auto srv = std::make_unique<server::Server>(test_config());
+  srv->start();
+  RawClient a(srv->ports().at(0)), b(srv->ports().at(0));
+  a.send_uuid();
+  b.send_uuid();
+  ASSERT_TRUE(eventually([&] { return srv->active_calls() == 2; }));
+  srv.reset();
+  EXPECT_TRUE(a.read_until_closed(2000ms).has_value());
+  EXPECT_TRUE(b.read_until_closed(2000ms).has_value());
+}
+
 TEST(Server, ListenersCarryTheirOwnCodecMode) {
   auto cfg = test_config();
   config::ListenerConfig alaw = cfg.listeners[0];

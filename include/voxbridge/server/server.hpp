@@ -40,10 +40,13 @@ class Server {
  private:
   void on_accept(std::size_t listener, boost::asio::ip::tcp::socket socket, std::size_t index);
 
+  // Declaration order is destruction order reversed: sessions still pending when the pool's
+  // io_contexts are destroyed unlink themselves from calls_ and count down counters_, so both
+  // must outlive pool_.
   config::Config cfg_;
   session::SessionCounters counters_;
+  std::unique_ptr<session::SessionList[]> calls_;  // one per io thread
   net::IoPool pool_;
-  std::vector<session::SessionList> calls_;  // one per io thread
   std::vector<std::shared_ptr<const session::SessionConfig>> session_cfgs_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   bool started_ = false;
