@@ -169,9 +169,11 @@ std::optional<Uuid> Uuid::parse(std::string_view text) {
 }
 
 FrameParser::FrameParser(std::size_t max_payload_bytes)
-    : buf_(std::max<std::size_t>(
+    : capacity_(std::max<std::size_t>(
           4096, std::min(max_payload_bytes, kProtocolMaxPayloadBytes) + kHeaderBytes)),
-      max_payload_(std::min(max_payload_bytes, kProtocolMaxPayloadBytes)) {}
+      max_payload_(std::min(max_payload_bytes, kProtocolMaxPayloadBytes)) {
+  buf_.reset(new std::uint8_t[capacity_]);
+}
 
 std::span<std::uint8_t> FrameParser::writable() {
   if (failed_) return {};
@@ -179,16 +181,16 @@ std::span<std::uint8_t> FrameParser::writable() {
     // Everything consumed: restart at the front so a steady stream of small frames keeps touching
     // only the first page of the buffer.
     begin_ = end_ = 0;
-  } else if (end_ == buf_.size() || buf_.size() - begin_ < max_payload_ + kHeaderBytes) {
-    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+  } else if (end_ == capacity_ || capacity_ - begin_ < max_payload_ + kHeaderBytes) {
+    std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
   }
-  return {buf_.data() + end_, buf_.size() - end_};
+  return {buf_.get() + end_, capacity_ - end_};
 }
 
 void FrameParser::commit(std::size_t bytes) {
-  end_ = std::min(end_ + bytes, buf_.size());
+  end_ = std::min(end_ + bytes, capacity_);
 }
 
 std::optional<Message> FrameParser::next(std::error_code& ec) {
@@ -199,7 +201,7 @@ std::optional<Message> FrameParser::next(std::error_code& ec) {
   }
   const std::size_t avail = end_ - begin_;
   if (avail < 1) return std::nullopt;
-  const std::uint8_t* p = buf_.data() + begin_;
+  const std::uint8_t* p = buf_.get() + begin_;
   const std::uint8_t raw = p[0];
   auto fail = [&](ParseError e) -> std::optional<Message> {
     failed_ = true;

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -82,7 +83,7 @@ struct Uuid {
 ///
 /// The caller reads socket bytes straight into writable(), reports them with commit(), then calls
 /// next() until it returns nothing. Messages may be split at any byte or batched many per read.
-/// One buffer of capacity max(4096, cap + 3) bytes is allocated at construction; nothing after.
+/// One buffer of max(4096, cap + 3) bytes is allocated at construction; nothing after.
 /// A complete message never moves while it is being looked at; the partial tail is moved to the
 /// front (memmove) only when the free space runs out.
 class FrameParser {
@@ -103,7 +104,8 @@ class FrameParser {
   std::size_t max_payload_bytes() const { return max_payload_; }
 
  private:
-  std::vector<std::uint8_t> buf_;
+  std::unique_ptr<std::uint8_t[]> buf_;  // uninitialized: pages become resident only when used
+  std::size_t capacity_;
   std::size_t begin_ = 0;  // first unparsed byte
   std::size_t end_ = 0;    // one past the last received byte
   std::size_t max_payload_;

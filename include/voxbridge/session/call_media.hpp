@@ -132,13 +132,15 @@ class CallMedia final : public agent::CallControl {
   MediaStats stats_;
   std::string format_note_;
 
-  // Fixed working buffers: inbound audio is processed in chunks that fit them.
+  // Fixed working buffers: inbound audio is processed in chunks that fit them. Deliberately not
+  // value-initialized: sized for 192 kHz legs, but a slin8 call only ever writes (and so only
+  // makes resident) the first few hundred bytes of each.
   static constexpr std::size_t kChunkSamples = 960;  // 20 ms at 48 kHz
-  std::array<std::int16_t, kChunkSamples> leg_chunk_{};
-  std::array<std::int16_t, kChunkSamples * 4 + 8> internal_chunk_{};
-  std::array<std::int16_t, kMaxFrameSamples> out_internal_{};
-  std::array<std::int16_t, kMaxFrameSamples + 8> out_leg_{};
-  std::array<std::uint8_t, audiosocket::kHeaderBytes + 2 * (kMaxFrameSamples + 8)> tx_{};
+  std::array<std::int16_t, kChunkSamples> leg_chunk_;
+  std::array<std::int16_t, kChunkSamples * 4 + 8> internal_chunk_;
+  std::array<std::int16_t, kMaxFrameSamples> out_internal_;
+  std::array<std::int16_t, kMaxFrameSamples + 8> out_leg_;
+  std::array<std::uint8_t, audiosocket::kHeaderBytes + 2 * (kMaxFrameSamples + 8)> tx_;
 };
 
 }  // namespace voxbridge::session
