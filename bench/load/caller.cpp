@@ -56,6 +56,7 @@ void Caller::on_connect(const boost::system::error_code& ec) {
   LiveCounters::bump(env_.live.connected);
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
+  socket_.non_blocking(true, ignored);
   t0_ = Clock::now() + phase_;
   write_next();  // the UUID goes first
   read_more();
@@ -78,36 +79,48 @@ void Caller::write_next() {
   if (writing_ || closed_) return;
   if (!uuid_sent_) {
     uuid_sent_ = true;
-    writing_ = true;
-    asio::async_write(socket_, asio::buffer(uuid_message_),
-                      [this](const boost::system::error_code& ec, std::size_t) { on_written(ec); });
-    return;
+    if (!send(uuid_message_)) return;
   }
-  if (sent_ == due_) return;
-  if (due_ - sent_ > kMaxWriteBacklog) {
-    env_.totals.frames_skipped += due_ - sent_ - 1;
-    sent_ = due_ - 1;
+  while (sent_ < due_) {
+    if (due_ - sent_ > kMaxWriteBacklog) {
+      env_.totals.frames_skipped += due_ - sent_ - 1;
+      sent_ = due_ - 1;
+    }
+    const auto now = Clock::now();
+    const bool in_window = env_.window.contains(now);
+    if (in_window) {
+      ++env_.totals.frames_sent;
+      env_.totals.send_lateness.add(to_ns(now - (t0_ + kFramePeriod * static_cast<long>(sent_))));
+    }
+    const bool marker = sent_ % kMarkerEveryFrames == 0;
+    if (marker) {
+      if (marker_pending_ && marker_in_window_) ++env_.totals.markers_lost;
+      marker_pending_ = true;
+      marker_in_window_ = in_window;
+      marker_sent_at_ = now;
+      if (in_window) ++env_.totals.markers_sent;
+    }
+    ++sent_;
+    LiveCounters::bump(env_.live.frames_sent);
+    if (!send(marker ? env_.signal.marker : env_.signal.quiet)) return;
   }
-  const auto now = Clock::now();
-  const bool in_window = env_.window.contains(now);
-  if (in_window) {
-    ++env_.totals.frames_sent;
-    env_.totals.send_lateness.add(to_ns(now - (t0_ + kFramePeriod * static_cast<long>(sent_))));
+}
+
+bool Caller::send(std::span<const std::uint8_t> message) {
+  // The socket is non-blocking: a send that takes the whole message (nearly always) needs no
+  // completion handler; anything left is finished asynchronously.
+  boost::system::error_code ec;
+  const std::size_t n = socket_.write_some(asio::buffer(message.data(), message.size()), ec);
+  if (!ec && n == message.size()) return true;
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    if (!env_.stopping) fail(Failure::io_error, "write: " + ec.message());
+    return false;
   }
-  const bool marker = sent_ % kMarkerEveryFrames == 0;
-  if (marker) {
-    if (marker_pending_ && marker_in_window_) ++env_.totals.markers_lost;
-    marker_pending_ = true;
-    marker_in_window_ = in_window;
-    marker_sent_at_ = now;
-    if (in_window) ++env_.totals.markers_sent;
-  }
-  ++sent_;
-  LiveCounters::bump(env_.live.frames_sent);
+  const std::size_t done = ec ? 0 : n;
   writing_ = true;
-  const Message& m = marker ? env_.signal.marker : env_.signal.quiet;
-  asio::async_write(socket_, asio::buffer(m),
-                    [this](const boost::system::error_code& ec, std::size_t) { on_written(ec); });
+  asio::async_write(socket_, asio::buffer(message.data() + done, message.size() - done),
+                    [this](const boost::system::error_code& wec, std::size_t) { on_written(wec); });
+  return false;
 }
 
 void Caller::on_written(const boost::system::error_code& ec) {
@@ -137,26 +150,29 @@ void Caller::on_read(const boost::system::error_code& ec, std::size_t bytes) {
     }
     return;
   }
-  const auto now = Clock::now();
   rx_len_ += bytes;
+  if (consume(Clock::now())) read_more();
+}
+
+bool Caller::consume(Clock::time_point now) {
   std::size_t off = 0;
   while (rx_len_ - off >= audiosocket::kHeaderBytes) {
     const std::uint8_t* h = rx_.data() + off;
     const std::size_t len = static_cast<std::size_t>(h[1]) << 8 | h[2];
     if (len > rx_.size() - audiosocket::kHeaderBytes) {
       fail(Failure::protocol_error, "server sent a " + std::to_string(len) + "-byte payload");
-      return;
+      return false;
     }
     if (rx_len_ - off < audiosocket::kHeaderBytes + len) break;
     on_message(h[0], {h + audiosocket::kHeaderBytes, len}, now);
-    if (closed_) return;
+    if (closed_) return false;
     off += audiosocket::kHeaderBytes + len;
   }
   if (off > 0) {
     std::memmove(rx_.data(), rx_.data() + off, rx_len_ - off);
     rx_len_ -= off;
   }
-  read_more();
+  return true;
 }
 
 void Caller::on_message(std::uint8_t kind, std::span<const std::uint8_t> payload,

@@ -46,9 +46,13 @@ class Caller {
   void schedule_next_frame();
   void on_frame_due(const boost::system::error_code& ec);
   void write_next();
+  /// Writes one whole message; false if it is still in flight (or the call failed).
+  bool send(std::span<const std::uint8_t> message);
   void on_written(const boost::system::error_code& ec);
   void read_more();
   void on_read(const boost::system::error_code& ec, std::size_t bytes);
+  /// Handles every complete message in rx_; false if the call failed on one.
+  bool consume(Clock::time_point now);
   void on_message(std::uint8_t kind, std::span<const std::uint8_t> payload, Clock::time_point now);
   void on_audio(std::span<const std::uint8_t> payload, Clock::time_point now);
   void fail(Failure why, const std::string& detail);
@@ -64,8 +68,8 @@ class Caller {
   bool closed_ = false;
   Clock::time_point failed_at_{Clock::time_point::max()};
 
-  // Sending: the timer moves `due_` on; writes chase it one message at a time (like a
-  // blocking writer), so a slow socket delays frames instead of bursting or dropping them.
+  // Sending: the timer moves `due_` on; writes chase it in order, one message in flight at a
+  // time (like a blocking writer), so a slow socket delays frames rather than dropping them.
   Clock::time_point t0_{};
   std::uint64_t due_ = 0;   // frames whose deadline has passed
   std::uint64_t sent_ = 0;  // frames handed to the socket

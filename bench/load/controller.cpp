@@ -1,5 +1,7 @@
 #include "controller.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -47,6 +49,8 @@ void Controller::tick(const char* phase) {
   const std::uint64_t sent = sum(&LiveCounters::frames_sent);
   const std::uint64_t received = sum(&LiveCounters::frames_received);
   const double own = own_cpu_seconds();
+  const MachineCpu machine = machine_cpu();
+  double server_cpu = 0;
   std::string server = "";
   if (options_.server_pid) {
     const auto cpu = process_cpu(*options_.server_pid);
@@ -54,8 +58,9 @@ void Controller::tick(const char* phase) {
     if (rss) rss_max_kib_ = std::max(rss_max_kib_, *rss);
     if (cpu && rss) {
       char buf[96];
-      std::snprintf(buf, sizeof buf, " | server %5.1f%% cpu %7ld KiB",
-                    100.0 * (cpu->total() - last_server_cpu_) / dt, *rss);
+      server_cpu = cpu->total() - last_server_cpu_;
+      std::snprintf(buf, sizeof buf, " | server %5.1f%% cpu %7ld KiB", 100.0 * server_cpu / dt,
+                    *rss);
       server = buf;
       last_server_cpu_ = cpu->total();
     } else {
@@ -64,23 +69,26 @@ void Controller::tick(const char* phase) {
   }
   if (options_.progress) {
     char line[320];
-    std::snprintf(line, sizeof line,
-                  "[%6.1fs] %-6s up %zu/%zu fail %llu | tx %6.0f/s rx %6.0f/s | gaps>30ms %llu "
-                  "underruns %llu%s | self %5.1f%% | load %.2f",
-                  seconds(now - started_), phase,
-                  static_cast<std::size_t>(sum(&LiveCounters::connected)), options_.calls,
-                  static_cast<unsigned long long>(sum(&LiveCounters::failed)),
-                  static_cast<double>(sent - last_sent_) / dt,
-                  static_cast<double>(received - last_received_) / dt,
-                  static_cast<unsigned long long>(sum(&LiveCounters::long_gaps)),
-                  static_cast<unsigned long long>(sum(&LiveCounters::underrun_frames)),
-                  server.c_str(), 100.0 * (own - last_own_cpu_) / dt, load_average_1m());
+    std::snprintf(
+        line, sizeof line,
+        "[%6.1fs] %-6s up %zu/%zu fail %llu | tx %6.0f/s rx %6.0f/s | gaps>30ms %llu "
+        "underruns %llu%s | self %5.1f%% | other %5.1f%% | load %.2f",
+        seconds(now - started_), phase, static_cast<std::size_t>(sum(&LiveCounters::connected)),
+        options_.calls, static_cast<unsigned long long>(sum(&LiveCounters::failed)),
+        static_cast<double>(sent - last_sent_) / dt,
+        static_cast<double>(received - last_received_) / dt,
+        static_cast<unsigned long long>(sum(&LiveCounters::long_gaps)),
+        static_cast<unsigned long long>(sum(&LiveCounters::underrun_frames)), server.c_str(),
+        100.0 * (own - last_own_cpu_) / dt,
+        100.0 * (machine.busy - last_machine_busy_ - server_cpu - (own - last_own_cpu_)) / dt,
+        load_average_1m());
     std::fprintf(stderr, "%s\n", line);
   }
   last_tick_ = now;
   last_sent_ = sent;
   last_received_ = received;
   last_own_cpu_ = own;
+  last_machine_busy_ = machine.busy;
 }
 
 void Controller::wait_until(Clock::time_point until, const char* phase) {
@@ -111,6 +119,8 @@ RunResult Controller::run() {
   started_ = last_tick_ = Clock::now();
   next_tick_ = started_ + kProgressPeriod;
   last_own_cpu_ = own_cpu_seconds();
+  const MachineCpu machine_start = machine_cpu();
+  last_machine_busy_ = machine_start.busy;
   for (auto& w : workers_) w->start();
 
   // Ramp: call i starts at i / ramp seconds, round-robin over the io threads.
@@ -140,9 +150,13 @@ RunResult Controller::run() {
   window_.set(start, end);
   const auto server_cpu0 = options_.server_pid ? process_cpu(server.pid) : std::nullopt;
   const double own0 = own_cpu_seconds();
+  const MachineCpu machine0 = machine_cpu();
+  const ProcessSnapshot processes0 = all_processes();
   wait_until(end, "steady");
   const auto server_cpu1 = options_.server_pid ? process_cpu(server.pid) : std::nullopt;
   const double own1 = own_cpu_seconds();
+  const MachineCpu machine1 = machine_cpu();
+  const ProcessSnapshot processes1 = all_processes();
   const auto measured_end = Clock::now();
   r.window_s = seconds(measured_end - start);
   r.own_cpu_percent = 100.0 * (own1 - own0) / r.window_s;
@@ -156,6 +170,19 @@ RunResult Controller::run() {
     }
     r.server = server;
   }
+  r.machine_busy_percent = 100.0 * (machine1.busy - machine0.busy) / r.window_s;
+  r.softirq_percent = 100.0 * (machine1.softirq - machine0.softirq) / r.window_s;
+  r.steal_percent = 100.0 * (machine1.steal - machine0.steal) / r.window_s;
+  // Softirq time (the loopback TCP work) is charged to the process it interrupted as well as
+  // to the softirq column, so it is not subtracted twice here.
+  r.other_percent =
+      r.machine_busy_percent - r.own_cpu_percent - (r.server ? r.server->cpu_percent : 0.0);
+  std::vector<pid_t> ours{getpid()};
+  if (options_.server_pid) ours.push_back(*options_.server_pid);
+  const CpuCensus census = cpu_census(processes0, processes1, r.window_s, ours);
+  r.kernel_threads_percent = census.kernel_threads;
+  r.disturbance_percent = r.other_percent - census.kernel_threads;
+  r.top_others = census.top_others;
   r.load_after = load_average_1m();
 
   for (auto& w : workers_) w->stop();

@@ -35,6 +35,7 @@ class Controller {
   std::uint64_t last_received_ = 0;
   double last_server_cpu_ = 0;
   double last_own_cpu_ = 0;
+  double last_machine_busy_ = 0;
   long rss_max_kib_ = 0;
 };
 

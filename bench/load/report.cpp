@@ -62,6 +62,13 @@ void print_table(std::ostream& out, const RunResult& r) {
       << fixed(o.warmup_s, 1) << " s, steady window " << fixed(r.window_s, 1) << " s\n";
   out << "  machine            " << r.machine << "; load average " << fixed(r.load_before, 2)
       << " before, " << fixed(r.load_after, 2) << " after\n";
+  out << "  machine CPU        " << fixed(r.machine_busy_percent, 1)
+      << " % of one core busy over the window (softirq " << fixed(r.softirq_percent, 1)
+      << " % of it); not server or us " << fixed(r.other_percent, 1) << " % = kernel threads "
+      << fixed(r.kernel_threads_percent, 1) << " % + other work " << fixed(r.disturbance_percent, 1)
+      << " %";
+  for (const auto& [name, percent] : r.top_others) out << ", " << name << " " << fixed(percent, 1);
+  out << "; steal " << fixed(r.steal_percent, 1) << " %\n";
   out << "  calls              " << calls << " connected, " << t.total_failures() << " failed";
   if (t.total_failures() > 0) {
     out << " (";
@@ -114,6 +121,17 @@ bool write_json(const std::string& path, const RunResult& r, std::string& error)
   j << "  \"machine\": " << json_string(r.machine) << ",\n";
   j << "  \"load_average_1m\": {\"before\": " << fixed(r.load_before, 2)
     << ", \"after\": " << fixed(r.load_after, 2) << "},\n";
+  j << "  \"machine_cpu_percent\": {\"busy\": " << fixed(r.machine_busy_percent, 2)
+    << ", \"not_server_or_loadgen\": " << fixed(r.other_percent, 2)
+    << ", \"kernel_threads\": " << fixed(r.kernel_threads_percent, 2)
+    << ", \"disturbance\": " << fixed(r.disturbance_percent, 2) << ", \"top_others\": {";
+  for (std::size_t i = 0; i < r.top_others.size(); ++i) {
+    j << (i ? ", " : "") << json_string(r.top_others[i].first) << ": "
+      << fixed(r.top_others[i].second, 2);
+  }
+  j << "}"
+    << ", \"softirq\": " << fixed(r.softirq_percent, 2)
+    << ", \"steal\": " << fixed(r.steal_percent, 2) << "},\n";
   j << "  \"calls_connected\": " << calls << ",\n";
   j << "  \"failures\": {\"total\": " << t.total_failures();
   for (std::size_t i = 0; i < kFailureKinds; ++i) {

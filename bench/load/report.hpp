@@ -31,6 +31,19 @@ struct RunResult {
   Totals totals;
   std::optional<ServerUsage> server;
   double own_cpu_percent = 0;  ///< the load generator itself, of one core, over the window
+  /// The whole machine over the window, in % of one core: everything busy; the softirq part of
+  /// it (loopback TCP work, also charged to the process it ran in); what was neither the server
+  /// nor us (other work disturbing the run); and steal.
+  double machine_busy_percent = 0;
+  double other_percent = 0;
+  /// `other_percent` split: kernel threads (ksoftirqd, kworker: mostly this test's own network
+  /// work), and the rest, the disturbance (other processes, including short-lived and invisible
+  /// ones), with the largest visible ones by name.
+  double kernel_threads_percent = 0;
+  double disturbance_percent = 0;
+  std::vector<std::pair<std::string, double>> top_others;
+  double softirq_percent = 0;
+  double steal_percent = 0;
 };
 
 void print_table(std::ostream& out, const RunResult& r);
