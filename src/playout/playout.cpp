@@ -92,9 +92,12 @@ bool Playout::tick(Clock::time_point now, std::span<std::int16_t> out) {
   if (got < want) {
     std::fill(out.begin() + static_cast<std::ptrdiff_t>(got),
               out.begin() + static_cast<std::ptrdiff_t>(want), std::int16_t{0});
-    // Silence between utterances is normal; an underrun is running dry in the middle of audio.
-    // Counted once per dry spell.
-    if (playing_) ++underruns_;
+    // Silence between utterances is normal; running dry only becomes an underrun if audio comes
+    // back right away (see push()).
+    if (playing_) {
+      dry_pending_ = true;
+      dry_tick_ = pacer_.frames_sent();
+    }
     playing_ = false;
   } else {
     playing_ = true;
@@ -102,9 +105,18 @@ bool Playout::tick(Clock::time_point now, std::span<std::int16_t> out) {
   return true;
 }
 
+std::size_t Playout::push(std::span<const std::int16_t> samples) {
+  if (dry_pending_ && !samples.empty()) {
+    if (pacer_.frames_sent() <= dry_tick_ + 1) ++underruns_;
+    dry_pending_ = false;
+  }
+  return queue_.push(samples);
+}
+
 void Playout::flush() {
   if (queue_.clear() > 0) ++flushes_;
   playing_ = false;
+  dry_pending_ = false;
 }
 
 }  // namespace voxbridge::playout

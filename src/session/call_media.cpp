@@ -189,7 +189,7 @@ MediaStats CallMedia::stats() const {
 }
 
 std::size_t CallMedia::play(std::span<const std::int16_t> samples) {
-  return playout_.queue().push(samples);
+  return playout_.push(samples);
 }
 
 void CallMedia::flush() {

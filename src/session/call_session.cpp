@@ -170,7 +170,9 @@ asio::awaitable<void> CallSession::read_loop() {
             "app, put Answer() before AudioSocket()",
             peer_, ec.message());
         fail(EndCause::caller_hangup, "closed before UUID");
-      } else if (ec == asio::error::eof) {
+      } else if (ec == asio::error::eof || ec == asio::error::connection_reset) {
+        // chan_audiosocket hangs up with close() while our latest frame is still unread, which
+        // the kernel turns into RST instead of FIN: the same hangup, said less politely.
         fail(EndCause::caller_hangup, "caller hung up");
       } else {
         fail(EndCause::io_error, "read error: " + ec.message());
@@ -225,7 +227,11 @@ asio::awaitable<void> CallSession::write_loop() {
       auto [wec, wn] =
           co_await asio::async_write(socket_, asio::buffer(msg.data(), msg.size()), use_nothrow);
       if (wec) {
-        fail(EndCause::io_error, "write error: " + wec.message());
+        if (wec == asio::error::connection_reset || wec == asio::error::broken_pipe) {
+          fail(EndCause::caller_hangup, "caller hung up");
+        } else {
+          fail(EndCause::io_error, "write error: " + wec.message());
+        }
         break;
       }
     }

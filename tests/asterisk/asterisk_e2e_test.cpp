@@ -1260,9 +1260,8 @@ class AsteriskE2E : public ::testing::Test {
   }
 
   /// A caller hangup is by=caller. On a channel-driver leg Asterisk closes the socket with
-  /// voxbridge's latest frame still unread, so the kernel sends RST and voxbridge (as of this
-  /// writing) logs by=io "Connection reset by peer": a voxbridge bug, tolerated where `strict` is
-  /// false (see DISABLED_ChannelDriverCallerHangupIsLoggedByCaller).
+  /// voxbridge's latest frame still unread, so the kernel sends RST; voxbridge must still log
+  /// by=caller. `strict` = false only reports a by=io line instead of failing.
   static void check_caller_hangup(const CallEnd& e, bool strict) {
     if (!strict && e.by == "io" &&
         (e.reason.find("reset by peer") != std::string::npos ||
@@ -1289,7 +1288,7 @@ TEST_F(AsteriskE2E, ChannelDriverUlawEcho) {
   const Call c = place_call("echo", "ulaw", true);
   ASSERT_TRUE(c.end.has_value());
   check_echo(c, "chan/ulaw", "ulaw", 8000);
-  check_caller_hangup(*c.end, false);
+  check_caller_hangup(*c.end, true);
 }
 
 // 3. Channel driver, c(slin16): kind 0x12, 640-byte frames.
@@ -1297,7 +1296,7 @@ TEST_F(AsteriskE2E, ChannelDriverSlin16Echo) {
   const Call c = place_call("echo", "slin16", true);
   ASSERT_TRUE(c.end.has_value());
   check_echo(c, "chan/slin16", "slin", 16000);
-  check_caller_hangup(*c.end, false);
+  check_caller_hangup(*c.end, true);
 }
 
 // 3b. The slin16 leg on the wire (through the tap): Asterisk sends 0x12 with 640 B per 20 ms, and
@@ -1386,14 +1385,14 @@ TEST_F(AsteriskE2E, CallerHangupAppMode) {
 TEST_F(AsteriskE2E, CallerHangupChannelDriver) {
   const Call c = place_call("short", "ulaw", false);
   ASSERT_TRUE(c.end.has_value());
-  check_caller_hangup(*c.end, false);
+  check_caller_hangup(*c.end, true);
   EXPECT_LT(c.end->duration_s, 3.5) << c.end->line;
   std::cout << "[ figures  ] caller hangup chan/ulaw: voxbridge call lasted " << c.end->duration_s
             << " s, by=" << c.end->by << "\n";
 }
 
-// Enable once voxbridge treats ECONNRESET after the UUID as the caller hanging up.
-TEST_F(AsteriskE2E, DISABLED_ChannelDriverCallerHangupIsLoggedByCaller) {
+// chan_audiosocket closes with voxbridge's frame unread (RST): still the caller hanging up.
+TEST_F(AsteriskE2E, ChannelDriverCallerHangupIsLoggedByCaller) {
   for (const char* agent : {"ulaw", "slin16"}) {
     const Call c = place_call("short", agent, false);
     ASSERT_TRUE(c.end.has_value());

@@ -96,6 +96,9 @@ class Playout {
   /// On a timer wake-up at `now`: if a frame is due, fills `out` (frame_samples() long) with
   /// queued audio, padding with silence on underrun, and returns true.
   bool tick(Clock::time_point now, std::span<std::int16_t> out);
+  /// Queues audio for playout (what agents' CallControl::play lands in); returns the samples
+  /// taken.
+  std::size_t push(std::span<const std::int16_t> samples);
   /// Empties the queue now; the next tick plays silence (barge-in within one tick).
   void flush();
 
@@ -104,7 +107,8 @@ class Playout {
   const Pacer& pacer() const { return pacer_; }
   std::size_t frame_samples() const { return frame_samples_; }
   int rate_hz() const { return rate_hz_; }
-  /// Ticks that found less than a full frame queued after audio had been playing.
+  /// Holes inside audio: a tick ran dry while audio was playing and more audio arrived within
+  /// the next tick. The end of an utterance (no audio follows) is not an underrun.
   std::uint64_t underruns() const { return underruns_; }
   std::uint64_t flushes() const { return flushes_; }
 
@@ -113,7 +117,9 @@ class Playout {
   std::size_t frame_samples_;
   PlayoutQueue queue_;
   Pacer pacer_;
-  bool playing_ = false;  // audio was queued since the last underrun/flush
+  bool playing_ = false;      // full frames have been playing since the last dry tick/flush
+  bool dry_pending_ = false;  // ran dry while playing; an underrun if audio comes right back
+  std::uint64_t dry_tick_ = 0;
   std::uint64_t underruns_ = 0;
   std::uint64_t flushes_ = 0;
 };

@@ -96,7 +96,7 @@ TEST(Playout, PlaysQueuedAudioInOrder) {
   p.start(clk.now);
   std::vector<std::int16_t> audio(640);
   std::iota(audio.begin(), audio.end(), std::int16_t{1});
-  ASSERT_EQ(p.queue().push(audio), 640u);
+  ASSERT_EQ(p.push(audio), 640u);
   std::vector<std::int16_t> out(320);
   clk.advance(20ms);
   ASSERT_TRUE(p.tick(clk.now, out));
@@ -114,7 +114,7 @@ TEST(Playout, UnderrunInsertsSilenceWithoutShiftingTheTimeline) {
   p.start(clk.now);
   std::vector<std::int16_t> out(320, 99);
   std::vector<std::int16_t> tone(320 + 100, 500);
-  p.queue().push(tone);
+  p.push(tone);
   clk.advance(20ms);
   ASSERT_TRUE(p.tick(clk.now, out));
   EXPECT_EQ(out[0], 500);
@@ -124,12 +124,30 @@ TEST(Playout, UnderrunInsertsSilenceWithoutShiftingTheTimeline) {
   EXPECT_EQ(out[99], 500);
   EXPECT_EQ(out[100], 0);
   EXPECT_EQ(out[319], 0);
+  // The next frame arrives late, after its tick: the hole is an underrun.
+  p.push(std::vector<std::int16_t>(320, 600));
   EXPECT_EQ(p.underruns(), 1u);
+  clk.advance(20ms);
+  ASSERT_TRUE(p.tick(clk.now, out));
+  EXPECT_EQ(out[0], 600);
   clk.advance(20ms);
   ASSERT_TRUE(p.tick(clk.now, out));  // nothing at all: a whole frame of silence
   for (auto s : out) ASSERT_EQ(s, 0);
-  EXPECT_EQ(p.underruns(), 1u);  // one dry spell, counted once
-  EXPECT_EQ(p.next_deadline(), deadline_before + 40ms);
+  // The timeline never moved: still start + n * 20 ms.
+  EXPECT_EQ(p.next_deadline(), deadline_before + 60ms);
+}
+
+TEST(Playout, TheEndOfAnUtteranceIsNotAnUnderrun) {
+  FakeClock clk;
+  Playout p(opts());
+  p.start(clk.now);
+  std::vector<std::int16_t> out(320);
+  p.push(std::vector<std::int16_t>(3200, 100));  // 200 ms of speech
+  EXPECT_EQ(frames_in(p, clk, 1s), 50);
+  // A new utterance much later is a new start, not a hole.
+  p.push(std::vector<std::int16_t>(640, 100));
+  EXPECT_EQ(frames_in(p, clk, 1s), 50);
+  EXPECT_EQ(p.underruns(), 0u);
 }
 
 TEST(Playout, FlushSilencesTheNextTick) {
@@ -137,7 +155,7 @@ TEST(Playout, FlushSilencesTheNextTick) {
   Playout p(opts());
   p.start(clk.now);
   std::vector<std::int16_t> speech(16000, 700);  // 1 s queued
-  p.queue().push(speech);
+  p.push(speech);
   std::vector<std::int16_t> out(320);
   clk.advance(20ms);
   ASSERT_TRUE(p.tick(clk.now, out));
