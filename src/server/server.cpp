@@ -20,6 +20,9 @@ Server::Server(const config::Config& cfg)
       calls_(new session::SessionList[resolve_threads(cfg.general.threads)]),
       pool_(resolve_threads(cfg.general.threads)) {
   const auto& g = cfg_.general;
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
+    clocks_.push_back(std::make_unique<playout::PacingClock>(pool_.context(i).get_executor()));
+  }
   for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
     const auto& l = cfg_.listeners[i];
     const agent::AgentSpec* spec = cfg_.find_agent(l.agent);
@@ -90,7 +93,8 @@ void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::
     return;
   }
   asio::post(socket.get_executor(), [this, listener, index, s = std::move(socket)]() mutable {
-    session::CallSession::start(std::move(s), session_cfgs_[listener], &calls_[index]);
+    session::CallSession::start(std::move(s), session_cfgs_[listener], *clocks_[index],
+                                &calls_[index]);
   });
 }
 

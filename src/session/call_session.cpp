@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstring>
 
 namespace voxbridge::session {
 
@@ -43,16 +44,18 @@ const char* cause_name(EndCause c) {
 
 std::shared_ptr<CallSession> CallSession::start(tcp::socket socket,
                                                 std::shared_ptr<const SessionConfig> config,
-                                                SessionList* list) {
-  auto s = std::make_shared<CallSession>(std::move(socket), std::move(config));
+                                                playout::PacingClock& clock, SessionList* list) {
+  auto s = std::make_shared<CallSession>(std::move(socket), std::move(config), clock);
   if (list != nullptr) list->push_back(*s);
   s->run();
   return s;
 }
 
-CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig> config)
+CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig> config,
+                         playout::PacingClock& clock)
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
+      clock_(clock),
       config_(std::move(config)),
       parser_(config_->limits.max_payload_bytes),
       media_(config_->media, config_->make_agent ? config_->make_agent() : nullptr),
@@ -60,6 +63,7 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
       accepted_at_(Clock::now()) {
   boost::system::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);  // each message leaves in one segment, now
+  socket_.non_blocking(true, ec);               // frames are sent from the pacing tick
 }
 
 CallSession::~CallSession() {
@@ -67,20 +71,25 @@ CallSession::~CallSession() {
 }
 
 void CallSession::run() {
-  loops_ = 2;
   auto self = shared_from_this();
-  auto on_done = [self](std::exception_ptr e) {
+  asio::co_spawn(socket_.get_executor(), read_loop(), [self](std::exception_ptr e) {
     if (e) {
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& ex) {
-        spdlog::error("[{}] session loop failed: {}", self->peer_, ex.what());
+        spdlog::error("[{}] session read loop failed: {}", self->peer_, ex.what());
       }
     }
-    if (--self->loops_ == 0) self->finish();
-  };
-  asio::co_spawn(socket_.get_executor(), read_loop(), on_done);
-  asio::co_spawn(socket_.get_executor(), write_loop(), on_done);
+    self->finish();
+  });
+  timer_.expires_at(accepted_at_ + config_->limits.handshake_timeout);
+  timer_.async_wait([self](const boost::system::error_code& ec) {
+    if (ec || self->have_uuid_ || self->closing_) return;
+    spdlog::warn("[{}] closing: no UUID within {} ms", self->peer_,
+                 self->config_->limits.handshake_timeout.count());
+    if (self->config_->counters != nullptr) self->config_->counters->protocol_errors.fetch_add(1);
+    self->fail(EndCause::protocol_error, "handshake timeout");
+  });
 }
 
 void CallSession::fail(EndCause cause, std::string reason) {
@@ -90,11 +99,93 @@ void CallSession::fail(EndCause cause, std::string reason) {
   reason_ = std::move(reason);
   send_hangup_ =
       cause == EndCause::server_hangup || cause == EndCause::timeout || cause == EndCause::shutdown;
+  playout::PacingClock::remove(*this);
   timer_.cancel();
-  if (!send_hangup_) {
+  if (send_hangup_) {
+    if (write_pending_) {
+      hangup_after_write_ = true;  // the frame in flight first: messages never interleave
+    } else {
+      send_hangup();
+    }
+  } else {
     boost::system::error_code ec;
-    socket_.close(ec);  // wakes the other loop
+    socket_.close(ec);  // ends the read loop
   }
+}
+
+void CallSession::send_hangup() {
+  auto self = shared_from_this();
+  asio::async_write(
+      socket_, asio::buffer(audiosocket::kHangupMessage.data(), audiosocket::kHangupMessage.size()),
+      [self](const boost::system::error_code&, std::size_t) {
+        boost::system::error_code ec;
+        self->socket_.shutdown(tcp::socket::shutdown_send, ec);
+        // Asterisk closes right after a hangup (its FIN ends the read loop, which cancels this
+        // timer); close ourselves if it does not within the grace time.
+        self->timer_.expires_after(self->config_->limits.close_grace);
+        self->timer_.async_wait([self](const boost::system::error_code&) {
+          boost::system::error_code cec;
+          self->socket_.close(cec);
+        });
+      });
+}
+
+void CallSession::on_pacing_tick(Clock::time_point now) {
+  if (closing_) return;
+  const SessionLimits& lim = config_->limits;
+  if (lim.idle_timeout.count() > 0 && now - last_rx_ >= lim.idle_timeout) {
+    fail(EndCause::timeout, "idle timeout: nothing from Asterisk for " +
+                                std::to_string(lim.idle_timeout.count()) + " ms");
+    return;
+  }
+  if (lim.max_call_duration.count() > 0 && now - started_at_ >= lim.max_call_duration) {
+    fail(EndCause::timeout, "max call duration reached");
+    return;
+  }
+  const auto msg = media_.on_tick(now);
+  if (!msg.empty()) send_frame(msg);
+  if (!closing_ && media_.hangup_due()) fail(EndCause::server_hangup, media_.hangup_reason());
+}
+
+void CallSession::send_frame(std::span<const std::uint8_t> msg) {
+  if (write_pending_) {
+    ++send_drops_;
+    return;
+  }
+  // The socket is non-blocking: a 323-byte frame normally goes straight into the kernel's send
+  // buffer in this one call, with no handler, allocation or wake-up.
+  boost::system::error_code ec;
+  const std::size_t n = socket_.write_some(asio::buffer(msg.data(), msg.size()), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ++send_drops_;
+    return;
+  }
+  if (ec) {
+    if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe) {
+      fail(EndCause::caller_hangup, "caller hung up");
+    } else {
+      fail(EndCause::io_error, "write error: " + ec.message());
+    }
+    return;
+  }
+  if (n == msg.size()) return;
+  // The kernel took part of the message: the rest must follow at once (Asterisk drops a call
+  // whose payload trails its header by ~5 ms), so it goes out asynchronously now.
+  if (!pending_) pending_.reset(new std::uint8_t[CallMedia::kMaxMessageBytes]);
+  pending_len_ = msg.size() - n;
+  std::memcpy(pending_.get(), msg.data() + n, pending_len_);
+  write_pending_ = true;
+  auto self = shared_from_this();
+  asio::async_write(socket_, asio::buffer(pending_.get(), pending_len_),
+                    [self](const boost::system::error_code& wec, std::size_t) {
+                      self->write_pending_ = false;
+                      if (wec) {
+                        self->fail(EndCause::io_error, "write error: " + wec.message());
+                      } else if (self->hangup_after_write_) {
+                        self->hangup_after_write_ = false;
+                        self->send_hangup();
+                      }
+                    });
 }
 
 void CallSession::hangup(std::string_view reason) {
@@ -114,7 +205,8 @@ bool CallSession::handle(const audiosocket::Message& m) {
       spdlog::info("call start uuid={} peer={} listener={} codec={} agent={}", uuid_.data(), peer_,
                    config_->listener, codec_mode_name(config_->media.codec), config_->agent_name);
       media_.start(started_at_, agent::CallInfo{uuid_.data(), peer_, config_->listener});
-      timer_.cancel();  // the write loop switches from the handshake deadline to pacing
+      timer_.cancel();  // handshake done
+      clock_.add(*this, media_.next_deadline());
       return true;
     }
     case Kind::dtmf:
@@ -195,70 +287,13 @@ asio::awaitable<void> CallSession::read_loop() {
   }
 }
 
-asio::awaitable<void> CallSession::write_loop() {
-  const SessionLimits& lim = config_->limits;
-  // Handshake: wait for the UUID (the read loop cancels the timer when it arrives).
-  timer_.expires_at(accepted_at_ + lim.handshake_timeout);
-  while (!have_uuid_ && !closing_) {
-    co_await timer_.async_wait(use_nothrow);
-    if (!have_uuid_ && !closing_ && Clock::now() >= accepted_at_ + lim.handshake_timeout) {
-      spdlog::warn("[{}] closing: no UUID within {} ms", peer_, lim.handshake_timeout.count());
-      if (config_->counters != nullptr) config_->counters->protocol_errors.fetch_add(1);
-      fail(EndCause::protocol_error, "handshake timeout");
-    }
-  }
-  // Pacing: one frame per deadline, start + n * 20 ms.
-  while (!closing_) {
-    timer_.expires_at(media_.next_deadline());
-    co_await timer_.async_wait(use_nothrow);
-    if (closing_) break;
-    const auto now = Clock::now();
-    if (lim.idle_timeout.count() > 0 && now - last_rx_ >= lim.idle_timeout) {
-      fail(EndCause::timeout, "idle timeout: nothing from Asterisk for " +
-                                  std::to_string(lim.idle_timeout.count()) + " ms");
-      break;
-    }
-    if (lim.max_call_duration.count() > 0 && now - started_at_ >= lim.max_call_duration) {
-      fail(EndCause::timeout, "max call duration reached");
-      break;
-    }
-    auto msg = media_.on_tick(now);
-    if (!msg.empty()) {
-      auto [wec, wn] =
-          co_await asio::async_write(socket_, asio::buffer(msg.data(), msg.size()), use_nothrow);
-      if (wec) {
-        if (wec == asio::error::connection_reset || wec == asio::error::broken_pipe) {
-          fail(EndCause::caller_hangup, "caller hung up");
-        } else {
-          fail(EndCause::io_error, "write error: " + wec.message());
-        }
-        break;
-      }
-    }
-    if (media_.hangup_due()) {
-      fail(EndCause::server_hangup, media_.hangup_reason());
-      break;
-    }
-  }
-  if (send_hangup_ && socket_.is_open()) {
-    co_await asio::async_write(
-        socket_,
-        asio::buffer(audiosocket::kHangupMessage.data(), audiosocket::kHangupMessage.size()),
-        use_nothrow);
-    boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
-    // Let Asterisk close first (its FIN ends our read loop); close ourselves after the grace.
-    timer_.expires_after(lim.close_grace);
-    co_await timer_.async_wait(use_nothrow);
-    socket_.close(ec);
-  }
-}
-
 void CallSession::finish() {
   media_.end(reason_);
+  playout::PacingClock::remove(*this);
   boost::system::error_code ec;
+  timer_.cancel();
   socket_.close(ec);
-  unlink();
+  SessionHook::unlink();
   if (config_->counters != nullptr) config_->counters->ended.fetch_add(1);
   if (!have_uuid_) return;  // already logged at debug (or warned) above
   const MediaStats st = media_.stats();
@@ -267,14 +302,15 @@ void CallSession::finish() {
     c->frames_out.fetch_add(st.frames_out);
     c->late_ticks.fetch_add(st.late_ticks);
     c->underruns.fetch_add(st.underruns);
+    c->send_drops.fetch_add(send_drops_);
   }
   const double secs = std::chrono::duration<double>(Clock::now() - started_at_).count();
   spdlog::info(
       "call end uuid={} peer={} codec={} rate={} duration={:.2f}s frames_in={} frames_out={} "
-      "dtmf={} late={} underruns={} by={} reason=\"{}\"",
+      "dtmf={} late={} underruns={} send_drops={} by={} reason=\"{}\"",
       uuid_.data(), peer_, leg_codec_name(media_.leg_codec()), media_.leg_rate_hz(), secs,
-      st.frames_in, st.frames_out, st.dtmf_in, st.late_ticks, st.underruns, cause_name(cause_),
-      reason_);
+      st.frames_in, st.frames_out, st.dtmf_in, st.late_ticks, st.underruns, send_drops_,
+      cause_name(cause_), reason_);
 }
 
 }  // namespace voxbridge::session

@@ -47,6 +47,7 @@ class Server {
   session::SessionCounters counters_;
   std::unique_ptr<session::SessionList[]> calls_;  // one per io thread
   net::IoPool pool_;
+  std::vector<std::unique_ptr<playout::PacingClock>> clocks_;  // one per io thread
   std::vector<std::shared_ptr<const session::SessionConfig>> session_cfgs_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   bool started_ = false;

@@ -70,6 +70,9 @@ class CallMedia final : public agent::CallControl {
  public:
   /// Largest outbound frame: 20 ms at 192 kHz.
   static constexpr std::size_t kMaxFrameSamples = 3840;
+  /// Largest message on_tick() returns.
+  static constexpr std::size_t kMaxMessageBytes =
+      audiosocket::kHeaderBytes + 2 * (kMaxFrameSamples + 8);
 
   CallMedia(const MediaOptions& options, std::unique_ptr<agent::Agent> agent);
   ~CallMedia() override;

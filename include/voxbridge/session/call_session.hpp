@@ -20,6 +20,7 @@
 
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/audiosocket/protocol.hpp"
+#include "voxbridge/playout/pacing_clock.hpp"
 #include "voxbridge/session/call_media.hpp"
 
 namespace voxbridge::session {
@@ -48,6 +49,7 @@ struct SessionCounters {
   std::atomic<std::uint64_t> frames_out{0};
   std::atomic<std::uint64_t> late_ticks{0};
   std::atomic<std::uint64_t> underruns{0};
+  std::atomic<std::uint64_t> send_drops{0};  ///< frames not sent: Asterisk was not reading
 };
 
 /// Everything a listener's calls share (immutable once serving).
@@ -70,14 +72,18 @@ using SessionList =
 /// Why a call ended, for logs and counters.
 enum class EndCause { caller_hangup, server_hangup, protocol_error, timeout, io_error, shutdown };
 
-class CallSession : public std::enable_shared_from_this<CallSession>, public SessionHook {
+class CallSession : public std::enable_shared_from_this<CallSession>,
+                    public SessionHook,
+                    private playout::PacingClock::Client {
  public:
-  /// Starts serving an accepted socket. `list` (may be null) is the owning thread's call list.
+  /// Starts serving an accepted socket. `clock` is the pacing clock of the socket's io thread;
+  /// `list` (may be null) is that thread's call list.
   static std::shared_ptr<CallSession> start(boost::asio::ip::tcp::socket socket,
                                             std::shared_ptr<const SessionConfig> config,
-                                            SessionList* list);
+                                            playout::PacingClock& clock, SessionList* list);
 
-  CallSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const SessionConfig> config);
+  CallSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const SessionConfig> config,
+              playout::PacingClock& clock);
   ~CallSession();
 
   /// Server-initiated hangup (shutdown, admin): queued audio is dropped, 0x00 goes out now.
@@ -87,13 +93,17 @@ class CallSession : public std::enable_shared_from_this<CallSession>, public Ses
  private:
   void run();
   boost::asio::awaitable<void> read_loop();
-  boost::asio::awaitable<void> write_loop();
+  /// The thread's pacing clock says this call's next frame is due.
+  void on_pacing_tick(Clock::time_point now) override;
+  void send_frame(std::span<const std::uint8_t> msg);
+  void send_hangup();
   bool handle(const audiosocket::Message& m);
   void fail(EndCause cause, std::string reason);
   void finish();
 
   boost::asio::ip::tcp::socket socket_;
-  boost::asio::steady_timer timer_;
+  boost::asio::steady_timer timer_;  // handshake deadline, then the hangup grace
+  playout::PacingClock& clock_;
   std::shared_ptr<const SessionConfig> config_;
   audiosocket::FrameParser parser_;
   CallMedia media_;
@@ -103,11 +113,17 @@ class CallSession : public std::enable_shared_from_this<CallSession>, public Ses
   Clock::time_point accepted_at_;
   Clock::time_point started_at_;
   Clock::time_point last_rx_;
-  bool closing_ = false;  // no more audio; the write loop sends hangup if `send_hangup_`
+  bool closing_ = false;  // no more audio; hangup goes out if `send_hangup_`
   bool send_hangup_ = false;
   EndCause cause_ = EndCause::caller_hangup;
   std::string reason_;
-  int loops_ = 0;
+  // A frame the kernel took only part of: its tail goes out asynchronously, and frames due
+  // meanwhile are dropped (counted), never queued: Asterisk is not reading.
+  bool write_pending_ = false;
+  bool hangup_after_write_ = false;
+  std::size_t pending_len_ = 0;
+  std::uint64_t send_drops_ = 0;
+  std::unique_ptr<std::uint8_t[]> pending_;
 };
 
 }  // namespace voxbridge::session

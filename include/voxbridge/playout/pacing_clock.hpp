@@ -1,0 +1,76 @@
+// One pacing clock per io thread, serving all of that thread's calls.
+//
+// Each call keeps its own timeline (frame n at start + n * period, anchored at its UUID), but
+// instead of one timer per call (a timer re-arm and a wake-up per call per 20 ms) the thread has
+// one timer on a 1 ms grid. A call sits in the slot of its phase (period / resolution slots);
+// each grid tick serves one slot. After a stall the clock serves every slot it missed once, so
+// no call ever gets two ticks at once. Runs on its io thread only; clients are intrusive (no
+// allocation to add or remove) and unlink themselves when destroyed.
+#pragma once
+
+#include <array>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+#include <chrono>
+#include <cstdint>
+
+#include "voxbridge/playout/playout.hpp"
+
+namespace voxbridge::playout {
+
+class PacingClock {
+ public:
+  static constexpr std::chrono::milliseconds kResolution{1};
+  static constexpr std::size_t kSlots = 20;  // period / resolution
+
+  struct HookTag;
+  using Hook =
+      boost::intrusive::list_base_hook<boost::intrusive::tag<HookTag>,
+                                       boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+  /// Something paced by the clock (a call).
+  class Client : public Hook {
+   public:
+    /// A tick of this client's slot at `now` (at or after its due time).
+    virtual void on_pacing_tick(Clock::time_point now) = 0;
+
+   protected:
+    ~Client() = default;
+
+   private:
+    friend class PacingClock;
+    std::int64_t first_tick_ = 0;  // its slot comes round before this in the cycle it joins
+  };
+
+  explicit PacingClock(boost::asio::any_io_executor ex);
+  /// Clients still registered are released (their hooks unlinked), so they may outlive it.
+  ~PacingClock();
+  PacingClock(const PacingClock&) = delete;
+  PacingClock& operator=(const PacingClock&) = delete;
+
+  /// Serves `c` every 20 ms from `first_due` on (rounded up to the 1 ms grid).
+  void add(Client& c, Clock::time_point first_due);
+  /// Stops serving `c` (also happens when `c` is destroyed).
+  static void remove(Client& c) { c.Hook::unlink(); }
+
+  std::uint64_t wakeups() const { return wakeups_; }
+
+ private:
+  using List = boost::intrusive::list<Client, boost::intrusive::base_hook<Hook>,
+                                      boost::intrusive::constant_time_size<false>>;
+  std::int64_t grid_tick_at_or_after(Clock::time_point t) const;
+  void arm();
+  void on_timer();
+
+  boost::asio::steady_timer timer_;
+  Clock::time_point epoch_;
+  std::array<List, kSlots> slots_;
+  std::int64_t next_tick_ = 0;  // first grid tick not yet served
+  std::int64_t armed_tick_ = 0;
+  bool armed_ = false;
+  std::uint64_t generation_ = 0;
+  std::uint64_t wakeups_ = 0;
+};
+
+}  // namespace voxbridge::playout

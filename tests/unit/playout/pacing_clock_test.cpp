@@ -1,0 +1,120 @@
+#include "voxbridge/playout/pacing_clock.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <thread>
+#include <vector>
+
+namespace voxbridge::playout {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// A call as the clock sees it: its own pacer, anchored at its own start.
+struct FakeCall : PacingClock::Client {
+  explicit FakeCall(Clock::time_point t0) { pacer.start(t0); }
+  void on_pacing_tick(Clock::time_point now) override {
+    ++ticks;
+    if (pacer.on_timer(now)) {
+      sent.push_back(now);
+    } else {
+      ++not_due;  // the clock woke a call that was not due: must never happen
+    }
+    if (stall_once > 0ms) {
+      std::this_thread::sleep_for(stall_once);  // a blocked thread (a test only)
+      stall_once = 0ms;
+    }
+  }
+  Pacer pacer;
+  std::vector<Clock::time_point> sent;
+  int ticks = 0;
+  int not_due = 0;
+  std::chrono::milliseconds stall_once{0};
+};
+
+void run_for(boost::asio::io_context& io, Clock::duration d) {
+  boost::asio::steady_timer stop(io, d);
+  stop.async_wait([&](auto) { io.stop(); });
+  io.run();
+  io.restart();
+}
+
+TEST(PacingClock, ServesEveryCallFiftyTimesASecondAtItsOwnPhase) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  const auto t0 = Clock::now();
+  std::vector<std::unique_ptr<FakeCall>> calls;
+  for (int i = 0; i < 40; ++i) {
+    // Phases spread over the 20 ms period, at fractions of a millisecond too.
+    calls.push_back(std::make_unique<FakeCall>(t0 + std::chrono::microseconds(i * 487)));
+    clock.add(*calls.back(), calls.back()->pacer.next_deadline());
+  }
+  run_for(io, 1010ms);
+  for (const auto& c : calls) {
+    EXPECT_GE(c->sent.size(), 49u);
+    EXPECT_LE(c->sent.size(), 51u);
+    EXPECT_EQ(c->not_due, 0);
+    EXPECT_EQ(c->pacer.late_ticks(), 0u);
+    for (std::size_t k = 0; k < c->sent.size(); ++k) {
+      // Never before its deadline; at most a grid step (1 ms) plus scheduling after it.
+      const auto deadline = c->pacer.start_time() + 20ms * static_cast<long>(k + 1);
+      ASSERT_GE(c->sent[k], deadline);
+      ASSERT_LT(c->sent[k] - deadline, 5ms);
+    }
+  }
+  // One wake-up per grid millisecond at most, not one per call per frame (40 * 50 = 2000).
+  EXPECT_LE(clock.wakeups(), 1020u);
+}
+
+TEST(PacingClock, FewCallsWakeTheThreadOnlyWhenDue) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  FakeCall call(Clock::now());
+  clock.add(call, call.pacer.next_deadline());
+  run_for(io, 505ms);
+  EXPECT_NEAR(static_cast<double>(call.sent.size()), 25.0, 1.0);
+  EXPECT_LE(clock.wakeups(), 27u);
+}
+
+TEST(PacingClock, NoBurstAfterAStall) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  const auto t0 = Clock::now();
+  FakeCall a(t0), b(t0 + 7ms);
+  clock.add(a, a.pacer.next_deadline());
+  clock.add(b, b.pacer.next_deadline());
+  a.stall_once = 100ms;  // a's first tick blocks the thread for five periods
+  run_for(io, 400ms);
+  // On waking, a call gets one late frame, then frames on its own timeline again: never two
+  // in one wake-up, and none of the missed deadlines are made up.
+  for (const FakeCall* c : {&a, &b}) {
+    for (std::size_t k = 1; k < c->sent.size(); ++k) {
+      ASSERT_GE(c->sent[k] - c->sent[k - 1], 2ms) << "burst at frame " << k;
+    }
+    EXPECT_LE(c->sent.size(), 400u / 20u - 3u);
+    EXPECT_GE(c->pacer.late_ticks(), 3u);
+    EXPECT_EQ(c->not_due, 0);
+  }
+}
+
+TEST(PacingClock, RemovedAndDestroyedCallsAreNotServed) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  FakeCall kept(Clock::now());
+  clock.add(kept, kept.pacer.next_deadline());
+  {
+    FakeCall gone(Clock::now());
+    clock.add(gone, gone.pacer.next_deadline());
+  }  // unlinks itself
+  FakeCall removed(Clock::now());
+  clock.add(removed, removed.pacer.next_deadline());
+  PacingClock::remove(removed);
+  run_for(io, 105ms);
+  EXPECT_EQ(removed.ticks, 0);
+  EXPECT_GE(kept.sent.size(), 4u);
+}
+
+}  // namespace
+}  // namespace voxbridge::playout
