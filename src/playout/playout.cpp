@@ -40,9 +40,15 @@ std::size_t PlayoutQueue::pop(std::span<std::int16_t> out) {
   std::memcpy(out.data() + first, ring_.get(), (n - first) * sizeof(std::int16_t));
   head_ = (head_ + n) % capacity_;
   size_ -= n;
-  // An empty ring restarts at the front: a call that only ever holds a frame or two keeps using
-  // the same cache lines and pages instead of walking the whole ring.
-  if (size_ == 0) head_ = 0;
+  // Keep a small queue at the front of the ring: a call that only ever holds a frame or two
+  // (an echo, a jitter margin) then keeps using the same cache lines and pages instead of
+  // walking, and making resident, the whole ring.
+  if (size_ == 0) {
+    head_ = 0;
+  } else if (head_ != 0 && size_ <= kCompactBelow && head_ + size_ <= capacity_) {
+    std::memmove(ring_.get(), ring_.get() + head_, size_ * sizeof(std::int16_t));
+    head_ = 0;
+  }
   return n;
 }
 

@@ -49,6 +49,28 @@ playout::Playout::Options playout_options(const MediaOptions& o) {
 CallMedia::CallMedia(const MediaOptions& options, std::unique_ptr<agent::Agent> agent)
     : options_(options), agent_(std::move(agent)), playout_(playout_options(options)) {
   out_rs_.emplace(options_.internal_rate_hz, leg_rate_, options_.resampler_quality, false);
+  size_buffers(leg_rate_);
+}
+
+void CallMedia::size_buffers(int leg_rate_hz) {
+  const std::size_t leg = static_cast<std::size_t>(leg_rate_hz) / 50;
+  const std::size_t internal = static_cast<std::size_t>(options_.internal_rate_hz) / 50;
+  // Resamplers may hand out a couple of samples more than the exact ratio on a given call.
+  const std::size_t slack = 8;
+  const std::size_t tx_words = (audiosocket::kHeaderBytes + 2 * (leg + slack) + 1) / 2;
+  const std::size_t total = leg + (internal + slack) + internal + (leg + slack) + tx_words;
+  buffer_block_.reset(new std::int16_t[total]);
+  std::int16_t* p = buffer_block_.get();
+  leg_chunk_ = {p, leg};
+  p += leg;
+  internal_chunk_ = {p, internal + slack};
+  p += internal + slack;
+  out_internal_ = {p, internal};
+  p += internal;
+  out_leg_ = {p, leg + slack};
+  p += leg + slack;
+  // Bytes may alias int16 storage (unsigned char access is always allowed).
+  tx_ = {reinterpret_cast<std::uint8_t*>(p), audiosocket::kHeaderBytes + 2 * (leg + slack)};
 }
 
 CallMedia::~CallMedia() {
@@ -105,6 +127,11 @@ bool CallMedia::set_format(Kind kind, std::size_t payload_bytes, std::string& wh
     leg_rate_ = reply_rate;
     out_rs_.emplace(options_.internal_rate_hz, leg_rate_, options_.resampler_quality, false);
   }
+  // The inbound chunk is 20 ms of the inbound rate, which may differ from the reply rate only
+  // on G.711 legs (both 8 kHz then).
+  if (static_cast<std::size_t>(std::max(rate, leg_rate_)) / 50 != leg_chunk_.size()) {
+    size_buffers(std::max(rate, leg_rate_));
+  }
   return true;
 }
 
@@ -118,14 +145,11 @@ bool CallMedia::on_audio(Kind kind, std::span<const std::uint8_t> payload, std::
   const std::size_t bytes_per_sample = g711 ? 1 : 2;
   if (!g711 && (payload.size() & 1) != 0) ++stats_.odd_payloads;
   const std::size_t total = payload.size() / bytes_per_sample;
-  // Chunk so that the resampled output always fits internal_chunk_ (up to 4x upsampling).
-  const std::size_t in_rate = static_cast<std::size_t>(in_rs_->in_rate_hz());
-  const std::size_t max_chunk =
-      std::min(kChunkSamples, (internal_chunk_.size() - 8) * in_rate /
-                                  static_cast<std::size_t>(options_.internal_rate_hz));
+  // 20 ms of the leg at a time: the resampled chunk always fits internal_chunk_.
+  const std::size_t max_chunk = leg_chunk_.size();
   for (std::size_t done = 0; done < total;) {
-    const std::size_t n = std::min(total - done, std::max<std::size_t>(max_chunk, 1));
-    std::span<std::int16_t> chunk(leg_chunk_.data(), n);
+    const std::size_t n = std::min(total - done, max_chunk);
+    std::span<std::int16_t> chunk = leg_chunk_.first(n);
     if (leg_codec_ == LegCodec::ulaw) {
       audio::ulaw_decode(payload.subspan(done, n), chunk);
     } else if (leg_codec_ == LegCodec::alaw) {
@@ -150,7 +174,7 @@ void CallMedia::on_dtmf(char digit) {
 
 std::span<const std::uint8_t> CallMedia::on_tick(Clock::time_point now) {
   if (!started_) return {};
-  std::span<std::int16_t> frame(out_internal_.data(), playout_.frame_samples());
+  std::span<std::int16_t> frame = out_internal_.first(playout_.frame_samples());
   if (!playout_.tick(now, frame)) return {};
   if (agent_ && !ended_) agent_->on_tick();
   if (leg_codec_ == LegCodec::unknown && !options_.early_silence && playout_.queue().size() == 0) {

@@ -43,6 +43,7 @@ class PlayoutQueue {
   std::uint64_t overflow_samples() const { return overflow_; }
 
  private:
+  static constexpr std::size_t kCompactBelow = 1024;  // samples moved to the front after a pop
   std::unique_ptr<std::int16_t[]> ring_;
   std::size_t capacity_;
   std::size_t low_;

@@ -135,15 +135,19 @@ class CallMedia final : public agent::CallControl {
   MediaStats stats_;
   std::string format_note_;
 
-  // Fixed working buffers: inbound audio is processed in chunks that fit them. Deliberately not
-  // value-initialized: sized for 192 kHz legs, but a slin8 call only ever writes (and so only
-  // makes resident) the first few hundred bytes of each.
-  static constexpr std::size_t kChunkSamples = 960;  // 20 ms at 48 kHz
-  std::array<std::int16_t, kChunkSamples> leg_chunk_;
-  std::array<std::int16_t, kChunkSamples * 4 + 8> internal_chunk_;
-  std::array<std::int16_t, kMaxFrameSamples> out_internal_;
-  std::array<std::int16_t, kMaxFrameSamples + 8> out_leg_;
-  std::array<std::uint8_t, audiosocket::kHeaderBytes + 2 * (kMaxFrameSamples + 8)> tx_;
+  /// (Re)sizes the working buffers for a leg at `leg_rate_hz`: one contiguous block, so a call
+  /// keeps its per-frame working set in a page or two. Called at construction and when the
+  /// leg's rate changes, never per frame.
+  void size_buffers(int leg_rate_hz);
+
+  // Working buffers, views into buffer_block_. Inbound audio is decoded and resampled in 20 ms
+  // chunks of the leg (a 30 ms frame is two chunks); outbound frames are 20 ms.
+  std::unique_ptr<std::int16_t[]> buffer_block_;
+  std::span<std::int16_t> leg_chunk_;       // decoded leg audio, 20 ms at the leg rate
+  std::span<std::int16_t> internal_chunk_;  // that chunk at the internal rate
+  std::span<std::int16_t> out_internal_;    // one frame from the playout queue
+  std::span<std::int16_t> out_leg_;         // that frame at the leg rate
+  std::span<std::uint8_t> tx_;              // header + little-endian samples
 };
 
 }  // namespace voxbridge::session

@@ -184,6 +184,26 @@ TEST(PlayoutQueue, WatermarksAndCapacity) {
   EXPECT_EQ(q.overflow_samples(), 200u);
 }
 
+TEST(PlayoutQueue, ASmallStandingQueueStaysAtTheFrontOfTheRing) {
+  // An echo with one frame standing: push a frame, pop a frame, forever. The data must stay
+  // in order and the ring must not walk (which would make all of it resident).
+  PlayoutQueue q(32000, 0, 32000);
+  std::vector<std::int16_t> frame(320), out(320);
+  std::int16_t next_in = 0, next_out = 0;
+  auto fill = [&] {
+    for (auto& v : frame) v = next_in++;
+  };
+  fill();
+  q.push(frame);
+  for (int i = 0; i < 1000; ++i) {
+    fill();
+    ASSERT_EQ(q.push(frame), 320u);
+    ASSERT_EQ(q.pop(out), 320u);
+    for (auto v : out) ASSERT_EQ(v, next_out++);
+    ASSERT_EQ(q.size(), 320u);
+  }
+}
+
 TEST(PlayoutQueue, WrapsAroundKeepingOrder) {
   PlayoutQueue q(10, 0, 10);
   std::vector<std::int16_t> a{1, 2, 3, 4, 5, 6, 7}, out(5);
