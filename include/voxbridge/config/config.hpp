@@ -25,7 +25,7 @@ struct GeneralConfig {
   std::size_t threads = 0;  ///< io threads; 0 = one per core
   std::string log_level = "info";
   int internal_rate_hz = 16000;
-  int resampler_quality = 3;
+  int resampler_quality = 2;
   std::size_t max_calls = 4096;
   std::chrono::milliseconds drain_timeout{10000};
   session::SessionLimits limits;

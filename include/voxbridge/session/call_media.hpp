@@ -46,7 +46,7 @@ struct MediaOptions {
   CodecMode codec = CodecMode::auto_detect;
   audio::G711Law auto_law = audio::G711Law::ulaw;
   int internal_rate_hz = 16000;
-  int resampler_quality = 3;
+  int resampler_quality = 2;
   std::chrono::milliseconds playout_capacity{2000};
   std::chrono::milliseconds playout_low_watermark{200};
   std::chrono::milliseconds playout_high_watermark{1000};
