@@ -70,11 +70,13 @@ def listening(port):
     return False
 
 
-def start_server(binary, port, threads, log_path):
+def start_server(binary, port, threads, config, log_path):
     log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [binary, "--listen", f"127.0.0.1:{port}", "--agent", "echo", "--threads", str(threads),
-         "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+    cmd = [binary, "--listen", f"127.0.0.1:{port}", "--agent", "echo", "--threads", str(threads),
+           "--log-level", "warning"]
+    if config:
+        cmd += ["--config", config]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
         if proc.poll() is not None:
             sys.exit(f"server exited at start (see {log_path})")
@@ -108,6 +110,8 @@ def metrics(result):
         "latency_p50_ms": result["latency_ms"]["p50"],
         "latency_p99_ms": result["latency_ms"]["p99"],
         "latency_max_ms": result["latency_ms"]["max"],
+        "onset_latency_p50_ms": result["onset_latency_ms"]["p50"],
+        "onset_latency_p99_ms": result["onset_latency_ms"]["p99"],
         "server_cpu_pct": server.get("cpu_percent", float("nan")),
         "server_cpu_pct_per_call": server.get("cpu_percent_per_call", float("nan")),
         "server_rss_kib_per_call": server.get("rss_kib_per_call", float("nan")),
@@ -118,6 +122,10 @@ def metrics(result):
         "load_before": result["load_average_1m"]["before"],
         "load_after": result["load_average_1m"]["after"],
     }
+
+
+def fmt(v):
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.4g}"
 
 
 def summarize(runs, args):
@@ -133,11 +141,11 @@ def summarize(runs, args):
     for k in keys:
         values = [r[k] for r in runs]
         medians[k] = statistics.median(values)
-        lines.append(f"| {k} | " + " | ".join(f"{v:g}" for v in values) + f" | {medians[k]:g} |")
+        lines.append(f"| {k} | " + " | ".join(fmt(v) for v in values) + f" | {fmt(medians[k])} |")
     lines.append("")
     for k, (label, limit, _) in TARGETS.items():
         ok = medians[k] <= limit
-        lines.append(f"- {label}: median {medians[k]:g}, target <= {limit:g}: "
+        lines.append(f"- {label}: median {fmt(medians[k])}, target <= {limit:g}: "
                      f"{'met' if ok else 'MISSED'}")
     return "\n".join(lines) + "\n"
 
@@ -145,6 +153,9 @@ def summarize(runs, args):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--build", default="build", help="CMake build directory (default: build)")
+    p.add_argument("--server-bin", help="server binary to test (default: BUILD/src/app/voxbridge)")
+    p.add_argument("--server-config", help="voxbridge.conf for the server (e.g. another "
+                   "resampler_quality); --listen, --agent echo and --threads still apply")
     p.add_argument("--calls", type=int, default=1000)
     p.add_argument("--duration", type=float, default=60)
     p.add_argument("--ramp", type=float, default=200, help="calls per second while ramping up")
@@ -162,7 +173,7 @@ def main():
     args = p.parse_args()
 
     build = pathlib.Path(args.build)
-    server_bin = build / "src/app/voxbridge"
+    server_bin = pathlib.Path(args.server_bin) if args.server_bin else build / "src/app/voxbridge"
     load_bin = build / "bench/load/voxbridge-load"
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,7 +185,8 @@ def main():
         tag = f"attempt-{attempt}"
         busy = wait_for_idle(args.idle_below, args.idle_wait)
         print(f"{tag}: machine {busy:.0%} busy, load average {os.getloadavg()[0]:.2f}", flush=True)
-        server = start_server(str(server_bin), args.port, args.server_threads, out / f"{tag}.server.log")
+        server = start_server(str(server_bin), args.port, args.server_threads, args.server_config,
+                              out / f"{tag}.server.log")
         json_path = out / f"{tag}.json"
         with open(out / f"{tag}.txt", "w") as table, open(out / f"{tag}.progress", "w") as prog:
             rc = subprocess.call(
@@ -184,8 +196,8 @@ def main():
                 stdout=table, stderr=prog)
         stop_server(server)
         print((out / f"{tag}.txt").read_text(), end="", flush=True)
-        if not json_path.exists():
-            print(f"{tag}: no JSON (exit {rc})", flush=True)
+        if rc < 0 or not json_path.exists():
+            print(f"{tag}: voxbridge-load did not finish (exit {rc}); rerunning", flush=True)
             continue
         m = metrics(json.loads(json_path.read_text()))
         if m["disturbance_cpu_pct"] > args.max_other:

@@ -197,11 +197,13 @@ void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point n
   const FrameAnalysis a = analyse_frame(payload);
   const bool in_window = env_.window.contains(now);
   if (marker_pending_ && a.marker_onset >= 0) {
-    // The onset is played `marker_onset` samples into this frame, which starts playing now.
+    // The frame carrying the marker is back now; the marker's onset itself plays
+    // `marker_onset` samples into it (the resamplers' delay shows there).
     marker_pending_ = false;
     if (marker_in_window_) {
       ++env_.totals.markers_returned;
-      env_.totals.latency.add(to_ns(now + kSamplePeriod * a.marker_onset - marker_sent_at_));
+      env_.totals.latency.add(to_ns(now - marker_sent_at_));
+      env_.totals.onset_latency.add(to_ns(now + kSamplePeriod * a.marker_onset - marker_sent_at_));
     }
   }
   if (heard_tone_ && a.longest_zero_run >= kUnderrunZeroRun) {

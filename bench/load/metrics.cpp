@@ -48,6 +48,7 @@ std::uint64_t Totals::total_failures() const {
 void Totals::merge(const Totals& o) {
   jitter.merge(o.jitter);
   latency.merge(o.latency);
+  onset_latency.merge(o.onset_latency);
   send_lateness.merge(o.send_lateness);
   calls_connected += o.calls_connected;
   frames_sent += o.frames_sent;

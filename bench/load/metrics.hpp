@@ -54,7 +54,8 @@ const char* failure_name(Failure f);
 /// Everything one io thread measured. Histograms hold nanoseconds.
 struct Totals {
   Histogram jitter;         ///< |inter-arrival - 20 ms| of returned frames
-  Histogram latency;        ///< marker sent -> marker onset heard back
+  Histogram latency;        ///< marker frame sent -> first returned frame carrying it
+  Histogram onset_latency;  ///< marker onset sent -> the onset's place in the returned audio
   Histogram send_lateness;  ///< our own sends behind their deadline (load generator health)
   std::uint64_t calls_connected = 0;
   std::uint64_t frames_sent = 0;

@@ -87,6 +87,7 @@ void print_table(std::ostream& out, const RunResult& r) {
   out << "  underruns          " << t.underrun_frames << " silent frames during speech\n";
   out << "  |gap - 20 ms|      " << table_ms(t.jitter) << "\n";
   out << "  echo latency       " << table_ms(t.latency) << "\n";
+  out << "    at marker onset  " << table_ms(t.onset_latency) << "\n";
   out << "                     markers sent " << t.markers_sent << ", returned "
       << t.markers_returned << ", lost " << t.markers_lost << "\n";
   out << "  send lateness      " << table_ms(t.send_lateness) << "   (load generator)\n";
@@ -150,6 +151,7 @@ bool write_json(const std::string& path, const RunResult& r, std::string& error)
   j << "  \"underrun_frames\": " << t.underrun_frames << ",\n";
   j << "  \"jitter_ms\": " << json_ms(t.jitter) << ",\n";
   j << "  \"latency_ms\": " << json_ms(t.latency) << ",\n";
+  j << "  \"onset_latency_ms\": " << json_ms(t.onset_latency) << ",\n";
   j << "  \"markers\": {\"sent\": " << t.markers_sent << ", \"returned\": " << t.markers_returned
     << ", \"lost\": " << t.markers_lost << "},\n";
   j << "  \"send_lateness_ms\": " << json_ms(t.send_lateness) << ",\n";
