@@ -123,14 +123,17 @@ RunResult Controller::run() {
   last_machine_busy_ = machine_start.busy;
   for (auto& w : workers_) w->start();
 
-  // Ramp: call i starts at i / ramp seconds, round-robin over the io threads.
+  // Ramp: calls arrive as a Poisson process at the ramp rate, round-robin over the io threads.
+  // Random arrival times matter: a server paces each call from its UUID, so calls connected at
+  // a fixed interval (say every 5 ms) would share four pacing phases and let the server serve
+  // them in batches, which real traffic never does.
   std::mt19937_64 rng(options_.seed);
   std::uniform_int_distribution<Clock::rep> phase(0, Clock::duration(kFramePeriod).count() - 1);
-  const auto interval = std::chrono::duration<double>(1.0 / options_.ramp_calls_per_s);
+  std::exponential_distribution<double> gap(options_.ramp_calls_per_s);
+  auto arrival = started_;
   for (std::size_t i = 0; i < options_.calls; ++i) {
-    wait_until(
-        started_ + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i)),
-        "ramp");
+    arrival += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(gap(rng)));
+    wait_until(arrival, "ramp");
     const auto uuid = random_uuid(rng);
     workers_[i % workers_.size()]->add_call(uuid, Clock::duration(phase(rng)));
   }

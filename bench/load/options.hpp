@@ -12,7 +12,7 @@ struct Options {
   std::string host = "127.0.0.1";
   unsigned short port = 5001;
   std::size_t calls = 100;
-  double ramp_calls_per_s = 100;
+  double ramp_calls_per_s = 100;  ///< mean rate of the (Poisson) call arrivals
   /// Length of the steady window (all calls up), in seconds.
   double duration_s = 30;
   /// Settling time between the last call connecting and the steady window, in seconds.
