@@ -102,6 +102,16 @@ std::size_t best_lag(const std::vector<std::int16_t>& sent, const std::vector<st
   return at;
 }
 
+/// The caller's audio as a G.711 leg delivers it: encoded and decoded once.
+std::vector<std::int16_t> through_g711(const std::vector<std::int16_t>& pcm, audio::G711Law law) {
+  std::vector<std::int16_t> out(pcm.size());
+  for (std::size_t i = 0; i < pcm.size(); ++i) {
+    out[i] = law == audio::G711Law::ulaw ? audio::ulaw_to_linear(audio::linear_to_ulaw(pcm[i]))
+                                         : audio::alaw_to_linear(audio::linear_to_alaw(pcm[i]));
+  }
+  return out;
+}
+
 sim::CallPlan plan_for(unsigned short port, const char* codec, double seconds) {
   sim::CallPlan p;
   p.port = port;
@@ -185,11 +195,7 @@ TEST(Server, UlawChannelModeIsDecodedAndAnsweredInSlin) {
   // What came back is slin (160 samples = 320 bytes per frame), and it is the caller's audio as
   // G.711 delivered it.
   EXPECT_EQ(r.received.size(), r.arrival_ms.size() * 160);
-  std::vector<std::int16_t> through_ulaw(plan.audio.size());
-  for (std::size_t i = 0; i < plan.audio.size(); ++i) {
-    through_ulaw[i] = audio::ulaw_to_linear(audio::linear_to_ulaw(plan.audio[i]));
-  }
-  EXPECT_GE(aligned_snr(through_ulaw, r.received, 800), 28.0);
+  EXPECT_GE(aligned_snr(through_g711(plan.audio, audio::G711Law::ulaw), r.received, 800), 28.0);
 }
 
 TEST(Server, Slin16CallIsAnsweredIn0x12) {
@@ -407,11 +413,7 @@ TEST(Server, ListenersCarryTheirOwnCodecMode) {
   ASSERT_EQ(ports.size(), 2u);
   auto plan = plan_for(ports[1], "alaw", 1.5);
   const auto r = sim::place_call(plan);
-  std::vector<std::int16_t> through(plan.audio.size());
-  for (std::size_t i = 0; i < plan.audio.size(); ++i) {
-    through[i] = audio::alaw_to_linear(audio::linear_to_alaw(plan.audio[i]));
-  }
-  EXPECT_GE(aligned_snr(through, r.received, 800), 28.0);
+  EXPECT_GE(aligned_snr(through_g711(plan.audio, audio::G711Law::alaw), r.received, 800), 28.0);
 }
 
 }  // namespace
