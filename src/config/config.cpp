@@ -102,6 +102,8 @@ void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
     g.limits.idle_timeout = parse_ms(w, v, 0, 86400000);
   } else if (k == "max_call_duration_s") {
     g.limits.max_call_duration = std::chrono::seconds(parse_int(w, v, 0, 7 * 86400));
+  } else if (k == "send_buffer_bytes") {
+    g.limits.send_buffer_bytes = static_cast<std::size_t>(parse_int(w, v, 0, 16 * 1024 * 1024));
   } else if (k == "hangup_grace_ms") {
     g.limits.close_grace = parse_ms(w, v, 0, 60000);
   } else if (k == "drain_timeout_s") {
@@ -114,6 +116,8 @@ void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
     g.playout_high_watermark = parse_ms(w, v, 20, 60000);
   } else if (k == "early_silence") {
     g.early_silence = parse_bool(w, v);
+  } else if (k == "read_on_tick") {
+    g.read_on_tick = parse_bool(w, v);
   } else {
     w.fail("unknown option");
   }

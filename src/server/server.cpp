@@ -40,6 +40,7 @@ Server::Server(const config::Config& cfg)
     sc->media.playout_low_watermark = g.playout_low_watermark;
     sc->media.playout_high_watermark = g.playout_high_watermark;
     sc->media.early_silence = g.early_silence;
+    sc->read_on_tick = g.read_on_tick;
     sc->agent_name = l.agent;
     sc->make_agent = [factory] { return factory->create(); };
     sc->counters = &counters_;
@@ -59,6 +60,13 @@ Server::Server(const config::Config& cfg)
 Server::~Server() {
   for (auto& l : listeners_) l->stop();
   pool_.stop_now();
+  // The io threads are gone. Calls reading on their tick hold themselves (no pending Asio
+  // operation does): let them go; the io contexts, destroyed next, release the others.
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
+    std::vector<std::shared_ptr<session::CallSession>> live;
+    for (auto& s : calls_[i]) live.push_back(s.shared_from_this());
+    for (auto& s : live) s->abandon();
+  }
 }
 
 void Server::start() {

@@ -2,11 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+
+#include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace voxbridge::session {
@@ -63,25 +68,74 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
       accepted_at_(Clock::now()) {
   boost::system::error_code ec;
   socket_.set_option(tcp::no_delay(true), ec);  // each message leaves in one segment, now
-  socket_.non_blocking(true, ec);               // frames are sent from the pacing tick
+  if (config_->limits.send_buffer_bytes > 0) {
+    socket_.set_option(
+        asio::socket_base::send_buffer_size(static_cast<int>(config_->limits.send_buffer_bytes)),
+        ec);
+  }
+  socket_.non_blocking(true, ec);  // frames are sent from the pacing tick
 }
 
 CallSession::~CallSession() {
+  if (fd_ >= 0) ::close(fd_);
   if (config_->counters != nullptr) config_->counters->active.fetch_sub(1);
+}
+
+void CallSession::spawn_read_loop(std::shared_ptr<CallSession> self) {
+  asio::co_spawn(socket_.get_executor(), read_loop(),
+                 [self](std::exception_ptr e, bool handed_over) {
+                   if (e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::error("[{}] session read loop failed: {}", self->peer_, ex.what());
+                     }
+                   } else if (handed_over) {
+                     return;  // the pacing tick reads from now on
+                   }
+                   self->finish();
+                 });
+}
+
+void CallSession::read_on_tick() {
+  boost::system::error_code ec;
+  v6_ = socket_.local_endpoint(ec).address().is_v6();
+  if (ec) return;
+  const int fd = socket_.release(ec);
+  if (ec || fd < 0) return;
+  fd_ = fd;
+  self_ = shared_from_this();
+}
+
+void CallSession::read_with_asio() {
+  if (fd_ < 0) return;
+  auto keep = std::move(self_);
+  boost::system::error_code ec;
+  socket_.assign(v6_ ? tcp::v6() : tcp::v4(), fd_, ec);
+  if (ec) {
+    ::close(fd_);
+    spdlog::error("[{}] cannot hand the socket back to Asio: {}", peer_, ec.message());
+  }
+  fd_ = -1;
+  socket_.non_blocking(true, ec);
+  spawn_read_loop(std::move(keep));  // a read on a closed socket fails at once: finish() follows
+}
+
+void CallSession::abandon() {
+  closing_ = true;
+  playout::PacingClock::remove(*this);
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  boost::system::error_code ec;
+  socket_.close(ec);
+  self_.reset();  // may destroy this session
 }
 
 void CallSession::run() {
   auto self = shared_from_this();
-  asio::co_spawn(socket_.get_executor(), read_loop(), [self](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::error("[{}] session read loop failed: {}", self->peer_, ex.what());
-      }
-    }
-    self->finish();
-  });
+  spawn_read_loop(self);
   timer_.expires_at(accepted_at_ + config_->limits.handshake_timeout);
   timer_.async_wait([self](const boost::system::error_code& ec) {
     if (ec || self->have_uuid_ || self->closing_) return;
@@ -95,6 +149,7 @@ void CallSession::run() {
 void CallSession::fail(EndCause cause, std::string reason) {
   if (closing_) return;
   closing_ = true;
+  read_with_asio();  // the hangup exchange and the close run on Asio
   cause_ = cause;
   reason_ = std::move(reason);
   send_hangup_ =
@@ -142,6 +197,7 @@ void CallSession::on_pacing_tick(Clock::time_point now) {
     fail(EndCause::timeout, "max call duration reached");
     return;
   }
+  if (fd_ >= 0 && !poll_input(now)) return;
   const auto msg = media_.on_tick(now);
   if (!msg.empty()) send_frame(msg);
   if (!closing_ && media_.hangup_due()) fail(EndCause::server_hangup, media_.hangup_reason());
@@ -155,7 +211,17 @@ void CallSession::send_frame(std::span<const std::uint8_t> msg) {
   // The socket is non-blocking: a 323-byte frame normally goes straight into the kernel's send
   // buffer in this one call, with no handler, allocation or wake-up.
   boost::system::error_code ec;
-  const std::size_t n = socket_.write_some(asio::buffer(msg.data(), msg.size()), ec);
+  std::size_t n = 0;
+  if (fd_ >= 0) {
+    const ssize_t r = ::send(fd_, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r >= 0) {
+      n = static_cast<std::size_t>(r);
+    } else {
+      ec = boost::system::error_code(errno, boost::system::system_category());
+    }
+  } else {
+    n = socket_.write_some(asio::buffer(msg.data(), msg.size()), ec);
+  }
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     ++send_drops_;
     return;
@@ -175,6 +241,7 @@ void CallSession::send_frame(std::span<const std::uint8_t> msg) {
   pending_len_ = msg.size() - n;
   std::memcpy(pending_.get(), msg.data() + n, pending_len_);
   write_pending_ = true;
+  read_with_asio();  // until the tail is out (the read loop hands back when it is)
   auto self = shared_from_this();
   asio::async_write(socket_, asio::buffer(pending_.get(), pending_len_),
                     [self](const boost::system::error_code& wec, std::size_t) {
@@ -245,15 +312,60 @@ bool CallSession::handle(const audiosocket::Message& m) {
   }
 }
 
-asio::awaitable<void> CallSession::read_loop() {
+bool CallSession::consume(std::size_t n) {
+  parser_.commit(n);
+  std::error_code perr;
+  while (auto m = parser_.next(perr)) {
+    if (!handle(*m)) return false;
+  }
+  if (perr) {
+    spdlog::warn("call uuid={} peer={}: closing: {}", have_uuid_ ? uuid_.data() : "(none)", peer_,
+                 perr.message());
+    if (config_->counters != nullptr) config_->counters->protocol_errors.fetch_add(1);
+    fail(EndCause::protocol_error, perr.message());
+    return false;
+  }
+  return !closing_;
+}
+
+bool CallSession::poll_input(Clock::time_point now) {
   for (;;) {
     auto buf = parser_.writable();
+    const ssize_t r = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (r > 0) {
+      last_rx_ = now;
+      const auto n = static_cast<std::size_t>(r);
+      if (!consume(n)) return false;
+      if (n < buf.size()) return true;  // drained (a full buffer may have more behind it)
+      continue;
+    }
+    if (r == 0) {
+      fail(EndCause::caller_hangup, "caller hung up");
+      return false;
+    }
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return true;
+    if (err == ECONNRESET) {
+      fail(EndCause::caller_hangup, "caller hung up");  // see read_loop on RST
+    } else {
+      fail(EndCause::io_error, std::string("read error: ") + std::strerror(err));
+    }
+    return false;
+  }
+}
+
+asio::awaitable<bool> CallSession::read_loop() {
+  // Once the call is closing, what still arrives (until Asterisk's FIN) is read and dropped.
+  static thread_local std::array<std::uint8_t, 2048> discard;
+  for (;;) {
+    auto buf = closing_ ? std::span<std::uint8_t>(discard) : parser_.writable();
     auto [ec, n] =
         co_await socket_.async_read_some(asio::buffer(buf.data(), buf.size()), use_nothrow);
     if (ec) {
       if (closing_) {
         timer_.cancel();  // the peer closed after our hangup: no need to wait out the grace
-        co_return;
+        co_return false;
       }
       if (!have_uuid_) {
         if (config_->counters != nullptr) config_->counters->no_uuid.fetch_add(1);
@@ -269,20 +381,14 @@ asio::awaitable<void> CallSession::read_loop() {
       } else {
         fail(EndCause::io_error, "read error: " + ec.message());
       }
-      co_return;
+      co_return false;
     }
+    if (closing_) continue;
     last_rx_ = Clock::now();
-    parser_.commit(n);
-    std::error_code perr;
-    while (auto m = parser_.next(perr)) {
-      if (!handle(*m)) co_return;
-    }
-    if (perr) {
-      spdlog::warn("call uuid={} peer={}: closing: {}", have_uuid_ ? uuid_.data() : "(none)", peer_,
-                   perr.message());
-      if (config_->counters != nullptr) config_->counters->protocol_errors.fetch_add(1);
-      fail(EndCause::protocol_error, perr.message());
-      co_return;
+    if (!consume(n)) continue;  // closing: drain until the peer closes or the grace ends
+    if (have_uuid_ && !write_pending_ && config_->read_on_tick) {
+      read_on_tick();
+      if (fd_ >= 0) co_return true;
     }
   }
 }

@@ -389,6 +389,82 @@ TEST(Server, GracefulDrainHangsUpOnlyCallsStillUpAfterTheDrainTime) {
   EXPECT_TRUE(ec);
 }
 
+TEST(Server, ACallerThatStopsReadingLosesFramesNotItsCall) {
+  // Asterisk stuck for a while: it keeps sending 48 kHz frames (0x16, 1920 bytes) but reads
+  // nothing, with a small receive window, so the server's socket fills up. The server must drop
+  // the frames it cannot send (counted), keep reading the caller, never block, and never cut a
+  // message in two: once the caller reads again, the stream is whole 0x16 frames.
+  auto cfg = test_config();
+  cfg.general.limits.send_buffer_bytes = 16384;
+  RunningServer s(cfg);
+  asio::io_context io;
+  tcp::socket sock(io);
+  sock.open(tcp::v4());
+  sock.set_option(asio::socket_base::receive_buffer_size(4096));
+  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), s.port));
+  std::vector<std::uint8_t> uuid{0x01, 0x00, 0x10};
+  for (int i = 0; i < 16; ++i) uuid.push_back(static_cast<std::uint8_t>(0xB0 + i));
+  asio::write(sock, asio::buffer(uuid));
+  std::vector<std::uint8_t> frame(3 + 1920);
+  frame[0] = 0x16;
+  frame[1] = 1920 >> 8;
+  frame[2] = 1920 & 0xFF;
+  for (std::size_t i = 3; i < frame.size(); i += 2) frame[i] = static_cast<std::uint8_t>(i);
+  constexpr int kStalledFrames = 100;  // 2 s without reading
+  auto next = std::chrono::steady_clock::now();
+  for (int i = 0; i < kStalledFrames; ++i) {
+    asio::write(sock, asio::buffer(frame));
+    next += 20ms;
+    std::this_thread::sleep_until(next);
+  }
+  // Read again, while sending, for 1 s: everything must parse as whole 0x16 frames.
+  sock.non_blocking(true);
+  std::vector<std::uint8_t> got;
+  for (int i = 0; i < 50; ++i) {
+    asio::write(sock, asio::buffer(frame));
+    std::uint8_t buf[65536];
+    boost::system::error_code ec;
+    for (;;) {
+      const std::size_t n = sock.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      got.insert(got.end(), buf, buf + n);
+    }
+    ASSERT_TRUE(ec == asio::error::would_block || ec == asio::error::try_again) << ec.message();
+    next += 20ms;
+    std::this_thread::sleep_until(next);
+  }
+  std::size_t frames = 0, at = 0;
+  while (at + 3 <= got.size()) {
+    ASSERT_EQ(got[at], 0x16) << "at byte " << at;
+    ASSERT_EQ((got[at + 1] << 8) | got[at + 2], 1920) << "at byte " << at;
+    if (at + 3 + 1920 > got.size()) break;  // the last one may still be on its way
+    at += 3 + 1920;
+    ++frames;
+  }
+  // The 2 s stall cost frames, but not all of them: the queue was served again afterwards.
+  EXPECT_GT(frames, 40u);
+  EXPECT_LT(frames, static_cast<std::size_t>(kStalledFrames + 50));
+  // Hang up like Asterisk; the call ends as the caller's, and its counters show the drops and
+  // that every frame the caller sent was read.
+  sock.non_blocking(false);
+  asio::write(sock, asio::buffer(std::vector<std::uint8_t>{0x00, 0x00, 0x00}));
+  ASSERT_TRUE(eventually([&] { return s.server.counters().ended.load() == 1; }));
+  EXPECT_GT(s.server.counters().send_drops.load(), 0u);
+  EXPECT_EQ(s.server.counters().frames_in.load(), static_cast<std::uint64_t>(kStalledFrames + 50));
+  EXPECT_EQ(s.server.counters().protocol_errors.load(), 0u);
+}
+
+TEST(Server, ReadingOnArrivalInsteadOfOnTheTickEchoesToo) {
+  auto cfg = test_config();
+  cfg.general.read_on_tick = false;
+  RunningServer s(cfg);
+  const auto plan = plan_for(s.port, "slin8", 2.0);
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_GE(aligned_snr(plan.audio, r.received, 800), 30.0);
+  EXPECT_LT(best_lag(plan.audio, r.received, 800), 64u);
+}
+
 TEST(Server, DestroyingTheServerWithLiveCallsIsSafe) {
   // No shutdown(): the destructor stops the threads with calls still up (ASan checks this).
   auto srv = std::make_unique<server::Server>(test_config());

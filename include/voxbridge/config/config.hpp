@@ -33,6 +33,7 @@ struct GeneralConfig {
   std::chrono::milliseconds playout_low_watermark{200};
   std::chrono::milliseconds playout_high_watermark{1000};
   bool early_silence = true;
+  bool read_on_tick = true;
 };
 
 struct ListenerConfig {

@@ -1,5 +1,14 @@
-// One AudioSocket call on one TCP connection: UUID handshake, the read loop, the paced write
-// loop, limits and timeouts, and hangup in either direction.
+// One AudioSocket call on one TCP connection: UUID handshake, reading, the paced write,
+// limits and timeouts, and hangup in either direction.
+//
+// Two ways of reading. Until the UUID (and whenever something unusual is going on: a frame the
+// kernel took only in part, the hangup exchange) the socket is Asio's and a coroutine reads it.
+// Once the call is up and healthy, the session takes the descriptor out of Asio's reactor and
+// reads it on its own pacing tick, right before it writes: Asterisk sends one frame per 20 ms
+// and the tick comes every 20 ms, so one non-blocking recv per tick collects what arrived,
+// without an epoll wake-up per incoming frame and without the speculative read that finds
+// nothing. The echo latency is unchanged (a frame waits for the next tick either way); DTMF and
+// hangup are seen at most one tick later.
 //
 // A session lives on the io thread its socket belongs to and never leaves it, so it needs no
 // locks or strands. It owns everything of its call (parser buffer, media core, agent) and keeps
@@ -28,6 +37,9 @@ namespace voxbridge::session {
 /// Limits every call of a listener obeys; all configurable (voxbridge.conf [general]).
 struct SessionLimits {
   std::size_t max_payload_bytes = 8192;
+  /// The kernel's send buffer per call (SO_SNDBUF; 0 = the kernel's autotuning). Bounds the
+  /// audio that piles up, and the kernel memory it takes, while Asterisk is not reading.
+  std::size_t send_buffer_bytes = 65536;
   std::chrono::milliseconds handshake_timeout{5000};  ///< connect -> UUID
   std::chrono::milliseconds idle_timeout{10000};      ///< nothing from Asterisk; 0 = off
   std::chrono::milliseconds max_call_duration{0};     ///< 0 = unlimited
@@ -57,6 +69,8 @@ struct SessionConfig {
   std::string listener;
   SessionLimits limits;
   MediaOptions media;
+  /// Once the call is up, read on the pacing tick instead of on every arrival (see above).
+  bool read_on_tick = true;
   std::string agent_name;
   std::function<std::unique_ptr<agent::Agent>()> make_agent;
   SessionCounters* counters = nullptr;  ///< optional
@@ -85,14 +99,33 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   CallSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const SessionConfig> config,
               playout::PacingClock& clock);
   ~CallSession();
+  CallSession(const CallSession&) = delete;
+  CallSession& operator=(const CallSession&) = delete;
 
   /// Server-initiated hangup (shutdown, admin): queued audio is dropped, 0x00 goes out now.
   /// Must be called on the session's io thread.
   void hangup(std::string_view reason);
 
+  /// For a server whose io threads have stopped: drops the call without any I/O (closes the
+  /// socket, lets go of the session). Must not be called while the io thread runs.
+  void abandon();
+
+  /// True while the session reads on its pacing tick (tests and diagnostics).
+  bool reads_on_tick() const { return fd_ >= 0; }
+
  private:
   void run();
-  boost::asio::awaitable<void> read_loop();
+  void spawn_read_loop(std::shared_ptr<CallSession> self);
+  /// Reads with Asio until the call can read on its tick; returns true if it handed over.
+  boost::asio::awaitable<bool> read_loop();
+  /// Parses `n` new bytes and handles the messages; false once the call is closing.
+  bool consume(std::size_t n);
+  /// Takes the socket out of Asio's reactor: from now on the pacing tick reads it.
+  void read_on_tick();
+  /// Gives the socket back to Asio and restarts the read coroutine (for the unusual paths).
+  void read_with_asio();
+  /// One tick's reading; false once the call is closing.
+  bool poll_input(Clock::time_point now);
   /// The thread's pacing clock says this call's next frame is due.
   void on_pacing_tick(Clock::time_point now) override;
   void send_frame(std::span<const std::uint8_t> msg);
@@ -102,6 +135,11 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   void finish();
 
   boost::asio::ip::tcp::socket socket_;
+  // While the tick reads: the descriptor Asio let go of (else -1), its family, and the reference
+  // that keeps the session alive in place of the read coroutine's.
+  int fd_ = -1;
+  bool v6_ = false;
+  std::shared_ptr<CallSession> self_;
   boost::asio::steady_timer timer_;  // handshake deadline, then the hangup grace
   playout::PacingClock& clock_;
   std::shared_ptr<const SessionConfig> config_;

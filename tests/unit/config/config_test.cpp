@@ -44,6 +44,8 @@ TEST(Config, TheShippedSampleParsesToTheDefaults) {
   EXPECT_EQ(c.general.limits.idle_timeout, d.general.limits.idle_timeout);
   EXPECT_EQ(c.general.limits.handshake_timeout, d.general.limits.handshake_timeout);
   EXPECT_EQ(c.general.drain_timeout, d.general.drain_timeout);
+  EXPECT_EQ(c.general.limits.send_buffer_bytes, d.general.limits.send_buffer_bytes);
+  EXPECT_EQ(c.general.read_on_tick, d.general.read_on_tick);
   ASSERT_EQ(c.listeners.size(), 1u);
   EXPECT_EQ(c.listeners[0].port, 5001);
   const auto* g = c.find_agent("greeting");
@@ -99,6 +101,10 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
             "voxbridge.conf:3: [general] threads: 'many' is not a whole number");
   EXPECT_EQ(error_of("[listener-a]\ncodec = ulw\n"),
             "voxbridge.conf:2: [listener-a] codec: 'ulw' is not one of auto, slin, ulaw, alaw");
+  EXPECT_EQ(error_of("[general]\nread_on_tick = sometimes\n").substr(0, 44),
+            "voxbridge.conf:2: [general] read_on_tick: 's");
+  EXPECT_EQ(error_of("[general]\nsend_buffer_bytes = -1\n"),
+            "voxbridge.conf:2: [general] send_buffer_bytes: '-1' is out of range 0..16777216");
   EXPECT_EQ(error_of("[general]\nmax_payload_bytes = 70000\n"),
             "voxbridge.conf:2: [general] max_payload_bytes: '70000' is out of range 160..65535");
   EXPECT_EQ(error_of("[general]\nfrobnicate = 1\n"),
