@@ -7,11 +7,18 @@
 #include <stdexcept>
 #include <string>
 
+#include "halfband.hpp"
+
 namespace voxbridge::audio {
 
 Resampler::Resampler(int in_rate_hz, int out_rate_hz, int quality, bool skip_leading_zeros)
     : in_rate_(in_rate_hz), out_rate_(out_rate_hz), skip_zeros_(skip_leading_zeros) {
-  if (in_rate_ != out_rate_) {
+  if (in_rate_ != out_rate_ && quality <= kHalfBandMaxQuality &&
+      (out_rate_ == 2 * in_rate_ || in_rate_ == 2 * out_rate_)) {
+    hb_ = std::make_unique<detail::HalfBand>(
+        out_rate_ > in_rate_ ? detail::HalfBand::Direction::up : detail::HalfBand::Direction::down,
+        skip_zeros_);
+  } else if (in_rate_ != out_rate_) {
     int err = 0;
     st_ = speex_resampler_init(1, static_cast<spx_uint32_t>(in_rate_),
                                static_cast<spx_uint32_t>(out_rate_), std::clamp(quality, 0, 10),
@@ -31,7 +38,11 @@ Resampler::~Resampler() {
 }
 
 Resampler::Resampler(Resampler&& o) noexcept
-    : st_(o.st_), in_rate_(o.in_rate_), out_rate_(o.out_rate_), skip_zeros_(o.skip_zeros_) {
+    : st_(o.st_),
+      hb_(std::move(o.hb_)),
+      in_rate_(o.in_rate_),
+      out_rate_(o.out_rate_),
+      skip_zeros_(o.skip_zeros_) {
   o.st_ = nullptr;
 }
 
@@ -39,6 +50,7 @@ Resampler& Resampler::operator=(Resampler&& o) noexcept {
   if (this != &o) {
     if (st_ != nullptr) speex_resampler_destroy(st_);
     st_ = o.st_;
+    hb_ = std::move(o.hb_);
     in_rate_ = o.in_rate_;
     out_rate_ = o.out_rate_;
     skip_zeros_ = o.skip_zeros_;
@@ -56,6 +68,7 @@ std::size_t Resampler::max_output(std::size_t in_samples) const {
 }
 
 std::size_t Resampler::process(std::span<const std::int16_t> in, std::span<std::int16_t> out) {
+  if (hb_) return hb_->process(in, out);
   if (st_ == nullptr) {
     const std::size_t n = std::min(in.size(), out.size());
     if (n != 0) std::memcpy(out.data(), in.data(), n * sizeof(std::int16_t));
@@ -77,6 +90,7 @@ std::size_t Resampler::process(std::span<const std::int16_t> in, std::span<std::
 }
 
 void Resampler::reset() {
+  if (hb_) hb_->reset();
   if (st_ != nullptr) {
     speex_resampler_reset_mem(st_);
     if (skip_zeros_) speex_resampler_skip_zeros(st_);
@@ -84,6 +98,7 @@ void Resampler::reset() {
 }
 
 int Resampler::output_latency() const {
+  if (hb_) return hb_->output_latency();
   return st_ == nullptr ? 0 : speex_resampler_get_output_latency(st_);
 }
 

@@ -1,0 +1,142 @@
+#include "halfband.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numbers>
+
+namespace voxbridge::audio::detail {
+
+namespace {
+
+constexpr double kBeta = 7.0;  // Kaiser window shape: ~70 dB stop band for 63 taps
+
+double bessel_i0(double x) {
+  double sum = 1.0, term = 1.0;
+  for (int k = 1; k < 40; ++k) {
+    term *= (x / (2.0 * k)) * (x / (2.0 * k));
+    sum += term;
+  }
+  return sum;
+}
+
+/// The odd taps h[1], h[3], ... h[2K-1] of the half-band filter (centre 0.5, sum of all odd taps
+/// on both sides exactly 0.5 so that DC passes at unity).
+std::array<double, HalfBand::kTaps> design() {
+  std::array<double, HalfBand::kTaps> h{};
+  const double half = 2.0 * HalfBand::kTaps;
+  double sum = 0;
+  for (std::size_t k = 0; k < HalfBand::kTaps; ++k) {
+    const double j = 2.0 * static_cast<double>(k) + 1.0;
+    const double w = bessel_i0(kBeta * std::sqrt(1.0 - (j / half) * (j / half))) / bessel_i0(kBeta);
+    h[k] = std::sin(std::numbers::pi * j / 2.0) / (std::numbers::pi * j) * w;
+    sum += 2.0 * h[k];
+  }
+  for (auto& v : h) v *= 0.5 / sum;
+  return h;
+}
+
+std::int16_t to_pcm(float v) {
+  const float r = v >= 0.0f ? v + 0.5f : v - 0.5f;
+  return static_cast<std::int16_t>(std::clamp(r, -32768.0f, 32767.0f));
+}
+
+}  // namespace
+
+HalfBand::HalfBand(Direction d, bool skip_leading_zeros) : dir_(d), skip_(skip_leading_zeros) {
+  const auto h = design();
+  for (std::size_t k = 0; k < kTaps; ++k) {
+    taps_[k] = static_cast<float>(dir_ == Direction::up ? 2.0 * h[k] : h[k]);
+  }
+  reset();
+}
+
+void HalfBand::reset() {
+  buf_.fill(0.0f);
+  // The window of an output reaches kTaps input samples (up) or 2 * kTaps - 1 (down) to each
+  // side of its centre. Zero history in front of the first input sample either lets the first
+  // output centre on that sample (skip: no delay) or on the history, so that outputs start at
+  // once and keep the exact ratio (the delay is then the history's length minus the centre).
+  if (dir_ == Direction::up) {
+    next_ = kTaps - 1;
+    have_ = skip_ ? kTaps - 1 : 2 * kTaps - 1;
+  } else {
+    next_ = 2 * kTaps - 1;
+    have_ = skip_ ? 2 * kTaps - 1 : 4 * kTaps - 3;
+  }
+}
+
+int HalfBand::output_latency() const {
+  if (skip_) return 0;
+  return dir_ == Direction::up ? static_cast<int>(2 * kTaps) : static_cast<int>(kTaps - 1);
+}
+
+std::size_t HalfBand::compute(std::int16_t* out) {
+  // All outputs the buffer allows are computed together, tap by tap, so the inner loops run
+  // over neighbouring outputs: independent sums the compiler turns into SIMD.
+  std::size_t n = 0;
+  const float* x = buf_.data();
+  if (dir_ == Direction::up) {
+    // Pair at centre c: x[c] itself, then the midpoint between x[c] and x[c + 1].
+    if (next_ + kTaps >= have_) return 0;
+    const std::size_t count = have_ - kTaps - next_;
+    float* acc = scratch_.data();
+    std::fill(acc, acc + count, 0.0f);
+    for (std::size_t k = 0; k < kTaps; ++k) {
+      const float t = taps_[k];
+      const float* a = x + next_ - k;
+      const float* b = x + next_ + 1 + k;
+      for (std::size_t i = 0; i < count; ++i) acc[i] += t * (a[i] + b[i]);
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      out[n++] = to_pcm(x[next_ + i]);
+      out[n++] = to_pcm(acc[i]);
+    }
+    next_ += count;
+  } else {
+    // Output j has its centre at c = next_ + 2j; its taps touch only the samples of the other
+    // parity, gathered first into `odd` (odd[m] = x[next_ - (2K - 1) + 2m]).
+    if (next_ + 2 * kTaps - 1 >= have_) return 0;
+    const std::size_t count = (have_ - (2 * kTaps - 1) - next_ + 1) / 2;
+    float* odd = scratch_.data();
+    float* acc = scratch_.data() + scratch_.size() / 2;
+    const float* first = x + next_ - (2 * kTaps - 1);
+    for (std::size_t m = 0; m < count + 2 * kTaps - 1; ++m) odd[m] = first[2 * m];
+    for (std::size_t j = 0; j < count; ++j) acc[j] = 0.5f * x[next_ + 2 * j];
+    for (std::size_t k = 0; k < kTaps; ++k) {
+      const float t = taps_[k];
+      const float* a = odd + (kTaps - 1 - k);
+      const float* b = odd + (kTaps + k);
+      for (std::size_t j = 0; j < count; ++j) acc[j] += t * (a[j] + b[j]);
+    }
+    for (std::size_t j = 0; j < count; ++j) out[n++] = to_pcm(acc[j]);
+    next_ += 2 * count;
+  }
+  // Keep only the history the next window needs at the front.
+  const std::size_t keep_from = next_ - (dir_ == Direction::up ? kTaps - 1 : 2 * kTaps - 1);
+  if (keep_from > 0) {
+    std::memmove(buf_.data(), buf_.data() + keep_from, (have_ - keep_from) * sizeof(float));
+    have_ -= keep_from;
+    next_ -= keep_from;
+  }
+  return n;
+}
+
+std::size_t HalfBand::process(std::span<const std::int16_t> in, std::span<std::int16_t> out) {
+  std::size_t written = 0;
+  std::size_t at = 0;
+  while (at < in.size()) {
+    const std::size_t room = buf_.size() - have_;
+    const std::size_t n = std::min(in.size() - at, room);
+    for (std::size_t i = 0; i < n; ++i) buf_[have_ + i] = static_cast<float>(in[at + i]);
+    have_ += n;
+    at += n;
+    // Bound the writes by what `out` can take (max_output() sized it for the whole input).
+    const std::size_t per = dir_ == Direction::up ? 2 * n + 2 : n / 2 + 2;
+    if (written + per > out.size()) break;
+    written += compute(out.data() + written);
+  }
+  return written;
+}
+
+}  // namespace voxbridge::audio::detail
