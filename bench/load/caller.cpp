@@ -36,7 +36,7 @@ std::uint64_t edge_slots(Clock::duration d) {
 }  // namespace
 
 Caller::Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phase)
-    : env_(env), socket_(env.io), timer_(env.io), phase_(phase) {
+    : env_(env), socket_(env.io), phase_(phase) {
   audiosocket::encode(audiosocket::Kind::uuid, uuid.bytes, uuid_message_);
 }
 
@@ -60,19 +60,14 @@ void Caller::on_connect(const boost::system::error_code& ec) {
   t0_ = Clock::now() + phase_;
   write_next();  // the UUID goes first
   read_more();
-  schedule_next_frame();
+  env_.clock.add(*this, t0_);
 }
 
-void Caller::schedule_next_frame() {
-  timer_.expires_at(t0_ + kFramePeriod * static_cast<long>(due_));
-  timer_.async_wait([this](const boost::system::error_code& ec) { on_frame_due(ec); });
-}
-
-void Caller::on_frame_due(const boost::system::error_code& ec) {
-  if (ec || closed_) return;
-  ++due_;
+void Caller::on_pacing_tick(Clock::time_point now) {
+  if (closed_) return;
+  // Frames are due by the clock, not by ticks: after a stall the writes catch up in order.
+  due_ = static_cast<std::uint64_t>((now - t0_) / kFramePeriod) + 1;
   write_next();
-  schedule_next_frame();
 }
 
 void Caller::write_next() {
@@ -134,13 +129,20 @@ void Caller::on_written(const boost::system::error_code& ec) {
 }
 
 void Caller::read_more() {
-  socket_.async_read_some(
-      asio::buffer(rx_.data() + rx_len_, rx_.size() - rx_len_),
-      [this](const boost::system::error_code& ec, std::size_t n) { on_read(ec, n); });
+  socket_.async_wait(tcp::socket::wait_read,
+                     [this](const boost::system::error_code& ec) { on_readable(ec); });
 }
 
-void Caller::on_read(const boost::system::error_code& ec, std::size_t bytes) {
+void Caller::on_readable(const boost::system::error_code& wait_ec) {
   if (closed_) return;
+  const auto now = Clock::now();
+  boost::system::error_code ec = wait_ec;
+  std::size_t bytes = 0;
+  if (!ec) bytes = socket_.read_some(asio::buffer(rx_.data() + rx_len_, rx_.size() - rx_len_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    read_more();
+    return;
+  }
   if (ec) {
     if (env_.stopping) return;
     if (ec == asio::error::eof) {
@@ -151,7 +153,7 @@ void Caller::on_read(const boost::system::error_code& ec, std::size_t bytes) {
     return;
   }
   rx_len_ += bytes;
-  if (consume(Clock::now())) read_more();
+  if (consume(now)) read_more();
 }
 
 bool Caller::consume(Clock::time_point now) {
@@ -236,7 +238,7 @@ void Caller::close() {
   closed_ = true;
   boost::system::error_code ignored;
   socket_.close(ignored);
-  timer_.cancel();
+  playout::PacingClock::remove(*this);
 }
 
 void Caller::stop() {

@@ -9,13 +9,13 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <span>
 #include <string>
 
 #include "metrics.hpp"
 #include "test_signal.hpp"
+#include "voxbridge/playout/pacing_clock.hpp"
 
 namespace voxbridge::loadgen {
 
@@ -26,11 +26,12 @@ struct CallEnv {
   const TestSignal& signal;
   const Window& window;
   LiveCounters& live;
-  Totals& totals;  ///< this thread's; no locking
+  playout::PacingClock& clock;  ///< the thread's: sends every call's frames on a 1 ms grid
+  Totals& totals;               ///< this thread's; no locking
   bool stopping = false;
 };
 
-class Caller {
+class Caller : private playout::PacingClock::Client {
  public:
   /// `phase` (0..20 ms) offsets this call's frame timeline from its connect time.
   Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phase);
@@ -43,14 +44,15 @@ class Caller {
 
  private:
   void on_connect(const boost::system::error_code& ec);
-  void schedule_next_frame();
-  void on_frame_due(const boost::system::error_code& ec);
+  /// The thread's pacing clock: this call's next frame is due.
+  void on_pacing_tick(Clock::time_point now) override;
   void write_next();
   /// Writes one whole message; false if it is still in flight (or the call failed).
   bool send(std::span<const std::uint8_t> message);
   void on_written(const boost::system::error_code& ec);
+  /// Waits until the socket is readable (no speculative read that finds nothing), then reads.
   void read_more();
-  void on_read(const boost::system::error_code& ec, std::size_t bytes);
+  void on_readable(const boost::system::error_code& ec);
   /// Handles every complete message in rx_; false if the call failed on one.
   bool consume(Clock::time_point now);
   void on_message(std::uint8_t kind, std::span<const std::uint8_t> payload, Clock::time_point now);
@@ -61,7 +63,6 @@ class Caller {
 
   CallEnv& env_;
   boost::asio::ip::tcp::socket socket_;
-  boost::asio::steady_timer timer_;
   std::array<std::uint8_t, audiosocket::kHeaderBytes + audiosocket::kUuidBytes> uuid_message_{};
   Clock::duration phase_;
   bool up_ = false;

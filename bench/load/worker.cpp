@@ -6,8 +6,8 @@ namespace voxbridge::loadgen {
 
 Worker::Worker(const boost::asio::ip::tcp::endpoint& server, const TestSignal& signal,
                const Window& window)
-    : guard_(boost::asio::make_work_guard(io_)),
-      env_{io_, server, signal, window, live_, totals_} {}
+    : guard_(boost::asio::make_work_guard(io_)), env_{io_,   server, signal, window,
+                                                      live_, clock_, totals_} {}
 
 Worker::~Worker() {
   if (thread_.joinable()) {

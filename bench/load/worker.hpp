@@ -40,6 +40,7 @@ class Worker {
   std::optional<WorkGuard> guard_;
   LiveCounters live_;
   Totals totals_;
+  playout::PacingClock clock_{io_.get_executor()};
   CallEnv env_;
   std::vector<std::unique_ptr<Caller>> calls_;  // owned here, so handlers may capture `this`
   std::thread thread_;
