@@ -1,0 +1,153 @@
+// The provider contract over real gRPC: channels, health checks and a streaming recognition
+// against the scripted fake, with every event delivered on the caller's io thread.
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "support/fake_providers.hpp"
+#include "voxbridge/providers/asr_client.hpp"
+#include "voxbridge/providers/provider.hpp"
+
+namespace voxbridge {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<std::uint8_t> frame_of(std::int16_t level) {
+  std::vector<std::uint8_t> f(640);  // 20 ms of LINEAR16 at 16 kHz
+  for (std::size_t i = 0; i < f.size(); i += 2) {
+    const auto s = static_cast<std::int16_t>((i / 2) % 2 == 0 ? level : -level);
+    f[i] = static_cast<std::uint8_t>(s & 0xFF);
+    f[i + 1] = static_cast<std::uint8_t>((s >> 8) & 0xFF);
+  }
+  return f;
+}
+
+asr::v1::RecognitionConfig config_for(const std::string& call_id) {
+  asr::v1::RecognitionConfig c;
+  c.mutable_call()->set_call_id(call_id);
+  c.mutable_format()->set_encoding(common::v1::LINEAR16);
+  c.mutable_format()->set_sample_rate_hz(16000);
+  c.set_interim_results(true);
+  return c;
+}
+
+TEST(Providers, OneChannelPerTargetSharedByEveryCall) {
+  providers::ChannelPool pool;
+  providers::ProviderTarget a{"asr", "127.0.0.1:1", false, "", 0ms, {}};
+  providers::ProviderTarget b{"tts", "127.0.0.1:2", false, "", 0ms, {}};
+  EXPECT_EQ(pool.get(a), pool.get(a));
+  EXPECT_NE(pool.get(a), pool.get(b));
+  EXPECT_EQ(pool.size(), 2u);
+  providers::ProviderTarget bad{"x", "127.0.0.1:3", true, "/nonexistent/ca.pem", 0ms, {}};
+  EXPECT_THROW(pool.get(bad), std::runtime_error);
+}
+
+TEST(Providers, HealthCheckTellsServingNotServingAndUnreachable) {
+  testing::FakeRecognizer rec;
+  testing::FakeProviderServer srv(&rec);
+  providers::ChannelPool pool;
+  auto ch = pool.get({"asr", srv.address(), false, "", 0ms, {}});
+  EXPECT_EQ(providers::check_health(ch, "", 2000ms), providers::Health::serving);
+  srv.set_not_serving("voxbridge.asr.v1.Recognizer");
+  EXPECT_EQ(providers::check_health(ch, "voxbridge.asr.v1.Recognizer", 2000ms),
+            providers::Health::not_serving);
+  EXPECT_EQ(providers::check_health(ch, "no.such.Service", 2000ms),
+            providers::Health::unknown_service);
+  // Nothing listens on port 1: unreachable, within the timeout.
+  auto dead = pool.get({"dead", "127.0.0.1:1", false, "", 0ms, {}});
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string why;
+  EXPECT_EQ(providers::check_health(dead, "", 300ms, &why), providers::Health::unreachable);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_FALSE(why.empty());
+}
+
+TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
+  testing::FakeRecognizer rec;
+  rec.voiced_frames = 10;
+  testing::FakeProviderServer srv(&rec);
+  providers::ChannelPool pool;
+  providers::ProviderTarget target{"asr", srv.address(), false, "", 5000ms, {{"x-api-key", "k"}}};
+
+  boost::asio::io_context io;
+  auto busy = boost::asio::make_work_guard(io);  // events arrive from gRPC's threads
+  const auto io_thread = std::this_thread::get_id();
+  std::vector<std::string> log;
+  bool on_io_thread = true;
+  grpc::Status closed_with{grpc::StatusCode::UNKNOWN, "not closed"};
+  bool closed = false;
+  providers::AsrEvents ev;
+  ev.speech_started = [&](std::uint32_t at) {
+    on_io_thread &= std::this_thread::get_id() == io_thread;
+    log.push_back("speech@" + std::to_string(at));
+  };
+  ev.result = [&](const providers::AsrResult& r) {
+    on_io_thread &= std::this_thread::get_id() == io_thread;
+    log.push_back((r.is_final ? "final:" : "interim:") + r.transcript);
+  };
+  ev.end_of_utterance = [&](std::uint32_t at) {
+    on_io_thread &= std::this_thread::get_id() == io_thread;
+    log.push_back("eou@" + std::to_string(at));
+  };
+  ev.closed = [&](const grpc::Status& st) {
+    on_io_thread &= std::this_thread::get_id() == io_thread;
+    closed_with = st;
+    closed = true;
+  };
+  auto stream = providers::AsrStream::start(pool.get(target), target, config_for("call-1"),
+                                            io.get_executor(), ev);
+  // 10 silent frames, 12 voiced, 5 silent: sent as fast as the stream takes them.
+  const auto quiet = frame_of(0), loud = frame_of(3000);
+  int sent = 0;
+  for (int i = 0; i < 27; ++i) {
+    const auto& f = (i >= 10 && i < 22) ? loud : quiet;
+    while (!stream->send_audio(f)) std::this_thread::sleep_for(1ms);  // queue full: wait
+    ++sent;
+  }
+  stream->finish();
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (!closed && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+
+  ASSERT_TRUE(closed);
+  EXPECT_TRUE(closed_with.ok()) << closed_with.error_message();
+  EXPECT_TRUE(on_io_thread);
+  EXPECT_EQ(log, (std::vector<std::string>{"speech@200", "interim:hello", "final:hello world",
+                                           "eou@400"}));
+  EXPECT_EQ(rec.audio_messages.load(), sent);
+  EXPECT_EQ(rec.last_call_id, "call-1");
+}
+
+TEST(Providers, CancelledStreamClosesWithCancelled) {
+  testing::FakeRecognizer rec;
+  testing::FakeProviderServer srv(&rec);
+  providers::ChannelPool pool;
+  providers::ProviderTarget target{"asr", srv.address(), false, "", 5000ms, {}};
+  boost::asio::io_context io;
+  auto busy = boost::asio::make_work_guard(io);  // events arrive from gRPC's threads
+  bool closed = false;
+  grpc::Status st;
+  providers::AsrEvents ev;
+  ev.closed = [&](const grpc::Status& s) {
+    st = s;
+    closed = true;
+  };
+  auto stream = providers::AsrStream::start(pool.get(target), target, config_for("call-2"),
+                                            io.get_executor(), ev);
+  EXPECT_TRUE(stream->send_audio(frame_of(0)));
+  stream->cancel();
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (!closed && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_FALSE(stream->send_audio(frame_of(0)));  // nothing more goes out
+}
+
+}  // namespace
+}  // namespace voxbridge
