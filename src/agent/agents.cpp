@@ -176,6 +176,9 @@ AgentFactory::AgentFactory(AgentSpec spec, int internal_rate_hz, int resampler_q
 }
 
 std::unique_ptr<Agent> AgentFactory::create() const {
+  if (spec_.type == AgentSpec::Type::pipeline) {
+    throw std::logic_error("agent " + spec_.name + ": pipeline agents come from PipelineFactory");
+  }
   if (spec_.type == AgentSpec::Type::playback) {
     return std::make_unique<PlaybackAgent>(spec_, rate_hz_, prompt_);
   }

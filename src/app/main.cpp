@@ -54,6 +54,7 @@ int serve(int argc, const char* const* argv) {
                VOXBRIDGE_VERSION, cfg.source, server::resolve_threads(cfg.general.threads),
                cfg.general.internal_rate_hz, cfg.general.max_calls);
   srv->start();
+  srv->check_providers(std::chrono::seconds(2));
 
   // Signals are handled on the main thread; the graceful drain runs on a helper thread so a
   // second signal can still be seen and end the process at once.

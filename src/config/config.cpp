@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -158,8 +159,10 @@ void set_agent(agent::AgentSpec& a, const Where& w, const std::string& v) {
       a.type = agent::AgentSpec::Type::echo;
     } else if (x == "playback") {
       a.type = agent::AgentSpec::Type::playback;
+    } else if (x == "pipeline") {
+      a.type = agent::AgentSpec::Type::pipeline;
     } else {
-      w.fail("'" + v + "' is not echo or playback");
+      w.fail("'" + v + "' is not echo, playback or pipeline");
     }
   } else if (k == "delay_ms") {
     a.echo_delay = parse_ms(w, v, 0, 10000);
@@ -196,6 +199,121 @@ void set_agent(agent::AgentSpec& a, const Where& w, const std::string& v) {
   } else {
     w.fail("unknown option");
   }
+}
+
+/// ${NAME} in a value comes from the environment (secrets stay out of the file).
+std::string expand_env(const Where& w, const std::string& v) {
+  std::string out;
+  std::size_t at = 0;
+  while (true) {
+    const auto b = v.find("${", at);
+    if (b == std::string::npos) break;
+    const auto e = v.find('}', b);
+    if (e == std::string::npos) w.fail("'${' without '}'");
+    const std::string name = v.substr(b + 2, e - b - 2);
+    const char* val = std::getenv(name.c_str());
+    if (val == nullptr) w.fail("environment variable " + name + " is not set");
+    out += v.substr(at, b - at);
+    out += val;
+    at = e + 1;
+  }
+  return out + v.substr(at);
+}
+
+void set_provider(providers::ProviderTarget& p, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "address") {
+    if (v.find(':') == std::string::npos) w.fail("'" + v + "' is not HOST:PORT");
+    p.address = v;
+  } else if (k == "tls") {
+    p.tls = parse_bool(w, v);
+  } else if (k == "ca_file") {
+    p.ca_file = v;
+  } else if (k == "deadline_ms") {
+    p.deadline = parse_ms(w, v, 0, 24 * 3600 * 1000LL);
+  } else if (k == "header") {
+    const auto colon = v.find(':');
+    if (colon == std::string::npos || colon == 0) w.fail("expected 'name: value'");
+    p.metadata.emplace_back(lower(trim(v.substr(0, colon))),
+                            expand_env(w, trim(v.substr(colon + 1))));
+  } else {
+    w.fail("unknown option");
+  }
+}
+
+/// Pipeline options of an [agent-NAME] section; provider names are resolved in validate().
+struct PipelineDraft {
+  pipeline::PipelineSpec spec;
+  std::string asr, llm, tts;
+  int first_line = 0;  // of a pipeline option, for the error if the type is not pipeline
+  std::string first_key;
+};
+
+bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
+  auto& s = d.spec;
+  const std::string& k = w.key;
+  if (k == "asr") {
+    d.asr = v;
+  } else if (k == "llm") {
+    d.llm = v;
+  } else if (k == "tts") {
+    d.tts = v;
+  } else if (k == "asr_rate") {
+    s.asr_rate_hz = static_cast<int>(parse_int(w, v, 8000, 48000));
+  } else if (k == "tts_rate") {
+    s.tts_rate_hz = static_cast<int>(parse_int(w, v, 8000, 48000));
+  } else if (k == "language") {
+    s.language = v;
+  } else if (k == "voice") {
+    s.voice = v;
+  } else if (k == "greeting") {
+    s.greeting = lower(v) == "none" ? std::string() : v;
+  } else if (k == "vad_aggressiveness") {
+    s.vad.aggressiveness = static_cast<int>(parse_int(w, v, 0, 3));
+  } else if (k == "noise_suppression") {
+    s.vad.noise_suppression = parse_bool(w, v);
+  } else if (k == "speech_start_ms") {
+    s.detector.start_ms = parse_ms(w, v, 10, 540);
+  } else if (k == "endpoint_silence_ms") {
+    s.detector.end_silence_ms = parse_ms(w, v, 100, 10000);
+  } else if (k == "pre_roll_ms") {
+    s.pre_roll = parse_ms(w, v, 0, 2000);
+  } else if (k == "barge_in") {
+    s.barge_in = parse_bool(w, v);
+  } else if (k == "barge_in_ms") {
+    s.barge_in_after = parse_ms(w, v, 20, 5000);
+  } else if (k == "barge_in_words") {
+    s.barge_in_words = static_cast<std::size_t>(parse_int(w, v, 0, 20));
+  } else if (k == "no_input_timeout_ms") {
+    s.no_input_timeout = parse_ms(w, v, 1000, 600000);
+  } else if (k == "max_no_input") {
+    s.max_no_input = static_cast<int>(parse_int(w, v, 0, 20));
+  } else if (k == "goodbye") {
+    s.goodbye = v;
+  } else if (k == "dtmf") {
+    const std::string x = lower(v);
+    if (x == "event") {
+      s.dtmf = pipeline::DtmfMode::event;
+    } else if (x == "collect") {
+      s.dtmf = pipeline::DtmfMode::collect;
+    } else {
+      w.fail("'" + v + "' is not event or collect");
+    }
+  } else if (k == "dtmf_terminator") {
+    if (v.size() != 1 || !audiosocket::is_dtmf_digit(v[0])) w.fail("'" + v + "' is not a digit");
+    s.dtmf_terminator = v[0];
+  } else if (k == "dtmf_timeout_ms") {
+    s.dtmf_timeout = parse_ms(w, v, 100, 60000);
+  } else if (k == "dtmf_max_digits") {
+    s.dtmf_max_digits = static_cast<std::size_t>(parse_int(w, v, 1, 64));
+  } else {
+    return false;
+  }
+  if (d.first_line == 0) {
+    d.first_line = w.line;
+    d.first_key = k;
+  }
+  return true;
 }
 
 void validate(const Config& c) {
@@ -255,7 +373,8 @@ Config parse_config(const std::string& text, const std::string& source) {
   std::istringstream in(text);
   std::string raw;
   int line = 0;
-  enum class Sec { none, general, listener, agent } sec = Sec::none;
+  enum class Sec { none, general, listener, agent, provider } sec = Sec::none;
+  std::map<std::string, PipelineDraft> drafts;
   std::string sec_name;
   std::map<std::string, int> seen_sections;
   while (std::getline(in, raw)) {
@@ -289,8 +408,14 @@ Config parse_config(const std::string& text, const std::string& source) {
                                [&](const agent::AgentSpec& a) { return a.name == name; });
         if (it != c.agents.end()) c.agents.erase(it);
         c.agents.push_back(builtin_agent(name));
+        drafts.erase(name);
+      } else if (sec_name.rfind("provider-", 0) == 0 && sec_name.size() > 9) {
+        sec = Sec::provider;
+        providers::ProviderTarget p;
+        p.name = sec_name.substr(9);
+        c.providers.push_back(p);
       } else {
-        w.fail("unknown section (expected general, listener-NAME or agent-NAME)");
+        w.fail("unknown section (expected general, listener-NAME, agent-NAME or provider-NAME)");
       }
       continue;
     }
@@ -312,8 +437,13 @@ Config parse_config(const std::string& text, const std::string& source) {
       case Sec::listener:
         set_listener(c.listeners.back(), w, value);
         break;
-      case Sec::agent:
-        set_agent(c.agents.back(), w, value);
+      case Sec::agent: {
+        auto& d = drafts[c.agents.back().name];
+        if (!set_pipeline(d, w, value)) set_agent(c.agents.back(), w, value);
+        break;
+      }
+      case Sec::provider:
+        set_provider(c.providers.back(), w, value);
         break;
     }
   }
@@ -321,6 +451,34 @@ Config parse_config(const std::string& text, const std::string& source) {
     ListenerConfig l;
     l.name = "main";
     c.listeners.push_back(l);
+  }
+  for (const auto& p : c.providers) {
+    if (p.address.empty()) Where{source, 0, "provider-" + p.name, "address"}.fail("missing");
+  }
+  for (const auto& a : c.agents) {
+    auto it = drafts.find(a.name);
+    const Where aw{source, 0, "agent-" + a.name, ""};
+    if (a.type != agent::AgentSpec::Type::pipeline) {
+      if (it != drafts.end() && it->second.first_line > 0) {
+        Where{source, it->second.first_line, "agent-" + a.name, it->second.first_key}.fail(
+            "only applies to type = pipeline");
+      }
+      continue;
+    }
+    PipelineDraft d = it == drafts.end() ? PipelineDraft{} : it->second;
+    auto resolve = [&](const std::string& name, const char* key, providers::ProviderTarget& out) {
+      Where x = aw;
+      x.key = key;
+      if (name.empty()) x.fail("missing: name a [provider-NAME] section");
+      auto p = std::find_if(c.providers.begin(), c.providers.end(),
+                            [&](const providers::ProviderTarget& t) { return t.name == name; });
+      if (p == c.providers.end()) x.fail("no [provider-" + name + "] section");
+      out = *p;
+    };
+    resolve(d.asr, "asr", d.spec.asr);
+    resolve(d.llm, "llm", d.spec.llm);
+    resolve(d.tts, "tts", d.spec.tts);
+    c.pipelines[a.name] = d.spec;
   }
   validate(c);
   return c;

@@ -1,7 +1,10 @@
 #include "voxbridge/server/server.hpp"
 
+#include "voxbridge/pipeline/pipeline.hpp"
+
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <thread>
 
@@ -27,8 +30,16 @@ Server::Server(const config::Config& cfg)
     const auto& l = cfg_.listeners[i];
     const agent::AgentSpec* spec = cfg_.find_agent(l.agent);
     if (spec == nullptr) throw std::runtime_error("listener " + l.name + ": no agent " + l.agent);
-    auto factory =
-        std::make_shared<agent::AgentFactory>(*spec, g.internal_rate_hz, g.resampler_quality);
+    std::function<std::unique_ptr<agent::Agent>()> make_agent;
+    if (spec->type == agent::AgentSpec::Type::pipeline) {
+      auto factory = std::make_shared<pipeline::PipelineFactory>(
+          cfg_.pipelines.at(spec->name), g.internal_rate_hz, g.resampler_quality, channels_);
+      make_agent = [factory] { return factory->create(); };
+    } else {
+      auto factory =
+          std::make_shared<agent::AgentFactory>(*spec, g.internal_rate_hz, g.resampler_quality);
+      make_agent = [factory] { return factory->create(); };
+    }
     auto sc = std::make_shared<session::SessionConfig>();
     sc->listener = l.name;
     sc->limits = g.limits;
@@ -42,7 +53,7 @@ Server::Server(const config::Config& cfg)
     sc->media.early_silence = g.early_silence;
     sc->read_on_tick = g.read_on_tick;
     sc->agent_name = l.agent;
-    sc->make_agent = [factory] { return factory->create(); };
+    sc->make_agent = std::move(make_agent);
     sc->counters = &counters_;
     session_cfgs_.push_back(sc);
     try {
@@ -66,6 +77,33 @@ Server::~Server() {
     std::vector<std::shared_ptr<session::CallSession>> live;
     for (auto& s : calls_[i]) live.push_back(s.shared_from_this());
     for (auto& s : live) s->abandon();
+  }
+}
+
+void Server::check_providers(std::chrono::milliseconds timeout) const {
+  // Each provider a listener's agent uses, once: the standard gRPC health check. A provider
+  // that fails is reported, not fatal: calls to it get the pipeline's fallback until it is back.
+  std::vector<std::string> done;
+  for (const auto& l : cfg_.listeners) {
+    auto it = cfg_.pipelines.find(l.agent);
+    if (it == cfg_.pipelines.end()) continue;
+    const std::pair<const char*, const providers::ProviderTarget*> used[] = {
+        {"voxbridge.asr.v1.Recognizer", &it->second.asr},
+        {"voxbridge.llm.v1.Dialogue", &it->second.llm},
+        {"voxbridge.tts.v1.Synthesizer", &it->second.tts}};
+    for (const auto& [service, t] : used) {
+      const std::string key = t->name + "/" + service;
+      if (std::find(done.begin(), done.end(), key) != done.end()) continue;
+      done.push_back(key);
+      std::string why;
+      const auto h = providers::check_health(channels_->get(*t), service, timeout, &why);
+      if (h == providers::Health::serving) {
+        spdlog::info("provider {} at {}: {} serving", t->name, t->address, service);
+      } else {
+        spdlog::warn("provider {} at {}: {} {}{}{}", t->name, t->address, service,
+                     providers::health_name(h), why.empty() ? "" : ": ", why);
+      }
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -74,6 +75,9 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
         ec);
   }
   socket_.non_blocking(true, ec);  // frames are sent from the pacing tick
+  // Agents whose work completes on other threads (gRPC) come back through the io thread.
+  media_.set_poster(
+      [ex = socket_.get_executor()](std::function<void()> fn) { asio::post(ex, std::move(fn)); });
 }
 
 CallSession::~CallSession() {

@@ -5,6 +5,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <thread>
@@ -72,6 +73,7 @@ TEST(Providers, HealthCheckTellsServingNotServingAndUnreachable) {
 TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
   testing::FakeRecognizer rec;
   rec.voiced_frames = 10;
+  rec.silence_frames = 5;  // final after the 5th silent frame in a row
   testing::FakeProviderServer srv(&rec);
   providers::ChannelPool pool;
   providers::ProviderTarget target{"asr", srv.address(), false, "", 5000ms, {{"x-api-key", "k"}}};
@@ -101,8 +103,9 @@ TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
     closed_with = st;
     closed = true;
   };
-  auto stream = providers::AsrStream::start(pool.get(target), target, config_for("call-1"),
-                                            io.get_executor(), ev);
+  auto stream = providers::AsrStream::start(
+      pool.get(target), target, config_for("call-1"),
+      [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }, ev);
   // 10 silent frames, 12 voiced, 5 silent: sent as fast as the stream takes them.
   const auto quiet = frame_of(0), loud = frame_of(3000);
   int sent = 0;
@@ -119,7 +122,7 @@ TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
   EXPECT_TRUE(closed_with.ok()) << closed_with.error_message();
   EXPECT_TRUE(on_io_thread);
   EXPECT_EQ(log, (std::vector<std::string>{"speech@200", "interim:hello", "final:hello world",
-                                           "eou@400"}));
+                                           "eou@540"}));
   EXPECT_EQ(rec.audio_messages.load(), sent);
   EXPECT_EQ(rec.last_call_id, "call-1");
 }
@@ -138,8 +141,9 @@ TEST(Providers, CancelledStreamClosesWithCancelled) {
     st = s;
     closed = true;
   };
-  auto stream = providers::AsrStream::start(pool.get(target), target, config_for("call-2"),
-                                            io.get_executor(), ev);
+  auto stream = providers::AsrStream::start(
+      pool.get(target), target, config_for("call-2"),
+      [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }, ev);
   EXPECT_TRUE(stream->send_audio(frame_of(0)));
   stream->cancel();
   const auto until = std::chrono::steady_clock::now() + 5s;

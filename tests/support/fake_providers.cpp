@@ -3,9 +3,13 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <numbers>
 #include <sstream>
+#include <thread>
 
 namespace voxbridge::testing {
 
@@ -19,7 +23,7 @@ grpc::Status FakeRecognizer::StreamingRecognize(
   }
   saw_config = true;
   last_call_id = req.config().call().call_id();
-  int frame = 0, voiced = 0;
+  int frame = 0, voiced = 0, quiet_run = 0;
   bool finished = false;
   std::istringstream words(transcript);
   std::string first_word;
@@ -38,20 +42,26 @@ grpc::Status FakeRecognizer::StreamingRecognize(
     const bool is_voiced = n > 0 && sum / static_cast<long>(n) > voice_level;
     const auto at = static_cast<std::uint32_t>(frame * 20);
     ++frame;
-    if (!is_voiced || finished) continue;
+    if (finished) continue;
     asr::v1::RecognizeResponse r;
-    if (voiced == 0) {
-      r.mutable_speech_started()->set_offset_ms(at);
-      stream->Write(r);
+    if (!is_voiced) {
+      if (voiced < voiced_frames || ++quiet_run < silence_frames) continue;
+    } else {
+      quiet_run = 0;
+      if (voiced == 0) {
+        r.mutable_speech_started()->set_offset_ms(at);
+        stream->Write(r);
+      }
+      ++voiced;
+      if (voiced == voiced_frames / 2) {
+        r.Clear();
+        r.mutable_result()->set_transcript(first_word);
+        r.mutable_result()->set_stability(0.5f);
+        stream->Write(r);
+      }
+      if (silence_frames > 0 || voiced < voiced_frames) continue;
     }
-    ++voiced;
-    if (voiced == voiced_frames / 2) {
-      r.Clear();
-      r.mutable_result()->set_transcript(first_word);
-      r.mutable_result()->set_stability(0.5f);
-      stream->Write(r);
-    }
-    if (voiced == voiced_frames) {
+    {
       r.Clear();
       auto* res = r.mutable_result();
       res->set_transcript(transcript);
@@ -68,11 +78,139 @@ grpc::Status FakeRecognizer::StreamingRecognize(
   return grpc::Status::OK;
 }
 
-FakeProviderServer::FakeProviderServer(grpc::Service* service) {
+grpc::Status FakeSynthesizer::StreamingSynthesize(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<tts::v1::SynthesizeResponse, tts::v1::SynthesizeRequest>* stream) {
+  ++streams;
+  tts::v1::SynthesizeRequest req;
+  if (!stream->Read(&req) || !req.has_config()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "the first message must be a config"};
+  }
+  const int rate = static_cast<int>(req.config().format().sample_rate_hz());
+  if (rate <= 0 || req.config().format().encoding() != common::v1::LINEAR16) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "LINEAR16 at a positive rate, please"};
+  }
+  const int per_msg = rate / 50;
+  std::uint64_t sample = 0;
+  std::uint32_t sent_ms = 0;
+  bool first = true;
+  while (stream->Read(&req)) {
+    if (!req.has_text()) continue;
+    {
+      std::lock_guard lock(mu_);
+      texts_.push_back(req.text().text());
+    }
+    std::istringstream in(req.text().text());
+    std::string word;
+    int words = 0;
+    while (in >> word) ++words;
+    if (first && first_audio_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(first_audio_delay_ms));
+    }
+    first = false;
+    const int msgs = words * word_ms / 20;
+    tts::v1::SynthesizeResponse r;
+    std::string pcm(static_cast<std::size_t>(per_msg) * 2, '\0');
+    for (int m = 0; m < msgs; ++m) {
+      if (ctx->IsCancelled()) {
+        ++cancelled;
+        return grpc::Status::CANCELLED;
+      }
+      for (int i = 0; i < per_msg; ++i, ++sample) {
+        const auto v = static_cast<std::int16_t>(
+            level * std::sin(2 * std::numbers::pi * 440.0 * static_cast<double>(sample) / rate));
+        std::memcpy(pcm.data() + 2 * i, &v, 2);
+      }
+      r.set_audio(pcm);
+      if (!stream->Write(r)) {
+        ++cancelled;
+        return grpc::Status::CANCELLED;
+      }
+      sent_ms += 20;
+    }
+    r.Clear();
+    r.mutable_chunk_done()->set_chunk_id(req.text().chunk_id());
+    r.mutable_chunk_done()->set_audio_ms(sent_ms);
+    stream->Write(r);
+  }
+  return grpc::Status::OK;
+}
+
+std::vector<std::string> FakeSynthesizer::texts() const {
+  std::lock_guard lock(mu_);
+  return texts_;
+}
+
+grpc::Status FakeDialogue::Turn(grpc::ServerContext* ctx, const llm::v1::TurnRequest* req,
+                                grpc::ServerWriter<llm::v1::TurnResponse>* writer) {
+  {
+    std::lock_guard lock(mu_);
+    requests_.push_back(*req);
+  }
+  std::string reply = default_reply;
+  for (const auto& [key, text] : replies) {
+    if (req->user_text().find(key) != std::string::npos) {
+      reply = text;
+      break;
+    }
+  }
+  if (const auto at = reply.find("{user}"); at != std::string::npos) {
+    reply.replace(at, 6, req->user_text());
+  }
+  std::string action;
+  if (const auto at = reply.find('['); at != std::string::npos) {
+    action = reply.substr(at + 1, reply.find(']', at) - at - 1);
+    reply = reply.substr(0, at);
+  }
+  if (first_token_delay_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(first_token_delay_ms));
+  }
+  llm::v1::TurnResponse r;
+  if (action == "hangup") {
+    r.mutable_action()->mutable_hangup()->set_final_words(reply);
+    r.mutable_action()->mutable_hangup()->set_reason("caller is done");
+    writer->Write(r);
+  } else {
+    std::istringstream in(reply);
+    std::string word;
+    bool first = true;
+    while (in >> word) {
+      if (ctx->IsCancelled()) {
+        ++cancelled;
+        return grpc::Status::CANCELLED;
+      }
+      r.Clear();
+      r.set_text_delta((first ? "" : " ") + word);
+      first = false;
+      if (!writer->Write(r)) {
+        ++cancelled;
+        return grpc::Status::CANCELLED;
+      }
+      if (delta_delay_ms > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(delta_delay_ms));
+    }
+    if (action.rfind("transfer:", 0) == 0) {
+      r.Clear();
+      r.mutable_action()->mutable_transfer()->set_target(action.substr(9));
+      writer->Write(r);
+    }
+  }
+  r.Clear();
+  r.mutable_end_of_turn();
+  writer->Write(r);
+  return grpc::Status::OK;
+}
+
+std::vector<llm::v1::TurnRequest> FakeDialogue::requests() const {
+  std::lock_guard lock(mu_);
+  return requests_;
+}
+
+FakeProviderServer::FakeProviderServer(std::vector<grpc::Service*> services) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder b;
   b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
-  b.RegisterService(service);
+  for (auto* service : services) b.RegisterService(service);
   server_ = b.BuildAndStart();
 }
 

@@ -9,19 +9,28 @@
 #include <memory>
 #include <string>
 
+#include <map>
+#include <mutex>
+#include <vector>
+
 #include "voxbridge/asr/v1/asr.grpc.pb.h"
+#include "voxbridge/llm/v1/llm.grpc.pb.h"
+#include "voxbridge/tts/v1/tts.grpc.pb.h"
 
 namespace voxbridge::testing {
 
 /// A recognizer that "hears" voiced frames: an audio message of LINEAR16 whose mean absolute
 /// sample is above `voice_level`. It sends speech_started at the first voiced frame, an interim
-/// result with the first word after `voiced_frames / 2` voiced frames, and after `voiced_frames`
-/// the final `transcript` and end_of_utterance. Offsets count 20 ms per audio message. A stream
-/// whose first message is not a config ends with INVALID_ARGUMENT.
+/// result with the first word after `voiced_frames / 2` voiced frames, and once it has heard
+/// `voiced_frames` voiced frames followed by `silence_frames` unvoiced ones in a row, the final
+/// `transcript` and end_of_utterance. Offsets count 20 ms per audio message. A stream whose first
+/// message is not a config ends with INVALID_ARGUMENT.
 class FakeRecognizer final : public asr::v1::Recognizer::Service {
  public:
   std::string transcript = "hello world";
   int voiced_frames = 10;
+  /// Unvoiced frames after the voiced ones before the final result (the endpointer's silence).
+  int silence_frames = 10;
   int voice_level = 500;
 
   grpc::Status StreamingRecognize(
@@ -36,10 +45,57 @@ class FakeRecognizer final : public asr::v1::Recognizer::Service {
   std::string last_call_id;  // written before the stream ends
 };
 
+/// A synthesizer that speaks each word as a tone of `word_ms` (amplitude `level`, 440 Hz) in
+/// the requested LINEAR16 rate, sent in 20 ms messages, then ChunkDone. The first audio of a
+/// stream waits `first_audio_delay_ms`.
+class FakeSynthesizer final : public tts::v1::Synthesizer::Service {
+ public:
+  int word_ms = 200;
+  int level = 6000;
+  int first_audio_delay_ms = 0;
+
+  grpc::Status StreamingSynthesize(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<tts::v1::SynthesizeResponse, tts::v1::SynthesizeRequest>* stream)
+      override;
+
+  std::vector<std::string> texts() const;  ///< every chunk received, in order
+  std::atomic<int> streams{0};
+  std::atomic<int> cancelled{0};
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> texts_;
+};
+
+/// A dialogue that answers from a script: the reply for the first key found in the user text
+/// (else `default_reply`, with "{user}" replaced by the user text), streamed word by word with
+/// `delta_delay_ms` between deltas. A reply may end in an action: "[hangup]" (the words before
+/// it become the hangup's final words) or "[transfer:TARGET]". Records every request.
+class FakeDialogue final : public llm::v1::Dialogue::Service {
+ public:
+  std::map<std::string, std::string> replies;
+  std::string default_reply = "You said {user}.";
+  int delta_delay_ms = 0;
+  int first_token_delay_ms = 0;
+
+  grpc::Status Turn(grpc::ServerContext* ctx, const llm::v1::TurnRequest* req,
+                    grpc::ServerWriter<llm::v1::TurnResponse>* writer) override;
+
+  std::vector<llm::v1::TurnRequest> requests() const;
+  std::atomic<int> cancelled{0};
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<llm::v1::TurnRequest> requests_;
+};
+
 /// A gRPC server on 127.0.0.1:<free port> with the standard health service.
 class FakeProviderServer {
  public:
-  explicit FakeProviderServer(grpc::Service* service);
+  explicit FakeProviderServer(std::vector<grpc::Service*> services);
+  explicit FakeProviderServer(grpc::Service* service)
+      : FakeProviderServer(std::vector<grpc::Service*>{service}) {}
   ~FakeProviderServer();
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   /// Marks `service` (e.g. "voxbridge.asr.v1.Recognizer") not serving in the health service.

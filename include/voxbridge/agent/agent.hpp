@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -36,6 +37,10 @@ class CallControl {
   virtual std::size_t queued_samples() const = 0;
   /// True above the high watermark: stop producing until it drops (backpressure).
   virtual bool playout_full() const = 0;
+  /// Runs `fn` later on the call's io thread: how an agent whose work completes elsewhere (gRPC
+  /// threads) gets back to its call. `fn` may run after on_end(): guard it with a weak
+  /// reference. The default runs it at once (for controls without an event loop, in tests).
+  virtual void post(std::function<void()> fn) { fn(); }
 };
 
 /// Facts about the call, known when it starts.
@@ -62,7 +67,9 @@ class Agent {
 
 /// Settings of the built-in agents (from an [agent-NAME] section).
 struct AgentSpec {
-  enum class Type { echo, playback };
+  /// pipeline: the gRPC conversation pipeline (vb_pipeline builds it; its settings live in
+  /// config::Config::pipelines under the same name).
+  enum class Type { echo, playback, pipeline };
   std::string name = "echo";
   Type type = Type::echo;
   // echo

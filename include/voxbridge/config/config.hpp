@@ -1,15 +1,19 @@
-// voxbridge.conf: Asterisk-style INI ([general], [listener-NAME], [agent-NAME]; `;` comments),
+// voxbridge.conf: Asterisk-style INI ([general], [listener-NAME], [agent-NAME],
+// [provider-NAME]; `;` comments),
 // validated at startup, plus command-line overrides. Errors name the file, line and option.
 // Read once on the main thread before serving; immutable afterwards.
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "voxbridge/agent/agent.hpp"
+#include "voxbridge/pipeline/pipeline.hpp"
+#include "voxbridge/providers/provider.hpp"
 #include "voxbridge/session/call_media.hpp"
 #include "voxbridge/session/call_session.hpp"
 
@@ -50,6 +54,10 @@ struct Config {
   GeneralConfig general;
   std::vector<ListenerConfig> listeners;
   std::vector<agent::AgentSpec> agents;  ///< includes the built-in `echo` and `playback`
+  /// [provider-NAME] sections: where gRPC providers are.
+  std::vector<providers::ProviderTarget> providers;
+  /// Settings of the agents of type pipeline, by agent name (providers resolved).
+  std::map<std::string, pipeline::PipelineSpec> pipelines;
 
   const agent::AgentSpec* find_agent(const std::string& name) const;
 };

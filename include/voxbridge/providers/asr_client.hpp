@@ -1,22 +1,16 @@
-// Streaming recognition (voxbridge.asr.v1.Recognizer) for one call.
-//
-// gRPC runs the stream on its own threads; every event is posted to the call's executor, so
-// the pipeline sees transcripts on the io thread that owns the call and never locks. Audio goes
-// the other way through a bounded queue: a provider that reads slower than real time loses
-// frames (counted), it never blocks the io thread or grows memory without bound.
+// Streaming recognition (voxbridge.asr.v1.Recognizer) for one call or utterance: audio in,
+// speech events and transcripts out, delivered on the call's thread (see stream.hpp).
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 
 #include "voxbridge/asr/v1/asr.grpc.pb.h"
 #include "voxbridge/providers/provider.hpp"
+#include "voxbridge/providers/stream.hpp"
 
 namespace voxbridge::providers {
 
@@ -29,7 +23,7 @@ struct AsrResult {
   std::uint32_t end_ms = 0;
 };
 
-/// What the stream reports; each runs on the executor given to AsrStream::start.
+/// What the stream reports; each runs on the poster given to AsrStream::start.
 struct AsrEvents {
   std::function<void(std::uint32_t offset_ms)> speech_started;
   std::function<void(const AsrResult&)> result;
@@ -38,54 +32,26 @@ struct AsrEvents {
   std::function<void(const grpc::Status&)> closed;
 };
 
-class AsrStream
-    : public grpc::ClientBidiReactor<asr::v1::RecognizeRequest, asr::v1::RecognizeResponse>,
-      public std::enable_shared_from_this<AsrStream> {
+class AsrStream {
  public:
   /// Opens the stream and sends `config` first. `max_queued` bounds the audio messages waiting
   /// for the network.
   static std::shared_ptr<AsrStream> start(const std::shared_ptr<grpc::Channel>& channel,
                                           const ProviderTarget& target,
-                                          const asr::v1::RecognitionConfig& config,
-                                          boost::asio::any_io_executor executor, AsrEvents events,
-                                          std::size_t max_queued = 50);
+                                          const asr::v1::RecognitionConfig& config, Poster post,
+                                          AsrEvents events, std::size_t max_queued = 50);
 
   /// Queues one audio message (any thread); false if it was dropped (queue full, or finished).
   bool send_audio(std::span<const std::uint8_t> bytes);
   /// No more audio: the provider sends its last results and ends the stream.
-  void finish();
+  void finish() { stream_->finish(); }
   /// Abandons the stream (barge-in, hangup); `closed` still follows, with CANCELLED.
-  void cancel();
-  std::uint64_t dropped() const;
-
-  AsrStream(std::shared_ptr<grpc::Channel> channel, boost::asio::any_io_executor executor,
-            AsrEvents events, std::size_t max_queued);
+  void cancel() { stream_->cancel(); }
+  std::uint64_t dropped() const { return stream_->dropped(); }
 
  private:
-  void OnWriteDone(bool ok) override;
-  void OnWritesDoneDone(bool ok) override;
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
-  /// With mu_ held: picks the next write, if any is due and none is in flight.
-  bool next_write_locked();
-  void deliver(const asr::v1::RecognizeResponse& r);
-
-  std::unique_ptr<asr::v1::Recognizer::Stub> stub_;
-  grpc::ClientContext ctx_;
-  boost::asio::any_io_executor executor_;
-  AsrEvents events_;
-  std::size_t max_queued_;
-  asr::v1::RecognizeResponse response_;
-
-  mutable std::mutex mu_;
-  asr::v1::RecognizeRequest in_flight_;  // the message gRPC is writing (untouched until done)
-  std::deque<std::string> queue_;
-  bool writing_ = false;
-  bool finish_requested_ = false;
-  bool writes_done_ = false;
-  bool done_ = false;
-  std::uint64_t dropped_ = 0;
-  std::shared_ptr<AsrStream> self_;  // alive until OnDone
+  using Stream = BidiStream<asr::v1::RecognizeRequest, asr::v1::RecognizeResponse>;
+  std::shared_ptr<Stream> stream_;
 };
 
 }  // namespace voxbridge::providers

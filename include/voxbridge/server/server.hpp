@@ -10,6 +10,7 @@
 
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/net/io_pool.hpp"
+#include "voxbridge/providers/provider.hpp"
 #include "voxbridge/session/call_session.hpp"
 
 namespace voxbridge::server {
@@ -25,6 +26,8 @@ class Server {
   void start();
   /// Bound ports, in listener order (the real ones when the config said port 0).
   std::vector<unsigned short> ports() const;
+  /// Health-checks every provider the listeners' pipeline agents use (logged; never fatal).
+  void check_providers(std::chrono::milliseconds timeout) const;
 
   /// Stops accepting new calls (they are refused by the closed socket).
   void stop_accepting();
@@ -44,6 +47,7 @@ class Server {
   // io_contexts are destroyed unlink themselves from calls_ and count down counters_, so both
   // must outlive pool_.
   config::Config cfg_;
+  std::shared_ptr<providers::ChannelPool> channels_ = std::make_shared<providers::ChannelPool>();
   session::SessionCounters counters_;
   std::unique_ptr<session::SessionList[]> calls_;  // one per io thread
   net::IoPool pool_;

@@ -12,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -111,6 +112,11 @@ class CallMedia final : public agent::CallControl {
   int internal_rate_hz() const override { return options_.internal_rate_hz; }
   std::size_t queued_samples() const override { return playout_.queue().size(); }
   bool playout_full() const override { return playout_.queue().above_high_watermark(); }
+  void post(std::function<void()> fn) override;
+  /// How post() reaches the call's io thread (the session sets it; unset = run at once).
+  void set_poster(std::function<void(std::function<void()>)> poster) {
+    poster_ = std::move(poster);
+  }
 
  private:
   bool set_format(audiosocket::Kind kind, std::size_t payload_bytes, std::string& why);
@@ -148,6 +154,7 @@ class CallMedia final : public agent::CallControl {
   std::span<std::int16_t> out_internal_;    // one frame from the playout queue
   std::span<std::int16_t> out_leg_;         // that frame at the leg rate
   std::span<std::uint8_t> tx_;              // header + little-endian samples
+  std::function<void(std::function<void()>)> poster_;
 };
 
 }  // namespace voxbridge::session

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <fstream>
 #include <sstream>
 
@@ -52,6 +54,48 @@ TEST(Config, TheShippedSampleParsesToTheDefaults) {
   ASSERT_NE(g, nullptr);
   EXPECT_EQ(g->type, agent::AgentSpec::Type::playback);
   EXPECT_EQ(c.find_agent("echo")->hangup_digit, '#');
+}
+
+TEST(Config, ParsesProvidersAndAPipelineAgent) {
+  ::setenv("VB_TEST_API_KEY", "s3cret", 1);
+  const Config c = parse_config(R"(
+[provider-speech]
+address = 10.0.0.5:50051
+deadline_ms = 30000
+[provider-brain]
+address = llm.example.com:443
+tls = yes
+header = Authorization: Bearer ${VB_TEST_API_KEY}
+[agent-bot]
+type = pipeline
+asr = speech
+tts = speech
+llm = brain
+greeting = Thank you for calling.
+endpoint_silence_ms = 500
+barge_in_ms = 250
+dtmf = collect
+dtmf_terminator = *
+[listener-main]
+bind = 127.0.0.1:5001
+agent = bot
+)",
+                                "t.conf");
+  ASSERT_EQ(c.providers.size(), 2u);
+  const auto& p = c.pipelines.at("bot");
+  EXPECT_EQ(p.asr.address, "10.0.0.5:50051");
+  EXPECT_EQ(p.asr.deadline, std::chrono::milliseconds(30000));
+  EXPECT_EQ(p.tts.name, "speech");
+  EXPECT_TRUE(p.llm.tls);
+  ASSERT_EQ(p.llm.metadata.size(), 1u);
+  EXPECT_EQ(p.llm.metadata[0].first, "authorization");
+  EXPECT_EQ(p.llm.metadata[0].second, "Bearer s3cret");
+  EXPECT_EQ(p.greeting, "Thank you for calling.");
+  EXPECT_EQ(p.detector.end_silence_ms, std::chrono::milliseconds(500));
+  EXPECT_EQ(p.barge_in_after, std::chrono::milliseconds(250));
+  EXPECT_EQ(p.dtmf, pipeline::DtmfMode::collect);
+  EXPECT_EQ(p.dtmf_terminator, '*');
+  EXPECT_EQ(c.find_agent("bot")->type, agent::AgentSpec::Type::pipeline);
 }
 
 TEST(Config, ParsesSeveralListenersAndAgents) {
@@ -116,8 +160,20 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
             "16000, 24000, 32000, 44100, 48000");
   EXPECT_EQ(error_of("threads = 1\n"), "voxbridge.conf:1: threads: option outside of any section");
   EXPECT_EQ(error_of("[bogus]\n"),
-            "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME or "
-            "agent-NAME)");
+            "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME, "
+            "agent-NAME or provider-NAME)");
+  EXPECT_EQ(error_of("[agent-bot]\ntype = pipeline\nasr = nowhere\nllm = x\ntts = x\n"),
+            "voxbridge.conf: [agent-bot] asr: no [provider-nowhere] section");
+  EXPECT_EQ(error_of("[provider-p]\naddress = h:1\n[agent-bot]\ntype = pipeline\nasr = p\n"),
+            "voxbridge.conf: [agent-bot] llm: missing: name a [provider-NAME] section");
+  EXPECT_EQ(error_of("[agent-e]\ntype = echo\nbarge_in_ms = 200\n"),
+            "voxbridge.conf:3: [agent-e] barge_in_ms: only applies to type = pipeline");
+  EXPECT_EQ(error_of("[provider-p]\naddress = h:1\nheader = x-api-key: ${VB_SURELY_UNSET_9}\n"),
+            "voxbridge.conf:3: [provider-p] header: environment variable VB_SURELY_UNSET_9 is not "
+            "set");
+  EXPECT_EQ(error_of("[provider-p]\ntls = yes\n"), "voxbridge.conf: [provider-p] address: missing");
+  EXPECT_EQ(error_of("[agent-bot]\ndtmf = sometimes\n"),
+            "voxbridge.conf:2: [agent-bot] dtmf: 'sometimes' is not event or collect");
   EXPECT_EQ(error_of("[general]\n[general]\n"),
             "voxbridge.conf:2: [general] section defined twice (first at line 1)");
   EXPECT_EQ(error_of("[agent-x]\nhangup_digit = 12\n"),

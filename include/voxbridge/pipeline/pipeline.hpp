@@ -1,0 +1,116 @@
+// The conversation pipeline: an Agent that listens (VAD with pre-roll, streaming ASR over
+// gRPC), thinks (an LLM turn over gRPC, streamed), and speaks (TTS over gRPC, sentence by
+// sentence as the LLM writes, queued for the pacer under the playout watermarks), with barge-in,
+// DTMF, actions, a no-input timeout and a fallback when providers fail.
+//
+// One PipelineAgent per call, on the call's io thread; gRPC events come back through
+// CallControl::post. The pipeline's clock is the 20 ms tick (on_tick), so timeouts are
+// deterministic in tests; wall-clock times are taken only for the per-turn timeline.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "voxbridge/agent/agent.hpp"
+#include "voxbridge/providers/provider.hpp"
+#include "voxbridge/vad/vad.hpp"
+
+namespace voxbridge::pipeline {
+
+enum class DtmfMode {
+  event,    ///< every digit goes to the LLM as an event at once
+  collect,  ///< digits are collected up to the terminator, a timeout or a maximum
+};
+
+/// Settings of one pipeline agent ([agent-NAME] type = pipeline).
+struct PipelineSpec {
+  providers::ProviderTarget asr;
+  providers::ProviderTarget llm;
+  providers::ProviderTarget tts;
+  int asr_rate_hz = 16000;  ///< LINEAR16 rate sent to ASR
+  int tts_rate_hz = 16000;  ///< LINEAR16 rate asked of TTS
+  std::string language = "en-US";
+  std::string voice;
+  /// Spoken at call start through TTS; empty = none (the caller speaks first).
+  std::string greeting = "Hello, how can I help you?";
+
+  vad::VadOptions vad;
+  vad::DetectorOptions detector;  ///< speech start confirmation and endpointing silence
+  std::chrono::milliseconds pre_roll{300};
+
+  bool barge_in = true;
+  /// Caller speech confirmed this long while the agent speaks interrupts it.
+  std::chrono::milliseconds barge_in_after{300};
+  /// Or: an interim transcript of at least this many words while the agent speaks (0 = off).
+  std::size_t barge_in_words = 0;
+  /// While the agent speaks, caller audio counts as speech only if its peak exceeds this
+  /// fraction of the agent's peak over the echo window (a Geigel double-talk test), so the
+  /// agent's own voice coming back from the line does not interrupt it.
+  double echo_ratio = 0.5;
+  std::chrono::milliseconds echo_window{200};
+
+  std::chrono::milliseconds no_input_timeout{8000};  ///< after the agent stops speaking
+  int max_no_input = 2;  ///< timeouts in a row before hanging up
+  std::string goodbye = "Goodbye.";
+
+  DtmfMode dtmf = DtmfMode::event;
+  char dtmf_terminator = '#';
+  std::chrono::milliseconds dtmf_timeout{3000};
+  std::size_t dtmf_max_digits = 16;
+
+  /// Played (then the call is hung up) when a provider cannot be reached or fails twice.
+  /// Samples at the internal rate; empty = three short beeps.
+  std::shared_ptr<const std::vector<std::int16_t>> fallback_prompt;
+  /// Most audio held beyond the playout queue before TTS reads pause (backpressure).
+  std::chrono::milliseconds max_buffered_audio{5000};
+};
+
+/// Wall-clock milestones of one turn, for the log line and metrics.
+struct TurnTimeline {
+  using TimePoint = std::chrono::steady_clock::time_point;
+  unsigned turn = 0;
+  TimePoint speech_end{};      ///< endpoint (VAD silence or ASR end of utterance)
+  TimePoint asr_final{};       ///< the final transcript (ASR stream closed)
+  TimePoint llm_first_token{};
+  TimePoint tts_first_audio{};
+  TimePoint first_frame{};     ///< first reply audio handed to playout with nothing before it
+  bool interrupted = false;
+};
+
+/// Everything a pipeline call needs that outlives it: the spec and the shared channels.
+class PipelineFactory {
+ public:
+  PipelineFactory(PipelineSpec spec, int internal_rate_hz, int resampler_quality,
+                  std::shared_ptr<providers::ChannelPool> channels);
+  std::unique_ptr<agent::Agent> create() const;
+  const PipelineSpec& spec() const { return *spec_; }
+
+ private:
+  std::shared_ptr<const PipelineSpec> spec_;
+  int rate_hz_;
+  int quality_;
+  std::shared_ptr<providers::ChannelPool> channels_;
+};
+
+/// Three 150 ms beeps at 480 Hz, 150 ms apart: the fallback when nothing else is configured.
+std::vector<std::int16_t> default_fallback_prompt(int rate_hz);
+
+/// Splits streamed LLM text at sentence and clause ends, so TTS can start before the reply is
+/// complete. Pieces shorter than `min_chars` wait for more text (no one-word utterances).
+class SentenceSplitter {
+ public:
+  explicit SentenceSplitter(std::size_t min_chars = 12) : min_chars_(min_chars) {}
+  /// Appends `delta`; returns the complete pieces now available (possibly none).
+  std::vector<std::string> add(std::string_view delta);
+  /// Whatever is left (end of the reply).
+  std::string flush();
+
+ private:
+  std::size_t min_chars_;
+  std::string buf_;
+};
+
+}  // namespace voxbridge::pipeline

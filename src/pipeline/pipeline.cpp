@@ -1,0 +1,750 @@
+#include "voxbridge/pipeline/pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numbers>
+#include <optional>
+
+#include "voxbridge/audio/resampler.hpp"
+#include "voxbridge/llm/v1/llm.grpc.pb.h"
+#include "voxbridge/providers/asr_client.hpp"
+#include "voxbridge/providers/stream.hpp"
+#include "voxbridge/tts/v1/tts.grpc.pb.h"
+
+namespace voxbridge::pipeline {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using TtsStream = providers::BidiStream<tts::v1::SynthesizeRequest, tts::v1::SynthesizeResponse>;
+using LlmStream = providers::ReadStream<llm::v1::TurnResponse>;
+constexpr int kTickMs = 20;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  if (a == Clock::time_point{} || b == Clock::time_point{}) return -1;
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::string ms_text(double v) { return v < 0 ? "-" : fmt::format("{:.0f}", v); }
+
+std::size_t word_count(std::string_view s) {
+  std::size_t n = 0;
+  bool in = false;
+  for (char c : s) {
+    const bool space = c == ' ' || c == '\t' || c == '\n';
+    if (!space && !in) ++n;
+    in = !space;
+  }
+  return n;
+}
+
+std::int16_t peak_of(std::span<const std::int16_t> x) {
+  int p = 0;
+  for (const std::int16_t s : x) p = std::max(p, std::abs(static_cast<int>(s)));
+  return static_cast<std::int16_t>(std::min(p, 32767));
+}
+
+class PipelineAgent final : public agent::Agent {
+ public:
+  PipelineAgent(std::shared_ptr<const PipelineSpec> spec, int rate_hz, int quality,
+                std::shared_ptr<providers::ChannelPool> channels)
+      : spec_(std::move(spec)),
+        rate_hz_(rate_hz),
+        quality_(quality),
+        channels_(std::move(channels)),
+        vad_(vad::VadOptions{rate_hz, spec_->vad.aggressiveness, spec_->vad.noise_suppression}),
+        detector_(spec_->detector),
+        pre_roll_(static_cast<std::size_t>(spec_->pre_roll.count() * rate_hz / 1000)),
+        to_asr_(rate_hz, spec_->asr_rate_hz, quality),
+        from_tts_(spec_->tts_rate_hz, rate_hz, quality, false),
+        far_peaks_(kFarBlocks, 0) {}
+
+  void on_start(agent::CallControl& control, const agent::CallInfo& info) override {
+    control_ = &control;
+    info_ = info;
+    call_.set_call_id(info.uuid);
+    call_.set_listener(info.listener);
+    call_.set_language(spec_->language);
+    if (!spec_->greeting.empty()) {
+      begin_reply();
+      reply_->llm_done = true;
+      speak(spec_->greeting);
+      finish_speaking();
+      history_.emplace_back(llm::v1::ASSISTANT, spec_->greeting);
+    } else {
+      listening_since_ = tick_;
+    }
+  }
+
+  void on_audio(std::span<const std::int16_t> samples) override {
+    if (ending_) return;
+    const std::size_t n10 = vad_.frame_samples();
+    for (std::size_t at = 0; at + n10 <= samples.size(); at += n10) {
+      const auto block = samples.subspan(at, n10);
+      bool voiced = vad_.process(block) > 0;
+      if (voiced && agent_audible()) {
+        // Double talk or echo? The agent's own voice comes back from the line weaker than it
+        // left; only the caller speaking over it passes.
+        voiced = peak_of(block) > spec_->echo_ratio * far_peak();
+      }
+      const auto ev = detector_.update(voiced);
+      if (ev == vad::SpeechDetector::Event::started) on_speech_started();
+      if (ev == vad::SpeechDetector::Event::ended) on_speech_ended();
+    }
+    if (spec_->barge_in && reply_ && !reply_->interrupted && detector_.in_speech() &&
+        detector_.speech_length() >= spec_->barge_in_after && agent_audible()) {
+      barge_in("caller spoke for " + std::to_string(detector_.speech_length().count()) + " ms");
+    }
+    if (asr_ && asr_streaming_) {
+      send_to_asr(samples);
+    } else {
+      pre_roll_.push(samples);
+    }
+  }
+
+  void on_dtmf(char digit) override {
+    if (ending_) return;
+    if (spec_->dtmf == DtmfMode::event) {
+      digits_event(std::string(1, digit));
+      return;
+    }
+    if (digit == spec_->dtmf_terminator) {
+      if (!digits_.empty()) digits_event(std::exchange(digits_, {}));
+      return;
+    }
+    digits_.push_back(digit);
+    digits_since_ = tick_;
+    if (digits_.size() >= spec_->dtmf_max_digits) digits_event(std::exchange(digits_, {}));
+  }
+
+  void on_tick() override {
+    ++tick_;
+    feed_playout();
+    if (!digits_.empty() &&
+        (tick_ - digits_since_) * kTickMs >= static_cast<std::uint64_t>(spec_->dtmf_timeout.count())) {
+      digits_event(std::exchange(digits_, {}));
+    }
+    if (reply_ && reply_complete()) end_reply();
+    if (hangup_when_drained_ && !reply_ && out_.empty() && control_->queued_samples() == 0) {
+      hangup_when_drained_ = false;
+      control_->hangup(hangup_reason_, true);
+      return;
+    }
+    if (!ending_ && !reply_ && !asr_ && !detector_.in_speech() && listening_since_ != kNever &&
+        (tick_ - listening_since_) * kTickMs >=
+            static_cast<std::uint64_t>(spec_->no_input_timeout.count())) {
+      listening_since_ = kNever;
+      ++no_input_;
+      if (no_input_ > spec_->max_no_input) {
+        begin_reply();
+        reply_->llm_done = true;
+        speak(spec_->goodbye);
+        finish_speaking();
+        hangup_after_reply("no input");
+      } else {
+        llm::v1::Event e;
+        e.mutable_no_input()->set_count(static_cast<std::uint32_t>(no_input_));
+        pending_events_.push_back(e);
+        start_turn("");
+      }
+    }
+  }
+
+  void on_end(std::string_view) override {
+    ending_ = true;
+    alive_.reset();
+    if (asr_) asr_->cancel();
+    cancel_reply_streams();
+  }
+
+ private:
+  static constexpr std::uint64_t kNever = ~0ull;
+  static constexpr std::size_t kFarBlocks = 1024;  // 10 ms peaks of what was queued (10 s)
+
+  struct Chunk {
+    std::uint64_t id;
+    std::string text;
+    std::uint32_t done_ms = 0;  // audio of the reply up to this chunk's end (0 = not yet)
+  };
+  struct Reply {
+    std::uint64_t gen = 0;
+    bool llm_done = false;
+    bool tts_done = true;  // no TTS stream yet
+    bool interrupted = false;
+    std::string text;
+    std::vector<Chunk> chunks;
+    std::uint64_t pushed_samples = 0;  // reply audio handed to playout
+    TurnTimeline timeline;
+    std::string user_text;
+  };
+
+  // --- helpers that deliver gRPC events on the call's thread, only while it lives ---
+  template <class F>
+  auto guarded(F f) {
+    return [w = std::weak_ptr<int>(alive_), f = std::move(f)](auto&&... args) mutable {
+      if (w.lock()) f(std::forward<decltype(args)>(args)...);
+    };
+  }
+  providers::Poster post_fn() {
+    return [c = control_](std::function<void()> fn) { c->post(std::move(fn)); };
+  }
+
+  bool agent_audible() const {
+    return (reply_ && reply_->pushed_samples > 0) || control_->queued_samples() > 0;
+  }
+
+  double far_peak() const {
+    // Blocks of 10 ms, indexed by their position in everything queued for playout; the one
+    // playing now is (pushed - queued) / block.
+    const std::size_t n10 = vad_.frame_samples();
+    const std::uint64_t playing = (pushed_total_ - control_->queued_samples()) / n10;
+    const std::uint64_t span = static_cast<std::uint64_t>(spec_->echo_window.count() / 10);
+    std::int16_t p = 0;
+    for (std::uint64_t b = playing > span ? playing - span : 0; b <= playing && b < far_blocks_;
+         ++b) {
+      p = std::max(p, far_peaks_[b % kFarBlocks]);
+    }
+    return p;
+  }
+
+  // --- listening ---
+  void on_speech_started() {
+    listening_since_ = kNever;
+    if (asr_) return;  // still finishing the previous utterance
+    open_asr();
+  }
+
+  void on_speech_ended() {
+    if (!asr_ || !asr_streaming_) return;
+    asr_streaming_ = false;
+    speech_end_ = Clock::now();
+    asr_->finish();
+  }
+
+  void open_asr() {
+    asr::v1::RecognitionConfig cfg;
+    *cfg.mutable_call() = call_;
+    cfg.mutable_format()->set_encoding(common::v1::LINEAR16);
+    cfg.mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(spec_->asr_rate_hz));
+    cfg.set_language(spec_->language);
+    cfg.set_interim_results(true);
+    cfg.set_single_utterance(true);
+    const std::uint64_t gen = ++asr_gen_;
+    providers::AsrEvents ev;
+    ev.result = guarded([this, gen](const providers::AsrResult& r) {
+      if (gen != asr_gen_) return;
+      if (!r.is_final && spec_->barge_in && spec_->barge_in_words > 0 && reply_ &&
+          !reply_->interrupted && agent_audible() &&
+          word_count(r.transcript) >= spec_->barge_in_words) {
+        barge_in("caller said \"" + r.transcript + "\"");
+      }
+      if (r.is_final) {
+        if (!utterance_.empty()) utterance_ += ' ';
+        utterance_ += r.transcript;
+      }
+    });
+    ev.end_of_utterance = guarded([this, gen](std::uint32_t) {
+      if (gen == asr_gen_) on_speech_ended();
+    });
+    ev.closed = guarded([this, gen](const grpc::Status& st) {
+      if (gen == asr_gen_) on_asr_closed(st);
+    });
+    try {
+      asr_ = providers::AsrStream::start(channels_->get(spec_->asr), spec_->asr, cfg, post_fn(),
+                                         std::move(ev));
+    } catch (const std::exception& e) {
+      fail(std::string("ASR: ") + e.what());
+      return;
+    }
+    asr_streaming_ = true;
+    utterance_.clear();
+    speech_end_ = {};
+    pre_roll_.drain(scratch_);
+    // In 20 ms messages, like the live audio that follows.
+    const std::size_t frame = static_cast<std::size_t>(rate_hz_ / 50);
+    for (std::size_t at = 0; at < scratch_.size(); at += frame) {
+      send_to_asr({scratch_.data() + at, std::min(frame, scratch_.size() - at)});
+    }
+  }
+
+  void send_to_asr(std::span<const std::int16_t> samples) {
+    if (samples.empty()) return;
+    asr_pcm_.resize(to_asr_.max_output(samples.size()));
+    const std::size_t n = to_asr_.process(samples, asr_pcm_);
+    asr_->send_audio({reinterpret_cast<const std::uint8_t*>(asr_pcm_.data()), n * 2});
+  }
+
+  void on_asr_closed(const grpc::Status& st) {
+    asr_.reset();
+    asr_streaming_ = false;
+    if (!st.ok()) {
+      spdlog::warn("call uuid={}: ASR stream failed: {} ({})", info_.uuid, st.error_message(),
+                   static_cast<int>(st.error_code()));
+      if (++asr_failures_ >= 2) {
+        fail("ASR failed twice: " + st.error_message());
+        return;
+      }
+    } else {
+      asr_failures_ = 0;
+    }
+    std::string text = std::exchange(utterance_, {});
+    if (detector_.in_speech()) open_asr();  // the caller is still talking: next utterance
+    if (text.empty()) {
+      if (!reply_) listening_since_ = tick_;
+      return;
+    }
+    if (reply_) {
+      spdlog::debug("call uuid={}: ignored '{}' said over the agent (no barge-in)", info_.uuid,
+                    text);
+      return;
+    }
+    const auto asr_final = Clock::now();
+    start_turn(text);
+    reply_->timeline.speech_end = speech_end_ == Clock::time_point{} ? asr_final : speech_end_;
+    reply_->timeline.asr_final = asr_final;
+  }
+
+  void digits_event(std::string digits) {
+    llm::v1::Event e;
+    e.mutable_dtmf()->set_digits(digits);
+    pending_events_.push_back(std::move(e));
+    if (!reply_ && !asr_) start_turn("");  // else it goes with the next turn
+  }
+
+  // --- thinking ---
+  void begin_reply() {
+    reply_ = std::make_unique<Reply>();
+    reply_->gen = ++reply_gen_;
+
+    splitter_ = SentenceSplitter();
+    listening_since_ = kNever;
+  }
+
+  void start_turn(const std::string& user_text) {
+    begin_reply();
+    reply_->user_text = user_text;
+    llm_request_ = llm::v1::TurnRequest();
+    *llm_request_.mutable_call() = call_;
+    llm_request_.set_session_id(info_.uuid);
+    for (const auto& [role, text] : history_) {
+      auto* m = llm_request_.add_history();
+      m->set_role(role);
+      m->set_text(text);
+    }
+    for (const auto& m : interrupted_) *llm_request_.add_history() = m;
+    llm_request_.set_user_text(user_text);
+    for (auto& e : pending_events_) *llm_request_.add_events() = std::move(e);
+    pending_events_.clear();
+    reply_->timeline.turn = ++llm_turns_;
+    llm_request_.set_turn(reply_->timeline.turn);
+    if (!user_text.empty()) history_.emplace_back(llm::v1::USER, user_text);
+    llm_retries_ = 0;
+    open_llm();
+  }
+
+  void open_llm() {
+    const std::uint64_t gen = reply_->gen;
+    std::shared_ptr<llm::v1::Dialogue::Stub> stub;
+    try {
+      stub = llm::v1::Dialogue::NewStub(channels_->get(spec_->llm));
+    } catch (const std::exception& e) {
+      fail(std::string("LLM: ") + e.what());
+      return;
+    }
+    llm_ = LlmStream::start(
+        [stub, req = &llm_request_](grpc::ClientContext* c, LlmStream* r) {
+          stub->async()->Turn(c, req, r);
+        },
+        stub, spec_->llm, post_fn(), guarded([this, gen](llm::v1::TurnResponse& r) {
+          if (reply_ && reply_->gen == gen) on_llm(r);
+        }),
+        guarded([this, gen](const grpc::Status& st) {
+          if (reply_ && reply_->gen == gen) on_llm_closed(st);
+        }));
+  }
+
+  void on_llm(llm::v1::TurnResponse& r) {
+    switch (r.response_case()) {
+      case llm::v1::TurnResponse::kTextDelta:
+        if (reply_->timeline.llm_first_token == Clock::time_point{}) {
+          reply_->timeline.llm_first_token = Clock::now();
+        }
+        reply_->text += r.text_delta();
+        for (auto& piece : splitter_.add(r.text_delta())) speak(piece);
+        break;
+      case llm::v1::TurnResponse::kAction:
+        on_action(r.action());
+        break;
+      default:
+        break;  // end_of_turn: the stream's end says the same
+    }
+  }
+
+  void on_llm_closed(const grpc::Status& st) {
+    llm_.reset();
+    if (!st.ok()) {
+      spdlog::warn("call uuid={}: LLM turn failed: {} ({})", info_.uuid, st.error_message(),
+                   static_cast<int>(st.error_code()));
+      if (reply_->text.empty() && llm_retries_ == 0) {
+        ++llm_retries_;
+        open_llm();  // once more, at once: a broken connection is usually back
+        return;
+      }
+      fail("LLM failed: " + st.error_message());
+      return;
+    }
+    reply_->llm_done = true;
+    if (auto rest = splitter_.flush(); !rest.empty()) speak(rest);
+    finish_speaking();
+    if (!reply_->text.empty()) history_.emplace_back(llm::v1::ASSISTANT, reply_->text);
+  }
+
+  void on_action(const common::v1::Action& a) {
+    if (a.has_hangup()) {
+      if (!a.hangup().final_words().empty()) {
+        reply_->text += a.hangup().final_words();
+        speak(a.hangup().final_words());
+      }
+      hangup_after_reply(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
+      return;
+    }
+    // Transfer, DTMF and variables need the Asterisk control path (not configured here).
+    std::string what = a.has_transfer()      ? "transfer to " + a.transfer().target()
+                       : a.has_send_dtmf()   ? "send DTMF " + a.send_dtmf().digits()
+                       : a.has_set_variable() ? "set " + a.set_variable().name()
+                                              : "unknown action";
+    spdlog::info("call uuid={}: action {}: not configured (no Asterisk control path)", info_.uuid,
+                 what);
+    llm::v1::Event e;
+    *e.mutable_action_result()->mutable_action() = a;
+    e.mutable_action_result()->set_ok(false);
+    e.mutable_action_result()->set_error("not configured: no Asterisk control path");
+    pending_events_.push_back(std::move(e));
+  }
+
+  void hangup_after_reply(std::string reason) {
+    hangup_reason_ = std::move(reason);
+    hangup_when_drained_ = true;
+    ending_ = true;
+  }
+
+  // --- speaking ---
+  void speak(const std::string& text) {
+    if (text.empty() || !reply_) return;
+    if (!tts_) {
+      tts::v1::SynthesizeRequest first;
+      auto* cfg = first.mutable_config();
+      *cfg->mutable_call() = call_;
+      cfg->mutable_format()->set_encoding(common::v1::LINEAR16);
+      cfg->mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(spec_->tts_rate_hz));
+      cfg->set_voice(spec_->voice);
+      cfg->set_language(spec_->language);
+      const std::uint64_t gen = reply_->gen;
+      std::shared_ptr<tts::v1::Synthesizer::Stub> stub;
+      try {
+        stub = tts::v1::Synthesizer::NewStub(channels_->get(spec_->tts));
+      } catch (const std::exception& e) {
+        fail(std::string("TTS: ") + e.what());
+        return;
+      }
+      from_tts_.reset();
+      reply_->tts_done = false;
+      tts_ = TtsStream::start(
+          [stub](grpc::ClientContext* c, TtsStream::Reactor* r) {
+            stub->async()->StreamingSynthesize(c, r);
+          },
+          stub, spec_->tts, std::move(first), post_fn(),
+          guarded([this, gen](tts::v1::SynthesizeResponse& r) {
+            if (reply_ && reply_->gen == gen) on_tts(r);
+          }),
+          guarded([this, gen](const grpc::Status& st) {
+            if (reply_ && reply_->gen == gen) on_tts_closed(st);
+          }),
+          64);
+    }
+    tts::v1::SynthesizeRequest m;
+    const std::uint64_t id = ++chunk_id_;
+    m.mutable_text()->set_text(text);
+    m.mutable_text()->set_chunk_id(id);
+    reply_->chunks.push_back({id, text, 0});
+    if (!tts_->send(std::move(m))) spdlog::warn("call uuid={}: TTS queue full", info_.uuid);
+  }
+
+  void finish_speaking() {
+    if (tts_) tts_->finish();
+  }
+
+  void on_tts(tts::v1::SynthesizeResponse& r) {
+    if (r.has_chunk_done()) {
+      for (auto& c : reply_->chunks) {
+        if (c.id == r.chunk_done().chunk_id()) c.done_ms = r.chunk_done().audio_ms();
+      }
+      return;
+    }
+    const std::string& bytes = r.audio();
+    if (bytes.size() < 2) return;
+    if (reply_->timeline.tts_first_audio == Clock::time_point{}) {
+      reply_->timeline.tts_first_audio = Clock::now();
+    }
+    tts_pcm_.resize(bytes.size() / 2);
+    std::memcpy(tts_pcm_.data(), bytes.data(), tts_pcm_.size() * 2);
+    const std::size_t at = out_.size();
+    out_.resize(at + from_tts_.max_output(tts_pcm_.size()));
+    out_.resize(at + from_tts_.process(tts_pcm_, {out_.data() + at, out_.size() - at}));
+    const auto cap = static_cast<std::size_t>(spec_->max_buffered_audio.count() * rate_hz_ / 1000);
+    if (out_.size() - out_pos_ > cap) {
+      dropped_tts_samples_ += out_.size() - out_pos_ - cap;
+      out_.resize(out_pos_ + cap);
+    }
+    feed_playout();
+  }
+
+  void on_tts_closed(const grpc::Status& st) {
+    tts_.reset();
+    if (!st.ok()) {
+      spdlog::warn("call uuid={}: TTS stream failed: {} ({})", info_.uuid, st.error_message(),
+                   static_cast<int>(st.error_code()));
+      fail("TTS failed: " + st.error_message());
+      return;
+    }
+    reply_->tts_done = true;
+  }
+
+  void feed_playout() {
+    while (out_pos_ < out_.size() && !control_->playout_full()) {
+      const bool was_empty = control_->queued_samples() == 0;
+      const std::span<const std::int16_t> rest{out_.data() + out_pos_, out_.size() - out_pos_};
+      const std::size_t n = control_->play(rest);
+      if (n == 0) break;
+      note_far(rest.first(n));
+      if (reply_) {
+        if (reply_->pushed_samples == 0 && was_empty) reply_->timeline.first_frame = Clock::now();
+        reply_->pushed_samples += n;
+      }
+      out_pos_ += n;
+    }
+    if (out_pos_ == out_.size()) {
+      out_.clear();
+      out_pos_ = 0;
+    }
+  }
+
+  void note_far(std::span<const std::int16_t> x) {
+    // Peaks of 10 ms blocks in queue order, for the echo test while the agent speaks.
+    const std::size_t n10 = vad_.frame_samples();
+    for (const std::int16_t s : x) {
+      far_acc_ = std::max<int>(far_acc_, std::abs(static_cast<int>(s)));
+      if (++far_fill_ == n10) {
+        far_peaks_[far_blocks_ % kFarBlocks] = static_cast<std::int16_t>(std::min(far_acc_, 32767));
+        ++far_blocks_;
+        far_fill_ = 0;
+        far_acc_ = 0;
+      }
+    }
+    pushed_total_ += x.size();
+  }
+
+  bool reply_complete() const {
+    return reply_->llm_done && reply_->tts_done && !tts_ && out_.empty() &&
+           control_->queued_samples() == 0;
+  }
+
+  void end_reply() {
+    const auto& t = reply_->timeline;
+    if (reply_->user_text.empty() && t.asr_final == Clock::time_point{}) {
+      spdlog::debug("call uuid={}: turn {} spoken (no caller speech before it)", info_.uuid,
+                    t.turn);
+    } else {
+      spdlog::info(
+          "turn uuid={} n={} speech_end->asr_final={}ms ->llm_first_token={}ms "
+          "->tts_first_audio={}ms ->first_frame={}ms total={}ms user=\"{}\" reply=\"{}\"",
+          info_.uuid, t.turn, ms_text(ms_between(t.speech_end, t.asr_final)),
+          ms_text(ms_between(t.asr_final, t.llm_first_token)),
+          ms_text(ms_between(t.llm_first_token, t.tts_first_audio)),
+          ms_text(ms_between(t.tts_first_audio, t.first_frame)),
+          ms_text(ms_between(t.speech_end, t.first_frame)), reply_->user_text, reply_->text);
+    }
+    timelines_.push_back(t);
+    reply_.reset();
+    listening_since_ = tick_;
+    if (!hangup_when_drained_) ending_ = false;
+  }
+
+  void barge_in(const std::string& why) {
+    const std::size_t queued = control_->queued_samples();
+    control_->flush();
+    const std::uint64_t played = reply_->pushed_samples - std::min<std::uint64_t>(
+                                                              reply_->pushed_samples, queued);
+    const auto played_ms = static_cast<std::uint32_t>(played * 1000 / static_cast<unsigned>(rate_hz_));
+    std::string heard;
+    for (const auto& c : reply_->chunks) {
+      if (c.done_ms == 0 || c.done_ms > played_ms) break;
+      if (!heard.empty()) heard += ' ';
+      heard += c.text;
+    }
+    spdlog::info("barge-in uuid={} turn={}: {}; heard {} ms of the reply: \"{}\"", info_.uuid,
+                 reply_->timeline.turn, why, played_ms, heard);
+    reply_->interrupted = true;
+    reply_->timeline.interrupted = true;
+    cancel_reply_streams();
+    // The reply as the caller heard it goes into the history, marked interrupted.
+    if (!history_.empty() && history_.back().first == llm::v1::ASSISTANT &&
+        history_.back().second == reply_->text) {
+      history_.pop_back();
+    }
+    llm::v1::Message m;
+    m.set_role(llm::v1::ASSISTANT);
+    m.set_text(heard);
+    m.set_interrupted(true);
+    interrupted_.push_back(m);
+    llm::v1::Event e;
+    e.mutable_barge_in()->set_heard_text(heard);
+    pending_events_.push_back(std::move(e));
+    ++barge_ins_;
+    timelines_.push_back(reply_->timeline);
+    reply_.reset();
+    hangup_when_drained_ = false;
+    ending_ = false;
+  }
+
+  void cancel_reply_streams() {
+    ++reply_gen_;
+    if (llm_) llm_->cancel();
+    if (tts_) tts_->cancel();
+    llm_.reset();
+    tts_.reset();
+    out_.clear();
+    out_pos_ = 0;
+  }
+
+  void fail(const std::string& why) {
+    if (failed_) return;
+    failed_ = true;
+    spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid, why);
+    if (asr_) asr_->cancel();
+    asr_.reset();
+    cancel_reply_streams();
+    reply_.reset();
+    control_->flush();
+    const auto& prompt = spec_->fallback_prompt;
+    if (prompt && !prompt->empty()) {
+      out_.assign(prompt->begin(), prompt->end());
+    } else {
+      out_ = default_fallback_prompt(rate_hz_);
+    }
+    out_pos_ = 0;
+    feed_playout();
+    hangup_after_reply("provider failure");
+  }
+
+  std::shared_ptr<const PipelineSpec> spec_;
+  int rate_hz_;
+  int quality_;
+  std::shared_ptr<providers::ChannelPool> channels_;
+  agent::CallControl* control_ = nullptr;
+  agent::CallInfo info_;
+  common::v1::CallInfo call_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+
+  vad::Vad vad_;
+  vad::SpeechDetector detector_;
+  vad::PreRoll pre_roll_;
+  audio::Resampler to_asr_;
+  audio::Resampler from_tts_;
+  std::vector<std::int16_t> scratch_, asr_pcm_, tts_pcm_;
+
+  std::shared_ptr<providers::AsrStream> asr_;
+  bool asr_streaming_ = false;
+  std::uint64_t asr_gen_ = 0;
+  int asr_failures_ = 0;
+  std::string utterance_;
+  Clock::time_point speech_end_{};
+
+  std::unique_ptr<Reply> reply_;
+  std::uint64_t reply_gen_ = 0;
+  unsigned llm_turns_ = 0;
+  llm::v1::TurnRequest llm_request_;
+  std::shared_ptr<LlmStream> llm_;
+  int llm_retries_ = 0;
+  std::shared_ptr<TtsStream> tts_;
+  std::uint64_t chunk_id_ = 0;
+  SentenceSplitter splitter_;
+  std::vector<std::pair<llm::v1::Role, std::string>> history_;
+  std::vector<llm::v1::Message> interrupted_;
+  std::vector<llm::v1::Event> pending_events_;
+
+  std::vector<std::int16_t> out_;  // reply audio at the internal rate not yet in the playout queue
+  std::size_t out_pos_ = 0;
+  std::uint64_t dropped_tts_samples_ = 0;
+  std::vector<std::int16_t> far_peaks_;
+  std::uint64_t far_blocks_ = 0;
+  std::size_t far_fill_ = 0;
+  int far_acc_ = 0;
+  std::uint64_t pushed_total_ = 0;
+
+  std::uint64_t tick_ = 0;
+  std::uint64_t listening_since_ = kNever;
+  int no_input_ = 0;
+  std::string digits_;
+  std::uint64_t digits_since_ = 0;
+  bool ending_ = false;
+  bool failed_ = false;
+  bool hangup_when_drained_ = false;
+  std::string hangup_reason_;
+  unsigned barge_ins_ = 0;
+  std::vector<TurnTimeline> timelines_;
+};
+
+}  // namespace
+
+std::vector<std::string> SentenceSplitter::add(std::string_view delta) {
+  buf_.append(delta);
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i + 1 < buf_.size(); ++i) {
+    const char c = buf_[i];
+    const bool end = c == '.' || c == '!' || c == '?' || c == ';' || c == ':' || c == ',';
+    if (!end || buf_[i + 1] != ' ') continue;
+    const bool sentence = c != ',';
+    if (i + 1 - start < (sentence ? min_chars_ : 2 * min_chars_)) continue;
+    out.push_back(buf_.substr(start, i + 1 - start));
+    start = i + 2;
+  }
+  buf_.erase(0, start);
+  return out;
+}
+
+std::string SentenceSplitter::flush() {
+  std::string rest = std::move(buf_);
+  buf_.clear();
+  const auto b = rest.find_first_not_of(' ');
+  return b == std::string::npos ? std::string() : rest.substr(b);
+}
+
+std::vector<std::int16_t> default_fallback_prompt(int rate_hz) {
+  const auto beep = static_cast<std::size_t>(rate_hz * 150 / 1000);
+  std::vector<std::int16_t> v(beep * 6, 0);
+  for (int b = 0; b < 3; ++b) {
+    for (std::size_t i = 0; i < beep; ++i) {
+      v[2 * static_cast<std::size_t>(b) * beep + i] = static_cast<std::int16_t>(
+          8000 * std::sin(2 * std::numbers::pi * 480.0 * static_cast<double>(i) / rate_hz));
+    }
+  }
+  return v;
+}
+
+PipelineFactory::PipelineFactory(PipelineSpec spec, int internal_rate_hz, int resampler_quality,
+                                 std::shared_ptr<providers::ChannelPool> channels)
+    : spec_(std::make_shared<const PipelineSpec>(std::move(spec))),
+      rate_hz_(internal_rate_hz),
+      quality_(resampler_quality),
+      channels_(std::move(channels)) {}
+
+std::unique_ptr<agent::Agent> PipelineFactory::create() const {
+  return std::make_unique<PipelineAgent>(spec_, rate_hz_, quality_, channels_);
+}
+
+}  // namespace voxbridge::pipeline
