@@ -28,7 +28,9 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-std::string ms_text(double v) { return v < 0 ? "-" : fmt::format("{:.0f}", v); }
+std::string ms_text(double v) {
+  return v < 0 ? "-" : fmt::format("{:.0f}", v);
+}
 
 std::size_t word_count(std::string_view s) {
   std::size_t n = 0;
@@ -71,6 +73,7 @@ class PipelineAgent final : public agent::Agent {
     if (!spec_->greeting.empty()) {
       begin_reply();
       reply_->llm_done = true;
+      reply_->text = spec_->greeting;
       speak(spec_->greeting);
       finish_speaking();
       history_.emplace_back(llm::v1::ASSISTANT, spec_->greeting);
@@ -93,10 +96,17 @@ class PipelineAgent final : public agent::Agent {
       const auto ev = detector_.update(voiced);
       if (ev == vad::SpeechDetector::Event::started) on_speech_started();
       if (ev == vad::SpeechDetector::Event::ended) on_speech_ended();
+      // Barge-in counts the caller's voice heard over the agent, not speech that began before
+      // the agent did (the endpointing silence of the previous utterance is still "speech").
+      if (detector_.in_speech() && agent_audible()) {
+        if (voiced) overlap_units_ += 1;
+      } else {
+        overlap_units_ = 0;
+      }
     }
-    if (spec_->barge_in && reply_ && !reply_->interrupted && detector_.in_speech() &&
-        detector_.speech_length() >= spec_->barge_in_after && agent_audible()) {
-      barge_in("caller spoke for " + std::to_string(detector_.speech_length().count()) + " ms");
+    if (spec_->barge_in && reply_ && !reply_->interrupted &&
+        overlap_units_ * 10 >= spec_->barge_in_after.count()) {
+      barge_in("caller spoke over the agent for " + std::to_string(overlap_units_ * 10) + " ms");
     }
     if (asr_ && asr_streaming_) {
       send_to_asr(samples);
@@ -123,8 +133,8 @@ class PipelineAgent final : public agent::Agent {
   void on_tick() override {
     ++tick_;
     feed_playout();
-    if (!digits_.empty() &&
-        (tick_ - digits_since_) * kTickMs >= static_cast<std::uint64_t>(spec_->dtmf_timeout.count())) {
+    if (!digits_.empty() && (tick_ - digits_since_) * kTickMs >=
+                                static_cast<std::uint64_t>(spec_->dtmf_timeout.count())) {
       digits_event(std::exchange(digits_, {}));
     }
     if (reply_ && reply_complete()) end_reply();
@@ -412,8 +422,8 @@ class PipelineAgent final : public agent::Agent {
       return;
     }
     // Transfer, DTMF and variables need the Asterisk control path (not configured here).
-    std::string what = a.has_transfer()      ? "transfer to " + a.transfer().target()
-                       : a.has_send_dtmf()   ? "send DTMF " + a.send_dtmf().digits()
+    std::string what = a.has_transfer()       ? "transfer to " + a.transfer().target()
+                       : a.has_send_dtmf()    ? "send DTMF " + a.send_dtmf().digits()
                        : a.has_set_variable() ? "set " + a.set_variable().name()
                                               : "unknown action";
     spdlog::info("call uuid={}: action {}: not configured (no Asterisk control path)", info_.uuid,
@@ -576,9 +586,10 @@ class PipelineAgent final : public agent::Agent {
   void barge_in(const std::string& why) {
     const std::size_t queued = control_->queued_samples();
     control_->flush();
-    const std::uint64_t played = reply_->pushed_samples - std::min<std::uint64_t>(
-                                                              reply_->pushed_samples, queued);
-    const auto played_ms = static_cast<std::uint32_t>(played * 1000 / static_cast<unsigned>(rate_hz_));
+    const std::uint64_t played =
+        reply_->pushed_samples - std::min<std::uint64_t>(reply_->pushed_samples, queued);
+    const auto played_ms =
+        static_cast<std::uint32_t>(played * 1000 / static_cast<unsigned>(rate_hz_));
     std::string heard;
     for (const auto& c : reply_->chunks) {
       if (c.done_ms == 0 || c.done_ms > played_ms) break;
@@ -695,6 +706,7 @@ class PipelineAgent final : public agent::Agent {
   bool hangup_when_drained_ = false;
   std::string hangup_reason_;
   unsigned barge_ins_ = 0;
+  long overlap_units_ = 0;  // voiced 10 ms units of caller speech while the agent is audible
   std::vector<TurnTimeline> timelines_;
 };
 

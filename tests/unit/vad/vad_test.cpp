@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "support/test_audio.hpp"
 #include "voxbridge/vad/vad.hpp"
 
 namespace voxbridge::vad {
@@ -13,50 +14,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// A vowel-like voice: harmonics of a gliding 110-140 Hz pitch shaped by three formants, in
-/// syllables of `syllable_ms` with short gaps. Peak around `level`.
-std::vector<std::int16_t> voice(int rate, double seconds, double level = 8000.0) {
-  std::vector<std::int16_t> v(static_cast<std::size_t>(rate * seconds));
-  const double formants[] = {700, 1220, 2600};
-  double phase = 0;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const double t = static_cast<double>(i) / rate;
-    const double f0 = 125 + 15 * std::sin(2 * std::numbers::pi * 0.7 * t);
-    phase += 2 * std::numbers::pi * f0 / rate;
-    double s = 0;
-    for (int h = 1; f0 * h < rate / 2.0 - 200 && h < 40; ++h) {
-      double gain = 0;
-      for (double f : formants) {
-        const double d = (f0 * h - f) / 150.0;
-        gain += 1.0 / (1.0 + d * d);
-      }
-      s += gain / h * std::sin(h * phase);
-    }
-    const double env = std::pow(std::abs(std::sin(2 * std::numbers::pi * 2.5 * t)), 0.5);
-    v[i] = static_cast<std::int16_t>(std::clamp(level * 0.5 * s * env, -32768.0, 32767.0));
-  }
-  return v;
-}
-
-std::vector<std::int16_t> white_noise(int rate, double seconds, double rms, unsigned seed = 7) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> d(0.0, rms);
-  std::vector<std::int16_t> v(static_cast<std::size_t>(rate * seconds));
-  for (auto& s : v) s = static_cast<std::int16_t>(std::clamp(d(gen), -32768.0, 32767.0));
-  return v;
-}
-
-/// Mains hum with its harmonics (50 Hz), as a bad line carries it.
-std::vector<std::int16_t> hum(int rate, double seconds, double level) {
-  std::vector<std::int16_t> v(static_cast<std::size_t>(rate * seconds));
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const double t = static_cast<double>(i) / rate;
-    double s = 0;
-    for (int h = 1; h <= 7; h += 2) s += std::sin(2 * std::numbers::pi * 50 * h * t) / h;
-    v[i] = static_cast<std::int16_t>(level * s);
-  }
-  return v;
-}
+using testing::hum;
+using testing::voice;
+using testing::white_noise;
 
 double voiced_fraction(const std::vector<std::int16_t>& x, int rate, int aggressiveness = 2) {
   Vad vad({rate, aggressiveness, true});

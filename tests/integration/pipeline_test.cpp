@@ -1,0 +1,351 @@
+// Whole calls through the conversation pipeline: the server on port 0 with a pipeline agent,
+// the scripted fake providers on a real gRPC server, and the call simulator as Asterisk
+// (slin16 channel mode). Real sockets and real time; the fakes make every outcome exact:
+// each TTS word is 200 ms of a 440 Hz tone, the ASR hears "hello world" after 10 voiced frames
+// and 10 silent ones, the LLM answers from a script.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <future>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include "support/fake_providers.hpp"
+#include "support/test_audio.hpp"
+#include "voxbridge/config/config.hpp"
+#include "voxbridge/server/server.hpp"
+#include "voxbridge/sim/sim_call.hpp"
+
+namespace voxbridge {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::append;
+using testing::silence;
+using testing::voice;
+constexpr int kRate = 16000;
+constexpr double kToneRms = 6000 / 1.4142;  // the fake TTS's 440 Hz tone
+
+struct Fakes {
+  testing::FakeRecognizer asr;
+  testing::FakeDialogue llm;
+  testing::FakeSynthesizer tts;
+  std::unique_ptr<testing::FakeProviderServer> server;
+  void start() {
+    server = std::make_unique<testing::FakeProviderServer>(
+        std::vector<grpc::Service*>{&asr, &llm, &tts});
+  }
+};
+
+config::Config pipeline_config(const std::string& address, pipeline::PipelineSpec p) {
+  config::Config c = config::default_config();
+  c.listeners[0].port = 0;
+  c.listeners[0].agent = "bot";
+  c.general.threads = 2;
+  c.general.log_level = "warning";
+  agent::AgentSpec a;
+  a.name = "bot";
+  a.type = agent::AgentSpec::Type::pipeline;
+  c.agents.push_back(a);
+  const providers::ProviderTarget t{"fake", address, false, "", 10000ms, {}};
+  p.asr = p.llm = p.tts = t;
+  c.pipelines["bot"] = p;
+  return c;
+}
+
+struct RunningServer {
+  explicit RunningServer(const config::Config& c) : server(c) {
+    server.start();
+    port = server.ports().at(0);
+  }
+  ~RunningServer() { server.shutdown(0ms); }
+  server::Server server;
+  unsigned short port = 0;
+};
+
+sim::CallPlan plan_with(unsigned short port, std::vector<std::int16_t> audio) {
+  sim::CallPlan p;
+  p.port = port;
+  p.format = *sim::LegFormat::parse("slin16");
+  p.audio = std::move(audio);
+  p.tail = 200ms;
+  p.max_duration = 30s;
+  return p;
+}
+
+// Caller audio starts 10 ms after the UUID and reply audio 20 ms after it: both timelines are
+// within a frame of each other, so the times below are seconds from the UUID.
+
+TEST(Pipeline, GreetsThenAnswersWhatTheCallerSaid) {
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "Hello there";  // 2 words: 0.4 s
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> audio = silence(kRate, 1.0);
+  append(audio, voice(kRate, 0.8));
+  append(audio, silence(kRate, 2.5));
+  const auto r = sim::place_call(plan_with(s.port, audio));
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_EQ(r.reply_kind, audiosocket::Kind::slin16);
+  EXPECT_FALSE(r.server_sent_hangup);
+
+  EXPECT_EQ(f.tts.texts(), (std::vector<std::string>{"Hello there", "You said hello world."}));
+  const auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].user_text(), "hello world");
+  EXPECT_EQ(reqs[0].turn(), 1u);
+  EXPECT_EQ(reqs[0].call().call_id().size(), 36u);
+  ASSERT_EQ(reqs[0].history_size(), 1);
+  EXPECT_EQ(reqs[0].history(0).role(), llm::v1::ASSISTANT);
+  EXPECT_EQ(reqs[0].history(0).text(), "Hello there");
+
+  // What the caller heard: the greeting (0.4 s of tone) at once, quiet while speaking, then the
+  // reply (4 words, 0.8 s) shortly after the caller stopped at 1.8 s: the fake ASR's 10 silent
+  // frames (0.2 s) plus voxbridge's own delay.
+  const auto& heard = r.received;
+  EXPECT_GT(testing::rms(heard, kRate, 0.05, 0.4), 0.9 * kToneRms);
+  EXPECT_LT(testing::rms(heard, kRate, 0.5, 1.8), 50.0);
+  const double reply_onset = testing::onset_after(heard, kRate, 1.8, kToneRms / 2);
+  ASSERT_GT(reply_onset, 0.0);
+  EXPECT_LT(reply_onset, 0.2 + 0.15);  // voxbridge adds < 150 ms here (fakes answer at once)
+  const double reply_len = testing::offset_after(heard, kRate, 1.8 + reply_onset, kToneRms / 2);
+  EXPECT_NEAR(reply_len, 0.8, 0.05);
+}
+
+TEST(Pipeline, BargeInFlushesTheReplyAndTellsTheLlmWhatWasHeard) {
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "one two three four five six seven eight nine ten";  // 2 s
+  spec.barge_in_after = 300ms;
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> audio = silence(kRate, 0.6);
+  append(audio, voice(kRate, 1.0, 12000));
+  append(audio, silence(kRate, 2.0));
+  const auto r = sim::place_call(plan_with(s.port, audio));
+  ASSERT_TRUE(r.connected) << r.error;
+  // The greeting plays, then stops once the caller has spoken for barge_in_ms: speech starts at
+  // 0.6 s, the VAD confirms it within ~0.15 s, barge-in 0.3 s after that, flushed in one tick.
+  EXPECT_GT(testing::rms(r.received, kRate, 0.05, 0.6), 0.9 * kToneRms);
+  const double stop = testing::offset_after(r.received, kRate, 0.6, kToneRms / 2);
+  ASSERT_GT(stop, 0.0);
+  EXPECT_GT(stop, 0.25);  // not before barge_in_ms of speech
+  EXPECT_LT(stop, 0.3 + 0.2 + 0.06);
+  // The caller's words still made a turn, which knows it interrupted the greeting.
+  const auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].user_text(), "hello world");
+  ASSERT_GE(reqs[0].events_size(), 1);
+  EXPECT_TRUE(reqs[0].events(0).has_barge_in());
+  ASSERT_EQ(reqs[0].history_size(), 1);
+  EXPECT_TRUE(reqs[0].history(0).interrupted());
+}
+
+TEST(Pipeline, LineNoiseAndHumDoNotInterruptOrStartTurns) {
+  // The "test noise files": white noise at -30 dBFS and 50 Hz hum at -20 dBFS over the whole
+  // call, while the agent speaks a 2 s greeting and after it.
+  for (const bool use_hum : {false, true}) {
+    Fakes f;
+    f.start();
+    pipeline::PipelineSpec spec;
+    spec.greeting = "one two three four five six seven eight nine ten";
+    RunningServer s(pipeline_config(f.server->address(), spec));
+    const auto noise =
+        use_hum ? testing::hum(kRate, 3.0, 3000) : testing::white_noise(kRate, 3.0, 1000);
+    const auto r = sim::place_call(plan_with(s.port, noise));
+    ASSERT_TRUE(r.connected) << r.error;
+    EXPECT_GT(testing::rms(r.received, kRate, 0.05, 2.0), 0.9 * kToneRms) << use_hum;
+    EXPECT_EQ(f.llm.requests().size(), 0u) << use_hum;
+  }
+}
+
+TEST(Pipeline, TheAgentsOwnEchoDoesNotInterruptIt) {
+  // A line that returns the agent's voice 12 dB down and 40 ms late (what the caller's side
+  // sends back while nobody speaks there).
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "one two three four five six seven eight nine ten";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> echo = silence(kRate, 0.05);
+  for (int i = 0; i < kRate * 2; ++i) {
+    echo.push_back(static_cast<std::int16_t>(
+        1500 * std::sin(2 * std::numbers::pi * 440.0 * i / static_cast<double>(kRate))));
+  }
+  append(echo, silence(kRate, 0.5));
+  const auto r = sim::place_call(plan_with(s.port, echo));
+  ASSERT_TRUE(r.connected) << r.error;
+  const double stop = testing::offset_after(r.received, kRate, 0.1, kToneRms / 2);
+  EXPECT_NEAR(stop + 0.1, 2.02, 0.06);  // the greeting played to its end
+}
+
+TEST(Pipeline, DtmfGoesToTheLlmAsAnEvent) {
+  Fakes f;
+  f.llm.default_reply = "Pressed.";
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  auto plan = plan_with(s.port, silence(kRate, 1.5));
+  plan.dtmf = {{300ms, '1'}};
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  const auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].user_text(), "");
+  ASSERT_EQ(reqs[0].events_size(), 1);
+  EXPECT_EQ(reqs[0].events(0).dtmf().digits(), "1");
+  EXPECT_EQ(f.tts.texts(), (std::vector<std::string>{"Pressed."}));
+}
+
+TEST(Pipeline, CollectedDigitsEndAtTheTerminator) {
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  spec.dtmf = pipeline::DtmfMode::collect;
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  auto plan = plan_with(s.port, silence(kRate, 1.5));
+  plan.dtmf = {{200ms, '4'}, {400ms, '2'}, {600ms, '#'}};
+  sim::place_call(plan);
+  const auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  ASSERT_EQ(reqs[0].events_size(), 1);
+  EXPECT_EQ(reqs[0].events(0).dtmf().digits(), "42");
+}
+
+TEST(Pipeline, HangupActionSpeaksTheFinalWordsThenHangsUp) {
+  Fakes f;
+  f.llm.replies["hello"] = "Thanks for calling, bye.[hangup]";
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> audio = silence(kRate, 0.3);
+  append(audio, voice(kRate, 0.6));
+  append(audio, silence(kRate, 5.0));
+  auto plan = plan_with(s.port, audio);
+  plan.hangup_at_end = false;
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_EQ(f.tts.texts(), (std::vector<std::string>{"Thanks for calling, bye."}));
+  // 4 words (0.8 s) were played in full before the hangup.
+  const double onset = testing::onset_after(r.received, kRate, 0.9, kToneRms / 2);
+  ASSERT_GT(onset, 0.0);
+  EXPECT_NEAR(testing::offset_after(r.received, kRate, 0.9 + onset, kToneRms / 2), 0.8, 0.05);
+}
+
+TEST(Pipeline, ActionsWithoutAControlPathAreAnsweredNotConfigured) {
+  Fakes f;
+  f.llm.replies["hello"] = "Transferring you.[transfer:2001]";
+  f.llm.default_reply = "Anything else?";
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  spec.no_input_timeout = 1000ms;
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> audio = silence(kRate, 0.3);
+  append(audio, voice(kRate, 0.6));
+  append(audio, silence(kRate, 3.5));
+  sim::place_call(plan_with(s.port, audio));
+  const auto reqs = f.llm.requests();
+  ASSERT_GE(reqs.size(), 2u);  // the turn, then the no-input turn carrying the result
+  bool found = false;
+  for (const auto& e : reqs[1].events()) {
+    if (e.has_action_result()) {
+      found = true;
+      EXPECT_FALSE(e.action_result().ok());
+      EXPECT_EQ(e.action_result().action().transfer().target(), "2001");
+      EXPECT_NE(e.action_result().error().find("not configured"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(Pipeline, NoInputRepromptsThenSaysGoodbyeAndHangsUp) {
+  Fakes f;
+  f.llm.default_reply = "Are you there?";
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "Hi";
+  spec.no_input_timeout = 1000ms;
+  spec.max_no_input = 1;
+  spec.goodbye = "Goodbye now";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  auto plan = plan_with(s.port, silence(kRate, 8.0));
+  plan.hangup_at_end = false;
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  const auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  ASSERT_EQ(reqs[0].events_size(), 1);
+  EXPECT_EQ(reqs[0].events(0).no_input().count(), 1u);
+  EXPECT_EQ(f.tts.texts(), (std::vector<std::string>{"Hi", "Are you there?", "Goodbye now"}));
+  // Greeting 0.2 s, 1 s of silence, the re-prompt 0.6 s, 1 s, goodbye 0.4 s, hangup: ~3.3 s.
+  EXPECT_LT(r.duration_ms, 4500);
+}
+
+TEST(Pipeline, UnreachableProviderPlaysTheFallbackAndHangsUp) {
+  pipeline::PipelineSpec spec;
+  spec.greeting = "Hello";
+  // Port 1: nothing listens there.
+  RunningServer s(pipeline_config("127.0.0.1:1", spec));
+  auto plan = plan_with(s.port, silence(kRate, 6.0));
+  plan.hangup_at_end = false;
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_LT(r.duration_ms, 4000);
+  // The default fallback: three 150 ms beeps.
+  double t = 0;
+  for (int beep = 0; beep < 3; ++beep) {
+    const double on = testing::onset_after(r.received, kRate, t, 2000);
+    ASSERT_GE(on, 0.0) << "beep " << beep;
+    const double len = testing::offset_after(r.received, kRate, t + on, 2000);
+    EXPECT_NEAR(len, 0.15, 0.03) << "beep " << beep;
+    t += on + len;
+  }
+}
+
+TEST(Pipeline, ABrokenProviderCostsOnlyItsOwnCalls) {
+  // One listener with the working fakes and one whose providers are unreachable: the second
+  // call falls back and hangs up while the first converses normally.
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "Hello there";
+  auto cfg = pipeline_config(f.server->address(), spec);
+  config::ListenerConfig broken = cfg.listeners[0];
+  broken.name = "broken";
+  broken.agent = "dead";
+  cfg.listeners.push_back(broken);
+  agent::AgentSpec dead;
+  dead.name = "dead";
+  dead.type = agent::AgentSpec::Type::pipeline;
+  cfg.agents.push_back(dead);
+  auto dspec = spec;
+  dspec.asr = dspec.llm = dspec.tts = {"dead", "127.0.0.1:1", false, "", 1000ms, {}};
+  cfg.pipelines["dead"] = dspec;
+  RunningServer s(cfg);
+  const auto ports = s.server.ports();
+  std::vector<std::int16_t> audio = silence(kRate, 1.0);
+  append(audio, voice(kRate, 0.8));
+  append(audio, silence(kRate, 2.0));
+  auto bad_plan = plan_with(ports.at(1), silence(kRate, 5.0));
+  bad_plan.hangup_at_end = false;
+  auto bad = std::async(std::launch::async, [bad_plan] { return sim::place_call(bad_plan); });
+  const auto good = sim::place_call(plan_with(ports.at(0), audio));
+  EXPECT_TRUE(bad.get().server_sent_hangup);
+  EXPECT_FALSE(good.server_sent_hangup);
+  ASSERT_EQ(f.llm.requests().size(), 1u);
+  EXPECT_EQ(f.llm.requests()[0].user_text(), "hello world");
+}
+
+}  // namespace
+}  // namespace voxbridge
