@@ -66,6 +66,7 @@ class PipelineAgent final : public agent::Agent {
 
   void on_start(agent::CallControl& control, const agent::CallInfo& info) override {
     control_ = &control;
+    poster_ = control.poster();
     info_ = info;
     call_.set_call_id(info.uuid);
     call_.set_listener(info.listener);
@@ -198,9 +199,7 @@ class PipelineAgent final : public agent::Agent {
       if (w.lock()) f(std::forward<decltype(args)>(args)...);
     };
   }
-  providers::Poster post_fn() {
-    return [c = control_](std::function<void()> fn) { c->post(std::move(fn)); };
-  }
+  providers::Poster post_fn() const { return poster_; }
 
   bool agent_audible() const {
     return (reply_ && reply_->pushed_samples > 0) || control_->queued_samples() > 0;
@@ -656,6 +655,7 @@ class PipelineAgent final : public agent::Agent {
   int quality_;
   std::shared_ptr<providers::ChannelPool> channels_;
   agent::CallControl* control_ = nullptr;
+  agent::CallControl::Poster poster_;
   agent::CallInfo info_;
   common::v1::CallInfo call_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

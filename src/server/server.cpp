@@ -25,6 +25,7 @@ Server::Server(const config::Config& cfg)
   const auto& g = cfg_.general;
   for (std::size_t i = 0; i < pool_.size(); ++i) {
     clocks_.push_back(std::make_unique<playout::PacingClock>(pool_.context(i).get_executor()));
+    mailboxes_.push_back(std::make_shared<session::Mailbox>(pool_.context(i).get_executor()));
   }
   for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
     const auto& l = cfg_.listeners[i];
@@ -71,6 +72,7 @@ Server::Server(const config::Config& cfg)
 Server::~Server() {
   for (auto& l : listeners_) l->stop();
   pool_.stop_now();
+  for (auto& m : mailboxes_) m->close();  // provider callbacks still in flight are dropped
   // The io threads are gone. Calls reading on their tick hold themselves (no pending Asio
   // operation does): let them go; the io contexts, destroyed next, release the others.
   for (std::size_t i = 0; i < pool_.size(); ++i) {
@@ -140,7 +142,7 @@ void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::
   }
   asio::post(socket.get_executor(), [this, listener, index, s = std::move(socket)]() mutable {
     session::CallSession::start(std::move(s), session_cfgs_[listener], *clocks_[index],
-                                &calls_[index]);
+                                &calls_[index], mailboxes_[index]);
   });
 }
 

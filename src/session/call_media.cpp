@@ -227,12 +227,4 @@ void CallMedia::hangup(std::string_view reason, bool after_playout) {
   hangup_reason_ = reason;
 }
 
-void CallMedia::post(std::function<void()> fn) {
-  if (poster_) {
-    poster_(std::move(fn));
-  } else {
-    fn();
-  }
-}
-
 }  // namespace voxbridge::session

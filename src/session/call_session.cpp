@@ -50,16 +50,19 @@ const char* cause_name(EndCause c) {
 
 std::shared_ptr<CallSession> CallSession::start(tcp::socket socket,
                                                 std::shared_ptr<const SessionConfig> config,
-                                                playout::PacingClock& clock, SessionList* list) {
-  auto s = std::make_shared<CallSession>(std::move(socket), std::move(config), clock);
+                                                playout::PacingClock& clock, SessionList* list,
+                                                std::shared_ptr<Mailbox> mailbox) {
+  auto s = std::make_shared<CallSession>(std::move(socket), std::move(config), clock,
+                                         std::move(mailbox));
   if (list != nullptr) list->push_back(*s);
   s->run();
   return s;
 }
 
 CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig> config,
-                         playout::PacingClock& clock)
+                         playout::PacingClock& clock, std::shared_ptr<Mailbox> mailbox)
     : socket_(std::move(socket)),
+      mailbox_(std::move(mailbox)),
       timer_(socket_.get_executor()),
       clock_(clock),
       config_(std::move(config)),
@@ -75,9 +78,11 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
         ec);
   }
   socket_.non_blocking(true, ec);  // frames are sent from the pacing tick
-  // Agents whose work completes on other threads (gRPC) come back through the io thread.
-  media_.set_poster(
-      [ex = socket_.get_executor()](std::function<void()> fn) { asio::post(ex, std::move(fn)); });
+  // Agents whose work completes on other threads (gRPC) come back through the io thread's
+  // mailbox, which outlives the call (a late callback finds it closed rather than a dead
+  // io_context once the server has stopped).
+  if (!mailbox_) mailbox_ = std::make_shared<Mailbox>(socket_.get_executor());
+  media_.set_poster([m = mailbox_](std::function<void()> fn) { m->post(std::move(fn)); });
 }
 
 CallSession::~CallSession() {

@@ -37,10 +37,15 @@ class CallControl {
   virtual std::size_t queued_samples() const = 0;
   /// True above the high watermark: stop producing until it drops (backpressure).
   virtual bool playout_full() const = 0;
-  /// Runs `fn` later on the call's io thread: how an agent whose work completes elsewhere (gRPC
-  /// threads) gets back to its call. `fn` may run after on_end(): guard it with a weak
-  /// reference. The default runs it at once (for controls without an event loop, in tests).
-  virtual void post(std::function<void()> fn) { fn(); }
+  /// How an agent whose work completes elsewhere (gRPC threads) gets back to its call: the
+  /// returned function runs its argument later on the call's io thread. It stays valid after
+  /// the call (and this control) are gone: functions posted late run (guard them with a weak
+  /// reference) or, once the server has stopped, are dropped. The default runs them at once
+  /// (controls without an event loop, in tests).
+  using Poster = std::function<void(std::function<void()>)>;
+  virtual Poster poster() const {
+    return [](std::function<void()> fn) { fn(); };
+  }
 };
 
 /// Facts about the call, known when it starts.

@@ -52,6 +52,7 @@ class Server {
   std::unique_ptr<session::SessionList[]> calls_;  // one per io thread
   net::IoPool pool_;
   std::vector<std::unique_ptr<playout::PacingClock>> clocks_;  // one per io thread
+  std::vector<std::shared_ptr<session::Mailbox>> mailboxes_;   // one per io thread
   std::vector<std::shared_ptr<const session::SessionConfig>> session_cfgs_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   bool started_ = false;

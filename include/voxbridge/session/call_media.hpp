@@ -112,11 +112,9 @@ class CallMedia final : public agent::CallControl {
   int internal_rate_hz() const override { return options_.internal_rate_hz; }
   std::size_t queued_samples() const override { return playout_.queue().size(); }
   bool playout_full() const override { return playout_.queue().above_high_watermark(); }
-  void post(std::function<void()> fn) override;
-  /// How post() reaches the call's io thread (the session sets it; unset = run at once).
-  void set_poster(std::function<void(std::function<void()>)> poster) {
-    poster_ = std::move(poster);
-  }
+  Poster poster() const override { return poster_ ? poster_ : agent::CallControl::poster(); }
+  /// What poster() hands out (the session sets it; unset = run at once).
+  void set_poster(Poster poster) { poster_ = std::move(poster); }
 
  private:
   bool set_format(audiosocket::Kind kind, std::size_t payload_bytes, std::string& why);
@@ -154,7 +152,7 @@ class CallMedia final : public agent::CallControl {
   std::span<std::int16_t> out_internal_;    // one frame from the playout queue
   std::span<std::int16_t> out_leg_;         // that frame at the leg rate
   std::span<std::uint8_t> tx_;              // header + little-endian samples
-  std::function<void(std::function<void()>)> poster_;
+  Poster poster_;
 };
 
 }  // namespace voxbridge::session

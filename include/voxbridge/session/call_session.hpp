@@ -31,6 +31,7 @@
 #include "voxbridge/audiosocket/protocol.hpp"
 #include "voxbridge/playout/pacing_clock.hpp"
 #include "voxbridge/session/call_media.hpp"
+#include "voxbridge/session/mailbox.hpp"
 
 namespace voxbridge::session {
 
@@ -91,13 +92,15 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
                     private playout::PacingClock::Client {
  public:
   /// Starts serving an accepted socket. `clock` is the pacing clock of the socket's io thread;
-  /// `list` (may be null) is that thread's call list.
+  /// `list` (may be null) is that thread's call list; `mailbox` (may be null: one per call is
+  /// made) its way back from other threads.
   static std::shared_ptr<CallSession> start(boost::asio::ip::tcp::socket socket,
                                             std::shared_ptr<const SessionConfig> config,
-                                            playout::PacingClock& clock, SessionList* list);
+                                            playout::PacingClock& clock, SessionList* list,
+                                            std::shared_ptr<Mailbox> mailbox = nullptr);
 
   CallSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const SessionConfig> config,
-              playout::PacingClock& clock);
+              playout::PacingClock& clock, std::shared_ptr<Mailbox> mailbox = nullptr);
   ~CallSession();
   CallSession(const CallSession&) = delete;
   CallSession& operator=(const CallSession&) = delete;
@@ -135,6 +138,7 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   void finish();
 
   boost::asio::ip::tcp::socket socket_;
+  std::shared_ptr<Mailbox> mailbox_;
   // While the tick reads: the descriptor Asio let go of (else -1), its family, and the reference
   // that keeps the session alive in place of the read coroutine's.
   int fd_ = -1;
