@@ -176,7 +176,7 @@ AgentFactory::AgentFactory(AgentSpec spec, int internal_rate_hz, int resampler_q
 }
 
 std::unique_ptr<Agent> AgentFactory::create() const {
-  if (spec_.type == AgentSpec::Type::pipeline) {
+  if (spec_.type == AgentSpec::Type::pipeline || spec_.type == AgentSpec::Type::speech) {
     throw std::logic_error("agent " + spec_.name + ": pipeline agents come from PipelineFactory");
   }
   if (spec_.type == AgentSpec::Type::playback) {

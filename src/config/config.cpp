@@ -161,8 +161,10 @@ void set_agent(agent::AgentSpec& a, const Where& w, const std::string& v) {
       a.type = agent::AgentSpec::Type::playback;
     } else if (x == "pipeline") {
       a.type = agent::AgentSpec::Type::pipeline;
+    } else if (x == "s2s") {
+      a.type = agent::AgentSpec::Type::speech;
     } else {
-      w.fail("'" + v + "' is not echo, playback or pipeline");
+      w.fail("'" + v + "' is not echo, playback, pipeline or s2s");
     }
   } else if (k == "delay_ms") {
     a.echo_delay = parse_ms(w, v, 0, 10000);
@@ -244,7 +246,10 @@ void set_provider(providers::ProviderTarget& p, const Where& w, const std::strin
 /// Pipeline options of an [agent-NAME] section; provider names are resolved in validate().
 struct PipelineDraft {
   pipeline::PipelineSpec spec;
-  std::string asr, llm, tts;
+  pipeline::SpeechAgentSpec s2s;
+  std::string asr, llm, tts, provider;
+  int s2s_line = 0;  // of an s2s-only option
+  std::string s2s_key;
   int first_line = 0;  // of a pipeline option, for the error if the type is not pipeline
   std::string first_key;
 };
@@ -252,6 +257,25 @@ struct PipelineDraft {
 bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
   auto& s = d.spec;
   const std::string& k = w.key;
+  if (k == "provider" || k == "input_rate" || k == "output_rate" || k == "option") {
+    if (k == "provider") {
+      d.provider = v;
+    } else if (k == "input_rate") {
+      d.s2s.input_rate_hz = static_cast<int>(parse_int(w, v, 8000, 48000));
+    } else if (k == "output_rate") {
+      d.s2s.output_rate_hz = static_cast<int>(parse_int(w, v, 8000, 48000));
+    } else {
+      const auto colon = v.find(':');
+      if (colon == std::string::npos || colon == 0) w.fail("expected 'name: value'");
+      d.s2s.options[trim(v.substr(0, colon))] = expand_env(w, trim(v.substr(colon + 1)));
+    }
+    if (d.s2s_line == 0) {
+      d.s2s_line = w.line;
+      d.s2s_key = k;
+    }
+    return true;
+  }
+  if (k == "language") d.s2s.language = v;
   if (k == "asr") {
     d.asr = v;
   } else if (k == "llm") {
@@ -458,6 +482,27 @@ Config parse_config(const std::string& text, const std::string& source) {
   for (const auto& a : c.agents) {
     auto it = drafts.find(a.name);
     const Where aw{source, 0, "agent-" + a.name, ""};
+    if (a.type == agent::AgentSpec::Type::speech) {
+      PipelineDraft d = it == drafts.end() ? PipelineDraft{} : it->second;
+      if (d.first_line > 0 && d.first_key != "language") {
+        Where{source, d.first_line, "agent-" + a.name, d.first_key}.fail(
+            "only applies to type = pipeline");
+      }
+      Where x = aw;
+      x.key = "provider";
+      if (d.provider.empty()) x.fail("missing: name a [provider-NAME] section");
+      auto p =
+          std::find_if(c.providers.begin(), c.providers.end(),
+                       [&](const providers::ProviderTarget& t) { return t.name == d.provider; });
+      if (p == c.providers.end()) x.fail("no [provider-" + d.provider + "] section");
+      d.s2s.agent = *p;
+      c.speech_agents[a.name] = d.s2s;
+      continue;
+    }
+    if (it != drafts.end() && it->second.s2s_line > 0) {
+      Where{source, it->second.s2s_line, "agent-" + a.name, it->second.s2s_key}.fail(
+          "only applies to type = s2s");
+    }
     if (a.type != agent::AgentSpec::Type::pipeline) {
       if (it != drafts.end() && it->second.first_line > 0) {
         Where{source, it->second.first_line, "agent-" + a.name, it->second.first_key}.fail(

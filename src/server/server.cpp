@@ -1,6 +1,7 @@
 #include "voxbridge/server/server.hpp"
 
 #include "voxbridge/pipeline/pipeline.hpp"
+#include "voxbridge/pipeline/speech_agent.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -32,7 +33,11 @@ Server::Server(const config::Config& cfg)
     const agent::AgentSpec* spec = cfg_.find_agent(l.agent);
     if (spec == nullptr) throw std::runtime_error("listener " + l.name + ": no agent " + l.agent);
     std::function<std::unique_ptr<agent::Agent>()> make_agent;
-    if (spec->type == agent::AgentSpec::Type::pipeline) {
+    if (spec->type == agent::AgentSpec::Type::speech) {
+      auto factory = std::make_shared<pipeline::SpeechAgentFactory>(
+          cfg_.speech_agents.at(spec->name), g.internal_rate_hz, g.resampler_quality, channels_);
+      make_agent = [factory] { return factory->create(); };
+    } else if (spec->type == agent::AgentSpec::Type::pipeline) {
       auto factory = std::make_shared<pipeline::PipelineFactory>(
           cfg_.pipelines.at(spec->name), g.internal_rate_hz, g.resampler_quality, channels_);
       make_agent = [factory] { return factory->create(); };
@@ -87,12 +92,14 @@ void Server::check_providers(std::chrono::milliseconds timeout) const {
   // that fails is reported, not fatal: calls to it get the pipeline's fallback until it is back.
   std::vector<std::string> done;
   for (const auto& l : cfg_.listeners) {
-    auto it = cfg_.pipelines.find(l.agent);
-    if (it == cfg_.pipelines.end()) continue;
-    const std::pair<const char*, const providers::ProviderTarget*> used[] = {
-        {"voxbridge.asr.v1.Recognizer", &it->second.asr},
-        {"voxbridge.llm.v1.Dialogue", &it->second.llm},
-        {"voxbridge.tts.v1.Synthesizer", &it->second.tts}};
+    std::vector<std::pair<const char*, const providers::ProviderTarget*>> used;
+    if (auto it = cfg_.pipelines.find(l.agent); it != cfg_.pipelines.end()) {
+      used = {{"voxbridge.asr.v1.Recognizer", &it->second.asr},
+              {"voxbridge.llm.v1.Dialogue", &it->second.llm},
+              {"voxbridge.tts.v1.Synthesizer", &it->second.tts}};
+    } else if (auto s = cfg_.speech_agents.find(l.agent); s != cfg_.speech_agents.end()) {
+      used = {{"voxbridge.agent.v1.Agent", &s->second.agent}};
+    }
     for (const auto& [service, t] : used) {
       const std::string key = t->name + "/" + service;
       if (std::find(done.begin(), done.end(), key) != done.end()) continue;

@@ -347,5 +347,73 @@ TEST(Pipeline, ABrokenProviderCostsOnlyItsOwnCalls) {
   EXPECT_EQ(f.llm.requests()[0].user_text(), "hello world");
 }
 
+config::Config speech_config(const std::string& address) {
+  config::Config c = config::default_config();
+  c.listeners[0].port = 0;
+  c.listeners[0].agent = "s2s";
+  c.general.threads = 2;
+  c.general.log_level = "warning";
+  agent::AgentSpec a;
+  a.name = "s2s";
+  a.type = agent::AgentSpec::Type::speech;
+  c.agents.push_back(a);
+  pipeline::SpeechAgentSpec s;
+  s.agent = {"fake", address, false, "", 10000ms, {}};
+  c.speech_agents["s2s"] = s;
+  return c;
+}
+
+TEST(SpeechAgent, PlaysTheAgentReportsMarksForwardsDtmfAndEndsWhenItSays) {
+  testing::FakeSpeechAgent fake;
+  testing::FakeProviderServer fs(&fake);
+  RunningServer s(speech_config(fs.address()));
+  std::vector<std::int16_t> audio = silence(kRate, 1.0);
+  append(audio, voice(kRate, 0.6));
+  append(audio, silence(kRate, 3.0));
+  auto plan = plan_with(s.port, audio);
+  plan.dtmf = {{500ms, '5'}};
+  plan.hangup_at_end = false;
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_EQ(fake.input_rate.load(), 16000);
+  EXPECT_GT(testing::rms(r.received, kRate, 0.05, 0.4), 0.9 * kToneRms);
+  EXPECT_EQ(fake.marks_played(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(fake.dtmf(), "5");
+  // The answer (200 ms) after the caller spoke, then the hangup the agent asked for.
+  const double onset = testing::onset_after(r.received, kRate, 1.2, kToneRms / 2);
+  ASSERT_GT(onset, 0.0);
+  EXPECT_NEAR(testing::offset_after(r.received, kRate, 1.2 + onset, kToneRms / 2), 0.2, 0.04);
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_LT(r.duration_ms, 3500);
+}
+
+TEST(SpeechAgent, ClearPlaybackStopsTheAgentWithinATick) {
+  testing::FakeSpeechAgent fake;
+  fake.greeting_ms = 3000;
+  testing::FakeProviderServer fs(&fake);
+  RunningServer s(speech_config(fs.address()));
+  std::vector<std::int16_t> audio = silence(kRate, 0.5);
+  append(audio, voice(kRate, 0.6, 12000));
+  append(audio, silence(kRate, 1.5));
+  const auto r = sim::place_call(plan_with(s.port, audio));
+  ASSERT_TRUE(r.connected) << r.error;
+  // The fake clears after 10 voiced frames (0.2 s from 0.5 s); the tone stops within a tick
+  // or two of that, not after its 3 s.
+  const double stop = testing::offset_after(r.received, kRate, 0.1, kToneRms / 2);
+  EXPECT_GT(stop + 0.1, 0.6);
+  EXPECT_LT(stop + 0.1, 0.5 + 0.2 + 0.1);
+  EXPECT_TRUE(fake.marks_played().empty() || fake.marks_played()[0] == 1);
+}
+
+TEST(SpeechAgent, UnreachableAgentPlaysTheFallbackAndHangsUp) {
+  RunningServer s(speech_config("127.0.0.1:1"));
+  auto plan = plan_with(s.port, silence(kRate, 5.0));
+  plan.hangup_at_end = false;
+  const auto r = sim::place_call(plan);
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_LT(r.duration_ms, 4000);
+  EXPECT_GT(testing::rms(r.received, kRate, 0.0, 1.5), 1000);  // the beeps
+}
+
 }  // namespace
 }  // namespace voxbridge

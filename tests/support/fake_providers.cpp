@@ -201,6 +201,104 @@ grpc::Status FakeDialogue::Turn(grpc::ServerContext* ctx, const llm::v1::TurnReq
   return grpc::Status::OK;
 }
 
+namespace {
+/// 20 ms LINEAR16 messages of a 440 Hz tone, `ms` long, continuing from `*sample`.
+template <class Write>
+bool write_tone(int rate, int ms, int level, std::uint64_t* sample, Write write) {
+  const int per_msg = rate / 50;
+  std::string pcm(static_cast<std::size_t>(per_msg) * 2, '\0');
+  for (int m = 0; m < ms / 20; ++m) {
+    for (int i = 0; i < per_msg; ++i, ++*sample) {
+      const auto v = static_cast<std::int16_t>(
+          level * std::sin(2 * std::numbers::pi * 440.0 * static_cast<double>(*sample) / rate));
+      std::memcpy(pcm.data() + 2 * i, &v, 2);
+    }
+    if (!write(pcm)) return false;
+  }
+  return true;
+}
+
+bool voiced_pcm(const std::string& a, int level) {
+  long sum = 0;
+  const std::size_t n = a.size() / 2;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::int16_t s;
+    std::memcpy(&s, a.data() + 2 * i, 2);
+    sum += std::labs(s);
+  }
+  return n > 0 && sum / static_cast<long>(n) > level;
+}
+}  // namespace
+
+grpc::Status FakeSpeechAgent::Converse(
+    grpc::ServerContext*,
+    grpc::ServerReaderWriter<agent::v1::AgentResponse, agent::v1::AgentRequest>* stream) {
+  agent::v1::AgentRequest req;
+  if (!stream->Read(&req) || !req.has_config()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "the first message must be a config"};
+  }
+  const int rate = static_cast<int>(req.config().output_format().sample_rate_hz());
+  input_rate = static_cast<int>(req.config().input_format().sample_rate_hz());
+  std::uint64_t sample = 0;
+  agent::v1::AgentResponse r;
+  auto audio = [&](const std::string& pcm) {
+    r.Clear();
+    r.set_audio(pcm);
+    return stream->Write(r);
+  };
+  r.mutable_transcript()->set_speaker(agent::v1::Transcript::AGENT);
+  r.mutable_transcript()->set_text("Hello from the agent");
+  r.mutable_transcript()->set_is_final(true);
+  stream->Write(r);
+  write_tone(rate, greeting_ms, level, &sample, audio);
+  r.Clear();
+  r.mutable_mark()->set_id(1);
+  stream->Write(r);
+  int voiced = 0, quiet = 0;
+  bool cleared = false, answered = false;
+  while (stream->Read(&req)) {
+    if (req.has_event()) {
+      std::lock_guard lock(mu_);
+      if (!req.event().dtmf().empty()) dtmf_ += req.event().dtmf();
+      if (req.event().kind_case() == agent::v1::CallEvent::kMarkPlayed) {
+        marks_.push_back(req.event().mark_played());
+      }
+      continue;
+    }
+    if (answered || req.request_case() != agent::v1::AgentRequest::kAudio) continue;
+    if (voiced_pcm(req.audio(), 500)) {
+      ++voiced;
+      quiet = 0;
+    } else if (voiced >= voiced_frames) {
+      ++quiet;
+    }
+    if (!cleared && voiced >= voiced_frames) {
+      cleared = true;
+      r.Clear();
+      r.mutable_clear();
+      stream->Write(r);
+    }
+    if (cleared && quiet >= silence_frames) {
+      answered = true;
+      write_tone(rate, 200, level, &sample, audio);
+      r.Clear();
+      r.mutable_end()->set_reason("conversation over");
+      stream->Write(r);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+std::string FakeSpeechAgent::dtmf() const {
+  std::lock_guard lock(mu_);
+  return dtmf_;
+}
+
+std::vector<std::uint64_t> FakeSpeechAgent::marks_played() const {
+  std::lock_guard lock(mu_);
+  return marks_;
+}
+
 std::vector<llm::v1::TurnRequest> FakeDialogue::requests() const {
   std::lock_guard lock(mu_);
   return requests_;

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <vector>
 
+#include "voxbridge/agent/v1/agent.grpc.pb.h"
 #include "voxbridge/asr/v1/asr.grpc.pb.h"
 #include "voxbridge/llm/v1/llm.grpc.pb.h"
 #include "voxbridge/tts/v1/tts.grpc.pb.h"
@@ -88,6 +89,31 @@ class FakeDialogue final : public llm::v1::Dialogue::Service {
  private:
   mutable std::mutex mu_;
   std::vector<llm::v1::TurnRequest> requests_;
+};
+
+/// A speech-to-speech agent: at the start it says a greeting (`greeting_ms` of 440 Hz tone, a
+/// transcript, then Mark 1). When the caller has spoken `voiced_frames` voiced frames it sends
+/// ClearPlayback (interrupting whatever plays) and, after `silence_frames` silent frames, a
+/// 200 ms answer and End. Records the caller's DTMF and the marks reported played.
+class FakeSpeechAgent final : public agent::v1::Agent::Service {
+ public:
+  int greeting_ms = 400;
+  int voiced_frames = 10;
+  int silence_frames = 5;
+  int level = 6000;
+
+  grpc::Status Converse(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<agent::v1::AgentResponse, agent::v1::AgentRequest>* stream) override;
+
+  std::string dtmf() const;
+  std::vector<std::uint64_t> marks_played() const;
+  std::atomic<int> input_rate{0};
+
+ private:
+  mutable std::mutex mu_;
+  std::string dtmf_;
+  std::vector<std::uint64_t> marks_;
 };
 
 /// A gRPC server on 127.0.0.1:<free port> with the standard health service.

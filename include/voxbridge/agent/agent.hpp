@@ -74,7 +74,8 @@ class Agent {
 struct AgentSpec {
   /// pipeline: the gRPC conversation pipeline (vb_pipeline builds it; its settings live in
   /// config::Config::pipelines under the same name).
-  enum class Type { echo, playback, pipeline };
+  /// speech: one speech-to-speech gRPC agent stream (config::Config::speech_agents).
+  enum class Type { echo, playback, pipeline, speech };
   std::string name = "echo";
   Type type = Type::echo;
   // echo

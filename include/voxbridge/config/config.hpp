@@ -13,6 +13,7 @@
 
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
+#include "voxbridge/pipeline/speech_agent.hpp"
 #include "voxbridge/providers/provider.hpp"
 #include "voxbridge/session/call_media.hpp"
 #include "voxbridge/session/call_session.hpp"
@@ -58,6 +59,8 @@ struct Config {
   std::vector<providers::ProviderTarget> providers;
   /// Settings of the agents of type pipeline, by agent name (providers resolved).
   std::map<std::string, pipeline::PipelineSpec> pipelines;
+  /// Settings of the agents of type s2s (speech to speech), by agent name.
+  std::map<std::string, pipeline::SpeechAgentSpec> speech_agents;
 
   const agent::AgentSpec* find_agent(const std::string& name) const;
 };

@@ -98,6 +98,33 @@ agent = bot
   EXPECT_EQ(c.find_agent("bot")->type, agent::AgentSpec::Type::pipeline);
 }
 
+TEST(Config, ParsesASpeechToSpeechAgent) {
+  const Config c = parse_config(R"(
+[provider-rt]
+address = 127.0.0.1:50052
+[agent-live]
+type = s2s
+provider = rt
+input_rate = 24000
+output_rate = 24000
+option = voice: alloy
+option = instructions: Be brief.
+)",
+                                "t.conf");
+  const auto& s = c.speech_agents.at("live");
+  EXPECT_EQ(s.agent.address, "127.0.0.1:50052");
+  EXPECT_EQ(s.input_rate_hz, 24000);
+  EXPECT_EQ(s.output_rate_hz, 24000);
+  EXPECT_EQ(s.options.at("voice"), "alloy");
+  EXPECT_EQ(s.options.at("instructions"), "Be brief.");
+  EXPECT_EQ(c.find_agent("live")->type, agent::AgentSpec::Type::speech);
+  EXPECT_THROW(parse_config("[agent-x]\ntype = s2s\n", "t.conf"), ConfigError);
+  EXPECT_THROW(parse_config("[provider-p]\naddress = h:1\n[agent-x]\ntype = s2s\nprovider = "
+                            "p\ngreeting = hi\n",
+                            "t.conf"),
+               ConfigError);
+}
+
 TEST(Config, ParsesSeveralListenersAndAgents) {
   const Config c = parse_config(R"(
 [general]

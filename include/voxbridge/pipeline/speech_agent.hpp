@@ -1,0 +1,41 @@
+// The speech-to-speech mode: one voxbridge.agent.v1.Agent/Converse stream per call carries the
+// caller's audio to an agent (OpenAI Realtime style) and its audio back. The agent decides when
+// to speak and when it was interrupted (it sends ClearPlayback); voxbridge resamples both ways,
+// paces the agent's audio at real time under the playout watermarks, reports marks once the
+// audio before them has been played, forwards DTMF, and carries out actions (hangup after the
+// queued audio; the others answered "not configured" until the Asterisk control path exists).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "voxbridge/agent/agent.hpp"
+#include "voxbridge/providers/provider.hpp"
+
+namespace voxbridge::pipeline {
+
+struct SpeechAgentSpec {
+  providers::ProviderTarget agent;
+  int input_rate_hz = 16000;   ///< LINEAR16 sent to the agent
+  int output_rate_hz = 16000;  ///< LINEAR16 asked of the agent
+  std::string language = "en-US";
+  std::map<std::string, std::string> options;  ///< passed in AgentConfig.options
+  /// Most agent audio held beyond the playout queue (the rest is dropped, counted).
+  std::chrono::milliseconds max_buffered_audio{30000};
+};
+
+class SpeechAgentFactory {
+ public:
+  SpeechAgentFactory(SpeechAgentSpec spec, int internal_rate_hz, int resampler_quality,
+                     std::shared_ptr<providers::ChannelPool> channels);
+  std::unique_ptr<agent::Agent> create() const;
+
+ private:
+  std::shared_ptr<const SpeechAgentSpec> spec_;
+  int rate_hz_;
+  int quality_;
+  std::shared_ptr<providers::ChannelPool> channels_;
+};
+
+}  // namespace voxbridge::pipeline
