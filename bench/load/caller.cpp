@@ -87,6 +87,28 @@ void Caller::write_next() {
       ++env_.totals.frames_sent;
       env_.totals.send_lateness.add(to_ns(now - (t0_ + kFramePeriod * static_cast<long>(sent_))));
     }
+    if (env_.scenario != Scenario::echo) {
+      const Message* m = &env_.signal.silence;
+      if (env_.scenario == Scenario::listen) {
+        m = &env_.signal.voice[sent_ % env_.signal.voice.size()];
+      } else {
+        const std::uint64_t at = sent_ % kCycleFrames;
+        if (at < env_.signal.voice.size()) {
+          m = &env_.signal.voice[at];
+          if (at == 0 && awaiting_reply_ && reply_in_window_) ++env_.totals.replies_missed;
+          if (at == 0) awaiting_reply_ = false;
+          if (at == env_.signal.last_voiced) {
+            awaiting_reply_ = true;
+            reply_in_window_ = in_window;
+            speech_end_ = now + kFramePeriod;  // the end of this frame's audio
+          }
+        }
+      }
+      ++sent_;
+      LiveCounters::bump(env_.live.frames_sent);
+      if (!send(*m)) return;
+      continue;
+    }
     const bool marker = sent_ % kMarkerEveryFrames == 0;
     if (marker) {
       if (marker_pending_ && marker_in_window_) ++env_.totals.markers_lost;
@@ -196,8 +218,16 @@ void Caller::on_message(std::uint8_t kind, std::span<const std::uint8_t> payload
 
 void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point now) {
   LiveCounters::bump(env_.live.frames_received);
-  const FrameAnalysis a = analyse_frame(payload);
   const bool in_window = env_.window.contains(now);
+  if (env_.scenario != Scenario::echo) {
+    if (awaiting_reply_ && frame_rms(payload) >= kReplyRms) {
+      awaiting_reply_ = false;
+      if (reply_in_window_) env_.totals.reply.add(to_ns(now - speech_end_));
+    }
+    count_arrival(now, in_window);
+    return;
+  }
+  const FrameAnalysis a = analyse_frame(payload);
   if (marker_pending_ && a.marker_onset >= 0) {
     // The frame carrying the marker is back now; the marker's onset itself plays
     // `marker_onset` samples into it (the resamplers' delay shows there).
@@ -213,6 +243,10 @@ void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point n
     if (in_window) ++env_.totals.underrun_frames;
   }
   if (a.audible) heard_tone_ = true;
+  count_arrival(now, in_window);
+}
+
+void Caller::count_arrival(Clock::time_point now, bool in_window) {
   if (!in_window) return;
   if (window_frames_ > 0) {
     const auto gap = now - last_in_window_;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "metrics.hpp"
+#include "options.hpp"
 #include "test_signal.hpp"
 #include "voxbridge/playout/pacing_clock.hpp"
 
@@ -28,6 +29,7 @@ struct CallEnv {
   LiveCounters& live;
   playout::PacingClock& clock;  ///< the thread's: sends every call's frames on a 1 ms grid
   Totals& totals;               ///< this thread's; no locking
+  Scenario scenario = Scenario::echo;
   bool stopping = false;
 };
 
@@ -57,6 +59,8 @@ class Caller : private playout::PacingClock::Client {
   bool consume(Clock::time_point now);
   void on_message(std::uint8_t kind, std::span<const std::uint8_t> payload, Clock::time_point now);
   void on_audio(std::span<const std::uint8_t> payload, Clock::time_point now);
+  /// Inter-arrival jitter and the frame count of the window.
+  void count_arrival(Clock::time_point now, bool in_window);
   void fail(Failure why, const std::string& detail);
   void close();
   void account_window(Clock::time_point end);
@@ -83,6 +87,10 @@ class Caller : private playout::PacingClock::Client {
   bool heard_tone_ = false;
   bool marker_pending_ = false;
   bool marker_in_window_ = false;
+  // Conversation: waiting for the reply to the speech that ended at speech_end_.
+  bool awaiting_reply_ = false;
+  bool reply_in_window_ = false;
+  Clock::time_point speech_end_{};
   Clock::time_point marker_sent_at_{};
 
   // Returned frames inside the steady window.

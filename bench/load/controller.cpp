@@ -33,7 +33,7 @@ double seconds(Clock::duration d) {
 Controller::Controller(const Options& options, const boost::asio::ip::tcp::endpoint& server)
     : options_(options), signal_(TestSignal::make()) {
   for (std::size_t i = 0; i < options_.threads; ++i) {
-    workers_.push_back(std::make_unique<Worker>(server, signal_, window_));
+    workers_.push_back(std::make_unique<Worker>(server, signal_, window_, options.scenario));
   }
 }
 

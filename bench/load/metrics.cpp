@@ -50,6 +50,8 @@ void Totals::merge(const Totals& o) {
   latency.merge(o.latency);
   onset_latency.merge(o.onset_latency);
   send_lateness.merge(o.send_lateness);
+  reply.merge(o.reply);
+  replies_missed += o.replies_missed;
   calls_connected += o.calls_connected;
   frames_sent += o.frames_sent;
   frames_received += o.frames_received;

@@ -57,6 +57,7 @@ struct Totals {
   Histogram latency;        ///< marker frame sent -> first returned frame carrying it
   Histogram onset_latency;  ///< marker onset sent -> the onset's place in the returned audio
   Histogram send_lateness;  ///< our own sends behind their deadline (load generator health)
+  Histogram reply;          ///< conversation: last voice frame sent -> first loud returned frame
   std::uint64_t calls_connected = 0;
   std::uint64_t frames_sent = 0;
   std::uint64_t frames_received = 0;
@@ -66,6 +67,7 @@ struct Totals {
   std::uint64_t markers_sent = 0;
   std::uint64_t markers_returned = 0;
   std::uint64_t markers_lost = 0;
+  std::uint64_t replies_missed = 0;  ///< conversation: speech with no reply before the next
   std::uint64_t odd_frames = 0;      ///< returned frames that are not 320-byte slin8
   std::uint64_t frames_skipped = 0;  ///< sends abandoned because the server stopped reading
   std::uint64_t failures[kFailureKinds] = {};

@@ -43,6 +43,10 @@ std::string usage() {
          "  --server-pid PID      measure this process's CPU and RSS\n"
          "  --json FILE           also write the results as JSON\n"
          "  --seed N              seed for the per-call phases and UUIDs (default 1)\n"
+         "  --scenario S          echo (default: tone + latency markers, against the echo\n"
+         "                        agent), conversation (1 s of voice every 6 s; measures the\n"
+         "                        reply's start after the end of speech, against a pipeline\n"
+         "                        agent), listen (voice all the time: a live ASR stream per call)\n"
          "  --no-progress         no live line on stderr\n"
          "\n"
          "Exit status: 0 on success, 1 if any connection failed, 2 on a bad command line.\n";
@@ -85,6 +89,16 @@ std::optional<Options> parse_options(int argc, const char* const* argv, std::str
       ok = !o.json_path.empty();
     } else if (arg == "--seed") {
       ok = parse_number(value, o.seed);
+    } else if (arg == "--scenario") {
+      if (value == "echo") {
+        o.scenario = Scenario::echo;
+      } else if (value == "conversation") {
+        o.scenario = Scenario::conversation;
+      } else if (value == "listen") {
+        o.scenario = Scenario::listen;
+      } else {
+        ok = false;
+      }
     } else {
       error = "unknown option " + std::string(arg);
       return std::nullopt;

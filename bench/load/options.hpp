@@ -8,6 +8,13 @@
 
 namespace voxbridge::loadgen {
 
+/// What the callers do.
+enum class Scenario {
+  echo,          ///< a tone with a loud marker each second; the echo is measured (echo agent)
+  conversation,  ///< 1 s of voice every 6 s; the time to the agent's reply is measured
+  listen,        ///< voice all the time (a pipeline agent keeps an ASR stream open)
+};
+
 struct Options {
   std::string host = "127.0.0.1";
   unsigned short port = 5001;
@@ -22,6 +29,7 @@ struct Options {
   std::string json_path;
   std::uint64_t seed = 1;
   bool progress = true;
+  Scenario scenario = Scenario::echo;
 };
 
 /// Parses argv. Returns nullopt with `error` set on a bad command line, or with `error` empty

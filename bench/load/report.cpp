@@ -86,6 +86,10 @@ void print_table(std::ostream& out, const RunResult& r) {
   out << "\n";
   out << "  underruns          " << t.underrun_frames << " silent frames during speech\n";
   out << "  |gap - 20 ms|      " << table_ms(t.jitter) << "\n";
+  if (t.reply.count() > 0 || t.replies_missed > 0) {
+    out << "  reply after speech " << table_ms(t.reply) << "\n";
+    out << "                     replies missed " << t.replies_missed << "\n";
+  }
   out << "  echo latency       " << table_ms(t.latency) << "\n";
   out << "    at marker onset  " << table_ms(t.onset_latency) << "\n";
   out << "                     markers sent " << t.markers_sent << ", returned "
@@ -151,6 +155,8 @@ bool write_json(const std::string& path, const RunResult& r, std::string& error)
   j << "  \"underrun_frames\": " << t.underrun_frames << ",\n";
   j << "  \"jitter_ms\": " << json_ms(t.jitter) << ",\n";
   j << "  \"latency_ms\": " << json_ms(t.latency) << ",\n";
+  j << "  \"reply_ms\": " << json_ms(t.reply) << ",\n";
+  j << "  \"replies_missed\": " << t.replies_missed << ",\n";
   j << "  \"onset_latency_ms\": " << json_ms(t.onset_latency) << ",\n";
   j << "  \"markers\": {\"sent\": " << t.markers_sent << ", \"returned\": " << t.markers_returned
     << ", \"lost\": " << t.markers_lost << "},\n";

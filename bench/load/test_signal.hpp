@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "voxbridge/audiosocket/protocol.hpp"
 
@@ -33,8 +34,19 @@ using Message = std::array<std::uint8_t, kMessageBytes>;
 struct TestSignal {
   Message quiet;
   Message marker;
+  Message silence;
+  std::vector<Message> voice;  ///< 1 s of a synthetic voice (VAD says speech), 50 frames
+  /// The last voice frame loud enough to count as speech (mean |sample| > 500, what the stub's
+  /// ASR counts): the end of the caller's speech is the end of this frame.
+  std::size_t last_voiced = 0;
   static TestSignal make();
 };
+
+/// Conversation scenario: a cycle of kCycleFrames frames, the first voice.size() of them voice.
+inline constexpr std::uint64_t kCycleFrames = 300;  // 6 s
+/// A returned frame this loud (RMS) is the agent speaking.
+inline constexpr double kReplyRms = 1000.0;
+double frame_rms(std::span<const std::uint8_t> payload);
 
 /// What one returned frame holds.
 struct FrameAnalysis {

@@ -5,9 +5,9 @@
 namespace voxbridge::loadgen {
 
 Worker::Worker(const boost::asio::ip::tcp::endpoint& server, const TestSignal& signal,
-               const Window& window)
-    : guard_(boost::asio::make_work_guard(io_)), env_{io_,   server, signal, window,
-                                                      live_, clock_, totals_} {}
+               const Window& window, Scenario scenario)
+    : guard_(boost::asio::make_work_guard(io_)), env_{io_,   server, signal,  window,
+                                                      live_, clock_, totals_, scenario} {}
 
 Worker::~Worker() {
   if (thread_.joinable()) {

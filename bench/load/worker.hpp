@@ -16,7 +16,7 @@ namespace voxbridge::loadgen {
 class Worker {
  public:
   Worker(const boost::asio::ip::tcp::endpoint& server, const TestSignal& signal,
-         const Window& window);
+         const Window& window, Scenario scenario);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;

@@ -105,7 +105,12 @@ void Server::check_providers(std::chrono::milliseconds timeout) const {
       if (std::find(done.begin(), done.end(), key) != done.end()) continue;
       done.push_back(key);
       std::string why;
-      const auto h = providers::check_health(channels_->get(*t), service, timeout, &why);
+      auto h = providers::check_health(channels_->get(*t), service, timeout, &why);
+      if (h == providers::Health::unknown_service) {
+        // Many servers only report their overall health (the empty service name).
+        why.clear();
+        h = providers::check_health(channels_->get(*t), "", timeout, &why);
+      }
       if (h == providers::Health::serving) {
         spdlog::info("provider {} at {}: {} serving", t->name, t->address, service);
       } else {
