@@ -284,6 +284,20 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
     d.tts = v;
   } else if (k == "asr_rate") {
     s.asr_rate_hz = static_cast<int>(parse_int(w, v, 8000, 48000));
+  } else if (k == "asr_chunk_ms") {
+    s.asr_chunk = parse_ms(w, v, 20, 500);
+    if (s.asr_chunk.count() % 20 != 0) w.fail("'" + v + "' is not a multiple of 20");
+  } else if (k == "asr_encoding") {
+    const std::string x = lower(v);
+    if (x == "linear16") {
+      s.asr_opus = false;
+    } else if (x == "opus") {
+      s.asr_opus = true;
+    } else {
+      w.fail("'" + v + "' is not linear16 or opus");
+    }
+  } else if (k == "asr_opus_bitrate") {
+    s.asr_opus_bitrate = static_cast<int>(parse_int(w, v, 6000, 128000));
   } else if (k == "tts_rate") {
     s.tts_rate_hz = static_cast<int>(parse_int(w, v, 8000, 48000));
   } else if (k == "language") {
@@ -520,6 +534,12 @@ Config parse_config(const std::string& text, const std::string& source) {
       if (p == c.providers.end()) x.fail("no [provider-" + name + "] section");
       out = *p;
     };
+    if (d.spec.asr_opus && d.spec.asr_chunk.count() != 20 && d.spec.asr_chunk.count() != 40 &&
+        d.spec.asr_chunk.count() != 60) {
+      Where x = aw;
+      x.key = "asr_chunk_ms";
+      x.fail("Opus packets are 20, 40 or 60 ms");
+    }
     resolve(d.asr, "asr", d.spec.asr);
     resolve(d.llm, "llm", d.spec.llm);
     resolve(d.tts, "tts", d.spec.tts);

@@ -8,6 +8,7 @@
 #include <numbers>
 #include <optional>
 
+#include "voxbridge/audio/opus.hpp"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/llm/v1/llm.grpc.pb.h"
 #include "voxbridge/providers/asr_client.hpp"
@@ -230,14 +231,19 @@ class PipelineAgent final : public agent::Agent {
     if (!asr_ || !asr_streaming_) return;
     asr_streaming_ = false;
     speech_end_ = Clock::now();
+    flush_asr();
     asr_->finish();
   }
 
   void open_asr() {
     asr::v1::RecognitionConfig cfg;
     *cfg.mutable_call() = call_;
-    cfg.mutable_format()->set_encoding(common::v1::LINEAR16);
+    cfg.mutable_format()->set_encoding(spec_->asr_opus ? common::v1::OPUS : common::v1::LINEAR16);
     cfg.mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(spec_->asr_rate_hz));
+    if (spec_->asr_opus) {
+      opus_ =
+          std::make_unique<audio::OpusEncoderStream>(spec_->asr_rate_hz, spec_->asr_opus_bitrate);
+    }
     cfg.set_language(spec_->language);
     cfg.set_interim_results(true);
     cfg.set_single_utterance(true);
@@ -269,21 +275,50 @@ class PipelineAgent final : public agent::Agent {
       return;
     }
     asr_streaming_ = true;
+    asr_pcm_.clear();
     utterance_.clear();
     speech_end_ = {};
     pre_roll_.drain(scratch_);
-    // In 20 ms messages, like the live audio that follows.
-    const std::size_t frame = static_cast<std::size_t>(rate_hz_ / 50);
-    for (std::size_t at = 0; at < scratch_.size(); at += frame) {
-      send_to_asr({scratch_.data() + at, std::min(frame, scratch_.size() - at)});
+    send_to_asr(scratch_);
+  }
+
+  /// Audio to ASR goes out in messages of asr_chunk (each one a gRPC write with its own
+  /// completion, the dominant cost per call); what is left goes out at the endpoint.
+  void send_to_asr(std::span<const std::int16_t> samples) {
+    if (samples.empty()) return;
+    const std::size_t at = asr_pcm_.size();
+    asr_pcm_.resize(at + to_asr_.max_output(samples.size()));
+    asr_pcm_.resize(at + to_asr_.process(samples, {asr_pcm_.data() + at, asr_pcm_.size() - at}));
+    const auto chunk =
+        static_cast<std::size_t>(spec_->asr_chunk.count() * spec_->asr_rate_hz / 1000);
+    while (asr_pcm_.size() >= chunk) {
+      if (asr_pcm_.size() == chunk) {
+        flush_asr();
+        break;
+      }
+      // More than one message's worth (the pre-roll): send it a chunk at a time.
+      rest_.assign(asr_pcm_.begin() + static_cast<std::ptrdiff_t>(chunk), asr_pcm_.end());
+      asr_pcm_.resize(chunk);
+      flush_asr();
+      asr_pcm_.swap(rest_);
     }
   }
 
-  void send_to_asr(std::span<const std::int16_t> samples) {
-    if (samples.empty()) return;
-    asr_pcm_.resize(to_asr_.max_output(samples.size()));
-    const std::size_t n = to_asr_.process(samples, asr_pcm_);
-    asr_->send_audio({reinterpret_cast<const std::uint8_t*>(asr_pcm_.data()), n * 2});
+  void flush_asr() {
+    if (asr_pcm_.empty() || !asr_) return;
+    if (opus_) {
+      // An Opus packet is a whole frame: pad the last part of an utterance with silence.
+      const auto chunk =
+          static_cast<std::size_t>(spec_->asr_chunk.count() * spec_->asr_rate_hz / 1000);
+      asr_pcm_.resize(chunk, 0);
+      opus_packet_.resize(audio::OpusEncoderStream::kMaxPacket);
+      const std::size_t n = opus_->encode(asr_pcm_, opus_packet_);
+      if (n > 0) asr_->send_audio({opus_packet_.data(), n});
+    } else {
+      asr_->send_audio(
+          {reinterpret_cast<const std::uint8_t*>(asr_pcm_.data()), asr_pcm_.size() * 2});
+    }
+    asr_pcm_.clear();
   }
 
   void on_asr_closed(const grpc::Status& st) {
@@ -665,7 +700,9 @@ class PipelineAgent final : public agent::Agent {
   vad::PreRoll pre_roll_;
   audio::Resampler to_asr_;
   audio::Resampler from_tts_;
-  std::vector<std::int16_t> scratch_, asr_pcm_, tts_pcm_;
+  std::vector<std::int16_t> scratch_, asr_pcm_, rest_, tts_pcm_;
+  std::unique_ptr<audio::OpusEncoderStream> opus_;
+  std::vector<std::uint8_t> opus_packet_;
 
   std::shared_ptr<providers::AsrStream> asr_;
   bool asr_streaming_ = false;

@@ -116,6 +116,25 @@ TEST(Pipeline, GreetsThenAnswersWhatTheCallerSaid) {
   EXPECT_NEAR(reply_len, 0.8, 0.05);
 }
 
+TEST(Pipeline, OpusToTheRecognizerWorksLikeLinear16) {
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  spec.asr_opus = true;
+  spec.asr_chunk = 40ms;
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> audio = silence(kRate, 0.3);
+  append(audio, voice(kRate, 0.8));
+  append(audio, silence(kRate, 1.5));
+  const auto r = sim::place_call(plan_with(s.port, audio));
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_EQ(f.asr.encoding.load(), common::v1::OPUS);
+  const auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].user_text(), "hello world");  // the fake decoded the packets and heard it
+}
+
 TEST(Pipeline, BargeInFlushesTheReplyAndTellsTheLlmWhatWasHeard) {
   Fakes f;
   f.start();

@@ -1,8 +1,11 @@
 #include "fake_providers.hpp"
 
+#include "voxbridge/audio/opus.hpp"
+
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -23,6 +26,12 @@ grpc::Status FakeRecognizer::StreamingRecognize(
   }
   saw_config = true;
   last_call_id = req.config().call().call_id();
+  const int rate = static_cast<int>(req.config().format().sample_rate_hz());
+  encoding = req.config().format().encoding();
+  std::unique_ptr<audio::OpusDecoderStream> opus;
+  if (encoding == common::v1::OPUS) opus = std::make_unique<audio::OpusDecoderStream>(rate);
+  std::vector<std::int16_t> decoded;
+  std::string pcm_bytes;
   int frame = 0, voiced = 0, quiet_run = 0;
   bool finished = false;
   std::istringstream words(transcript);
@@ -31,37 +40,49 @@ grpc::Status FakeRecognizer::StreamingRecognize(
   while (stream->Read(&req)) {
     if (!req.has_audio() && req.request_case() != asr::v1::RecognizeRequest::kAudio) continue;
     ++audio_messages;
-    const std::string& a = req.audio();
-    long sum = 0;
-    const std::size_t n = a.size() / 2;
-    for (std::size_t i = 0; i < n; ++i) {
-      std::int16_t s;
-      std::memcpy(&s, a.data() + 2 * i, 2);
-      sum += std::labs(s);
-    }
-    const bool is_voiced = n > 0 && sum / static_cast<long>(n) > voice_level;
-    const auto at = static_cast<std::uint32_t>(frame * 20);
-    ++frame;
-    if (finished) continue;
-    asr::v1::RecognizeResponse r;
-    if (!is_voiced) {
-      if (voiced < voiced_frames || ++quiet_run < silence_frames) continue;
-    } else {
-      quiet_run = 0;
-      if (voiced == 0) {
-        r.mutable_speech_started()->set_offset_ms(at);
-        stream->Write(r);
+    const std::string* audio = &req.audio();
+    if (opus) {
+      decoded.clear();
+      if (!opus->decode(
+              {reinterpret_cast<const std::uint8_t*>(req.audio().data()), req.audio().size()},
+              decoded)) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, "not an Opus packet"};
       }
-      ++voiced;
-      if (voiced == voiced_frames / 2) {
-        r.Clear();
-        r.mutable_result()->set_transcript(first_word);
-        r.mutable_result()->set_stability(0.5f);
-        stream->Write(r);
-      }
-      if (silence_frames > 0 || voiced < voiced_frames) continue;
+      pcm_bytes.assign(reinterpret_cast<const char*>(decoded.data()), decoded.size() * 2);
+      audio = &pcm_bytes;
     }
-    {
+    const std::string& a = *audio;
+    // Judge each 20 ms of the message on its own (voxbridge may send several per message).
+    const std::size_t per = static_cast<std::size_t>(std::max(rate / 50, 1)) * 2;
+    for (std::size_t off = 0; off < a.size() && !finished; off += per) {
+      const std::size_t n = std::min(per, a.size() - off) / 2;
+      long sum = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        std::int16_t s;
+        std::memcpy(&s, a.data() + off + 2 * i, 2);
+        sum += std::labs(s);
+      }
+      const bool is_voiced = n > 0 && sum / static_cast<long>(n) > voice_level;
+      const auto at = static_cast<std::uint32_t>(frame * 20);
+      ++frame;
+      asr::v1::RecognizeResponse r;
+      if (!is_voiced) {
+        if (voiced < voiced_frames || ++quiet_run < silence_frames) continue;
+      } else {
+        quiet_run = 0;
+        if (voiced == 0) {
+          r.mutable_speech_started()->set_offset_ms(at);
+          stream->Write(r);
+        }
+        ++voiced;
+        if (voiced == voiced_frames / 2) {
+          r.Clear();
+          r.mutable_result()->set_transcript(first_word);
+          r.mutable_result()->set_stability(0.5f);
+          stream->Write(r);
+        }
+        if (silence_frames > 0 || voiced < voiced_frames) continue;
+      }
       r.Clear();
       auto* res = r.mutable_result();
       res->set_transcript(transcript);

@@ -43,7 +43,8 @@ class FakeRecognizer final : public asr::v1::Recognizer::Service {
   std::atomic<int> streams{0};
   std::atomic<int> audio_messages{0};
   std::atomic<bool> saw_config{false};
-  std::string last_call_id;  // written before the stream ends
+  std::atomic<int> encoding{0};  ///< of the last stream's config (common::v1::AudioEncoding)
+  std::string last_call_id;      // written before the stream ends
 };
 
 /// A synthesizer that speaks each word as a tone of `word_ms` (amplitude `level`, 440 Hz) in

@@ -31,6 +31,13 @@ struct PipelineSpec {
   providers::ProviderTarget llm;
   providers::ProviderTarget tts;
   int asr_rate_hz = 16000;  ///< LINEAR16 rate sent to ASR
+  /// Audio per ASR message (a multiple of 20 ms). Fewer, larger messages cost far less CPU
+  /// (each is one gRPC write and completion); the last part of an utterance is sent at once.
+  std::chrono::milliseconds asr_chunk{60};
+  /// Audio to ASR as LINEAR16, or Opus (one packet of asr_chunk per message: 20, 40 or 60 ms)
+  /// to cut bandwidth to remote providers (~24 kbit/s instead of 256 at 16 kHz).
+  bool asr_opus = false;
+  int asr_opus_bitrate = 24000;
   int tts_rate_hz = 16000;  ///< LINEAR16 rate asked of TTS
   std::string language = "en-US";
   std::string voice;
@@ -53,7 +60,7 @@ struct PipelineSpec {
   std::chrono::milliseconds echo_window{200};
 
   std::chrono::milliseconds no_input_timeout{8000};  ///< after the agent stops speaking
-  int max_no_input = 2;  ///< timeouts in a row before hanging up
+  int max_no_input = 2;                              ///< timeouts in a row before hanging up
   std::string goodbye = "Goodbye.";
 
   DtmfMode dtmf = DtmfMode::event;
@@ -72,11 +79,11 @@ struct PipelineSpec {
 struct TurnTimeline {
   using TimePoint = std::chrono::steady_clock::time_point;
   unsigned turn = 0;
-  TimePoint speech_end{};      ///< endpoint (VAD silence or ASR end of utterance)
-  TimePoint asr_final{};       ///< the final transcript (ASR stream closed)
+  TimePoint speech_end{};  ///< endpoint (VAD silence or ASR end of utterance)
+  TimePoint asr_final{};   ///< the final transcript (ASR stream closed)
   TimePoint llm_first_token{};
   TimePoint tts_first_audio{};
-  TimePoint first_frame{};     ///< first reply audio handed to playout with nothing before it
+  TimePoint first_frame{};  ///< first reply audio handed to playout with nothing before it
   bool interrupted = false;
 };
 
