@@ -134,29 +134,37 @@ class PlaybackAgent final : public Agent {
 
 }  // namespace
 
+std::vector<std::int16_t> load_prompt(const std::string& file, int rate_hz, int quality) {
+  std::string err;
+  audio::WavData wav = audio::read_wav(file, err);
+  if (!err.empty()) throw std::runtime_error(err);
+  if (wav.rate_hz < 8000 || wav.rate_hz > 192000) {
+    throw std::runtime_error(file + ": sample rate " + std::to_string(wav.rate_hz) +
+                             " Hz is outside 8000..192000");
+  }
+  audio::Resampler rs(wav.rate_hz, rate_hz, quality);
+  std::vector<std::int16_t> prompt(rs.max_output(wav.samples.size()) +
+                                   static_cast<std::size_t>(rs.output_latency()));
+  const std::size_t n = rs.process(wav.samples, prompt);
+  // Push the filter's tail out with silence so the prompt's last milliseconds are not lost.
+  std::vector<std::int16_t> tail_in(static_cast<std::size_t>(wav.rate_hz) / 100, 0);
+  std::vector<std::int16_t> tail_out(rs.max_output(tail_in.size()));
+  const std::size_t t = rs.process(tail_in, tail_out);
+  prompt.resize(n);
+  prompt.insert(prompt.end(), tail_out.begin(), tail_out.begin() + static_cast<std::ptrdiff_t>(t));
+  return prompt;
+}
+
 AgentFactory::AgentFactory(AgentSpec spec, int internal_rate_hz, int resampler_quality)
     : spec_(std::move(spec)), rate_hz_(internal_rate_hz) {
   if (spec_.type != AgentSpec::Type::playback) return;
   std::vector<std::int16_t> prompt;
   if (!spec_.file.empty()) {
-    std::string err;
-    audio::WavData wav = audio::read_wav(spec_.file, err);
-    if (!err.empty()) throw std::runtime_error("agent " + spec_.name + ": " + err);
-    if (wav.rate_hz < 8000 || wav.rate_hz > 192000) {
-      throw std::runtime_error("agent " + spec_.name + ": " + spec_.file + ": sample rate " +
-                               std::to_string(wav.rate_hz) + " Hz is outside 8000..192000");
+    try {
+      prompt = load_prompt(spec_.file, rate_hz_, resampler_quality);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("agent " + spec_.name + ": " + e.what());
     }
-    audio::Resampler rs(wav.rate_hz, rate_hz_, resampler_quality);
-    prompt.resize(rs.max_output(wav.samples.size()) +
-                  static_cast<std::size_t>(rs.output_latency()));
-    std::size_t n = rs.process(wav.samples, prompt);
-    // Push the filter's tail out with silence so the prompt's last milliseconds are not lost.
-    std::vector<std::int16_t> tail_in(static_cast<std::size_t>(wav.rate_hz) / 100, 0);
-    std::vector<std::int16_t> tail_out(rs.max_output(tail_in.size()));
-    const std::size_t t = rs.process(tail_in, tail_out);
-    prompt.resize(n);
-    prompt.insert(prompt.end(), tail_out.begin(),
-                  tail_out.begin() + static_cast<std::ptrdiff_t>(t));
   } else {
     const auto n = static_cast<std::size_t>(rate_hz_) *
                    static_cast<std::size_t>(spec_.tone_duration.count()) / 1000;

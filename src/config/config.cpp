@@ -304,6 +304,10 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
     s.language = v;
   } else if (k == "voice") {
     s.voice = v;
+  } else if (k == "greeting_file") {
+    s.greeting_file = v;
+  } else if (k == "fallback_file") {
+    s.fallback_file = v;
   } else if (k == "greeting") {
     s.greeting = lower(v) == "none" ? std::string() : v;
   } else if (k == "vad_aggressiveness") {

@@ -72,7 +72,12 @@ class PipelineAgent final : public agent::Agent {
     call_.set_call_id(info.uuid);
     call_.set_listener(info.listener);
     call_.set_language(spec_->language);
-    if (!spec_->greeting.empty()) {
+    if (spec_->greeting_prompt && !spec_->greeting_prompt->empty()) {
+      begin_reply();
+      reply_->llm_done = true;
+      out_.assign(spec_->greeting_prompt->begin(), spec_->greeting_prompt->end());
+      feed_playout();
+    } else if (!spec_->greeting.empty()) {
       begin_reply();
       reply_->llm_done = true;
       reply_->text = spec_->greeting;
@@ -168,6 +173,12 @@ class PipelineAgent final : public agent::Agent {
   void on_end(std::string_view) override {
     ending_ = true;
     alive_.reset();
+    if (asr_) asr_dropped_ += asr_->dropped();
+    if (asr_dropped_ > 0 || dropped_tts_samples_ > 0) {
+      spdlog::warn("call uuid={}: slow providers: {} ASR messages and {} ms of TTS audio dropped",
+                   info_.uuid, asr_dropped_,
+                   dropped_tts_samples_ * 1000 / static_cast<unsigned>(rate_hz_));
+    }
     if (asr_) asr_->cancel();
     cancel_reply_streams();
   }
@@ -322,6 +333,7 @@ class PipelineAgent final : public agent::Agent {
   }
 
   void on_asr_closed(const grpc::Status& st) {
+    if (asr_) asr_dropped_ += asr_->dropped();
     asr_.reset();
     asr_streaming_ = false;
     if (!st.ok()) {
@@ -708,6 +720,7 @@ class PipelineAgent final : public agent::Agent {
   bool asr_streaming_ = false;
   std::uint64_t asr_gen_ = 0;
   int asr_failures_ = 0;
+  std::uint64_t asr_dropped_ = 0;  // audio messages the ASR stream could not take (slow provider)
   std::string utterance_;
   Clock::time_point speech_end_{};
 
@@ -785,9 +798,24 @@ std::vector<std::int16_t> default_fallback_prompt(int rate_hz) {
   return v;
 }
 
+namespace {
+PipelineSpec with_prompts(PipelineSpec s, int rate_hz, int quality) {
+  if (!s.greeting_file.empty()) {
+    s.greeting_prompt = std::make_shared<const std::vector<std::int16_t>>(
+        agent::load_prompt(s.greeting_file, rate_hz, quality));
+  }
+  if (!s.fallback_file.empty()) {
+    s.fallback_prompt = std::make_shared<const std::vector<std::int16_t>>(
+        agent::load_prompt(s.fallback_file, rate_hz, quality));
+  }
+  return s;
+}
+}  // namespace
+
 PipelineFactory::PipelineFactory(PipelineSpec spec, int internal_rate_hz, int resampler_quality,
                                  std::shared_ptr<providers::ChannelPool> channels)
-    : spec_(std::make_shared<const PipelineSpec>(std::move(spec))),
+    : spec_(std::make_shared<const PipelineSpec>(
+          with_prompts(std::move(spec), internal_rate_hz, resampler_quality))),
       rate_hz_(internal_rate_hz),
       quality_(resampler_quality),
       channels_(std::move(channels)) {}

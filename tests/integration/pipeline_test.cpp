@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <future>
 #include <numbers>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "support/fake_providers.hpp"
 #include "support/test_audio.hpp"
+#include "voxbridge/audio/wav.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/sim/sim_call.hpp"
@@ -330,6 +332,53 @@ TEST(Pipeline, UnreachableProviderPlaysTheFallbackAndHangsUp) {
     EXPECT_NEAR(len, 0.15, 0.03) << "beep " << beep;
     t += on + len;
   }
+}
+
+TEST(Pipeline, RecordedGreetingAndFallbackPromptsPlay) {
+  // An 8 kHz WAV greeting of 0.5 s and a 0.3 s fallback: both resampled to the call once.
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto greeting = (dir / "vb_pipeline_greeting.wav").string();
+  const auto sorry = (dir / "vb_pipeline_sorry.wav").string();
+  auto tone = [](double seconds) {
+    std::vector<std::int16_t> v(static_cast<std::size_t>(8000 * seconds));
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      v[i] = static_cast<std::int16_t>(
+          6000 * std::sin(2 * std::numbers::pi * 600.0 * static_cast<double>(i) / 8000));
+    }
+    return v;
+  };
+  std::string err;
+  ASSERT_TRUE(audio::write_wav(greeting, 8000, tone(0.5), err)) << err;
+  ASSERT_TRUE(audio::write_wav(sorry, 8000, tone(0.3), err)) << err;
+  {
+    Fakes f;
+    f.start();
+    pipeline::PipelineSpec spec;
+    spec.greeting_file = greeting;
+    RunningServer s(pipeline_config(f.server->address(), spec));
+    const auto r = sim::place_call(plan_with(s.port, silence(kRate, 1.2)));
+    ASSERT_TRUE(r.connected) << r.error;
+    EXPECT_TRUE(f.tts.texts().empty());  // no TTS for a recorded greeting
+    const double on = testing::onset_after(r.received, kRate, 0.0, 2000);
+    ASSERT_GE(on, 0.0);
+    EXPECT_LT(on, 0.06);
+    EXPECT_NEAR(testing::offset_after(r.received, kRate, on, 2000), 0.5, 0.03);
+  }
+  {
+    pipeline::PipelineSpec spec;
+    spec.greeting = "Hello";
+    spec.fallback_file = sorry;
+    RunningServer s(pipeline_config("127.0.0.1:1", spec));
+    auto plan = plan_with(s.port, silence(kRate, 5.0));
+    plan.hangup_at_end = false;
+    const auto r = sim::place_call(plan);
+    EXPECT_TRUE(r.server_sent_hangup);
+    const double on = testing::onset_after(r.received, kRate, 0.0, 2000);
+    ASSERT_GE(on, 0.0);
+    EXPECT_NEAR(testing::offset_after(r.received, kRate, on, 2000), 0.3, 0.03);
+  }
+  std::filesystem::remove(greeting);
+  std::filesystem::remove(sorry);
 }
 
 TEST(Pipeline, ABrokenProviderCostsOnlyItsOwnCalls) {

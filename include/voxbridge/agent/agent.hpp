@@ -93,6 +93,10 @@ struct AgentSpec {
   std::chrono::milliseconds pause{0};  ///< silence after the prompt before echo/hangup
 };
 
+/// Reads a WAV prompt (16-bit PCM or G.711, any rate) and resamples it to `rate_hz`, once, at
+/// startup. Throws std::runtime_error naming the file and the problem.
+std::vector<std::int16_t> load_prompt(const std::string& file, int rate_hz, int quality);
+
 /// Builds an agent for one call. `internal_rate_hz` is the rate the agent will see; prompts are
 /// resampled to it here, once per call, never per frame.
 class AgentFactory {

@@ -43,6 +43,10 @@ struct PipelineSpec {
   std::string voice;
   /// Spoken at call start through TTS; empty = none (the caller speaks first).
   std::string greeting = "Hello, how can I help you?";
+  /// A WAV played at call start instead of the greeting text (empty = use the text).
+  std::string greeting_file;
+  /// A WAV played before hanging up when providers fail (empty = three short beeps).
+  std::string fallback_file;
 
   vad::VadOptions vad;
   vad::DetectorOptions detector;  ///< speech start confirmation and endpointing silence
@@ -68,8 +72,8 @@ struct PipelineSpec {
   std::chrono::milliseconds dtmf_timeout{3000};
   std::size_t dtmf_max_digits = 16;
 
-  /// Played (then the call is hung up) when a provider cannot be reached or fails twice.
-  /// Samples at the internal rate; empty = three short beeps.
+  /// The files above, loaded at the internal rate by PipelineFactory.
+  std::shared_ptr<const std::vector<std::int16_t>> greeting_prompt;
   std::shared_ptr<const std::vector<std::int16_t>> fallback_prompt;
   /// Most audio held beyond the playout queue before TTS reads pause (backpressure).
   std::chrono::milliseconds max_buffered_audio{5000};
