@@ -1,5 +1,7 @@
 #include "test_signal.hpp"
 
+#include "support/test_audio.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -51,38 +53,20 @@ TestSignal TestSignal::make() {
                make_message(kMarkerHz, kMarkerAmplitude, std::numbers::pi / 2),
                make_message(0.0, 0.0, 0.0),
                {}};
-  // A vowel-like voice: harmonics of a gliding ~125 Hz pitch under three formants, in
-  // syllables, about -12 dBFS at its peaks (WebRTC's VAD flags nearly all of it as speech).
-  const double formants[] = {700, 1220, 2600};
-  double phase = 0;
+  // The tests' synthetic voice (WebRTC's VAD flags nearly all of it as speech), 1 s at 8 kHz.
+  const std::vector<std::int16_t> voice = testing::voice(kRateHz, 1.0, 8000.0);
   std::array<std::uint8_t, kFrameBytes> payload{};
   for (std::size_t f = 0; f < 50; ++f) {
+    long sum = 0;
     for (std::size_t i = 0; i < kFrameSamples; ++i) {
-      const double time = static_cast<double>(f * kFrameSamples + i) / kRateHz;
-      const double f0 = 125 + 15 * std::sin(2 * std::numbers::pi * 0.7 * time);
-      phase += 2 * std::numbers::pi * f0 / kRateHz;
-      double s = 0;
-      for (int h = 1; f0 * h < kRateHz / 2.0 - 200 && h < 40; ++h) {
-        double gain = 0;
-        for (double fm : formants) {
-          const double d = (f0 * h - fm) / 150.0;
-          gain += 1.0 / (1.0 + d * d);
-        }
-        s += gain / h * std::sin(h * phase);
-      }
-      const double env = std::pow(std::abs(std::sin(2 * std::numbers::pi * 2.5 * time)), 0.5);
-      const auto v =
-          static_cast<std::int16_t>(std::lround(std::clamp(4000 * s * env, -32768.0, 32767.0)));
+      const std::int16_t v = voice[f * kFrameSamples + i];
       const auto u = static_cast<std::uint16_t>(v);
       payload[2 * i] = static_cast<std::uint8_t>(u & 0xFF);
       payload[2 * i + 1] = static_cast<std::uint8_t>(u >> 8);
+      sum += std::abs(v);
     }
     Message m{};
     audiosocket::encode(audiosocket::Kind::slin8, payload, m);
-    long sum = 0;
-    for (std::size_t i = 0; i < kFrameSamples; ++i) {
-      sum += std::abs(static_cast<std::int16_t>(payload[2 * i] | payload[2 * i + 1] << 8));
-    }
     if (sum / static_cast<long>(kFrameSamples) > 500) t.last_voiced = f;
     t.voice.push_back(m);
   }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/fake_providers.hpp"
+#include "support/running_server.hpp"
 #include "support/test_audio.hpp"
 #include "voxbridge/audio/wav.hpp"
 #include "voxbridge/config/config.hpp"
@@ -58,15 +59,7 @@ config::Config pipeline_config(const std::string& address, pipeline::PipelineSpe
   return c;
 }
 
-struct RunningServer {
-  explicit RunningServer(const config::Config& c) : server(c) {
-    server.start();
-    port = server.ports().at(0);
-  }
-  ~RunningServer() { server.shutdown(0ms); }
-  server::Server server;
-  unsigned short port = 0;
-};
+using testing::RunningServer;
 
 sim::CallPlan plan_with(unsigned short port, std::vector<std::int16_t> audio) {
   sim::CallPlan p;

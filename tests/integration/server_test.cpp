@@ -14,6 +14,7 @@
 #include <numbers>
 #include <thread>
 
+#include "support/running_server.hpp"
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/net/io_pool.hpp"
 #include "voxbridge/server/server.hpp"
@@ -37,15 +38,7 @@ config::Config test_config() {
   return c;
 }
 
-struct RunningServer {
-  explicit RunningServer(const config::Config& c) : server(c) {
-    server.start();
-    port = server.ports().at(0);
-  }
-  ~RunningServer() { server.shutdown(0ms); }
-  server::Server server;
-  unsigned short port = 0;
-};
+using testing::RunningServer;
 
 /// Speech-like test signal: three tones with different levels.
 std::vector<std::int16_t> test_signal(int rate, double seconds) {

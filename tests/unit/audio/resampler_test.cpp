@@ -4,6 +4,7 @@
 #include <cmath>
 #include <complex>
 #include <numbers>
+#include <utility>
 #include <vector>
 
 #include "voxbridge/audio/resampler.hpp"
@@ -32,9 +33,9 @@ std::vector<std::int16_t> run_in_frames(Resampler& rs, const std::vector<std::in
   return out;
 }
 
-/// SNR of `y` against the best-fitting sine at `hz` (amplitude and phase fitted by least squares).
-double snr_against_sine(const std::vector<std::int16_t>& y, double hz, int rate, std::size_t from,
-                        std::size_t to) {
+/// The sine at `hz` that best fits y[from, to): a * sin + b * cos (least squares).
+std::pair<double, double> fit_sine(const std::vector<std::int16_t>& y, double hz, int rate,
+                                   std::size_t from, std::size_t to) {
   double ss = 0, sc = 0, cc = 0, ys = 0, yc = 0;
   for (std::size_t i = from; i < to; ++i) {
     const double w = 2.0 * std::numbers::pi * hz * static_cast<double>(i) / rate;
@@ -46,8 +47,20 @@ double snr_against_sine(const std::vector<std::int16_t>& y, double hz, int rate,
     yc += y[i] * c;
   }
   const double det = ss * cc - sc * sc;
-  const double a = (ys * cc - yc * sc) / det;
-  const double b = (yc * ss - ys * sc) / det;
+  return {(ys * cc - yc * sc) / det, (yc * ss - ys * sc) / det};
+}
+
+/// Amplitude of the component at `hz` in y[from, to).
+double amplitude_at(const std::vector<std::int16_t>& y, double hz, int rate, std::size_t from,
+                    std::size_t to) {
+  const auto [a, b] = fit_sine(y, hz, rate, from, to);
+  return std::hypot(a, b);
+}
+
+/// SNR of `y` against the best-fitting sine at `hz` (amplitude and phase fitted by least squares).
+double snr_against_sine(const std::vector<std::int16_t>& y, double hz, int rate, std::size_t from,
+                        std::size_t to) {
+  const auto [a, b] = fit_sine(y, hz, rate, from, to);
   double sig = 0, noise = 0;
   for (std::size_t i = from; i < to; ++i) {
     const double w = 2.0 * std::numbers::pi * hz * static_cast<double>(i) / rate;
@@ -77,25 +90,6 @@ TEST(Resampler, OneKilohertzSurvives8To16To8WithSnrAbove40dB) {
     }
     EXPECT_NEAR(10 * std::log10(e_out / e_in), 0.0, 0.5) << "quality " << quality;
   }
-}
-
-/// Amplitude of the component at `hz` in y[from, to) (least-squares sine + cosine fit).
-double amplitude_at(const std::vector<std::int16_t>& y, double hz, int rate, std::size_t from,
-                    std::size_t to) {
-  double ss = 0, sc = 0, cc = 0, ys = 0, yc = 0;
-  for (std::size_t i = from; i < to; ++i) {
-    const double w = 2.0 * std::numbers::pi * hz * static_cast<double>(i) / rate;
-    const double s = std::sin(w), c = std::cos(w);
-    ss += s * s;
-    cc += c * c;
-    sc += s * c;
-    ys += y[i] * s;
-    yc += y[i] * c;
-  }
-  const double det = ss * cc - sc * sc;
-  const double a = (ys * cc - yc * sc) / det;
-  const double b = (yc * ss - ys * sc) / det;
-  return std::hypot(a, b);
 }
 
 TEST(Resampler, TwoToOneRatiosUseTheHalfBandFilterUpToItsQuality) {
