@@ -304,6 +304,12 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
     s.language = v;
   } else if (k == "voice") {
     s.voice = v;
+  } else if (k == "rpc_timeout_ms") {
+    s.rpc_timeout = parse_ms(w, v, 100, 600000);
+  } else if (k == "max_utterance_ms") {
+    s.max_utterance = parse_ms(w, v, 1000, 3600000);
+  } else if (k == "retry_backoff_ms") {
+    s.retry_backoff = parse_ms(w, v, 0, 10000);
   } else if (k == "greeting_file") {
     s.greeting_file = v;
   } else if (k == "fallback_file") {

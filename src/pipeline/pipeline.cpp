@@ -139,6 +139,10 @@ class PipelineAgent final : public agent::Agent {
 
   void on_tick() override {
     ++tick_;
+    if (llm_retry_at_ != kNever && tick_ >= llm_retry_at_ && reply_) {
+      llm_retry_at_ = kNever;
+      open_llm();
+    }
     feed_playout();
     if (!digits_.empty() && (tick_ - digits_since_) * kTickMs >=
                                 static_cast<std::uint64_t>(spec_->dtmf_timeout.count())) {
@@ -213,6 +217,15 @@ class PipelineAgent final : public agent::Agent {
   }
   providers::Poster post_fn() const { return poster_; }
 
+  /// The provider as configured, with the pipeline's RPC deadline if it sets none: no stream
+  /// or turn can hang a call.
+  static providers::ProviderTarget bounded(const providers::ProviderTarget& t,
+                                           std::chrono::milliseconds deadline) {
+    providers::ProviderTarget b = t;
+    if (b.deadline.count() == 0) b.deadline = deadline;
+    return b;
+  }
+
   bool agent_audible() const {
     return (reply_ && reply_->pushed_samples > 0) || control_->queued_samples() > 0;
   }
@@ -279,7 +292,8 @@ class PipelineAgent final : public agent::Agent {
       if (gen == asr_gen_) on_asr_closed(st);
     });
     try {
-      asr_ = providers::AsrStream::start(channels_->get(spec_->asr), spec_->asr, cfg, post_fn(),
+      asr_ = providers::AsrStream::start(channels_->get(spec_->asr),
+                                         bounded(spec_->asr, spec_->max_utterance), cfg, post_fn(),
                                          std::move(ev));
     } catch (const std::exception& e) {
       fail(std::string("ASR: ") + e.what());
@@ -414,7 +428,8 @@ class PipelineAgent final : public agent::Agent {
         [stub, req = &llm_request_](grpc::ClientContext* c, LlmStream* r) {
           stub->async()->Turn(c, req, r);
         },
-        stub, spec_->llm, post_fn(), guarded([this, gen](llm::v1::TurnResponse& r) {
+        stub, bounded(spec_->llm, spec_->rpc_timeout), post_fn(),
+        guarded([this, gen](llm::v1::TurnResponse& r) {
           if (reply_ && reply_->gen == gen) on_llm(r);
         }),
         guarded([this, gen](const grpc::Status& st) {
@@ -445,8 +460,8 @@ class PipelineAgent final : public agent::Agent {
       spdlog::warn("call uuid={}: LLM turn failed: {} ({})", info_.uuid, st.error_message(),
                    static_cast<int>(st.error_code()));
       if (reply_->text.empty() && llm_retries_ == 0) {
-        ++llm_retries_;
-        open_llm();  // once more, at once: a broken connection is usually back
+        ++llm_retries_;  // once more, after a short backoff (on_tick)
+        llm_retry_at_ = tick_ + static_cast<std::uint64_t>(spec_->retry_backoff.count() / kTickMs);
         return;
       }
       fail("LLM failed: " + st.error_message());
@@ -512,7 +527,7 @@ class PipelineAgent final : public agent::Agent {
           [stub](grpc::ClientContext* c, TtsStream::Reactor* r) {
             stub->async()->StreamingSynthesize(c, r);
           },
-          stub, spec_->tts, std::move(first), post_fn(),
+          stub, bounded(spec_->tts, spec_->rpc_timeout), std::move(first), post_fn(),
           guarded([this, gen](tts::v1::SynthesizeResponse& r) {
             if (reply_ && reply_->gen == gen) on_tts(r);
           }),
@@ -669,6 +684,7 @@ class PipelineAgent final : public agent::Agent {
 
   void cancel_reply_streams() {
     ++reply_gen_;
+    llm_retry_at_ = kNever;
     if (llm_) llm_->cancel();
     if (tts_) tts_->cancel();
     llm_.reset();
@@ -730,6 +746,7 @@ class PipelineAgent final : public agent::Agent {
   llm::v1::TurnRequest llm_request_;
   std::shared_ptr<LlmStream> llm_;
   int llm_retries_ = 0;
+  std::uint64_t llm_retry_at_ = kNever;  // tick of the pending LLM retry
   std::shared_ptr<TtsStream> tts_;
   std::uint64_t chunk_id_ = 0;
   SentenceSplitter splitter_;

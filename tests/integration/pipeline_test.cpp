@@ -53,7 +53,7 @@ config::Config pipeline_config(const std::string& address, pipeline::PipelineSpe
   a.name = "bot";
   a.type = agent::AgentSpec::Type::pipeline;
   c.agents.push_back(a);
-  const providers::ProviderTarget t{"fake", address, false, "", 10000ms, {}};
+  const providers::ProviderTarget t{"fake", address, false, "", 0ms, {}};  // rpc_timeout applies
   p.asr = p.llm = p.tts = t;
   c.pipelines["bot"] = p;
   return c;
@@ -372,6 +372,47 @@ TEST(Pipeline, RecordedGreetingAndFallbackPromptsPlay) {
   }
   std::filesystem::remove(greeting);
   std::filesystem::remove(sorry);
+}
+
+TEST(Pipeline, ABrokenTurnIsRetriedOnceAfterABackoff) {
+  Fakes f;
+  f.llm.fail_first = true;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> audio = silence(kRate, 0.3);
+  append(audio, voice(kRate, 0.6));
+  append(audio, silence(kRate, 2.0));
+  const auto r = sim::place_call(plan_with(s.port, audio));
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_FALSE(r.server_sent_hangup);
+  const auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 2u);  // the failed turn and its retry, same words
+  EXPECT_EQ(reqs[1].user_text(), "hello world");
+  EXPECT_EQ(f.tts.texts(), (std::vector<std::string>{"You said hello world."}));
+}
+
+TEST(Pipeline, AStalledModelHitsTheDeadlineAndTheCallEndsCleanly) {
+  Fakes f;
+  f.llm.first_token_delay_ms = 5000;  // never answers in time
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  spec.rpc_timeout = 400ms;
+  RunningServer s(pipeline_config(f.server->address(), spec));  // the target sets no deadline
+  std::vector<std::int16_t> audio = silence(kRate, 0.3);
+  append(audio, voice(kRate, 0.6));
+  append(audio, silence(kRate, 6.0));
+  auto plan = plan_with(s.port, audio);
+  plan.hangup_at_end = false;
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  // Two attempts of 0.4 s with 0.2 s between, then the fallback beeps and the hangup: the call
+  // ends about 2.5 s in, not after the model's 5 s (or never).
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_LT(r.duration_ms, 3500);
+  EXPECT_EQ(f.llm.requests().size(), 2u);
 }
 
 TEST(Pipeline, ABrokenProviderCostsOnlyItsOwnCalls) {

@@ -183,8 +183,16 @@ grpc::Status FakeDialogue::Turn(grpc::ServerContext* ctx, const llm::v1::TurnReq
     action = reply.substr(at + 1, reply.find(']', at) - at - 1);
     reply = reply.substr(0, at);
   }
-  if (first_token_delay_ms > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(first_token_delay_ms));
+  if (fail_first.exchange(false)) {
+    return {grpc::StatusCode::UNAVAILABLE, "scripted failure"};
+  }
+  // A stalled model: wait, but notice a cancelled or expired call.
+  for (int waited = 0; waited < first_token_delay_ms; waited += 10) {
+    if (ctx->IsCancelled()) {
+      ++cancelled;
+      return grpc::Status::CANCELLED;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   llm::v1::TurnResponse r;
   if (action == "hangup") {

@@ -80,6 +80,8 @@ class FakeDialogue final : public llm::v1::Dialogue::Service {
   std::string default_reply = "You said {user}.";
   int delta_delay_ms = 0;
   int first_token_delay_ms = 0;
+  /// The next turn fails with UNAVAILABLE (a broken stream); the one after works.
+  std::atomic<bool> fail_first{false};
 
   grpc::Status Turn(grpc::ServerContext* ctx, const llm::v1::TurnRequest* req,
                     grpc::ServerWriter<llm::v1::TurnResponse>* writer) override;

@@ -75,6 +75,12 @@ struct PipelineSpec {
   /// The files above, loaded at the internal rate by PipelineFactory.
   std::shared_ptr<const std::vector<std::int16_t>> greeting_prompt;
   std::shared_ptr<const std::vector<std::int16_t>> fallback_prompt;
+  /// Deadline of each LLM turn and TTS stream when its provider sets none.
+  std::chrono::milliseconds rpc_timeout{30000};
+  /// Deadline of each ASR stream (one utterance) when its provider sets none.
+  std::chrono::milliseconds max_utterance{60000};
+  /// Wait before the one retry of a failed LLM turn.
+  std::chrono::milliseconds retry_backoff{200};
   /// Most audio held beyond the playout queue before TTS reads pause (backpressure).
   std::chrono::milliseconds max_buffered_audio{5000};
 };
