@@ -159,6 +159,28 @@ TEST(Pipeline, BargeInFlushesTheReplyAndTellsTheLlmWhatWasHeard) {
   EXPECT_TRUE(reqs[0].history(0).interrupted());
 }
 
+TEST(Pipeline, BargeInCancelsTheReplyStillBeingSynthesized) {
+  Fakes f;
+  f.tts.pace_ms = 10;  // 20 ms of audio every 10 ms: a 4 s greeting takes 2 s to synthesize
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting =
+      "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+      "fifteen sixteen seventeen eighteen nineteen twenty";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> audio = silence(kRate, 0.5);
+  append(audio, voice(kRate, 0.8, 12000));
+  append(audio, silence(kRate, 1.5));
+  const auto r = sim::place_call(plan_with(s.port, audio));
+  ASSERT_TRUE(r.connected) << r.error;
+  // The caller interrupted about 1 s in, while the TTS stream was still producing the greeting:
+  // voxbridge cancelled it (the fake saw the cancellation) and played nothing more of it.
+  EXPECT_EQ(f.tts.cancelled.load(), 1);
+  const double stop = testing::offset_after(r.received, kRate, 0.1, kToneRms / 2);
+  EXPECT_LT(stop + 0.1, 1.3);
+  EXPECT_EQ(f.tts.texts().size(), 2u);  // the greeting, then the reply to the caller's words
+}
+
 TEST(Pipeline, LineNoiseAndHumDoNotInterruptOrStartTurns) {
   // The "test noise files": white noise at -30 dBFS and 50 Hz hum at -20 dBFS over the whole
   // call, while the agent speaks a 2 s greeting and after it.

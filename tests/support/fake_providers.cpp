@@ -148,6 +148,7 @@ grpc::Status FakeSynthesizer::StreamingSynthesize(
         return grpc::Status::CANCELLED;
       }
       sent_ms += 20;
+      if (pace_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pace_ms));
     }
     r.Clear();
     r.mutable_chunk_done()->set_chunk_id(req.text().chunk_id());

@@ -55,6 +55,9 @@ class FakeSynthesizer final : public tts::v1::Synthesizer::Service {
   int word_ms = 200;
   int level = 6000;
   int first_audio_delay_ms = 0;
+  /// Wait this long between 20 ms audio messages (0 = as fast as possible), so a stream is
+  /// still running when the caller interrupts it.
+  int pace_ms = 0;
 
   grpc::Status StreamingSynthesize(
       grpc::ServerContext* ctx,
