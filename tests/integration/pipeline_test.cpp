@@ -43,16 +43,22 @@ struct Fakes {
   }
 };
 
-config::Config pipeline_config(const std::string& address, pipeline::PipelineSpec p) {
+/// The test server's configuration: one listener on port 0 whose agent is `name` of `type`.
+config::Config one_agent_config(const std::string& name, agent::AgentSpec::Type type) {
   config::Config c = config::default_config();
   c.listeners[0].port = 0;
-  c.listeners[0].agent = "bot";
+  c.listeners[0].agent = name;
   c.general.threads = 2;
   c.general.log_level = "warning";
   agent::AgentSpec a;
-  a.name = "bot";
-  a.type = agent::AgentSpec::Type::pipeline;
+  a.name = name;
+  a.type = type;
   c.agents.push_back(a);
+  return c;
+}
+
+config::Config pipeline_config(const std::string& address, pipeline::PipelineSpec p) {
+  config::Config c = one_agent_config("bot", agent::AgentSpec::Type::pipeline);
   const providers::ProviderTarget t{"fake", address, false, "", 0ms, {}};  // rpc_timeout applies
   p.asr = p.llm = p.tts = t;
   c.pipelines["bot"] = p;
@@ -472,15 +478,7 @@ TEST(Pipeline, ABrokenProviderCostsOnlyItsOwnCalls) {
 }
 
 config::Config speech_config(const std::string& address) {
-  config::Config c = config::default_config();
-  c.listeners[0].port = 0;
-  c.listeners[0].agent = "s2s";
-  c.general.threads = 2;
-  c.general.log_level = "warning";
-  agent::AgentSpec a;
-  a.name = "s2s";
-  a.type = agent::AgentSpec::Type::speech;
-  c.agents.push_back(a);
+  config::Config c = one_agent_config("s2s", agent::AgentSpec::Type::speech);
   pipeline::SpeechAgentSpec s;
   s.agent = {"fake", address, false, "", 10000ms, {}};
   c.speech_agents["s2s"] = s;

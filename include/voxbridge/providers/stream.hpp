@@ -29,6 +29,29 @@ namespace voxbridge::providers {
 /// e.g. `[ex](auto fn) { boost::asio::post(ex, std::move(fn)); }`.
 using Poster = std::function<void(std::function<void()>)>;
 
+namespace detail {
+/// Hands `response` (moved out; the buffer is cleared for the next read) to `handler` on the
+/// consumer's thread; `self` keeps the stream, and so the handler, alive until it has run.
+template <class Resp>
+void post_message(const Poster& post, std::shared_ptr<void> self,
+                  const std::function<void(Resp&)>* handler, Resp& response) {
+  auto msg = std::make_shared<Resp>(std::move(response));
+  response.Clear();
+  post([self = std::move(self), handler, msg] {
+    if (*handler) (*handler)(*msg);
+  });
+}
+
+/// Hands the final status to `handler` on the consumer's thread (see post_message).
+inline void post_closed(const Poster& post, std::shared_ptr<void> self,
+                        const std::function<void(const grpc::Status&)>* handler,
+                        const grpc::Status& status) {
+  post([self = std::move(self), handler, status] {
+    if (*handler) (*handler)(status);
+  });
+}
+}  // namespace detail
+
 template <class Req, class Resp>
 class BidiStream : public grpc::ClientBidiReactor<Req, Resp>,
                    public std::enable_shared_from_this<BidiStream<Req, Resp>> {
@@ -133,12 +156,7 @@ class BidiStream : public grpc::ClientBidiReactor<Req, Resp>,
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the provider ended its side; OnDone follows
-    auto msg = std::make_shared<Resp>(std::move(response_));
-    response_.Clear();
-    auto self = this->shared_from_this();
-    ex_([self, msg] {
-      if (self->on_message_) self->on_message_(*msg);
-    });
+    detail::post_message(ex_, this->shared_from_this(), &on_message_, response_);
     this->StartRead(&response_);
   }
 
@@ -148,10 +166,7 @@ class BidiStream : public grpc::ClientBidiReactor<Req, Resp>,
       done_ = true;
       queue_.clear();
     }
-    auto self = std::move(self_);
-    ex_([self, status] {
-      if (self->on_closed_) self->on_closed_(status);
-    });
+    detail::post_closed(ex_, std::move(self_), &on_closed_, status);
   }
 
   std::shared_ptr<void> keep_;
@@ -208,20 +223,12 @@ class ReadStream : public grpc::ClientReadReactor<Resp>,
 
   void OnReadDone(bool ok) override {
     if (!ok) return;
-    auto msg = std::make_shared<Resp>(std::move(response_));
-    response_.Clear();
-    auto self = this->shared_from_this();
-    ex_([self, msg] {
-      if (self->on_message_) self->on_message_(*msg);
-    });
+    detail::post_message(ex_, this->shared_from_this(), &on_message_, response_);
     this->StartRead(&response_);
   }
 
   void OnDone(const grpc::Status& status) override {
-    auto self = std::move(self_);
-    ex_([self, status] {
-      if (self->on_closed_) self->on_closed_(status);
-    });
+    detail::post_closed(ex_, std::move(self_), &on_closed_, status);
   }
 
   std::shared_ptr<void> keep_;
