@@ -522,6 +522,7 @@ class PipelineAgent final : public agent::Agent {
         return;
       }
       from_tts_.reset();
+      tts_paused_ = false;
       reply_->tts_done = false;
       tts_ = TtsStream::start(
           [stub](grpc::ClientContext* c, TtsStream::Reactor* r) {
@@ -565,6 +566,8 @@ class PipelineAgent final : public agent::Agent {
     const std::size_t at = out_.size();
     out_.resize(at + from_tts_.max_output(tts_pcm_.size()));
     out_.resize(at + from_tts_.process(tts_pcm_, {out_.data() + at, out_.size() - at}));
+    // Reads pause while audio waits beyond the playout queue (feed_playout), so this holds at
+    // most a message or two; the cap is for a provider that sends minutes in one message.
     const auto cap = static_cast<std::size_t>(spec_->max_buffered_audio.count() * rate_hz_ / 1000);
     if (out_.size() - out_pos_ > cap) {
       dropped_tts_samples_ += out_.size() - out_pos_ - cap;
@@ -600,6 +603,15 @@ class PipelineAgent final : public agent::Agent {
     if (out_pos_ == out_.size()) {
       out_.clear();
       out_pos_ = 0;
+    }
+    // Backpressure: TTS reads stop while audio waits for room in the playout queue (above its
+    // high watermark) and resume once all of it is queued; the provider's writes then wait on
+    // the stream's flow-control window.
+    if (tts_) {
+      const bool backlog = !out_.empty();
+      if (backlog && !tts_paused_) tts_->pause_reads();
+      if (!backlog && tts_paused_) tts_->resume_reads();
+      tts_paused_ = backlog;
     }
   }
 
@@ -748,6 +760,7 @@ class PipelineAgent final : public agent::Agent {
   int llm_retries_ = 0;
   std::uint64_t llm_retry_at_ = kNever;  // tick of the pending LLM retry
   std::shared_ptr<TtsStream> tts_;
+  bool tts_paused_ = false;  // its reads, while audio waits beyond the playout queue
   std::uint64_t chunk_id_ = 0;
   SentenceSplitter splitter_;
   std::vector<std::pair<llm::v1::Role, std::string>> history_;

@@ -39,6 +39,11 @@ std::shared_ptr<grpc::Channel> ChannelPool::get(const ProviderTarget& t) {
   // provider before the next call needs it.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  // A stream's receive window bounds what a provider can push ahead of a call that paused its
+  // reads (TTS backpressure): 256 KiB is 8 s of 16 kHz audio, far more than any stream needs
+  // in flight, where gRPC's own window grows to 4 MiB (2 min of audio per call).
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 256 * 1024);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   auto ch = grpc::CreateCustomChannel(t.address, creds, args);
   channels_.emplace(key, ch);
   return ch;

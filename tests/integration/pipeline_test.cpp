@@ -12,6 +12,7 @@
 #include <future>
 #include <numbers>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/fake_providers.hpp"
@@ -185,6 +186,32 @@ TEST(Pipeline, BargeInCancelsTheReplyStillBeingSynthesized) {
   const double stop = testing::offset_after(r.received, kRate, 0.1, kToneRms / 2);
   EXPECT_LT(stop + 0.1, 1.3);
   EXPECT_EQ(f.tts.texts().size(), 2u);  // the greeting, then the reply to the caller's words
+}
+
+TEST(Pipeline, ALongReplyIsPacedByBackpressureNotDropped) {
+  // A 12 s greeting that the fake synthesizes as fast as it can (48 kHz: 1.1 MB). voxbridge
+  // reads TTS only while the playout queue has room, so gRPC flow control holds the provider
+  // back (1.5 s into the call it has written well under the whole reply), and every second of
+  // the reply is played: nothing dropped, nothing cut.
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.tts_rate_hz = 48000;
+  spec.barge_in = false;
+  spec.greeting = "word";
+  for (int i = 1; i < 60; ++i) spec.greeting += " word";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  auto call = std::async(std::launch::async,
+                         [&] { return sim::place_call(plan_with(s.port, silence(kRate, 12.5))); });
+  std::this_thread::sleep_for(1500ms);
+  const int written_early = f.tts.audio_written.load();
+  const auto r = call.get();
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_GT(written_early, 50);
+  EXPECT_LT(written_early, 450);  // of 600 messages: 2.7 s window + 1 s queue + 1.5 s played
+  EXPECT_EQ(f.tts.audio_written.load(), 600);
+  EXPECT_NEAR(testing::offset_after(r.received, kRate, 0.0, kToneRms / 2), 12.0, 0.05);
+  EXPECT_GT(testing::rms(r.received, kRate, 6.0, 11.9), 0.9 * kToneRms);
 }
 
 TEST(Pipeline, LineNoiseAndHumDoNotInterruptOrStartTurns) {

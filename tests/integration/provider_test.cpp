@@ -14,6 +14,7 @@
 #include "support/fake_providers.hpp"
 #include "voxbridge/providers/asr_client.hpp"
 #include "voxbridge/providers/provider.hpp"
+#include "voxbridge/providers/stream.hpp"
 
 namespace voxbridge {
 namespace {
@@ -151,6 +152,69 @@ TEST(Providers, CancelledStreamClosesWithCancelled) {
   ASSERT_TRUE(closed);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_FALSE(stream->send_audio(frame_of(0)));  // nothing more goes out
+}
+
+TEST(Providers, PausedReadsHoldTheProviderBackAndLoseNothing) {
+  // 100 s of synthesized audio (5,000 messages of 20 ms, 3.2 MB) asked for while reads are
+  // paused: the provider gets no further than HTTP/2 flow control lets it; once reads resume,
+  // every message arrives in order and the final status comes after the last one.
+  testing::FakeSynthesizer tts;
+  tts.word_ms = 200;
+  testing::FakeProviderServer srv(&tts);
+  providers::ChannelPool pool;
+  providers::ProviderTarget target{"tts", srv.address(), false, "", 20000ms, {}};
+  using Tts = providers::BidiStream<tts::v1::SynthesizeRequest, tts::v1::SynthesizeResponse>;
+  boost::asio::io_context io;
+  auto busy = boost::asio::make_work_guard(io);
+  tts::v1::SynthesizeRequest first;
+  first.mutable_config()->mutable_format()->set_encoding(common::v1::LINEAR16);
+  first.mutable_config()->mutable_format()->set_sample_rate_hz(16000);
+  auto stub =
+      std::shared_ptr<tts::v1::Synthesizer::Stub>(tts::v1::Synthesizer::NewStub(pool.get(target)));
+  int audio = 0, done_ms = -1;
+  bool closed = false, audio_after_close = false;
+  grpc::Status st;
+  auto stream = Tts::start(
+      [stub](grpc::ClientContext* c, Tts::Reactor* r) { stub->async()->StreamingSynthesize(c, r); },
+      stub, target, std::move(first),
+      [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); },
+      [&](tts::v1::SynthesizeResponse& r) {
+        if (closed) audio_after_close = true;
+        if (r.has_chunk_done()) done_ms = static_cast<int>(r.chunk_done().audio_ms());
+        if (!r.audio().empty()) {
+          EXPECT_EQ(r.audio().size(), 640u);
+          ++audio;
+        }
+      },
+      [&](const grpc::Status& s) {
+        st = s;
+        closed = true;
+      },
+      8);
+  stream->pause_reads();
+  tts::v1::SynthesizeRequest text;
+  text.mutable_text()->set_chunk_id(1);
+  std::string words;
+  for (int i = 0; i < 500; ++i) words += "word ";
+  text.mutable_text()->set_text(words);
+  ASSERT_TRUE(stream->send(std::move(text)));
+  stream->finish();
+  io.run_for(1500ms);
+  EXPECT_LE(audio, 2);  // at most the read that was under way
+  EXPECT_FALSE(closed);
+  // The provider is held back by the 256 KiB stream window (400 messages), plus what its own
+  // transport buffers.
+  EXPECT_LT(tts.audio_written.load(), 1000);
+  const int written_while_paused = tts.audio_written.load();
+  stream->resume_reads();
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!closed && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+  ASSERT_TRUE(closed);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_FALSE(audio_after_close);
+  EXPECT_EQ(audio, 5000);
+  EXPECT_EQ(done_ms, 100000);
+  std::printf("provider wrote %d of 5000 messages while reads were paused\n", written_while_paused);
 }
 
 }  // namespace

@@ -115,6 +115,7 @@ grpc::Status FakeSynthesizer::StreamingSynthesize(
   std::uint64_t sample = 0;
   std::uint32_t sent_ms = 0;
   bool first = true;
+  const int fail_after = fail_next_after_ms.exchange(-1);
   while (stream->Read(&req)) {
     if (!req.has_text()) continue;
     {
@@ -142,11 +143,15 @@ grpc::Status FakeSynthesizer::StreamingSynthesize(
             level * std::sin(2 * std::numbers::pi * 440.0 * static_cast<double>(sample) / rate));
         std::memcpy(pcm.data() + 2 * i, &v, 2);
       }
+      if (fail_after >= 0 && sent_ms >= static_cast<std::uint32_t>(fail_after)) {
+        return {grpc::StatusCode::UNAVAILABLE, "synthesizer restarted"};
+      }
       r.set_audio(pcm);
       if (!stream->Write(r)) {
         ++cancelled;
         return grpc::Status::CANCELLED;
       }
+      ++audio_written;
       sent_ms += 20;
       if (pace_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pace_ms));
     }

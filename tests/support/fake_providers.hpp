@@ -64,9 +64,14 @@ class FakeSynthesizer final : public tts::v1::Synthesizer::Service {
       grpc::ServerReaderWriter<tts::v1::SynthesizeResponse, tts::v1::SynthesizeRequest>* stream)
       override;
 
+  /// The next stream breaks with UNAVAILABLE after this much audio (-1 = never); later
+  /// streams work.
+  std::atomic<int> fail_next_after_ms{-1};
+
   std::vector<std::string> texts() const;  ///< every chunk received, in order
   std::atomic<int> streams{0};
   std::atomic<int> cancelled{0};
+  std::atomic<int> audio_written{0};  ///< audio messages whose Write returned (all streams)
 
  private:
   mutable std::mutex mu_;

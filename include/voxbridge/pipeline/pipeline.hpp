@@ -81,8 +81,10 @@ struct PipelineSpec {
   std::chrono::milliseconds max_utterance{60000};
   /// Wait before the one retry of a failed LLM turn.
   std::chrono::milliseconds retry_backoff{200};
-  /// Most audio held beyond the playout queue before TTS reads pause (backpressure).
-  std::chrono::milliseconds max_buffered_audio{5000};
+  /// TTS reads pause while audio waits beyond the playout queue (backpressure through gRPC
+  /// flow control), so little is ever held here; this caps what one oversized TTS message can
+  /// add (the rest is dropped and counted).
+  std::chrono::milliseconds max_buffered_audio{30000};
 };
 
 /// Wall-clock milestones of one turn, for the log line and metrics.

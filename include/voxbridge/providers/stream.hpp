@@ -2,7 +2,8 @@
 //
 // - BidiStream<Req, Resp>: a config message, then requests through a bounded queue (a provider
 //   slower than real time loses messages, counted; nothing blocks, nothing grows without bound);
-//   responses as they come.
+//   responses as they come, or held back while the consumer pauses reads (backpressure that
+//   reaches the provider through HTTP/2 flow control).
 // - ReadStream<Resp>: one request, responses as they come (the LLM turn).
 //
 // gRPC runs both on its own threads. Every response and the final status are posted to the
@@ -112,6 +113,30 @@ class BidiStream : public grpc::ClientBidiReactor<Req, Resp>,
   /// Abandons the stream; the closed handler still runs, with CANCELLED.
   void cancel() { ctx_.TryCancel(); }
 
+  /// Stops asking for responses (any thread): no read is started until resume_reads(), so the
+  /// provider's writes wait on the stream's HTTP/2 window. The one response being read when
+  /// this is called may still arrive; none is lost, and the final status comes after them.
+  void pause_reads() {
+    std::lock_guard lock(mu_);
+    reads_paused_ = true;
+  }
+
+  /// Asks for responses again, starting the read that pause_reads() held back.
+  void resume_reads() {
+    {
+      std::lock_guard lock(mu_);
+      reads_paused_ = false;
+      if (!read_held_) return;
+      read_held_ = false;
+    }
+    this->StartRead(&response_);
+  }
+
+  bool reads_paused() const {
+    std::lock_guard lock(mu_);
+    return reads_paused_;
+  }
+
   std::uint64_t dropped() const {
     std::lock_guard lock(mu_);
     return dropped_;
@@ -157,6 +182,13 @@ class BidiStream : public grpc::ClientBidiReactor<Req, Resp>,
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the provider ended its side; OnDone follows
     detail::post_message(ex_, this->shared_from_this(), &on_message_, response_);
+    {
+      std::lock_guard lock(mu_);
+      if (reads_paused_) {
+        read_held_ = true;  // resume_reads() starts it
+        return;
+      }
+    }
     this->StartRead(&response_);
   }
 
@@ -164,6 +196,7 @@ class BidiStream : public grpc::ClientBidiReactor<Req, Resp>,
     {
       std::lock_guard lock(mu_);
       done_ = true;
+      read_held_ = false;
       queue_.clear();
     }
     detail::post_closed(ex_, std::move(self_), &on_closed_, status);
@@ -184,6 +217,8 @@ class BidiStream : public grpc::ClientBidiReactor<Req, Resp>,
   bool finish_requested_ = false;
   bool writes_done_ = false;
   bool done_ = false;
+  bool reads_paused_ = false;
+  bool read_held_ = false;  // a read not started because reads were paused
   std::uint64_t dropped_ = 0;
   std::shared_ptr<BidiStream> self_;  // alive until OnDone
 };
