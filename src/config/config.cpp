@@ -290,11 +290,13 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
   } else if (k == "asr_encoding") {
     const std::string x = lower(v);
     if (x == "linear16") {
-      s.asr_opus = false;
+      s.asr_encoding = pipeline::AsrEncoding::linear16;
+    } else if (x == "mulaw" || x == "ulaw") {
+      s.asr_encoding = pipeline::AsrEncoding::mulaw;
     } else if (x == "opus") {
-      s.asr_opus = true;
+      s.asr_encoding = pipeline::AsrEncoding::opus;
     } else {
-      w.fail("'" + v + "' is not linear16 or opus");
+      w.fail("'" + v + "' is not linear16, mulaw or opus");
     }
   } else if (k == "asr_opus_bitrate") {
     s.asr_opus_bitrate = static_cast<int>(parse_int(w, v, 6000, 128000));
@@ -544,8 +546,8 @@ Config parse_config(const std::string& text, const std::string& source) {
       if (p == c.providers.end()) x.fail("no [provider-" + name + "] section");
       out = *p;
     };
-    if (d.spec.asr_opus && d.spec.asr_chunk.count() != 20 && d.spec.asr_chunk.count() != 40 &&
-        d.spec.asr_chunk.count() != 60) {
+    if (d.spec.asr_encoding == pipeline::AsrEncoding::opus && d.spec.asr_chunk.count() != 20 &&
+        d.spec.asr_chunk.count() != 40 && d.spec.asr_chunk.count() != 60) {
       Where x = aw;
       x.key = "asr_chunk_ms";
       x.fail("Opus packets are 20, 40 or 60 ms");

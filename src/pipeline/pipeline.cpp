@@ -8,6 +8,7 @@
 #include <numbers>
 #include <optional>
 
+#include "voxbridge/audio/g711.hpp"
 #include "voxbridge/audio/opus.hpp"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/llm/v1/llm.grpc.pb.h"
@@ -143,6 +144,7 @@ class PipelineAgent final : public agent::Agent {
       llm_retry_at_ = kNever;
       open_llm();
     }
+    if (tts_retry_at_ != kNever && tick_ >= tts_retry_at_ && reply_) retry_tts();
     feed_playout();
     if (!digits_.empty() && (tick_ - digits_since_) * kTickMs >=
                                 static_cast<std::uint64_t>(spec_->dtmf_timeout.count())) {
@@ -262,9 +264,12 @@ class PipelineAgent final : public agent::Agent {
   void open_asr() {
     asr::v1::RecognitionConfig cfg;
     *cfg.mutable_call() = call_;
-    cfg.mutable_format()->set_encoding(spec_->asr_opus ? common::v1::OPUS : common::v1::LINEAR16);
+    cfg.mutable_format()->set_encoding(spec_->asr_encoding == AsrEncoding::opus ? common::v1::OPUS
+                                       : spec_->asr_encoding == AsrEncoding::mulaw
+                                           ? common::v1::MULAW
+                                           : common::v1::LINEAR16);
     cfg.mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(spec_->asr_rate_hz));
-    if (spec_->asr_opus) {
+    if (spec_->asr_encoding == AsrEncoding::opus) {
       opus_ =
           std::make_unique<audio::OpusEncoderStream>(spec_->asr_rate_hz, spec_->asr_opus_bitrate);
     }
@@ -339,6 +344,10 @@ class PipelineAgent final : public agent::Agent {
       opus_packet_.resize(audio::OpusEncoderStream::kMaxPacket);
       const std::size_t n = opus_->encode(asr_pcm_, opus_packet_);
       if (n > 0) asr_->send_audio({opus_packet_.data(), n});
+    } else if (spec_->asr_encoding == AsrEncoding::mulaw) {
+      asr_bytes_.resize(asr_pcm_.size());
+      audio::ulaw_encode(asr_pcm_, asr_bytes_);
+      asr_->send_audio(asr_bytes_);
     } else {
       asr_->send_audio(
           {reinterpret_cast<const std::uint8_t*>(asr_pcm_.data()), asr_pcm_.size() * 2});
@@ -388,6 +397,7 @@ class PipelineAgent final : public agent::Agent {
   void begin_reply() {
     reply_ = std::make_unique<Reply>();
     reply_->gen = ++reply_gen_;
+    tts_retries_ = 0;
 
     splitter_ = SentenceSplitter();
     listening_since_ = kNever;
@@ -505,43 +515,54 @@ class PipelineAgent final : public agent::Agent {
   // --- speaking ---
   void speak(const std::string& text) {
     if (text.empty() || !reply_) return;
-    if (!tts_) {
-      tts::v1::SynthesizeRequest first;
-      auto* cfg = first.mutable_config();
-      *cfg->mutable_call() = call_;
-      cfg->mutable_format()->set_encoding(common::v1::LINEAR16);
-      cfg->mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(spec_->tts_rate_hz));
-      cfg->set_voice(spec_->voice);
-      cfg->set_language(spec_->language);
-      const std::uint64_t gen = reply_->gen;
-      std::shared_ptr<tts::v1::Synthesizer::Stub> stub;
-      try {
-        stub = tts::v1::Synthesizer::NewStub(channels_->get(spec_->tts));
-      } catch (const std::exception& e) {
-        fail(std::string("TTS: ") + e.what());
-        return;
-      }
-      from_tts_.reset();
-      tts_paused_ = false;
-      reply_->tts_done = false;
-      tts_ = TtsStream::start(
-          [stub](grpc::ClientContext* c, TtsStream::Reactor* r) {
-            stub->async()->StreamingSynthesize(c, r);
-          },
-          stub, bounded(spec_->tts, spec_->rpc_timeout), std::move(first), post_fn(),
-          guarded([this, gen](tts::v1::SynthesizeResponse& r) {
-            if (reply_ && reply_->gen == gen) on_tts(r);
-          }),
-          guarded([this, gen](const grpc::Status& st) {
-            if (reply_ && reply_->gen == gen) on_tts_closed(st);
-          }),
-          64);
+    reply_->chunks.push_back({++chunk_id_, text, 0});
+    if (tts_retry_at_ != kNever) return;  // the retry sends it
+    if (!tts_ && !open_tts()) return;
+    send_chunk(reply_->chunks.back());
+  }
+
+  bool open_tts() {
+    tts::v1::SynthesizeRequest first;
+    auto* cfg = first.mutable_config();
+    *cfg->mutable_call() = call_;
+    cfg->mutable_format()->set_encoding(common::v1::LINEAR16);
+    cfg->mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(spec_->tts_rate_hz));
+    cfg->set_voice(spec_->voice);
+    cfg->set_language(spec_->language);
+    const std::uint64_t gen = reply_->gen;
+    std::shared_ptr<tts::v1::Synthesizer::Stub> stub;
+    try {
+      stub = tts::v1::Synthesizer::NewStub(channels_->get(spec_->tts));
+    } catch (const std::exception& e) {
+      fail(std::string("TTS: ") + e.what());
+      return false;
     }
+    from_tts_.reset();
+    tts_paused_ = false;
+    tts_partial_samples_ = 0;
+    reply_->tts_done = false;
+    // Chunk marks of this stream count from its start; the reply's audio so far precedes it.
+    tts_base_ms_ = static_cast<std::uint32_t>((reply_->pushed_samples + (out_.size() - out_pos_)) *
+                                              1000 / static_cast<unsigned>(rate_hz_));
+    tts_ = TtsStream::start(
+        [stub](grpc::ClientContext* c, TtsStream::Reactor* r) {
+          stub->async()->StreamingSynthesize(c, r);
+        },
+        stub, bounded(spec_->tts, spec_->rpc_timeout), std::move(first), post_fn(),
+        guarded([this, gen](tts::v1::SynthesizeResponse& r) {
+          if (reply_ && reply_->gen == gen) on_tts(r);
+        }),
+        guarded([this, gen](const grpc::Status& st) {
+          if (reply_ && reply_->gen == gen) on_tts_closed(st);
+        }),
+        64);
+    return true;
+  }
+
+  void send_chunk(const Chunk& c) {
     tts::v1::SynthesizeRequest m;
-    const std::uint64_t id = ++chunk_id_;
-    m.mutable_text()->set_text(text);
-    m.mutable_text()->set_chunk_id(id);
-    reply_->chunks.push_back({id, text, 0});
+    m.mutable_text()->set_text(c.text);
+    m.mutable_text()->set_chunk_id(c.id);
     if (!tts_->send(std::move(m))) spdlog::warn("call uuid={}: TTS queue full", info_.uuid);
   }
 
@@ -549,11 +570,22 @@ class PipelineAgent final : public agent::Agent {
     if (tts_) tts_->finish();
   }
 
+  /// The one retry of a broken TTS stream: a new stream for every chunk not yet complete.
+  void retry_tts() {
+    tts_retry_at_ = kNever;
+    if (!open_tts()) return;
+    for (const auto& c : reply_->chunks) {
+      if (c.done_ms == 0) send_chunk(c);
+    }
+    if (reply_->llm_done) finish_speaking();
+  }
+
   void on_tts(tts::v1::SynthesizeResponse& r) {
     if (r.has_chunk_done()) {
       for (auto& c : reply_->chunks) {
-        if (c.id == r.chunk_done().chunk_id()) c.done_ms = r.chunk_done().audio_ms();
+        if (c.id == r.chunk_done().chunk_id()) c.done_ms = tts_base_ms_ + r.chunk_done().audio_ms();
       }
+      tts_partial_samples_ = 0;
       return;
     }
     const std::string& bytes = r.audio();
@@ -566,6 +598,7 @@ class PipelineAgent final : public agent::Agent {
     const std::size_t at = out_.size();
     out_.resize(at + from_tts_.max_output(tts_pcm_.size()));
     out_.resize(at + from_tts_.process(tts_pcm_, {out_.data() + at, out_.size() - at}));
+    tts_partial_samples_ += out_.size() - at;
     // Reads pause while audio waits beyond the playout queue (feed_playout), so this holds at
     // most a message or two; the cap is for a provider that sends minutes in one message.
     const auto cap = static_cast<std::size_t>(spec_->max_buffered_audio.count() * rate_hz_ / 1000);
@@ -578,9 +611,19 @@ class PipelineAgent final : public agent::Agent {
 
   void on_tts_closed(const grpc::Status& st) {
     tts_.reset();
+    tts_paused_ = false;
     if (!st.ok()) {
       spdlog::warn("call uuid={}: TTS stream failed: {} ({})", info_.uuid, st.error_message(),
                    static_cast<int>(st.error_code()));
+      if (tts_retries_ == 0) {
+        // Once more after a backoff, from the start of the chunk it broke in: what of that
+        // chunk is still unplayed goes (the caller hears it restart, not a jump).
+        ++tts_retries_;
+        const std::size_t drop = std::min(tts_partial_samples_, out_.size() - out_pos_);
+        out_.resize(out_.size() - drop);
+        tts_retry_at_ = tick_ + static_cast<std::uint64_t>(spec_->retry_backoff.count() / kTickMs);
+        return;
+      }
       fail("TTS failed: " + st.error_message());
       return;
     }
@@ -697,6 +740,7 @@ class PipelineAgent final : public agent::Agent {
   void cancel_reply_streams() {
     ++reply_gen_;
     llm_retry_at_ = kNever;
+    tts_retry_at_ = kNever;
     if (llm_) llm_->cancel();
     if (tts_) tts_->cancel();
     llm_.reset();
@@ -742,7 +786,7 @@ class PipelineAgent final : public agent::Agent {
   audio::Resampler from_tts_;
   std::vector<std::int16_t> scratch_, asr_pcm_, rest_, tts_pcm_;
   std::unique_ptr<audio::OpusEncoderStream> opus_;
-  std::vector<std::uint8_t> opus_packet_;
+  std::vector<std::uint8_t> opus_packet_, asr_bytes_;
 
   std::shared_ptr<providers::AsrStream> asr_;
   bool asr_streaming_ = false;
@@ -760,7 +804,11 @@ class PipelineAgent final : public agent::Agent {
   int llm_retries_ = 0;
   std::uint64_t llm_retry_at_ = kNever;  // tick of the pending LLM retry
   std::shared_ptr<TtsStream> tts_;
-  bool tts_paused_ = false;  // its reads, while audio waits beyond the playout queue
+  bool tts_paused_ = false;              // its reads, while audio waits beyond the playout queue
+  std::size_t tts_partial_samples_ = 0;  // audio of the chunk being synthesized
+  std::uint32_t tts_base_ms_ = 0;        // reply audio before the stream's first chunk
+  int tts_retries_ = 0;                  // of this reply's TTS
+  std::uint64_t tts_retry_at_ = kNever;  // tick of the pending TTS retry
   std::uint64_t chunk_id_ = 0;
   SentenceSplitter splitter_;
   std::vector<std::pair<llm::v1::Role, std::string>> history_;

@@ -118,23 +118,34 @@ TEST(Pipeline, GreetsThenAnswersWhatTheCallerSaid) {
   EXPECT_NEAR(reply_len, 0.8, 0.05);
 }
 
-TEST(Pipeline, OpusToTheRecognizerWorksLikeLinear16) {
-  Fakes f;
-  f.start();
-  pipeline::PipelineSpec spec;
-  spec.greeting = "";
-  spec.asr_opus = true;
-  spec.asr_chunk = 40ms;
-  RunningServer s(pipeline_config(f.server->address(), spec));
-  std::vector<std::int16_t> audio = silence(kRate, 0.3);
-  append(audio, voice(kRate, 0.8));
-  append(audio, silence(kRate, 1.5));
-  const auto r = sim::place_call(plan_with(s.port, audio));
-  ASSERT_TRUE(r.connected) << r.error;
-  EXPECT_EQ(f.asr.encoding.load(), common::v1::OPUS);
-  const auto reqs = f.llm.requests();
-  ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(reqs[0].user_text(), "hello world");  // the fake decoded the packets and heard it
+TEST(Pipeline, OpusAndMulawToTheRecognizerWorkLikeLinear16) {
+  struct Case {
+    pipeline::AsrEncoding encoding;
+    int rate;
+    common::v1::AudioEncoding expected;
+  };
+  for (const Case c : {Case{pipeline::AsrEncoding::opus, 16000, common::v1::OPUS},
+                       Case{pipeline::AsrEncoding::mulaw, 8000, common::v1::MULAW}}) {
+    Fakes f;
+    f.start();
+    pipeline::PipelineSpec spec;
+    spec.greeting = "";
+    spec.asr_encoding = c.encoding;
+    spec.asr_rate_hz = c.rate;
+    spec.asr_chunk = 40ms;
+    RunningServer s(pipeline_config(f.server->address(), spec));
+    std::vector<std::int16_t> audio = silence(kRate, 0.3);
+    append(audio, voice(kRate, 0.8));
+    append(audio, silence(kRate, 1.5));
+    const auto r = sim::place_call(plan_with(s.port, audio));
+    ASSERT_TRUE(r.connected) << r.error;
+    EXPECT_EQ(f.asr.encoding.load(), c.expected);
+    const auto reqs = f.llm.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    // The fake decoded what it got (Opus packets, or 320 mu-law bytes per 40 ms message at
+    // 8 kHz) and heard the caller.
+    EXPECT_EQ(reqs[0].user_text(), "hello world");
+  }
 }
 
 TEST(Pipeline, BargeInFlushesTheReplyAndTellsTheLlmWhatWasHeard) {
@@ -446,6 +457,40 @@ TEST(Pipeline, ABrokenTurnIsRetriedOnceAfterABackoff) {
   ASSERT_EQ(reqs.size(), 2u);  // the failed turn and its retry, same words
   EXPECT_EQ(reqs[1].user_text(), "hello world");
   EXPECT_EQ(f.tts.texts(), (std::vector<std::string>{"You said hello world."}));
+}
+
+TEST(Pipeline, ABrokenTtsStreamResumesFromTheSentenceItBrokeIn) {
+  // Two sentences (0.6 s + 0.8 s of tone); the first stream breaks 0.1 s into the second. The
+  // retry, after the backoff, asks only for the second sentence again: the caller hears the
+  // first, the start of the second, then the whole second, without a gap (the queue covers
+  // the backoff). A second break in the same reply plays the fallback and hangs up.
+  for (const bool twice : {false, true}) {
+    Fakes f;
+    f.llm.replies["hello"] = "First sentence here. Second sentence is longer.";
+    f.tts.fail_after_ms = 700;
+    f.tts.failing_streams = twice ? 2 : 1;
+    f.start();
+    pipeline::PipelineSpec spec;
+    spec.greeting = "";
+    RunningServer s(pipeline_config(f.server->address(), spec));
+    std::vector<std::int16_t> audio = silence(kRate, 0.3);
+    append(audio, voice(kRate, 0.6));
+    append(audio, silence(kRate, 3.0));
+    auto plan = plan_with(s.port, audio);
+    plan.hangup_at_end = !twice;
+    const auto r = sim::place_call(plan);
+    ASSERT_TRUE(r.connected) << r.error;
+    EXPECT_EQ(f.tts.texts(),
+              (std::vector<std::string>{"First sentence here.", "Second sentence is longer.",
+                                        "Second sentence is longer."}));
+    EXPECT_EQ(f.tts.streams.load(), 2);
+    EXPECT_EQ(r.server_sent_hangup, twice);
+    if (!twice) {
+      const double on = testing::onset_after(r.received, kRate, 0.9, kToneRms / 2);
+      ASSERT_GT(on, 0.0);
+      EXPECT_NEAR(testing::offset_after(r.received, kRate, 0.9 + on, kToneRms / 2), 1.5, 0.05);
+    }
+  }
 }
 
 TEST(Pipeline, AStalledModelHitsTheDeadlineAndTheCallEndsCleanly) {

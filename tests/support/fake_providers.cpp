@@ -1,5 +1,6 @@
 #include "fake_providers.hpp"
 
+#include "voxbridge/audio/g711.hpp"
 #include "voxbridge/audio/opus.hpp"
 
 #include <grpcpp/health_check_service_interface.h>
@@ -30,6 +31,7 @@ grpc::Status FakeRecognizer::StreamingRecognize(
   encoding = req.config().format().encoding();
   std::unique_ptr<audio::OpusDecoderStream> opus;
   if (encoding == common::v1::OPUS) opus = std::make_unique<audio::OpusDecoderStream>(rate);
+  const bool mulaw = encoding == common::v1::MULAW;
   std::vector<std::int16_t> decoded;
   std::string pcm_bytes;
   int frame = 0, voiced = 0, quiet_run = 0;
@@ -48,6 +50,12 @@ grpc::Status FakeRecognizer::StreamingRecognize(
               decoded)) {
         return {grpc::StatusCode::INVALID_ARGUMENT, "not an Opus packet"};
       }
+      pcm_bytes.assign(reinterpret_cast<const char*>(decoded.data()), decoded.size() * 2);
+      audio = &pcm_bytes;
+    } else if (mulaw) {
+      decoded.resize(req.audio().size());
+      audio::ulaw_decode(
+          {reinterpret_cast<const std::uint8_t*>(req.audio().data()), req.audio().size()}, decoded);
       pcm_bytes.assign(reinterpret_cast<const char*>(decoded.data()), decoded.size() * 2);
       audio = &pcm_bytes;
     }
@@ -115,7 +123,7 @@ grpc::Status FakeSynthesizer::StreamingSynthesize(
   std::uint64_t sample = 0;
   std::uint32_t sent_ms = 0;
   bool first = true;
-  const int fail_after = fail_next_after_ms.exchange(-1);
+  const int fail_after = failing_streams.fetch_sub(1) > 0 ? fail_after_ms : -1;
   while (stream->Read(&req)) {
     if (!req.has_text()) continue;
     {

@@ -64,9 +64,10 @@ class FakeSynthesizer final : public tts::v1::Synthesizer::Service {
       grpc::ServerReaderWriter<tts::v1::SynthesizeResponse, tts::v1::SynthesizeRequest>* stream)
       override;
 
-  /// The next stream breaks with UNAVAILABLE after this much audio (-1 = never); later
-  /// streams work.
-  std::atomic<int> fail_next_after_ms{-1};
+  /// The next `failing_streams` streams break with UNAVAILABLE after `fail_after_ms` of audio;
+  /// later streams work.
+  int fail_after_ms = 0;
+  std::atomic<int> failing_streams{0};
 
   std::vector<std::string> texts() const;  ///< every chunk received, in order
   std::atomic<int> streams{0};

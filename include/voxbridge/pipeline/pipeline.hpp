@@ -25,6 +25,9 @@ enum class DtmfMode {
   collect,  ///< digits are collected up to the terminator, a timeout or a maximum
 };
 
+/// How caller audio is sent to the recognizer.
+enum class AsrEncoding { linear16, mulaw, opus };
+
 /// Settings of one pipeline agent ([agent-NAME] type = pipeline).
 struct PipelineSpec {
   providers::ProviderTarget asr;
@@ -34,9 +37,10 @@ struct PipelineSpec {
   /// Audio per ASR message (a multiple of 20 ms). Fewer, larger messages cost far less CPU
   /// (each is one gRPC write and completion); the last part of an utterance is sent at once.
   std::chrono::milliseconds asr_chunk{60};
-  /// Audio to ASR as LINEAR16, or Opus (one packet of asr_chunk per message: 20, 40 or 60 ms)
-  /// to cut bandwidth to remote providers (~24 kbit/s instead of 256 at 16 kHz).
-  bool asr_opus = false;
+  /// Audio to ASR as LINEAR16; MULAW (G.711, half the bytes, for recognizers tuned to the
+  /// telephone band, usually at 8 kHz); or Opus (one packet of asr_chunk per message: 20, 40
+  /// or 60 ms) to cut bandwidth to remote providers (~24 kbit/s instead of 256 at 16 kHz).
+  AsrEncoding asr_encoding = AsrEncoding::linear16;
   int asr_opus_bitrate = 24000;
   int tts_rate_hz = 16000;  ///< LINEAR16 rate asked of TTS
   std::string language = "en-US";
@@ -79,7 +83,7 @@ struct PipelineSpec {
   std::chrono::milliseconds rpc_timeout{30000};
   /// Deadline of each ASR stream (one utterance) when its provider sets none.
   std::chrono::milliseconds max_utterance{60000};
-  /// Wait before the one retry of a failed LLM turn.
+  /// Wait before the one retry of a broken LLM turn or TTS stream.
   std::chrono::milliseconds retry_backoff{200};
   /// TTS reads pause while audio waits beyond the playout queue (backpressure through gRPC
   /// flow control), so little is ever held here; this caps what one oversized TTS message can

@@ -76,6 +76,8 @@ endpoint_silence_ms = 500
 barge_in_ms = 250
 dtmf = collect
 dtmf_terminator = *
+asr_encoding = mulaw
+asr_rate = 8000
 [listener-main]
 bind = 127.0.0.1:5001
 agent = bot
@@ -95,6 +97,8 @@ agent = bot
   EXPECT_EQ(p.barge_in_after, std::chrono::milliseconds(250));
   EXPECT_EQ(p.dtmf, pipeline::DtmfMode::collect);
   EXPECT_EQ(p.dtmf_terminator, '*');
+  EXPECT_EQ(p.asr_encoding, pipeline::AsrEncoding::mulaw);
+  EXPECT_EQ(p.asr_rate_hz, 8000);
   EXPECT_EQ(c.find_agent("bot")->type, agent::AgentSpec::Type::pipeline);
 }
 
@@ -193,6 +197,8 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
             "voxbridge.conf: [agent-bot] asr: no [provider-nowhere] section");
   EXPECT_EQ(error_of("[provider-p]\naddress = h:1\n[agent-bot]\ntype = pipeline\nasr = p\n"),
             "voxbridge.conf: [agent-bot] llm: missing: name a [provider-NAME] section");
+  EXPECT_EQ(error_of("[agent-bot]\ntype = pipeline\nasr_encoding = flac\n"),
+            "voxbridge.conf:3: [agent-bot] asr_encoding: 'flac' is not linear16, mulaw or opus");
   EXPECT_EQ(error_of("[agent-e]\ntype = echo\nbarge_in_ms = 200\n"),
             "voxbridge.conf:3: [agent-e] barge_in_ms: only applies to type = pipeline");
   EXPECT_EQ(error_of("[provider-p]\naddress = h:1\nheader = x-api-key: ${VB_SURELY_UNSET_9}\n"),
