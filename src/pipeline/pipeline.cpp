@@ -93,9 +93,10 @@ class PipelineAgent final : public agent::Agent {
   void on_audio(std::span<const std::int16_t> samples) override {
     if (ending_) return;
     const std::size_t n10 = vad_.frame_samples();
+    bool voiced = false;
     for (std::size_t at = 0; at + n10 <= samples.size(); at += n10) {
       const auto block = samples.subspan(at, n10);
-      bool voiced = vad_.process(block) > 0;
+      voiced = vad_.process(block) > 0;
       if (voiced && agent_audible()) {
         // Double talk or echo? The agent's own voice comes back from the line weaker than it
         // left; only the caller speaking over it passes.
@@ -118,6 +119,10 @@ class PipelineAgent final : public agent::Agent {
     }
     if (asr_ && asr_streaming_) {
       send_to_asr(samples);
+      // Silence goes out at once: the recognizer's endpointer counts it, so holding it for a
+      // full asr_chunk would delay the final transcript by up to a chunk. (Opus packets are
+      // whole frames: they wait.)
+      if (!voiced && spec_->asr_encoding != AsrEncoding::opus) flush_asr();
     } else {
       pre_roll_.push(samples);
     }

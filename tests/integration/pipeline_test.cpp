@@ -118,6 +118,29 @@ TEST(Pipeline, GreetsThenAnswersWhatTheCallerSaid) {
   EXPECT_NEAR(reply_len, 0.8, 0.05);
 }
 
+TEST(Pipeline, SilenceReachesTheRecognizerWithoutWaitingForAFullChunk) {
+  // 200 ms per ASR message while the caller speaks, but the silence after it goes out frame
+  // by frame: the fake recognizer's endpoint (10 silent frames) is not held up to a chunk
+  // later, so the reply starts as soon after the speech as with 20 ms messages.
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  spec.asr_chunk = 200ms;
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> audio = silence(kRate, 0.3);
+  append(audio, voice(kRate, 0.64));  // ends at 0.94 s: the endpoint falls early in a chunk
+  append(audio, silence(kRate, 1.5));
+  const auto r = sim::place_call(plan_with(s.port, audio));
+  ASSERT_TRUE(r.connected) << r.error;
+  ASSERT_EQ(f.llm.requests().size(), 1u);
+  const double onset = testing::onset_after(r.received, kRate, 0.94, kToneRms / 2);
+  ASSERT_GT(onset, 0.0);
+  // Measured: 0.12 s (the fake hears silence as the voice fades out, before 0.94 s); with the
+  // silence held for the chunk it was 0.22 s.
+  EXPECT_LT(onset, 0.17);
+}
+
 TEST(Pipeline, OpusAndMulawToTheRecognizerWorkLikeLinear16) {
   struct Case {
     pipeline::AsrEncoding encoding;

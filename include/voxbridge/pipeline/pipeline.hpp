@@ -34,8 +34,9 @@ struct PipelineSpec {
   providers::ProviderTarget llm;
   providers::ProviderTarget tts;
   int asr_rate_hz = 16000;  ///< LINEAR16 rate sent to ASR
-  /// Audio per ASR message (a multiple of 20 ms). Fewer, larger messages cost far less CPU
-  /// (each is one gRPC write and completion); the last part of an utterance is sent at once.
+  /// Audio per ASR message while the caller speaks (a multiple of 20 ms). Fewer, larger
+  /// messages cost far less CPU (each is one gRPC write and completion). Silence is sent as
+  /// it comes (LINEAR16, MULAW), so the recognizer's endpointer is never kept waiting.
   std::chrono::milliseconds asr_chunk{60};
   /// Audio to ASR as LINEAR16; MULAW (G.711, half the bytes, for recognizers tuned to the
   /// telephone band, usually at 8 kHz); or Opus (one packet of asr_chunk per message: 20, 40
