@@ -322,6 +322,8 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
     s.vad.aggressiveness = static_cast<int>(parse_int(w, v, 0, 3));
   } else if (k == "noise_suppression") {
     s.vad.noise_suppression = parse_bool(w, v);
+  } else if (k == "vad_narrowband") {
+    s.vad.narrowband = parse_bool(w, v);
   } else if (k == "speech_start_ms") {
     s.detector.start_ms = parse_ms(w, v, 10, 540);
   } else if (k == "endpoint_silence_ms") {

@@ -78,6 +78,7 @@ dtmf = collect
 dtmf_terminator = *
 asr_encoding = mulaw
 asr_rate = 8000
+vad_narrowband = no
 [listener-main]
 bind = 127.0.0.1:5001
 agent = bot
@@ -99,6 +100,7 @@ agent = bot
   EXPECT_EQ(p.dtmf_terminator, '*');
   EXPECT_EQ(p.asr_encoding, pipeline::AsrEncoding::mulaw);
   EXPECT_EQ(p.asr_rate_hz, 8000);
+  EXPECT_FALSE(p.vad.narrowband);
   EXPECT_EQ(c.find_agent("bot")->type, agent::AgentSpec::Type::pipeline);
 }
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <cmath>
 #include <cstdint>
 #include <numbers>
@@ -18,8 +20,8 @@ using testing::hum;
 using testing::voice;
 using testing::white_noise;
 
-double voiced_fraction(const std::vector<std::int16_t>& x, int rate, int aggressiveness = 2) {
-  Vad vad({rate, aggressiveness, true});
+double voiced_fraction(const std::vector<std::int16_t>& x, int rate, bool narrowband = true) {
+  Vad vad({rate, 2, true, narrowband});
   std::size_t voiced = 0, frames = 0;
   const std::size_t n = vad.frame_samples();
   for (std::size_t at = 0; at + n <= x.size(); at += n) {
@@ -34,22 +36,38 @@ TEST(Vad, SilenceIsNotSpeech) {
   EXPECT_EQ(voiced_fraction(zero, 16000), 0.0);
 }
 
-TEST(Vad, AVoiceIsSpeechAtBothTelephoneRates) {
-  for (int rate : {8000, 16000}) {
+TEST(Vad, AVoiceIsSpeechAtEveryRate) {
+  // Narrowband (the default) decimates to 8 kHz first, so every internal rate works, 44.1 kHz
+  // included; full-band analysis runs WebRTC at the rate itself.
+  for (int rate : {8000, 12000, 16000, 24000, 32000, 44100, 48000}) {
     const double f = voiced_fraction(voice(rate, 3.0), rate);
+    std::printf("voice at %d Hz: %.3f voiced (narrowband)\n", rate, f);
+    EXPECT_GT(f, 0.9) << rate << " Hz";
+  }
+  for (int rate : {8000, 16000}) {
+    const double f = voiced_fraction(voice(rate, 3.0), rate, false);
+    std::printf("voice at %d Hz: %.3f voiced (full band)\n", rate, f);
     EXPECT_GT(f, 0.9) << rate << " Hz";  // measured 0.98 (8 kHz) and 0.96 (16 kHz)
   }
+  EXPECT_THROW(Vad({44100, 2, true, false}), std::invalid_argument);
 }
 
 TEST(Vad, LineNoiseIsNotSpeech) {
   // Steady noise of a bad line, at the default aggressiveness (2): white noise at -40 and
-  // -30 dBFS (measured 2 % of 10 ms frames flagged) and mains hum at -20 dBFS (12 %). Louder
-  // white noise (-20 dBFS) is flagged half the time; the speech detector's confirmation time
-  // is what keeps such noise from starting speech (see BargeIn tests in the pipeline).
-  for (double rms : {330.0, 1000.0}) {
-    EXPECT_LT(voiced_fraction(white_noise(16000, 4.0, rms), 16000), 0.05) << "rms " << rms;
+  // -30 dBFS and mains hum at -20 dBFS, analyzed narrowband and full band. Louder white noise
+  // (-20 dBFS) is flagged half the time; the speech detector's confirmation time is what keeps
+  // such noise from starting speech (see the noise tests of the pipeline).
+  for (const bool narrowband : {true, false}) {
+    for (double rms : {330.0, 1000.0}) {
+      const double f = voiced_fraction(white_noise(16000, 4.0, rms), 16000, narrowband);
+      std::printf("white noise rms %.0f: %.3f voiced (%s)\n", rms, f,
+                  narrowband ? "narrowband" : "full band");
+      EXPECT_LT(f, 0.05) << "rms " << rms;
+    }
+    const double h = voiced_fraction(hum(16000, 4.0, 3000), 16000, narrowband);
+    std::printf("hum: %.3f voiced (%s)\n", h, narrowband ? "narrowband" : "full band");
+    EXPECT_LT(h, 0.2);
   }
-  EXPECT_LT(voiced_fraction(hum(16000, 4.0, 3000), 16000), 0.2);
 }
 
 TEST(SpeechDetector, ConfirmsStartAfterEnoughVoicedTimeAndEndsAfterTheSilence) {
