@@ -248,6 +248,8 @@ struct PipelineDraft {
   pipeline::PipelineSpec spec;
   pipeline::SpeechAgentSpec s2s;
   std::string asr, llm, tts, provider;
+  std::string rules;  // rule set for the built-in rules dialogue (sent as vb-rules metadata)
+  int rules_line = 0;
   int s2s_line = 0;  // of an s2s-only option
   std::string s2s_key;
   int first_line = 0;  // of a pipeline option, for the error if the type is not pipeline
@@ -276,7 +278,14 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
     return true;
   }
   if (k == "language") d.s2s.language = v;
-  if (k == "asr") {
+  if (k == "rules") {
+    d.rules = v;
+    d.rules_line = w.line;
+  } else if (k == "transfer_fallback") {
+    const std::string x = lower(v);
+    if (x != "hangup" && x != "ignore") w.fail("'" + v + "' is not hangup or ignore");
+    s.transfer_hangs_up = x == "hangup";
+  } else if (k == "asr") {
     d.asr = v;
   } else if (k == "llm") {
     d.llm = v;
@@ -368,6 +377,103 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
   return true;
 }
 
+void set_rules(dialogue_rules::RuleSet& r, const Where& w, const std::string& v) {
+  if (w.key == "fallback") {
+    r.fallback = v;
+  } else if (w.key == "no_input") {
+    r.no_input = v;
+  } else {
+    w.fail("unknown option (expected fallback or no_input)");
+  }
+}
+
+/// An [intent-NAME] section; it joins its rule set after parsing (sections may come in any order).
+struct IntentDraft {
+  dialogue_rules::Intent intent;
+  std::string rules;
+  int line = 0;
+};
+
+void set_intent(IntentDraft& d, const Where& w, const std::string& v) {
+  auto& i = d.intent;
+  const std::string& k = w.key;
+  if (k == "rules") {
+    d.rules = v;
+  } else if (k == "keywords") {
+    std::string item;
+    std::istringstream in(v);
+    while (std::getline(in, item, ',')) {
+      item = lower(trim(item));
+      if (!item.empty()) i.keywords.push_back(item);
+    }
+  } else if (k == "dtmf") {
+    for (const char c : v) {
+      if (!audiosocket::is_dtmf_digit(c)) w.fail("'" + v + "' is not DTMF digits (0-9 * # A-D)");
+    }
+    i.dtmf = v;
+  } else if (k == "reply") {
+    i.reply = v;
+  } else if (k == "action") {
+    std::istringstream in(v);
+    std::string verb, target;
+    in >> verb >> target;
+    verb = lower(verb);
+    if (verb == "none") {
+      i.action = dialogue_rules::Intent::Action::none;
+    } else if (verb == "hangup") {
+      i.action = dialogue_rules::Intent::Action::hangup;
+    } else if (verb == "transfer" && !target.empty()) {
+      i.action = dialogue_rules::Intent::Action::transfer;
+      const auto at = target.find('@');
+      i.target = target.substr(0, at);
+      i.context = at == std::string::npos ? std::string() : target.substr(at + 1);
+    } else {
+      w.fail("'" + v + "' is not none, hangup or transfer EXTEN[@CONTEXT]");
+    }
+  } else {
+    w.fail("unknown option (expected rules, keywords, dtmf, reply or action)");
+  }
+}
+
+/// The receptionist of the first run: every feature of the rules dialogue, offline.
+dialogue_rules::RuleSet builtin_receptionist() {
+  using dialogue_rules::Intent;
+  dialogue_rules::RuleSet r;
+  r.name = "receptionist";
+  r.fallback =
+      "Sorry, I did not catch that. Say sales or press 1, support or press 2, or say goodbye.";
+  r.no_input = "Are you still there? Say sales or press 1, support or press 2.";
+  r.intents.push_back({"sales",
+                       {"sales", "sale", "buy", "pricing"},
+                       "1",
+                       "Connecting you to sales.",
+                       Intent::Action::transfer,
+                       "100",
+                       ""});
+  r.intents.push_back({"support",
+                       {"support", "technical", "problem", "broken"},
+                       "2",
+                       "Connecting you to support.",
+                       Intent::Action::transfer,
+                       "200",
+                       ""});
+  r.intents.push_back({"time",
+                       {"time", "clock"},
+                       "",
+                       "It is {time}. Anything else?",
+                       Intent::Action::none,
+                       "",
+                       ""});
+  r.intents.push_back({"goodbye",
+                       {"goodbye", "bye", "no thanks"},
+                       "#",
+                       "Thank you for calling. Goodbye.",
+                       Intent::Action::hangup,
+                       "",
+                       ""});
+  return r;
+}
+
 void validate(const Config& c) {
   const Where w{c.source, 0, "general", ""};
   if (c.general.playout_low_watermark > c.general.playout_high_watermark ||
@@ -385,7 +491,7 @@ void validate(const Config& c) {
     if (c.find_agent(l.agent) == nullptr) {
       Where x{c.source, 0, "listener-" + l.name, "agent"};
       x.fail("no agent named '" + l.agent + "' (define [agent-" + l.agent +
-             "] or use echo / playback)");
+             "] or use receptionist / echo / playback)");
     }
   }
 }
@@ -397,6 +503,7 @@ agent::AgentSpec builtin_agent(const std::string& name) {
     a.type = agent::AgentSpec::Type::playback;
     a.then = agent::AgentSpec::Then::echo;
   }
+  if (name == "receptionist") a.type = agent::AgentSpec::Type::pipeline;
   return a;
 }
 
@@ -410,12 +517,18 @@ const agent::AgentSpec* Config::find_agent(const std::string& name) const {
 }
 
 Config default_config() {
-  Config c;
-  c.agents = {builtin_agent("echo"), builtin_agent("playback")};
-  ListenerConfig l;
-  l.name = "main";
-  c.listeners.push_back(l);
-  return c;
+  return parse_config("", "(built-in defaults)");
+}
+
+bool Config::uses_builtin_providers() const {
+  for (const auto& l : listeners) {
+    const auto it = pipelines.find(l.agent);
+    if (it == pipelines.end()) continue;
+    for (const auto* t : {&it->second.asr, &it->second.llm, &it->second.tts}) {
+      if (t->address == kBuiltinAddress) return true;
+    }
+  }
+  return false;
 }
 
 Config parse_config(const std::string& text, const std::string& source) {
@@ -425,8 +538,20 @@ Config parse_config(const std::string& text, const std::string& source) {
   std::istringstream in(text);
   std::string raw;
   int line = 0;
-  enum class Sec { none, general, listener, agent, provider } sec = Sec::none;
+  enum class Sec { none, general, listener, agent, provider, rules, intent } sec = Sec::none;
   std::map<std::string, PipelineDraft> drafts;
+  std::vector<IntentDraft> intents;
+  // Built in: the in-process providers, the receptionist rule set and the agent using both.
+  c.providers.push_back({"builtin", kBuiltinAddress, false, "", std::chrono::milliseconds(0), {}});
+  c.rules["receptionist"] = builtin_receptionist();
+  c.agents.push_back(builtin_agent("receptionist"));
+  {
+    PipelineDraft& d = drafts["receptionist"];
+    d.asr = d.llm = d.tts = "builtin";
+    d.rules = "receptionist";
+    d.spec.greeting =
+        "Thank you for calling. Say sales or press 1, support or press 2, or say goodbye.";
+  }
   std::string sec_name;
   std::map<std::string, int> seen_sections;
   while (std::getline(in, raw)) {
@@ -465,9 +590,25 @@ Config parse_config(const std::string& text, const std::string& source) {
         sec = Sec::provider;
         providers::ProviderTarget p;
         p.name = sec_name.substr(9);
+        // A section may redefine the built-in provider's name.
+        std::erase_if(c.providers,
+                      [&](const providers::ProviderTarget& t) { return t.name == p.name; });
         c.providers.push_back(p);
+      } else if (sec_name.rfind("rules-", 0) == 0 && sec_name.size() > 6) {
+        sec = Sec::rules;
+        dialogue_rules::RuleSet r;
+        r.name = sec_name.substr(6);
+        c.rules[r.name] = r;  // replaces a built-in set of that name, intents and all
+      } else if (sec_name.rfind("intent-", 0) == 0 && sec_name.size() > 7) {
+        sec = Sec::intent;
+        IntentDraft d;
+        d.intent.name = sec_name.substr(7);
+        d.line = line;
+        intents.push_back(d);
       } else {
-        w.fail("unknown section (expected general, listener-NAME, agent-NAME or provider-NAME)");
+        w.fail(
+            "unknown section (expected general, listener-NAME, agent-NAME, provider-NAME, "
+            "rules-NAME or intent-NAME)");
       }
       continue;
     }
@@ -497,6 +638,12 @@ Config parse_config(const std::string& text, const std::string& source) {
       case Sec::provider:
         set_provider(c.providers.back(), w, value);
         break;
+      case Sec::rules:
+        set_rules(c.rules[sec_name.substr(6)], w, value);
+        break;
+      case Sec::intent:
+        set_intent(intents.back(), w, value);
+        break;
     }
   }
   if (c.listeners.empty()) {
@@ -506,6 +653,17 @@ Config parse_config(const std::string& text, const std::string& source) {
   }
   for (const auto& p : c.providers) {
     if (p.address.empty()) Where{source, 0, "provider-" + p.name, "address"}.fail("missing");
+  }
+  for (auto& d : intents) {
+    const Where x{source, d.line, "intent-" + d.intent.name, "rules"};
+    if (d.rules.empty()) x.fail("missing: name a [rules-NAME] section");
+    auto it = c.rules.find(d.rules);
+    if (it == c.rules.end()) x.fail("no [rules-" + d.rules + "] section");
+    if (d.intent.keywords.empty() && d.intent.dtmf.empty()) {
+      Where{source, d.line, "intent-" + d.intent.name, ""}.fail(
+          "needs keywords or dtmf to be chosen");
+    }
+    it->second.intents.push_back(std::move(d.intent));
   }
   for (const auto& a : c.agents) {
     auto it = drafts.find(a.name);
@@ -557,6 +715,13 @@ Config parse_config(const std::string& text, const std::string& source) {
     resolve(d.asr, "asr", d.spec.asr);
     resolve(d.llm, "llm", d.spec.llm);
     resolve(d.tts, "tts", d.spec.tts);
+    if (!d.rules.empty()) {
+      if (c.rules.count(d.rules) == 0) {
+        Where{source, d.rules_line, "agent-" + a.name, "rules"}.fail("no [rules-" + d.rules +
+                                                                     "] section");
+      }
+      d.spec.llm.metadata.emplace_back("vb-rules", d.rules);
+    }
     c.pipelines[a.name] = d.spec;
   }
   validate(c);

@@ -498,6 +498,15 @@ class PipelineAgent final : public agent::Agent {
       hangup_after_reply(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
       return;
     }
+    if (a.has_transfer() && spec_->transfer_hangs_up) {
+      spdlog::info(
+          "call uuid={}: transfer to {}{}{}: no Asterisk control path, hanging up after "
+          "the reply so the dialplan continues",
+          info_.uuid, a.transfer().target(), a.transfer().context().empty() ? "" : "@",
+          a.transfer().context());
+      hangup_after_reply("transfer to " + a.transfer().target());
+      return;
+    }
     // Transfer, DTMF and variables need the Asterisk control path (not configured here).
     std::string what = a.has_transfer()       ? "transfer to " + a.transfer().target()
                        : a.has_send_dtmf()    ? "send DTMF " + a.send_dtmf().digits()

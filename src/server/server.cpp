@@ -2,6 +2,7 @@
 
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/pipeline/speech_agent.hpp"
+#include "voxbridge/provider_host/builtin_providers.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -24,6 +25,18 @@ Server::Server(const config::Config& cfg)
       calls_(new session::SessionList[resolve_threads(cfg.general.threads)]),
       pool_(resolve_threads(cfg.general.threads)) {
   const auto& g = cfg_.general;
+  if (cfg_.uses_builtin_providers()) {
+    // The offline providers, served in process and reached over gRPC like any other.
+    provider_host::BuiltinOptions o;
+    o.rules = cfg_.rules;
+    builtin_ = std::make_unique<provider_host::BuiltinProviders>(std::move(o));
+    for (auto& [name, p] : cfg_.pipelines) {
+      for (auto* t : {&p.asr, &p.llm, &p.tts}) {
+        if (t->address == config::kBuiltinAddress) t->address = builtin_->address();
+      }
+    }
+    spdlog::info("built-in providers (PocketSphinx, rules, Flite) on {}", builtin_->address());
+  }
   for (std::size_t i = 0; i < pool_.size(); ++i) {
     clocks_.push_back(std::make_unique<playout::PacingClock>(pool_.context(i).get_executor()));
     mailboxes_.push_back(std::make_shared<session::Mailbox>(pool_.context(i).get_executor()));

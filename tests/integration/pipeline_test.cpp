@@ -351,6 +351,7 @@ TEST(Pipeline, ActionsWithoutAControlPathAreAnsweredNotConfigured) {
   pipeline::PipelineSpec spec;
   spec.greeting = "";
   spec.no_input_timeout = 1000ms;
+  spec.transfer_hangs_up = false;  // transfer_fallback = ignore
   RunningServer s(pipeline_config(f.server->address(), spec));
   std::vector<std::int16_t> audio = silence(kRate, 0.3);
   append(audio, voice(kRate, 0.6));
@@ -368,6 +369,28 @@ TEST(Pipeline, ActionsWithoutAControlPathAreAnsweredNotConfigured) {
     }
   }
   EXPECT_TRUE(found);
+}
+
+TEST(Pipeline, ATransferWithoutAControlPathHangsUpAfterTheReply) {
+  // The default: the dialplan continues after AudioSocket() and routes the call on.
+  Fakes f;
+  f.llm.replies["hello"] = "Transferring you now.[transfer:2001]";
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  std::vector<std::int16_t> audio = silence(kRate, 0.3);
+  append(audio, voice(kRate, 0.6));
+  append(audio, silence(kRate, 3.0));
+  auto plan = plan_with(s.port, audio);
+  plan.hangup_at_end = false;
+  const auto r = sim::place_call(plan);
+  EXPECT_TRUE(r.server_sent_hangup);
+  // The reply (3 words, 0.6 s) was played in full before the hangup.
+  const double on = testing::onset_after(r.received, kRate, 0.9, kToneRms / 2);
+  ASSERT_GT(on, 0.0);
+  EXPECT_NEAR(testing::offset_after(r.received, kRate, 0.9 + on, kToneRms / 2), 0.6, 0.05);
+  EXPECT_LT(r.duration_ms, 3000);
 }
 
 TEST(Pipeline, NoInputRepromptsThenSaysGoodbyeAndHangsUp) {

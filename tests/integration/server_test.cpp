@@ -31,6 +31,7 @@ using asio::ip::tcp;
 config::Config test_config() {
   config::Config c = config::default_config();
   c.listeners[0].port = 0;
+  c.listeners[0].agent = "echo";
   c.general.threads = 2;
   c.general.log_level = "warning";
   c.general.limits.handshake_timeout = 1000ms;

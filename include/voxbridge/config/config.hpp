@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "voxbridge/agent/agent.hpp"
+#include "voxbridge/dialogue_rules/rules.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/pipeline/speech_agent.hpp"
 #include "voxbridge/providers/provider.hpp"
@@ -47,7 +48,7 @@ struct ListenerConfig {
   unsigned short port = 5001;
   session::CodecMode codec = session::CodecMode::auto_detect;
   audio::G711Law g711 = audio::G711Law::ulaw;  ///< what `auto` assumes for 160-byte frames
-  std::string agent = "echo";
+  std::string agent = "receptionist";
 };
 
 struct Config {
@@ -61,11 +62,21 @@ struct Config {
   std::map<std::string, pipeline::PipelineSpec> pipelines;
   /// Settings of the agents of type s2s (speech to speech), by agent name.
   std::map<std::string, pipeline::SpeechAgentSpec> speech_agents;
+  /// Rule sets of the built-in rules dialogue ([rules-NAME] with its [intent-NAME] sections),
+  /// by name; includes the built-in `receptionist` unless redefined.
+  std::map<std::string, dialogue_rules::RuleSet> rules;
+
+  /// True if an agent that a listener uses talks to the built-in providers (address
+  /// `builtin`): the server then starts them in process.
+  bool uses_builtin_providers() const;
 
   const agent::AgentSpec* find_agent(const std::string& name) const;
 };
 
 /// The built-in defaults: one listener on 127.0.0.1:5001 with the echo agent.
+/// The address of the built-in providers (offline ASR, rules dialogue, TTS), served in process.
+inline constexpr const char* kBuiltinAddress = "builtin";
+
 Config default_config();
 /// Parses INI text; `source` names it in errors. Throws ConfigError.
 Config parse_config(const std::string& text, const std::string& source);

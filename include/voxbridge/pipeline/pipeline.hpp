@@ -72,6 +72,11 @@ struct PipelineSpec {
   int max_no_input = 2;                              ///< timeouts in a row before hanging up
   std::string goodbye = "Goodbye.";
 
+  /// A transfer the agent asks for while voxbridge has no Asterisk control path: hang up after
+  /// the reply (true), so the dialplan continues after AudioSocket() and can route the call on
+  /// (see dialplan/), or only answer the agent "not configured" (false).
+  bool transfer_hangs_up = true;
+
   DtmfMode dtmf = DtmfMode::event;
   char dtmf_terminator = '#';
   std::chrono::milliseconds dtmf_timeout{3000};

@@ -13,6 +13,10 @@
 #include "voxbridge/providers/provider.hpp"
 #include "voxbridge/session/call_session.hpp"
 
+namespace voxbridge::provider_host {
+class BuiltinProviders;
+}
+
 namespace voxbridge::server {
 
 class Server {
@@ -47,6 +51,7 @@ class Server {
   // io_contexts are destroyed unlink themselves from calls_ and count down counters_, so both
   // must outlive pool_.
   config::Config cfg_;
+  std::unique_ptr<provider_host::BuiltinProviders> builtin_;  // if an agent uses them
   std::shared_ptr<providers::ChannelPool> channels_ = std::make_shared<providers::ChannelPool>();
   session::SessionCounters counters_;
   std::unique_ptr<session::SessionList[]> calls_;  // one per io thread

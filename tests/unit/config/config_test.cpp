@@ -26,7 +26,12 @@ TEST(Config, DefaultsWorkWithoutAFile) {
   ASSERT_EQ(c.listeners.size(), 1u);
   EXPECT_EQ(c.listeners[0].host, "127.0.0.1");
   EXPECT_EQ(c.listeners[0].port, 5001);
-  EXPECT_EQ(c.listeners[0].agent, "echo");
+  EXPECT_EQ(c.listeners[0].agent, "receptionist");  // the offline agent
+  EXPECT_TRUE(c.uses_builtin_providers());
+  ASSERT_EQ(c.pipelines.count("receptionist"), 1u);
+  EXPECT_EQ(c.pipelines.at("receptionist").llm.address, kBuiltinAddress);
+  ASSERT_EQ(c.rules.count("receptionist"), 1u);
+  EXPECT_EQ(c.rules.at("receptionist").intents.size(), 4u);
   EXPECT_EQ(c.listeners[0].codec, session::CodecMode::auto_detect);
   EXPECT_EQ(c.general.internal_rate_hz, 16000);
   EXPECT_NE(c.find_agent("echo"), nullptr);
@@ -84,7 +89,8 @@ bind = 127.0.0.1:5001
 agent = bot
 )",
                                 "t.conf");
-  ASSERT_EQ(c.providers.size(), 2u);
+  ASSERT_EQ(c.providers.size(), 3u);  // and the built-in one
+  EXPECT_EQ(c.providers[0].name, "builtin");
   const auto& p = c.pipelines.at("bot");
   EXPECT_EQ(p.asr.address, "10.0.0.5:50051");
   EXPECT_EQ(p.asr.deadline, std::chrono::milliseconds(30000));
@@ -131,6 +137,46 @@ option = instructions: Be brief.
                ConfigError);
 }
 
+TEST(Config, ParsesRuleSetsAndTheirIntentsInFileOrder) {
+  const Config c = parse_config(R"(
+[intent-billing]
+rules = desk
+keywords = bill, Invoice , payment
+dtmf = 3
+reply = Billing is open until five.
+[rules-desk]
+fallback = Say billing or press 3.
+no_input = Hello?
+[intent-operator]
+rules = desk
+dtmf = 0
+reply = Transferring you.
+action = transfer 1000@from-internal
+[agent-desk]
+type = pipeline
+asr = builtin
+llm = builtin
+tts = builtin
+rules = desk
+)",
+                                "t.conf");
+  const auto& r = c.rules.at("desk");
+  EXPECT_EQ(r.fallback, "Say billing or press 3.");
+  EXPECT_EQ(r.no_input, "Hello?");
+  ASSERT_EQ(r.intents.size(), 2u);
+  EXPECT_EQ(r.intents[0].name, "billing");
+  EXPECT_EQ(r.intents[0].keywords, (std::vector<std::string>{"bill", "invoice", "payment"}));
+  EXPECT_EQ(r.intents[0].dtmf, "3");
+  EXPECT_EQ(r.intents[1].action, dialogue_rules::Intent::Action::transfer);
+  EXPECT_EQ(r.intents[1].target, "1000");
+  EXPECT_EQ(r.intents[1].context, "from-internal");
+  EXPECT_EQ(c.rules.count("receptionist"), 1u);  // the built-in set is still there
+  const auto& llm = c.pipelines.at("desk").llm;
+  EXPECT_EQ(llm.address, kBuiltinAddress);
+  ASSERT_EQ(llm.metadata.size(), 1u);
+  EXPECT_EQ(llm.metadata[0], (std::pair<std::string, std::string>{"vb-rules", "desk"}));
+}
+
 TEST(Config, ParsesSeveralListenersAndAgents) {
   const Config c = parse_config(R"(
 [general]
@@ -166,7 +212,7 @@ hangup_digit = none
   EXPECT_EQ(c.listeners[1].host, "::1");
   EXPECT_EQ(c.listeners[1].port, 5002);
   EXPECT_EQ(c.listeners[1].g711, audio::G711Law::alaw);
-  EXPECT_EQ(c.listeners[1].agent, "echo");
+  EXPECT_EQ(c.listeners[1].agent, "receptionist");  // the default
   const auto* a = c.find_agent("slow-echo");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->echo_delay, 500ms);
@@ -194,7 +240,17 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
   EXPECT_EQ(error_of("threads = 1\n"), "voxbridge.conf:1: threads: option outside of any section");
   EXPECT_EQ(error_of("[bogus]\n"),
             "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME, "
-            "agent-NAME or provider-NAME)");
+            "agent-NAME, provider-NAME, rules-NAME or intent-NAME)");
+  EXPECT_EQ(error_of("[intent-x]\nrules = nope\nkeywords = a\n"),
+            "voxbridge.conf:1: [intent-x] rules: no [rules-nope] section");
+  EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\n"),
+            "voxbridge.conf:2: [intent-x] needs keywords or dtmf to be chosen");
+  EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\ndtmf = 1\naction = dial 100\n"),
+            "voxbridge.conf:5: [intent-x] action: 'dial 100' is not none, hangup or transfer "
+            "EXTEN[@CONTEXT]");
+  EXPECT_EQ(error_of("[agent-bot]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = "
+                     "builtin\nrules = nope\n"),
+            "voxbridge.conf:6: [agent-bot] rules: no [rules-nope] section");
   EXPECT_EQ(error_of("[agent-bot]\ntype = pipeline\nasr = nowhere\nllm = x\ntts = x\n"),
             "voxbridge.conf: [agent-bot] asr: no [provider-nowhere] section");
   EXPECT_EQ(error_of("[provider-p]\naddress = h:1\n[agent-bot]\ntype = pipeline\nasr = p\n"),
@@ -216,7 +272,7 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
             "or none");
   EXPECT_EQ(error_of("[listener-a]\nagent = nobody\n"),
             "voxbridge.conf: [listener-a] agent: no agent named 'nobody' (define [agent-nobody] "
-            "or use echo / playback)");
+            "or use receptionist / echo / playback)");
   EXPECT_EQ(
       error_of("[general]\nplayout_low_watermark_ms = 900\nplayout_high_watermark_ms = 500\n"),
       "voxbridge.conf: [general] playout_*_ms: need playout_low_watermark_ms <= "

@@ -1,0 +1,89 @@
+// voxbridge-provider: the built-in offline providers as a standalone gRPC server, reached by
+// voxbridge (or anything speaking the contract) over the network like any other provider.
+//
+//   voxbridge-provider [--listen HOST:PORT] [--config voxbridge.conf] [--only asr,llm,tts]
+//                      [--asr-decoders N]
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "voxbridge/config/config.hpp"
+#include "voxbridge/provider_host/builtin_providers.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: voxbridge-provider [options]\n"
+    "  --listen HOST:PORT   where to serve (default 127.0.0.1:50061)\n"
+    "  --config FILE        voxbridge.conf with the [rules-NAME] / [intent-NAME] sections\n"
+    "                       (default: the built-in receptionist)\n"
+    "  --only LIST          serve only some of asr,llm,tts (default: all three)\n"
+    "  --asr-decoders N     speech decoders, utterances recognized at once (default 2)\n"
+    "  --help\n"
+    "Services: voxbridge.asr.v1.Recognizer (PocketSphinx), voxbridge.llm.v1.Dialogue (rules),\n"
+    "voxbridge.tts.v1.Synthesizer (Flite), and grpc.health.v1.Health.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace voxbridge;
+  provider_host::BuiltinOptions o;
+  o.listen = "127.0.0.1:50061";
+  std::string config_file;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto need = [&]() -> std::string {
+        if (i + 1 >= argc) throw std::runtime_error(a + ": missing value");
+        return argv[++i];
+      };
+      if (a == "--help" || a == "-h") {
+        std::cout << kUsage;
+        return 0;
+      } else if (a == "--listen") {
+        o.listen = need();
+      } else if (a == "--config") {
+        config_file = need();
+      } else if (a == "--only") {
+        const std::string v = need();
+        o.asr = v.find("asr") != std::string::npos;
+        o.llm = v.find("llm") != std::string::npos;
+        o.tts = v.find("tts") != std::string::npos;
+        if (!o.asr && !o.llm && !o.tts) throw std::runtime_error("--only: name asr, llm or tts");
+      } else if (a == "--asr-decoders") {
+        o.sphinx.decoders = static_cast<std::size_t>(std::stoul(need()));
+      } else {
+        throw std::runtime_error(a + ": unknown option (see --help)");
+      }
+    }
+    const config::Config cfg =
+        config_file.empty() ? config::default_config() : config::load_config_file(config_file);
+    o.rules = cfg.rules;
+  } catch (const std::exception& e) {
+    std::cerr << "voxbridge-provider: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    provider_host::BuiltinProviders host(o);
+    spdlog::info("voxbridge-provider serving {}{}{}on {}", o.asr ? "asr " : "", o.llm ? "llm " : "",
+                 o.tts ? "tts " : "", host.address());
+    // Shutdown from a signal handler is not async-signal-safe; a watcher thread does it.
+    static std::atomic<bool> stop{false};
+    std::signal(SIGINT, [](int) { stop = true; });
+    std::signal(SIGTERM, [](int) { stop = true; });
+    std::thread watcher([&host] {
+      while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      host.shutdown();
+    });
+    host.wait();
+    watcher.join();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,157 @@
+// The built-in offline agent end to end: the server on its defaults (the receptionist:
+// PocketSphinx, the rules dialogue and Flite, served in process over gRPC), a simulated caller
+// on a slin16 leg who speaks through Flite, and the reply recognized with PocketSphinx.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "support/running_server.hpp"
+#include "support/test_audio.hpp"
+#include "voxbridge/asr_sphinx/sphinx_asr.hpp"
+#include "voxbridge/config/config.hpp"
+#include "voxbridge/sim/sim_call.hpp"
+#include "voxbridge/tts_flite/flite_tts.hpp"
+
+namespace voxbridge {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::append;
+using testing::silence;
+constexpr int kRate = 16000;
+const char* const kGreeting =
+    "Thank you for calling. Say sales or press 1, support or press 2, or say goodbye.";
+
+struct Offline : ::testing::Test {
+  // One server, synthesizer and recognizer for the suite (loading the models takes a while).
+  static void SetUpTestSuite() {
+    tts = new tts_flite::FliteEngine();
+    asr = new asr_sphinx::DecoderPool({});
+    server = new testing::RunningServer(server_config());
+  }
+  static void TearDownTestSuite() {
+    delete server;
+    delete asr;
+    delete tts;
+  }
+  static config::Config server_config() {
+    config::Config c = config::default_config();
+    c.listeners[0].port = 0;
+    c.general.threads = 2;
+    c.general.log_level = "warning";
+    c.pipelines.at("receptionist").no_input_timeout = 1500ms;
+    c.pipelines.at("receptionist").max_no_input = 1;
+    return c;
+  }
+  /// Silence while the greeting plays, then `words` (if any), then `tail_s` of silence.
+  static std::vector<std::int16_t> caller(const std::string& words, double tail_s) {
+    const double greeting_s = static_cast<double>(tts->synthesize(kGreeting).size()) / kRate;
+    auto audio = silence(kRate, greeting_s + 1.0);
+    append(audio, tts->synthesize(words));
+    append(audio, silence(kRate, tail_s));
+    return audio;
+  }
+  static sim::CallResult call(std::vector<std::int16_t> audio,
+                              std::vector<std::pair<std::chrono::milliseconds, char>> dtmf = {}) {
+    sim::CallPlan p;
+    p.port = server->port;
+    p.format = *sim::LegFormat::parse("slin16");
+    p.audio = std::move(audio);
+    p.dtmf = std::move(dtmf);
+    p.tail = 0ms;
+    p.hangup_at_end = false;
+    p.max_duration = 40s;
+    return sim::place_call(p);
+  }
+  /// What PocketSphinx hears in the reply audio from `from_s` on.
+  static std::string heard(const sim::CallResult& r, double from_s) {
+    const auto at = std::min(r.received.size(), static_cast<std::size_t>(from_s * kRate));
+    std::vector<std::int16_t> v(static_cast<std::size_t>(0.5 * kRate), 0);
+    v.insert(v.end(), r.received.begin() + static_cast<std::ptrdiff_t>(at), r.received.end());
+    v.resize(v.size() + static_cast<std::size_t>(0.7 * kRate), 0);
+    return asr_sphinx::recognize(*asr, v);
+  }
+  /// What PocketSphinx hears in each stretch of reply audio between pauses of 0.5 s or more.
+  static std::vector<std::string> heard_parts(const sim::CallResult& r) {
+    std::vector<std::string> parts;
+    const std::size_t block = kRate / 50;
+    std::size_t start = 0, quiet = 0;
+    bool in = false;
+    for (std::size_t at = 0; at + block <= r.received.size(); at += block) {
+      const bool loud = testing::rms(r.received, kRate, static_cast<double>(at) / kRate,
+                                     static_cast<double>(at + block) / kRate) > 100;
+      if (loud && !in) {
+        in = true;
+        start = at;
+      }
+      quiet = loud ? 0 : quiet + 1;
+      if (in && (quiet >= 25 || at + 2 * block > r.received.size())) {
+        in = false;
+        std::vector<std::int16_t> v(static_cast<std::size_t>(0.5 * kRate), 0);
+        v.insert(v.end(), r.received.begin() + static_cast<std::ptrdiff_t>(start),
+                 r.received.begin() + static_cast<std::ptrdiff_t>(at + block));
+        v.resize(v.size() + static_cast<std::size_t>(0.7 * kRate), 0);
+        parts.push_back(asr_sphinx::recognize(*asr, v));
+      }
+    }
+    return parts;
+  }
+  static double greeting_end() {
+    return static_cast<double>(tts->synthesize(kGreeting).size()) / kRate + 0.9;
+  }
+  static tts_flite::FliteEngine* tts;
+  static asr_sphinx::DecoderPool* asr;
+  static testing::RunningServer* server;
+};
+tts_flite::FliteEngine* Offline::tts = nullptr;
+asr_sphinx::DecoderPool* Offline::asr = nullptr;
+testing::RunningServer* Offline::server = nullptr;
+
+TEST_F(Offline, TheReceptionistSendsACallerWhoAsksForSalesToSales) {
+  const auto r = call(caller("I would like to talk to sales", 6.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  const std::string greeting = heard(r, 0.0);
+  std::printf("heard: \"%s\"\n", greeting.c_str());
+  // The transfer, without an Asterisk control path, ends the socket after the reply so the
+  // dialplan routes the call on.
+  EXPECT_TRUE(r.server_sent_hangup);
+  const std::string reply = heard(r, greeting_end() + 1.5);
+  std::printf("reply: \"%s\"\n", reply.c_str());
+  EXPECT_NE(reply.find("sales"), std::string::npos) << reply;
+}
+
+TEST_F(Offline, GoodbyeEndsTheCallWithTheFinalWords) {
+  const auto r = call(caller("goodbye", 6.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  const std::string reply = heard(r, greeting_end() + 0.8);
+  std::printf("reply: \"%s\"\n", reply.c_str());
+  EXPECT_NE(reply.find("goodbye"), std::string::npos) << reply;
+  EXPECT_LT(r.duration_ms, (greeting_end() + 6.0) * 1000);  // hung up before the caller did
+}
+
+TEST_F(Offline, PressingTwoReachesSupport) {
+  const auto at = std::chrono::milliseconds(static_cast<long>(greeting_end() * 1000));
+  const auto r = call(caller("", 5.0), {{at, '2'}});
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  const std::string reply = heard(r, greeting_end());
+  std::printf("reply: \"%s\"\n", reply.c_str());
+  EXPECT_NE(reply.find("support"), std::string::npos) << reply;
+}
+
+TEST_F(Offline, SilenceIsRepromptedThenHungUp) {
+  const auto r = call(caller("", 25.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  const auto parts = heard_parts(r);
+  for (const auto& p : parts) std::printf("heard: \"%s\"\n", p.c_str());
+  ASSERT_GE(parts.size(), 3u);  // greeting, reprompt, goodbye
+  EXPECT_NE(parts[parts.size() - 2].find("still there"), std::string::npos);
+  EXPECT_NE(parts.back().find("goodbye"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace voxbridge
