@@ -43,8 +43,14 @@ cmd_run() {
   install_packages
   step "building (Release)"
   build "$root/build" -DCMAKE_BUILD_TYPE=Release -DVOXBRIDGE_TESTS=OFF -DVOXBRIDGE_BENCH=OFF
-  step "starting voxbridge (Ctrl-C to stop; try: ./build/src/app/voxbridge call --dtmf '#@2000')"
-  if [ $# -eq 0 ]; then set -- --listen 127.0.0.1:5001 --agent echo; fi
+  if [ $# -eq 0 ]; then set -- --listen 127.0.0.1:5001; fi
+  step "starting voxbridge with the offline receptionist on 127.0.0.1:5001 (Ctrl-C to stop)"
+  cat <<'EOF'
+In Asterisk (extensions.conf, or extensions_custom.conf on FreePBX), a wideband leg:
+    exten => 7016,1,Dial(AudioSocket/127.0.0.1:5001/${UUID()}/c(slin16))
+Without Asterisk, from another terminal:
+    ./build/src/app/voxbridge call --say "I would like to talk to sales"
+EOF
   exec "$root/build/src/app/voxbridge" "$@"
 }
 

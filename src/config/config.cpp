@@ -281,6 +281,13 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
   if (k == "rules") {
     d.rules = v;
     d.rules_line = w.line;
+  } else if (k == "phrase_hints") {
+    std::string item;
+    std::istringstream in(v);
+    while (std::getline(in, item, ',')) {
+      item = trim(item);
+      if (!item.empty()) s.phrase_hints.push_back(item);
+    }
   } else if (k == "transfer_fallback") {
     const std::string x = lower(v);
     if (x != "hangup" && x != "ignore") w.fail("'" + v + "' is not hangup or ignore");
@@ -721,6 +728,11 @@ Config parse_config(const std::string& text, const std::string& source) {
                                                                      "] section");
       }
       d.spec.llm.metadata.emplace_back("vb-rules", d.rules);
+      if (d.spec.phrase_hints.empty()) {
+        for (const auto& i : c.rules.at(d.rules).intents) {
+          for (const auto& k : i.keywords) d.spec.phrase_hints.push_back(k);
+        }
+      }
     }
     c.pipelines[a.name] = d.spec;
   }

@@ -64,6 +64,7 @@ class PipelineAgent final : public agent::Agent {
         detector_(spec_->detector),
         pre_roll_(static_cast<std::size_t>(spec_->pre_roll.count() * rate_hz / 1000)),
         to_asr_(rate_hz, spec_->asr_rate_hz, quality),
+        asr_rate_(spec_->asr_rate_hz),
         from_tts_(spec_->tts_rate_hz, rate_hz, quality, false),
         far_peaks_(kFarBlocks, 0) {}
 
@@ -274,14 +275,20 @@ class PipelineAgent final : public agent::Agent {
                                        : spec_->asr_encoding == AsrEncoding::mulaw
                                            ? common::v1::MULAW
                                            : common::v1::LINEAR16);
-    cfg.mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(spec_->asr_rate_hz));
+    const int leg = control_->caller_rate_hz();
+    const int rate = leg > 0 ? std::min(spec_->asr_rate_hz, leg) : spec_->asr_rate_hz;
+    if (rate != asr_rate_) {
+      asr_rate_ = rate;
+      to_asr_ = audio::Resampler(rate_hz_, rate, quality_);
+    }
+    cfg.mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(asr_rate_));
     if (spec_->asr_encoding == AsrEncoding::opus) {
-      opus_ =
-          std::make_unique<audio::OpusEncoderStream>(spec_->asr_rate_hz, spec_->asr_opus_bitrate);
+      opus_ = std::make_unique<audio::OpusEncoderStream>(asr_rate_, spec_->asr_opus_bitrate);
     }
     cfg.set_language(spec_->language);
     cfg.set_interim_results(true);
     cfg.set_single_utterance(true);
+    for (const auto& h : spec_->phrase_hints) cfg.add_phrase_hints(h);
     const std::uint64_t gen = ++asr_gen_;
     providers::AsrEvents ev;
     ev.result = guarded([this, gen](const providers::AsrResult& r) {
@@ -325,8 +332,7 @@ class PipelineAgent final : public agent::Agent {
     const std::size_t at = asr_pcm_.size();
     asr_pcm_.resize(at + to_asr_.max_output(samples.size()));
     asr_pcm_.resize(at + to_asr_.process(samples, {asr_pcm_.data() + at, asr_pcm_.size() - at}));
-    const auto chunk =
-        static_cast<std::size_t>(spec_->asr_chunk.count() * spec_->asr_rate_hz / 1000);
+    const auto chunk = static_cast<std::size_t>(spec_->asr_chunk.count() * asr_rate_ / 1000);
     while (asr_pcm_.size() >= chunk) {
       if (asr_pcm_.size() == chunk) {
         flush_asr();
@@ -344,8 +350,7 @@ class PipelineAgent final : public agent::Agent {
     if (asr_pcm_.empty() || !asr_) return;
     if (opus_) {
       // An Opus packet is a whole frame: pad the last part of an utterance with silence.
-      const auto chunk =
-          static_cast<std::size_t>(spec_->asr_chunk.count() * spec_->asr_rate_hz / 1000);
+      const auto chunk = static_cast<std::size_t>(spec_->asr_chunk.count() * asr_rate_ / 1000);
       asr_pcm_.resize(chunk, 0);
       opus_packet_.resize(audio::OpusEncoderStream::kMaxPacket);
       const std::size_t n = opus_->encode(asr_pcm_, opus_packet_);
@@ -376,6 +381,7 @@ class PipelineAgent final : public agent::Agent {
       asr_failures_ = 0;
     }
     std::string text = std::exchange(utterance_, {});
+    spdlog::debug("call uuid={}: ASR heard \"{}\"", info_.uuid, text);
     if (detector_.in_speech()) open_asr();  // the caller is still talking: next utterance
     if (text.empty()) {
       if (!reply_) listening_since_ = tick_;
@@ -798,6 +804,7 @@ class PipelineAgent final : public agent::Agent {
   vad::SpeechDetector detector_;
   vad::PreRoll pre_roll_;
   audio::Resampler to_asr_;
+  int asr_rate_;  // of to_asr_'s output: the spec's, or the caller's leg if lower
   audio::Resampler from_tts_;
   std::vector<std::int16_t> scratch_, asr_pcm_, rest_, tts_pcm_;
   std::unique_ptr<audio::OpusEncoderStream> opus_;

@@ -5,13 +5,58 @@
 #include <iostream>
 #include <numbers>
 
+#include "voxbridge/asr_sphinx/sphinx_asr.hpp"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/audio/wav.hpp"
 #include "voxbridge/net/io_pool.hpp"
 #include "voxbridge/sim/sim_call.hpp"
+#include "voxbridge/tts_flite/flite_tts.hpp"
 
 namespace voxbridge::sim {
 namespace {
+
+/// Stretches of `x` (at `rate`) louder than -50 dBFS, split at pauses of 0.5 s or more:
+/// [start, end) sample ranges.
+std::vector<std::pair<std::size_t, std::size_t>> spoken_parts(const std::vector<std::int16_t>& x,
+                                                              int rate) {
+  std::vector<std::pair<std::size_t, std::size_t>> parts;
+  const auto block = static_cast<std::size_t>(rate / 50);
+  std::size_t start = 0, quiet = 0;
+  bool in = false;
+  for (std::size_t at = 0; at + block <= x.size(); at += block) {
+    double e = 0;
+    for (std::size_t i = at; i < at + block; ++i) e += static_cast<double>(x[i]) * x[i];
+    const bool loud = e / static_cast<double>(block) > 100.0 * 100.0;
+    if (loud && !in) {
+      in = true;
+      start = at;
+    }
+    quiet = loud ? 0 : quiet + 1;
+    if (in && (quiet >= 25 || at + 2 * block > x.size())) {
+      in = false;
+      parts.emplace_back(start, at + block);
+    }
+  }
+  return parts;
+}
+
+/// Prints what the built-in recognizer hears in each part of the reply.
+void print_transcript(const CallResult& r) {
+  const int rate = r.reply_rate_hz();
+  if (rate == 0 || r.received.empty()) return;
+  asr_sphinx::DecoderPool pool({"/usr/share/pocketsphinx/model/en-us", 1});
+  audio::Resampler to16(rate, 16000, 5);
+  for (const auto& [from, to] : spoken_parts(r.received, rate)) {
+    const std::span<const std::int16_t> part(r.received.data() + from, to - from);
+    std::vector<std::int16_t> v(8000, 0);  // 0.5 s of silence around it
+    const std::size_t at = v.size();
+    v.resize(at + to16.max_output(part.size()));
+    v.resize(at + to16.process(part, {v.data() + at, v.size() - at}));
+    v.resize(v.size() + 11200, 0);
+    std::printf("agent     %6.2f s  \"%s\"\n", static_cast<double>(from) / rate,
+                asr_sphinx::recognize(pool, v).c_str());
+  }
+}
 
 const char* kUsage = R"(usage: voxbridge call [options]
 Places one call into an AudioSocket server the way Asterisk does, and reports what came back.
@@ -19,6 +64,11 @@ Places one call into an AudioSocket server the way Asterisk does, and reports wh
   --to H:P            server address (default 127.0.0.1:5001)
   --codec C           slin8 (dialplan app, default) | ulaw | alaw | slin12 | slin16 | slin24 |
                       slin32 | slin44 | slin48 | slin96 | slin192 (channel driver c(...))
+  --say TEXT          the caller speaks TEXT (Flite's voice), after --say-at; the leg defaults
+                      to slin16 and the reply is transcribed (PocketSphinx) when the call ends
+  --say-at MS         when the caller starts speaking (default 7000: after the built-in
+                      receptionist's greeting)
+  --transcribe        print what PocketSphinx hears in the reply (default with --say)
   --wav FILE          caller audio (any rate; resampled to the leg's rate)
   --tone HZ           caller audio: a sine at HZ (default 440 when no --wav)
   --seconds S         length of the tone (default 3)
@@ -40,8 +90,9 @@ bool parse_num(const std::string& s, long& out) {
 
 int call_main(int argc, const char* const* argv) {
   CallPlan plan;
-  std::string wav_in, record;
-  long tone_hz = 440, seconds = 3, tail_ms = 1000, max_s = 60;
+  std::string wav_in, record, say;
+  long tone_hz = 440, seconds = 3, tail_ms = 1000, max_s = 60, say_at = 7000;
+  bool codec_given = false, transcribe = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto need = [&]() -> std::string {
@@ -75,6 +126,14 @@ int call_main(int argc, const char* const* argv) {
         return 2;
       }
       plan.format = *f;
+      codec_given = true;
+    } else if (a == "--say") {
+      say = need();
+      transcribe = true;
+    } else if (a == "--say-at") {
+      need_num(say_at);
+    } else if (a == "--transcribe") {
+      transcribe = true;
     } else if (a == "--wav") {
       wav_in = need();
     } else if (a == "--tone") {
@@ -121,8 +180,22 @@ int call_main(int argc, const char* const* argv) {
       return 2;
     }
   }
+  if (!say.empty() && !codec_given) plan.format = *LegFormat::parse("slin16");
   const int rate = plan.format.rate_hz();
-  if (!wav_in.empty()) {
+  if (!say.empty()) {
+    tts_flite::FliteEngine tts;
+    const auto speech = tts.synthesize(say);
+    audio::Resampler rs(tts_flite::FliteEngine::kRateHz, rate, 5);
+    plan.audio.assign(static_cast<std::size_t>(rate * say_at / 1000), 0);
+    const std::size_t at = plan.audio.size();
+    plan.audio.resize(at + rs.max_output(speech.size()));
+    plan.audio.resize(at + rs.process(speech, {plan.audio.data() + at, plan.audio.size() - at}));
+    if (tail_ms == 1000) tail_ms = 6000;  // time for the answer
+    std::printf("caller    %6.2f s  \"%s\" (%.2f s of Flite speech)\n",
+                static_cast<double>(say_at) / 1000.0, say.c_str(),
+                static_cast<double>(speech.size()) / tts_flite::FliteEngine::kRateHz);
+    std::fflush(stdout);
+  } else if (!wav_in.empty()) {
     std::string err;
     auto wav = audio::read_wav(wav_in, err);
     if (!err.empty()) {
@@ -145,6 +218,7 @@ int call_main(int argc, const char* const* argv) {
   plan.max_duration = std::chrono::seconds(max_s);
   const CallResult r = place_call(plan);
   std::cout << summary(plan, r);
+  if (transcribe) print_transcript(r);
   if (!record.empty() && r.reply_kind) {
     std::string err;
     if (!audio::write_wav(record, r.reply_rate_hz(), r.received, err)) {

@@ -10,6 +10,7 @@
 #include "support/running_server.hpp"
 #include "support/test_audio.hpp"
 #include "voxbridge/asr_sphinx/sphinx_asr.hpp"
+#include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/sim/sim_call.hpp"
 #include "voxbridge/tts_flite/flite_tts.hpp"
@@ -54,11 +55,19 @@ struct Offline : ::testing::Test {
     return audio;
   }
   static sim::CallResult call(std::vector<std::int16_t> audio,
-                              std::vector<std::pair<std::chrono::milliseconds, char>> dtmf = {}) {
+                              std::vector<std::pair<std::chrono::milliseconds, char>> dtmf = {},
+                              const char* codec = "slin16") {
     sim::CallPlan p;
     p.port = server->port;
-    p.format = *sim::LegFormat::parse("slin16");
-    p.audio = std::move(audio);
+    p.format = *sim::LegFormat::parse(codec);
+    const int rate = p.format.rate_hz();
+    if (rate != kRate) {  // the caller's audio is made at 16 kHz
+      audio::Resampler rs(kRate, rate, 5);
+      p.audio.resize(rs.max_output(audio.size()));
+      p.audio.resize(rs.process(audio, p.audio));
+    } else {
+      p.audio = std::move(audio);
+    }
     p.dtmf = std::move(dtmf);
     p.tail = 0ms;
     p.hangup_at_end = false;
@@ -120,6 +129,25 @@ TEST_F(Offline, TheReceptionistSendsACallerWhoAsksForSalesToSales) {
   const std::string reply = heard(r, greeting_end() + 1.5);
   std::printf("reply: \"%s\"\n", reply.c_str());
   EXPECT_NE(reply.find("sales"), std::string::npos) << reply;
+}
+
+TEST_F(Offline, OnATelephoneLegTheKeywordsStillRoute) {
+  // An 8 kHz leg (the AudioSocket() application): the language model hears "i would like to
+  // knock it failed", but the pipeline sends 8 kHz audio with the rules' keywords as phrase
+  // hints, and the recognizer listens for those: the caller reaches sales.
+  const auto r = call(caller("I would like to talk to sales", 6.0), {}, "slin");
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  // The reply is as long as "Connecting you to sales." (not the fallback, nor the goodbye).
+  const double expected =
+      static_cast<double>(tts->synthesize("Connecting you to sales.").size()) / kRate;
+  const double caller_end =
+      static_cast<double>(caller("I would like to talk to sales", 0).size()) / kRate;
+  const double on = testing::onset_after(r.received, 8000, caller_end, 300);
+  ASSERT_GT(on, 0.0);
+  const double len = static_cast<double>(r.received.size()) / 8000 - caller_end - on;
+  std::printf("reply %.2f s after the caller, %.2f s long (Flite: %.2f s)\n", on, len, expected);
+  EXPECT_NEAR(len, expected, 0.4);
 }
 
 TEST_F(Offline, GoodbyeEndsTheCallWithTheFinalWords) {

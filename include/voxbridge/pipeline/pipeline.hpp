@@ -33,7 +33,9 @@ struct PipelineSpec {
   providers::ProviderTarget asr;
   providers::ProviderTarget llm;
   providers::ProviderTarget tts;
-  int asr_rate_hz = 16000;  ///< LINEAR16 rate sent to ASR
+  /// Rate of the audio sent to ASR, and never above the caller's leg rate: an 8 kHz leg goes
+  /// at 8 kHz (upsampling adds nothing, and the recognizer can tell it is telephone audio).
+  int asr_rate_hz = 16000;
   /// Audio per ASR message while the caller speaks (a multiple of 20 ms). Fewer, larger
   /// messages cost far less CPU (each is one gRPC write and completion). Silence is sent as
   /// it comes (LINEAR16, MULAW), so the recognizer's endpointer is never kept waiting.
@@ -45,6 +47,9 @@ struct PipelineSpec {
   int asr_opus_bitrate = 24000;
   int tts_rate_hz = 16000;  ///< LINEAR16 rate asked of TTS
   std::string language = "en-US";
+  /// Words and phrases the recognizer should expect (RecognitionConfig.phrase_hints). With
+  /// `rules`, the rule set's keywords unless set.
+  std::vector<std::string> phrase_hints;
   std::string voice;
   /// Spoken at call start through TTS; empty = none (the caller speaks first).
   std::string greeting = "Hello, how can I help you?";

@@ -112,6 +112,7 @@ class CallMedia final : public agent::CallControl {
   int internal_rate_hz() const override { return options_.internal_rate_hz; }
   std::size_t queued_samples() const override { return playout_.queue().size(); }
   bool playout_full() const override { return playout_.queue().above_high_watermark(); }
+  int caller_rate_hz() const override { return leg_rate_; }
   Poster poster() const override { return poster_ ? poster_ : agent::CallControl::poster(); }
   /// What poster() hands out (the session sets it; unset = run at once).
   void set_poster(Poster poster) { poster_ = std::move(poster); }
