@@ -222,6 +222,37 @@ std::string expand_env(const Where& w, const std::string& v) {
   return out + v.substr(at);
 }
 
+void set_openai(llm_openai::OpenAiOptions& o, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "base_url") {
+    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+      w.fail("'" + v + "' is not an http:// or https:// URL");
+    }
+    o.base_url = v;
+  } else if (k == "model") {
+    o.model = v;
+  } else if (k == "api_key") {
+    o.api_key = expand_env(w, v);
+  } else if (k == "system_prompt") {
+    o.system_prompt = v;
+  } else if (k == "temperature") {
+    char* end = nullptr;
+    const double t = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() || *end != '\0' || t < 0 || t > 2) w.fail("'" + v + "' is not 0 to 2");
+    o.temperature = t;
+  } else if (k == "ca_file") {
+    o.ca_file = v;
+  } else if (k == "connect_timeout_ms") {
+    o.connect_timeout = parse_ms(w, v, 100, 60000);
+  } else if (k == "stall_timeout_ms") {
+    o.stall_timeout = parse_ms(w, v, 100, 600000);
+  } else {
+    w.fail(
+        "unknown option (expected base_url, model, api_key, system_prompt, temperature, ca_file, "
+        "connect_timeout_ms or stall_timeout_ms)");
+  }
+}
+
 void set_provider(providers::ProviderTarget& p, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   if (k == "address") {
@@ -250,6 +281,8 @@ struct PipelineDraft {
   std::string asr, llm, tts, provider;
   std::string rules;  // rule set for the built-in rules dialogue (sent as vb-rules metadata)
   int rules_line = 0;
+  std::string openai;  // [openai-NAME] for the built-in dialogue (sent as vb-openai metadata)
+  int openai_line = 0;
   int s2s_line = 0;  // of an s2s-only option
   std::string s2s_key;
   int first_line = 0;  // of a pipeline option, for the error if the type is not pipeline
@@ -281,6 +314,9 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
   if (k == "rules") {
     d.rules = v;
     d.rules_line = w.line;
+  } else if (k == "openai") {
+    d.openai = v;
+    d.openai_line = w.line;
   } else if (k == "phrase_hints") {
     std::string item;
     std::istringstream in(v);
@@ -545,7 +581,16 @@ Config parse_config(const std::string& text, const std::string& source) {
   std::istringstream in(text);
   std::string raw;
   int line = 0;
-  enum class Sec { none, general, listener, agent, provider, rules, intent } sec = Sec::none;
+  enum class Sec {
+    none,
+    general,
+    listener,
+    agent,
+    provider,
+    rules,
+    intent,
+    openai
+  } sec = Sec::none;
   std::map<std::string, PipelineDraft> drafts;
   std::vector<IntentDraft> intents;
   // Built in: the in-process providers, the receptionist rule set and the agent using both.
@@ -606,6 +651,9 @@ Config parse_config(const std::string& text, const std::string& source) {
         dialogue_rules::RuleSet r;
         r.name = sec_name.substr(6);
         c.rules[r.name] = r;  // replaces a built-in set of that name, intents and all
+      } else if (sec_name.rfind("openai-", 0) == 0 && sec_name.size() > 7) {
+        sec = Sec::openai;
+        c.openai[sec_name.substr(7)].name = sec_name.substr(7);
       } else if (sec_name.rfind("intent-", 0) == 0 && sec_name.size() > 7) {
         sec = Sec::intent;
         IntentDraft d;
@@ -615,7 +663,7 @@ Config parse_config(const std::string& text, const std::string& source) {
       } else {
         w.fail(
             "unknown section (expected general, listener-NAME, agent-NAME, provider-NAME, "
-            "rules-NAME or intent-NAME)");
+            "rules-NAME, intent-NAME or openai-NAME)");
       }
       continue;
     }
@@ -650,6 +698,9 @@ Config parse_config(const std::string& text, const std::string& source) {
         break;
       case Sec::intent:
         set_intent(intents.back(), w, value);
+        break;
+      case Sec::openai:
+        set_openai(c.openai[sec_name.substr(7)], w, value);
         break;
     }
   }
@@ -722,7 +773,13 @@ Config parse_config(const std::string& text, const std::string& source) {
     resolve(d.asr, "asr", d.spec.asr);
     resolve(d.llm, "llm", d.spec.llm);
     resolve(d.tts, "tts", d.spec.tts);
-    if (!d.rules.empty()) {
+    if (!d.openai.empty()) {
+      if (c.openai.count(d.openai) == 0) {
+        Where{source, d.openai_line, "agent-" + a.name, "openai"}.fail("no [openai-" + d.openai +
+                                                                       "] section");
+      }
+      d.spec.llm.metadata.emplace_back("vb-openai", d.openai);
+    } else if (!d.rules.empty()) {
       if (c.rules.count(d.rules) == 0) {
         Where{source, d.rules_line, "agent-" + a.name, "rules"}.fail("no [rules-" + d.rules +
                                                                      "] section");

@@ -497,6 +497,8 @@ class PipelineAgent final : public agent::Agent {
 
   void on_action(const common::v1::Action& a) {
     if (a.has_hangup()) {
+      // Text still in the splitter comes first; the final words are the last thing said.
+      if (auto rest = splitter_.flush(); !rest.empty()) speak(rest);
       if (!a.hangup().final_words().empty()) {
         reply_->text += a.hangup().final_words();
         speak(a.hangup().final_words());

@@ -24,7 +24,7 @@ BuiltinProviders::BuiltinProviders(BuiltinOptions o) {
     b.RegisterService(asr_.get());
   }
   if (o.llm) {
-    llm_ = std::make_unique<dialogue_rules::RulesDialogue>(std::move(o.rules));
+    llm_ = std::make_unique<DialogueRouter>(std::move(o.rules), std::move(o.openai));
     b.RegisterService(llm_.get());
   }
   server_ = b.BuildAndStart();
@@ -35,6 +35,35 @@ BuiltinProviders::BuiltinProviders(BuiltinOptions o) {
 
 BuiltinProviders::~BuiltinProviders() {
   shutdown();
+}
+
+grpc::Status DialogueRouter::Turn(grpc::ServerContext* ctx, const llm::v1::TurnRequest* req,
+                                  grpc::ServerWriter<llm::v1::TurnResponse>* writer) {
+  const auto md = ctx->client_metadata().find("vb-openai");
+  if (md == ctx->client_metadata().end()) return rules_.Turn(ctx, req, writer);
+  const std::string name(md->second.data(), md->second.size());
+  const auto it = openai_.find(name);
+  if (it == openai_.end()) return {grpc::StatusCode::NOT_FOUND, "no [openai-" + name + "]"};
+  llm::v1::TurnResponse r;
+  bool writable = true;
+  llm_openai::TurnSink sink;
+  sink.text = [&](const std::string& t) {
+    r.Clear();
+    r.set_text_delta(t);
+    writable = writable && writer->Write(r);
+  };
+  sink.action = [&](const common::v1::Action& a) {
+    r.Clear();
+    *r.mutable_action() = a;
+    writable = writable && writer->Write(r);
+  };
+  sink.cancelled = [&] { return !writable || ctx->IsCancelled(); };
+  const auto err = llm_openai::run_turn(it->second, *req, sink);
+  if (err.code != 0) return {static_cast<grpc::StatusCode>(err.code), err.message};
+  r.Clear();
+  r.mutable_end_of_turn();
+  writer->Write(r);
+  return grpc::Status::OK;
 }
 
 void BuiltinProviders::wait() {

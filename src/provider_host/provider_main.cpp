@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
     const config::Config cfg =
         config_file.empty() ? config::default_config() : config::load_config_file(config_file);
     o.rules = cfg.rules;
+    o.openai = cfg.openai;
   } catch (const std::exception& e) {
     std::cerr << "voxbridge-provider: " << e.what() << "\n";
     return 2;

@@ -13,6 +13,7 @@
 
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/dialogue_rules/rules.hpp"
+#include "voxbridge/llm_openai/openai.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/pipeline/speech_agent.hpp"
 #include "voxbridge/providers/provider.hpp"
@@ -65,6 +66,8 @@ struct Config {
   /// Rule sets of the built-in rules dialogue ([rules-NAME] with its [intent-NAME] sections),
   /// by name; includes the built-in `receptionist` unless redefined.
   std::map<std::string, dialogue_rules::RuleSet> rules;
+  /// OpenAI-compatible models ([openai-NAME]) that built-in agents may use (`openai = NAME`).
+  std::map<std::string, llm_openai::OpenAiOptions> openai;
 
   /// True if an agent that a listener uses talks to the built-in providers (address
   /// `builtin`): the server then starts them in process.

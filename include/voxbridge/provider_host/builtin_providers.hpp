@@ -12,6 +12,7 @@
 
 #include "voxbridge/asr_sphinx/sphinx_asr.hpp"
 #include "voxbridge/dialogue_rules/rules.hpp"
+#include "voxbridge/llm_openai/openai.hpp"
 #include "voxbridge/tts_flite/flite_tts.hpp"
 
 namespace voxbridge::provider_host {
@@ -21,6 +22,23 @@ struct BuiltinOptions {
   bool asr = true, llm = true, tts = true;
   asr_sphinx::SphinxOptions sphinx;
   std::map<std::string, dialogue_rules::RuleSet> rules;
+  /// OpenAI-compatible models by [openai-NAME]; a turn names one in the vb-openai metadata.
+  std::map<std::string, llm_openai::OpenAiOptions> openai;
+};
+
+/// The built-in Dialogue service: a turn whose metadata names an OpenAI-compatible model
+/// (vb-openai) goes to it, any other to the rules (vb-rules).
+class DialogueRouter final : public llm::v1::Dialogue::Service {
+ public:
+  DialogueRouter(std::map<std::string, dialogue_rules::RuleSet> rules,
+                 std::map<std::string, llm_openai::OpenAiOptions> openai)
+      : rules_(std::move(rules)), openai_(std::move(openai)) {}
+  grpc::Status Turn(grpc::ServerContext* ctx, const llm::v1::TurnRequest* req,
+                    grpc::ServerWriter<llm::v1::TurnResponse>* writer) override;
+
+ private:
+  dialogue_rules::RulesDialogue rules_;
+  std::map<std::string, llm_openai::OpenAiOptions> openai_;
 };
 
 class BuiltinProviders {
@@ -43,7 +61,7 @@ class BuiltinProviders {
   std::unique_ptr<tts_flite::FliteSynthesizer> tts_;
   std::unique_ptr<asr_sphinx::DecoderPool> decoders_;
   std::unique_ptr<asr_sphinx::SphinxRecognizer> asr_;
-  std::unique_ptr<dialogue_rules::RulesDialogue> llm_;
+  std::unique_ptr<DialogueRouter> llm_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
 };

@@ -1,0 +1,347 @@
+#include "voxbridge/llm_openai/openai.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/json.hpp>
+#include <boost/json/src.hpp>  // Boost.JSON compiled here (header-only mode), once per program
+#include <map>
+#include <optional>
+
+namespace voxbridge::llm_openai {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr int kOk = 0, kCancelled = 1, kInvalidArgument = 3, kDeadlineExceeded = 4,
+              kUnavailable = 14, kInternal = 13;
+
+struct Url {
+  bool tls = false;
+  std::string host, port, path;  // path without a trailing '/'
+};
+
+std::optional<Url> parse_url(const std::string& s) {
+  Url u;
+  std::string rest;
+  if (s.rfind("https://", 0) == 0) {
+    u.tls = true;
+    rest = s.substr(8);
+  } else if (s.rfind("http://", 0) == 0) {
+    rest = s.substr(7);
+  } else {
+    return std::nullopt;
+  }
+  const auto slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  u.path = slash == std::string::npos ? "" : rest.substr(slash);
+  while (!u.path.empty() && u.path.back() == '/') u.path.pop_back();
+  const auto colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.find(']') == std::string::npos) {
+    u.host = authority.substr(0, colon);
+    u.port = authority.substr(colon + 1);
+  } else {
+    u.host = authority;
+    u.port = u.tls ? "443" : "80";
+  }
+  if (u.host.empty()) return std::nullopt;
+  return u;
+}
+
+json::object tool(const char* name, const char* description, json::object properties,
+                  json::array required) {
+  return {
+      {"type", "function"},
+      {"function",
+       {{"name", name},
+        {"description", description},
+        {"parameters",
+         {{"type", "object"}, {"properties", std::move(properties)}, {"required", required}}}}}};
+}
+
+/// One tool call being streamed: its name and JSON arguments arrive in pieces.
+struct ToolCall {
+  std::string name, arguments;
+};
+
+common::v1::Action to_action(const ToolCall& t) {
+  common::v1::Action a;
+  json::object args;
+  if (!t.arguments.empty()) {
+    boost::system::error_code ec;
+    auto v = json::parse(t.arguments, ec);
+    if (!ec && v.is_object()) args = v.as_object();
+  }
+  auto str = [&](const char* key) -> std::string {
+    const auto* v = args.if_contains(key);
+    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  if (t.name == "transfer") {
+    a.mutable_transfer()->set_target(str("target"));
+    a.mutable_transfer()->set_context(str("context"));
+  } else if (t.name == "hang_up") {
+    a.mutable_hangup()->set_final_words(str("final_words"));
+    a.mutable_hangup()->set_reason(str("reason").empty() ? "the assistant hung up" : str("reason"));
+  } else if (t.name == "send_dtmf") {
+    a.mutable_send_dtmf()->set_digits(str("digits"));
+  }
+  return a;
+}
+
+/// Reads "data:" lines of an event stream as they arrive.
+class SseParser {
+ public:
+  /// Calls `on_data(payload)` for each complete data line.
+  template <class F>
+  void feed(const char* p, std::size_t n, F&& on_data) {
+    line_.append(p, n);
+    std::size_t start = 0;
+    for (std::size_t nl = line_.find('\n'); nl != std::string::npos; nl = line_.find('\n', start)) {
+      std::string_view l(line_.data() + start, nl - start);
+      if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+      if (l.rfind("data:", 0) == 0) {
+        l.remove_prefix(5);
+        if (!l.empty() && l.front() == ' ') l.remove_prefix(1);
+        on_data(l);
+      }
+      start = nl + 1;
+    }
+    line_.erase(0, start);
+  }
+
+ private:
+  std::string line_;
+};
+
+template <class Stream>
+asio::awaitable<void> exchange(Stream& s, beast::tcp_stream& tcp, const OpenAiOptions& o,
+                               http::request<http::string_body>& req, const TurnSink& sink,
+                               TurnError& err) {
+  tcp.expires_after(o.stall_timeout);
+  co_await http::async_write(s, req, asio::use_awaitable);
+  beast::flat_buffer buf;
+  http::response_parser<http::buffer_body> p;
+  p.body_limit(boost::none);
+  co_await http::async_read_header(s, buf, p, asio::use_awaitable);
+  const auto status = p.get().result_int();
+  std::map<std::size_t, ToolCall> tools;
+  std::string error_body;
+  bool done = false;
+  SseParser sse;
+  char chunk[8192];
+  while (!p.is_done() && !done) {
+    p.get().body().data = chunk;
+    p.get().body().size = sizeof chunk;
+    tcp.expires_after(o.stall_timeout);
+    // read_some: hand on each piece as it arrives (async_read would wait for a full buffer).
+    auto [ec, n] = co_await http::async_read_some(s, buf, p, asio::as_tuple(asio::use_awaitable));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) throw boost::system::system_error(ec);
+    const std::size_t got = sizeof chunk - p.get().body().size;
+    if (status != 200) {
+      if (error_body.size() < 4096)
+        error_body.append(chunk, std::min(got, 4096 - error_body.size()));
+      continue;
+    }
+    sse.feed(chunk, got, [&](std::string_view data) {
+      if (done) return;
+      if (data == "[DONE]") {
+        done = true;
+        return;
+      }
+      boost::system::error_code jec;
+      const json::value v = json::parse(data, jec);
+      if (jec || !v.is_object()) {
+        err = {kInternal, "malformed event from the model: " + std::string(data.substr(0, 200))};
+        done = true;
+        return;
+      }
+      if (const auto* e = v.as_object().if_contains("error")) {
+        err = {kUnavailable, "the model reported an error: " + json::serialize(*e)};
+        done = true;
+        return;
+      }
+      const auto* choices = v.as_object().if_contains("choices");
+      if (choices == nullptr || !choices->is_array() || choices->as_array().empty()) return;
+      const auto& choice = choices->as_array()[0];
+      if (!choice.is_object()) return;
+      const auto* delta = choice.as_object().if_contains("delta");
+      if (delta == nullptr || !delta->is_object()) return;
+      if (const auto* c = delta->as_object().if_contains("content"); c && c->is_string()) {
+        if (!c->as_string().empty()) sink.text(std::string(c->as_string()));
+      }
+      if (const auto* tc = delta->as_object().if_contains("tool_calls"); tc && tc->is_array()) {
+        for (const auto& t : tc->as_array()) {
+          if (!t.is_object()) continue;
+          const auto* idx = t.as_object().if_contains("index");
+          const std::size_t i =
+              idx != nullptr && idx->is_int64() ? static_cast<std::size_t>(idx->as_int64()) : 0;
+          const auto* f = t.as_object().if_contains("function");
+          if (f == nullptr || !f->is_object()) continue;
+          if (const auto* nm = f->as_object().if_contains("name"); nm && nm->is_string()) {
+            tools[i].name += std::string(nm->as_string());
+          }
+          if (const auto* ar = f->as_object().if_contains("arguments"); ar && ar->is_string()) {
+            tools[i].arguments += std::string(ar->as_string());
+          }
+        }
+      }
+    });
+  }
+  if (status != 200) {
+    err = {status == 400 || status == 404 || status == 422 ? kInvalidArgument : kUnavailable,
+           "HTTP " + std::to_string(status) + " from the model: " + error_body};
+    co_return;
+  }
+  if (err.code != kOk) co_return;
+  for (const auto& [i, t] : tools) {
+    const auto a = to_action(t);
+    if (a.kind_case() != common::v1::Action::KIND_NOT_SET) sink.action(a);
+  }
+}
+
+}  // namespace
+
+std::string request_body(const OpenAiOptions& o, const llm::v1::TurnRequest& turn) {
+  json::array messages;
+  if (!o.system_prompt.empty()) {
+    messages.push_back({{"role", "system"}, {"content", o.system_prompt}});
+  }
+  for (const auto& m : turn.history()) {
+    const char* role = m.role() == llm::v1::ASSISTANT ? "assistant"
+                       : m.role() == llm::v1::SYSTEM  ? "system"
+                                                      : "user";
+    std::string text = m.text();
+    if (m.interrupted()) text += " [interrupted by the caller]";
+    messages.push_back({{"role", role}, {"content", text}});
+  }
+  std::string user;
+  for (const auto& e : turn.events()) {
+    if (e.has_dtmf()) user += "[The caller pressed " + e.dtmf().digits() + "] ";
+    if (e.has_no_input()) user += "[The caller has said nothing for a while] ";
+    if (e.has_barge_in()) user += "[The caller interrupted you] ";
+    if (e.has_action_result()) {
+      user += e.action_result().ok()
+                  ? "[Your last action succeeded] "
+                  : "[Your last action failed: " + e.action_result().error() + "] ";
+    }
+  }
+  user += turn.user_text();
+  if (!user.empty()) messages.push_back({{"role", "user"}, {"content", user}});
+  json::array tools;
+  tools.push_back(tool("transfer", "Transfer the caller to an extension or phone number.",
+                       {{"target", {{"type", "string"}, {"description", "extension or number"}}}},
+                       {"target"}));
+  tools.push_back(tool("hang_up", "End the call after saying goodbye.",
+                       {{"final_words", {{"type", "string"}}}}, {}));
+  tools.push_back(tool("send_dtmf", "Send DTMF tones (digits 0-9, * or #) on the line.",
+                       {{"digits", {{"type", "string"}}}}, {"digits"}));
+  json::object body{{"model", o.model},
+                    {"stream", true},
+                    {"temperature", o.temperature},
+                    {"messages", std::move(messages)},
+                    {"tools", std::move(tools)}};
+  return json::serialize(body);
+}
+
+TurnError run_turn(const OpenAiOptions& o, const llm::v1::TurnRequest& turn, const TurnSink& sink) {
+  const auto url = parse_url(o.base_url);
+  if (!url) return {kInvalidArgument, "base_url '" + o.base_url + "' is not http(s)://host..."};
+  http::request<http::string_body> req{http::verb::post, url->path + "/chat/completions", 11};
+  req.set(http::field::host, url->host);
+  req.set(http::field::content_type, "application/json");
+  req.set(http::field::accept, "text/event-stream");
+  req.set(http::field::user_agent, "voxbridge");
+  if (!o.api_key.empty()) req.set(http::field::authorization, "Bearer " + o.api_key);
+  req.body() = request_body(o, turn);
+  req.prepare_payload();
+
+  asio::io_context ioc(1);
+  TurnError err;
+  bool finished = false, cancelled = false;
+  beast::tcp_stream tcp(ioc);
+  asio::ssl::context tls(asio::ssl::context::tls_client);
+  std::optional<asio::ssl::stream<beast::tcp_stream&>> tls_stream;
+  if (url->tls) {
+    boost::system::error_code ec;
+    if (o.ca_file.empty()) {
+      tls.set_default_verify_paths(ec);
+    } else {
+      tls.load_verify_file(o.ca_file, ec);
+    }
+    if (ec) return {kInvalidArgument, "TLS: " + ec.message()};
+    tls.set_verify_mode(asio::ssl::verify_peer);
+    tls_stream.emplace(tcp, tls);
+    SSL_set_tlsext_host_name(tls_stream->native_handle(), url->host.c_str());
+    tls_stream->set_verify_callback(asio::ssl::host_name_verification(url->host));
+  }
+  // Ends the exchange early when the client cancels the turn.
+  asio::steady_timer watch(ioc);
+  std::function<void()> poll = [&] {
+    watch.expires_after(std::chrono::milliseconds(20));
+    watch.async_wait([&](boost::system::error_code ec) {
+      if (ec || finished) return;
+      if (sink.cancelled && sink.cancelled()) {
+        cancelled = true;
+        tcp.cancel();
+        tcp.close();
+        return;
+      }
+      poll();
+    });
+  };
+  poll();
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        tcp::resolver resolver(ioc);
+        tcp.expires_after(o.connect_timeout);
+        const auto endpoints =
+            co_await resolver.async_resolve(url->host, url->port, asio::use_awaitable);
+        co_await tcp.async_connect(endpoints, asio::use_awaitable);
+        if (tls_stream) {
+          tcp.expires_after(o.connect_timeout);
+          co_await tls_stream->async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
+          co_await exchange(*tls_stream, tcp, o, req, sink, err);
+        } else {
+          co_await exchange(tcp, tcp, o, req, sink, err);
+        }
+      },
+      [&](std::exception_ptr e) {
+        finished = true;
+        watch.cancel();
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const boost::system::system_error& se) {
+          if (cancelled) {
+            err = {kCancelled, "cancelled"};
+          } else if (se.code() == beast::error::timeout) {
+            err = {kDeadlineExceeded, "the model stalled (no data for " +
+                                          std::to_string(o.stall_timeout.count()) + " ms)"};
+          } else {
+            err = {kUnavailable, o.base_url + ": " + se.code().message()};
+          }
+        } catch (const std::exception& ex) {
+          err = {kInternal, ex.what()};
+        }
+      });
+  ioc.run();
+  if (cancelled && err.code == kOk) err = {kCancelled, "cancelled"};
+  return err;
+}
+
+}  // namespace voxbridge::llm_openai

@@ -1,0 +1,214 @@
+// The OpenAI-compatible LLM provider against a mock that speaks the real wire format (chunked
+// server-sent events, tool-call deltas, [DONE], HTTP errors, a stalled stream), directly and
+// through a whole call.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "support/fake_providers.hpp"
+#include "support/mock_chat_server.hpp"
+#include "support/running_server.hpp"
+#include "support/test_audio.hpp"
+#include "voxbridge/llm_openai/openai.hpp"
+#include "voxbridge/provider_host/builtin_providers.hpp"
+#include "voxbridge/sim/sim_call.hpp"
+
+namespace voxbridge {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using testing::MockChatServer;
+namespace json = boost::json;
+
+struct Outcome {
+  std::vector<std::pair<std::string, double>> texts;  // text, ms since the turn started
+  std::vector<common::v1::Action> actions;
+  llm_openai::TurnError error;
+  double took_ms = 0;
+};
+
+Outcome turn(
+    const llm_openai::OpenAiOptions& o, const std::string& user,
+    std::function<bool()> cancelled = [] { return false; }) {
+  llm::v1::TurnRequest req;
+  auto* h = req.add_history();
+  h->set_role(llm::v1::ASSISTANT);
+  h->set_text("Hello, how can I help?");
+  req.set_user_text(user);
+  req.add_events()->mutable_dtmf()->set_digits("5");
+  Outcome out;
+  const auto t0 = Clock::now();
+  llm_openai::TurnSink sink;
+  sink.text = [&](const std::string& t) {
+    out.texts.emplace_back(t, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  };
+  sink.action = [&](const common::v1::Action& a) { out.actions.push_back(a); };
+  sink.cancelled = std::move(cancelled);
+  out.error = llm_openai::run_turn(o, req, sink);
+  out.took_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  return out;
+}
+
+llm_openai::OpenAiOptions options_for(const MockChatServer& m) {
+  llm_openai::OpenAiOptions o;
+  o.base_url = m.base_url();
+  o.model = "test-model";
+  o.api_key = "sk-test";
+  o.system_prompt = "Be brief.";
+  o.temperature = 0.2;
+  return o;
+}
+
+TEST(OpenAi, TextStreamsOutAsItArrivesAndTheRequestIsChatCompletions) {
+  MockChatServer m;
+  m.set_script({200,
+                "",
+                {MockChatServer::text("Sure, "), MockChatServer::text("one moment.", 400),
+                 MockChatServer::done()}});
+  const auto r = turn(options_for(m), "I need help");
+  ASSERT_EQ(r.error.code, 0) << r.error.message;
+  ASSERT_EQ(r.texts.size(), 2u);
+  EXPECT_EQ(r.texts[0].first, "Sure, ");
+  EXPECT_EQ(r.texts[1].first, "one moment.");
+  EXPECT_LT(r.texts[0].second + 300, r.texts[1].second);  // passed on before the stream ended
+
+  const auto reqs = m.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].target, "/v1/chat/completions");
+  EXPECT_EQ(reqs[0].authorization, "Bearer sk-test");
+  const auto body = json::parse(reqs[0].body).as_object();
+  EXPECT_EQ(body.at("model").as_string(), "test-model");
+  EXPECT_TRUE(body.at("stream").as_bool());
+  EXPECT_DOUBLE_EQ(body.at("temperature").as_double(), 0.2);
+  const auto& msgs = body.at("messages").as_array();
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[0].at("role").as_string(), "system");
+  EXPECT_EQ(msgs[0].at("content").as_string(), "Be brief.");
+  EXPECT_EQ(msgs[1].at("role").as_string(), "assistant");
+  EXPECT_EQ(msgs[2].at("role").as_string(), "user");
+  EXPECT_EQ(msgs[2].at("content").as_string(), "[The caller pressed 5] I need help");
+  std::vector<std::string> tools;
+  for (const auto& t : body.at("tools").as_array()) {
+    tools.emplace_back(t.at("function").at("name").as_string());
+  }
+  EXPECT_EQ(tools, (std::vector<std::string>{"transfer", "hang_up", "send_dtmf"}));
+}
+
+TEST(OpenAi, ToolCallDeltasBecomeActions) {
+  MockChatServer m;
+  m.set_script(
+      {200,
+       "",
+       {MockChatServer::text("Transferring you."), MockChatServer::tool(0, "transfer", R"({"tar)"),
+        MockChatServer::tool(0, "", R"(get": "100"})"),
+        MockChatServer::tool(1, "send_dtmf", R"({"digits":"12#"})"),
+        MockChatServer::tool(2, "hang_up", R"({"final_words":"Bye."})"), MockChatServer::done()}});
+  const auto r = turn(options_for(m), "sales please");
+  ASSERT_EQ(r.error.code, 0) << r.error.message;
+  ASSERT_EQ(r.actions.size(), 3u);
+  EXPECT_EQ(r.actions[0].transfer().target(), "100");
+  EXPECT_EQ(r.actions[1].send_dtmf().digits(), "12#");
+  EXPECT_EQ(r.actions[2].hangup().final_words(), "Bye.");
+}
+
+TEST(OpenAi, HttpErrorsStallsAndDeadServersEndTheTurnWithAnError) {
+  MockChatServer m;
+  auto o = options_for(m);
+  m.set_script({401, R"({"error":{"message":"Incorrect API key"}})", {}});
+  auto r = turn(o, "hi");
+  EXPECT_EQ(r.error.code, 14);  // UNAVAILABLE: the pipeline retries, then its fallback
+  EXPECT_NE(r.error.message.find("HTTP 401"), std::string::npos) << r.error.message;
+  EXPECT_NE(r.error.message.find("Incorrect API key"), std::string::npos) << r.error.message;
+  m.set_script({404, R"({"error":{"message":"model not found"}})", {}});
+  EXPECT_EQ(turn(o, "hi").error.code, 3);  // INVALID_ARGUMENT: a configuration mistake
+
+  o.stall_timeout = 300ms;
+  m.set_script({200, "", {MockChatServer::text("Let me")}, true});
+  r = turn(o, "hi");
+  EXPECT_EQ(r.error.code, 4);  // DEADLINE_EXCEEDED
+  ASSERT_EQ(r.texts.size(), 1u);
+  EXPECT_LT(r.took_ms, 2000);
+
+  m.set_script({200, "", {{"{not json", 0}, MockChatServer::done()}});
+  EXPECT_EQ(turn(o, "hi").error.code, 13);  // INTERNAL: malformed stream
+
+  o.base_url = "http://127.0.0.1:1/v1";  // nobody listens
+  r = turn(o, "hi");
+  EXPECT_EQ(r.error.code, 14);
+  EXPECT_LT(r.took_ms, 2000);
+}
+
+TEST(OpenAi, ACancelledTurnStopsAtOnce) {
+  MockChatServer m;
+  m.set_script({200, "", {MockChatServer::text("Well")}, true});
+  bool seen = false;
+  llm_openai::OpenAiOptions o = options_for(m);
+  Outcome r;
+  const auto t0 = Clock::now();
+  r = turn(o, "hi", [&] { return seen || (seen = Clock::now() - t0 > 200ms); });
+  EXPECT_EQ(r.error.code, 1);  // CANCELLED
+  EXPECT_LT(r.took_ms, 1000);
+}
+
+TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
+  // ASR and TTS are the scripted fakes; the LLM is the built-in provider host's OpenAI-compatible
+  // dialogue talking to the mock.
+  MockChatServer m;
+  testing::FakeRecognizer asr;
+  testing::FakeSynthesizer tts;
+  testing::FakeProviderServer fakes({&asr, &tts});
+  provider_host::BuiltinOptions bo;
+  bo.asr = bo.tts = false;
+  bo.openai["gpt"] = options_for(m);
+  provider_host::BuiltinProviders host(bo);
+
+  config::Config c = config::default_config();
+  c.listeners[0].port = 0;
+  c.listeners[0].agent = "bot";
+  c.general.threads = 2;
+  c.general.log_level = "warning";
+  agent::AgentSpec a;
+  a.name = "bot";
+  a.type = agent::AgentSpec::Type::pipeline;
+  c.agents.push_back(a);
+  pipeline::PipelineSpec p;
+  p.greeting = "";
+  p.asr = p.tts = {"fake", fakes.address(), false, "", 0ms, {}};
+  p.llm = {"gpt", host.address(), false, "", 0ms, {{"vb-openai", "gpt"}}};
+  c.pipelines["bot"] = p;
+  testing::RunningServer s(c);
+
+  std::vector<std::int16_t> audio = testing::silence(16000, 0.3);
+  testing::append(audio, testing::voice(16000, 0.6));
+  testing::append(audio, testing::silence(16000, 2.5));
+  sim::CallPlan plan;
+  plan.port = s.port;
+  plan.format = *sim::LegFormat::parse("slin16");
+  plan.audio = audio;
+  plan.hangup_at_end = false;
+  plan.max_duration = 15s;
+
+  m.set_script({200,
+                "",
+                {MockChatServer::text("Hello there, "), MockChatServer::text("friend."),
+                 MockChatServer::tool(0, "hang_up", R"({"final_words":"Goodbye."})"),
+                 MockChatServer::done()}});
+  auto r = sim::place_call(plan);
+  EXPECT_EQ(tts.texts(), (std::vector<std::string>{"Hello there, friend.", "Goodbye."}));
+  EXPECT_TRUE(r.server_sent_hangup);
+  ASSERT_EQ(m.requests().size(), 1u);
+  EXPECT_NE(m.requests()[0].body.find("hello world"), std::string::npos);  // what the ASR heard
+
+  m.set_script({500, "upstream exploded", {}});
+  r = sim::place_call(plan);
+  EXPECT_TRUE(r.server_sent_hangup);  // retried once, then the fallback beeps and a hangup
+  EXPECT_EQ(m.requests().size(), 3u);
+  EXPECT_LT(r.duration_ms, 6000);
+}
+
+}  // namespace
+}  // namespace voxbridge

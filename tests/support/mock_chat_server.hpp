@@ -1,0 +1,60 @@
+// A local stand-in for an OpenAI-compatible server (OpenAI, Ollama, vLLM, llama.cpp) that
+// speaks the real wire format: POST /v1/chat/completions answered with a chunked
+// text/event-stream of `data: {...}` lines and `data: [DONE]`, or an HTTP error, or a stream
+// that stalls. Serves one connection at a time on its own thread.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace voxbridge::testing {
+
+class MockChatServer {
+ public:
+  struct Event {
+    std::string data;  ///< the JSON after "data: " (or "[DONE]")
+    int delay_ms = 0;  ///< wait before sending it
+  };
+  struct Script {
+    int status = 200;
+    std::string error_body;     ///< body of a non-200 answer
+    std::vector<Event> events;  ///< of a 200 answer, in order
+    bool stall = false;         ///< after the events, send nothing more (no end chunk)
+  };
+  struct Request {
+    std::string target, authorization, body;
+  };
+
+  MockChatServer();
+  ~MockChatServer();
+  void set_script(Script s);
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  std::vector<Request> requests() const;
+
+  /// A streamed text delta event ({"choices":[{"delta":{"content":TEXT}}]}).
+  static Event text(const std::string& t, int delay_ms = 0);
+  /// A streamed tool-call delta (name and/or a piece of the JSON arguments).
+  static Event tool(int index, const std::string& name, const std::string& args_piece,
+                    int delay_ms = 0);
+  static Event done() { return {"[DONE]", 0}; }
+
+ private:
+  void serve();
+  void handle(boost::asio::ip::tcp::socket& s);
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  Script script_;
+  std::vector<Request> requests_;
+  std::thread thread_;
+};
+
+}  // namespace voxbridge::testing
