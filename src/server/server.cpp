@@ -29,6 +29,7 @@ Server::Server(const config::Config& cfg)
     // The offline providers, served in process and reached over gRPC like any other.
     provider_host::BuiltinOptions o;
     o.rules = cfg_.rules;
+    o.sphinx.decoders = g.builtin_asr_decoders;
     o.openai = cfg_.openai;
     builtin_ = std::make_unique<provider_host::BuiltinProviders>(std::move(o));
     for (auto& [name, p] : cfg_.pipelines) {

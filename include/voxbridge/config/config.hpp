@@ -41,6 +41,8 @@ struct GeneralConfig {
   std::chrono::milliseconds playout_high_watermark{1000};
   bool early_silence = true;
   bool read_on_tick = true;
+  /// PocketSphinx decoders of the built-in ASR: utterances recognized at once (~93 MB each).
+  std::size_t builtin_asr_decoders = 2;
 };
 
 struct ListenerConfig {
