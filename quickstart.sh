@@ -73,6 +73,7 @@ cmd_test() {
   build "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_SANITIZE=ON
   (cd "$root/build-asan" &&
     ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+    LSAN_OPTIONS=suppressions="$root/tests/lsan.supp" \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest -j "$jobs" --output-on-failure -LE asterisk)
 

@@ -3,11 +3,17 @@
 extern "C" {
 #include <flite/flite.h>
 cst_voice* register_cmu_us_slt(const char* voxdir);
+cst_voice* register_cmu_us_rms(const char* voxdir);
+cst_voice* register_cmu_us_awb(const char* voxdir);
+cst_voice* register_cmu_us_kal16(const char* voxdir);
+cst_voice* register_cmu_us_kal(const char* voxdir);
 }
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <stdexcept>
 
 #include "voxbridge/audio/resampler.hpp"
 
@@ -15,28 +21,50 @@ namespace voxbridge::tts_flite {
 
 namespace {
 std::mutex g_init_mu;
-cst_voice* g_voice = nullptr;
+std::map<std::string, cst_voice*> g_voices;  // registered on first use, kept for the process
 
-cst_voice* voice_once() {
+/// The voice named `name` (registered on first use); null if unknown.
+cst_voice* voice(const std::string& name) {
+  using Register = cst_voice* (*)(const char*);
+  static const std::map<std::string, Register> kRegister = {{"slt", register_cmu_us_slt},
+                                                            {"rms", register_cmu_us_rms},
+                                                            {"awb", register_cmu_us_awb},
+                                                            {"kal16", register_cmu_us_kal16},
+                                                            {"kal", register_cmu_us_kal}};
+  const auto r = kRegister.find(name.empty() ? "slt" : name);
+  if (r == kRegister.end()) return nullptr;
   std::lock_guard lock(g_init_mu);
-  if (g_voice == nullptr) {
-    flite_init();
-    g_voice = register_cmu_us_slt(nullptr);
-  }
-  return g_voice;
+  if (g_voices.empty()) flite_init();
+  auto& v = g_voices[r->first];
+  if (v == nullptr) v = r->second(nullptr);
+  return v;
 }
 }  // namespace
 
-FliteEngine::FliteEngine() : voice_(voice_once()) {}
+const std::vector<std::string>& FliteEngine::voices() {
+  static const std::vector<std::string> kVoices = {"slt", "rms", "awb", "kal16", "kal"};
+  return kVoices;
+}
 
-std::vector<std::int16_t> FliteEngine::synthesize(const std::string& text) {
+bool FliteEngine::has_voice(const std::string& name) {
+  return name.empty() || std::find(voices().begin(), voices().end(), name) != voices().end();
+}
+
+FliteEngine::FliteEngine() {
+  voice("slt");
+}
+
+std::vector<std::int16_t> FliteEngine::synthesize(const std::string& text,
+                                                  const std::string& voice_name) {
   std::vector<std::int16_t> out;
+  cst_voice* v = voice(voice_name);
+  if (v == nullptr) throw std::invalid_argument("no Flite voice '" + voice_name + "'");
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) return out;
   std::lock_guard lock(mu_);
   // The voice draws noise for unvoiced excitation from rand(): seed it, so the same text gives
   // the same audio every time (reproducible calls and tests).
   std::srand(1);
-  cst_wave* w = flite_text_to_wave(text.c_str(), static_cast<cst_voice*>(voice_));
+  cst_wave* w = flite_text_to_wave(text.c_str(), v);
   if (w == nullptr) return out;
   if (w->sample_rate != kRateHz) cst_wave_resample(w, kRateHz);
   out.assign(w->samples, w->samples + w->num_samples);
@@ -61,6 +89,13 @@ grpc::Status FliteSynthesizer::StreamingSynthesize(
   if (rate < 8000 || rate > 48000) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "sample_rate_hz must be 8000 to 48000"};
   }
+  const std::string voice_name = req.config().voice();
+  if (!FliteEngine::has_voice(voice_name)) {
+    std::string all;
+    for (const auto& v : FliteEngine::voices()) all += (all.empty() ? "" : ", ") + v;
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "the built-in TTS has no voice '" + voice_name + "' (one of " + all + ")"};
+  }
   audio::Resampler resampler(FliteEngine::kRateHz, rate, 5, false);
   const auto per_msg = static_cast<std::size_t>(rate / 10);  // 100 ms
   std::vector<std::int16_t> converted;
@@ -68,7 +103,7 @@ grpc::Status FliteSynthesizer::StreamingSynthesize(
   tts::v1::SynthesizeResponse r;
   while (stream->Read(&req)) {
     if (!req.has_text()) continue;
-    const auto speech = engine_.synthesize(req.text().text());
+    const auto speech = engine_.synthesize(req.text().text(), voice_name);
     converted.resize(resampler.max_output(speech.size()));
     converted.resize(resampler.process(speech, converted));
     for (std::size_t at = 0; at < converted.size(); at += per_msg) {

@@ -68,6 +68,15 @@ config::Config pipeline_config(const std::string& address, pipeline::PipelineSpe
 
 using testing::RunningServer;
 
+/// The caller's side: 0.3 s of silence, `voice_s` of voice (the fake ASR hears "hello world"),
+/// then `tail_s` of silence.
+std::vector<std::int16_t> caller_says(double voice_s, double tail_s) {
+  std::vector<std::int16_t> audio = silence(kRate, 0.3);
+  append(audio, voice(kRate, voice_s));
+  append(audio, silence(kRate, tail_s));
+  return audio;
+}
+
 sim::CallPlan plan_with(unsigned short port, std::vector<std::int16_t> audio) {
   sim::CallPlan p;
   p.port = port;
@@ -157,9 +166,7 @@ TEST(Pipeline, OpusAndMulawToTheRecognizerWorkLikeLinear16) {
     spec.asr_rate_hz = c.rate;
     spec.asr_chunk = 40ms;
     RunningServer s(pipeline_config(f.server->address(), spec));
-    std::vector<std::int16_t> audio = silence(kRate, 0.3);
-    append(audio, voice(kRate, 0.8));
-    append(audio, silence(kRate, 1.5));
+    const auto audio = caller_says(0.8, 1.5);
     const auto r = sim::place_call(plan_with(s.port, audio));
     ASSERT_TRUE(r.connected) << r.error;
     EXPECT_EQ(f.asr.encoding.load(), c.expected);
@@ -328,9 +335,7 @@ TEST(Pipeline, HangupActionSpeaksTheFinalWordsThenHangsUp) {
   pipeline::PipelineSpec spec;
   spec.greeting = "";
   RunningServer s(pipeline_config(f.server->address(), spec));
-  std::vector<std::int16_t> audio = silence(kRate, 0.3);
-  append(audio, voice(kRate, 0.6));
-  append(audio, silence(kRate, 5.0));
+  const auto audio = caller_says(0.6, 5.0);
   auto plan = plan_with(s.port, audio);
   plan.hangup_at_end = false;
   const auto r = sim::place_call(plan);
@@ -353,9 +358,7 @@ TEST(Pipeline, ActionsWithoutAControlPathAreAnsweredNotConfigured) {
   spec.no_input_timeout = 1000ms;
   spec.transfer_hangs_up = false;  // transfer_fallback = ignore
   RunningServer s(pipeline_config(f.server->address(), spec));
-  std::vector<std::int16_t> audio = silence(kRate, 0.3);
-  append(audio, voice(kRate, 0.6));
-  append(audio, silence(kRate, 3.5));
+  const auto audio = caller_says(0.6, 3.5);
   sim::place_call(plan_with(s.port, audio));
   const auto reqs = f.llm.requests();
   ASSERT_GE(reqs.size(), 2u);  // the turn, then the no-input turn carrying the result
@@ -379,9 +382,7 @@ TEST(Pipeline, ATransferWithoutAControlPathHangsUpAfterTheReply) {
   pipeline::PipelineSpec spec;
   spec.greeting = "";
   RunningServer s(pipeline_config(f.server->address(), spec));
-  std::vector<std::int16_t> audio = silence(kRate, 0.3);
-  append(audio, voice(kRate, 0.6));
-  append(audio, silence(kRate, 3.0));
+  const auto audio = caller_says(0.6, 3.0);
   auto plan = plan_with(s.port, audio);
   plan.hangup_at_end = false;
   const auto r = sim::place_call(plan);
@@ -493,9 +494,7 @@ TEST(Pipeline, ABrokenTurnIsRetriedOnceAfterABackoff) {
   pipeline::PipelineSpec spec;
   spec.greeting = "";
   RunningServer s(pipeline_config(f.server->address(), spec));
-  std::vector<std::int16_t> audio = silence(kRate, 0.3);
-  append(audio, voice(kRate, 0.6));
-  append(audio, silence(kRate, 2.0));
+  const auto audio = caller_says(0.6, 2.0);
   const auto r = sim::place_call(plan_with(s.port, audio));
   ASSERT_TRUE(r.connected) << r.error;
   EXPECT_FALSE(r.server_sent_hangup);
@@ -519,9 +518,7 @@ TEST(Pipeline, ABrokenTtsStreamResumesFromTheSentenceItBrokeIn) {
     pipeline::PipelineSpec spec;
     spec.greeting = "";
     RunningServer s(pipeline_config(f.server->address(), spec));
-    std::vector<std::int16_t> audio = silence(kRate, 0.3);
-    append(audio, voice(kRate, 0.6));
-    append(audio, silence(kRate, 3.0));
+    const auto audio = caller_says(0.6, 3.0);
     auto plan = plan_with(s.port, audio);
     plan.hangup_at_end = !twice;
     const auto r = sim::place_call(plan);
@@ -547,9 +544,7 @@ TEST(Pipeline, AStalledModelHitsTheDeadlineAndTheCallEndsCleanly) {
   spec.greeting = "";
   spec.rpc_timeout = 400ms;
   RunningServer s(pipeline_config(f.server->address(), spec));  // the target sets no deadline
-  std::vector<std::int16_t> audio = silence(kRate, 0.3);
-  append(audio, voice(kRate, 0.6));
-  append(audio, silence(kRate, 6.0));
+  const auto audio = caller_says(0.6, 6.0);
   auto plan = plan_with(s.port, audio);
   plan.hangup_at_end = false;
   const auto r = sim::place_call(plan);

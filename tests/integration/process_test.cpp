@@ -34,9 +34,9 @@ bool can_connect(unsigned short port) {
   return !ec;
 }
 
-/// A voxbridge child process, stderr captured to a file.
+/// A voxbridge (or voxbridge-provider) child process, stderr captured to a file.
 struct Child {
-  Child(const std::vector<std::string>& args) {
+  Child(const std::vector<std::string>& args, const char* bin = VOXBRIDGE_BIN) {
     log =
         std::filesystem::temp_directory_path() / ("vb_process_test_" + std::to_string(::getpid()) +
                                                   "_" + std::to_string(++counter) + ".log");
@@ -45,10 +45,10 @@ struct Child {
       FILE* f = std::fopen(log.c_str(), "w");
       ::dup2(fileno(f), 2);
       ::dup2(fileno(f), 1);
-      std::vector<char*> argv{const_cast<char*>(VOXBRIDGE_BIN)};
+      std::vector<char*> argv{const_cast<char*>(bin)};
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
-      ::execv(VOXBRIDGE_BIN, argv.data());
+      ::execv(bin, argv.data());
       ::_exit(127);
     }
   }
@@ -182,6 +182,48 @@ TEST(Process, AddressInUseIsAClearStartupError) {
   EXPECT_EQ(vb.wait_exit(5000ms), 1);
   EXPECT_NE(vb.output().find("cannot listen on 127.0.0.1:" + port), std::string::npos)
       << vb.output();
+}
+
+TEST(Process, TheStandaloneProviderServerAnswersACallOverTheNetwork) {
+  // voxbridge-provider serves the built-in ASR, rules and TTS on its own port; voxbridge reaches
+  // it as [provider-remote]. Pressing 2 gets "Connecting you to support." and the hangup.
+  const unsigned short provider_port = free_port();
+  Child provider({"--listen", "127.0.0.1:" + std::to_string(provider_port)},
+                 VOXBRIDGE_PROVIDER_BIN);
+  ASSERT_TRUE(wait_listening(provider_port)) << provider.output();
+  const unsigned short port = free_port();
+  const auto conf =
+      write_conf("[provider-remote]\naddress = 127.0.0.1:" + std::to_string(provider_port) +
+                 "\n[agent-desk]\ntype = pipeline\nasr = remote\nllm = remote\n"
+                 "tts = remote\nrules = receptionist\ngreeting = Hello.\n"
+                 "[listener-main]\nbind = 127.0.0.1:" +
+                 std::to_string(port) + "\nagent = desk\n");
+  Child vb({"--config", conf.string()});
+  ASSERT_TRUE(wait_listening(port)) << vb.output();
+  voxbridge::sim::CallPlan p;
+  p.port = port;
+  p.format = *voxbridge::sim::LegFormat::parse("slin16");
+  p.audio.assign(16000 * 6, 0);
+  p.dtmf = {{1500ms, '2'}};
+  p.hangup_at_end = false;
+  p.max_duration = 15s;
+  const auto r = voxbridge::sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup) << vb.output();
+  double loud = 0;  // seconds of reply louder than -40 dBFS after the digit
+  for (std::size_t at = 16000 * 3 / 2; at + 320 <= r.received.size(); at += 320) {
+    double e = 0;
+    for (std::size_t i = at; i < at + 320; ++i)
+      e += static_cast<double>(r.received[i]) * r.received[i];
+    if (e / 320 > 330.0 * 330.0) loud += 0.02;
+  }
+  EXPECT_GT(loud, 0.5) << "the reply was not heard";
+  EXPECT_NE(vb.output().find("transfer to 200"), std::string::npos) << vb.output();
+  ::kill(vb.pid, SIGTERM);
+  EXPECT_EQ(vb.wait_exit(5000ms), 0);
+  ::kill(provider.pid, SIGTERM);
+  EXPECT_EQ(provider.wait_exit(5000ms), 0) << provider.output();
+  std::filesystem::remove(conf);
 }
 
 }  // namespace

@@ -20,15 +20,20 @@ namespace voxbridge::tts_flite {
 /// The Flite engine: thread-safe, one synthesis at a time.
 class FliteEngine {
  public:
-  static constexpr int kRateHz = 16000;  ///< the slt voice's rate
-  /// Registers the voice (once per process).
+  static constexpr int kRateHz = 16000;  ///< what synthesize() returns, whatever the voice
+  /// The voices Debian's flite1-dev ships: slt (female, the default), rms, awb (male), kal16,
+  /// kal (male diphone; kal is 8 kHz).
+  static const std::vector<std::string>& voices();
+  static bool has_voice(const std::string& name);
+
+  /// Registers the default voice (once per process).
   FliteEngine();
-  /// Speech for `text` at kRateHz (empty for text with nothing to say).
-  std::vector<std::int16_t> synthesize(const std::string& text);
+  /// Speech for `text` in `voice` (empty = slt) at kRateHz; empty for text with nothing to
+  /// say. Throws std::invalid_argument for an unknown voice.
+  std::vector<std::int16_t> synthesize(const std::string& text, const std::string& voice = {});
 
  private:
   std::mutex mu_;
-  void* voice_ = nullptr;  // cst_voice*
 };
 
 class FliteSynthesizer final : public tts::v1::Synthesizer::Service {

@@ -31,6 +31,17 @@ TEST(Flite, SpeaksAtSixteenKilohertzForAsLongAsTheTextTakes) {
   EXPECT_EQ(tts.synthesize("Hello."), a);
 }
 
+TEST(Flite, EveryShippedVoiceSpeaksAndDiffers) {
+  tts_flite::FliteEngine tts;
+  std::vector<std::vector<std::int16_t>> said;
+  for (const auto& v : tts_flite::FliteEngine::voices()) {
+    said.push_back(tts.synthesize("Connecting you to sales.", v));
+    EXPECT_GT(said.back().size(), 16000u / 2) << v;  // at 16 kHz whatever the voice's rate
+  }
+  for (std::size_t i = 1; i < said.size(); ++i) EXPECT_NE(said[i], said[0]);
+  EXPECT_THROW(tts.synthesize("Hello.", "hal9000"), std::invalid_argument);
+}
+
 TEST(Sphinx, RecognizesWhatFliteSaid) {
   tts_flite::FliteEngine tts;
   asr_sphinx::DecoderPool pool({});
