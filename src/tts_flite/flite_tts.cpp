@@ -13,6 +13,7 @@ cst_voice* register_cmu_us_kal(const char* voxdir);
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <span>
 #include <stdexcept>
 
 #include "voxbridge/audio/resampler.hpp"
@@ -66,8 +67,16 @@ std::vector<std::int16_t> FliteEngine::synthesize(const std::string& text,
   std::srand(1);
   cst_wave* w = flite_text_to_wave(text.c_str(), v);
   if (w == nullptr) return out;
-  if (w->sample_rate != kRateHz) cst_wave_resample(w, kRateHz);
-  out.assign(w->samples, w->samples + w->num_samples);
+  const std::span<const std::int16_t> speech(w->samples, static_cast<std::size_t>(w->num_samples));
+  if (w->sample_rate == kRateHz) {
+    out.assign(speech.begin(), speech.end());
+  } else {
+    // Our resampler, not Flite's cst_wave_resample: that one memcpy()s overlapping ranges
+    // (ASan: memcpy-param-overlap in cst_rateconv_out), for kal's 8 kHz.
+    audio::Resampler rs(w->sample_rate, kRateHz, 5, false);
+    out.resize(rs.max_output(speech.size()));
+    out.resize(rs.process(speech, out));
+  }
   delete_wave(w);
   return out;
 }
