@@ -142,6 +142,24 @@ TEST(OpenAi, HttpErrorsStallsAndDeadServersEndTheTurnWithAnError) {
   EXPECT_LT(r.took_ms, 2000);
 }
 
+TEST(OpenAi, HttpsVerifiesTheServerAgainstTheConfiguredCa) {
+  MockChatServer m(true);  // https://localhost:PORT, a self-signed certificate
+  m.set_script({200, "", {MockChatServer::text("Secure hello."), MockChatServer::done()}});
+  auto o = options_for(m);
+  o.ca_file = m.ca_file();
+  auto r = turn(o, "hi");
+  ASSERT_EQ(r.error.code, 0) << r.error.message;
+  ASSERT_EQ(r.texts.size(), 1u);
+  EXPECT_EQ(r.texts[0].first, "Secure hello.");
+  EXPECT_EQ(m.requests().size(), 1u);
+
+  o.ca_file.clear();  // the system's roots do not know this certificate
+  r = turn(o, "hi");
+  EXPECT_EQ(r.error.code, 14);
+  EXPECT_NE(r.error.message.find("certificate"), std::string::npos) << r.error.message;
+  EXPECT_EQ(m.requests().size(), 1u);  // nothing was sent to an unverified server
+}
+
 TEST(OpenAi, ACancelledTurnStopsAtOnce) {
   MockChatServer m;
   m.set_script({200, "", {MockChatServer::text("Well")}, true});

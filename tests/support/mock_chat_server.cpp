@@ -1,11 +1,17 @@
 #include "mock_chat_server.hpp"
 
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 namespace voxbridge::testing {
 
@@ -22,10 +28,53 @@ std::string quoted(const std::string& s) {
   }
   return out + "\"";
 }
+/// A self-signed certificate for "localhost" (its own CA): {certificate PEM, key PEM}.
+std::pair<std::string, std::string> self_signed_localhost() {
+  EVP_PKEY* key = EVP_RSA_gen(2048);
+  X509* x = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(x, name);
+  for (const auto& [nid, value] : {std::pair{NID_subject_alt_name, "DNS:localhost"},
+                                   std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, nid, value);
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  X509_sign(x, key, EVP_sha256());
+  auto pem = [](auto write) {
+    BIO* b = BIO_new(BIO_s_mem());
+    write(b);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(b, &data);
+    std::string s(data, static_cast<std::size_t>(n));
+    BIO_free(b);
+    return s;
+  };
+  auto out = std::pair{pem([&](BIO* b) { PEM_write_bio_X509(b, x); }), pem([&](BIO* b) {
+                         PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr);
+                       })};
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return out;
+}
 }  // namespace
 
-MockChatServer::MockChatServer() : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+MockChatServer::MockChatServer(bool tls)
+    : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}), tls_(tls) {
   port_ = acceptor_.local_endpoint().port();
+  if (tls_) {
+    std::tie(cert_pem_, key_pem_) = self_signed_localhost();
+    ca_file_ =
+        (std::filesystem::temp_directory_path() / ("vb_mock_ca_" + std::to_string(port_) + ".pem"))
+            .string();
+    std::ofstream(ca_file_) << cert_pem_;
+  }
   thread_ = std::thread([this] { serve(); });
 }
 
@@ -38,6 +87,7 @@ MockChatServer::~MockChatServer() {
   } catch (...) {
   }
   thread_.join();
+  if (!ca_file_.empty()) std::filesystem::remove(ca_file_);
 }
 
 void MockChatServer::set_script(Script s) {
@@ -76,14 +126,24 @@ void MockChatServer::serve() {
     acceptor_.accept(s, ec);
     if (ec || stop_) break;
     try {
-      handle(s);
+      if (tls_) {
+        asio::ssl::context ctx(asio::ssl::context::tls_server);
+        ctx.use_certificate_chain(asio::buffer(cert_pem_));
+        ctx.use_private_key(asio::buffer(key_pem_), asio::ssl::context::pem);
+        asio::ssl::stream<tcp::socket&> tls(s, ctx);
+        tls.handshake(asio::ssl::stream_base::server);
+        handle(s, tls);
+      } else {
+        handle(s, s);
+      }
     } catch (const std::exception&) {
       // the client went away: next connection
     }
   }
 }
 
-void MockChatServer::handle(tcp::socket& s) {
+template <class Stream>
+void MockChatServer::handle(tcp::socket& raw, Stream& s) {
   boost::beast::flat_buffer buf;
   http::request<http::string_body> req;
   http::read(s, buf, req);
@@ -114,11 +174,11 @@ void MockChatServer::handle(tcp::socket& s) {
   }
   if (script.stall) {
     // Keep the connection open and silent until the client gives up (or we stop).
-    s.non_blocking(true);
+    raw.non_blocking(true);
     char c;
     while (!stop_) {
       boost::system::error_code ec;
-      s.read_some(asio::buffer(&c, 1), ec);
+      raw.read_some(asio::buffer(&c, 1), ec);
       if (ec && ec != asio::error::would_block) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

@@ -30,10 +30,16 @@ class MockChatServer {
     std::string target, authorization, body;
   };
 
-  MockChatServer();
+  /// With `tls`, HTTPS with a fresh self-signed certificate for "localhost" (see ca_file()).
+  explicit MockChatServer(bool tls = false);
   ~MockChatServer();
   void set_script(Script s);
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  std::string base_url() const {
+    return tls_ ? "https://localhost:" + std::to_string(port_) + "/v1"
+                : "http://127.0.0.1:" + std::to_string(port_) + "/v1";
+  }
+  /// The certificate as a PEM file, the CA to trust (TLS only).
+  std::string ca_file() const { return ca_file_; }
   std::vector<Request> requests() const;
 
   /// A streamed text delta event ({"choices":[{"delta":{"content":TEXT}}]}).
@@ -45,11 +51,14 @@ class MockChatServer {
 
  private:
   void serve();
-  void handle(boost::asio::ip::tcp::socket& s);
+  template <class Stream>
+  void handle(boost::asio::ip::tcp::socket& raw, Stream& s);
 
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
+  bool tls_ = false;
+  std::string cert_pem_, key_pem_, ca_file_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
   Script script_;
