@@ -56,7 +56,10 @@ void BM_CallMediaEchoFrame(benchmark::State& state) {
   const agent::AgentFactory factory(agent::AgentSpec{}, options.internal_rate_hz, quality);
   session::CallMedia media(options, factory.create());
   auto now = session::Clock::time_point{} + 100s;
-  media.start(now, agent::CallInfo{"00000000-0000-4000-8000-000000000000", "bench", "bench"});
+  agent::CallInfo info;
+  info.uuid = "00000000-0000-4000-8000-000000000000";
+  info.peer = info.listener = "bench";
+  media.start(now, std::move(info));
   const LegFrames frames = leg_frames(leg);
   std::string why;
   std::size_t i = 0;

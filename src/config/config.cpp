@@ -224,6 +224,138 @@ std::string expand_env(const Where& w, const std::string& v) {
   return out + v.substr(at);
 }
 
+std::vector<std::string> parse_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(v);
+  while (std::getline(in, item, ',')) {
+    item = trim(item);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::vector<std::string> parse_patterns(const Where& w, const std::string& v) {
+  auto out = parse_list(v);
+  for (const auto& p : out) {
+    if (const auto why = control::check_dial_pattern(p); !why.empty()) w.fail(why);
+  }
+  return out;
+}
+
+void set_control(control::ControlConfig& c, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "mode") {
+    const std::string x = lower(v);
+    if (x == "none") {
+      c.mode = control::ControlConfig::Mode::none;
+    } else if (x == "ami") {
+      c.mode = control::ControlConfig::Mode::ami;
+    } else if (x == "ari") {
+      c.mode = control::ControlConfig::Mode::ari;
+    } else {
+      w.fail("'" + v + "' is not none, ami or ari");
+    }
+  } else if (k == "allow_contexts") {
+    c.allow.contexts = parse_list(v);
+  } else if (k == "allow_extensions") {
+    c.allow.extensions = parse_patterns(w, v);
+  } else if (k == "allow_numbers") {
+    c.allow.numbers = parse_patterns(w, v);
+  } else if (k == "transfer_context") {
+    c.transfer_context = v;
+  } else if (k == "uuid_variable") {
+    c.uuid_variable = v;
+  } else if (k == "originate_channel") {
+    if (v.find("${NUMBER}") == std::string::npos) w.fail("must contain ${NUMBER}");
+    c.originate_channel = v;
+  } else if (k == "originate_context") {
+    c.originate_context = v;
+  } else if (k == "originate_exten") {
+    c.originate_exten = v;
+  } else if (k == "originate_caller_id") {
+    c.originate_caller_id = v;
+  } else if (k == "originate_timeout_s") {
+    c.originate_timeout = std::chrono::seconds(parse_int(w, v, 5, 600));
+  } else if (k == "max_outbound") {
+    c.max_outbound = static_cast<std::size_t>(parse_int(w, v, 0, 100000));
+  } else if (k == "media_address") {
+    std::string host;
+    unsigned short port = 0;
+    if (!net::split_host_port(v, host, port) || port == 0) {
+      w.fail("'" + v + "' is not HOST:PORT (an IP address)");
+    }
+    c.media_address = v;
+  } else if (k == "media_format") {
+    const std::string x = lower(v);
+    if (x != "slin" && x != "slin16" && x != "ulaw" && x != "alaw") {
+      w.fail("'" + v + "' is not slin, slin16, ulaw or alaw");
+    }
+    c.media_format = x;
+  } else {
+    w.fail("unknown option");
+  }
+}
+
+std::chrono::milliseconds parse_ms_key(const Where& w, const std::string& v) {
+  return parse_ms(w, v, 1, 3600000);
+}
+
+void set_ami(control::AmiOptions& a, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "host") {
+    a.host = v;
+  } else if (k == "port") {
+    a.port = std::to_string(parse_int(w, v, 1, 65535));
+  } else if (k == "username") {
+    a.username = v;
+  } else if (k == "secret") {
+    a.secret = expand_env(w, v);
+  } else if (k == "auth") {
+    const std::string x = lower(v);
+    if (x != "md5" && x != "plain") w.fail("'" + v + "' is not md5 or plain");
+    a.md5 = x == "md5";
+  } else if (k == "tls") {
+    a.tls = parse_bool(w, v);
+  } else if (k == "ca_file") {
+    a.ca_file = v;
+  } else if (k == "events") {
+    a.events = v;
+  } else if (k == "connect_timeout_ms") {
+    a.connect_timeout = parse_ms_key(w, v);
+  } else if (k == "action_timeout_ms") {
+    a.action_timeout = parse_ms_key(w, v);
+  } else if (k == "ping_interval_s") {
+    a.ping_interval = std::chrono::seconds(parse_int(w, v, 1, 3600));
+  } else if (k == "reconnect_max_s") {
+    a.reconnect_max = std::chrono::seconds(parse_int(w, v, 1, 3600));
+  } else {
+    w.fail("unknown option");
+  }
+}
+
+void set_ari(control::AriOptions& a, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "url") {
+    if (v.rfind("http://", 0) != 0) w.fail("'" + v + "' is not an http:// URL");
+    a.url = v;
+  } else if (k == "username") {
+    a.username = v;
+  } else if (k == "password") {
+    a.password = expand_env(w, v);
+  } else if (k == "app") {
+    a.app = v;
+  } else if (k == "connect_timeout_ms") {
+    a.connect_timeout = parse_ms_key(w, v);
+  } else if (k == "request_timeout_ms") {
+    a.request_timeout = parse_ms_key(w, v);
+  } else if (k == "reconnect_max_s") {
+    a.reconnect_max = std::chrono::seconds(parse_int(w, v, 1, 3600));
+  } else {
+    w.fail("unknown option");
+  }
+}
+
 void set_openai(llm_openai::OpenAiOptions& o, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   if (k == "base_url") {
@@ -591,7 +723,10 @@ Config parse_config(const std::string& text, const std::string& source) {
     provider,
     rules,
     intent,
-    openai
+    openai,
+    control,
+    ami,
+    ari
   } sec = Sec::none;
   std::map<std::string, PipelineDraft> drafts;
   std::vector<IntentDraft> intents;
@@ -653,6 +788,12 @@ Config parse_config(const std::string& text, const std::string& source) {
         dialogue_rules::RuleSet r;
         r.name = sec_name.substr(6);
         c.rules[r.name] = r;  // replaces a built-in set of that name, intents and all
+      } else if (sec_name == "control") {
+        sec = Sec::control;
+      } else if (sec_name == "ami") {
+        sec = Sec::ami;
+      } else if (sec_name == "ari") {
+        sec = Sec::ari;
       } else if (sec_name.rfind("openai-", 0) == 0 && sec_name.size() > 7) {
         sec = Sec::openai;
         c.openai[sec_name.substr(7)].name = sec_name.substr(7);
@@ -665,7 +806,7 @@ Config parse_config(const std::string& text, const std::string& source) {
       } else {
         w.fail(
             "unknown section (expected general, listener-NAME, agent-NAME, provider-NAME, "
-            "rules-NAME, intent-NAME or openai-NAME)");
+            "rules-NAME, intent-NAME, openai-NAME, control, ami or ari)");
       }
       continue;
     }
@@ -704,6 +845,30 @@ Config parse_config(const std::string& text, const std::string& source) {
       case Sec::openai:
         set_openai(c.openai[sec_name.substr(7)], w, value);
         break;
+      case Sec::control:
+        set_control(c.control, w, value);
+        break;
+      case Sec::ami:
+        set_ami(c.control.ami, w, value);
+        break;
+      case Sec::ari:
+        set_ari(c.control.ari, w, value);
+        break;
+    }
+  }
+  {
+    const Where cw{source, 0, "control", "mode"};
+    if (c.control.mode == control::ControlConfig::Mode::ami &&
+        (c.control.ami.username.empty() || c.control.ami.secret.empty())) {
+      Where{source, 0, "ami", ""}.fail("mode = ami needs username and secret");
+    }
+    if (c.control.mode == control::ControlConfig::Mode::ari &&
+        (c.control.ari.username.empty() || c.control.ari.password.empty())) {
+      Where{source, 0, "ari", ""}.fail("mode = ari needs username and password");
+    }
+    if (c.control.mode == control::ControlConfig::Mode::none &&
+        (seen_sections.count("ami") != 0 || seen_sections.count("ari") != 0)) {
+      cw.fail("[ami] or [ari] is configured but [control] mode is none (set mode = ami or ari)");
     }
   }
   if (c.listeners.empty()) {

@@ -12,7 +12,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
-#include <boost/json/src.hpp>  // Boost.JSON compiled here (header-only mode), once per program
 #include <map>
 #include <optional>
 

@@ -75,6 +75,15 @@ class PipelineAgent final : public agent::Agent {
     call_.set_call_id(info.uuid);
     call_.set_listener(info.listener);
     call_.set_language(spec_->language);
+    // What the control path (ARI/AMI) knows of the channel goes to every provider.
+    call_.set_caller_number(info.caller_number);
+    call_.set_caller_name(info.caller_name);
+    call_.set_called_number(info.called_number);
+    for (const auto& [k, v] : info.variables) (*call_.mutable_metadata())[k] = v;
+    if (auto l = info.variables.find("VB_LANGUAGE"); l != info.variables.end() && !l->second.empty()) {
+      call_.set_language(l->second);
+    }
+    if (!info.channel.empty()) (*call_.mutable_metadata())["channel"] = info.channel;
     if (spec_->greeting_prompt && !spec_->greeting_prompt->empty()) {
       begin_reply();
       reply_->llm_done = true;
@@ -83,10 +92,11 @@ class PipelineAgent final : public agent::Agent {
     } else if (!spec_->greeting.empty()) {
       begin_reply();
       reply_->llm_done = true;
-      reply_->text = spec_->greeting;
-      speak(spec_->greeting);
+      const std::string greeting = fill_placeholders(spec_->greeting, info);
+      reply_->text = greeting;
+      speak(greeting);
       finish_speaking();
-      history_.emplace_back(llm::v1::ASSISTANT, spec_->greeting);
+      history_.emplace_back(llm::v1::ASSISTANT, greeting);
     } else {
       listening_since_ = tick_;
     }
@@ -162,6 +172,12 @@ class PipelineAgent final : public agent::Agent {
       hangup_when_drained_ = false;
       control_->hangup(hangup_reason_, true);
       return;
+    }
+    if (transfer_when_drained_ && !reply_ && out_.empty() && control_->queued_samples() == 0) {
+      // The words before the transfer ("Let me put you through") have been heard: go.
+      const common::v1::Action a = std::move(*transfer_when_drained_);
+      transfer_when_drained_.reset();
+      run_action(a);
     }
     if (!ending_ && !reply_ && !asr_ && !detector_.in_speech() && listening_since_ != kNever &&
         (tick_ - listening_since_) * kTickMs >=
@@ -506,6 +522,17 @@ class PipelineAgent final : public agent::Agent {
       hangup_after_reply(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
       return;
     }
+    if (info_.actions && (a.has_transfer() || a.has_send_dtmf() || a.has_set_variable())) {
+      if (a.has_transfer()) {
+        // After the reply in progress (its last words usually announce the transfer).
+        if (auto rest = splitter_.flush(); !rest.empty()) speak(rest);
+        transfer_when_drained_ = a;
+        ending_ = true;
+      } else {
+        run_action(a);
+      }
+      return;
+    }
     if (a.has_transfer() && spec_->transfer_hangs_up) {
       spdlog::info(
           "call uuid={}: transfer to {}{}{}: no Asterisk control path, hanging up after "
@@ -527,6 +554,57 @@ class PipelineAgent final : public agent::Agent {
     e.mutable_action_result()->set_ok(false);
     e.mutable_action_result()->set_error("not configured: no Asterisk control path");
     pending_events_.push_back(std::move(e));
+  }
+
+  /// Hands an action to the Asterisk control path; its result comes back on this thread.
+  void run_action(const common::v1::Action& a) {
+    agent::ActionRequest req;
+    if (a.has_transfer()) {
+      req.kind = agent::ActionRequest::Kind::transfer;
+      req.target = a.transfer().target();
+      req.context = a.transfer().context();
+    } else if (a.has_send_dtmf()) {
+      req.kind = agent::ActionRequest::Kind::send_dtmf;
+      req.digits = a.send_dtmf().digits();
+      req.digit_ms = static_cast<int>(a.send_dtmf().duration_ms());
+    } else {
+      req.kind = agent::ActionRequest::Kind::set_variable;
+      req.name = a.set_variable().name();
+      req.value = a.set_variable().value();
+    }
+    info_.actions->run(req, [post = poster_, w = std::weak_ptr<int>(alive_), this,
+                             a](std::string error) {
+      post([w, this, a, error = std::move(error)] {
+        if (w.lock()) on_action_result(a, error);
+      });
+    });
+  }
+
+  void on_action_result(const common::v1::Action& a, const std::string& error) {
+    llm::v1::Event e;
+    *e.mutable_action_result()->mutable_action() = a;
+    e.mutable_action_result()->set_ok(error.empty());
+    e.mutable_action_result()->set_error(error);
+    pending_events_.push_back(std::move(e));
+    if (a.has_transfer()) {
+      if (error.empty()) return;  // Asterisk moves the caller; the AudioSocket closes
+      // Refused or failed: the call goes on, and the agent hears why at once.
+      ending_ = false;
+      if (!reply_) start_turn("");
+    }
+  }
+
+  static std::string fill_placeholders(std::string text, const agent::CallInfo& info) {
+    auto put = [&](const std::string& key, const std::string& value) {
+      for (std::size_t p = 0; (p = text.find(key, p)) != std::string::npos; p += value.size()) {
+        text.replace(p, key.size(), value);
+      }
+    };
+    put("{caller_name}", info.caller_name);
+    put("{caller_number}", info.caller_number);
+    put("{called_number}", info.called_number);
+    for (const auto& [k, v] : info.variables) put("{" + k + "}", v);
+    return text;
   }
 
   void hangup_after_reply(std::string reason) {
@@ -856,6 +934,7 @@ class PipelineAgent final : public agent::Agent {
   bool ending_ = false;
   bool failed_ = false;
   bool hangup_when_drained_ = false;
+  std::optional<common::v1::Action> transfer_when_drained_;
   std::string hangup_reason_;
   unsigned barge_ins_ = 0;
   long overlap_units_ = 0;  // voiced 10 ms units of caller speech while the agent is audible

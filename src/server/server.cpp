@@ -76,6 +76,9 @@ Server::Server(const config::Config& cfg)
     sc->agent_name = l.agent;
     sc->make_agent = std::move(make_agent);
     sc->counters = &counters_;
+    if (cfg_.control.mode != control::ControlConfig::Mode::none) {
+      sc->describe_call = [this](agent::CallInfo& info) { control_->describe(info); };
+    }
     session_cfgs_.push_back(sc);
     try {
       listeners_.push_back(std::make_unique<net::Listener>(
@@ -87,9 +90,19 @@ Server::Server(const config::Config& cfg)
                                std::to_string(l.port) + ": " + e.what());
     }
   }
+  if (cfg_.control.mode != control::ControlConfig::Mode::none) {
+    control::ControlConfig cc = cfg_.control;
+    if (cc.media_address.empty()) {
+      // ARI mode: Asterisk connects the AudioSocket leg to the first listener.
+      const auto& l = cfg_.listeners.front();
+      cc.media_address = l.host + ":" + std::to_string(listeners_.front()->port());
+    }
+    control_ = std::make_unique<control::Controller>(std::move(cc));
+  }
 }
 
 Server::~Server() {
+  if (control_) control_->stop();
   for (auto& l : listeners_) l->stop();
   pool_.stop_now();
   for (auto& m : mailboxes_) m->close();  // provider callbacks still in flight are dropped
@@ -141,6 +154,7 @@ void Server::start() {
   started_ = true;
   for (auto& l : listeners_) l->start();
   pool_.start();
+  if (control_) control_->start();
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     const auto& l = cfg_.listeners[i];
     spdlog::info("listening on {}:{} listener={} codec={} agent={}", l.host, listeners_[i]->port(),

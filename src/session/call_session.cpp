@@ -280,7 +280,12 @@ bool CallSession::handle(const audiosocket::Message& m) {
       if (config_->counters != nullptr) config_->counters->started.fetch_add(1);
       spdlog::info("call start uuid={} peer={} listener={} codec={} agent={}", uuid_.data(), peer_,
                    config_->listener, codec_mode_name(config_->media.codec), config_->agent_name);
-      media_.start(started_at_, agent::CallInfo{uuid_.data(), peer_, config_->listener});
+      agent::CallInfo info;
+      info.uuid = uuid_.data();
+      info.peer = peer_;
+      info.listener = config_->listener;
+      if (config_->describe_call) config_->describe_call(info);
+      media_.start(started_at_, std::move(info));
       timer_.cancel();  // handshake done
       clock_.add(*this, media_.next_deadline());
       return true;

@@ -234,7 +234,24 @@ grpc::Status FakeDialogue::Turn(grpc::ServerContext* ctx, const llm::v1::TurnReq
     }
     if (action.rfind("transfer:", 0) == 0) {
       r.Clear();
-      r.mutable_action()->mutable_transfer()->set_target(action.substr(9));
+      std::string target = action.substr(9);
+      if (const auto at = target.find('@'); at != std::string::npos) {
+        r.mutable_action()->mutable_transfer()->set_context(target.substr(at + 1));
+        target.resize(at);
+      }
+      r.mutable_action()->mutable_transfer()->set_target(target);
+      writer->Write(r);
+    } else if (action.rfind("dtmf:", 0) == 0) {
+      r.Clear();
+      r.mutable_action()->mutable_send_dtmf()->set_digits(action.substr(5));
+      writer->Write(r);
+    } else if (action.rfind("setvar:", 0) == 0) {
+      r.Clear();
+      const std::string kv = action.substr(7);
+      const auto eq = kv.find('=');
+      r.mutable_action()->mutable_set_variable()->set_name(kv.substr(0, eq));
+      r.mutable_action()->mutable_set_variable()->set_value(
+          eq == std::string::npos ? std::string() : kv.substr(eq + 1));
       writer->Write(r);
     }
   }

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -50,11 +51,41 @@ class CallControl {
   }
 };
 
+/// Something the agent asks Asterisk to do to its call (through ARI or AMI).
+struct ActionRequest {
+  enum class Kind { transfer, send_dtmf, set_variable };
+  Kind kind = Kind::transfer;
+  std::string target;   ///< transfer: extension or number
+  std::string context;  ///< transfer: dialplan context (empty = the configured default)
+  std::string digits;   ///< send_dtmf: 0-9 * # A-D, w = 500 ms pause
+  int digit_ms = 0;     ///< send_dtmf: per digit, 0 = Asterisk's default
+  std::string name;     ///< set_variable
+  std::string value;    ///< set_variable
+};
+
+/// The Asterisk side of one call, when voxbridge has a control path (ARI or AMI) to it.
+class CallActions {
+ public:
+  virtual ~CallActions() = default;
+  /// Runs `request` against the call's channel; `done` gets "" on success or why it was
+  /// refused (allowlist) or failed. `done` runs on the control thread: post back to the call.
+  virtual void run(const ActionRequest& request, std::function<void(std::string error)> done) = 0;
+};
+
 /// Facts about the call, known when it starts.
 struct CallInfo {
   std::string uuid;      ///< canonical text form
   std::string peer;      ///< "ip:port" of Asterisk
   std::string listener;  ///< listener section name
+  // What the control path (ARI/AMI) knew of the call's channel when it started; empty without.
+  std::string channel;        ///< Asterisk channel name, e.g. "PJSIP/trunk-00000012"
+  std::string caller_number;  ///< caller ID number
+  std::string caller_name;
+  std::string called_number;  ///< DID (FROM_DID, or the extension the call came in on)
+  /// Channel variables voxbridge watches (VB_*), e.g. VB_LANGUAGE.
+  std::map<std::string, std::string> variables;
+  /// Null without a control path.
+  std::shared_ptr<CallActions> actions;
 };
 
 class Agent {

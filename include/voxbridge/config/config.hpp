@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "voxbridge/agent/agent.hpp"
+#include "voxbridge/control/controller.hpp"
 #include "voxbridge/dialogue_rules/rules.hpp"
 #include "voxbridge/llm_openai/openai.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
@@ -70,6 +71,8 @@ struct Config {
   std::map<std::string, dialogue_rules::RuleSet> rules;
   /// OpenAI-compatible models ([openai-NAME]) that built-in agents may use (`openai = NAME`).
   std::map<std::string, llm_openai::OpenAiOptions> openai;
+  /// [control], [ami], [ari]: the control path to Asterisk (none by default).
+  control::ControlConfig control;
 
   /// True if an agent that a listener uses talks to the built-in providers (address
   /// `builtin`): the server then starts them in process.

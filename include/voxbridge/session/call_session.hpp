@@ -74,6 +74,9 @@ struct SessionConfig {
   bool read_on_tick = true;
   std::string agent_name;
   std::function<std::unique_ptr<agent::Agent>()> make_agent;
+  /// Adds what the Asterisk control path knows of the call (caller ID, variables, actions);
+  /// runs on the call's io thread once the UUID is in. Optional.
+  std::function<void(agent::CallInfo&)> describe_call;
   SessionCounters* counters = nullptr;  ///< optional
 };
 

@@ -240,7 +240,8 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
   EXPECT_EQ(error_of("threads = 1\n"), "voxbridge.conf:1: threads: option outside of any section");
   EXPECT_EQ(error_of("[bogus]\n"),
             "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME, "
-            "agent-NAME, provider-NAME, rules-NAME, intent-NAME or openai-NAME)");
+            "agent-NAME, provider-NAME, rules-NAME, intent-NAME, openai-NAME, control, ami or "
+            "ari)");
   EXPECT_EQ(error_of("[intent-x]\nrules = nope\nkeywords = a\n"),
             "voxbridge.conf:1: [intent-x] rules: no [rules-nope] section");
   EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\n"),

@@ -35,7 +35,11 @@ struct Harness {
     auto a = std::make_unique<RecordingAgent>();
     agent = a.get();
     media = std::make_unique<CallMedia>(o, std::move(a));
-    media->start(now, {"uuid", "peer", "test"});
+    agent::CallInfo info;
+    info.uuid = "uuid";
+    info.peer = "peer";
+    info.listener = "test";
+    media->start(now, info);
   }
   /// Advances to the next deadline and returns the frame sent there.
   std::vector<std::uint8_t> tick() {

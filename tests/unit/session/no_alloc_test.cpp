@@ -77,7 +77,11 @@ TEST_P(NoAllocation, SteadyStateFramesAllocateNothing) {
   ASSERT_TRUE(parser.next(ec));
 
   auto now = Clock::time_point{} + 1000s;
-  media.start(now, {"u", "p", "l"});
+  voxbridge::agent::CallInfo info;
+  info.uuid = "u";
+  info.peer = "p";
+  info.listener = "l";
+  media.start(now, info);
   std::size_t bytes_out = 0;
   auto run_frames = [&](int n) {
     for (int i = 0; i < n; ++i) {

@@ -1,0 +1,117 @@
+// The control path to Asterisk: what voxbridge knows of each call's channel, and what the agent
+// may do to it (transfer, DTMF, variables) and to the PBX (outbound calls).
+//
+// Modes (the [control] section):
+//  - ami: calls reach voxbridge through the dialplan AudioSocket() application or the
+//    AudioSocket channel driver. An AMI connection watches VarSet events for the variable that
+//    holds the call's UUID (VB_UUID, set right before AudioSocket(); AUDIOSOCKET_UUID from the
+//    channel driver), which ties each AudioSocket connection to its channel. Actions become AMI
+//    Redirect, PlayDTMF, Setvar; outbound calls AMI Originate.
+//  - ari: calls enter Stasis(voxbridge); voxbridge answers them, creates the AudioSocket leg
+//    itself (externalMedia) and bridges the two (see ari_calls.hpp).
+//
+// Every transfer and originate is checked against the allowlist first; a refused or failed
+// action is logged, counted and reported back to the agent, and the call goes on.
+//
+// Threads: one control thread runs the clients; describe() and the CallActions may be called
+// from any thread (io threads); their results come back on the control thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "voxbridge/agent/agent.hpp"
+#include "voxbridge/control/allowlist.hpp"
+#include "voxbridge/control/ami_client.hpp"
+#include "voxbridge/control/ari_client.hpp"
+
+namespace voxbridge::control {
+
+struct ControlConfig {
+  enum class Mode { none, ami, ari };
+  Mode mode = Mode::none;
+  AmiOptions ami;
+  AriOptions ari;
+  Allowlist allow;
+  /// Where a transfer that names no context goes (also where numbers are dialled from).
+  std::string transfer_context = "voxbridge-transfer";
+  /// AMI mode: the channel variable that carries the AudioSocket UUID (AUDIOSOCKET_UUID, set
+  /// by the channel driver, is always watched too).
+  std::string uuid_variable = "VB_UUID";
+  /// Outbound calls: the channel to dial, ${NUMBER} replaced by the number, e.g.
+  /// "PJSIP/${NUMBER}@trunk" or "Local/${NUMBER}@from-internal".
+  std::string originate_channel = "Local/${NUMBER}@voxbridge-transfer";
+  /// Where the answered outbound call goes: the dialplan that connects it to voxbridge.
+  std::string originate_context = "voxbridge-outbound";
+  std::string originate_exten = "s";
+  std::string originate_caller_id;
+  std::chrono::milliseconds originate_timeout{30000};  ///< ringing time
+  std::size_t max_outbound = 10;                        ///< outbound calls at once
+  /// ARI mode: where Asterisk connects the externalMedia AudioSocket leg ("host:port" of a
+  /// voxbridge listener; empty = the first listener), and its format (slin16 = wideband).
+  std::string media_address;
+  std::string media_format = "slin16";
+};
+
+/// What became of an outbound call.
+struct OriginateResult {
+  enum class Outcome { answered, busy, no_answer, failed, denied, limit };
+  Outcome outcome = Outcome::failed;
+  std::string detail;   ///< Asterisk's reason, or why it was not placed
+  std::string channel;  ///< the outbound channel, when known
+};
+const char* outcome_name(OriginateResult::Outcome o);
+
+struct OriginateRequest {
+  std::string to;     ///< number or extension (checked against the allowlist)
+  std::string agent;  ///< set as VB_AGENT on the call (the dialplan/route picks it up)
+  std::string caller_id;
+  /// Set on the outbound channel as variables, and so become the call's metadata.
+  std::map<std::string, std::string> variables;
+};
+
+struct ControlCounters {
+  std::atomic<std::uint64_t> actions_ok{0};
+  std::atomic<std::uint64_t> actions_denied{0};
+  std::atomic<std::uint64_t> actions_failed{0};
+  std::atomic<std::uint64_t> originates{0};
+  std::atomic<std::uint64_t> reconnects{0};
+};
+
+class Controller {
+ public:
+  explicit Controller(ControlConfig cfg);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  /// Starts the control thread and connects (never fails: it keeps retrying and logs).
+  void start();
+  void stop();
+
+  /// Fills in the channel facts and the call's actions (any thread).
+  void describe(agent::CallInfo& info) const;
+
+  /// Places an outbound call into the agent (any thread); `done` runs on the control thread
+  /// once it is answered or has failed.
+  void originate(OriginateRequest req, std::function<void(OriginateResult)> done);
+
+  /// True while the AMI or ARI link is up.
+  bool connected() const;
+  const ControlCounters& counters() const { return counters_; }
+  const ControlConfig& config() const { return cfg_; }
+
+  struct State;
+
+ private:
+  ControlConfig cfg_;
+  ControlCounters counters_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace voxbridge::control

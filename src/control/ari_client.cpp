@@ -1,0 +1,431 @@
+#include "voxbridge/control/ari_client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+#include <deque>
+#include <random>
+
+namespace voxbridge::control {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+std::string url_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0x0f]);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+    out.push_back(kAlphabet[v & 63]);
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+struct HostPort {
+  std::string host;
+  std::string port;
+};
+
+/// "http://host:port[/]" -> host, port. Throws on anything else.
+HostPort parse_http_url(const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) {
+    throw std::invalid_argument("ARI url '" + url + "' must start with http://");
+  }
+  std::string rest = url.substr(scheme.size());
+  if (const auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos) return {rest, "80"};
+  return {rest.substr(0, colon), rest.substr(colon + 1)};
+}
+
+struct Request {
+  http::verb method;
+  std::string path;
+  std::string body;
+  AriClient::ResponseHandler done;
+};
+
+}  // namespace
+
+struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
+  Impl(asio::any_io_executor ex, AriOptions o)
+      : exec(std::move(ex)),
+        opts(std::move(o)),
+        where(parse_http_url(opts.url)),
+        auth("Basic " + base64(opts.username + ":" + opts.password)),
+        rest_wake(exec),
+        retry(exec),
+        rng(std::random_device{}()) {
+    rest_wake.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  asio::any_io_executor exec;
+  AriOptions opts;
+  HostPort where;
+  std::string auth;
+  EventHandler on_event;
+  StateHandler on_state;
+  bool running = false;
+  std::atomic<bool> up{false};
+  std::deque<Request> queue;
+  asio::steady_timer rest_wake;
+  asio::steady_timer retry;
+  std::unique_ptr<beast::tcp_stream> rest;  // keep-alive REST connection (null = none)
+  std::unique_ptr<websocket::stream<beast::tcp_stream>> ws;
+  std::mt19937 rng;
+
+  void set_state(bool now_up, std::string_view why) {
+    if (up == now_up) return;
+    up = now_up;
+    if (on_state) on_state(now_up, why);
+  }
+
+  awaitable<std::unique_ptr<beast::tcp_stream>> connect() {
+    asio::ip::tcp::resolver resolver(exec);
+    const auto eps = co_await resolver.async_resolve(where.host, where.port, use_awaitable);
+    auto s = std::make_unique<beast::tcp_stream>(exec);
+    s->expires_after(opts.connect_timeout);
+    co_await s->async_connect(eps, use_awaitable);
+    co_return s;
+  }
+
+  /// One exchange on the keep-alive connection (reconnecting once if it went stale).
+  awaitable<AriResponse> exchange(Request& r) {
+    http::request<http::string_body> req{r.method, "/ari" + r.path, 11};
+    req.set(http::field::host, where.host);
+    req.set(http::field::authorization, auth);
+    req.set(http::field::user_agent, "voxbridge");
+    req.keep_alive(true);
+    if (!r.body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = r.body;
+    }
+    req.prepare_payload();
+    AriResponse out;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        if (!rest) rest = co_await connect();
+        rest->expires_after(opts.request_timeout);
+        co_await http::async_write(*rest, req, use_awaitable);
+        beast::flat_buffer buf;
+        http::response<http::string_body> res;
+        co_await http::async_read(*rest, buf, res, use_awaitable);
+        rest->expires_never();
+        if (!res.keep_alive()) rest.reset();
+        out.status = static_cast<int>(res.result_int());
+        boost::system::error_code ec;
+        if (!res.body().empty()) out.body = json::parse(res.body(), ec);
+        if (out.status / 100 != 2) {
+          std::string message = res.body();
+          if (!ec && out.body.is_object()) {
+            if (const auto* m = out.body.as_object().if_contains("message");
+                m != nullptr && m->is_string()) {
+              message = std::string(m->as_string());
+            }
+          }
+          out.error = std::to_string(out.status) + " " + std::string(res.reason()) +
+                      (message.empty() ? "" : ": " + message);
+        }
+        co_return out;
+      } catch (const boost::system::system_error& e) {
+        const bool stale = rest != nullptr;
+        rest.reset();
+        out.status = 0;
+        out.error = e.code() == beast::error::timeout
+                        ? "no answer from ARI within " +
+                              std::to_string(opts.request_timeout.count()) + " ms"
+                        : "ARI request failed: " + e.code().message();
+        // A keep-alive connection Asterisk closed while idle: try once on a new one. A
+        // timeout is not retried (the request may have been carried out).
+        if (!stale || e.code() == beast::error::timeout) break;
+      } catch (const std::exception& e) {
+        rest.reset();
+        out.error = std::string("ARI request failed: ") + e.what();
+        break;
+      }
+    }
+    co_return out;
+  }
+
+  awaitable<void> rest_worker() {
+    auto self = shared_from_this();
+    while (running) {
+      if (queue.empty()) {
+        co_await rest_wake.async_wait(asio::as_tuple(use_awaitable));
+        continue;
+      }
+      Request r = std::move(queue.front());
+      queue.pop_front();
+      AriResponse res = co_await exchange(r);
+      r.done(std::move(res));
+    }
+    // Stopped: whatever is still queued fails.
+    while (!queue.empty()) {
+      Request r = std::move(queue.front());
+      queue.pop_front();
+      AriResponse res;
+      res.error = "stopped";
+      r.done(std::move(res));
+    }
+  }
+
+  /// One events WebSocket, from connect to loss; returns why it ended.
+  awaitable<std::string> events_session() {
+    try {
+      auto tcp = co_await connect();
+      ws = std::make_unique<websocket::stream<beast::tcp_stream>>(std::move(*tcp));
+      ws->set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
+        req.set(http::field::authorization, auth);
+        req.set(http::field::user_agent, "voxbridge");
+      }));
+      ws->next_layer().expires_after(opts.connect_timeout);
+      const std::string target =
+          "/ari/events?app=" + url_encode(opts.app) + "&subscribeAll=false";
+      websocket::response_type res;
+      co_await ws->async_handshake(res, where.host + ":" + where.port, target, use_awaitable);
+      ws->next_layer().expires_never();
+      // Asterisk pings rarely; our own pings notice a dead link within a minute.
+      websocket::stream_base::timeout t{};
+      t.handshake_timeout = opts.connect_timeout;
+      t.idle_timeout = std::chrono::seconds(30);
+      t.keep_alive_pings = true;
+      ws->set_option(t);
+    } catch (const boost::system::system_error& e) {
+      ws.reset();
+      if (e.code() == websocket::error::upgrade_declined) {
+        co_return "ARI refused the events WebSocket (wrong user/password, or app name?)";
+      }
+      co_return "cannot connect to ARI " + opts.url + ": " + e.code().message();
+    }
+    set_state(true, "subscribed to " + opts.app);
+    beast::flat_buffer buf;
+    for (;;) {
+      try {
+        buf.clear();
+        co_await ws->async_read(buf, use_awaitable);
+      } catch (const boost::system::system_error& e) {
+        ws.reset();
+        co_return "ARI events connection lost: " + e.code().message();
+      }
+      boost::system::error_code ec;
+      const auto v = json::parse(beast::buffers_to_string(buf.data()), ec);
+      if (ec || !v.is_object()) {
+        spdlog::warn("ARI: ignoring an event that is not a JSON object");
+        continue;
+      }
+      if (on_event) on_event(v.as_object());
+    }
+  }
+
+  awaitable<void> run_events() {
+    auto self = shared_from_this();
+    auto backoff = opts.reconnect_min;
+    while (running) {
+      const auto started = Clock::now();
+      const std::string why = co_await events_session();
+      const bool was_up = up;
+      set_state(false, why);
+      if (!running) break;
+      if (Clock::now() - started > std::chrono::seconds(10)) backoff = opts.reconnect_min;
+      std::uniform_int_distribution<long> d(backoff.count() / 2, backoff.count());
+      const std::chrono::milliseconds wait{d(rng)};
+      spdlog::warn("ARI: {}; {} in {} ms", why, was_up ? "reconnecting" : "retrying",
+                   wait.count());
+      retry.expires_after(wait);
+      co_await retry.async_wait(asio::as_tuple(use_awaitable));
+      backoff = std::min(backoff * 2, opts.reconnect_max);
+    }
+  }
+};
+
+std::shared_ptr<AriClient> AriClient::create(asio::any_io_executor ex, AriOptions options) {
+  return std::shared_ptr<AriClient>(new AriClient(std::move(ex), std::move(options)));
+}
+
+AriClient::AriClient(asio::any_io_executor ex, AriOptions options)
+    : impl_(std::make_shared<Impl>(std::move(ex), std::move(options))) {}
+
+AriClient::~AriClient() { stop(); }
+
+void AriClient::on_event(EventHandler h) { impl_->on_event = std::move(h); }
+void AriClient::on_state(StateHandler h) { impl_->on_state = std::move(h); }
+bool AriClient::connected() const { return impl_->up; }
+
+void AriClient::start() {
+  if (impl_->running) return;
+  impl_->running = true;
+  auto log = [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("ARI client: {}", ex.what());
+    }
+  };
+  asio::co_spawn(impl_->exec, impl_->run_events(), log);
+  asio::co_spawn(impl_->exec, impl_->rest_worker(), log);
+}
+
+void AriClient::stop() {
+  if (!impl_->running) return;
+  impl_->running = false;
+  impl_->retry.cancel();
+  impl_->rest_wake.cancel();
+  boost::system::error_code ignored;
+  if (impl_->ws) impl_->ws->next_layer().socket().close(ignored);
+  if (impl_->rest) impl_->rest->socket().close(ignored);
+}
+
+void AriClient::request(std::string method, std::string path, std::string body,
+                        ResponseHandler done) {
+  const http::verb v = http::string_to_verb(method);
+  if (!impl_->running || v == http::verb::unknown) {
+    AriResponse r;
+    r.error = impl_->running ? "bad method " + method : std::string("ARI client not running");
+    asio::post(impl_->exec, [done = std::move(done), r = std::move(r)]() mutable { done(r); });
+    return;
+  }
+  impl_->queue.push_back(Request{v, std::move(path), std::move(body), std::move(done)});
+  impl_->rest_wake.cancel_one();
+}
+
+namespace {
+std::string ch(const std::string& id) { return "/channels/" + url_encode(id); }
+}  // namespace
+
+void AriClient::answer(const std::string& c, ResponseHandler done) {
+  request("POST", ch(c) + "/answer", {}, std::move(done));
+}
+void AriClient::hangup(const std::string& c, const std::string& reason, ResponseHandler done) {
+  request("DELETE", ch(c) + (reason.empty() ? "" : "?reason=" + url_encode(reason)), {},
+          std::move(done));
+}
+void AriClient::play(const std::string& c, const std::string& media, ResponseHandler done) {
+  request("POST", ch(c) + "/play?media=" + url_encode(media), {}, std::move(done));
+}
+void AriClient::dtmf(const std::string& c, const std::string& digits, int duration_ms,
+                     ResponseHandler done) {
+  std::string q = ch(c) + "/dtmf?dtmf=" + url_encode(digits);
+  if (duration_ms > 0) q += "&duration=" + std::to_string(duration_ms);
+  request("POST", q, {}, std::move(done));
+}
+void AriClient::hold(const std::string& c, bool on, ResponseHandler done) {
+  request(on ? "POST" : "DELETE", ch(c) + "/hold", {}, std::move(done));
+}
+void AriClient::ring(const std::string& c, ResponseHandler done) {
+  request("POST", ch(c) + "/ring", {}, std::move(done));
+}
+void AriClient::continue_in_dialplan(const std::string& c, const std::string& context,
+                                     const std::string& exten, int priority,
+                                     ResponseHandler done) {
+  request("POST",
+          ch(c) + "/continue?context=" + url_encode(context) + "&extension=" + url_encode(exten) +
+              "&priority=" + std::to_string(priority),
+          {}, std::move(done));
+}
+void AriClient::redirect(const std::string& c, const std::string& endpoint, ResponseHandler done) {
+  request("POST", ch(c) + "/redirect?endpoint=" + url_encode(endpoint), {}, std::move(done));
+}
+void AriClient::get_variable(const std::string& c, const std::string& name, ResponseHandler done) {
+  request("GET", ch(c) + "/variable?variable=" + url_encode(name), {}, std::move(done));
+}
+void AriClient::set_variable(const std::string& c, const std::string& name,
+                             const std::string& value, ResponseHandler done) {
+  request("POST", ch(c) + "/variable?variable=" + url_encode(name) + "&value=" + url_encode(value),
+          {}, std::move(done));
+}
+void AriClient::originate(const std::map<std::string, std::string>& params,
+                          const std::map<std::string, std::string>& variables,
+                          ResponseHandler done) {
+  std::string q = "/channels";
+  char sep = '?';
+  for (const auto& [k, v] : params) {
+    q += sep + url_encode(k) + "=" + url_encode(v);
+    sep = '&';
+  }
+  std::string body;
+  if (!variables.empty()) {
+    json::object vars;
+    for (const auto& [k, v] : variables) vars[k] = v;
+    body = json::serialize(json::object{{"variables", std::move(vars)}});
+  }
+  request("POST", q, std::move(body), std::move(done));
+}
+void AriClient::external_media(const std::string& host_port, const std::string& uuid,
+                               const std::string& format, ResponseHandler done) {
+  request("POST",
+          "/channels/externalMedia?app=" + url_encode(impl_->opts.app) +
+              "&external_host=" + url_encode(host_port) +
+              "&encapsulation=audiosocket&transport=tcp&format=" + url_encode(format) +
+              "&data=" + url_encode(uuid),
+          {}, std::move(done));
+}
+void AriClient::create_bridge(ResponseHandler done) {
+  request("POST", "/bridges?type=mixing", {}, std::move(done));
+}
+void AriClient::add_to_bridge(const std::string& b, const std::string& channels,
+                              ResponseHandler done) {
+  request("POST", "/bridges/" + url_encode(b) + "/addChannel?channel=" + url_encode(channels), {},
+          std::move(done));
+}
+void AriClient::remove_from_bridge(const std::string& b, const std::string& c,
+                                   ResponseHandler done) {
+  request("POST", "/bridges/" + url_encode(b) + "/removeChannel?channel=" + url_encode(c), {},
+          std::move(done));
+}
+void AriClient::destroy_bridge(const std::string& b, ResponseHandler done) {
+  request("DELETE", "/bridges/" + url_encode(b), {}, std::move(done));
+}
+
+}  // namespace voxbridge::control

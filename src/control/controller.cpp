@@ -1,0 +1,449 @@
+#include "voxbridge/control/controller.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "control_state.hpp"
+
+namespace voxbridge::control {
+
+namespace asio = boost::asio;
+
+const char* outcome_name(OriginateResult::Outcome o) {
+  switch (o) {
+    case OriginateResult::Outcome::answered:
+      return "answered";
+    case OriginateResult::Outcome::busy:
+      return "busy";
+    case OriginateResult::Outcome::no_answer:
+      return "no answer";
+    case OriginateResult::Outcome::failed:
+      return "failed";
+    case OriginateResult::Outcome::denied:
+      return "denied";
+    case OriginateResult::Outcome::limit:
+      return "limit";
+  }
+  return "failed";
+}
+
+namespace {
+
+bool valid_dtmf(std::string_view d) {
+  return !d.empty() && d.find_first_not_of("0123456789*#ABCDabcdw") == std::string_view::npos;
+}
+
+bool valid_variable_name(std::string_view n) {
+  return !n.empty() && n.size() <= 80 &&
+         n.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+             std::string_view::npos;
+}
+
+bool watched_variable(std::string_view name) {
+  return name.rfind("VB_", 0) == 0 || name == "FROM_DID";
+}
+
+std::string describe_request(const agent::ActionRequest& r) {
+  switch (r.kind) {
+    case agent::ActionRequest::Kind::transfer:
+      return "transfer to " + r.target + (r.context.empty() ? "" : "@" + r.context);
+    case agent::ActionRequest::Kind::send_dtmf:
+      return "send DTMF " + r.digits;
+    case agent::ActionRequest::Kind::set_variable:
+      return "set " + r.name;
+  }
+  return "action";
+}
+
+/// Asterisk's OriginateResponse Reason codes (AST_CONTROL_*).
+OriginateResult::Outcome outcome_from_reason(int reason) {
+  switch (reason) {
+    case 4:
+      return OriginateResult::Outcome::answered;
+    case 5:
+      return OriginateResult::Outcome::busy;
+    case 3:  // ringing, never answered
+    case 1:  // hung up before answer
+      return OriginateResult::Outcome::no_answer;
+    default:
+      return OriginateResult::Outcome::failed;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+class CallActionsImpl : public agent::CallActions {
+ public:
+  CallActionsImpl(std::weak_ptr<Controller::State> st, std::string uuid)
+      : st_(std::move(st)), uuid_(std::move(uuid)) {}
+
+  void run(const agent::ActionRequest& request, std::function<void(std::string)> done) override {
+    auto st = st_.lock();
+    if (!st) {
+      done("voxbridge's control path has stopped");
+      return;
+    }
+    asio::post(st->io, [w = st_, uuid = uuid_, request, done = std::move(done)]() mutable {
+      if (auto s = w.lock()) s->run_action(uuid, request, std::move(done));
+    });
+  }
+
+ private:
+  std::weak_ptr<Controller::State> st_;
+  std::string uuid_;
+};
+
+Controller::State::State(const ControlConfig& c, ControlCounters& k) : cfg(c), counters(k) {}
+
+void Controller::State::finish_action(const std::string& uuid, const agent::ActionRequest& r,
+                                      const std::string& error,
+                                      const std::function<void(std::string)>& done) {
+  if (error.empty()) {
+    counters.actions_ok.fetch_add(1);
+    spdlog::info("call uuid={}: {}: done", uuid, describe_request(r));
+  } else {
+    counters.actions_failed.fetch_add(1);
+    spdlog::warn("call uuid={}: {}: failed: {}", uuid, describe_request(r), error);
+  }
+  done(error);
+}
+
+void Controller::State::run_action(const std::string& uuid, const agent::ActionRequest& r,
+                                   std::function<void(std::string)> done) {
+  // Checks that need no Asterisk come first: a denied action never reaches it.
+  std::string refused;
+  std::string context = r.context.empty() ? cfg.transfer_context : r.context;
+  switch (r.kind) {
+    case agent::ActionRequest::Kind::transfer:
+      refused = cfg.allow.check_transfer(r.target, context);
+      break;
+    case agent::ActionRequest::Kind::send_dtmf:
+      if (!valid_dtmf(r.digits)) refused = "'" + r.digits + "' is not a DTMF string";
+      break;
+    case agent::ActionRequest::Kind::set_variable:
+      if (!valid_variable_name(r.name)) refused = "'" + r.name + "' is not a variable name";
+      break;
+  }
+  if (!refused.empty()) {
+    counters.actions_denied.fetch_add(1);
+    spdlog::warn("call uuid={}: {}: denied: {}", uuid, describe_request(r), refused);
+    done("denied: " + refused);
+    return;
+  }
+  if (cfg.mode == ControlConfig::Mode::ari) {
+    ari_action(uuid, r, context, std::move(done));
+  } else {
+    ami_action(uuid, r, context, std::move(done));
+  }
+}
+
+// --- AMI mode ---------------------------------------------------------------------------------
+
+std::string Controller::State::channel_of(const std::string& uuid) const {
+  std::lock_guard lock(mu);
+  auto u = uuid_to_id.find(uuid);
+  if (u == uuid_to_id.end()) return {};
+  auto c = channels.find(u->second);
+  return c == channels.end() ? std::string() : c->second.name;
+}
+
+void Controller::State::ami_action(const std::string& uuid, const agent::ActionRequest& r,
+                                   const std::string& context,
+                                   std::function<void(std::string)> done) {
+  const std::string channel = channel_of(uuid);
+  if (channel.empty()) {
+    finish_action(uuid, r,
+                  "no Asterisk channel known for this call (is " + cfg.uuid_variable +
+                      " set right before AudioSocket(), and AMI connected?)",
+                  done);
+    return;
+  }
+  auto finish = [self = shared_from_this(), uuid, r, done](AmiReply rep) {
+    self->finish_action(uuid, r, rep.ok ? std::string() : "AMI: " + rep.error, done);
+  };
+  switch (r.kind) {
+    case agent::ActionRequest::Kind::transfer:
+      ami->send("Redirect",
+                {{"Channel", channel}, {"Context", context}, {"Exten", r.target}, {"Priority", "1"}},
+                finish);
+      return;
+    case agent::ActionRequest::Kind::set_variable:
+      ami->send("Setvar", {{"Channel", channel}, {"Variable", r.name}, {"Value", r.value}}, finish);
+      return;
+    case agent::ActionRequest::Kind::send_dtmf:
+      ami_dtmf(channel, r.digits, 0, r.digit_ms,
+               [self = shared_from_this(), uuid, r, done](std::string error) {
+                 self->finish_action(uuid, r, error, done);
+               });
+      return;
+  }
+}
+
+void Controller::State::ami_dtmf(std::string channel, std::string digits, std::size_t index,
+                                 int digit_ms, std::function<void(std::string)> done) {
+  if (index >= digits.size()) {
+    done({});
+    return;
+  }
+  const char d = digits[index];
+  if (d == 'w') {
+    auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
+    t->async_wait([self = shared_from_this(), t, channel, digits, index, digit_ms,
+                   done](const boost::system::error_code&) mutable {
+      self->ami_dtmf(std::move(channel), std::move(digits), index + 1, digit_ms, std::move(done));
+    });
+    return;
+  }
+  AmiFields f{{"Channel", channel}, {"Digit", std::string(1, d)}};
+  if (digit_ms > 0) f.emplace_back("Duration", std::to_string(digit_ms));
+  f.emplace_back("Receive", "false");
+  ami->send("PlayDTMF", f,
+            [self = shared_from_this(), channel, digits, index, digit_ms,
+             done](AmiReply rep) mutable {
+              if (!rep.ok) {
+                done("AMI: " + rep.error);
+                return;
+              }
+              self->ami_dtmf(std::move(channel), std::move(digits), index + 1, digit_ms,
+                             std::move(done));
+            });
+}
+
+void Controller::State::on_ami_event(const AmiMessage& m) {
+  const std::string_view ev = m.event();
+  if (ev == "OriginateResponse") {
+    on_originate_response(m);
+    return;
+  }
+  const std::string id(m.get("Uniqueid"));
+  if (id.empty()) return;
+  std::lock_guard lock(mu);
+  if (ev == "Hangup") {
+    auto it = channels.find(id);
+    if (it != channels.end()) {
+      if (!it->second.uuid.empty()) uuid_to_id.erase(it->second.uuid);
+      channels.erase(it);
+    }
+    return;
+  }
+  if (ev != "Newchannel" && ev != "VarSet" && ev != "Newexten" && ev != "NewCallerid") return;
+  auto it = channels.find(id);
+  if (it == channels.end()) {
+    if (channels.size() >= kMaxChannels) return;  // a PBX far busier than we serve
+    it = channels.emplace(id, ChannelFacts{}).first;
+    it->second.exten = m.get("Exten");
+  }
+  ChannelFacts& c = it->second;
+  c.name = m.get("Channel");
+  c.caller_number = m.get("CallerIDNum");
+  c.caller_name = m.get("CallerIDName");
+  if (c.caller_name == "<unknown>") c.caller_name.clear();
+  if (c.caller_number == "<unknown>") c.caller_number.clear();
+  if (ev != "VarSet") return;
+  const std::string name(m.get("Variable"));
+  const std::string value(m.get("Value"));
+  if (name == cfg.uuid_variable || name == "AUDIOSOCKET_UUID") {
+    if (!c.uuid.empty()) uuid_to_id.erase(c.uuid);
+    c.uuid = value;
+    uuid_to_id[value] = id;
+  }
+  if (watched_variable(name) && (c.variables.size() < 64 || c.variables.count(name) != 0)) {
+    c.variables[name] = value;
+  }
+}
+
+// --- outbound calls -----------------------------------------------------------------------------
+
+void Controller::State::originate(OriginateRequest req, std::function<void(OriginateResult)> done) {
+  OriginateResult res;
+  if (const auto why = cfg.allow.check_originate(req.to); !why.empty()) {
+    counters.actions_denied.fetch_add(1);
+    spdlog::warn("originate to {}: denied: {}", req.to, why);
+    res.outcome = OriginateResult::Outcome::denied;
+    res.detail = why;
+    done(res);
+    return;
+  }
+  if (outbound_active >= cfg.max_outbound) {
+    res.outcome = OriginateResult::Outcome::limit;
+    res.detail = std::to_string(outbound_active) + " outbound calls already (max_outbound)";
+    spdlog::warn("originate to {}: {}", req.to, res.detail);
+    done(res);
+    return;
+  }
+  if (cfg.mode == ControlConfig::Mode::ari) {
+    ari_originate(std::move(req), std::move(done));
+    return;
+  }
+  std::string channel = cfg.originate_channel;
+  if (auto p = channel.find("${NUMBER}"); p != std::string::npos) channel.replace(p, 9, req.to);
+  AmiFields f{{"Channel", channel},
+              {"Context", cfg.originate_context},
+              {"Exten", cfg.originate_exten},
+              {"Priority", "1"},
+              {"Async", "true"},
+              {"Timeout", std::to_string(cfg.originate_timeout.count())}};
+  const std::string cid = req.caller_id.empty() ? cfg.originate_caller_id : req.caller_id;
+  if (!cid.empty()) f.emplace_back("CallerID", cid);
+  if (!req.agent.empty()) f.emplace_back("Variable", "VB_AGENT=" + req.agent);
+  f.emplace_back("Variable", "VB_OUTBOUND=" + req.to);
+  for (const auto& [k, v] : req.variables) {
+    if (!valid_variable_name(k)) {
+      res.detail = "'" + k + "' is not a variable name";
+      done(res);
+      return;
+    }
+    f.emplace_back("Variable", k + "=" + v);
+  }
+  ++outbound_active;
+  counters.originates.fetch_add(1);
+  auto entry = std::make_shared<PendingOriginate>();
+  entry->done = std::move(done);
+  entry->to = req.to;
+  const std::string id = ami->send("Originate", f, [self = shared_from_this(), entry](AmiReply r) {
+    if (r.ok) return;  // queued: OriginateResponse tells the rest
+    OriginateResult failed;
+    failed.detail = "AMI: " + r.error;
+    self->finish_originate(entry, failed);
+  });
+  if (id.empty()) return;  // the reply handler reports it
+  entry->action_id = id;
+  pending_originates[id] = entry;
+  entry->timer = std::make_shared<asio::steady_timer>(io, cfg.originate_timeout + std::chrono::seconds(15));
+  entry->timer->async_wait([self = shared_from_this(), entry](const boost::system::error_code& ec) {
+    if (ec) return;
+    OriginateResult lost;
+    lost.detail = "no OriginateResponse from Asterisk";
+    self->finish_originate(entry, lost);
+  });
+}
+
+void Controller::State::on_originate_response(const AmiMessage& m) {
+  auto it = pending_originates.find(std::string(m.action_id()));
+  if (it == pending_originates.end()) return;
+  auto entry = it->second;
+  OriginateResult res;
+  const std::string reason(m.get("Reason"));
+  int code = 0;
+  try {
+    code = std::stoi(reason);
+  } catch (const std::exception&) {
+  }
+  res.outcome = m.get("Response") == "Success" ? OriginateResult::Outcome::answered
+                                                : outcome_from_reason(code);
+  if (res.outcome != OriginateResult::Outcome::answered && code == 4) {
+    res.outcome = OriginateResult::Outcome::failed;
+  }
+  res.channel = m.get("Channel");
+  res.detail = "Reason " + reason;
+  finish_originate(entry, res);
+}
+
+void Controller::State::finish_originate(const std::shared_ptr<PendingOriginate>& entry,
+                                         OriginateResult res) {
+  if (entry->finished) return;
+  entry->finished = true;
+  if (entry->timer) entry->timer->cancel();
+  pending_originates.erase(entry->action_id.empty() ? entry->channel_id : entry->action_id);
+  if (outbound_active > 0) --outbound_active;
+  if (res.outcome == OriginateResult::Outcome::answered) {
+    spdlog::info("originate to {}: answered (channel {})", entry->to, res.channel);
+  } else {
+    spdlog::warn("originate to {}: {} ({})", entry->to, outcome_name(res.outcome), res.detail);
+  }
+  entry->done(std::move(res));
+}
+
+// --- Controller -------------------------------------------------------------------------------
+
+Controller::Controller(ControlConfig cfg)
+    : cfg_(std::move(cfg)), state_(std::make_shared<State>(cfg_, counters_)) {}
+
+Controller::~Controller() { stop(); }
+
+void Controller::start() {
+  auto& st = *state_;
+  if (st.thread.joinable() || cfg_.mode == ControlConfig::Mode::none) return;
+  st.work.emplace(st.io.get_executor());
+  if (cfg_.mode == ControlConfig::Mode::ami) {
+    st.ami = AmiClient::create(st.io.get_executor(), cfg_.ami);
+    st.ami->on_event([w = std::weak_ptr<State>(state_)](const AmiMessage& m) {
+      if (auto s = w.lock()) s->on_ami_event(m);
+    });
+    st.ami->on_state([this](bool up, std::string_view why) {
+      if (!up) counters_.reconnects.fetch_add(1);
+      spdlog::info("control: AMI {} ({})", up ? "up" : "down", why);
+    });
+    asio::post(st.io, [a = st.ami] { a->start(); });
+  } else {
+    st.start_ari();
+  }
+  st.thread = std::thread([&st] {
+    try {
+      st.io.run();
+    } catch (const std::exception& e) {
+      spdlog::critical("control thread: {}", e.what());
+    }
+  });
+}
+
+void Controller::stop() {
+  auto& st = *state_;
+  if (!st.thread.joinable()) return;
+  asio::post(st.io, [s = state_] {
+    if (s->ami) s->ami->stop();
+    s->stop_ari();
+    s->work.reset();
+  });
+  // The clients close their sockets; whatever they were doing ends within the io's run.
+  st.io.stop();
+  st.thread.join();
+}
+
+void Controller::describe(agent::CallInfo& info) const {
+  if (cfg_.mode == ControlConfig::Mode::none) return;
+  info.actions = std::make_shared<CallActionsImpl>(state_, info.uuid);
+  std::lock_guard lock(state_->mu);
+  auto u = state_->uuid_to_id.find(info.uuid);
+  if (u == state_->uuid_to_id.end()) return;
+  auto c = state_->channels.find(u->second);
+  if (c == state_->channels.end()) return;
+  const ChannelFacts& f = c->second;
+  info.channel = f.name;
+  info.caller_number = f.caller_number;
+  info.caller_name = f.caller_name;
+  info.variables = f.variables;
+  if (auto d = f.variables.find("FROM_DID"); d != f.variables.end() && !d->second.empty()) {
+    info.called_number = d->second;
+  } else if (f.exten != "s") {
+    info.called_number = f.exten;
+  }
+}
+
+void Controller::originate(OriginateRequest req, std::function<void(OriginateResult)> done) {
+  if (cfg_.mode == ControlConfig::Mode::none) {
+    OriginateResult r;
+    r.detail = "no Asterisk control path configured ([control] mode = ami or ari)";
+    done(r);
+    return;
+  }
+  asio::post(state_->io, [s = state_, req = std::move(req), done = std::move(done)]() mutable {
+    s->originate(std::move(req), std::move(done));
+  });
+}
+
+bool Controller::connected() const {
+  if (state_->ami) return state_->ami->connected();
+  return state_->ari_connected();
+}
+
+}  // namespace voxbridge::control
