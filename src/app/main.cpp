@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "originate_main.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/sim/sim_call.hpp"
@@ -94,6 +95,9 @@ int serve(int argc, const char* const* argv) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "call") == 0) {
     return voxbridge::sim::call_main(argc - 1, argv + 1);
+  }
+  if (argc > 1 && std::strcmp(argv[1], "originate") == 0) {
+    return voxbridge::app::originate_main(argc - 1, argv + 1);
   }
   return serve(argc, argv);
 }

@@ -604,8 +604,18 @@ void set_intent(IntentDraft& d, const Where& w, const std::string& v) {
       const auto at = target.find('@');
       i.target = target.substr(0, at);
       i.context = at == std::string::npos ? std::string() : target.substr(at + 1);
+    } else if (verb == "dtmf" && !target.empty() &&
+               target.find_first_not_of("0123456789*#ABCDw") == std::string::npos) {
+      i.action = dialogue_rules::Intent::Action::send_dtmf;
+      i.target = target;
+    } else if (verb == "set" && target.find('=') != std::string::npos && target.front() != '=') {
+      i.action = dialogue_rules::Intent::Action::set_variable;
+      const auto eq = target.find('=');
+      i.target = target.substr(0, eq);
+      i.context = target.substr(eq + 1);
     } else {
-      w.fail("'" + v + "' is not none, hangup or transfer EXTEN[@CONTEXT]");
+      w.fail("'" + v +
+             "' is not none, hangup, transfer EXTEN[@CONTEXT], dtmf DIGITS or set NAME=VALUE");
     }
   } else {
     w.fail("unknown option (expected rules, keywords, dtmf, reply or action)");
@@ -1053,6 +1063,8 @@ void apply_command_line(Config& cfg, const CommandLine& cl) {
 std::string usage() {
   return R"(usage: voxbridge [options]            run the AudioSocket server
        voxbridge call [options]       place a simulated call (see voxbridge call --help)
+       voxbridge originate [options]  place an outbound call into the agent through
+                                      Asterisk (see voxbridge originate --help)
 
 options:
   -c, --config FILE     voxbridge.conf to read (default: built-in defaults, no file needed)

@@ -118,6 +118,15 @@ grpc::Status RulesDialogue::Turn(grpc::ServerContext* ctx, const llm::v1::TurnRe
     r.mutable_action()->mutable_transfer()->set_target(intent->target);
     r.mutable_action()->mutable_transfer()->set_context(intent->context);
     writer->Write(r);
+  } else if (intent != nullptr && intent->action == Intent::Action::send_dtmf) {
+    r.Clear();
+    r.mutable_action()->mutable_send_dtmf()->set_digits(intent->target);
+    writer->Write(r);
+  } else if (intent != nullptr && intent->action == Intent::Action::set_variable) {
+    r.Clear();
+    r.mutable_action()->mutable_set_variable()->set_name(intent->target);
+    r.mutable_action()->mutable_set_variable()->set_value(intent->context);
+    writer->Write(r);
   }
   r.Clear();
   r.mutable_end_of_turn();

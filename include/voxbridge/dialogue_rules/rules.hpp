@@ -5,7 +5,7 @@
 // Each turn: DTMF digits pick the intent whose `dtmf` they equal; otherwise the first intent
 // (in file order) with a keyword or phrase found in the caller's words, as whole words. The
 // intent's reply is spoken, with slots filled ({caller_id}, {caller_name}, {called}, {time},
-// {date}), then its action (transfer or hang up). A no-input turn gets `no_input`; anything else
+// {date}), then its action (transfer, hang up, send DTMF, set a channel variable). A no-input turn gets `no_input`; anything else
 // gets `fallback`.
 #pragma once
 
@@ -23,9 +23,9 @@ struct Intent {
   std::vector<std::string> keywords;  ///< lower case words or phrases
   std::string dtmf;                   ///< digits that choose this intent (empty = none)
   std::string reply;
-  enum class Action { none, transfer, hangup } action = Action::none;
-  std::string target;   ///< transfer: extension or number
-  std::string context;  ///< transfer: dialplan context (empty = the channel's)
+  enum class Action { none, transfer, hangup, send_dtmf, set_variable } action = Action::none;
+  std::string target;   ///< transfer: extension or number; send_dtmf: digits; set: name
+  std::string context;  ///< transfer: dialplan context (empty = the default); set: value
 };
 
 struct RuleSet {

@@ -247,8 +247,19 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
   EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\n"),
             "voxbridge.conf:2: [intent-x] needs keywords or dtmf to be chosen");
   EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\ndtmf = 1\naction = dial 100\n"),
-            "voxbridge.conf:5: [intent-x] action: 'dial 100' is not none, hangup or transfer "
-            "EXTEN[@CONTEXT]");
+            "voxbridge.conf:5: [intent-x] action: 'dial 100' is not none, hangup, transfer "
+            "EXTEN[@CONTEXT], dtmf DIGITS or set NAME=VALUE");
+  EXPECT_EQ(error_of("[control]\nmode = sip\n"),
+            "voxbridge.conf:2: [control] mode: 'sip' is not none, ami or ari");
+  EXPECT_EQ(error_of("[control]\nallow_numbers = _NXX, _1[2-\n"),
+            "voxbridge.conf:2: [control] allow_numbers: '[' without ']' in _1[2-");
+  EXPECT_EQ(error_of("[control]\nmode = ami\n[ami]\nusername = vb\n"),
+            "voxbridge.conf: [ami] mode = ami needs username and secret");
+  EXPECT_EQ(error_of("[ari]\nusername = vb\npassword = x\n"),
+            "voxbridge.conf: [control] mode: [ami] or [ari] is configured but [control] mode is "
+            "none (set mode = ami or ari)");
+  EXPECT_EQ(error_of("[control]\noriginate_channel = PJSIP/trunk\n"),
+            "voxbridge.conf:2: [control] originate_channel: must contain ${NUMBER}");
   EXPECT_EQ(error_of("[agent-bot]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = "
                      "builtin\nrules = nope\n"),
             "voxbridge.conf:6: [agent-bot] rules: no [rules-nope] section");
@@ -323,6 +334,63 @@ TEST(CommandLine, HelpAndVersion) {
   const char* b[] = {"voxbridge", "--version"};
   EXPECT_TRUE(parse_command_line(2, b).version);
   EXPECT_NE(usage().find("--listen"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace voxbridge::config
+
+namespace voxbridge::config {
+namespace {
+
+TEST(Config, ParsesTheControlPath) {
+  setenv("VB_TEST_AMI_SECRET", "s3cret", 1);
+  const Config c = parse_config(R"(
+[control]
+mode = ami
+allow_contexts = from-internal, voxbridge-transfer
+allow_extensions = _1XX, operator
+allow_numbers = _NXXNXXXXXX
+transfer_context = from-internal
+originate_channel = PJSIP/${NUMBER}@trunk
+max_outbound = 3
+[ami]
+host = 10.0.0.5
+port = 5039
+username = voxbridge
+secret = ${VB_TEST_AMI_SECRET}
+auth = plain
+tls = yes
+[rules-r]
+[intent-press3]
+rules = r
+dtmf = 3
+action = dtmf 42#
+[intent-press4]
+rules = r
+dtmf = 4
+action = set VB_RESULT=sales
+)",
+                                "voxbridge.conf");
+  EXPECT_EQ(c.control.mode, control::ControlConfig::Mode::ami);
+  EXPECT_EQ(c.control.allow.contexts,
+            (std::vector<std::string>{"from-internal", "voxbridge-transfer"}));
+  EXPECT_EQ(c.control.allow.extensions, (std::vector<std::string>{"_1XX", "operator"}));
+  EXPECT_EQ(c.control.allow.numbers, (std::vector<std::string>{"_NXXNXXXXXX"}));
+  EXPECT_EQ(c.control.transfer_context, "from-internal");
+  EXPECT_EQ(c.control.originate_channel, "PJSIP/${NUMBER}@trunk");
+  EXPECT_EQ(c.control.max_outbound, 3u);
+  EXPECT_EQ(c.control.ami.host, "10.0.0.5");
+  EXPECT_EQ(c.control.ami.port, "5039");
+  EXPECT_EQ(c.control.ami.secret, "s3cret");
+  EXPECT_FALSE(c.control.ami.md5);
+  EXPECT_TRUE(c.control.ami.tls);
+  const auto& intents = c.rules.at("r").intents;
+  ASSERT_EQ(intents.size(), 2u);
+  EXPECT_EQ(intents[0].action, dialogue_rules::Intent::Action::send_dtmf);
+  EXPECT_EQ(intents[0].target, "42#");
+  EXPECT_EQ(intents[1].action, dialogue_rules::Intent::Action::set_variable);
+  EXPECT_EQ(intents[1].target, "VB_RESULT");
+  EXPECT_EQ(intents[1].context, "sales");
 }
 
 }  // namespace
