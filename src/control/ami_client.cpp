@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,7 +13,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <atomic>
 #include <deque>
 #include <map>
 #include <random>
@@ -32,7 +32,11 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
   };
 
   Impl(asio::any_io_executor ex, AmiOptions o)
-      : exec(std::move(ex)), opts(std::move(o)), wake(exec), retry(exec), rng(std::random_device{}()) {
+      : exec(std::move(ex)),
+        opts(std::move(o)),
+        wake(exec),
+        retry(exec),
+        rng(std::random_device{}()) {
     wake.expires_at(asio::steady_timer::time_point::max());
   }
 
@@ -41,8 +45,8 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
   EventHandler on_event;
   StateHandler on_state;
   bool running = false;
-  std::atomic<bool> up{false};  // logged in (read from other threads)
-  bool linked = false;   // TCP (and TLS) up: login actions may be sent
+  std::atomic<bool> up{false};   // logged in (read from other threads)
+  bool linked = false;           // TCP (and TLS) up: login actions may be sent
   std::uint64_t generation = 0;  // bumps per connection
   std::uint64_t next_id = 0;
   std::map<std::string, Pending> pending;
@@ -88,7 +92,8 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
     AmiReply r;
     if (!(during_login ? linked : up.load())) {
       r.error = "not connected to AMI " + opts.host + ":" + opts.port;
-      asio::post(exec, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+      asio::post(exec,
+                 [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
       return {};
     }
     std::string id = "vb-" + std::to_string(++next_id);
@@ -96,7 +101,8 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
     auto bytes = encode_action(action, id, fields, &error);
     if (!bytes) {
       r.error = "refused to send " + action + ": " + error;
-      asio::post(exec, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+      asio::post(exec,
+                 [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
       return {};
     }
     auto timer = std::make_shared<asio::steady_timer>(exec, opts.action_timeout);
@@ -108,8 +114,8 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
       auto handler = std::move(it->second.done);
       self->pending.erase(it);
       AmiReply timeout;
-      timeout.error = action + " timed out after " +
-                      std::to_string(self->opts.action_timeout.count()) + " ms";
+      timeout.error =
+          action + " timed out after " + std::to_string(self->opts.action_timeout.count()) + " ms";
       handler(std::move(timeout));
     });
     pending.emplace(id, Pending{std::move(done), std::move(timer)});
@@ -122,17 +128,24 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
   awaitable<AmiReply> request(std::string action, AmiFields fields) {
     auto result = std::make_shared<std::optional<AmiReply>>();
     asio::steady_timer done_timer(exec, asio::steady_timer::time_point::max());
-    send(std::move(action), fields,
-         [result, &done_timer](AmiReply r) {
-           *result = std::move(r);
-           done_timer.cancel();
-         },
-         true);
+    send(
+        std::move(action), fields,
+        [result, &done_timer](AmiReply r) {
+          *result = std::move(r);
+          done_timer.cancel();
+        },
+        true);
     if (!*result) co_await done_timer.async_wait(asio::as_tuple(use_awaitable));
     co_return std::move(**result);
   }
 
   void dispatch(const AmiMessage& m) {
+    // Events first: some carry a Response header and the ActionID of an action answered long
+    // ago (OriginateResponse).
+    if (m.is_event()) {
+      if (on_event) on_event(m);
+      return;
+    }
     if (m.is_response()) {
       auto it = pending.find(std::string(m.action_id()));
       if (it == pending.end()) return;  // timed out already, or not ours
@@ -147,9 +160,7 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
       }
       r.response = m;
       done(std::move(r));
-      return;
     }
-    if (m.is_event() && on_event) on_event(m);
   }
 
   awaitable<std::size_t> read_some(asio::mutable_buffer b) {
@@ -340,10 +351,16 @@ std::shared_ptr<AmiClient> AmiClient::create(asio::any_io_executor ex, AmiOption
 AmiClient::AmiClient(asio::any_io_executor ex, AmiOptions options)
     : impl_(std::make_shared<Impl>(std::move(ex), std::move(options))) {}
 
-AmiClient::~AmiClient() { stop(); }
+AmiClient::~AmiClient() {
+  stop();
+}
 
-void AmiClient::on_event(EventHandler h) { impl_->on_event = std::move(h); }
-void AmiClient::on_state(StateHandler h) { impl_->on_state = std::move(h); }
+void AmiClient::on_event(EventHandler h) {
+  impl_->on_event = std::move(h);
+}
+void AmiClient::on_state(StateHandler h) {
+  impl_->on_state = std::move(h);
+}
 
 void AmiClient::start() {
   if (impl_->running) return;
@@ -365,7 +382,9 @@ void AmiClient::stop() {
   impl_->close_link();
 }
 
-bool AmiClient::connected() const { return impl_->up; }
+bool AmiClient::connected() const {
+  return impl_->up;
+}
 
 std::string AmiClient::send(std::string action, AmiFields fields, ReplyHandler done) {
   return impl_->send(std::move(action), fields, std::move(done));

@@ -34,9 +34,9 @@ std::string new_uuid() {
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
   char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xffff),
-                static_cast<unsigned>(hi & 0xffff), static_cast<unsigned>(lo >> 48),
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
                 static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return buf;
 }
@@ -131,10 +131,25 @@ void Controller::State::ari_stasis_start(const json::object& channel, const json
     res.channel = str(channel, "name");
     finish_originate(entry, res);
   }
-  // The externalMedia leg's StasisStart can arrive before the response that names it.
   const std::string name = str(channel, "name");
-  if (name.rfind("AudioSocket/", 0) == 0) return;
-  (void)args;
+  if (name.rfind("AudioSocket/", 0) == 0) {
+    // Our externalMedia leg entered the app (its args carry the UUID we gave it as data); it
+    // can be added to the bridge only from now on, and this may come before or after the
+    // externalMedia response that names it.
+    std::string uuid;
+    if (args != nullptr && args->is_array() && !args->as_array().empty() &&
+        args->as_array()[0].is_string()) {
+      uuid = std::string(args->as_array()[0].as_string());
+    }
+    auto it = ari_by_uuid.find(uuid);
+    if (it == ari_by_uuid.end() || it->second->ending) {
+      ari->hangup(id, "normal", [](AriResponse) {});  // its call is gone: no leftover leg
+      return;
+    }
+    it->second->media_in_stasis = true;
+    ari_try_bridge(it->second);
+    return;
+  }
 
   auto call = std::make_shared<AriCall>();
   call->caller = id;
@@ -159,6 +174,7 @@ void Controller::State::ari_stasis_start(const json::object& channel, const json
     uuid_to_id[call->uuid] = id;
   }
   ari_calls[id] = call;
+  ari_by_uuid[call->uuid] = call;
   spdlog::info("ARI: call {} ({}) entered {}: AudioSocket leg uuid={}", id, name, cfg.ari.app,
                call->uuid);
   auto self = shared_from_this();
@@ -187,12 +203,7 @@ void Controller::State::ari_stasis_start(const json::object& channel, const json
               self->ari_teardown(call, b.ok() ? "caller left" : "bridge failed: " + b.error);
               return;
             }
-            self->ari->add_to_bridge(call->bridge, call->caller + "," + call->media,
-                                     [self, call](AriResponse a) {
-                                       if (!a.ok()) {
-                                         self->ari_teardown(call, "bridging failed: " + a.error);
-                                       }
-                                     });
+            self->ari_try_bridge(call);
           });
         });
   };
@@ -201,6 +212,18 @@ void Controller::State::ari_stasis_start(const json::object& channel, const json
   } else {
     ari->answer(id, after_answer);
   }
+}
+
+void Controller::State::ari_try_bridge(const std::shared_ptr<AriCall>& call) {
+  if (call->ending || call->bridged || call->bridge.empty() || call->media.empty() ||
+      !call->media_in_stasis) {
+    return;
+  }
+  call->bridged = true;
+  auto self = shared_from_this();
+  ari->add_to_bridge(call->bridge, call->caller + "," + call->media, [self, call](AriResponse a) {
+    if (!a.ok()) self->ari_teardown(call, "bridging failed: " + a.error);
+  });
 }
 
 void Controller::State::ari_channel_gone(const std::string& id, int cause) {
@@ -231,12 +254,16 @@ void Controller::State::ari_channel_gone(const std::string& id, int cause) {
   }
 }
 
-void Controller::State::ari_teardown(const std::shared_ptr<AriCall>& call, const std::string& why) {
+void Controller::State::ari_teardown(const std::shared_ptr<AriCall>& call_ref,
+                                     const std::string& why) {
+  // A copy: callers pass map entries (ari_calls / ari_by_media) that are erased below.
+  const std::shared_ptr<AriCall> call = call_ref;
   auto ignore = [](AriResponse) {};
   if (!call->ending) {
     call->ending = true;
     spdlog::info("ARI: call uuid={} ends: {}", call->uuid, why);
   }
+  ari_by_uuid.erase(call->uuid);
   // Each piece goes exactly once: hang up what is still there, destroy the bridge.
   if (!call->bridge.empty()) {
     ari->destroy_bridge(call->bridge, ignore);
@@ -249,6 +276,13 @@ void Controller::State::ari_teardown(const std::shared_ptr<AriCall>& call, const
   }
   if (!call->caller.empty()) {
     if (!call->transferred) ari->hangup(call->caller, "normal", ignore);
+    {
+      // Its facts go too: after StasisEnd this app may hear nothing more of the channel (a
+      // Local channel, or one continued in the dialplan, sends it no ChannelDestroyed).
+      std::lock_guard lock(mu);
+      channels.erase(call->caller);
+      uuid_to_id.erase(call->uuid);
+    }
     ari_calls.erase(call->caller);
     call->caller.clear();
   }
@@ -276,11 +310,11 @@ void Controller::State::ari_action(const std::string& uuid, const agent::ActionR
     case agent::ActionRequest::Kind::transfer:
       // The caller leaves Stasis for the dialplan; its AudioSocket leg and bridge go away.
       call->transferred = true;
-      ari->continue_in_dialplan(call->caller, context, r.target, 1, [self, call, finish](
-                                                                        AriResponse res) {
-        if (!res.ok()) call->transferred = false;
-        finish(std::move(res));
-      });
+      ari->continue_in_dialplan(call->caller, context, r.target, 1,
+                                [self, call, finish](AriResponse res) {
+                                  if (!res.ok()) call->transferred = false;
+                                  finish(std::move(res));
+                                });
       return;
     case agent::ActionRequest::Kind::send_dtmf: {
       std::string digits = r.digits;

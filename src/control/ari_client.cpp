@@ -230,8 +230,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
         req.set(http::field::user_agent, "voxbridge");
       }));
       ws->next_layer().expires_after(opts.connect_timeout);
-      const std::string target =
-          "/ari/events?app=" + url_encode(opts.app) + "&subscribeAll=false";
+      const std::string target = "/ari/events?app=" + url_encode(opts.app) + "&subscribeAll=false";
       websocket::response_type res;
       co_await ws->async_handshake(res, where.host + ":" + where.port, target, use_awaitable);
       ws->next_layer().expires_never();
@@ -280,8 +279,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
       if (Clock::now() - started > std::chrono::seconds(10)) backoff = opts.reconnect_min;
       std::uniform_int_distribution<long> d(backoff.count() / 2, backoff.count());
       const std::chrono::milliseconds wait{d(rng)};
-      spdlog::warn("ARI: {}; {} in {} ms", why, was_up ? "reconnecting" : "retrying",
-                   wait.count());
+      spdlog::warn("ARI: {}; {} in {} ms", why, was_up ? "reconnecting" : "retrying", wait.count());
       retry.expires_after(wait);
       co_await retry.async_wait(asio::as_tuple(use_awaitable));
       backoff = std::min(backoff * 2, opts.reconnect_max);
@@ -296,11 +294,19 @@ std::shared_ptr<AriClient> AriClient::create(asio::any_io_executor ex, AriOption
 AriClient::AriClient(asio::any_io_executor ex, AriOptions options)
     : impl_(std::make_shared<Impl>(std::move(ex), std::move(options))) {}
 
-AriClient::~AriClient() { stop(); }
+AriClient::~AriClient() {
+  stop();
+}
 
-void AriClient::on_event(EventHandler h) { impl_->on_event = std::move(h); }
-void AriClient::on_state(StateHandler h) { impl_->on_state = std::move(h); }
-bool AriClient::connected() const { return impl_->up; }
+void AriClient::on_event(EventHandler h) {
+  impl_->on_event = std::move(h);
+}
+void AriClient::on_state(StateHandler h) {
+  impl_->on_state = std::move(h);
+}
+bool AriClient::connected() const {
+  return impl_->up;
+}
 
 void AriClient::start() {
   if (impl_->running) return;
@@ -341,7 +347,9 @@ void AriClient::request(std::string method, std::string path, std::string body,
 }
 
 namespace {
-std::string ch(const std::string& id) { return "/channels/" + url_encode(id); }
+std::string ch(const std::string& id) {
+  return "/channels/" + url_encode(id);
+}
 }  // namespace
 
 void AriClient::answer(const std::string& c, ResponseHandler done) {
@@ -367,8 +375,7 @@ void AriClient::ring(const std::string& c, ResponseHandler done) {
   request("POST", ch(c) + "/ring", {}, std::move(done));
 }
 void AriClient::continue_in_dialplan(const std::string& c, const std::string& context,
-                                     const std::string& exten, int priority,
-                                     ResponseHandler done) {
+                                     const std::string& exten, int priority, ResponseHandler done) {
   request("POST",
           ch(c) + "/continue?context=" + url_encode(context) + "&extension=" + url_encode(exten) +
               "&priority=" + std::to_string(priority),

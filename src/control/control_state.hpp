@@ -3,10 +3,10 @@
 // channel facts, read by io threads when a call starts).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -30,8 +30,8 @@ struct ChannelFacts {
 struct PendingOriginate {
   std::function<void(OriginateResult)> done;
   std::string to;
-  std::string action_id;  // AMI
-  std::string channel_id;  // ARI
+  std::string action_id;                         // AMI
+  std::string channel_id;                        // ARI
   std::map<std::string, std::string> variables;  // ARI: become the call's metadata
   std::shared_ptr<boost::asio::steady_timer> timer;
   bool finished = false;
@@ -43,7 +43,9 @@ struct AriCall {
   std::string media;   ///< channel id of the externalMedia leg (empty until created)
   std::string bridge;  ///< bridge id (empty until created)
   std::string uuid;
-  bool transferred = false;  ///< left Stasis on purpose: do not hang the caller up
+  bool transferred = false;      ///< left Stasis on purpose: do not hang the caller up
+  bool media_in_stasis = false;  ///< the leg's StasisStart came: it may join the bridge
+  bool bridged = false;
   bool ending = false;
 };
 
@@ -61,7 +63,7 @@ struct Controller::State : std::enable_shared_from_this<Controller::State> {
   std::shared_ptr<AmiClient> ami;
   std::shared_ptr<AriClient> ari;
 
-  mutable std::mutex mu;  // guards channels and uuid_to_id
+  mutable std::mutex mu;                                   // guards channels and uuid_to_id
   std::unordered_map<std::string, ChannelFacts> channels;  // by Uniqueid / ARI channel id
   std::unordered_map<std::string, std::string> uuid_to_id;
 
@@ -69,8 +71,9 @@ struct Controller::State : std::enable_shared_from_this<Controller::State> {
   std::map<std::string, std::shared_ptr<PendingOriginate>> pending_originates;  // by id
 
   // ARI mode
-  std::map<std::string, std::shared_ptr<AriCall>> ari_calls;  // by caller channel id
+  std::map<std::string, std::shared_ptr<AriCall>> ari_calls;     // by caller channel id
   std::map<std::string, std::shared_ptr<AriCall>> ari_by_media;  // by media channel id
+  std::map<std::string, std::shared_ptr<AriCall>> ari_by_uuid;   // by AudioSocket UUID
   std::atomic<bool> ari_up{false};
 
   void run_action(const std::string& uuid, const agent::ActionRequest& r,
@@ -78,6 +81,8 @@ struct Controller::State : std::enable_shared_from_this<Controller::State> {
   void finish_action(const std::string& uuid, const agent::ActionRequest& r,
                      const std::string& error, const std::function<void(std::string)>& done);
   std::string channel_of(const std::string& uuid) const;
+  /// Copies what is known of the call's channel into `info`; false if nothing yet.
+  bool facts(const std::string& uuid, agent::CallInfo& info) const;
   void originate(OriginateRequest req, std::function<void(OriginateResult)> done);
   void finish_originate(const std::shared_ptr<PendingOriginate>& entry, OriginateResult res);
 
@@ -99,6 +104,7 @@ struct Controller::State : std::enable_shared_from_this<Controller::State> {
   void on_ari_event(const boost::json::object& e);
   void ari_stasis_start(const boost::json::object& channel, const boost::json::value* args);
   void ari_channel_gone(const std::string& id, int cause);
+  void ari_try_bridge(const std::shared_ptr<AriCall>& call);
   void ari_teardown(const std::shared_ptr<AriCall>& call, const std::string& why);
 };
 

@@ -86,6 +86,11 @@ class CallActionsImpl : public agent::CallActions {
   CallActionsImpl(std::weak_ptr<Controller::State> st, std::string uuid)
       : st_(std::move(st)), uuid_(std::move(uuid)) {}
 
+  bool describe(agent::CallInfo& info) const override {
+    auto st = st_.lock();
+    return st && st->facts(uuid_, info);
+  }
+
   void run(const agent::ActionRequest& request, std::function<void(std::string)> done) override {
     auto st = st_.lock();
     if (!st) {
@@ -172,9 +177,10 @@ void Controller::State::ami_action(const std::string& uuid, const agent::ActionR
   };
   switch (r.kind) {
     case agent::ActionRequest::Kind::transfer:
-      ami->send("Redirect",
-                {{"Channel", channel}, {"Context", context}, {"Exten", r.target}, {"Priority", "1"}},
-                finish);
+      ami->send(
+          "Redirect",
+          {{"Channel", channel}, {"Context", context}, {"Exten", r.target}, {"Priority", "1"}},
+          finish);
       return;
     case agent::ActionRequest::Kind::set_variable:
       ami->send("Setvar", {{"Channel", channel}, {"Variable", r.name}, {"Value", r.value}}, finish);
@@ -206,16 +212,15 @@ void Controller::State::ami_dtmf(std::string channel, std::string digits, std::s
   AmiFields f{{"Channel", channel}, {"Digit", std::string(1, d)}};
   if (digit_ms > 0) f.emplace_back("Duration", std::to_string(digit_ms));
   f.emplace_back("Receive", "false");
-  ami->send("PlayDTMF", f,
-            [self = shared_from_this(), channel, digits, index, digit_ms,
-             done](AmiReply rep) mutable {
-              if (!rep.ok) {
-                done("AMI: " + rep.error);
-                return;
-              }
-              self->ami_dtmf(std::move(channel), std::move(digits), index + 1, digit_ms,
-                             std::move(done));
-            });
+  ami->send(
+      "PlayDTMF", f,
+      [self = shared_from_this(), channel, digits, index, digit_ms, done](AmiReply rep) mutable {
+        if (!rep.ok) {
+          done("AMI: " + rep.error);
+          return;
+        }
+        self->ami_dtmf(std::move(channel), std::move(digits), index + 1, digit_ms, std::move(done));
+      });
 }
 
 void Controller::State::on_ami_event(const AmiMessage& m) {
@@ -225,7 +230,8 @@ void Controller::State::on_ami_event(const AmiMessage& m) {
     return;
   }
   const std::string id(m.get("Uniqueid"));
-  if (id.empty()) return;
+  // Set(GLOBAL(...)) reports "none"; failed originates "<unknown>".
+  if (id.empty() || id == "none" || id == "<unknown>") return;
   std::lock_guard lock(mu);
   if (ev == "Hangup") {
     auto it = channels.find(id);
@@ -318,7 +324,8 @@ void Controller::State::originate(OriginateRequest req, std::function<void(Origi
   if (id.empty()) return;  // the reply handler reports it
   entry->action_id = id;
   pending_originates[id] = entry;
-  entry->timer = std::make_shared<asio::steady_timer>(io, cfg.originate_timeout + std::chrono::seconds(15));
+  entry->timer =
+      std::make_shared<asio::steady_timer>(io, cfg.originate_timeout + std::chrono::seconds(15));
   entry->timer->async_wait([self = shared_from_this(), entry](const boost::system::error_code& ec) {
     if (ec) return;
     OriginateResult lost;
@@ -339,7 +346,7 @@ void Controller::State::on_originate_response(const AmiMessage& m) {
   } catch (const std::exception&) {
   }
   res.outcome = m.get("Response") == "Success" ? OriginateResult::Outcome::answered
-                                                : outcome_from_reason(code);
+                                               : outcome_from_reason(code);
   if (res.outcome != OriginateResult::Outcome::answered && code == 4) {
     res.outcome = OriginateResult::Outcome::failed;
   }
@@ -368,7 +375,9 @@ void Controller::State::finish_originate(const std::shared_ptr<PendingOriginate>
 Controller::Controller(ControlConfig cfg)
     : cfg_(std::move(cfg)), state_(std::make_shared<State>(cfg_, counters_)) {}
 
-Controller::~Controller() { stop(); }
+Controller::~Controller() {
+  stop();
+}
 
 void Controller::start() {
   auto& st = *state_;
@@ -409,24 +418,35 @@ void Controller::stop() {
   st.thread.join();
 }
 
-void Controller::describe(agent::CallInfo& info) const {
-  if (cfg_.mode == ControlConfig::Mode::none) return;
-  info.actions = std::make_shared<CallActionsImpl>(state_, info.uuid);
-  std::lock_guard lock(state_->mu);
-  auto u = state_->uuid_to_id.find(info.uuid);
-  if (u == state_->uuid_to_id.end()) return;
-  auto c = state_->channels.find(u->second);
-  if (c == state_->channels.end()) return;
+bool Controller::State::facts(const std::string& uuid, agent::CallInfo& info) const {
+  std::lock_guard lock(mu);
+  auto u = uuid_to_id.find(uuid);
+  if (u == uuid_to_id.end()) return false;
+  auto c = channels.find(u->second);
+  if (c == channels.end()) return false;
   const ChannelFacts& f = c->second;
   info.channel = f.name;
   info.caller_number = f.caller_number;
   info.caller_name = f.caller_name;
   info.variables = f.variables;
+  info.called_number.clear();
   if (auto d = f.variables.find("FROM_DID"); d != f.variables.end() && !d->second.empty()) {
     info.called_number = d->second;
   } else if (f.exten != "s") {
     info.called_number = f.exten;
   }
+  return true;
+}
+
+void Controller::describe(agent::CallInfo& info) const {
+  if (cfg_.mode == ControlConfig::Mode::none) return;
+  info.actions = std::make_shared<CallActionsImpl>(state_, info.uuid);
+  state_->facts(info.uuid, info);
+}
+
+bool Controller::knows(const std::string& uuid) const {
+  std::lock_guard lock(state_->mu);
+  return state_->uuid_to_id.count(uuid) != 0;
 }
 
 void Controller::originate(OriginateRequest req, std::function<void(OriginateResult)> done) {

@@ -75,15 +75,7 @@ class PipelineAgent final : public agent::Agent {
     call_.set_call_id(info.uuid);
     call_.set_listener(info.listener);
     call_.set_language(spec_->language);
-    // What the control path (ARI/AMI) knows of the channel goes to every provider.
-    call_.set_caller_number(info.caller_number);
-    call_.set_caller_name(info.caller_name);
-    call_.set_called_number(info.called_number);
-    for (const auto& [k, v] : info.variables) (*call_.mutable_metadata())[k] = v;
-    if (auto l = info.variables.find("VB_LANGUAGE"); l != info.variables.end() && !l->second.empty()) {
-      call_.set_language(l->second);
-    }
-    if (!info.channel.empty()) (*call_.mutable_metadata())["channel"] = info.channel;
+    apply_channel_facts();
     if (spec_->greeting_prompt && !spec_->greeting_prompt->empty()) {
       begin_reply();
       reply_->llm_done = true;
@@ -418,7 +410,11 @@ class PipelineAgent final : public agent::Agent {
     llm::v1::Event e;
     e.mutable_dtmf()->set_digits(digits);
     pending_events_.push_back(std::move(e));
-    if (!reply_ && !asr_) start_turn("");  // else it goes with the next turn
+    if (!reply_ && !asr_) {
+      start_turn("");
+    } else if (!asr_) {
+      digits_waiting_ = true;  // a turn of their own once this reply has been spoken
+    }                          // else they go with the caller's words
   }
 
   // --- thinking ---
@@ -432,6 +428,10 @@ class PipelineAgent final : public agent::Agent {
   }
 
   void start_turn(const std::string& user_text) {
+    // Facts that arrived after the call started (AMI's VarSet raced the connection).
+    if (info_.actions && info_.channel.empty() && info_.actions->describe(info_)) {
+      apply_channel_facts();
+    }
     begin_reply();
     reply_->user_text = user_text;
     llm_request_ = llm::v1::TurnRequest();
@@ -556,6 +556,19 @@ class PipelineAgent final : public agent::Agent {
     pending_events_.push_back(std::move(e));
   }
 
+  /// What the control path (ARI/AMI) knows of the channel goes to every provider.
+  void apply_channel_facts() {
+    call_.set_caller_number(info_.caller_number);
+    call_.set_caller_name(info_.caller_name);
+    call_.set_called_number(info_.called_number);
+    for (const auto& [k, v] : info_.variables) (*call_.mutable_metadata())[k] = v;
+    if (auto l = info_.variables.find("VB_LANGUAGE");
+        l != info_.variables.end() && !l->second.empty()) {
+      call_.set_language(l->second);
+    }
+    if (!info_.channel.empty()) (*call_.mutable_metadata())["channel"] = info_.channel;
+  }
+
   /// Hands an action to the Asterisk control path; its result comes back on this thread.
   void run_action(const common::v1::Action& a) {
     agent::ActionRequest req;
@@ -572,12 +585,12 @@ class PipelineAgent final : public agent::Agent {
       req.name = a.set_variable().name();
       req.value = a.set_variable().value();
     }
-    info_.actions->run(req, [post = poster_, w = std::weak_ptr<int>(alive_), this,
-                             a](std::string error) {
-      post([w, this, a, error = std::move(error)] {
-        if (w.lock()) on_action_result(a, error);
-      });
-    });
+    info_.actions->run(
+        req, [post = poster_, w = std::weak_ptr<int>(alive_), this, a](std::string error) {
+          post([w, this, a, error = std::move(error)] {
+            if (w.lock()) on_action_result(a, error);
+          });
+        });
   }
 
   void on_action_result(const common::v1::Action& a, const std::string& error) {
@@ -797,7 +810,10 @@ class PipelineAgent final : public agent::Agent {
     timelines_.push_back(t);
     reply_.reset();
     listening_since_ = tick_;
-    if (!hangup_when_drained_) ending_ = false;
+    if (!hangup_when_drained_ && !transfer_when_drained_) ending_ = false;
+    if (std::exchange(digits_waiting_, false) && !ending_ && !asr_ && !pending_events_.empty()) {
+      start_turn("");  // digits pressed while the agent spoke
+    }
   }
 
   void barge_in(const std::string& why) {
@@ -934,6 +950,7 @@ class PipelineAgent final : public agent::Agent {
   bool ending_ = false;
   bool failed_ = false;
   bool hangup_when_drained_ = false;
+  bool digits_waiting_ = false;  // DTMF came during a reply: answer it when the reply ends
   std::optional<common::v1::Action> transfer_when_drained_;
   std::string hangup_reason_;
   unsigned barge_ins_ = 0;

@@ -63,6 +63,8 @@ struct ActionRequest {
   std::string value;    ///< set_variable
 };
 
+struct CallInfo;
+
 /// The Asterisk side of one call, when voxbridge has a control path (ARI or AMI) to it.
 class CallActions {
  public:
@@ -70,6 +72,9 @@ class CallActions {
   /// Runs `request` against the call's channel; `done` gets "" on success or why it was
   /// refused (allowlist) or failed. `done` runs on the control thread: post back to the call.
   virtual void run(const ActionRequest& request, std::function<void(std::string error)> done) = 0;
+  /// Fills in the channel facts (channel, caller, DID, variables) if the control path knows
+  /// them by now; false if not yet. Any thread; a lookup, no I/O.
+  virtual bool describe(CallInfo& info) const = 0;
 };
 
 /// Facts about the call, known when it starts.

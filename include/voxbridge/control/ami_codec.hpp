@@ -27,7 +27,8 @@ struct AmiMessage {
   /// All values of `key` (Asterisk repeats some keys, e.g. ChanVariable, Variable).
   std::vector<std::string_view> get_all(std::string_view key) const;
   bool is_event() const { return has("Event"); }
-  bool is_response() const { return has("Response"); }
+  /// A response to an action ("Response:" without "Event:"; OriginateResponse events have both).
+  bool is_response() const { return has("Response") && !has("Event"); }
   std::string_view event() const { return get("Event"); }
   std::string_view action_id() const { return get("ActionID"); }
 };

@@ -72,8 +72,8 @@ class AriClient : public std::enable_shared_from_this<AriClient> {
                             const std::string& exten, int priority, ResponseHandler done);
   void redirect(const std::string& channel, const std::string& endpoint, ResponseHandler done);
   void get_variable(const std::string& channel, const std::string& name, ResponseHandler done);
-  void set_variable(const std::string& channel, const std::string& name,
-                    const std::string& value, ResponseHandler done);
+  void set_variable(const std::string& channel, const std::string& name, const std::string& value,
+                    ResponseHandler done);
   /// Originates `endpoint` into this Stasis app (appArgs) or a dialplan context.
   void originate(const std::map<std::string, std::string>& params,
                  const std::map<std::string, std::string>& variables, ResponseHandler done);
@@ -82,8 +82,7 @@ class AriClient : public std::enable_shared_from_this<AriClient> {
   void external_media(const std::string& host_port, const std::string& uuid,
                       const std::string& format, ResponseHandler done);
   void create_bridge(ResponseHandler done);
-  void add_to_bridge(const std::string& bridge, const std::string& channels,
-                     ResponseHandler done);
+  void add_to_bridge(const std::string& bridge, const std::string& channels, ResponseHandler done);
   void remove_from_bridge(const std::string& bridge, const std::string& channel,
                           ResponseHandler done);
   void destroy_bridge(const std::string& bridge, ResponseHandler done);

@@ -51,7 +51,7 @@ struct ControlConfig {
   std::string originate_exten = "s";
   std::string originate_caller_id;
   std::chrono::milliseconds originate_timeout{30000};  ///< ringing time
-  std::size_t max_outbound = 10;                        ///< outbound calls at once
+  std::size_t max_outbound = 10;                       ///< outbound calls at once
   /// ARI mode: where Asterisk connects the externalMedia AudioSocket leg ("host:port" of a
   /// voxbridge listener; empty = the first listener), and its format (slin16 = wideband).
   std::string media_address;
@@ -94,8 +94,12 @@ class Controller {
   void start();
   void stop();
 
-  /// Fills in the channel facts and the call's actions (any thread).
+  /// Fills in the channel facts and the call's actions (any thread). In AMI mode the facts
+  /// come with Asterisk's VarSet event, normally before the AudioSocket connection; should
+  /// the connection win that race, CallActions::describe() has them a moment later.
   void describe(agent::CallInfo& info) const;
+  /// True once the channel that carries `uuid` is known (tests, diagnostics).
+  bool knows(const std::string& uuid) const;
 
   /// Places an outbound call into the agent (any thread); `done` runs on the control thread
   /// once it is answered or has failed.

@@ -53,7 +53,8 @@ TEST(Allowlist, TransferNeedsAnAllowedContextAndTarget) {
   EXPECT_EQ(a.check_transfer("2001", "from-internal"), "");
   EXPECT_EQ(a.check_transfer("operator", "voxbridge-transfer"), "");
   EXPECT_EQ(a.check_transfer("2125551234", "from-internal"), "");
-  EXPECT_EQ(a.check_transfer("2001", "from-trunk"), "context 'from-trunk' is not in allow_contexts");
+  EXPECT_EQ(a.check_transfer("2001", "from-trunk"),
+            "context 'from-trunk' is not in allow_contexts");
   EXPECT_EQ(a.check_transfer("0044900123456", "from-internal"),
             "'0044900123456' matches neither allow_extensions nor allow_numbers");
   EXPECT_EQ(a.check_transfer("", "from-internal"), "no transfer target");

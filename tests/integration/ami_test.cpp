@@ -1,0 +1,280 @@
+// The AMI control path end to end, against a fake Asterisk manager that speaks the real wire:
+// the server on port 0 with a pipeline agent (scripted fake providers), the call simulator as
+// the AudioSocket leg, and FakeAmi announcing the call's channel the way Asterisk does when
+// the dialplan runs Set(VB_UUID=${UUID()}) before AudioSocket(). The agent's actions must come
+// out as the right AMI actions on the right channel; refused ones must never reach Asterisk.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/fake_ami.hpp"
+#include "support/fake_providers.hpp"
+#include "support/running_server.hpp"
+#include "support/test_audio.hpp"
+#include "voxbridge/config/config.hpp"
+#include "voxbridge/sim/sim_call.hpp"
+
+namespace voxbridge {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::append;
+using testing::silence;
+using testing::voice;
+constexpr int kRate = 16000;
+constexpr const char* kUuid = "4f1c2a8e-9b3d-4c7e-8a5f-0d2e6b9c1a73";
+constexpr const char* kChannel = "PJSIP/trunk-0000002a";
+
+struct Fakes {
+  testing::FakeRecognizer asr;
+  testing::FakeDialogue llm;
+  testing::FakeSynthesizer tts;
+  std::unique_ptr<testing::FakeProviderServer> server;
+  Fakes() {
+    server = std::make_unique<testing::FakeProviderServer>(
+        std::vector<grpc::Service*>{&asr, &llm, &tts});
+  }
+};
+
+config::Config ami_config(const std::string& providers, unsigned short ami_port,
+                          const std::string& secret = "s3cret", bool md5 = true) {
+  config::Config c = config::default_config();
+  c.listeners[0].port = 0;
+  c.listeners[0].agent = "bot";
+  c.general.threads = 2;
+  c.general.log_level = "warning";
+  agent::AgentSpec a;
+  a.name = "bot";
+  a.type = agent::AgentSpec::Type::pipeline;
+  c.agents.push_back(a);
+  pipeline::PipelineSpec p;
+  p.greeting = "";
+  const providers::ProviderTarget t{"fake", providers, false, "", 0ms, {}};
+  p.asr = p.llm = p.tts = t;
+  c.pipelines["bot"] = p;
+  c.control.mode = control::ControlConfig::Mode::ami;
+  c.control.ami.port = std::to_string(ami_port);
+  c.control.ami.username = "voxbridge";
+  c.control.ami.secret = secret;
+  c.control.ami.md5 = md5;
+  c.control.ami.reconnect_min = 100ms;
+  c.control.ami.reconnect_max = 400ms;
+  c.control.allow.contexts = {"voxbridge-transfer", "sales"};
+  c.control.allow.extensions = {"_1XX"};
+  c.control.allow.numbers = {"_NXXNXXXXXX"};
+  return c;
+}
+
+/// The caller says "hello world" (0.8 s of voice), then stays on the line for `tail_s`.
+sim::CallPlan caller_plan(unsigned short port, double tail_s) {
+  sim::CallPlan p;
+  p.port = port;
+  p.format = *sim::LegFormat::parse("slin16");
+  p.uuid = audiosocket::Uuid::parse(kUuid);
+  p.audio = silence(kRate, 0.3);
+  append(p.audio, voice(kRate, 0.8));
+  append(p.audio, silence(kRate, tail_s));
+  p.tail = 200ms;
+  p.max_duration = 30s;
+  return p;
+}
+
+bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+struct Rig {
+  Fakes fakes;
+  testing::FakeAmi ami{"voxbridge", "s3cret"};
+  std::unique_ptr<testing::RunningServer> server;
+  explicit Rig(bool md5 = true) {
+    server = std::make_unique<testing::RunningServer>(
+        ami_config(fakes.server->address(), ami.port(), "s3cret", md5));
+    EXPECT_TRUE(wait_until([&] { return server->server.controller()->connected(); }, 3s));
+  }
+  control::Controller& ctl() { return *server->server.controller(); }
+};
+
+/// The action_result events the dialogue was told about, over all its turns.
+std::vector<common::v1::ActionResult> action_results(const testing::FakeDialogue& llm) {
+  std::vector<common::v1::ActionResult> out;
+  for (const auto& r : llm.requests()) {
+    for (const auto& e : r.events()) {
+      if (e.has_action_result()) out.push_back(e.action_result());
+    }
+  }
+  return out;
+}
+
+TEST(Ami, TransferBecomesARedirectOfTheCallsChannelAfterTheReply) {
+  Rig rig;
+  rig.fakes.llm.default_reply = "Putting you through. [transfer:150@sales]";
+  rig.ami.add_channel(kChannel, kUuid, "+15551234567", "5551000", {{"VB_CUSTOMER", "42"}});
+  // (Asterisk sends VarSet before AudioSocket() connects; let it land first here too.)
+  ASSERT_TRUE(wait_until([&] { return rig.ctl().knows(kUuid); }, 2s));
+  const auto r = sim::place_call(caller_plan(rig.server->port, 3.0));
+  ASSERT_TRUE(r.connected) << r.error;
+
+  control::AmiMessage redirect;
+  ASSERT_TRUE(rig.ami.wait_for_action("Redirect", 2s, &redirect));
+  EXPECT_EQ(redirect.get("Channel"), kChannel);
+  EXPECT_EQ(redirect.get("Context"), "sales");
+  EXPECT_EQ(redirect.get("Exten"), "150");
+  EXPECT_EQ(redirect.get("Priority"), "1");
+  EXPECT_EQ(rig.ctl().counters().actions_ok.load(), 1u);
+
+  // The channel's facts reached the providers with the call.
+  const auto reqs = rig.fakes.llm.requests();
+  ASSERT_GE(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].call().call_id(), kUuid);
+  EXPECT_EQ(reqs[0].call().caller_number(), "+15551234567");
+  EXPECT_EQ(reqs[0].call().called_number(), "5551000");
+  EXPECT_EQ(reqs[0].call().metadata().at("VB_CUSTOMER"), "42");
+  EXPECT_EQ(reqs[0].call().metadata().at("channel"), kChannel);
+  // The words before the transfer were spoken first (the fake TTS got them).
+  EXPECT_EQ(rig.fakes.tts.texts(), (std::vector<std::string>{"Putting you through."}));
+}
+
+TEST(Ami, ADeniedTransferNeverReachesAsteriskAndTheAgentIsTold) {
+  Rig rig;
+  rig.fakes.llm.replies["hello"] = "One moment. [transfer:0900123@sales]";
+  rig.fakes.llm.default_reply = "Sorry, I cannot transfer you there.";
+  rig.ami.add_channel(kChannel, kUuid, "+15551234567", "5551000");
+  const auto r = sim::place_call(caller_plan(rig.server->port, 3.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_FALSE(r.server_sent_hangup);  // the call went on
+
+  for (const auto& a : rig.ami.actions()) EXPECT_NE(a.get("Action"), "Redirect");
+  const auto results = action_results(rig.fakes.llm);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].ok());
+  EXPECT_EQ(results[0].error(),
+            "denied: '0900123' matches neither allow_extensions nor allow_numbers");
+  EXPECT_EQ(results[0].action().transfer().target(), "0900123");
+  EXPECT_EQ(rig.ctl().counters().actions_denied.load(), 1u);
+  // The agent got a turn at once to say so.
+  EXPECT_EQ(rig.fakes.tts.texts(),
+            (std::vector<std::string>{"One moment.", "Sorry, I cannot transfer you there."}));
+}
+
+TEST(Ami, DtmfBecomesPlayDtmfPerDigitAndVariablesBecomeSetvar) {
+  Rig rig(/*md5=*/false);  // plain login works too
+  rig.fakes.llm.default_reply = "Sending. [dtmf:4#]";
+  rig.ami.add_channel(kChannel, kUuid, "100", "s");
+  auto r = sim::place_call(caller_plan(rig.server->port, 1.5));
+  ASSERT_TRUE(r.connected) << r.error;
+  control::AmiMessage d1, d2;
+  ASSERT_TRUE(rig.ami.wait_for_action("PlayDTMF", 2s, &d1, 0));
+  ASSERT_TRUE(rig.ami.wait_for_action("PlayDTMF", 2s, &d2, 1));
+  EXPECT_EQ(d1.get("Channel"), kChannel);
+  EXPECT_EQ(d1.get("Digit"), "4");
+  EXPECT_EQ(d2.get("Digit"), "#");
+  EXPECT_EQ(d1.get("Receive"), "false");  // toward the caller, as a phone would hear it
+
+  rig.fakes.llm.default_reply = "Noted. [setvar:VB_RESULT=sales lead]";
+  r = sim::place_call(caller_plan(rig.server->port, 1.5));
+  ASSERT_TRUE(r.connected) << r.error;
+  control::AmiMessage set;
+  ASSERT_TRUE(rig.ami.wait_for_action("Setvar", 2s, &set));
+  EXPECT_EQ(set.get("Channel"), kChannel);
+  EXPECT_EQ(set.get("Variable"), "VB_RESULT");
+  EXPECT_EQ(set.get("Value"), "sales lead");
+  EXPECT_TRUE(wait_until([&] { return rig.ctl().counters().actions_ok.load() == 2; }, 2s));
+}
+
+TEST(Ami, AnActionForACallWithoutAKnownChannelFailsClearly) {
+  Rig rig;
+  rig.fakes.llm.replies["hello"] = "[transfer:150]";
+  rig.fakes.llm.default_reply = "I could not transfer you.";
+  // No add_channel: Asterisk never told us which channel this UUID belongs to.
+  const auto r = sim::place_call(caller_plan(rig.server->port, 2.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  const auto results = action_results(rig.fakes.llm);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].error(),
+            "no Asterisk channel known for this call (is VB_UUID set right before "
+            "AudioSocket(), and AMI connected?)");
+  EXPECT_EQ(rig.ctl().counters().actions_failed.load(), 1u);
+}
+
+TEST(Ami, ReconnectsAndLogsInAgainAfterTheManagerDropsTheConnection) {
+  Rig rig;
+  ASSERT_EQ(rig.ami.logins(), 1);
+  rig.ami.drop_connections();
+  EXPECT_TRUE(wait_until([&] { return rig.ami.logins() == 2; }, 3s));
+  EXPECT_TRUE(wait_until([&] { return rig.ctl().connected(); }, 1s));
+  EXPECT_GE(rig.ctl().counters().reconnects.load(), 1u);
+  // Channels announced on the new connection work as before.
+  rig.fakes.llm.default_reply = "[transfer:101]";
+  rig.ami.add_channel(kChannel, kUuid, "100", "s");
+  const auto r = sim::place_call(caller_plan(rig.server->port, 1.5));
+  ASSERT_TRUE(r.connected) << r.error;
+  control::AmiMessage redirect;
+  ASSERT_TRUE(rig.ami.wait_for_action("Redirect", 2s, &redirect));
+  EXPECT_EQ(redirect.get("Context"), "voxbridge-transfer");  // transfer_context
+  EXPECT_EQ(redirect.get("Exten"), "101");
+}
+
+TEST(Ami, AWrongSecretIsRefusedAndRetriedNotFatal) {
+  Fakes fakes;
+  testing::FakeAmi ami("voxbridge", "s3cret");
+  testing::RunningServer s(ami_config(fakes.server->address(), ami.port(), "wrong"));
+  EXPECT_TRUE(wait_until([&] { return ami.failed_logins() >= 2; }, 3s));
+  EXPECT_EQ(ami.logins(), 0);
+  EXPECT_FALSE(s.server.controller()->connected());
+}
+
+control::OriginateResult originate(control::Controller& ctl, const std::string& to) {
+  std::promise<control::OriginateResult> p;
+  control::OriginateRequest req;
+  req.to = to;
+  req.agent = "bot";
+  req.variables["VB_CAMPAIGN"] = "renewals";
+  ctl.originate(req, [&](control::OriginateResult r) { p.set_value(std::move(r)); });
+  auto f = p.get_future();
+  EXPECT_EQ(f.wait_for(5s), std::future_status::ready);
+  return f.get();
+}
+
+TEST(Ami, OriginateMapsAsterisksOutcomes) {
+  Rig rig;
+  auto r = originate(rig.ctl(), "2125551234");
+  EXPECT_EQ(r.outcome, control::OriginateResult::Outcome::answered);
+  control::AmiMessage o;
+  ASSERT_TRUE(rig.ami.wait_for_action("Originate", 1s, &o));
+  EXPECT_EQ(o.get("Channel"), "Local/2125551234@voxbridge-transfer");
+  EXPECT_EQ(o.get("Context"), "voxbridge-outbound");
+  EXPECT_EQ(o.get("Exten"), "s");
+  EXPECT_EQ(o.get("Async"), "true");
+  EXPECT_EQ(o.get_all("Variable"),
+            (std::vector<std::string_view>{"VB_AGENT=bot", "VB_OUTBOUND=2125551234",
+                                           "VB_CAMPAIGN=renewals"}));
+  rig.ami.set_originate_reason(5);
+  EXPECT_EQ(originate(rig.ctl(), "2125551234").outcome, control::OriginateResult::Outcome::busy);
+  rig.ami.set_originate_reason(3);
+  EXPECT_EQ(originate(rig.ctl(), "2125551234").outcome,
+            control::OriginateResult::Outcome::no_answer);
+  rig.ami.set_originate_reason(0);
+  EXPECT_EQ(originate(rig.ctl(), "2125551234").outcome, control::OriginateResult::Outcome::failed);
+
+  // A premium-rate number never gets to Asterisk.
+  const std::size_t before = rig.ami.actions().size();
+  r = originate(rig.ctl(), "19005551234");
+  EXPECT_EQ(r.outcome, control::OriginateResult::Outcome::denied);
+  EXPECT_EQ(r.detail, "'19005551234' matches neither allow_numbers nor allow_extensions");
+  EXPECT_EQ(rig.ami.actions().size(), before);
+}
+
+}  // namespace
+}  // namespace voxbridge
