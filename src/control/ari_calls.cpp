@@ -120,7 +120,14 @@ void Controller::State::on_ari_event(const json::object& e) {
 
 void Controller::State::ari_stasis_start(const json::object& channel, const json::value* args) {
   const std::string id = str(channel, "id");
-  if (id.empty() || ari_by_media.count(id) != 0 || ari_calls.count(id) != 0) return;  // our leg
+  if (id.empty() || ari_calls.count(id) != 0) return;
+  if (auto m = ari_by_media.find(id); m != ari_by_media.end()) {
+    // Our leg, whose externalMedia response came before its StasisStart.
+    const auto call = m->second;
+    call->media_in_stasis = true;
+    ari_try_bridge(call);
+    return;
+  }
   // An outbound call we originated: it answered.
   std::map<std::string, std::string> originate_vars;
   if (auto p = pending_originates.find(id); p != pending_originates.end()) {

@@ -226,7 +226,8 @@ bool E2E::write_configs(std::string& error) {
                         {"@AMI_PORT@", std::to_string(ami)},
                         {"@HTTP_PORT@", std::to_string(http)},
                         {"@VB_CTL_PORT@", unused},
-                        {"@VB_RULES_PORT@", unused}},
+                        {"@VB_RULES_PORT@", unused},
+                        {"@DIALPLAN_DIR@", VB_DIALPLAN_DIR}},
                        error)) {
     return false;
   }

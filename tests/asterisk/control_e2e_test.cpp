@@ -209,16 +209,16 @@ bool ControlEnv::setup(std::string& error) {
                 ? fs::path(env)
                 : fs::path(home != nullptr ? home : "/root") / ".cache/voxbridge/asterisk";
   asterisk_bin_ = prefix_ / "sbin" / "asterisk";
-  for (const auto& p : {asterisk_bin_, prefix_ / "lib/asterisk/modules/app_audiosocket.so",
-                        prefix_ / "lib/asterisk/modules/res_ari.so",
-                        prefix_ / "lib/asterisk/modules/app_stasis.so",
-                        prefix_ / "lib/asterisk/modules/app_read.so",
-                        prefix_ / "var/lib/asterisk/documentation"}) {
+  for (const auto& p :
+       {asterisk_bin_, prefix_ / "lib/asterisk/modules/app_audiosocket.so",
+        prefix_ / "lib/asterisk/modules/res_ari.so", prefix_ / "lib/asterisk/modules/app_stasis.so",
+        prefix_ / "lib/asterisk/modules/app_read.so", prefix_ / "var/lib/asterisk/documentation"}) {
     std::error_code ec;
     if (!fs::exists(p, ec)) {
       error = "No usable Asterisk in " + prefix_.string() + " (" + p.string() +
               " is missing). Build it first: run `bash ../shared/asterisk/build.sh " +
-              prefix_.string() + "` from the repository root (script: " VB_ASTERISK_BUILD_SCRIPT
+              prefix_.string() +
+              "` from the repository root (script: " VB_ASTERISK_BUILD_SCRIPT
               "), or point VOXBRIDGE_ASTERISK_PREFIX at a built one.";
       return false;
     }
@@ -271,7 +271,8 @@ bool ControlEnv::setup(std::string& error) {
                         {"@AMI_PORT@", std::to_string(ami_port_)},
                         {"@HTTP_PORT@", std::to_string(http_port_)},
                         {"@REC_DIR@", rec_dir_.string()},
-                        {"@PROBE@", probe.string()}},
+                        {"@PROBE@", probe.string()},
+                        {"@DIALPLAN_DIR@", VB_DIALPLAN_DIR}},
                        error)) {
     return false;
   }
@@ -282,26 +283,29 @@ bool ControlEnv::setup(std::string& error) {
       // The Local caller half is silent: Asterisk sends voxbridge no audio at all.
       "idle_timeout_ms = 30000\n";
   auto ami_conf_with = [&](const std::string& callee_context) {
-    return general +
-      "[listener-recep]\nbind = 127.0.0.1:" + std::to_string(ctl_port_) +
-      "\ncodec = slin\nagent = receptionist\n"
-      "[listener-rules]\nbind = 127.0.0.1:" + std::to_string(rules_port_) +
-      "\ncodec = slin\nagent = ctlrules\n"
-      "[agent-ctlrules]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = builtin\n"
-      "rules = ctl\ngreeting = Hello.\n"
-      "[rules-ctl]\nfallback = Sorry, I did not catch that.\n"
-      "[intent-digits]\nrules = ctl\ndtmf = 3\nreply = Sending digits.\naction = dtmf w42\n"
-      "[intent-result]\nrules = ctl\ndtmf = 4\nreply = Noted.\naction = set VB_RESULT=sales\n"
-      "[intent-deny]\nrules = ctl\ndtmf = 5\nreply = Trying nine nine nine.\n"
-      "action = transfer 999\n"
-      "[intent-bye]\nrules = ctl\ndtmf = #\nreply = Goodbye.\naction = hangup\n"
-      "[control]\nmode = ami\nallow_contexts = voxbridge-transfer\n"
-      "allow_extensions = 100, 200\nallow_numbers = _7XXX\n"
-      "transfer_context = voxbridge-transfer\nuuid_variable = VB_UUID\n"
-      "originate_context = agent-orig\noriginate_exten = s\n"
-      "originate_channel = Local/${NUMBER}@" + callee_context + "\n"
-      "[ami]\nhost = 127.0.0.1\nport = " + std::to_string(ami_port_) +
-      "\nusername = voxbridge\nsecret = vbsecret\nauth = md5\n";
+    return general + "[listener-recep]\nbind = 127.0.0.1:" + std::to_string(ctl_port_) +
+           "\ncodec = slin\nagent = receptionist\n"
+           "[listener-rules]\nbind = 127.0.0.1:" +
+           std::to_string(rules_port_) +
+           "\ncodec = slin\nagent = ctlrules\n"
+           "[agent-ctlrules]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = builtin\n"
+           "rules = ctl\ngreeting = Hello.\n"
+           "[rules-ctl]\nfallback = Sorry, I did not catch that.\n"
+           "[intent-digits]\nrules = ctl\ndtmf = 3\nreply = Sending digits.\naction = dtmf w42\n"
+           "[intent-result]\nrules = ctl\ndtmf = 4\nreply = Noted.\naction = set VB_RESULT=sales\n"
+           "[intent-deny]\nrules = ctl\ndtmf = 5\nreply = Trying nine nine nine.\n"
+           "action = transfer 999\n"
+           "[intent-bye]\nrules = ctl\ndtmf = #\nreply = Goodbye.\naction = hangup\n"
+           "[control]\nmode = ami\nallow_contexts = voxbridge-transfer\n"
+           "allow_extensions = 100, 200\nallow_numbers = _7XXX\n"
+           "transfer_context = voxbridge-transfer\nuuid_variable = VB_UUID\n"
+           "originate_context = agent-orig\noriginate_exten = s\n"
+           "originate_channel = Local/${NUMBER}@" +
+           callee_context +
+           "\n"
+           "[ami]\nhost = 127.0.0.1\nport = " +
+           std::to_string(ami_port_) +
+           "\nusername = voxbridge\nsecret = change-me-to-a-long-random-secret\nauth = md5\n";
   };
   const std::string ami_conf = ami_conf_with("callee-answer");
   {
@@ -311,17 +315,17 @@ bool ControlEnv::setup(std::string& error) {
   }
   if (!start_voxbridge(vb_ami_, "ami", ami_conf,
                        {"listening on 127.0.0.1:" + std::to_string(ctl_port_),
-                        "listening on 127.0.0.1:" + std::to_string(rules_port_),
-                        "control: AMI up"},
+                        "listening on 127.0.0.1:" + std::to_string(rules_port_), "control: AMI up"},
                        error)) {
     return false;
   }
-  const std::string ari_conf =
-      general + "[listener-ari]\nbind = 127.0.0.1:" + std::to_string(ari_port_) +
-      "\nagent = echo\n"
-      "[control]\nmode = ari\nmedia_format = slin16\n"
-      "[ari]\nurl = http://127.0.0.1:" + std::to_string(http_port_) + "\nusername = " + kAriUser +
-      "\npassword = " + kAriPassword + "\napp = voxbridge\n";
+  const std::string ari_conf = general +
+                               "[listener-ari]\nbind = 127.0.0.1:" + std::to_string(ari_port_) +
+                               "\nagent = echo\n"
+                               "[control]\nmode = ari\nmedia_format = slin16\n"
+                               "[ari]\nurl = http://127.0.0.1:" +
+                               std::to_string(http_port_) + "\nusername = " + kAriUser +
+                               "\npassword = " + kAriPassword + "\napp = voxbridge\n";
   return start_voxbridge(vb_ari_, "ari", ari_conf,
                          {"listening on 127.0.0.1:" + std::to_string(ari_port_), "control: ARI up"},
                          error);
@@ -432,8 +436,8 @@ class ControlE2E : public ::testing::Test {
   /// once voxbridge logged the call's start.
   static std::string start_call(const std::string& id, const std::string& caller,
                                 const std::string& agent) {
-    const auto r = g_env->rx("channel originate Local/" + id + "@" + caller + "/n extension " +
-                             id + "@" + agent);
+    const auto r = g_env->rx("channel originate Local/" + id + "@" + caller + "/n extension " + id +
+                             "@" + agent);
     EXPECT_EQ(r.exit_code, 0) << "originate failed: " << r.output;
     const auto uuid = wait_global("VB_UUID_" + id, 5s);
     EXPECT_TRUE(uuid.has_value()) << "the agent half never published its UUID\n"
@@ -478,8 +482,8 @@ class ControlE2E : public ::testing::Test {
   /// The agent finished its turn `n` (0: the greeting). Digits sent while it speaks wait for
   /// its next turn (see the report on pipeline.cpp), so the tests send them between turns.
   static void wait_turn(const std::string& uuid, int n, std::chrono::milliseconds timeout = 10s) {
-    EXPECT_TRUE(wait_log(g_env->ami(),
-                         {"call uuid=" + uuid + ": turn " + std::to_string(n) + " spoken"}, timeout))
+    EXPECT_TRUE(wait_log(
+        g_env->ami(), {"call uuid=" + uuid + ": turn " + std::to_string(n) + " spoken"}, timeout))
         << "turn " << n << " did not end within " << timeout.count() << " ms\n"
         << g_env->diagnostics();
   }
@@ -512,6 +516,23 @@ class ControlE2E : public ::testing::Test {
 
 // 1. The receptionist: DTMF 1 -> it says "Connecting you to sales.", then AMI Redirect moves the
 // channel out of AudioSocket() to voxbridge-transfer,100; the line after AudioSocket() never runs.
+// The shipped dialplan (dialplan/extensions_voxbridge.conf, included by conf/extensions.conf)
+// loads in the real Asterisk with every entry an integrator uses; the AMI user every test here
+// logs in with is the shipped dialplan/manager_voxbridge.conf.
+TEST_F(ControlE2E, ShippedDialplanSamplesLoad) {
+  for (const std::string ctx : {"voxbridge-agent", "voxbridge-app", "voxbridge-app-legacy",
+                                "voxbridge-channel", "voxbridge-stasis", "voxbridge-outbound"}) {
+    const auto out = g_env->rx("dialplan show s@" + ctx).output;
+    EXPECT_NE(out.find("'s' =>"), std::string::npos) << ctx << ":\n" << out;
+  }
+  const auto app = g_env->rx("dialplan show s@voxbridge-app").output;
+  EXPECT_NE(app.find("AudioSocket(${VB_UUID},${VB_HOST})"), std::string::npos) << app;
+  EXPECT_NE(g_env->rx("dialplan show s@voxbridge-stasis").output.find("Stasis(voxbridge)"),
+            std::string::npos);
+  EXPECT_NE(g_env->rx("manager show user voxbridge").output.find("call,originate"),
+            std::string::npos);
+}
+
 TEST_F(ControlE2E, AmiRedirectTransfersLiveAudioSocketCall) {
   const auto t0 = SteadyClock::now();
   const std::string id = next_id();
@@ -540,8 +561,8 @@ TEST_F(ControlE2E, AmiRedirectTransfersLiveAudioSocketCall) {
     EXPECT_NE(end->by, "server") << end->line;  // Asterisk closed the socket (the Redirect)
   }
   std::cout << "[ figures  ] AMI redirect: DTMF 1 -> transfer done after " << said
-            << " s; test took "
-            << std::chrono::duration<double>(SteadyClock::now() - t0).count() << " s\n";
+            << " s; test took " << std::chrono::duration<double>(SteadyClock::now() - t0).count()
+            << " s\n";
 }
 
 // 2. A transfer to an extension not in allow_extensions is refused inside voxbridge: no Redirect,
@@ -553,7 +574,8 @@ TEST_F(ControlE2E, DeniedTransferKeepsTheCall) {
   ASSERT_FALSE(uuid.empty());
   wait_greeting(uuid);
   caller_does(id, "5");
-  const auto denied = wait_log(g_env->ami(), {"call uuid=" + uuid + ": transfer to 999", "denied"}, 5s);
+  const auto denied =
+      wait_log(g_env->ami(), {"call uuid=" + uuid + ": transfer to 999", "denied"}, 5s);
   ASSERT_TRUE(denied.has_value()) << g_env->diagnostics();
   EXPECT_EQ(log_level_of(*denied), "warning") << *denied;
   // The agent is told the transfer was refused and speaks again (turn 2; turn 1 was its reply
@@ -571,8 +593,8 @@ TEST_F(ControlE2E, DeniedTransferKeepsTheCall) {
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->by, "server") << end->line;
   EXPECT_FALSE(g_env->global("VB_XFER_" + id).has_value());
-  EXPECT_TRUE(lines_with(g_env->ami().log_text(), "call uuid=" + uuid + ": transfer to 999: done")
-                  .empty());
+  EXPECT_TRUE(
+      lines_with(g_env->ami().log_text(), "call uuid=" + uuid + ": transfer to 999: done").empty());
 }
 
 // 3. voxbridge -> caller DTMF: intent 3 sends "w42" (a 0.5 s pause, then 4 and 2) with AMI
@@ -619,8 +641,8 @@ TEST_F(ControlE2E, AmiSetvarIsSeenByTheDialplan) {
 // 5. `voxbridge originate`: AMI Originate of Local/7001@callee-answer; once answered the call
 // continues at agent-orig,s and reaches the receptionist. A busy callee gives "busy" and exit 1.
 TEST_F(ControlE2E, OriginateAnsweredAndBusy) {
-  const auto r = run_command({VB_VOXBRIDGE_BIN, "originate", "--config",
-                              g_env->ami().conf.string(), "--to", "7001", "--agent", "recep"},
+  const auto r = run_command({VB_VOXBRIDGE_BIN, "originate", "--config", g_env->ami().conf.string(),
+                              "--to", "7001", "--agent", "recep"},
                              10s);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("answered channel=Local/7001@callee-answer"), std::string::npos)
@@ -644,15 +666,14 @@ TEST_F(ControlE2E, OriginateAnsweredAndBusy) {
   EXPECT_NE(busy.output.find("busy ("), std::string::npos) << busy.output;
 
   EXPECT_EQ(g_env->active_channels(), 0);
-  std::cout << "[ figures  ] originate: " << tail_lines(r.output, 1) << "             busy: "
-            << tail_lines(busy.output, 1);
+  std::cout << "[ figures  ] originate: " << tail_lines(r.output, 1)
+            << "             busy: " << tail_lines(busy.output, 1);
 }
 
 // A number outside allow_numbers is refused by voxbridge without asking Asterisk.
 TEST_F(ControlE2E, OriginateDeniedByAllowlist) {
   const auto denied = run_command(
-      {VB_VOXBRIDGE_BIN, "originate", "--config", g_env->ami().conf.string(), "--to", "8001"},
-      10s);
+      {VB_VOXBRIDGE_BIN, "originate", "--config", g_env->ami().conf.string(), "--to", "8001"}, 10s);
   EXPECT_EQ(denied.exit_code, 1) << denied.output;
   EXPECT_NE(denied.output.find("denied"), std::string::npos) << denied.output;
   EXPECT_EQ(g_env->active_channels(), 0);
@@ -664,8 +685,8 @@ TEST_F(ControlE2E, OriginateDeniedByAllowlist) {
 TEST_F(ControlE2E, AriStasisExternalMediaEcho) {
   const std::string id = next_id();
   const auto t0 = SteadyClock::now();
-  const auto r = g_env->rx("channel originate Local/" + id + "@caller-echo-late/n extension " +
-                           id + "@agent-stasis");
+  const auto r = g_env->rx("channel originate Local/" + id + "@caller-echo-late/n extension " + id +
+                           "@agent-stasis");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto entered =
       wait_log(g_env->ari(), {"ARI: call ", "(Local/" + id + "@caller-echo-late-", "uuid="}, 5s);
