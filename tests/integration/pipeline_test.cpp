@@ -312,6 +312,30 @@ TEST(Pipeline, DtmfGoesToTheLlmAsAnEvent) {
   EXPECT_EQ(f.tts.texts(), (std::vector<std::string>{"Pressed."}));
 }
 
+TEST(Pipeline, ADigitPressedWhileTheAgentSpeaksIsAnsweredWhenTheReplyEnds) {
+  // Greeting: 5 words = 1.0 s of audio; the digit comes at 0.3 s, during it. Its turn starts
+  // as soon as the greeting has been spoken (before, it waited for the no-input prompt).
+  Fakes f;
+  f.llm.default_reply = "Pressed.";
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "one two three four five";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  auto plan = plan_with(s.port, silence(kRate, 2.5));
+  plan.dtmf = {{300ms, '7'}};
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  const auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  ASSERT_EQ(reqs[0].events_size(), 1);
+  EXPECT_EQ(reqs[0].events(0).dtmf().digits(), "7");
+  EXPECT_EQ(f.tts.texts(), (std::vector<std::string>{"one two three four five", "Pressed."}));
+  // "Pressed." (0.2 s of tone) follows the greeting (ends at 1.0 s) within a few frames.
+  const double onset = testing::onset_after(r.received, kRate, 1.05, kToneRms / 2);
+  ASSERT_GT(onset, 0.0);
+  EXPECT_LT(onset, 0.2);
+}
+
 TEST(Pipeline, CollectedDigitsEndAtTheTerminator) {
   Fakes f;
   f.start();
