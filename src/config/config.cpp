@@ -119,6 +119,12 @@ void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
     g.early_silence = parse_bool(w, v);
   } else if (k == "read_on_tick") {
     g.read_on_tick = parse_bool(w, v);
+  } else if (k == "http_listen") {
+    std::string host;
+    unsigned short port = 0;
+    if (!net::split_host_port(v, host, port))
+      w.fail("'" + v + "' is not HOST:PORT (an IP address)");
+    g.http_listen = v;
   } else if (k == "builtin_asr_decoders") {
     g.builtin_asr_decoders = static_cast<std::size_t>(parse_int(w, v, 1, 256));
   } else {

@@ -99,9 +99,16 @@ Server::Server(const config::Config& cfg)
     }
     control_ = std::make_unique<control::Controller>(std::move(cc));
   }
+  if (!g.http_listen.empty()) {
+    http_api::HttpApiOptions o;
+    net::split_host_port(g.http_listen, o.host, o.port);
+    http_ = std::make_unique<http_api::HttpApi>(std::move(o), control_.get(),
+                                                [this] { return counters_.active.load(); });
+  }
 }
 
 Server::~Server() {
+  if (http_) http_->stop();
   if (control_) control_->stop();
   for (auto& l : listeners_) l->stop();
   pool_.stop_now();
@@ -155,11 +162,16 @@ void Server::start() {
   for (auto& l : listeners_) l->start();
   pool_.start();
   if (control_) control_->start();
+  if (http_) http_->start();
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     const auto& l = cfg_.listeners[i];
     spdlog::info("listening on {}:{} listener={} codec={} agent={}", l.host, listeners_[i]->port(),
                  l.name, session::codec_mode_name(l.codec), l.agent);
   }
+}
+
+unsigned short Server::http_port() const {
+  return http_ ? http_->port() : 0;
 }
 
 std::vector<unsigned short> Server::ports() const {

@@ -13,6 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
 #include "support/fake_ami.hpp"
 #include "support/fake_providers.hpp"
 #include "support/running_server.hpp"
@@ -274,6 +279,71 @@ TEST(Ami, OriginateMapsAsterisksOutcomes) {
   EXPECT_EQ(r.outcome, control::OriginateResult::Outcome::denied);
   EXPECT_EQ(r.detail, "'19005551234' matches neither allow_numbers nor allow_extensions");
   EXPECT_EQ(rig.ami.actions().size(), before);
+}
+
+/// One HTTP request to the server's local API; returns status and body.
+std::pair<int, std::string> http(unsigned short port, boost::beast::http::verb method,
+                                 const std::string& target, const std::string& body = "") {
+  namespace http = boost::beast::http;
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket sock(io);
+  sock.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  http::request<http::string_body> req{method, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(sock, req);
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(sock, buf, res);
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+TEST(Ami, TheHttpApiOriginatesAndReportsHealth) {
+  Fakes fakes;
+  testing::FakeAmi ami("voxbridge", "s3cret");
+  config::Config c = ami_config(fakes.server->address(), ami.port());
+  c.general.http_listen = "127.0.0.1:0";
+  testing::RunningServer s(c);
+  ASSERT_TRUE(wait_until([&] { return s.server.controller()->connected(); }, 3s));
+  ASSERT_NE(s.server.http_port(), 0);
+  using boost::beast::http::verb;
+  auto [st, body] = http(s.server.http_port(), verb::get, "/v1/health");
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(body, "{\"status\":\"ok\",\"active_calls\":0,\"control\":\"up\"}\n");
+
+  std::tie(st, body) =
+      http(s.server.http_port(), verb::post, "/v1/originate",
+           R"({"to":"2125551234","agent":"bot","variables":{"VB_CAMPAIGN":"renewals"}})");
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(body,
+            "{\"outcome\":\"answered\",\"channel\":\"Local/2125551234@voxbridge-transfer\","
+            "\"detail\":\"Reason 4\"}\n");
+  control::AmiMessage o;
+  ASSERT_TRUE(ami.wait_for_action("Originate", 1s, &o));
+  EXPECT_EQ(o.get_all("Variable"),
+            (std::vector<std::string_view>{"VB_AGENT=bot", "VB_OUTBOUND=2125551234",
+                                           "VB_CAMPAIGN=renewals"}));
+  ami.set_originate_reason(5);
+  std::tie(st, body) =
+      http(s.server.http_port(), verb::post, "/v1/originate", R"({"to":"2125551234"})");
+  EXPECT_NE(body.find("\"outcome\":\"busy\""), std::string::npos) << body;
+
+  std::tie(st, body) =
+      http(s.server.http_port(), verb::post, "/v1/originate", R"({"to":"19005551234"})");
+  EXPECT_EQ(st, 200);
+  EXPECT_NE(body.find("\"outcome\":\"denied\""), std::string::npos) << body;
+
+  std::tie(st, body) = http(s.server.http_port(), verb::post, "/v1/originate", "{\"to\":42}");
+  EXPECT_EQ(st, 400);
+  EXPECT_EQ(body, "{\"error\":\"to must be a string\"}\n");
+  std::tie(st, body) = http(s.server.http_port(), verb::get, "/v1/originate");
+  EXPECT_EQ(st, 405);
+  std::tie(st, body) = http(s.server.http_port(), verb::get, "/nope");
+  EXPECT_EQ(st, 404);
+  std::tie(st, body) = http(s.server.http_port(), verb::post, "/v1/originate",
+                            std::string(20000, 'x'));  // over the body limit
+  EXPECT_EQ(st, 400);
 }
 
 }  // namespace

@@ -44,6 +44,9 @@ struct GeneralConfig {
   bool read_on_tick = true;
   /// PocketSphinx decoders of the built-in ASR: utterances recognized at once (~93 MB each).
   std::size_t builtin_asr_decoders = 2;
+  /// The local HTTP API (health, originate): "HOST:PORT", empty = off. No authentication:
+  /// keep it on 127.0.0.1.
+  std::string http_listen;
 };
 
 struct ListenerConfig {

@@ -10,6 +10,7 @@
 
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/control/controller.hpp"
+#include "voxbridge/http_api/http_api.hpp"
 #include "voxbridge/net/io_pool.hpp"
 #include "voxbridge/providers/provider.hpp"
 #include "voxbridge/session/call_session.hpp"
@@ -45,6 +46,8 @@ class Server {
   std::int64_t active_calls() const { return counters_.active.load(); }
   /// The control path to Asterisk ([control] mode ami or ari), or null.
   control::Controller* controller() const { return control_.get(); }
+  /// Port of the local HTTP API ([general] http_listen), 0 if off.
+  unsigned short http_port() const;
   const session::SessionCounters& counters() const { return counters_; }
 
  private:
@@ -57,7 +60,8 @@ class Server {
   std::unique_ptr<provider_host::BuiltinProviders> builtin_;  // if an agent uses them
   std::shared_ptr<providers::ChannelPool> channels_ = std::make_shared<providers::ChannelPool>();
   session::SessionCounters counters_;
-  std::unique_ptr<control::Controller> control_;  // its actions outlive it safely (weak refs)
+  std::unique_ptr<control::Controller> control_;   // its actions outlive it safely (weak refs)
+  std::unique_ptr<http_api::HttpApi> http_;        // uses control_: declared after it
   std::unique_ptr<session::SessionList[]> calls_;  // one per io thread
   net::IoPool pool_;
   std::vector<std::unique_ptr<playout::PacingClock>> clocks_;  // one per io thread

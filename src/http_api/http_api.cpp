@@ -1,0 +1,234 @@
+#include "voxbridge/http_api/http_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "voxbridge/control/controller.hpp"
+
+namespace voxbridge::http_api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+using Response = http::response<http::string_body>;
+
+Response json_response(http::status status, const json::value& body, unsigned version) {
+  Response res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "voxbridge");
+  res.body() = json::serialize(body) + "\n";
+  res.prepare_payload();
+  return res;
+}
+
+Response error(http::status status, const std::string& message, unsigned version) {
+  return json_response(status, json::object{{"error", message}}, version);
+}
+
+/// The request body as an OriginateRequest, or the problem.
+std::optional<control::OriginateRequest> parse_originate(const std::string& body,
+                                                         std::string& problem) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    problem = "the body must be a JSON object";
+    return std::nullopt;
+  }
+  const auto& o = v.as_object();
+  control::OriginateRequest r;
+  auto text = [&](const char* key, std::string& out) {
+    if (const auto* f = o.if_contains(key)) {
+      if (!f->is_string()) {
+        problem = std::string(key) + " must be a string";
+        return false;
+      }
+      out = std::string(f->as_string());
+    }
+    return true;
+  };
+  if (!text("to", r.to) || !text("agent", r.agent) || !text("caller_id", r.caller_id)) {
+    return std::nullopt;
+  }
+  if (r.to.empty()) {
+    problem = "missing: to";
+    return std::nullopt;
+  }
+  if (const auto* vars = o.if_contains("variables")) {
+    if (!vars->is_object()) {
+      problem = "variables must be an object of strings";
+      return std::nullopt;
+    }
+    for (const auto& [k, val] : vars->as_object()) {
+      if (!val.is_string()) {
+        problem = "variables must be an object of strings";
+        return std::nullopt;
+      }
+      r.variables[std::string(k)] = std::string(val.as_string());
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
+  Impl(HttpApiOptions o, control::Controller* c, std::function<std::int64_t()> calls)
+      : opts(std::move(o)), controller(c), active_calls(std::move(calls)), acceptor(io) {
+    boost::system::error_code ec;
+    const tcp::endpoint ep(asio::ip::make_address(opts.host, ec), opts.port);
+    if (ec) throw std::runtime_error("http_listen: '" + opts.host + "' is not an IP address");
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(ep, ec);
+    if (ec) {
+      throw std::runtime_error("HTTP API: cannot listen on " + opts.host + ":" +
+                               std::to_string(opts.port) + ": " + ec.message());
+    }
+    acceptor.listen();
+  }
+
+  HttpApiOptions opts;
+  control::Controller* controller;
+  std::function<std::int64_t()> active_calls;
+  asio::io_context io{1};
+  tcp::acceptor acceptor;
+  std::thread thread;
+
+  awaitable<Response> originate(const http::request<http::string_body>& req) {
+    if (controller == nullptr) {
+      co_return error(http::status::service_unavailable,
+                      "no Asterisk control path configured ([control] mode = ami or ari)",
+                      req.version());
+    }
+    std::string problem;
+    auto r = parse_originate(req.body(), problem);
+    if (!r) co_return error(http::status::bad_request, problem, req.version());
+    // The controller answers on its own thread; the answer comes back here.
+    auto result = std::make_shared<std::optional<control::OriginateResult>>();
+    auto wake = std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max());
+    controller->originate(*r, [w = weak_from_this(), result, wake](control::OriginateResult res) {
+      auto self = w.lock();
+      if (!self) return;  // the API has stopped
+      asio::post(self->io, [result, wake, res = std::move(res)]() mutable {
+        *result = std::move(res);
+        wake->cancel();
+      });
+    });
+    while (!*result) co_await wake->async_wait(asio::as_tuple(use_awaitable));
+    const auto& res = **result;
+    co_return json_response(http::status::ok,
+                            json::object{{"outcome", control::outcome_name(res.outcome)},
+                                         {"channel", res.channel},
+                                         {"detail", res.detail}},
+                            req.version());
+  }
+
+  awaitable<Response> route(const http::request<http::string_body>& req) {
+    const std::string target(req.target());
+    if (target == "/v1/health") {
+      if (req.method() != http::verb::get) {
+        co_return error(http::status::method_not_allowed, "use GET", req.version());
+      }
+      const char* control = controller == nullptr     ? "none"
+                            : controller->connected() ? "up"
+                                                      : "down";
+      co_return json_response(http::status::ok,
+                              json::object{{"status", "ok"},
+                                           {"active_calls", active_calls ? active_calls() : 0},
+                                           {"control", control}},
+                              req.version());
+    }
+    if (target == "/v1/originate") {
+      if (req.method() != http::verb::post) {
+        co_return error(http::status::method_not_allowed, "use POST", req.version());
+      }
+      co_return co_await originate(req);
+    }
+    co_return error(http::status::not_found, "no such endpoint: " + target, req.version());
+  }
+
+  awaitable<void> serve(tcp::socket socket) {
+    auto self = shared_from_this();
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buf;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(opts.max_body_bytes);
+      parser.header_limit(8192);
+      stream.expires_after(std::chrono::seconds(30));
+      auto [ec, n] = co_await http::async_read(stream, buf, parser, asio::as_tuple(use_awaitable));
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout) break;
+      if (ec) {
+        Response res = error(http::status::bad_request, "bad request: " + ec.message(), 11);
+        res.keep_alive(false);
+        co_await http::async_write(stream, res, asio::as_tuple(use_awaitable));
+        break;
+      }
+      const auto req = parser.release();
+      stream.expires_never();  // an originate waits as long as Asterisk rings
+      Response res = co_await route(req);
+      res.keep_alive(req.keep_alive());
+      stream.expires_after(std::chrono::seconds(30));
+      auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(use_awaitable));
+      if (wec || !res.keep_alive()) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(use_awaitable));
+      if (ec) co_return;
+      asio::co_spawn(io, serve(std::move(socket)), asio::detached);
+    }
+  }
+};
+
+HttpApi::HttpApi(HttpApiOptions options, control::Controller* controller,
+                 std::function<std::int64_t()> active_calls)
+    : impl_(std::make_shared<Impl>(std::move(options), controller, std::move(active_calls))) {}
+
+HttpApi::~HttpApi() {
+  stop();
+}
+
+void HttpApi::start() {
+  if (impl_->thread.joinable()) return;
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  impl_->thread = std::thread([i = impl_] { i->io.run(); });
+  spdlog::info("HTTP API on {}:{} (/v1/health, /v1/originate)", impl_->opts.host, port());
+}
+
+void HttpApi::stop() {
+  if (!impl_->thread.joinable()) return;
+  impl_->io.stop();
+  impl_->thread.join();
+}
+
+unsigned short HttpApi::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
+
+}  // namespace voxbridge::http_api
