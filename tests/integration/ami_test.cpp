@@ -240,6 +240,45 @@ TEST(Ami, AWrongSecretIsRefusedAndRetriedNotFatal) {
   EXPECT_FALSE(s.server.controller()->connected());
 }
 
+TEST(Ami, LogsInOverTlsAndChecksTheCertificate) {
+  Fakes fakes;
+  testing::FakeAmi ami("voxbridge", "s3cret", /*tls=*/true);
+  config::Config c = ami_config(fakes.server->address(), ami.port());
+  c.control.ami.tls = true;
+  c.control.ami.host = "localhost";  // the name the certificate is for
+  c.control.ami.ca_file = ami.ca_file();
+  {
+    testing::RunningServer s(c);
+    EXPECT_TRUE(wait_until([&] { return s.server.controller()->connected(); }, 3s));
+    EXPECT_EQ(ami.logins(), 1);
+  }
+  // Without the CA (the system's CAs do not know this certificate): no login, ever.
+  testing::FakeAmi other("voxbridge", "s3cret", /*tls=*/true);
+  c.control.ami.port = std::to_string(other.port());
+  c.control.ami.ca_file.clear();
+  testing::RunningServer s(c);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(s.server.controller()->connected());
+  EXPECT_EQ(other.logins(), 0);
+}
+
+TEST(Ami, MaxOutboundCapsOutboundCalls) {
+  Fakes fakes;
+  testing::FakeAmi ami("voxbridge", "s3cret");
+  config::Config c = ami_config(fakes.server->address(), ami.port());
+  c.control.max_outbound = 0;
+  testing::RunningServer s(c);
+  ASSERT_TRUE(wait_until([&] { return s.server.controller()->connected(); }, 3s));
+  std::promise<control::OriginateResult> p;
+  control::OriginateRequest req;
+  req.to = "2125551234";
+  s.server.controller()->originate(req, [&](control::OriginateResult r) { p.set_value(r); });
+  const auto r = p.get_future().get();
+  EXPECT_EQ(r.outcome, control::OriginateResult::Outcome::limit);
+  EXPECT_EQ(r.detail, "0 outbound calls already (max_outbound)");
+  EXPECT_FALSE(ami.wait_for_action("Originate", 100ms));
+}
+
 control::OriginateResult originate(control::Controller& ctl, const std::string& to) {
   std::promise<control::OriginateResult> p;
   control::OriginateRequest req;

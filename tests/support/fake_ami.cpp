@@ -1,9 +1,13 @@
 #include "support/fake_ami.hpp"
 
+#include "support/test_tls.hpp"
+
 #include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio/write.hpp>
+#include <filesystem>
+#include <fstream>
 
 namespace voxbridge::testing {
 
@@ -13,16 +17,28 @@ using asio::ip::tcp;
 struct FakeAmi::Conn {
   explicit Conn(tcp::socket s) : socket(std::move(s)) {}
   tcp::socket socket;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // over `socket`, when TLS
   std::mutex write_mu;
   std::string challenge;
   std::atomic<bool> logged_in{false};
 };
 
-FakeAmi::FakeAmi(std::string username, std::string secret)
+FakeAmi::FakeAmi(std::string username, std::string secret, bool tls)
     : username_(std::move(username)),
       secret_(std::move(secret)),
+      tls_(tls),
       acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
   port_ = acceptor_.local_endpoint().port();
+  if (tls_) {
+    const auto [cert, key] = self_signed_localhost();
+    tls_ctx_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    tls_ctx_->use_certificate_chain(asio::buffer(cert));
+    tls_ctx_->use_private_key(asio::buffer(key), asio::ssl::context::pem);
+    ca_file_ = (std::filesystem::temp_directory_path() /
+                ("vb-fake-ami-ca-" + std::to_string(port_) + ".pem"))
+                   .string();
+    std::ofstream(ca_file_) << cert;
+  }
   acceptor_thread_ = std::thread([this] { accept_loop(); });
 }
 
@@ -40,6 +56,7 @@ FakeAmi::~FakeAmi() {
     threads.swap(threads_);
   }
   for (auto& t : threads) t.join();
+  if (!ca_file_.empty()) std::filesystem::remove(ca_file_);
 }
 
 void FakeAmi::accept_loop() {
@@ -61,21 +78,40 @@ void FakeAmi::send(Conn& c, const control::AmiFields& fields) {
   out += "\r\n";
   std::lock_guard lock(c.write_mu);
   boost::system::error_code ec;
-  asio::write(c.socket, asio::buffer(out), ec);
+  if (c.tls) {
+    asio::write(*c.tls, asio::buffer(out), ec);
+  } else {
+    asio::write(c.socket, asio::buffer(out), ec);
+  }
 }
 
 void FakeAmi::serve(std::shared_ptr<Conn> c) {
+  if (tls_) {
+    c->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(c->socket, *tls_ctx_);
+    boost::system::error_code ec;
+    c->tls->handshake(asio::ssl::stream_base::server, ec);
+    if (ec) {
+      c->socket.close(ec);
+      return;
+    }
+  }
   {
     std::lock_guard lock(c->write_mu);
     boost::system::error_code ec;
-    asio::write(c->socket, asio::buffer(std::string("Asterisk Call Manager/13.0.0\r\n")), ec);
+    const std::string banner = "Asterisk Call Manager/13.0.0\r\n";
+    if (c->tls) {
+      asio::write(*c->tls, asio::buffer(banner), ec);
+    } else {
+      asio::write(c->socket, asio::buffer(banner), ec);
+    }
   }
   control::AmiParser parser;
   std::vector<control::AmiMessage> msgs;
   char buf[4096];
   for (;;) {
     boost::system::error_code ec;
-    const std::size_t n = c->socket.read_some(asio::buffer(buf), ec);
+    const std::size_t n = c->tls ? c->tls->read_some(asio::buffer(buf), ec)
+                                 : c->socket.read_some(asio::buffer(buf), ec);
     if (ec) break;
     msgs.clear();
     if (!parser.feed(std::string_view(buf, n), msgs)) break;

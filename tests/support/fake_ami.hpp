@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -27,7 +28,10 @@ namespace voxbridge::testing {
 
 class FakeAmi {
  public:
-  FakeAmi(std::string username, std::string secret);
+  /// With `tls`, the manager speaks TLS only (manager.conf tlsenable) with a fresh certificate
+  /// for "localhost"; ca_file() is the CA to trust.
+  FakeAmi(std::string username, std::string secret, bool tls = false);
+  std::string ca_file() const { return ca_file_; }
   ~FakeAmi();
   unsigned short port() const { return port_; }
 
@@ -64,6 +68,9 @@ class FakeAmi {
 
   std::string username_;
   std::string secret_;
+  bool tls_ = false;
+  std::string ca_file_;
+  std::unique_ptr<boost::asio::ssl::context> tls_ctx_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;

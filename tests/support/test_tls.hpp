@@ -1,0 +1,12 @@
+// A throwaway TLS identity for test servers (the mock chat server, the fake AMI).
+#pragma once
+
+#include <string>
+#include <utility>
+
+namespace voxbridge::testing {
+
+/// A self-signed certificate for "localhost" (its own CA): {certificate PEM, key PEM}.
+std::pair<std::string, std::string> self_signed_localhost();
+
+}  // namespace voxbridge::testing
