@@ -168,7 +168,6 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
   }
 
   awaitable<void> serve(tcp::socket socket) {
-    auto self = shared_from_this();
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buf;
     for (;;) {
@@ -196,8 +195,10 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
+  // Coroutines use `this`, not a shared owner: they run only on `io`, which stop() ends before
+  // the Impl can go, and destroying `io` destroys any that never finished (an owning self here
+  // would be a cycle through `io` and leak).
   awaitable<void> accept_loop() {
-    auto self = shared_from_this();
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(use_awaitable));
       if (ec) co_return;
