@@ -334,6 +334,8 @@ void Controller::State::ari_action(const std::string& uuid, const agent::ActionR
     case agent::ActionRequest::Kind::set_variable:
       ari->set_variable(call->caller, r.name, r.value, finish);
       return;
+    case agent::ActionRequest::Kind::originate:
+      return;  // run_action places new calls itself
   }
 }
 

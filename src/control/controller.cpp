@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "control_state.hpp"
+#include "voxbridge/control/ami_actions.hpp"
 
 namespace voxbridge::control {
 
@@ -58,6 +59,8 @@ std::string describe_request(const agent::ActionRequest& r) {
       return "send DTMF " + r.digits;
     case agent::ActionRequest::Kind::set_variable:
       return "set " + r.name;
+    case agent::ActionRequest::Kind::originate:
+      return "call " + r.target;
   }
   return "action";
 }
@@ -137,11 +140,31 @@ void Controller::State::run_action(const std::string& uuid, const agent::ActionR
     case agent::ActionRequest::Kind::set_variable:
       if (!valid_variable_name(r.name)) refused = "'" + r.name + "' is not a variable name";
       break;
+    case agent::ActionRequest::Kind::originate:
+      refused = cfg.allow.check_originate(r.target);
+      break;
   }
   if (!refused.empty()) {
     counters.actions_denied.fetch_add(1);
     spdlog::warn("call uuid={}: {}: denied: {}", uuid, describe_request(r), refused);
     done("denied: " + refused);
+    return;
+  }
+  if (r.kind == agent::ActionRequest::Kind::originate) {
+    // A new call, not this one: the same path as voxbridge originate.
+    OriginateRequest o;
+    o.to = r.target;
+    o.agent = r.name;
+    o.variables = r.variables;
+    o.variables["VB_REQUESTED_BY"] = uuid;
+    originate(std::move(o), [self = shared_from_this(), uuid, r, done](OriginateResult res) {
+      self->finish_action(uuid, r,
+                          res.outcome == OriginateResult::Outcome::answered
+                              ? std::string()
+                              : std::string(outcome_name(res.outcome)) +
+                                    (res.detail.empty() ? "" : " (" + res.detail + ")"),
+                          done);
+    });
     return;
   }
   if (cfg.mode == ControlConfig::Mode::ari) {
@@ -176,15 +199,18 @@ void Controller::State::ami_action(const std::string& uuid, const agent::ActionR
     self->finish_action(uuid, r, rep.ok ? std::string() : "AMI: " + rep.error, done);
   };
   switch (r.kind) {
-    case agent::ActionRequest::Kind::transfer:
-      ami->send(
-          "Redirect",
-          {{"Channel", channel}, {"Context", context}, {"Exten", r.target}, {"Priority", "1"}},
-          finish);
+    case agent::ActionRequest::Kind::transfer: {
+      auto a = ami_actions::redirect(channel, context, r.target);
+      ami->send(a.name, std::move(a.fields), finish);
       return;
-    case agent::ActionRequest::Kind::set_variable:
-      ami->send("Setvar", {{"Channel", channel}, {"Variable", r.name}, {"Value", r.value}}, finish);
+    }
+    case agent::ActionRequest::Kind::set_variable: {
+      auto a = ami_actions::setvar(channel, r.name, r.value);
+      ami->send(a.name, std::move(a.fields), finish);
       return;
+    }
+    case agent::ActionRequest::Kind::originate:
+      return;  // run_action places new calls itself
     case agent::ActionRequest::Kind::send_dtmf:
       ami_dtmf(channel, r.digits, 0, r.digit_ms,
                [self = shared_from_this(), uuid, r, done](std::string error) {
@@ -209,11 +235,9 @@ void Controller::State::ami_dtmf(std::string channel, std::string digits, std::s
     });
     return;
   }
-  AmiFields f{{"Channel", channel}, {"Digit", std::string(1, d)}};
-  if (digit_ms > 0) f.emplace_back("Duration", std::to_string(digit_ms));
-  f.emplace_back("Receive", "false");
+  auto a = ami_actions::play_dtmf(channel, d, digit_ms);
   ami->send(
-      "PlayDTMF", f,
+      a.name, std::move(a.fields),
       [self = shared_from_this(), channel, digits, index, digit_ms, done](AmiReply rep) mutable {
         if (!rep.ok) {
           done("AMI: " + rep.error);
@@ -227,6 +251,10 @@ void Controller::State::on_ami_event(const AmiMessage& m) {
   const std::string_view ev = m.event();
   if (ev == "OriginateResponse") {
     on_originate_response(m);
+    return;
+  }
+  if (ev == "DTMFEnd") {
+    spdlog::debug("AMI: DTMF {} ({}) on {}", m.get("Digit"), m.get("Direction"), m.get("Channel"));
     return;
   }
   const std::string id(m.get("Uniqueid"));
@@ -292,35 +320,32 @@ void Controller::State::originate(OriginateRequest req, std::function<void(Origi
   }
   std::string channel = cfg.originate_channel;
   if (auto p = channel.find("${NUMBER}"); p != std::string::npos) channel.replace(p, 9, req.to);
-  AmiFields f{{"Channel", channel},
-              {"Context", cfg.originate_context},
-              {"Exten", cfg.originate_exten},
-              {"Priority", "1"},
-              {"Async", "true"},
-              {"Timeout", std::to_string(cfg.originate_timeout.count())}};
   const std::string cid = req.caller_id.empty() ? cfg.originate_caller_id : req.caller_id;
-  if (!cid.empty()) f.emplace_back("CallerID", cid);
-  if (!req.agent.empty()) f.emplace_back("Variable", "VB_AGENT=" + req.agent);
-  f.emplace_back("Variable", "VB_OUTBOUND=" + req.to);
+  std::vector<std::pair<std::string, std::string>> vars;
+  if (!req.agent.empty()) vars.emplace_back("VB_AGENT", req.agent);
+  vars.emplace_back("VB_OUTBOUND", req.to);
   for (const auto& [k, v] : req.variables) {
     if (!valid_variable_name(k)) {
       res.detail = "'" + k + "' is not a variable name";
       done(res);
       return;
     }
-    f.emplace_back("Variable", k + "=" + v);
+    vars.emplace_back(k, v);
   }
+  auto a = ami_actions::originate(channel, cfg.originate_context, cfg.originate_exten,
+                                  static_cast<long>(cfg.originate_timeout.count()), cid, vars);
   ++outbound_active;
   counters.originates.fetch_add(1);
   auto entry = std::make_shared<PendingOriginate>();
   entry->done = std::move(done);
   entry->to = req.to;
-  const std::string id = ami->send("Originate", f, [self = shared_from_this(), entry](AmiReply r) {
-    if (r.ok) return;  // queued: OriginateResponse tells the rest
-    OriginateResult failed;
-    failed.detail = "AMI: " + r.error;
-    self->finish_originate(entry, failed);
-  });
+  const std::string id =
+      ami->send(a.name, std::move(a.fields), [self = shared_from_this(), entry](AmiReply r) {
+        if (r.ok) return;  // queued: OriginateResponse tells the rest
+        OriginateResult failed;
+        failed.detail = "AMI: " + r.error;
+        self->finish_originate(entry, failed);
+      });
   if (id.empty()) return;  // the reply handler reports it
   entry->action_id = id;
   pending_originates[id] = entry;

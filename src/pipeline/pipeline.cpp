@@ -522,7 +522,8 @@ class PipelineAgent final : public agent::Agent {
       hangup_after_reply(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
       return;
     }
-    if (info_.actions && (a.has_transfer() || a.has_send_dtmf() || a.has_set_variable())) {
+    if (info_.actions &&
+        (a.has_transfer() || a.has_send_dtmf() || a.has_set_variable() || a.has_originate())) {
       if (a.has_transfer()) {
         // After the reply in progress (its last words usually announce the transfer).
         if (auto rest = splitter_.flush(); !rest.empty()) speak(rest);
@@ -546,6 +547,7 @@ class PipelineAgent final : public agent::Agent {
     std::string what = a.has_transfer()       ? "transfer to " + a.transfer().target()
                        : a.has_send_dtmf()    ? "send DTMF " + a.send_dtmf().digits()
                        : a.has_set_variable() ? "set " + a.set_variable().name()
+                       : a.has_originate()    ? "call " + a.originate().number()
                                               : "unknown action";
     spdlog::info("call uuid={}: action {}: not configured (no Asterisk control path)", info_.uuid,
                  what);
@@ -580,6 +582,11 @@ class PipelineAgent final : public agent::Agent {
       req.kind = agent::ActionRequest::Kind::send_dtmf;
       req.digits = a.send_dtmf().digits();
       req.digit_ms = static_cast<int>(a.send_dtmf().duration_ms());
+    } else if (a.has_originate()) {
+      req.kind = agent::ActionRequest::Kind::originate;
+      req.target = a.originate().number();
+      req.name = a.originate().agent();
+      for (const auto& [k, v] : a.originate().variables()) req.variables[k] = v;
     } else {
       req.kind = agent::ActionRequest::Kind::set_variable;
       req.name = a.set_variable().name();

@@ -442,7 +442,8 @@ struct EchoAnalysis {
 };
 
 inline std::pair<std::size_t, std::size_t> active_extent(const std::vector<std::int16_t>& x,
-                                                  std::size_t from, std::size_t to, int threshold) {
+                                                         std::size_t from, std::size_t to,
+                                                         int threshold) {
   std::size_t first = to, last = from;
   for (std::size_t i = from; i < to && i < x.size(); ++i) {
     if (std::abs(static_cast<int>(x[i])) > threshold) {
@@ -580,7 +581,8 @@ struct WireMessage {
 };
 
 /// Splits a recorded direction into AudioSocket messages; `rest` gets what is left over.
-inline std::vector<WireMessage> parse_wire(const std::vector<WireChunk>& chunks, std::size_t& rest) {
+inline std::vector<WireMessage> parse_wire(const std::vector<WireChunk>& chunks,
+                                           std::size_t& rest) {
   std::vector<WireMessage> out;
   std::vector<std::uint8_t> buf;
   std::size_t pos = 0;
@@ -743,12 +745,12 @@ class Tap {
   std::vector<TapSession> done_;
 };
 
-
 // ---------------------------------------------------------------------------------------------
 // Config templates and ports.
 
 /// A free TCP port on 127.0.0.1 in 20000..60999 not in `taken` (0 if none found).
-inline unsigned short pick_free_port(std::mt19937& rng, const std::vector<unsigned short>& taken = {}) {
+inline unsigned short pick_free_port(std::mt19937& rng,
+                                     const std::vector<unsigned short>& taken = {}) {
   std::uniform_int_distribution<int> dist(20000, 60999);
   for (int attempt = 0; attempt < 200; ++attempt) {
     const auto port = static_cast<unsigned short>(dist(rng));

@@ -198,6 +198,34 @@ TEST(Ami, DtmfBecomesPlayDtmfPerDigitAndVariablesBecomeSetvar) {
   EXPECT_TRUE(wait_until([&] { return rig.ctl().counters().actions_ok.load() == 2; }, 2s));
 }
 
+TEST(Ami, TheAgentCanPlaceAnOutboundCallWithinTheAllowlist) {
+  Rig rig;
+  rig.fakes.llm.default_reply = "I will call them. [call:2125551234]";
+  rig.ami.add_channel(kChannel, kUuid, "100", "s");
+  const auto r = sim::place_call(caller_plan(rig.server->port, 1.5));
+  ASSERT_TRUE(r.connected) << r.error;
+  control::AmiMessage o;
+  ASSERT_TRUE(rig.ami.wait_for_action("Originate", 2s, &o));
+  EXPECT_EQ(o.get("Channel"), "Local/2125551234@voxbridge-transfer");
+  const auto vars = o.get_all("Variable");
+  ASSERT_EQ(vars.size(), 4u);
+  EXPECT_EQ(vars[0], "VB_AGENT=bot");
+  EXPECT_EQ(vars[1], "VB_OUTBOUND=2125551234");
+  EXPECT_EQ(vars[2], "VB_REASON=callback");
+  EXPECT_EQ(vars[3], std::string("VB_REQUESTED_BY=") + kUuid);  // the call that asked
+  EXPECT_TRUE(wait_until([&] { return rig.ctl().counters().actions_ok.load() == 1; }, 2s));
+
+  // A number outside the allowlist is refused and never dialled.
+  rig.fakes.llm.default_reply = "[call:19005551234]";
+  const std::size_t before = rig.ami.actions().size();
+  const auto r2 = sim::place_call(caller_plan(rig.server->port, 1.5));
+  ASSERT_TRUE(r2.connected) << r2.error;
+  EXPECT_TRUE(wait_until([&] { return rig.ctl().counters().actions_denied.load() == 1; }, 2s));
+  for (std::size_t i = before; i < rig.ami.actions().size(); ++i) {
+    EXPECT_NE(rig.ami.actions()[i].get("Action"), "Originate");
+  }
+}
+
 TEST(Ami, AnActionForACallWithoutAKnownChannelFailsClearly) {
   Rig rig;
   rig.fakes.llm.replies["hello"] = "[transfer:150]";

@@ -241,6 +241,12 @@ grpc::Status FakeDialogue::Turn(grpc::ServerContext* ctx, const llm::v1::TurnReq
       }
       r.mutable_action()->mutable_transfer()->set_target(target);
       writer->Write(r);
+    } else if (action.rfind("call:", 0) == 0) {
+      r.Clear();
+      r.mutable_action()->mutable_originate()->set_number(action.substr(5));
+      r.mutable_action()->mutable_originate()->set_agent("bot");
+      (*r.mutable_action()->mutable_originate()->mutable_variables())["VB_REASON"] = "callback";
+      writer->Write(r);
     } else if (action.rfind("dtmf:", 0) == 0) {
       r.Clear();
       r.mutable_action()->mutable_send_dtmf()->set_digits(action.substr(5));

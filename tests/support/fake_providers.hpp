@@ -83,7 +83,8 @@ class FakeSynthesizer final : public tts::v1::Synthesizer::Service {
 /// (else `default_reply`, with "{user}" replaced by the user text), streamed word by word with
 /// `delta_delay_ms` between deltas. A reply may end in an action: "[hangup]" (the words before
 /// it become the hangup's final words), "[transfer:TARGET]" or "[transfer:TARGET@CONTEXT]",
-/// "[dtmf:DIGITS]", "[setvar:NAME=VALUE]". Records every request.
+/// "[dtmf:DIGITS]", "[setvar:NAME=VALUE]", "[call:NUMBER]" (agent "bot", VB_REASON=callback).
+/// Records every request.
 class FakeDialogue final : public llm::v1::Dialogue::Service {
  public:
   std::map<std::string, std::string> replies;

@@ -5,8 +5,8 @@
 // Each turn: DTMF digits pick the intent whose `dtmf` they equal; otherwise the first intent
 // (in file order) with a keyword or phrase found in the caller's words, as whole words. The
 // intent's reply is spoken, with slots filled ({caller_id}, {caller_name}, {called}, {time},
-// {date}), then its action (transfer, hang up, send DTMF, set a channel variable). A no-input turn gets `no_input`; anything else
-// gets `fallback`.
+// {date}), then its action (transfer, hang up, send DTMF, set a channel variable). A no-input turn
+// gets `no_input`; anything else gets `fallback`.
 #pragma once
 
 #include <ctime>
