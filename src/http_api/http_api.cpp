@@ -91,9 +91,34 @@ std::optional<control::OriginateRequest> parse_originate(const std::string& body
 
 }  // namespace
 
+void TransferBook::expire(Clock::time_point now) {
+  std::erase_if(entries_, [&](const auto& e) { return now - e.second.second > kKeep; });
+}
+
+void TransferBook::note(const std::string& uuid, const std::string& target) {
+  std::lock_guard lock(mu_);
+  const auto now = Clock::now();
+  if (entries_.size() >= kMaxEntries) expire(now);
+  if (entries_.size() >= kMaxEntries) return;  // a flood of transfers: drop, never grow
+  entries_[uuid] = {target, now};
+}
+
+std::optional<std::string> TransferBook::find(const std::string& uuid) {
+  std::lock_guard lock(mu_);
+  expire(Clock::now());
+  auto it = entries_.find(uuid);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.first;
+}
+
 struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
-  Impl(HttpApiOptions o, control::Controller* c, std::function<std::int64_t()> calls)
-      : opts(std::move(o)), controller(c), active_calls(std::move(calls)), acceptor(io) {
+  Impl(HttpApiOptions o, control::Controller* c, std::function<std::int64_t()> calls,
+       std::shared_ptr<TransferBook> t)
+      : opts(std::move(o)),
+        controller(c),
+        active_calls(std::move(calls)),
+        transfers(std::move(t)),
+        acceptor(io) {
     boost::system::error_code ec;
     const tcp::endpoint ep(asio::ip::make_address(opts.host, ec), opts.port);
     if (ec) throw std::runtime_error("http_listen: '" + opts.host + "' is not an IP address");
@@ -110,6 +135,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
   HttpApiOptions opts;
   control::Controller* controller;
   std::function<std::int64_t()> active_calls;
+  std::shared_ptr<TransferBook> transfers;
   asio::io_context io{1};
   tcp::acceptor acceptor;
   std::thread thread;
@@ -164,6 +190,20 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
       }
       co_return co_await originate(req);
     }
+    const std::string calls = "/v1/calls/";
+    const std::string suffix = "/transfer";
+    if (target.rfind(calls, 0) == 0 && target.size() > calls.size() + suffix.size() &&
+        target.compare(target.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      const std::string uuid =
+          target.substr(calls.size(), target.size() - calls.size() - suffix.size());
+      const auto found = transfers ? transfers->find(uuid) : std::nullopt;
+      Response res{found ? http::status::ok : http::status::not_found, req.version()};
+      res.set(http::field::content_type, "text/plain");
+      res.set(http::field::server, "voxbridge");
+      res.body() = found ? *found : std::string();  // CURL() returns the body as it is
+      res.prepare_payload();
+      co_return res;
+    }
     co_return error(http::status::not_found, "no such endpoint: " + target, req.version());
   }
 
@@ -208,8 +248,10 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
 };
 
 HttpApi::HttpApi(HttpApiOptions options, control::Controller* controller,
-                 std::function<std::int64_t()> active_calls)
-    : impl_(std::make_shared<Impl>(std::move(options), controller, std::move(active_calls))) {}
+                 std::function<std::int64_t()> active_calls,
+                 std::shared_ptr<TransferBook> transfers)
+    : impl_(std::make_shared<Impl>(std::move(options), controller, std::move(active_calls),
+                                   std::move(transfers))) {}
 
 HttpApi::~HttpApi() {
   stop();

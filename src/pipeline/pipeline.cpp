@@ -540,6 +540,7 @@ class PipelineAgent final : public agent::Agent {
           "the reply so the dialplan continues",
           info_.uuid, a.transfer().target(), a.transfer().context().empty() ? "" : "@",
           a.transfer().context());
+      if (info_.note_transfer) info_.note_transfer(a.transfer().target());
       hangup_after_reply("transfer to " + a.transfer().target());
       return;
     }

@@ -78,6 +78,13 @@ Server::Server(const config::Config& cfg)
     sc->counters = &counters_;
     if (cfg_.control.mode != control::ControlConfig::Mode::none) {
       sc->describe_call = [this](agent::CallInfo& info) { control_->describe(info); };
+    } else if (!g.http_listen.empty()) {
+      // No control path: a transfer is noted for the dialplan to fetch over the HTTP API.
+      sc->describe_call = [book = transfers_](agent::CallInfo& info) {
+        info.note_transfer = [book, uuid = info.uuid](const std::string& target) {
+          book->note(uuid, target);
+        };
+      };
     }
     session_cfgs_.push_back(sc);
     try {
@@ -102,8 +109,8 @@ Server::Server(const config::Config& cfg)
   if (!g.http_listen.empty()) {
     http_api::HttpApiOptions o;
     net::split_host_port(g.http_listen, o.host, o.port);
-    http_ = std::make_unique<http_api::HttpApi>(std::move(o), control_.get(),
-                                                [this] { return counters_.active.load(); });
+    http_ = std::make_unique<http_api::HttpApi>(
+        std::move(o), control_.get(), [this] { return counters_.active.load(); }, transfers_);
   }
 }
 

@@ -122,6 +122,24 @@ std::vector<common::v1::ActionResult> action_results(const testing::FakeDialogue
   return out;
 }
 
+/// One HTTP request to the server's local API; returns status and body.
+std::pair<int, std::string> http(unsigned short port, boost::beast::http::verb method,
+                                 const std::string& target, const std::string& body = "") {
+  namespace http = boost::beast::http;
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket sock(io);
+  sock.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  http::request<http::string_body> req{method, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(sock, req);
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(sock, buf, res);
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
 TEST(Ami, TransferBecomesARedirectOfTheCallsChannelAfterTheReply) {
   Rig rig;
   rig.fakes.llm.default_reply = "Putting you through. [transfer:150@sales]";
@@ -268,6 +286,33 @@ TEST(Ami, AWrongSecretIsRefusedAndRetriedNotFatal) {
   EXPECT_FALSE(s.server.controller()->connected());
 }
 
+TEST(HttpApi, WithoutAControlPathATransferIsNotedForTheDialplan) {
+  // The dialplan after AudioSocket() fetches it: ${CURL(.../v1/calls/${VB_UUID}/transfer)}.
+  Fakes fakes;
+  fakes.llm.default_reply = "Connecting you. [transfer:200]";
+  config::Config c = ami_config(fakes.server->address(), 0);
+  c.control.mode = control::ControlConfig::Mode::none;
+  c.general.http_listen = "127.0.0.1:0";
+  testing::RunningServer s(c);
+  using boost::beast::http::verb;
+  auto [st, body] =
+      http(s.server.http_port(), verb::get, std::string("/v1/calls/") + kUuid + "/transfer");
+  EXPECT_EQ(st, 404);
+  auto plan = caller_plan(s.port, 3.0);
+  plan.hangup_at_end = false;  // voxbridge hangs up after the reply
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  std::tie(st, body) =
+      http(s.server.http_port(), verb::get, std::string("/v1/calls/") + kUuid + "/transfer");
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(body, "200");
+  std::tie(st, body) = http(s.server.http_port(), verb::get,
+                            "/v1/calls/00000000-0000-4000-8000-000000000000/transfer");
+  EXPECT_EQ(st, 404);
+  EXPECT_EQ(body, "");
+}
+
 TEST(Ami, LogsInOverTlsAndChecksTheCertificate) {
   Fakes fakes;
   testing::FakeAmi ami("voxbridge", "s3cret", /*tls=*/true);
@@ -346,24 +391,6 @@ TEST(Ami, OriginateMapsAsterisksOutcomes) {
   EXPECT_EQ(r.outcome, control::OriginateResult::Outcome::denied);
   EXPECT_EQ(r.detail, "'19005551234' matches neither allow_numbers nor allow_extensions");
   EXPECT_EQ(rig.ami.actions().size(), before);
-}
-
-/// One HTTP request to the server's local API; returns status and body.
-std::pair<int, std::string> http(unsigned short port, boost::beast::http::verb method,
-                                 const std::string& target, const std::string& body = "") {
-  namespace http = boost::beast::http;
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::socket sock(io);
-  sock.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-  http::request<http::string_body> req{method, target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  req.body() = body;
-  req.prepare_payload();
-  http::write(sock, req);
-  boost::beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(sock, buf, res);
-  return {static_cast<int>(res.result_int()), res.body()};
 }
 
 TEST(Ami, TheHttpApiOriginatesAndReportsHealth) {

@@ -92,6 +92,10 @@ struct CallInfo {
   std::map<std::string, std::string> variables;
   /// Null without a control path.
   std::shared_ptr<CallActions> actions;
+  /// Without a control path: where a transfer the agent asked for is noted before the socket
+  /// is hung up, so the dialplan after AudioSocket() can fetch it (HTTP API
+  /// GET /v1/calls/UUID/transfer, with CURL()) and route the call. May be empty.
+  std::function<void(const std::string& target)> note_transfer;
 };
 
 class Agent {

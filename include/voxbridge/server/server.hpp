@@ -60,8 +60,9 @@ class Server {
   std::unique_ptr<provider_host::BuiltinProviders> builtin_;  // if an agent uses them
   std::shared_ptr<providers::ChannelPool> channels_ = std::make_shared<providers::ChannelPool>();
   session::SessionCounters counters_;
-  std::unique_ptr<control::Controller> control_;   // its actions outlive it safely (weak refs)
-  std::unique_ptr<http_api::HttpApi> http_;        // uses control_: declared after it
+  std::unique_ptr<control::Controller> control_;  // its actions outlive it safely (weak refs)
+  std::unique_ptr<http_api::HttpApi> http_;       // uses control_: declared after it
+  std::shared_ptr<http_api::TransferBook> transfers_ = std::make_shared<http_api::TransferBook>();
   std::unique_ptr<session::SessionList[]> calls_;  // one per io thread
   net::IoPool pool_;
   std::vector<std::unique_ptr<playout::PacingClock>> clocks_;  // one per io thread
