@@ -169,6 +169,25 @@ TEST(Ami, TransferBecomesARedirectOfTheCallsChannelAfterTheReply) {
   EXPECT_EQ(rig.fakes.tts.texts(), (std::vector<std::string>{"Putting you through."}));
 }
 
+TEST(Ami, TheChannelDriversUuidVariableWorksAndFactsFillTheGreeting) {
+  // Dial(AudioSocket/...) sets AUDIOSOCKET_UUID on its channel; the greeting uses the facts.
+  Fakes fakes;
+  testing::FakeAmi ami("voxbridge", "s3cret");
+  config::Config c = ami_config(fakes.server->address(), ami.port());
+  c.pipelines["bot"].greeting = "Hello {caller_number}{caller_name}, you called {called_number}.";
+  testing::RunningServer s(c);
+  ASSERT_TRUE(wait_until([&] { return s.server.controller()->connected(); }, 3s));
+  const std::string channel = "AudioSocket/127.0.0.1:5001-4f1c2a8e";
+  ami.add_channel(channel, kUuid, "+15551234567", "5551000", {}, "AUDIOSOCKET_UUID");
+  ASSERT_TRUE(wait_until([&] { return s.server.controller()->knows(kUuid); }, 2s));
+  const auto r = sim::place_call(caller_plan(s.port, 1.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  const auto texts = fakes.tts.texts();
+  ASSERT_FALSE(texts.empty());
+  // The name is "<unknown>" on the wire, which Asterisk means as none: it fills in empty.
+  EXPECT_EQ(texts[0], "Hello +15551234567, you called 5551000.");
+}
+
 TEST(Ami, ADeniedTransferNeverReachesAsteriskAndTheAgentIsTold) {
   Rig rig;
   rig.fakes.llm.replies["hello"] = "One moment. [transfer:0900123@sales]";
