@@ -594,7 +594,11 @@ struct FakeAri::Impl {
         m.hangup_received = true;
         break;
       }
-      if (audiosocket::is_audio(static_cast<audiosocket::Kind>(header[0]))) {
+      if (static_cast<audiosocket::Kind>(header[0]) != audiosocket::Kind::slin16) {
+        if (audiosocket::is_audio(static_cast<audiosocket::Kind>(header[0]))) {
+          ++m.other_audio_frames;
+        }
+      } else {
         ++m.frames_received;
         m.bytes_received += payload.size();
         for (std::size_t i = 0; i + 1 < payload.size() && m.received.size() < kMaxRecorded;

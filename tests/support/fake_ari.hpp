@@ -33,13 +33,16 @@ class FakeAri {
 
   /// One AudioSocket leg (an externalMedia channel) as the fake's AudioSocket client saw it.
   struct MediaLeg {
-    std::string channel;              ///< the media channel's id
-    std::string uuid;                 ///< the `data` of externalMedia, sent as the UUID message
-    std::size_t frames_sent = 0;      ///< caller audio frames (kind 0x12, 640 bytes)
-    std::size_t frames_received = 0;  ///< audio frames voxbridge sent back
-    std::size_t bytes_received = 0;   ///< their payload bytes
-    bool hangup_received = false;     ///< voxbridge sent kind 0x00
-    bool closed = false;              ///< the leg has ended (either side)
+    std::string channel;          ///< the media channel's id
+    std::string uuid;             ///< the `data` of externalMedia, sent as the UUID message
+    std::size_t frames_sent = 0;  ///< caller audio frames (kind 0x12, 640 bytes)
+    /// slin16 (0x12) frames voxbridge sent back, the leg's format. Before the leg's first
+    /// frame reaches it voxbridge may send early silence as slin 8 kHz (0x10): counted apart.
+    std::size_t frames_received = 0;
+    std::size_t bytes_received = 0;  ///< their payload bytes
+    std::size_t other_audio_frames = 0;
+    bool hangup_received = false;  ///< voxbridge sent kind 0x00
+    bool closed = false;           ///< the leg has ended (either side)
     /// The received audio (16-bit samples), the first 30 s.
     std::vector<std::int16_t> received;
   };
