@@ -77,8 +77,8 @@ int serve(int argc, const char* const* argv) {
         signals.async_wait(on_signal);
         drainer = std::thread([&] {
           const std::size_t forced = srv->shutdown(cfg.general.drain_timeout);
-          spdlog::info("stopped: {} call(s) served, {} hung up at shutdown",
-                       srv->counters().started.load(), forced);
+          spdlog::info("stopped: {} call(s) served, {} hung up at shutdown", srv->totals().started,
+                       forced);
           main_io.stop();
         });
       };

@@ -75,6 +75,8 @@ session::CodecMode parse_codec(const Where& w, const std::string& v) {
 
 const int kRates[] = {8000, 12000, 16000, 24000, 32000, 44100, 48000};
 
+std::string expand_env(const Where& w, const std::string& v);
+
 void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   if (k == "threads") {
@@ -125,6 +127,11 @@ void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
     if (!net::split_host_port(v, host, port))
       w.fail("'" + v + "' is not HOST:PORT (an IP address)");
     g.http_listen = v;
+  } else if (k == "http_token") {
+    g.http_token = expand_env(w, v);
+    if (g.http_token.size() < 16) w.fail("too short: use at least 16 characters");
+  } else if (k == "provider_check_interval_s") {
+    g.provider_check_interval = std::chrono::seconds(parse_int(w, v, 0, 3600));
   } else if (k == "builtin_asr_decoders") {
     g.builtin_asr_decoders = static_cast<std::size_t>(parse_int(w, v, 1, 256));
   } else {
@@ -154,6 +161,111 @@ void set_listener(ListenerConfig& l, const Where& w, const std::string& v) {
     }
   } else if (k == "agent") {
     l.agent = v;
+  } else if (k == "allow") {
+    try {
+      l.allow = access::CidrSet::parse(v);
+    } catch (const std::invalid_argument& e) {
+      w.fail(e.what());
+    }
+  } else if (k == "max_calls_per_peer") {
+    l.peer_limits.max_calls = static_cast<std::size_t>(parse_int(w, v, 0, 1000000));
+  } else if (k == "connect_rate") {
+    l.peer_limits.rate_per_second = static_cast<double>(parse_int(w, v, 0, 100000));
+  } else if (k == "connect_burst") {
+    l.peer_limits.burst = static_cast<double>(parse_int(w, v, 1, 100000));
+  } else if (k == "require_registration") {
+    l.require_registration = parse_bool(w, v);
+  } else {
+    w.fail("unknown option");
+  }
+}
+
+void set_recording(RecordingConfig& r, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "directory") {
+    r.directory = v;
+  } else if (k == "record") {
+    r.record = parse_bool(w, v);
+  } else if (k == "audio") {
+    r.audio = parse_bool(w, v);
+  } else if (k == "transcript") {
+    r.transcript = parse_bool(w, v);
+  } else if (k == "max_age_days") {
+    r.max_age = std::chrono::hours(24 * parse_int(w, v, 0, 36500));
+  } else if (k == "max_total_mb") {
+    r.max_total_bytes = static_cast<std::uint64_t>(parse_int(w, v, 0, 100000000)) << 20;
+  } else if (k == "queue_blocks") {
+    r.queue_blocks = static_cast<std::size_t>(parse_int(w, v, 4, 1000000));
+  } else {
+    w.fail("unknown option");
+  }
+}
+
+void set_webhook(webhooks::WebhookOptions& o, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "url") {
+    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+      w.fail("'" + v + "' is not an http:// or https:// URL");
+    }
+    o.url = expand_env(w, v);
+  } else if (k == "secret") {
+    o.secret = expand_env(w, v);
+  } else if (k == "events") {
+    o.events.clear();
+    std::stringstream in(v);
+    std::string e;
+    while (std::getline(in, e, ',')) {
+      e = trim(e);
+      if (e != "call_started" && e != "call_ended" && e != "action") {
+        w.fail("'" + e + "' is not one of call_started, call_ended, action");
+      }
+      o.events.insert(e);
+    }
+  } else if (k == "timeout_ms") {
+    o.timeout = parse_ms(w, v, 100, 600000);
+  } else if (k == "max_attempts") {
+    o.max_attempts = static_cast<int>(parse_int(w, v, 1, 100));
+  } else if (k == "backoff_ms") {
+    o.backoff = parse_ms(w, v, 10, 600000);
+  } else if (k == "queue") {
+    o.queue_limit = static_cast<std::size_t>(parse_int(w, v, 1, 1000000));
+  } else if (k == "ca_file") {
+    o.ca_file = v;
+  } else if (k == "verify_tls") {
+    o.verify_tls = parse_bool(w, v);
+  } else {
+    w.fail("unknown option");
+  }
+}
+
+void set_route(RouteConfig& r, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  auto pattern = [&](std::string& out) {
+    if (auto bad = control::check_dial_pattern(v); !bad.empty()) w.fail(bad);
+    out = v;
+  };
+  if (k == "listener") {
+    r.listeners.push_back(v);
+  } else if (k == "caller") {
+    pattern(r.caller);
+  } else if (k == "called") {
+    pattern(r.called);
+  } else if (k == "variable") {
+    const auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+      w.fail("'" + v + "' is not NAME=PATTERN");
+    }
+    const std::string value = v.substr(eq + 1);
+    if (auto bad = control::check_dial_pattern(value); !bad.empty()) w.fail(bad);
+    r.variables.emplace_back(v.substr(0, eq), value);
+  } else if (k == "agent") {
+    r.agent = v;
+  } else if (k == "language") {
+    r.language = v;
+  } else if (k == "greeting") {
+    r.greeting = v;
+  } else if (k == "record") {
+    r.record = parse_bool(w, v);
   } else {
     w.fail("unknown option");
   }
@@ -221,10 +333,18 @@ std::string expand_env(const Where& w, const std::string& v) {
     const auto e = v.find('}', b);
     if (e == std::string::npos) w.fail("'${' without '}'");
     const std::string name = v.substr(b + 2, e - b - 2);
-    const char* val = std::getenv(name.c_str());
-    if (val == nullptr) w.fail("environment variable " + name + " is not set");
     out += v.substr(at, b - at);
-    out += val;
+    if (name.rfind("file:", 0) == 0) {
+      // A secret file (Docker/Kubernetes secrets, systemd credentials): its first line.
+      std::ifstream f(name.substr(5));
+      std::string first;
+      if (!f || !std::getline(f, first)) w.fail("cannot read secret file " + name.substr(5));
+      out += trim(first);
+    } else {
+      const char* val = std::getenv(name.c_str());
+      if (val == nullptr) w.fail("environment variable " + name + " is not set");
+      out += val;
+    }
     at = e + 1;
   }
   return out + v.substr(at);
@@ -687,6 +807,35 @@ void validate(const Config& c) {
              "] or use receptionist / echo / playback)");
     }
   }
+  for (const auto& r : c.routes) {
+    const Where x{c.source, 0, "route-" + r.name, "agent"};
+    if (r.agent.empty()) x.fail("missing: the agent this route chooses");
+    const auto* a = c.find_agent(r.agent);
+    if (a == nullptr) x.fail("no agent named '" + r.agent + "'");
+    if ((r.language || r.greeting) && a->type != agent::AgentSpec::Type::pipeline) {
+      Where{c.source, 0, "route-" + r.name, r.language ? "language" : "greeting"}.fail(
+          "only a pipeline agent has a language and a greeting ('" + r.agent + "' has not)");
+    }
+    for (const auto& ln : r.listeners) {
+      if (std::none_of(c.listeners.begin(), c.listeners.end(),
+                       [&](const ListenerConfig& l) { return l.name == ln; })) {
+        Where{c.source, 0, "route-" + r.name, "listener"}.fail("no [listener-" + ln + "]");
+      }
+    }
+  }
+  if (!c.general.http_listen.empty() && c.general.http_token.empty()) {
+    std::string host;
+    unsigned short port = 0;
+    net::split_host_port(c.general.http_listen, host, port);
+    boost::system::error_code ec;
+    const auto addr = boost::asio::ip::make_address(host, ec);
+    if (ec || !addr.is_loopback()) {
+      Where{c.source, 0, "general", "http_listen"}.fail(
+          "'" + c.general.http_listen +
+          "' is reachable from other hosts: set http_token (e.g. http_token = "
+          "${VOXBRIDGE_HTTP_TOKEN}) or bind to 127.0.0.1");
+    }
+  }
 }
 
 agent::AgentSpec builtin_agent(const std::string& name) {
@@ -742,7 +891,10 @@ Config parse_config(const std::string& text, const std::string& source) {
     openai,
     control,
     ami,
-    ari
+    ari,
+    route,
+    recording,
+    webhook
   } sec = Sec::none;
   std::map<std::string, PipelineDraft> drafts;
   std::vector<IntentDraft> intents;
@@ -804,6 +956,16 @@ Config parse_config(const std::string& text, const std::string& source) {
         dialogue_rules::RuleSet r;
         r.name = sec_name.substr(6);
         c.rules[r.name] = r;  // replaces a built-in set of that name, intents and all
+      } else if (sec_name.rfind("route-", 0) == 0 && sec_name.size() > 6) {
+        sec = Sec::route;
+        RouteConfig r;
+        r.name = sec_name.substr(6);
+        c.routes.push_back(r);
+      } else if (sec_name == "recording") {
+        sec = Sec::recording;
+        c.recording.enabled = true;
+      } else if (sec_name == "webhook") {
+        sec = Sec::webhook;
       } else if (sec_name == "control") {
         sec = Sec::control;
       } else if (sec_name == "ami") {
@@ -822,7 +984,8 @@ Config parse_config(const std::string& text, const std::string& source) {
       } else {
         w.fail(
             "unknown section (expected general, listener-NAME, agent-NAME, provider-NAME, "
-            "rules-NAME, intent-NAME, openai-NAME, control, ami or ari)");
+            "rules-NAME, intent-NAME, openai-NAME, route-NAME, recording, webhook, control, ami "
+            "or ari)");
       }
       continue;
     }
@@ -869,6 +1032,15 @@ Config parse_config(const std::string& text, const std::string& source) {
         break;
       case Sec::ari:
         set_ari(c.control.ari, w, value);
+        break;
+      case Sec::route:
+        set_route(c.routes.back(), w, value);
+        break;
+      case Sec::recording:
+        set_recording(c.recording, w, value);
+        break;
+      case Sec::webhook:
+        set_webhook(c.webhook, w, value);
         break;
     }
   }

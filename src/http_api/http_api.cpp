@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <cctype>
 #include <optional>
 #include <thread>
 
@@ -43,6 +44,44 @@ Response json_response(http::status status, const json::value& body, unsigned ve
 
 Response error(http::status status, const std::string& message, unsigned version) {
   return json_response(status, json::object{{"error", message}}, version);
+}
+
+Response text_response(http::status status, std::string body, const char* type, unsigned version) {
+  Response res{status, version};
+  res.set(http::field::content_type, type);
+  res.set(http::field::server, "voxbridge");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+/// Compares without stopping at the first difference (no timing hint about the token).
+bool same_secret(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (b.empty() ? 0 : b[i % b.size()]));
+  }
+  return diff == 0;
+}
+
+/// A UUID as Asterisk's ${UUID()} writes it (any case).
+bool is_uuid_text(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 /// The request body as an OriginateRequest, or the problem.
@@ -111,13 +150,41 @@ std::optional<std::string> TransferBook::find(const std::string& uuid) {
   return it->second.first;
 }
 
+void Registrations::expire(Clock::time_point now) {
+  std::erase_if(entries_, [now](const auto& e) { return e.second.second <= now; });
+}
+
+bool Registrations::add(const std::string& uuid, std::map<std::string, std::string> metadata,
+                        std::chrono::seconds ttl, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  if (entries_.size() >= kMaxEntries) expire(now);
+  if (entries_.size() >= kMaxEntries && !entries_.contains(uuid)) return false;
+  entries_[lower(uuid)] = {std::move(metadata), now + ttl};
+  return true;
+}
+
+std::optional<std::map<std::string, std::string>> Registrations::take(const std::string& uuid,
+                                                                      Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(lower(uuid));
+  if (it == entries_.end()) return std::nullopt;
+  auto found = std::move(it->second);
+  entries_.erase(it);
+  if (found.second <= now) return std::nullopt;
+  return std::move(found.first);
+}
+
+std::size_t Registrations::size() {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
 struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
-  Impl(HttpApiOptions o, control::Controller* c, std::function<std::int64_t()> calls,
-       std::shared_ptr<TransferBook> t)
+  Impl(HttpApiOptions o, HttpHandlers h)
       : opts(std::move(o)),
-        controller(c),
-        active_calls(std::move(calls)),
-        transfers(std::move(t)),
+        controller(h.controller),
+        transfers(std::move(h.transfers)),
+        handlers(std::move(h)),
         acceptor(io) {
     boost::system::error_code ec;
     const tcp::endpoint ep(asio::ip::make_address(opts.host, ec), opts.port);
@@ -134,8 +201,8 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
 
   HttpApiOptions opts;
   control::Controller* controller;
-  std::function<std::int64_t()> active_calls;
   std::shared_ptr<TransferBook> transfers;
+  HttpHandlers handlers;
   asio::io_context io{1};
   tcp::acceptor acceptor;
   std::thread thread;
@@ -169,8 +236,77 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
                             req.version());
   }
 
+  Response register_call(const http::request<http::string_body>& req, const std::string& uuid) {
+    if (!handlers.registrations) {
+      return error(http::status::not_found, "pre-registration is off", req.version());
+    }
+    if (!is_uuid_text(uuid)) {
+      return error(http::status::bad_request, "not a UUID: " + uuid, req.version());
+    }
+    boost::system::error_code ec;
+    const json::value v = json::parse(req.body().empty() ? std::string("{}") : req.body(), ec);
+    if (ec || !v.is_object()) {
+      return error(http::status::bad_request, "the body must be a JSON object", req.version());
+    }
+    std::map<std::string, std::string> meta;
+    std::chrono::seconds ttl{60};
+    for (const auto& [k, val] : v.as_object()) {
+      if (k == "ttl") {
+        if (!val.is_int64() || val.as_int64() < 1 || val.as_int64() > 3600) {
+          return error(http::status::bad_request, "ttl must be 1..3600 seconds", req.version());
+        }
+        ttl = std::chrono::seconds(val.as_int64());
+      } else if (val.is_string()) {
+        meta[std::string(k)] = std::string(val.as_string());
+      } else if (val.is_int64()) {
+        meta[std::string(k)] = std::to_string(val.as_int64());
+      } else {
+        return error(http::status::bad_request,
+                     "metadata values must be strings or integers: " + std::string(k),
+                     req.version());
+      }
+    }
+    if (!handlers.registrations->add(uuid, std::move(meta), ttl)) {
+      return error(http::status::service_unavailable, "too many pending registrations",
+                   req.version());
+    }
+    return json_response(http::status::created, json::object{{"uuid", uuid}, {"ttl", ttl.count()}},
+                         req.version());
+  }
+
+  bool authorized(const http::request<http::string_body>& req) const {
+    if (opts.token.empty()) return true;
+    const auto h = req[http::field::authorization];
+    constexpr std::string_view kBearer = "Bearer ";
+    if (h.size() <= kBearer.size() || h.substr(0, kBearer.size()) != kBearer) return false;
+    return same_secret(std::string_view(h.data(), h.size()).substr(kBearer.size()), opts.token);
+  }
+
   awaitable<Response> route(const http::request<http::string_body>& req) {
     const std::string target(req.target());
+    const auto v = req.version();
+    const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+    if (target == "/healthz") {
+      co_return text_response(http::status::ok, "ok\n", "text/plain", v);
+    }
+    if (target == "/readyz") {
+      std::string why = handlers.not_ready ? handlers.not_ready() : std::string();
+      if (why.empty()) co_return text_response(http::status::ok, "ready\n", "text/plain", v);
+      co_return text_response(http::status::service_unavailable, why + "\n", "text/plain", v);
+    }
+    if (!authorized(req)) {
+      Response res = error(http::status::unauthorized, "a bearer token is required", v);
+      res.set(http::field::www_authenticate, "Bearer");
+      co_return res;
+    }
+    if (target == "/metrics" && get) {
+      co_return text_response(http::status::ok, handlers.metrics ? handlers.metrics() : "",
+                              "text/plain; version=0.0.4; charset=utf-8", v);
+    }
+    if (target == "/status" && get) {
+      co_return text_response(http::status::ok, handlers.status ? handlers.status() : "[]\n",
+                              "application/json", v);
+    }
     if (target == "/v1/health") {
       if (req.method() != http::verb::get) {
         co_return error(http::status::method_not_allowed, "use GET", req.version());
@@ -178,11 +314,12 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
       const char* control = controller == nullptr     ? "none"
                             : controller->connected() ? "up"
                                                       : "down";
-      co_return json_response(http::status::ok,
-                              json::object{{"status", "ok"},
-                                           {"active_calls", active_calls ? active_calls() : 0},
-                                           {"control", control}},
-                              req.version());
+      co_return json_response(
+          http::status::ok,
+          json::object{{"status", "ok"},
+                       {"active_calls", handlers.active_calls ? handlers.active_calls() : 0},
+                       {"control", control}},
+          req.version());
     }
     if (target == "/v1/originate") {
       if (req.method() != http::verb::post) {
@@ -192,6 +329,12 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     }
     const std::string calls = "/v1/calls/";
     const std::string suffix = "/transfer";
+    if (target.rfind(calls, 0) == 0 && target.find('/', calls.size()) == std::string::npos) {
+      if (req.method() != http::verb::post) {
+        co_return error(http::status::method_not_allowed, "use POST", req.version());
+      }
+      co_return register_call(req, target.substr(calls.size()));
+    }
     if (target.rfind(calls, 0) == 0 && target.size() > calls.size() + suffix.size() &&
         target.compare(target.size() - suffix.size(), suffix.size(), suffix) == 0) {
       const std::string uuid =
@@ -247,11 +390,8 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
   }
 };
 
-HttpApi::HttpApi(HttpApiOptions options, control::Controller* controller,
-                 std::function<std::int64_t()> active_calls,
-                 std::shared_ptr<TransferBook> transfers)
-    : impl_(std::make_shared<Impl>(std::move(options), controller, std::move(active_calls),
-                                   std::move(transfers))) {}
+HttpApi::HttpApi(HttpApiOptions options, HttpHandlers handlers)
+    : impl_(std::make_shared<Impl>(std::move(options), std::move(handlers))) {}
 
 HttpApi::~HttpApi() {
   stop();
@@ -261,7 +401,8 @@ void HttpApi::start() {
   if (impl_->thread.joinable()) return;
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
   impl_->thread = std::thread([i = impl_] { i->io.run(); });
-  spdlog::info("HTTP API on {}:{} (/v1/health, /v1/originate)", impl_->opts.host, port());
+  spdlog::info("HTTP API on {}:{} (/healthz /readyz /metrics /status /v1/...){}", impl_->opts.host,
+               port(), impl_->opts.token.empty() ? "" : ", bearer token");
 }
 
 void HttpApi::stop() {

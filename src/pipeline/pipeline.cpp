@@ -34,6 +34,11 @@ std::string ms_text(double v) {
   return v < 0 ? "-" : fmt::format("{:.0f}", v);
 }
 
+/// A duration for JSON: whole milliseconds, or null when a milestone is missing.
+std::string ms_json(double v) {
+  return v < 0 ? "null" : fmt::format("{:.0f}", v);
+}
+
 std::size_t word_count(std::string_view s) {
   std::size_t n = 0;
   bool in = false;
@@ -72,6 +77,14 @@ class PipelineAgent final : public agent::Agent {
     control_ = &control;
     poster_ = control.poster();
     info_ = info;
+    m_ = info.metrics;
+    call_start_ = Clock::now();
+    if (m_ != nullptr) {
+      auto& slots = metrics::provider_slots();
+      asr_slot_ = slots.slot(spec_->asr.name);
+      llm_slot_ = slots.slot(spec_->llm.name);
+      tts_slot_ = slots.slot(spec_->tts.name);
+    }
     call_.set_call_id(info.uuid);
     call_.set_listener(info.listener);
     call_.set_language(spec_->language);
@@ -112,7 +125,7 @@ class PipelineAgent final : public agent::Agent {
       // Barge-in counts the caller's voice heard over the agent, not speech that began before
       // the agent did (the endpointing silence of the previous utterance is still "speech").
       if (detector_.in_speech() && agent_audible()) {
-        if (voiced) overlap_units_ += 1;
+        if (voiced && overlap_units_++ == 0) overlap_started_ = Clock::now();
       } else {
         overlap_units_ = 0;
       }
@@ -130,6 +143,13 @@ class PipelineAgent final : public agent::Agent {
     } else {
       pre_roll_.push(samples);
     }
+  }
+
+  std::string_view state() const override {
+    if (failed_) return "fallback";
+    if (reply_) return control_->queued_samples() > 0 ? "speaking" : "thinking";
+    if (asr_) return "hearing";
+    return "listening";
   }
 
   void on_dtmf(char digit) override {
@@ -309,6 +329,9 @@ class PipelineAgent final : public agent::Agent {
       if (r.is_final) {
         if (!utterance_.empty()) utterance_ += ' ';
         utterance_ += r.transcript;
+        if (!r.transcript.empty()) note("user", "\"text\":" + agent::json_quote(r.transcript));
+      } else if (!r.transcript.empty()) {
+        note("interim", "\"text\":" + agent::json_quote(r.transcript));
       }
     });
     ev.end_of_utterance = guarded([this, gen](std::uint32_t) {
@@ -318,6 +341,7 @@ class PipelineAgent final : public agent::Agent {
       if (gen == asr_gen_) on_asr_closed(st);
     });
     try {
+      if (m_ != nullptr) m_->providers[asr_slot_].streams.add();
       asr_ = providers::AsrStream::start(channels_->get(spec_->asr),
                                          bounded(spec_->asr, spec_->max_utterance), cfg, post_fn(),
                                          std::move(ev));
@@ -379,6 +403,7 @@ class PipelineAgent final : public agent::Agent {
     asr_.reset();
     asr_streaming_ = false;
     if (!st.ok()) {
+      if (m_ != nullptr) m_->providers[asr_slot_].errors.add();
       spdlog::warn("call uuid={}: ASR stream failed: {} ({})", info_.uuid, st.error_message(),
                    static_cast<int>(st.error_code()));
       if (++asr_failures_ >= 2) {
@@ -462,6 +487,7 @@ class PipelineAgent final : public agent::Agent {
       fail(std::string("LLM: ") + e.what());
       return;
     }
+    if (m_ != nullptr) m_->providers[llm_slot_].streams.add();
     llm_ = LlmStream::start(
         [stub, req = &llm_request_](grpc::ClientContext* c, LlmStream* r) {
           stub->async()->Turn(c, req, r);
@@ -495,6 +521,7 @@ class PipelineAgent final : public agent::Agent {
   void on_llm_closed(const grpc::Status& st) {
     llm_.reset();
     if (!st.ok()) {
+      if (m_ != nullptr) m_->providers[llm_slot_].errors.add();
       spdlog::warn("call uuid={}: LLM turn failed: {} ({})", info_.uuid, st.error_message(),
                    static_cast<int>(st.error_code()));
       if (reply_->text.empty() && llm_retries_ == 0) {
@@ -602,6 +629,9 @@ class PipelineAgent final : public agent::Agent {
   }
 
   void on_action_result(const common::v1::Action& a, const std::string& error) {
+    note("action", "\"action\":" + agent::json_quote(a.ShortDebugString()) +
+                       ",\"ok\":" + (error.empty() ? "true" : "false") +
+                       (error.empty() ? "" : ",\"error\":" + agent::json_quote(error)));
     llm::v1::Event e;
     *e.mutable_action_result()->mutable_action() = a;
     e.mutable_action_result()->set_ok(error.empty());
@@ -666,6 +696,7 @@ class PipelineAgent final : public agent::Agent {
     // Chunk marks of this stream count from its start; the reply's audio so far precedes it.
     tts_base_ms_ = static_cast<std::uint32_t>((reply_->pushed_samples + (out_.size() - out_pos_)) *
                                               1000 / static_cast<unsigned>(rate_hz_));
+    if (m_ != nullptr) m_->providers[tts_slot_].streams.add();
     tts_ = TtsStream::start(
         [stub](grpc::ClientContext* c, TtsStream::Reactor* r) {
           stub->async()->StreamingSynthesize(c, r);
@@ -735,6 +766,7 @@ class PipelineAgent final : public agent::Agent {
     tts_.reset();
     tts_paused_ = false;
     if (!st.ok()) {
+      if (m_ != nullptr) m_->providers[tts_slot_].errors.add();
       spdlog::warn("call uuid={}: TTS stream failed: {} ({})", info_.uuid, st.error_message(),
                    static_cast<int>(st.error_code()));
       if (tts_retries_ == 0) {
@@ -760,7 +792,13 @@ class PipelineAgent final : public agent::Agent {
       if (n == 0) break;
       note_far(rest.first(n));
       if (reply_) {
-        if (reply_->pushed_samples == 0 && was_empty) reply_->timeline.first_frame = Clock::now();
+        if (reply_->pushed_samples == 0 && was_empty) {
+          reply_->timeline.first_frame = Clock::now();
+          if (!first_audio_counted_ && m_ != nullptr) {
+            first_audio_counted_ = true;
+            m_->first_agent_audio.observe(reply_->timeline.first_frame - call_start_);
+          }
+        }
         reply_->pushed_samples += n;
       }
       out_pos_ += n;
@@ -815,6 +853,12 @@ class PipelineAgent final : public agent::Agent {
           ms_text(ms_between(t.tts_first_audio, t.first_frame)),
           ms_text(ms_between(t.speech_end, t.first_frame)), reply_->user_text, reply_->text);
     }
+    count_turn(t);
+    if (!reply_->text.empty()) {
+      note("agent", "\"turn\":" + std::to_string(t.turn) +
+                        ",\"text\":" + agent::json_quote(reply_->text) +
+                        ",\"latency_ms\":" + ms_json(ms_between(t.speech_end, t.first_frame)));
+    }
     timelines_.push_back(t);
     reply_.reset();
     listening_since_ = tick_;
@@ -822,6 +866,29 @@ class PipelineAgent final : public agent::Agent {
     if (std::exchange(digits_waiting_, false) && !ending_ && !asr_ && !pending_events_.empty()) {
       start_turn("");  // digits pressed while the agent spoke
     }
+  }
+
+  /// One transcript event (recording, webhooks), if anyone keeps the transcript.
+  void note(std::string_view type, std::string fields) {
+    if (info_.transcript) info_.transcript(type, std::move(fields));
+  }
+
+  /// A turn's phases into the thread's histograms (phases that did not happen are skipped).
+  void count_turn(const TurnTimeline& t) {
+    if (m_ == nullptr) return;
+    m_->turns.add();
+    auto phase = [](Clock::time_point a, Clock::time_point b, metrics::Histogram& h,
+                    metrics::Histogram* provider) {
+      if (a == Clock::time_point{} || b == Clock::time_point{} || b < a) return;
+      h.observe(b - a);
+      if (provider != nullptr) provider->observe(b - a);
+    };
+    phase(t.speech_end, t.asr_final, m_->asr_final, &m_->providers[asr_slot_].latency);
+    phase(t.asr_final, t.llm_first_token, m_->llm_first_token, &m_->providers[llm_slot_].latency);
+    phase(t.llm_first_token, t.tts_first_audio, m_->tts_first_audio,
+          &m_->providers[tts_slot_].latency);
+    phase(t.tts_first_audio, t.first_frame, m_->first_frame, nullptr);
+    phase(t.speech_end, t.first_frame, m_->voice_to_voice, nullptr);
   }
 
   void barge_in(const std::string& why) {
@@ -856,6 +923,15 @@ class PipelineAgent final : public agent::Agent {
     e.mutable_barge_in()->set_heard_text(heard);
     pending_events_.push_back(std::move(e));
     ++barge_ins_;
+    if (m_ != nullptr) {
+      m_->barge_ins.add();
+      if (overlap_started_ != Clock::time_point{})
+        m_->barge_in.observe(Clock::now() - overlap_started_);
+    }
+    count_turn(reply_->timeline);
+    note("barge_in", "\"turn\":" + std::to_string(reply_->timeline.turn) + ",\"heard_ms\":" +
+                         std::to_string(played_ms) + ",\"heard\":" + agent::json_quote(heard) +
+                         ",\"reply\":" + agent::json_quote(reply_->text));
     timelines_.push_back(reply_->timeline);
     reply_.reset();
     hangup_when_drained_ = false;
@@ -877,6 +953,7 @@ class PipelineAgent final : public agent::Agent {
   void fail(const std::string& why) {
     if (failed_) return;
     failed_ = true;
+    if (m_ != nullptr) m_->fallbacks.add();
     spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid, why);
     if (asr_) asr_->cancel();
     asr_.reset();
@@ -962,7 +1039,13 @@ class PipelineAgent final : public agent::Agent {
   std::optional<common::v1::Action> transfer_when_drained_;
   std::string hangup_reason_;
   unsigned barge_ins_ = 0;
-  long overlap_units_ = 0;  // voiced 10 ms units of caller speech while the agent is audible
+  long overlap_units_ = 0;
+  Clock::time_point overlap_started_{};  // first voiced unit of the current overlap
+  metrics::AgentCounters* m_ = nullptr;  // the io thread's; null = not counted
+  std::size_t asr_slot_ = 0, llm_slot_ = 0, tts_slot_ = 0;
+  Clock::time_point call_start_{};
+  bool first_audio_counted_ =
+      false;  // voiced 10 ms units of caller speech while the agent is audible
   std::vector<TurnTimeline> timelines_;
 };
 

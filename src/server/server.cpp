@@ -20,6 +20,78 @@ std::size_t resolve_threads(std::size_t configured) {
   return n == 0 ? 1 : n;
 }
 
+namespace {
+
+using MakeAgent = std::function<std::unique_ptr<agent::Agent>()>;
+
+MakeAgent agent_factory(const config::Config& cfg, const agent::AgentSpec& spec,
+                        const std::shared_ptr<providers::ChannelPool>& channels,
+                        const config::RouteConfig* route = nullptr) {
+  const auto& g = cfg.general;
+  if (spec.type == agent::AgentSpec::Type::speech) {
+    auto factory = std::make_shared<pipeline::SpeechAgentFactory>(
+        cfg.speech_agents.at(spec.name), g.internal_rate_hz, g.resampler_quality, channels);
+    return [factory] { return factory->create(); };
+  }
+  if (spec.type == agent::AgentSpec::Type::pipeline) {
+    pipeline::PipelineSpec ps = cfg.pipelines.at(spec.name);
+    if (route != nullptr && route->language) ps.language = *route->language;
+    if (route != nullptr && route->greeting) {
+      ps.greeting = *route->greeting;
+      ps.greeting_file.clear();
+    }
+    auto factory = std::make_shared<pipeline::PipelineFactory>(std::move(ps), g.internal_rate_hz,
+                                                               g.resampler_quality, channels);
+    return [factory] { return factory->create(); };
+  }
+  auto factory =
+      std::make_shared<agent::AgentFactory>(spec, g.internal_rate_hz, g.resampler_quality);
+  return [factory] { return factory->create(); };
+}
+
+/// True if every condition of the route holds for the call.
+bool route_matches(const config::RouteConfig& r, const agent::CallInfo& info) {
+  if (!r.listeners.empty() &&
+      std::find(r.listeners.begin(), r.listeners.end(), info.listener) == r.listeners.end()) {
+    return false;
+  }
+  if (!r.caller.empty() && !control::match_dial_pattern(r.caller, info.caller_number)) {
+    return false;
+  }
+  if (!r.called.empty() && !control::match_dial_pattern(r.called, info.called_number)) {
+    return false;
+  }
+  for (const auto& [name, pattern] : r.variables) {
+    auto it = info.variables.find(name);
+    if (it == info.variables.end() || !control::match_dial_pattern(pattern, it->second)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* rejection_name(Rejection r) {
+  switch (r) {
+    case Rejection::max_calls:
+      return "max_calls";
+    case Rejection::not_allowed:
+      return "not_allowed";
+    case Rejection::rate_limited:
+      return "rate_limited";
+    case Rejection::peer_limit:
+      return "peer_limit";
+  }
+  return "?";
+}
+
+std::uint64_t Totals::rejected_total() const {
+  std::uint64_t n = 0;
+  for (auto r : rejected) n += r;
+  return n;
+}
+
 Server::Server(const config::Config& cfg)
     : cfg_(cfg),
       calls_(new session::SessionList[resolve_threads(cfg.general.threads)]),
@@ -39,7 +111,23 @@ Server::Server(const config::Config& cfg)
     }
     spdlog::info("built-in providers (PocketSphinx, rules, Flite) on {}", builtin_->address());
   }
+  if (cfg_.recording.enabled) {
+    recording::RecorderOptions ro;
+    ro.directory = cfg_.recording.directory;
+    ro.sample_rate_hz = g.internal_rate_hz;
+    ro.queue_blocks = cfg_.recording.queue_blocks;
+    ro.max_age = cfg_.recording.max_age;
+    ro.max_total_bytes = cfg_.recording.max_total_bytes;
+    recorder_ = std::make_unique<recording::Recorder>(std::move(ro));
+    spdlog::info("recording calls to {}", cfg_.recording.directory);
+  }
+  if (!cfg_.webhook.url.empty())
+    webhooks_ = std::make_unique<webhooks::WebhookSender>(cfg_.webhook);
+  for (const auto& r : cfg_.routes) {
+    route_agents_.push_back(agent_factory(cfg_, *cfg_.find_agent(r.agent), channels_, &r));
+  }
   for (std::size_t i = 0; i < pool_.size(); ++i) {
+    thread_counters_.push_back(std::make_unique<ThreadCounters>(cfg_.listeners.size()));
     clocks_.push_back(std::make_unique<playout::PacingClock>(pool_.context(i).get_executor()));
     mailboxes_.push_back(std::make_shared<session::Mailbox>(pool_.context(i).get_executor()));
   }
@@ -47,20 +135,8 @@ Server::Server(const config::Config& cfg)
     const auto& l = cfg_.listeners[i];
     const agent::AgentSpec* spec = cfg_.find_agent(l.agent);
     if (spec == nullptr) throw std::runtime_error("listener " + l.name + ": no agent " + l.agent);
-    std::function<std::unique_ptr<agent::Agent>()> make_agent;
-    if (spec->type == agent::AgentSpec::Type::speech) {
-      auto factory = std::make_shared<pipeline::SpeechAgentFactory>(
-          cfg_.speech_agents.at(spec->name), g.internal_rate_hz, g.resampler_quality, channels_);
-      make_agent = [factory] { return factory->create(); };
-    } else if (spec->type == agent::AgentSpec::Type::pipeline) {
-      auto factory = std::make_shared<pipeline::PipelineFactory>(
-          cfg_.pipelines.at(spec->name), g.internal_rate_hz, g.resampler_quality, channels_);
-      make_agent = [factory] { return factory->create(); };
-    } else {
-      auto factory =
-          std::make_shared<agent::AgentFactory>(*spec, g.internal_rate_hz, g.resampler_quality);
-      make_agent = [factory] { return factory->create(); };
-    }
+    MakeAgent make_agent = agent_factory(cfg_, *spec, channels_);
+    peer_tables_.push_back(std::make_unique<access::PeerTable>(l.peer_limits));
     auto sc = std::make_shared<session::SessionConfig>();
     sc->listener = l.name;
     sc->limits = g.limits;
@@ -75,7 +151,16 @@ Server::Server(const config::Config& cfg)
     sc->read_on_tick = g.read_on_tick;
     sc->agent_name = l.agent;
     sc->make_agent = std::move(make_agent);
-    sc->counters = &counters_;
+    sc->admitted = &admitted_;
+    sc->peers = peer_tables_.back().get();
+    sc->recorder = recorder_.get();
+    sc->record = cfg_.recording.record;
+    sc->record_audio = cfg_.recording.audio;
+    sc->record_transcript = cfg_.recording.transcript;
+    sc->webhooks = webhooks_.get();
+    if (!cfg_.routes.empty() || l.require_registration || !g.http_listen.empty()) {
+      sc->plan_call = [this, i](agent::CallInfo& info) { return plan(i, info); };
+    }
     if (cfg_.control.mode != control::ControlConfig::Mode::none) {
       sc->describe_call = [this](agent::CallInfo& info) { control_->describe(info); };
     } else if (!g.http_listen.empty()) {
@@ -109,12 +194,26 @@ Server::Server(const config::Config& cfg)
   if (!g.http_listen.empty()) {
     http_api::HttpApiOptions o;
     net::split_host_port(g.http_listen, o.host, o.port);
-    http_ = std::make_unique<http_api::HttpApi>(
-        std::move(o), control_.get(), [this] { return counters_.active.load(); }, transfers_);
+    o.token = g.http_token;
+    http_api::HttpHandlers h;
+    h.controller = control_.get();
+    h.transfers = transfers_;
+    h.registrations = registrations_;
+    h.active_calls = [this] { return active_calls(); };
+    h.metrics = [this] { return metrics_text(); };
+    h.not_ready = [this] { return not_ready(); };
+    h.status = [this] { return status_json(); };
+    http_ = std::make_unique<http_api::HttpApi>(std::move(o), std::move(h));
   }
 }
 
 Server::~Server() {
+  {
+    std::lock_guard lock(monitor_mu_);
+    monitor_stop_ = true;
+  }
+  monitor_cv_.notify_all();
+  if (provider_monitor_.joinable()) provider_monitor_.join();
   if (http_) http_->stop();
   if (control_) control_->stop();
   for (auto& l : listeners_) l->stop();
@@ -129,37 +228,81 @@ Server::~Server() {
   }
 }
 
-void Server::check_providers(std::chrono::milliseconds timeout) const {
-  // Each provider a listener's agent uses, once: the standard gRPC health check. A provider
-  // that fails is reported, not fatal: calls to it get the pipeline's fallback until it is back.
+std::vector<Server::ProviderProbe> Server::probe_providers(
+    std::chrono::milliseconds timeout) const {
+  // Each provider a listener's or route's agent uses, once: the standard gRPC health check.
+  std::vector<ProviderProbe> out;
+  std::vector<std::string> agents;
+  for (const auto& l : cfg_.listeners) agents.push_back(l.agent);
+  for (const auto& r : cfg_.routes) agents.push_back(r.agent);
   std::vector<std::string> done;
-  for (const auto& l : cfg_.listeners) {
+  for (const auto& a : agents) {
     std::vector<std::pair<const char*, const providers::ProviderTarget*>> used;
-    if (auto it = cfg_.pipelines.find(l.agent); it != cfg_.pipelines.end()) {
+    if (auto it = cfg_.pipelines.find(a); it != cfg_.pipelines.end()) {
       used = {{"voxbridge.asr.v1.Recognizer", &it->second.asr},
               {"voxbridge.llm.v1.Dialogue", &it->second.llm},
               {"voxbridge.tts.v1.Synthesizer", &it->second.tts}};
-    } else if (auto s = cfg_.speech_agents.find(l.agent); s != cfg_.speech_agents.end()) {
-      used = {{"voxbridge.agent.v1.Agent", &s->second.agent}};
+    } else if (auto sp = cfg_.speech_agents.find(a); sp != cfg_.speech_agents.end()) {
+      used = {{"voxbridge.agent.v1.Agent", &sp->second.agent}};
     }
     for (const auto& [service, t] : used) {
       const std::string key = t->name + "/" + service;
       if (std::find(done.begin(), done.end(), key) != done.end()) continue;
       done.push_back(key);
-      std::string why;
-      auto h = providers::check_health(channels_->get(*t), service, timeout, &why);
+      ProviderProbe p{t->name, t->address, service, false, ""};
+      auto h = providers::check_health(channels_->get(*t), service, timeout, &p.detail);
       if (h == providers::Health::unknown_service) {
         // Many servers only report their overall health (the empty service name).
-        why.clear();
-        h = providers::check_health(channels_->get(*t), "", timeout, &why);
+        p.detail.clear();
+        h = providers::check_health(channels_->get(*t), "", timeout, &p.detail);
       }
-      if (h == providers::Health::serving) {
-        spdlog::info("provider {} at {}: {} serving", t->name, t->address, service);
-      } else {
-        spdlog::warn("provider {} at {}: {} {}{}{}", t->name, t->address, service,
-                     providers::health_name(h), why.empty() ? "" : ": ", why);
+      p.serving = h == providers::Health::serving;
+      if (!p.serving && p.detail.empty()) p.detail = providers::health_name(h);
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+void Server::check_providers(std::chrono::milliseconds timeout) const {
+  // A provider that fails is reported, not fatal: calls to it get the pipeline's fallback
+  // until it is back (and /readyz says not ready meanwhile).
+  for (const auto& p : probe_providers(timeout)) {
+    if (p.serving) {
+      spdlog::info("provider {} at {}: {} serving", p.name, p.address, p.service);
+    } else {
+      spdlog::warn("provider {} at {}: {} {}", p.name, p.address, p.service, p.detail);
+    }
+  }
+}
+
+void Server::monitor_providers() {
+  std::string last;
+  std::unique_lock lock(monitor_mu_);
+  while (!monitor_stop_) {
+    lock.unlock();
+    std::string down;
+    for (const auto& p : probe_providers(std::chrono::seconds(1))) {
+      if (!p.serving) {
+        down = "provider " + p.name + " (" + p.service + ") down: " + p.detail;
+        break;
       }
     }
+    if (down != last) {
+      if (down.empty()) {
+        spdlog::info("providers: all serving again");
+      } else {
+        spdlog::warn("not ready: {}", down);
+      }
+      last = down;
+    }
+    {
+      std::lock_guard g(provider_mu_);
+      provider_down_ = down;
+    }
+    lock.lock();
+    monitor_cv_.wait_for(lock, cfg_.general.provider_check_interval,
+                         [this] { return monitor_stop_; });
   }
 }
 
@@ -170,6 +313,10 @@ void Server::start() {
   pool_.start();
   if (control_) control_->start();
   if (http_) http_->start();
+  if (webhooks_) webhooks_->start();
+  if (http_ && cfg_.general.provider_check_interval.count() > 0) {
+    provider_monitor_ = std::thread([this] { monitor_providers(); });
+  }
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     const auto& l = cfg_.listeners[i];
     spdlog::info("listening on {}:{} listener={} codec={} agent={}", l.host, listeners_[i]->port(),
@@ -187,23 +334,86 @@ std::vector<unsigned short> Server::ports() const {
   return p;
 }
 
+void Server::reject(Rejection why, const asio::ip::tcp::endpoint& peer, std::string_view detail) {
+  rejected_[static_cast<std::size_t>(why)].add();
+  // One line per refused connection would let a flood fill the disk: the counter says how
+  // many; the log says the first of each second.
+  static thread_local auto last = std::chrono::steady_clock::time_point{};
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last >= std::chrono::seconds(1)) {
+    last = now;
+    spdlog::warn("rejecting connection from {}:{}: {} ({})", peer.address().to_string(),
+                 peer.port(), rejection_name(why), detail);
+  }
+}
+
 void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::size_t index) {
   // Admission happens here, on the single accepting thread, so a burst cannot overshoot.
+  boost::system::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec) return;  // already gone
+  const auto& l = cfg_.listeners[listener];
+  if (!l.allow.contains(peer.address())) {
+    reject(Rejection::not_allowed, peer, "not in the listener's allow list");
+    socket.close(ec);
+    return;
+  }
   const auto max = static_cast<std::int64_t>(cfg_.general.max_calls);
-  if (counters_.active.fetch_add(1) >= max) {
-    counters_.active.fetch_sub(1);
-    counters_.rejected.fetch_add(1);
-    boost::system::error_code ec;
-    const auto ep = socket.remote_endpoint(ec);
-    spdlog::warn("rejecting connection from {}:{}: max_calls={} reached", ep.address().to_string(),
-                 ep.port(), max);
+  if (admitted_.fetch_add(1) >= max) {
+    admitted_.fetch_sub(1);
+    reject(Rejection::max_calls, peer, "max_calls=" + std::to_string(max) + " reached");
+    socket.close(ec);
+    return;
+  }
+  const auto verdict = peer_tables_[listener]->admit(peer.address());
+  if (verdict != access::Verdict::admit) {
+    admitted_.fetch_sub(1);
+    reject(
+        verdict == access::Verdict::rate_limited ? Rejection::rate_limited : Rejection::peer_limit,
+        peer,
+        verdict == access::Verdict::rate_limited ? "connect_rate exceeded"
+                                                 : "max_calls_per_peer reached");
     socket.close(ec);
     return;
   }
   asio::post(socket.get_executor(), [this, listener, index, s = std::move(socket)]() mutable {
     session::CallSession::start(std::move(s), session_cfgs_[listener], *clocks_[index],
-                                &calls_[index], mailboxes_[index]);
+                                &calls_[index], mailboxes_[index],
+                                &thread_counters_[index]->listeners[listener]);
   });
+}
+
+session::CallPlan Server::plan(std::size_t listener, agent::CallInfo& info) const {
+  session::CallPlan p;
+  const auto& l = cfg_.listeners[listener];
+  auto meta = registrations_->take(info.uuid);
+  if (meta) {
+    // Pre-registered facts: well-known keys fill the call's facts, the rest are variables.
+    for (auto& [k, v] : *meta) {
+      if (k == "caller_number") {
+        info.caller_number = v;
+      } else if (k == "caller_name") {
+        info.caller_name = v;
+      } else if (k == "called_number") {
+        info.called_number = v;
+      } else {
+        info.variables[k] = v;
+      }
+    }
+  } else if (l.require_registration) {
+    p.refuse = "UUID not pre-registered (POST /v1/calls/" + info.uuid + " before AudioSocket)";
+    return p;
+  }
+  for (std::size_t i = 0; i < cfg_.routes.size(); ++i) {
+    const auto& r = cfg_.routes[i];
+    if (!route_matches(r, info)) continue;
+    p.make_agent = route_agents_[i];
+    p.agent_name = r.agent;
+    p.route = r.name;
+    p.record = r.record;
+    break;
+  }
+  return p;
 }
 
 void Server::stop_accepting() {
@@ -223,6 +433,7 @@ void Server::hangup_all(std::string_view reason) {
 }
 
 std::size_t Server::shutdown(std::chrono::milliseconds drain) {
+  begin_drain();
   stop_accepting();
   const auto deadline = std::chrono::steady_clock::now() + drain;
   if (active_calls() > 0) {
@@ -243,6 +454,7 @@ std::size_t Server::shutdown(std::chrono::milliseconds drain) {
     }
   }
   pool_.stop_now();
+  if (webhooks_) webhooks_->stop(std::chrono::seconds(2));  // call_ended of the last calls
   return forced;
 }
 

@@ -161,6 +161,7 @@ bool CallMedia::on_audio(Kind kind, std::span<const std::uint8_t> payload, std::
       }
     }
     const std::size_t m = in_rs_->process(chunk, internal_chunk_);
+    if (rec_ && m > 0) rec_->caller({internal_chunk_.data(), m});
     if (agent_ && m > 0) agent_->on_audio({internal_chunk_.data(), m});
     done += n;
   }
@@ -176,6 +177,10 @@ std::span<const std::uint8_t> CallMedia::on_tick(Clock::time_point now) {
   if (!started_) return {};
   std::span<std::int16_t> frame = out_internal_.first(playout_.frame_samples());
   if (!playout_.tick(now, frame)) return {};
+  if (rec_) {
+    rec_->agent(frame);
+    rec_->tick();
+  }
   if (agent_ && !ended_) agent_->on_tick();
   if (leg_codec_ == LegCodec::unknown && !options_.early_silence && playout_.queue().size() == 0) {
     // Nothing heard and nothing to say: the caller's leg format is unknown, so keep quiet.
@@ -203,6 +208,13 @@ void CallMedia::end(std::string_view reason) {
 
 bool CallMedia::hangup_due() const {
   return hangup_requested_ && (!hangup_after_playout_ || playout_.queue().size() == 0);
+}
+
+std::string_view CallMedia::agent_state() const {
+  if (agent_) {
+    if (auto st = agent_->state(); !st.empty()) return st;
+  }
+  return playout_.queue().size() > 0 ? "speaking" : "listening";
 }
 
 MediaStats CallMedia::stats() const {

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 namespace voxbridge::session {
@@ -29,7 +30,9 @@ std::string endpoint_text(const tcp::socket& s) {
   if (ec) return "?";
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
-const char* cause_name(EndCause c) {
+}  // namespace
+
+const char* end_cause_name(EndCause c) {
   switch (c) {
     case EndCause::caller_hangup:
       return "caller";
@@ -46,21 +49,46 @@ const char* cause_name(EndCause c) {
   }
   return "?";
 }
-}  // namespace
+
+const char* input_error_name(InputError e) {
+  switch (e) {
+    case InputError::zero_length_payload:
+      return "zero_length_payload";
+    case InputError::unknown_kind:
+      return "unknown_kind";
+    case InputError::payload_too_large:
+      return "payload_too_large";
+    case InputError::expected_uuid_first:
+      return "expected_uuid_first";
+    case InputError::duplicate_uuid:
+      return "duplicate_uuid";
+    case InputError::bad_uuid_length:
+      return "bad_uuid_length";
+    case InputError::bad_dtmf:
+      return "bad_dtmf";
+    case InputError::handshake_timeout:
+      return "handshake_timeout";
+    case InputError::bad_audio:
+      return "bad_audio";
+  }
+  return "?";
+}
 
 std::shared_ptr<CallSession> CallSession::start(tcp::socket socket,
                                                 std::shared_ptr<const SessionConfig> config,
                                                 playout::PacingClock& clock, SessionList* list,
-                                                std::shared_ptr<Mailbox> mailbox) {
+                                                std::shared_ptr<Mailbox> mailbox,
+                                                SessionCounters* counters) {
   auto s = std::make_shared<CallSession>(std::move(socket), std::move(config), clock,
-                                         std::move(mailbox));
+                                         std::move(mailbox), counters);
   if (list != nullptr) list->push_back(*s);
   s->run();
   return s;
 }
 
 CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig> config,
-                         playout::PacingClock& clock, std::shared_ptr<Mailbox> mailbox)
+                         playout::PacingClock& clock, std::shared_ptr<Mailbox> mailbox,
+                         SessionCounters* counters)
     : socket_(std::move(socket)),
       mailbox_(std::move(mailbox)),
       timer_(socket_.get_executor()),
@@ -69,8 +97,12 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
       parser_(config_->limits.max_payload_bytes),
       media_(config_->media, config_->make_agent ? config_->make_agent() : nullptr),
       peer_(endpoint_text(socket_)),
-      accepted_at_(Clock::now()) {
+      accepted_at_(Clock::now()),
+      counters_(counters) {
+  agent_name_ = config_->agent_name;
+  set_socket_state(SocketState::handshaking);
   boost::system::error_code ec;
+  peer_addr_ = socket_.remote_endpoint(ec).address();
   socket_.set_option(tcp::no_delay(true), ec);  // each message leaves in one segment, now
   if (config_->limits.send_buffer_bytes > 0) {
     socket_.set_option(
@@ -87,7 +119,9 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
 
 CallSession::~CallSession() {
   if (fd_ >= 0) ::close(fd_);
-  if (config_->counters != nullptr) config_->counters->active.fetch_sub(1);
+  set_socket_state(SocketState::none);
+  if (config_->peers != nullptr) config_->peers->release(peer_addr_);
+  if (config_->admitted != nullptr) config_->admitted->fetch_sub(1);
 }
 
 void CallSession::spawn_read_loop(std::shared_ptr<CallSession> self) {
@@ -150,8 +184,7 @@ void CallSession::run() {
     if (ec || self->have_uuid_ || self->closing_) return;
     spdlog::warn("[{}] closing: no UUID within {} ms", self->peer_,
                  self->config_->limits.handshake_timeout.count());
-    if (self->config_->counters != nullptr) self->config_->counters->protocol_errors.fetch_add(1);
-    self->fail(EndCause::protocol_error, "handshake timeout");
+    self->reject_input(InputError::handshake_timeout, "handshake timeout");
   });
 }
 
@@ -161,6 +194,7 @@ void CallSession::fail(EndCause cause, std::string reason) {
   read_with_asio();  // the hangup exchange and the close run on Asio
   cause_ = cause;
   reason_ = std::move(reason);
+  set_socket_state(SocketState::closing);
   send_hangup_ =
       cause == EndCause::server_hangup || cause == EndCause::timeout || cause == EndCause::shutdown;
   playout::PacingClock::remove(*this);
@@ -209,6 +243,7 @@ void CallSession::on_pacing_tick(Clock::time_point now) {
   if (fd_ >= 0 && !poll_input(now)) return;
   const auto msg = media_.on_tick(now);
   if (!msg.empty()) send_frame(msg);
+  if (++ticks_since_flush_ >= 50) flush_counts();  // live totals, once a second
   if (!closing_ && media_.hangup_due()) fail(EndCause::server_hangup, media_.hangup_reason());
 }
 
@@ -277,14 +312,59 @@ bool CallSession::handle(const audiosocket::Message& m) {
       uuid_ = u.text();
       have_uuid_ = true;
       started_at_ = Clock::now();
-      if (config_->counters != nullptr) config_->counters->started.fetch_add(1);
-      spdlog::info("call start uuid={} peer={} listener={} codec={} agent={}", uuid_.data(), peer_,
-                   config_->listener, codec_mode_name(config_->media.codec), config_->agent_name);
+      if (counters_ != nullptr) counters_->started.add();
+      set_socket_state(SocketState::up);
       agent::CallInfo info;
       info.uuid = uuid_.data();
       info.peer = peer_;
       info.listener = config_->listener;
+      if (counters_ != nullptr) info.metrics = &counters_->agent;
       if (config_->describe_call) config_->describe_call(info);
+      std::string route;
+      bool record = config_->record;
+      if (config_->plan_call) {
+        CallPlan plan = config_->plan_call(info);
+        if (!plan.refuse.empty()) {
+          spdlog::warn("call refused uuid={} peer={} listener={}: {}", uuid_.data(), peer_,
+                       config_->listener, plan.refuse);
+          if (counters_ != nullptr) counters_->unregistered.add();
+          fail(EndCause::server_hangup, plan.refuse);
+          return false;
+        }
+        if (plan.make_agent) {
+          media_.set_agent(plan.make_agent());
+          agent_name_ = plan.agent_name;
+        }
+        route = std::move(plan.route);
+        if (plan.record) record = *plan.record;
+      }
+      route_ = route;
+      wall_start_ = std::chrono::system_clock::now();
+      if (record && config_->recorder != nullptr) {
+        media_.set_recording(config_->recorder->start_call(
+            uuid_.data(), config_->record_audio, config_->record_transcript, wall_start_));
+      }
+      keep_transcript_ = config_->webhooks != nullptr;
+      if (media_.recording() != nullptr || keep_transcript_) {
+        info.transcript = [this](std::string_view type, std::string fields) {
+          note(type, std::move(fields));
+        };
+      }
+      facts_.uuid = info.uuid;
+      facts_.listener = info.listener;
+      facts_.channel = info.channel;
+      facts_.caller_number = info.caller_number;
+      facts_.caller_name = info.caller_name;
+      facts_.called_number = info.called_number;
+      facts_.variables = info.variables;
+      spdlog::info("call start uuid={} peer={} listener={} codec={} agent={}{}{}", uuid_.data(),
+                   peer_, config_->listener, codec_mode_name(config_->media.codec), agent_name_,
+                   route.empty() ? "" : " route=", route);
+      note("start", facts_json());
+      if (config_->webhooks != nullptr) {
+        config_->webhooks->post("call_started",
+                                "{\"event\":\"call_started\"," + facts_json() + "}");
+      }
       media_.start(started_at_, std::move(info));
       timer_.cancel();  // handshake done
       clock_.add(*this, media_.next_deadline());
@@ -292,6 +372,8 @@ bool CallSession::handle(const audiosocket::Message& m) {
     }
     case Kind::dtmf:
       spdlog::debug("[{}] dtmf {}", uuid_.data(), static_cast<char>(m.payload[0]));
+      note("dtmf",
+           "\"digit\":" + agent::json_quote(std::string(1, static_cast<char>(m.payload[0]))));
       media_.on_dtmf(static_cast<char>(m.payload[0]));
       return true;
     case Kind::hangup:
@@ -317,8 +399,7 @@ bool CallSession::handle(const audiosocket::Message& m) {
       if (!ok) {
         spdlog::warn("call uuid={} peer={}: closing: {} ({})", uuid_.data(), peer_, why,
                      kind_name(m.kind));
-        if (config_->counters != nullptr) config_->counters->protocol_errors.fetch_add(1);
-        fail(EndCause::protocol_error, why);
+        reject_input(InputError::bad_audio, why);
         return false;
       }
       return true;
@@ -335,8 +416,7 @@ bool CallSession::consume(std::size_t n) {
   if (perr) {
     spdlog::warn("call uuid={} peer={}: closing: {}", have_uuid_ ? uuid_.data() : "(none)", peer_,
                  perr.message());
-    if (config_->counters != nullptr) config_->counters->protocol_errors.fetch_add(1);
-    fail(EndCause::protocol_error, perr.message());
+    reject_input(static_cast<InputError>(perr.value()), perr.message());
     return false;
   }
   return !closing_;
@@ -382,7 +462,7 @@ asio::awaitable<bool> CallSession::read_loop() {
         co_return false;
       }
       if (!have_uuid_) {
-        if (config_->counters != nullptr) config_->counters->no_uuid.fetch_add(1);
+        if (counters_ != nullptr) counters_->no_uuid.add();
         spdlog::debug(
             "[{}] connection closed before a UUID arrived ({}); if this came from the dialplan "
             "app, put Answer() before AudioSocket()",
@@ -414,23 +494,146 @@ void CallSession::finish() {
   timer_.cancel();
   socket_.close(ec);
   SessionHook::unlink();
-  if (config_->counters != nullptr) config_->counters->ended.fetch_add(1);
+  set_socket_state(SocketState::closing);
   if (!have_uuid_) return;  // already logged at debug (or warned) above
+  flush_counts();
   const MediaStats st = media_.stats();
-  if (auto* c = config_->counters) {
-    c->frames_in.fetch_add(st.frames_in);
-    c->frames_out.fetch_add(st.frames_out);
-    c->late_ticks.fetch_add(st.late_ticks);
-    c->underruns.fetch_add(st.underruns);
-    c->send_drops.fetch_add(send_drops_);
-  }
   const double secs = std::chrono::duration<double>(Clock::now() - started_at_).count();
+  const std::string end_fields = "\"by\":" + agent::json_quote(end_cause_name(cause_)) +
+                                 ",\"reason\":" + agent::json_quote(reason_) +
+                                 ",\"duration_ms\":" + std::to_string(std::llround(secs * 1000));
+  note("end", end_fields);
+  media_.set_recording(nullptr);  // closes the files now, not when the session goes
+  if (config_->webhooks != nullptr) {
+    std::string body =
+        "{\"event\":\"call_ended\"," + facts_json() + "," + end_fields + ",\"transcript\":[";
+    for (std::size_t i = 0; i < transcript_.size(); ++i) {
+      if (i > 0) body += ',';
+      body += transcript_[i];
+    }
+    body += "]}";
+    config_->webhooks->post("call_ended", std::move(body));
+  }
+  // Counted last: whoever sees the call ended sees its recording closed and its event queued.
+  if (counters_ != nullptr) counters_->ended[static_cast<std::size_t>(cause_)].add();
   spdlog::info(
       "call end uuid={} peer={} codec={} rate={} duration={:.2f}s frames_in={} frames_out={} "
       "dtmf={} late={} underruns={} send_drops={} by={} reason=\"{}\"",
       uuid_.data(), peer_, leg_codec_name(media_.leg_codec()), media_.leg_rate_hz(), secs,
       st.frames_in, st.frames_out, st.dtmf_in, st.late_ticks, st.underruns, send_drops_,
-      cause_name(cause_), reason_);
+      end_cause_name(cause_), reason_);
+}
+
+void CallSession::reject_input(InputError e, std::string reason) {
+  if (counters_ != nullptr) counters_->bad_input[static_cast<std::size_t>(e)].add();
+  fail(EndCause::protocol_error, std::move(reason));
+}
+
+void CallSession::flush_counts() {
+  ticks_since_flush_ = 0;
+  if (counters_ == nullptr) return;
+  const MediaStats st = media_.stats();
+  counters_->frames_in.add(st.frames_in - flushed_.frames_in);
+  counters_->frames_out.add(st.frames_out - flushed_.frames_out);
+  counters_->dtmf_in.add(st.dtmf_in - flushed_.dtmf_in);
+  counters_->late_ticks.add(st.late_ticks - flushed_.late_ticks);
+  counters_->underruns.add(st.underruns - flushed_.underruns);
+  counters_->send_drops.add(send_drops_ - flushed_drops_);
+  flushed_ = st;
+  flushed_drops_ = send_drops_;
+}
+
+void CallSession::set_socket_state(SocketState s) {
+  if (s == socket_state_) return;
+  if (counters_ != nullptr) {
+    auto gauge = [this](SocketState st) -> metrics::Gauge* {
+      switch (st) {
+        case SocketState::handshaking:
+          return &counters_->handshaking;
+        case SocketState::up:
+          return &counters_->up;
+        case SocketState::closing:
+          return &counters_->closing;
+        case SocketState::none:
+          break;
+      }
+      return nullptr;
+    };
+    if (auto* g = gauge(socket_state_)) g->add(-1);
+    if (auto* g = gauge(s)) g->add(1);
+  }
+  socket_state_ = s;
+}
+
+CallStatus CallSession::status(Clock::time_point now) const {
+  CallStatus st;
+  if (have_uuid_) st.uuid = uuid_.data();
+  st.peer = peer_;
+  st.listener = config_->listener;
+  st.agent = agent_name_;
+  st.codec = media_.leg_codec() == LegCodec::unknown ? "?" : leg_codec_name(media_.leg_codec());
+  st.rate_hz = media_.leg_rate_hz();
+  st.seconds =
+      std::chrono::duration<double>(now - (have_uuid_ ? started_at_ : accepted_at_)).count();
+  if (closing_) {
+    st.state = "closing";
+  } else if (!have_uuid_) {
+    st.state = "handshake";
+  } else {
+    st.state = media_.agent_state();
+  }
+  return st;
+}
+
+void CallSession::note(std::string_view type, std::string fields) {
+  auto* rec = media_.recording();
+  if (rec == nullptr && !keep_transcript_) return;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_);
+  std::string line = "{\"t_ms\":" + std::to_string(ms.count()) +
+                     ",\"type\":" + agent::json_quote(type) + (fields.empty() ? "" : ",") + fields +
+                     "}";
+  if (config_->webhooks != nullptr && type == "action") {
+    config_->webhooks->post("action",
+                            "{\"event\":\"action\",\"uuid\":" + agent::json_quote(uuid_.data()) +
+                                ",\"item\":" + line + "}");
+  }
+  if (keep_transcript_) {
+    // Bounded: a call that talks for hours does not grow the webhook without end.
+    constexpr std::size_t kMaxBytes = 256 * 1024;
+    if (transcript_bytes_ + line.size() <= kMaxBytes) {
+      transcript_bytes_ += line.size();
+      transcript_.push_back(line);
+    }
+  }
+  if (rec != nullptr) rec->event(std::move(line));
+}
+
+std::string CallSession::facts_json() const {
+  using agent::json_quote;
+  const auto since_epoch =
+      std::chrono::duration_cast<std::chrono::milliseconds>(wall_start_.time_since_epoch());
+  std::string out = "\"uuid\":" + json_quote(uuid_.data()) +
+                    ",\"listener\":" + json_quote(config_->listener) +
+                    ",\"agent\":" + json_quote(agent_name_) + ",\"route\":" + json_quote(route_) +
+                    ",\"peer\":" + json_quote(peer_) +
+                    ",\"started_unix_ms\":" + std::to_string(since_epoch.count());
+  if (!facts_.channel.empty()) out += ",\"channel\":" + json_quote(facts_.channel);
+  if (!facts_.caller_number.empty())
+    out += ",\"caller_number\":" + json_quote(facts_.caller_number);
+  if (!facts_.caller_name.empty()) out += ",\"caller_name\":" + json_quote(facts_.caller_name);
+  if (!facts_.called_number.empty())
+    out += ",\"called_number\":" + json_quote(facts_.called_number);
+  if (!facts_.variables.empty()) {
+    out += ",\"variables\":{";
+    bool first = true;
+    for (const auto& [k, v] : facts_.variables) {
+      if (!first) out += ',';
+      first = false;
+      out += json_quote(k) + ":" + json_quote(v);
+    }
+    out += '}';
+  }
+  return out;
 }
 
 }  // namespace voxbridge::session

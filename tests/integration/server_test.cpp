@@ -258,9 +258,9 @@ TEST(Server, CallerHangupEndsTheCall) {
   ASSERT_TRUE(r.connected);
   EXPECT_FALSE(r.server_sent_hangup);
   EXPECT_FALSE(r.server_closed);
-  EXPECT_TRUE(eventually([&] { return s.server.counters().ended.load() == 1; }));
+  EXPECT_TRUE(eventually([&] { return s.server.totals().ended == 1; }));
   EXPECT_EQ(s.server.active_calls(), 0);
-  EXPECT_GE(s.server.counters().frames_in.load(), 25u);
+  EXPECT_GE(s.server.totals().frames_in, 25u);
 }
 
 TEST(Server, MalformedCallIsClosedWhileAnotherCallGoesOn) {
@@ -290,14 +290,14 @@ TEST(Server, MalformedCallIsClosedWhileAnotherCallGoesOn) {
   EXPECT_FALSE(r.server_closed);
   EXPECT_FALSE(r.server_sent_hangup);
   EXPECT_GE(aligned_snr(plan.audio, r.received, 800), 30.0);
-  EXPECT_EQ(s.server.counters().protocol_errors.load(), 5u);
+  EXPECT_EQ(s.server.totals().bad_input, 5u);
 }
 
 TEST(Server, ConnectionClosedBeforeTheUuidIsQuietlyTolerated) {
   RunningServer s(test_config());
   { RawClient c(s.port); }  // connect and close: a dialplan without Answer()
-  EXPECT_TRUE(eventually([&] { return s.server.counters().no_uuid.load() == 1; }));
-  EXPECT_EQ(s.server.counters().protocol_errors.load(), 0u);
+  EXPECT_TRUE(eventually([&] { return s.server.totals().no_uuid == 1; }));
+  EXPECT_EQ(s.server.totals().bad_input, 0u);
   EXPECT_TRUE(eventually([&] { return s.server.active_calls() == 0; }));
 }
 
@@ -313,7 +313,7 @@ TEST(Server, ConnectionLimitClosesExtraConnectionsAtOnce) {
   const auto closed = extra.read_until_closed(1000ms);
   ASSERT_TRUE(closed.has_value());
   EXPECT_TRUE(closed->empty());  // closed without a byte
-  EXPECT_EQ(s.server.counters().rejected.load(), 1u);
+  EXPECT_EQ(s.server.totals().rejected_total(), 1u);
   // The admitted calls are untouched and a slot frees when one ends.
   EXPECT_FALSE(a.read_until_closed(100ms).has_value());
   a.sock.close();
@@ -331,7 +331,7 @@ TEST(Server, HandshakeTimeoutClosesASilentConnection) {
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(c.read_until_closed(2000ms).has_value());
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 190ms);
-  EXPECT_EQ(s.server.counters().protocol_errors.load(), 1u);
+  EXPECT_EQ(s.server.totals().bad_input, 1u);
 }
 
 TEST(Server, IdleTimeoutHangsUpWhenAsteriskSendsNothing) {
@@ -366,7 +366,7 @@ TEST(Server, GracefulDrainHangsUpOnlyCallsStillUpAfterTheDrainTime) {
   auto short_plan = plan_for(s.port, "slin8", 0.3);
   auto long_call = std::async(std::launch::async, [&] { return sim::place_call(long_plan); });
   auto short_call = std::async(std::launch::async, [&] { return sim::place_call(short_plan); });
-  ASSERT_TRUE(eventually([&] { return s.server.counters().started.load() == 2; }));
+  ASSERT_TRUE(eventually([&] { return s.server.totals().started == 2; }));
   const std::size_t forced = s.server.shutdown(1000ms);
   EXPECT_EQ(forced, 1u);  // the short call ended on its own during the drain
   const auto l = long_call.get();
@@ -442,10 +442,10 @@ TEST(Server, ACallerThatStopsReadingLosesFramesNotItsCall) {
   // that every frame the caller sent was read.
   sock.non_blocking(false);
   asio::write(sock, asio::buffer(std::vector<std::uint8_t>{0x00, 0x00, 0x00}));
-  ASSERT_TRUE(eventually([&] { return s.server.counters().ended.load() == 1; }));
-  EXPECT_GT(s.server.counters().send_drops.load(), 0u);
-  EXPECT_EQ(s.server.counters().frames_in.load(), static_cast<std::uint64_t>(kStalledFrames + 50));
-  EXPECT_EQ(s.server.counters().protocol_errors.load(), 0u);
+  ASSERT_TRUE(eventually([&] { return s.server.totals().ended == 1; }));
+  EXPECT_GT(s.server.totals().send_drops, 0u);
+  EXPECT_EQ(s.server.totals().frames_in, static_cast<std::uint64_t>(kStalledFrames + 50));
+  EXPECT_EQ(s.server.totals().bad_input, 0u);
 }
 
 TEST(Server, ReadingOnArrivalInsteadOfOnTheTickEchoesToo) {

@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "voxbridge/metrics/metrics.hpp"
+
 namespace voxbridge::agent {
 
 /// What an agent may do to its call.
@@ -96,7 +98,17 @@ struct CallInfo {
   /// is hung up, so the dialplan after AudioSocket() can fetch it (HTTP API
   /// GET /v1/calls/UUID/transfer, with CURL()) and route the call. May be empty.
   std::function<void(const std::string& target)> note_transfer;
+  /// The call's io thread's agent metrics (turn phases, providers); null = not counted.
+  metrics::AgentCounters* metrics = nullptr;
+  /// The call's transcript (JSONL recording, webhooks): an event `type` ("user", "interim",
+  /// "agent", "barge_in", "action"...) and its fields as JSON members without braces
+  /// (`"text":"hello","turn":2`; build strings with json_quote). The session adds the time.
+  /// On the call's thread; empty when nobody keeps a transcript.
+  std::function<void(std::string_view type, std::string fields)> transcript;
 };
+
+/// `text` as a JSON string literal, quotes included.
+std::string json_quote(std::string_view text);
 
 class Agent {
  public:
@@ -111,6 +123,9 @@ class Agent {
   virtual void on_tick() {}
   /// The call is over (either side); no more calls follow.
   virtual void on_end(std::string_view reason) = 0;
+  /// What the agent is doing, for `/status` ("listening", "thinking", "speaking"...); empty
+  /// lets the session say it from the playout queue. On the call's thread.
+  virtual std::string_view state() const { return {}; }
 };
 
 /// Settings of the built-in agents (from an [agent-NAME] section).

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "voxbridge/access/access.hpp"
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/control/controller.hpp"
 #include "voxbridge/dialogue_rules/rules.hpp"
@@ -20,6 +21,7 @@
 #include "voxbridge/providers/provider.hpp"
 #include "voxbridge/session/call_media.hpp"
 #include "voxbridge/session/call_session.hpp"
+#include "voxbridge/webhooks/webhooks.hpp"
 
 namespace voxbridge::config {
 
@@ -47,6 +49,11 @@ struct GeneralConfig {
   /// The local HTTP API (health, originate): "HOST:PORT", empty = off. No authentication:
   /// keep it on 127.0.0.1.
   std::string http_listen;
+  /// Bearer token the HTTP API wants (from the environment or a file: `${NAME}`,
+  /// `${file:/run/secrets/x}`); required when http_listen is not a loopback address.
+  std::string http_token;
+  /// How often the providers in use get a gRPC health check (readiness); 0 = never.
+  std::chrono::seconds provider_check_interval{10};
 };
 
 struct ListenerConfig {
@@ -56,6 +63,41 @@ struct ListenerConfig {
   session::CodecMode codec = session::CodecMode::auto_detect;
   audio::G711Law g711 = audio::G711Law::ulaw;  ///< what `auto` assumes for 160-byte frames
   std::string agent = "receptionist";
+  /// Who may connect (`allow`): loopback and the private ranges unless configured.
+  access::CidrSet allow = access::CidrSet::private_networks();
+  /// Per-peer connection rate, burst and concurrent calls (0 = unlimited).
+  access::PeerLimits peer_limits;
+  /// Refuse calls whose UUID was not pre-registered (POST /v1/calls/UUID).
+  bool require_registration = false;
+};
+
+/// [recording]: per-call stereo WAV and JSONL transcript.
+struct RecordingConfig {
+  bool enabled = false;  ///< the section is present
+  std::string directory = "/var/lib/voxbridge/recordings";
+  bool record = true;  ///< calls are recorded unless a route says otherwise
+  bool audio = true;
+  bool transcript = true;
+  std::chrono::hours max_age{0};      ///< max_age_days; 0 = keep
+  std::uint64_t max_total_bytes = 0;  ///< max_total_mb; 0 = no limit
+  std::size_t queue_blocks = 1024;
+};
+
+/// A [route-NAME] section: which agent (and settings) a call gets, chosen when its UUID
+/// arrives from what is known of it. Routes are tried in file order; the first whose every
+/// condition holds wins; no match = the listener's agent.
+struct RouteConfig {
+  std::string name;
+  std::vector<std::string> listeners;  ///< `listener`: any of these (empty = any)
+  std::string caller;                  ///< `caller`: Asterisk pattern on the caller ID number
+  std::string called;                  ///< `called`: pattern on the DID / dialled number
+  /// `variable = NAME=PATTERN` (repeatable): a channel variable (AMI/ARI) or pre-registered
+  /// metadata key.
+  std::vector<std::pair<std::string, std::string>> variables;
+  std::string agent;                    ///< the agent to use (required)
+  std::optional<std::string> language;  ///< overrides the pipeline agent's language
+  std::optional<std::string> greeting;  ///< overrides the pipeline agent's greeting
+  std::optional<bool> record;           ///< overrides [recording] for these calls
 };
 
 struct Config {
@@ -76,6 +118,11 @@ struct Config {
   std::map<std::string, llm_openai::OpenAiOptions> openai;
   /// [control], [ami], [ari]: the control path to Asterisk (none by default).
   control::ControlConfig control;
+  /// [route-NAME] sections, in file order.
+  std::vector<RouteConfig> routes;
+  RecordingConfig recording;
+  /// [webhook]: url empty = off.
+  webhooks::WebhookOptions webhook;
 
   /// True if an agent that a listener uses talks to the built-in providers (address
   /// `builtin`): the server then starts them in process.

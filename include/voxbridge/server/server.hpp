@@ -4,15 +4,25 @@
 // Threads: the constructor and shutdown() run on the caller's thread; calls run on the pool.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
+
+#include "voxbridge/access/access.hpp"
+#include "voxbridge/metrics/metrics.hpp"
 
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/control/controller.hpp"
 #include "voxbridge/http_api/http_api.hpp"
 #include "voxbridge/net/io_pool.hpp"
 #include "voxbridge/providers/provider.hpp"
+#include "voxbridge/recording/recorder.hpp"
 #include "voxbridge/session/call_session.hpp"
 
 namespace voxbridge::provider_host {
@@ -20,6 +30,27 @@ class BuiltinProviders;
 }
 
 namespace voxbridge::server {
+
+/// Why the acceptor closed a connection at once.
+enum class Rejection { max_calls, not_allowed, rate_limited, peer_limit };
+inline constexpr std::size_t kRejections = 4;
+const char* rejection_name(Rejection r);
+
+/// The process's counts, summed over every io thread and listener (tests, shutdown log).
+struct Totals {
+  std::uint64_t started = 0;    ///< calls whose UUID arrived
+  std::uint64_t ended = 0;      ///< of those, ended
+  std::uint64_t no_uuid = 0;    ///< connections closed before a UUID
+  std::uint64_t bad_input = 0;  ///< connections closed for bad input (all reasons)
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t send_drops = 0;
+  std::uint64_t late_ticks = 0;
+  std::uint64_t underruns = 0;
+  std::uint64_t unregistered = 0;
+  std::array<std::uint64_t, kRejections> rejected{};
+  std::uint64_t rejected_total() const;
+};
 
 class Server {
  public:
@@ -43,15 +74,49 @@ class Server {
   /// Hang up every call now (on their own threads); returns at once.
   void hangup_all(std::string_view reason);
 
-  std::int64_t active_calls() const { return counters_.active.load(); }
+  std::int64_t active_calls() const { return admitted_.load(); }
+  /// Sums every thread's counters (any thread).
+  Totals totals() const;
+  /// The Prometheus text exposition of everything the server counts (any thread).
+  std::string metrics_text() const;
+  /// Live calls as a JSON array (any thread but an io thread: it asks each io thread and
+  /// waits up to `timeout` for the answers).
+  std::string status_json(std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
+  /// Empty when ready for calls, else why not: draining, or a provider failing its health
+  /// check (any thread).
+  std::string not_ready() const;
+  /// Readiness turns false at once (load balancers stop sending calls); shutdown() calls it.
+  void begin_drain() { draining_.store(true); }
   /// The control path to Asterisk ([control] mode ami or ari), or null.
   control::Controller* controller() const { return control_.get(); }
   /// Port of the local HTTP API ([general] http_listen), 0 if off.
   unsigned short http_port() const;
-  const session::SessionCounters& counters() const { return counters_; }
+  /// Pre-registered calls (POST /v1/calls/UUID).
+  const std::shared_ptr<http_api::Registrations>& registrations() const { return registrations_; }
+  /// The recorder ([recording]) or null.
+  recording::Recorder* recorder() const { return recorder_.get(); }
+  /// The webhook sender ([webhook]) or null.
+  webhooks::WebhookSender* webhooks() const { return webhooks_.get(); }
 
  private:
   void on_accept(std::size_t listener, boost::asio::ip::tcp::socket socket, std::size_t index);
+  void reject(Rejection why, const boost::asio::ip::tcp::endpoint& peer, std::string_view detail);
+  /// Health-checks the providers in use; fills provider_down_ (first one down, or empty).
+  void monitor_providers();
+  struct ProviderProbe {
+    std::string name, address, service;
+    bool serving = false;
+    std::string detail;
+  };
+  std::vector<ProviderProbe> probe_providers(std::chrono::milliseconds timeout) const;
+  /// The call's agent by route (plan_call of listener `listener`).
+  session::CallPlan plan(std::size_t listener, agent::CallInfo& info) const;
+
+  /// One io thread's counters: a set per listener (written by that thread only).
+  struct ThreadCounters {
+    explicit ThreadCounters(std::size_t n) : listeners(new session::SessionCounters[n]) {}
+    std::unique_ptr<session::SessionCounters[]> listeners;
+  };
 
   // Declaration order is destruction order reversed: sessions still pending when the pool's
   // io_contexts are destroyed unlink themselves from calls_ and count down counters_, so both
@@ -59,7 +124,22 @@ class Server {
   config::Config cfg_;
   std::unique_ptr<provider_host::BuiltinProviders> builtin_;  // if an agent uses them
   std::shared_ptr<providers::ChannelPool> channels_ = std::make_shared<providers::ChannelPool>();
-  session::SessionCounters counters_;
+  std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
+  std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
+  std::atomic<std::int64_t> admitted_{0};              // calls admitted and not yet destroyed
+  std::vector<std::unique_ptr<ThreadCounters>> thread_counters_;
+  std::array<metrics::Counter, kRejections> rejected_;  // written by the accepting thread only
+  std::vector<std::unique_ptr<access::PeerTable>> peer_tables_;  // one per listener
+  std::shared_ptr<http_api::Registrations> registrations_ =
+      std::make_shared<http_api::Registrations>();
+  std::atomic<bool> draining_{false};
+  mutable std::mutex provider_mu_;
+  std::string provider_down_;  // guarded by provider_mu_
+  std::thread provider_monitor_;
+  std::mutex monitor_mu_;
+  std::condition_variable monitor_cv_;
+  bool monitor_stop_ = false;
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   std::unique_ptr<control::Controller> control_;  // its actions outlive it safely (weak refs)
   std::unique_ptr<http_api::HttpApi> http_;       // uses control_: declared after it
   std::shared_ptr<http_api::TransferBook> transfers_ = std::make_shared<http_api::TransferBook>();
@@ -68,6 +148,8 @@ class Server {
   std::vector<std::unique_ptr<playout::PacingClock>> clocks_;  // one per io thread
   std::vector<std::shared_ptr<session::Mailbox>> mailboxes_;   // one per io thread
   std::vector<std::shared_ptr<const session::SessionConfig>> session_cfgs_;
+  /// Agent factories of the [route-NAME] sections, in order.
+  std::vector<std::function<std::unique_ptr<agent::Agent>()>> route_agents_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   bool started_ = false;
 };

@@ -25,6 +25,7 @@
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/audiosocket/protocol.hpp"
 #include "voxbridge/playout/playout.hpp"
+#include "voxbridge/recording/recorder.hpp"
 
 namespace voxbridge::session {
 
@@ -78,6 +79,13 @@ class CallMedia final : public agent::CallControl {
   CallMedia(const MediaOptions& options, std::unique_ptr<agent::Agent> agent);
   ~CallMedia() override;
 
+  /// Replaces the agent (routing picks it once the UUID and the call's facts are known).
+  /// Only before start().
+  void set_agent(std::unique_ptr<agent::Agent> agent) { agent_ = std::move(agent); }
+  /// Records the call from now on: the caller's audio and what is played, at the internal
+  /// rate, on the call's clock (one tick per frame). Null stops (and closes) the recording.
+  void set_recording(std::unique_ptr<recording::CallRecording> rec) { rec_ = std::move(rec); }
+  recording::CallRecording* recording() const { return rec_.get(); }
   /// The UUID arrived at `now`: the pacing timeline starts and the agent is told.
   void start(Clock::time_point now, const agent::CallInfo& info);
   /// One inbound audio message. Returns false only when the call must end (then `why` says why).
@@ -103,6 +111,9 @@ class CallMedia final : public agent::CallControl {
   int leg_rate_hz() const { return leg_rate_; }
   audiosocket::Kind reply_kind() const { return reply_kind_; }
   MediaStats stats() const;
+  /// For `/status`: the agent's own word ("thinking"...), else "speaking" while reply audio
+  /// is queued, else "listening".
+  std::string_view agent_state() const;
   const playout::Playout& playout() const { return playout_; }
 
   // agent::CallControl
@@ -138,6 +149,7 @@ class CallMedia final : public agent::CallControl {
   std::string hangup_reason_;
 
   MediaStats stats_;
+  std::unique_ptr<recording::CallRecording> rec_;
   std::string format_note_;
 
   /// (Re)sizes the working buffers for a leg at `leg_rate_hz`: one contiguous block, so a call

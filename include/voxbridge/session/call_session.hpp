@@ -25,13 +25,17 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "voxbridge/access/access.hpp"
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/audiosocket/protocol.hpp"
+#include "voxbridge/metrics/metrics.hpp"
 #include "voxbridge/playout/pacing_clock.hpp"
 #include "voxbridge/session/call_media.hpp"
 #include "voxbridge/session/mailbox.hpp"
+#include "voxbridge/webhooks/webhooks.hpp"
 
 namespace voxbridge::session {
 
@@ -48,21 +52,60 @@ struct SessionLimits {
   std::chrono::milliseconds close_grace{2000};
 };
 
-/// Process-wide counters, shared by all sessions on all threads.
+/// Why a call ended, for logs and counters.
+enum class EndCause { caller_hangup, server_hangup, protocol_error, timeout, io_error, shutdown };
+inline constexpr std::size_t kEndCauses = 6;
+/// The label of an end cause in logs and metrics ("caller", "server", ...).
+const char* end_cause_name(EndCause c);
+
+/// Why a connection was closed for bad input: the parser's reasons (audiosocket::ParseError,
+/// same values), no UUID in time, or audio in a format the call cannot take.
+enum class InputError : std::uint8_t {
+  zero_length_payload = 1,
+  unknown_kind,
+  payload_too_large,
+  expected_uuid_first,
+  duplicate_uuid,
+  bad_uuid_length,
+  bad_dtmf,
+  handshake_timeout,
+  bad_audio,
+};
+inline constexpr std::size_t kInputErrors = 10;  // index = value (0 unused)
+const char* input_error_name(InputError e);
+
+/// The counters of one listener's calls on one io thread: that thread alone writes them
+/// (metrics::Counter, no contention); the server sums every thread's set when asked.
 struct SessionCounters {
-  /// Calls admitted and not yet finished: the acceptor adds one when it admits a connection
-  /// (so the limit holds under a burst), the session removes it when it is destroyed.
-  std::atomic<std::int64_t> active{0};
-  std::atomic<std::uint64_t> rejected{0};  ///< connections closed at once: over max_calls
-  std::atomic<std::uint64_t> started{0};
-  std::atomic<std::uint64_t> ended{0};
-  std::atomic<std::uint64_t> protocol_errors{0};
-  std::atomic<std::uint64_t> no_uuid{0};
-  std::atomic<std::uint64_t> frames_in{0};
-  std::atomic<std::uint64_t> frames_out{0};
-  std::atomic<std::uint64_t> late_ticks{0};
-  std::atomic<std::uint64_t> underruns{0};
-  std::atomic<std::uint64_t> send_drops{0};  ///< frames not sent: Asterisk was not reading
+  metrics::Counter started;                              ///< calls whose UUID arrived
+  std::array<metrics::Counter, kEndCauses> ended;        ///< those calls, by how they ended
+  metrics::Counter no_uuid;                              ///< connections closed before a UUID
+  std::array<metrics::Counter, kInputErrors> bad_input;  ///< by InputError
+  metrics::Counter frames_in;
+  metrics::Counter frames_out;
+  metrics::Counter dtmf_in;
+  metrics::Counter late_ticks;
+  metrics::Counter underruns;
+  metrics::Counter send_drops;  ///< frames not sent: Asterisk was not reading
+  // Sockets by state.
+  metrics::Gauge handshaking;  ///< accepted, no UUID yet
+  metrics::Gauge up;           ///< UUID in, call running
+  metrics::Gauge closing;      ///< hangup exchange / close in progress
+  /// Calls refused after their UUID: the listener wants pre-registered UUIDs only.
+  metrics::Counter unregistered;
+  /// The agents of these calls (turn phases, providers); CallInfo::metrics points here.
+  metrics::AgentCounters agent;
+};
+
+/// What routing decided for one call (SessionConfig::plan_call).
+struct CallPlan {
+  /// Non-empty: the call is refused with this reason (hung up at once, counted).
+  std::string refuse;
+  /// Set: the call gets this agent instead of the listener's.
+  std::function<std::unique_ptr<agent::Agent>()> make_agent;
+  std::string agent_name;      ///< for logs and /status
+  std::string route;           ///< the matching route's name, for logs ("" = listener default)
+  std::optional<bool> record;  ///< the route's recording choice, if it makes one
 };
 
 /// Everything a listener's calls share (immutable once serving).
@@ -77,7 +120,23 @@ struct SessionConfig {
   /// Adds what the Asterisk control path knows of the call (caller ID, variables, actions);
   /// runs on the call's io thread once the UUID is in. Optional.
   std::function<void(agent::CallInfo&)> describe_call;
-  SessionCounters* counters = nullptr;  ///< optional
+  /// Routing: runs on the call's io thread right after describe_call, may refuse the call or
+  /// pick its agent. Optional.
+  std::function<CallPlan(agent::CallInfo&)> plan_call;
+  /// Calls admitted process-wide (the acceptor adds one per admitted connection, so a burst
+  /// cannot overshoot max_calls; the session removes it when destroyed). Optional.
+  std::atomic<std::int64_t>* admitted = nullptr;
+  /// The listener's per-peer admission table: a call releases its peer's slot when it ends.
+  /// Optional.
+  access::PeerTable* peers = nullptr;
+  /// Recordings ([recording]); null = off. `record` is the listener's choice for its calls
+  /// (a route may change it); audio and transcript say what a recording keeps.
+  recording::Recorder* recorder = nullptr;
+  bool record = false;
+  bool record_audio = true;
+  bool record_transcript = true;
+  /// Webhooks ([webhook]): call_started, call_ended (with the transcript), action; null = off.
+  webhooks::WebhookSender* webhooks = nullptr;
 };
 
 class CallSession;
@@ -87,8 +146,17 @@ using SessionHook =
 using SessionList =
     boost::intrusive::list<CallSession, boost::intrusive::constant_time_size<false>>;
 
-/// Why a call ended, for logs and counters.
-enum class EndCause { caller_hangup, server_hangup, protocol_error, timeout, io_error, shutdown };
+/// A live call, for `/status` (copied on the call's thread).
+struct CallStatus {
+  std::string uuid;  ///< empty before the UUID
+  std::string peer;
+  std::string listener;
+  std::string codec;  ///< leg codec ("slin16", "ulaw"...), "?" before the first audio
+  int rate_hz = 0;
+  double seconds = 0;  ///< since the UUID (or since accepted, without one)
+  std::string state;   ///< "handshake", "closing", or the agent's state ("listening"...)
+  std::string agent;
+};
 
 class CallSession : public std::enable_shared_from_this<CallSession>,
                     public SessionHook,
@@ -100,10 +168,13 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   static std::shared_ptr<CallSession> start(boost::asio::ip::tcp::socket socket,
                                             std::shared_ptr<const SessionConfig> config,
                                             playout::PacingClock& clock, SessionList* list,
-                                            std::shared_ptr<Mailbox> mailbox = nullptr);
+                                            std::shared_ptr<Mailbox> mailbox = nullptr,
+                                            SessionCounters* counters = nullptr);
 
+  /// `counters` (may be null) are the io thread's set for this listener.
   CallSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const SessionConfig> config,
-              playout::PacingClock& clock, std::shared_ptr<Mailbox> mailbox = nullptr);
+              playout::PacingClock& clock, std::shared_ptr<Mailbox> mailbox = nullptr,
+              SessionCounters* counters = nullptr);
   ~CallSession();
   CallSession(const CallSession&) = delete;
   CallSession& operator=(const CallSession&) = delete;
@@ -115,6 +186,9 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   /// For a server whose io threads have stopped: drops the call without any I/O (closes the
   /// socket, lets go of the session). Must not be called while the io thread runs.
   void abandon();
+
+  /// What the call is doing, for `/status`. On the session's io thread.
+  CallStatus status(Clock::time_point now) const;
 
   /// True while the session reads on its pacing tick (tests and diagnostics).
   bool reads_on_tick() const { return fd_ >= 0; }
@@ -139,6 +213,16 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   bool handle(const audiosocket::Message& m);
   void fail(EndCause cause, std::string reason);
   void finish();
+  /// Counts bad input and closes the call with `reason`.
+  void reject_input(InputError e, std::string reason);
+  /// Moves the call's media counts since the last flush into the thread's counters.
+  void flush_counts();
+  enum class SocketState { none, handshaking, up, closing };
+  void set_socket_state(SocketState s);
+  /// One transcript event: to the recording and, for webhooks, kept for call_ended.
+  void note(std::string_view type, std::string fields);
+  /// The call's facts as JSON members (uuid, listener, agent, caller...), for events.
+  std::string facts_json() const;
 
   boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<Mailbox> mailbox_;
@@ -153,7 +237,15 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   audiosocket::FrameParser parser_;
   CallMedia media_;
   std::string peer_;
+  boost::asio::ip::address peer_addr_;
   std::array<char, 37> uuid_{};
+  std::string agent_name_;  // the listener's agent, or the one routing picked
+  std::string route_;
+  agent::CallInfo facts_;         // what was known at the start (for events); actions/metrics unset
+  bool keep_transcript_ = false;  // for the call_ended webhook
+  std::vector<std::string> transcript_;
+  std::size_t transcript_bytes_ = 0;
+  std::chrono::system_clock::time_point wall_start_{};
   bool have_uuid_ = false;
   Clock::time_point accepted_at_;
   Clock::time_point started_at_;
@@ -169,6 +261,11 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   std::size_t pending_len_ = 0;
   std::uint64_t send_drops_ = 0;
   std::unique_ptr<std::uint8_t[]> pending_;
+  SessionCounters* counters_;
+  SocketState socket_state_ = SocketState::none;
+  MediaStats flushed_{};  // what flush_counts() has already counted
+  std::uint64_t flushed_drops_ = 0;
+  unsigned ticks_since_flush_ = 0;
 };
 
 }  // namespace voxbridge::session

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <set>
 
 #include <fstream>
 #include <sstream>
@@ -240,8 +242,8 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
   EXPECT_EQ(error_of("threads = 1\n"), "voxbridge.conf:1: threads: option outside of any section");
   EXPECT_EQ(error_of("[bogus]\n"),
             "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME, "
-            "agent-NAME, provider-NAME, rules-NAME, intent-NAME, openai-NAME, control, ami or "
-            "ari)");
+            "agent-NAME, provider-NAME, rules-NAME, intent-NAME, openai-NAME, route-NAME, "
+            "recording, webhook, control, ami or ari)");
   EXPECT_EQ(error_of("[intent-x]\nrules = nope\nkeywords = a\n"),
             "voxbridge.conf:1: [intent-x] rules: no [rules-nope] section");
   EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\n"),
@@ -391,6 +393,92 @@ action = set VB_RESULT=sales
   EXPECT_EQ(intents[1].action, dialogue_rules::Intent::Action::set_variable);
   EXPECT_EQ(intents[1].target, "VB_RESULT");
   EXPECT_EQ(intents[1].context, "sales");
+}
+
+}  // namespace
+}  // namespace voxbridge::config
+
+namespace voxbridge::config {
+namespace {
+
+TEST(Config, ParsesOperations) {
+  ::setenv("VB_TEST_WEBHOOK_SECRET", "from-the-environment", 1);
+  char path[] = "/tmp/vb-secret-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string secret = "token-from-a-file-0123456789\n";
+  ASSERT_EQ(::write(fd, secret.data(), secret.size()), static_cast<ssize_t>(secret.size()));
+  ::close(fd);
+  const auto c = config::parse_config(
+      std::string("[general]\nhttp_listen = 0.0.0.0:8081\nhttp_token = ${file:") + path +
+          "}\n"
+          "[listener-main]\nallow = 10.0.0.0/8 192.0.2.7\nmax_calls_per_peer = 50\n"
+          "connect_rate = 20\nconnect_burst = 40\nrequire_registration = yes\n"
+          "[agent-tone]\ntype = playback\n"
+          "[route-vip]\nlistener = main\ncaller = _44X.\ncalled = 5551000\n"
+          "variable = VB_AGENT=tone\nvariable = VB_TIER=_[12]\nagent = tone\nrecord = no\n"
+          "[route-es]\nvariable = VB_LANGUAGE=es\nagent = receptionist\nlanguage = es-ES\n"
+          "greeting = Hola.\n"
+          "[recording]\ndirectory = /srv/rec\nrecord = no\ntranscript = no\nmax_age_days = 30\n"
+          "max_total_mb = 2048\n"
+          "[webhook]\nurl = https://hooks.example.com/vb\nsecret = ${VB_TEST_WEBHOOK_SECRET}\n"
+          "events = call_ended, action\ntimeout_ms = 2000\nmax_attempts = 3\n",
+      "voxbridge.conf");
+  ::unlink(path);
+  EXPECT_EQ(c.general.http_token, "token-from-a-file-0123456789");
+  const auto& l = c.listeners.at(0);
+  EXPECT_EQ(l.allow.text(), "10.0.0.0/8, 192.0.2.7/32");
+  EXPECT_EQ(l.peer_limits.max_calls, 50u);
+  EXPECT_EQ(l.peer_limits.rate_per_second, 20);
+  EXPECT_EQ(l.peer_limits.burst, 40);
+  EXPECT_TRUE(l.require_registration);
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].name, "vip");
+  EXPECT_EQ(c.routes[0].listeners, std::vector<std::string>{"main"});
+  EXPECT_EQ(c.routes[0].caller, "_44X.");
+  EXPECT_EQ(c.routes[0].called, "5551000");
+  ASSERT_EQ(c.routes[0].variables.size(), 2u);
+  EXPECT_EQ(c.routes[0].variables[1], (std::pair<std::string, std::string>{"VB_TIER", "_[12]"}));
+  EXPECT_EQ(c.routes[0].record, false);
+  EXPECT_EQ(c.routes[1].language, "es-ES");
+  EXPECT_EQ(c.routes[1].greeting, "Hola.");
+  EXPECT_TRUE(c.recording.enabled);
+  EXPECT_EQ(c.recording.directory, "/srv/rec");
+  EXPECT_FALSE(c.recording.record);
+  EXPECT_FALSE(c.recording.transcript);
+  EXPECT_EQ(c.recording.max_age, std::chrono::hours(720));
+  EXPECT_EQ(c.recording.max_total_bytes, 2048ull << 20);
+  EXPECT_EQ(c.webhook.url, "https://hooks.example.com/vb");
+  EXPECT_EQ(c.webhook.secret, "from-the-environment");
+  EXPECT_EQ(c.webhook.events, (std::set<std::string>{"call_ended", "action"}));
+  EXPECT_EQ(c.webhook.max_attempts, 3);
+}
+
+TEST(Config, OperationsMistakesAreNamed) {
+  EXPECT_EQ(error_of("[general]\nhttp_listen = 0.0.0.0:8081\n"),
+            "voxbridge.conf: [general] http_listen: '0.0.0.0:8081' is reachable from other "
+            "hosts: set http_token (e.g. http_token = ${VOXBRIDGE_HTTP_TOKEN}) or bind to "
+            "127.0.0.1");
+  EXPECT_EQ(error_of("[general]\nhttp_token = short\n"),
+            "voxbridge.conf:2: [general] http_token: too short: use at least 16 characters");
+  EXPECT_EQ(error_of("[listener-a]\nallow = 10.0.0.0/40\n"),
+            "voxbridge.conf:2: [listener-a] allow: '10.0.0.0/40': prefix must be 0..32");
+  EXPECT_EQ(error_of("[route-r]\ncaller = _44X.\n"),
+            "voxbridge.conf: [route-r] agent: missing: the agent this route chooses");
+  EXPECT_EQ(error_of("[route-r]\nagent = nobody\n"),
+            "voxbridge.conf: [route-r] agent: no agent named 'nobody'");
+  EXPECT_EQ(error_of("[route-r]\nagent = echo\nlanguage = de\n"),
+            "voxbridge.conf: [route-r] language: only a pipeline agent has a language and a "
+            "greeting ('echo' has not)");
+  EXPECT_EQ(error_of("[route-r]\nvariable = VB_AGENT\n"),
+            "voxbridge.conf:2: [route-r] variable: 'VB_AGENT' is not NAME=PATTERN");
+  EXPECT_EQ(error_of("[route-r]\nagent = echo\nlistener = nope\n"),
+            "voxbridge.conf: [route-r] listener: no [listener-nope]");
+  EXPECT_EQ(error_of("[webhook]\nurl = ftp://x\n"),
+            "voxbridge.conf:2: [webhook] url: 'ftp://x' is not an http:// or https:// URL");
+  EXPECT_EQ(error_of("[webhook]\nevents = call_started, bogus\n"),
+            "voxbridge.conf:2: [webhook] events: 'bogus' is not one of call_started, call_ended, "
+            "action");
 }
 
 }  // namespace

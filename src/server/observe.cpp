@@ -1,0 +1,320 @@
+// What the server shows of itself: totals, the Prometheus exposition, live calls, readiness.
+#include <dirent.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <cmath>
+#include <fstream>
+#include <future>
+
+#include "voxbridge/server/server.hpp"
+
+namespace voxbridge::server {
+
+namespace asio = boost::asio;
+
+namespace {
+
+using metrics::Histogram;
+using session::SessionCounters;
+
+struct ProcessFacts {
+  double resident_bytes = 0;
+  double open_fds = 0;
+};
+
+ProcessFacts process_facts() {
+  ProcessFacts f;
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  if (statm >> pages_total >> pages_resident) {
+    f.resident_bytes =
+        static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  }
+  if (DIR* d = opendir("/proc/self/fd")) {
+    long n = 0;
+    while (const dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    closedir(d);
+    f.open_fds = static_cast<double>(n - 1);  // minus the directory being read
+  }
+  return f;
+}
+
+}  // namespace
+
+Totals Server::totals() const {
+  Totals t;
+  for (const auto& tc : thread_counters_) {
+    for (std::size_t l = 0; l < cfg_.listeners.size(); ++l) {
+      const SessionCounters& c = tc->listeners[l];
+      t.started += c.started.value();
+      for (const auto& e : c.ended) t.ended += e.value();
+      t.no_uuid += c.no_uuid.value();
+      for (const auto& b : c.bad_input) t.bad_input += b.value();
+      t.frames_in += c.frames_in.value();
+      t.frames_out += c.frames_out.value();
+      t.send_drops += c.send_drops.value();
+      t.late_ticks += c.late_ticks.value();
+      t.underruns += c.underruns.value();
+      t.unregistered += c.unregistered.value();
+    }
+  }
+  for (std::size_t r = 0; r < kRejections; ++r) t.rejected[r] = rejected_[r].value();
+  return t;
+}
+
+std::string Server::not_ready() const {
+  if (draining_.load()) return "draining";
+  std::lock_guard lock(provider_mu_);
+  return provider_down_;
+}
+
+std::string Server::metrics_text() const {
+  metrics::Writer w;
+  const std::size_t nl = cfg_.listeners.size();
+  // Sums one counter of every thread for listener `l`.
+  auto sum = [&](std::size_t l, auto get) {
+    double v = 0;
+    for (const auto& tc : thread_counters_) v += static_cast<double>(get(tc->listeners[l]));
+    return v;
+  };
+  auto per_listener = [&](std::string_view name, std::string_view type, std::string_view help,
+                          auto get) {
+    w.family(name, type, help);
+    for (std::size_t l = 0; l < nl; ++l) {
+      w.sample(name, {{"listener", cfg_.listeners[l].name}}, sum(l, get));
+    }
+  };
+
+  w.family("voxbridge_up", "gauge", "1 while the process serves.");
+  w.sample("voxbridge_up", 1);
+  w.family("voxbridge_ready", "gauge", "1 when ready for calls (the same as /readyz).");
+  w.sample("voxbridge_ready", not_ready().empty() ? 1 : 0);
+  w.family("voxbridge_uptime_seconds", "gauge", "Seconds since the server started.");
+  w.sample("voxbridge_uptime_seconds",
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count());
+
+  per_listener("voxbridge_calls_active", "gauge", "Calls whose UUID arrived and that still run.",
+               [](const SessionCounters& c) { return c.up.value(); });
+  per_listener("voxbridge_calls_started_total", "counter", "Calls whose UUID arrived.",
+               [](const SessionCounters& c) { return c.started.value(); });
+  w.family("voxbridge_calls_ended_total", "counter", "Calls ended, by who or what ended them.");
+  for (std::size_t l = 0; l < nl; ++l) {
+    for (std::size_t e = 0; e < session::kEndCauses; ++e) {
+      w.sample("voxbridge_calls_ended_total",
+               {{"listener", cfg_.listeners[l].name},
+                {"reason", session::end_cause_name(static_cast<session::EndCause>(e))}},
+               sum(l, [e](const SessionCounters& c) { return c.ended[e].value(); }));
+    }
+  }
+  per_listener("voxbridge_connections_no_uuid_total", "counter",
+               "Connections closed by the peer before sending a UUID.",
+               [](const SessionCounters& c) { return c.no_uuid.value(); });
+  w.family("voxbridge_input_errors_total", "counter",
+           "Connections closed for bad input, by reason (malformed frames, no UUID in time, "
+           "unusable audio).");
+  for (std::size_t l = 0; l < nl; ++l) {
+    for (std::size_t e = 1; e < session::kInputErrors; ++e) {
+      w.sample("voxbridge_input_errors_total",
+               {{"listener", cfg_.listeners[l].name},
+                {"reason", session::input_error_name(static_cast<session::InputError>(e))}},
+               sum(l, [e](const SessionCounters& c) { return c.bad_input[e].value(); }));
+    }
+  }
+  w.family("voxbridge_connections_rejected_total", "counter",
+           "Connections refused before a call started, by reason.");
+  for (std::size_t r = 0; r < kRejections; ++r) {
+    w.sample("voxbridge_connections_rejected_total",
+             {{"reason", rejection_name(static_cast<Rejection>(r))}},
+             static_cast<double>(rejected_[r].value()));
+  }
+  double unregistered = 0;
+  for (std::size_t l = 0; l < nl; ++l) {
+    unregistered += sum(l, [](const SessionCounters& c) { return c.unregistered.value(); });
+  }
+  w.sample("voxbridge_connections_rejected_total", {{"reason", "unregistered"}}, unregistered);
+
+  per_listener("voxbridge_frames_received_total", "counter", "Audio frames from Asterisk.",
+               [](const SessionCounters& c) { return c.frames_in.value(); });
+  per_listener("voxbridge_frames_sent_total", "counter", "Audio frames sent to Asterisk.",
+               [](const SessionCounters& c) { return c.frames_out.value(); });
+  per_listener("voxbridge_frames_dropped_total", "counter",
+               "Frames due but not sent because Asterisk was not reading.",
+               [](const SessionCounters& c) { return c.send_drops.value(); });
+  per_listener("voxbridge_late_ticks_total", "counter",
+               "Pacing ticks that came late (a frame sent later than its 20 ms slot).",
+               [](const SessionCounters& c) { return c.late_ticks.value(); });
+  per_listener("voxbridge_underruns_total", "counter",
+               "Frames filled with silence because the agent's audio ran out mid-reply.",
+               [](const SessionCounters& c) { return c.underruns.value(); });
+  per_listener("voxbridge_dtmf_received_total", "counter", "DTMF digits from Asterisk.",
+               [](const SessionCounters& c) { return c.dtmf_in.value(); });
+
+  w.family("voxbridge_sockets", "gauge", "AudioSocket connections by state.");
+  double hs = 0, up = 0, cl = 0;
+  for (std::size_t l = 0; l < nl; ++l) {
+    hs += sum(l, [](const SessionCounters& c) { return c.handshaking.value(); });
+    up += sum(l, [](const SessionCounters& c) { return c.up.value(); });
+    cl += sum(l, [](const SessionCounters& c) { return c.closing.value(); });
+  }
+  w.sample("voxbridge_sockets", {{"state", "handshake"}}, hs);
+  w.sample("voxbridge_sockets", {{"state", "call"}}, up);
+  w.sample("voxbridge_sockets", {{"state", "closing"}}, cl);
+
+  // Agents: turn phases and providers, summed over threads and listeners.
+  auto merged = [&](auto get) {
+    Histogram::Snapshot h;
+    for (const auto& tc : thread_counters_) {
+      for (std::size_t l = 0; l < nl; ++l) h.merge(get(tc->listeners[l].agent));
+    }
+    return h;
+  };
+  auto agent_sum = [&](auto get) {
+    double v = 0;
+    for (const auto& tc : thread_counters_) {
+      for (std::size_t l = 0; l < nl; ++l) v += static_cast<double>(get(tc->listeners[l].agent));
+    }
+    return v;
+  };
+  using metrics::AgentCounters;
+  w.family("voxbridge_turns_total", "counter", "Agent turns (replies) completed or cut.");
+  w.sample("voxbridge_turns_total",
+           agent_sum([](const AgentCounters& a) { return a.turns.value(); }));
+  w.family("voxbridge_barge_ins_total", "counter", "Replies cut by the caller speaking.");
+  w.sample("voxbridge_barge_ins_total",
+           agent_sum([](const AgentCounters& a) { return a.barge_ins.value(); }));
+  w.family("voxbridge_fallbacks_total", "counter",
+           "Calls that played the fallback prompt because providers failed.");
+  w.sample("voxbridge_fallbacks_total",
+           agent_sum([](const AgentCounters& a) { return a.fallbacks.value(); }));
+  w.family("voxbridge_turn_phase_seconds", "histogram",
+           "One phase of a turn: speech end -> ASR final (asr), -> LLM first token (llm), -> "
+           "TTS first audio (tts), -> first frame queued to play (playout).");
+  w.histogram("voxbridge_turn_phase_seconds", {{"phase", "asr"}},
+              merged([](const AgentCounters& a) -> const Histogram& { return a.asr_final; }));
+  w.histogram("voxbridge_turn_phase_seconds", {{"phase", "llm"}},
+              merged([](const AgentCounters& a) -> const Histogram& { return a.llm_first_token; }));
+  w.histogram("voxbridge_turn_phase_seconds", {{"phase", "tts"}},
+              merged([](const AgentCounters& a) -> const Histogram& { return a.tts_first_audio; }));
+  w.histogram("voxbridge_turn_phase_seconds", {{"phase", "playout"}},
+              merged([](const AgentCounters& a) -> const Histogram& { return a.first_frame; }));
+  w.family("voxbridge_voice_to_voice_seconds", "histogram",
+           "Caller's end of speech -> the agent's first reply frame.");
+  w.histogram("voxbridge_voice_to_voice_seconds", {},
+              merged([](const AgentCounters& a) -> const Histogram& { return a.voice_to_voice; }));
+  w.family("voxbridge_first_agent_audio_seconds", "histogram",
+           "Call start (UUID) -> the agent's first audio.");
+  w.histogram(
+      "voxbridge_first_agent_audio_seconds", {},
+      merged([](const AgentCounters& a) -> const Histogram& { return a.first_agent_audio; }));
+  w.family("voxbridge_barge_in_reaction_seconds", "histogram",
+           "Caller starts speaking over the agent -> the agent's audio is cut.");
+  w.histogram("voxbridge_barge_in_reaction_seconds", {},
+              merged([](const AgentCounters& a) -> const Histogram& { return a.barge_in; }));
+
+  const auto names = metrics::provider_slots().names();
+  w.family("voxbridge_provider_streams_total", "counter", "gRPC streams opened, by provider.");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    w.sample("voxbridge_provider_streams_total", {{"provider", names[i]}},
+             agent_sum([i](const AgentCounters& a) { return a.providers[i].streams.value(); }));
+  }
+  w.family("voxbridge_provider_errors_total", "counter",
+           "gRPC streams that ended with an error, by provider.");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    w.sample("voxbridge_provider_errors_total", {{"provider", names[i]}},
+             agent_sum([i](const AgentCounters& a) { return a.providers[i].errors.value(); }));
+  }
+  w.family("voxbridge_provider_latency_seconds", "histogram",
+           "Time to the provider's first useful answer in a turn, by provider.");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    w.histogram(
+        "voxbridge_provider_latency_seconds", {{"provider", names[i]}},
+        merged([i](const AgentCounters& a) -> const Histogram& { return a.providers[i].latency; }));
+  }
+
+  if (control_) {
+    const auto& c = control_->counters();
+    w.family("voxbridge_control_connected", "gauge", "1 while the AMI/ARI connection is up.");
+    w.sample("voxbridge_control_connected", control_->connected() ? 1 : 0);
+    w.family("voxbridge_control_actions_total", "counter",
+             "Agent actions on calls (transfer, DTMF, variables, originate), by result.");
+    w.sample("voxbridge_control_actions_total", {{"result", "ok"}},
+             static_cast<double>(c.actions_ok.load()));
+    w.sample("voxbridge_control_actions_total", {{"result", "denied"}},
+             static_cast<double>(c.actions_denied.load()));
+    w.sample("voxbridge_control_actions_total", {{"result", "failed"}},
+             static_cast<double>(c.actions_failed.load()));
+    w.family("voxbridge_control_reconnects_total", "counter", "AMI/ARI reconnections.");
+    w.sample("voxbridge_control_reconnects_total", static_cast<double>(c.reconnects.load()));
+  }
+
+  if (recorder_) {
+    const auto& r = recorder_->stats();
+    w.family("voxbridge_recordings_total", "counter", "Calls recorded (started).");
+    w.sample("voxbridge_recordings_total", static_cast<double>(r.calls_recorded.load()));
+    w.family("voxbridge_recordings_failed_total", "counter",
+             "Recordings stopped by a disk error or a full write queue (the call went on).");
+    w.sample("voxbridge_recordings_failed_total", static_cast<double>(r.calls_failed.load()));
+    w.family("voxbridge_recording_bytes_written_total", "counter", "Bytes of WAV and JSONL.");
+    w.sample("voxbridge_recording_bytes_written_total",
+             static_cast<double>(r.bytes_written.load()));
+    w.family("voxbridge_recording_files_removed_total", "counter", "Files removed by retention.");
+    w.sample("voxbridge_recording_files_removed_total",
+             static_cast<double>(r.files_removed.load()));
+  }
+  if (webhooks_) {
+    const auto& h = webhooks_->stats();
+    w.family("voxbridge_webhooks_total", "counter", "Webhook events, by outcome.");
+    w.sample("voxbridge_webhooks_total", {{"outcome", "delivered"}},
+             static_cast<double>(h.delivered.load()));
+    w.sample("voxbridge_webhooks_total", {{"outcome", "failed"}},
+             static_cast<double>(h.failed.load()));
+    w.sample("voxbridge_webhooks_total", {{"outcome", "dropped"}},
+             static_cast<double>(h.dropped.load()));
+    w.family("voxbridge_webhook_retries_total", "counter", "Webhook delivery attempts retried.");
+    w.sample("voxbridge_webhook_retries_total", static_cast<double>(h.retries.load()));
+  }
+  const ProcessFacts pf = process_facts();
+  w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  w.sample("process_resident_memory_bytes", pf.resident_bytes);
+  w.family("process_open_fds", "gauge", "Number of open file descriptors.");
+  w.sample("process_open_fds", pf.open_fds);
+  return w.take();
+}
+
+std::string Server::status_json(std::chrono::milliseconds timeout) {
+  namespace json = boost::json;
+  // Each io thread describes its own calls (no locks: the calls are only touched there).
+  std::vector<std::future<std::vector<session::CallStatus>>> answers;
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
+    auto promise = std::make_shared<std::promise<std::vector<session::CallStatus>>>();
+    answers.push_back(promise->get_future());
+    asio::post(pool_.context(i), [this, i, promise] {
+      std::vector<session::CallStatus> out;
+      const auto now = std::chrono::steady_clock::now();
+      for (const auto& s : calls_[i]) out.push_back(s.status(now));
+      promise->set_value(std::move(out));
+    });
+  }
+  json::array calls;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto& f : answers) {
+    if (f.wait_until(deadline) != std::future_status::ready) continue;
+    for (const auto& c : f.get()) {
+      calls.push_back(json::object{{"uuid", c.uuid},
+                                   {"peer", c.peer},
+                                   {"listener", c.listener},
+                                   {"codec", c.codec},
+                                   {"rate_hz", c.rate_hz},
+                                   {"duration_ms", static_cast<std::int64_t>(c.seconds * 1000)},
+                                   {"state", c.state},
+                                   {"agent", c.agent}});
+    }
+  }
+  return json::serialize(calls) + "\n";
+}
+
+}  // namespace voxbridge::server
