@@ -140,7 +140,6 @@ void PeerTable::prune(Clock::time_point now) {
 }
 
 Verdict PeerTable::admit(const ip::address& peer, Clock::time_point now) {
-  if (limits_.rate_per_second <= 0 && limits_.max_calls == 0) return Verdict::admit;
   const std::string key = canonical(peer).to_string();
   std::lock_guard lock(mu_);
   prune(now);
@@ -163,10 +162,14 @@ Verdict PeerTable::admit(const ip::address& peer, Clock::time_point now) {
 }
 
 void PeerTable::release(const ip::address& peer) {
-  if (limits_.rate_per_second <= 0 && limits_.max_calls == 0) return;
   std::lock_guard lock(mu_);
   auto it = peers_.find(canonical(peer).to_string());
   if (it != peers_.end() && it->second.calls > 0) --it->second.calls;
+}
+
+void PeerTable::set_limits(PeerLimits limits) {
+  std::lock_guard lock(mu_);
+  limits_ = limits;
 }
 
 std::size_t PeerTable::peers() {

@@ -21,11 +21,47 @@
 
 namespace {
 
+/// One JSON object per line for log shippers (Loki, Elasticsearch, journald's JSON export):
+/// {"ts":"2026-11-24T03:07:08.084Z","level":"info","msg":"call start uuid=..."}.
+class JsonLines final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    using namespace std::chrono;
+    const auto t = msg.time;
+    const std::time_t secs = system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
+    char ts[96];
+    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms));
+    const auto level = spdlog::level::to_string_view(msg.level);
+    std::string line = std::string("{\"ts\":\"") + ts + "\",\"level\":\"" +
+                       std::string(level.data(), level.size()) + "\",\"msg\":" +
+                       voxbridge::agent::json_quote({msg.payload.data(), msg.payload.size()}) +
+                       "}\n";
+    dest.append(line.data(), line.data() + line.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonLines>();
+  }
+};
+
+void set_log_format(const std::string& format) {
+  if (format == "json") {
+    spdlog::set_formatter(std::make_unique<JsonLines>());
+  } else {
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  }
+}
+
 int serve(int argc, const char* const* argv) {
   using namespace voxbridge;
   config::Config cfg;
+  config::CommandLine cl;
   try {
-    const auto cl = config::parse_command_line(argc, argv);
+    cl = config::parse_command_line(argc, argv);
     if (cl.help) {
       std::cout << config::usage();
       return 0;
@@ -41,7 +77,7 @@ int serve(int argc, const char* const* argv) {
     return 2;
   }
   spdlog::set_default_logger(spdlog::stderr_color_mt("voxbridge"));
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  set_log_format(cfg.general.log_format);
   spdlog::set_level(spdlog::level::from_str(cfg.general.log_level));
 
   std::unique_ptr<server::Server> srv;
@@ -83,6 +119,37 @@ int serve(int argc, const char* const* argv) {
         });
       };
   signals.async_wait(on_signal);
+  // SIGHUP: read the file again; new calls get the new agents, routes and providers, calls in
+  // progress keep theirs. A configuration that does not load is logged and ignored.
+  boost::asio::signal_set hup(main_io, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_hup =
+      [&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        hup.async_wait(on_hup);
+        if (stopping.load()) return;
+        if (!cl.config_file) {
+          spdlog::warn("SIGHUP: no configuration file to reload (started without --config)");
+          return;
+        }
+        try {
+          config::Config next = config::load_config_file(*cl.config_file);
+          config::apply_command_line(next, cl);
+          std::string why;
+          if (!srv->reload(next, why)) {
+            spdlog::error("reload of {} refused: {}; the running configuration stays",
+                          *cl.config_file, why);
+            return;
+          }
+          set_log_format(next.general.log_format);
+          spdlog::set_level(spdlog::level::from_str(next.general.log_level));
+          cfg.general.drain_timeout = next.general.drain_timeout;
+          spdlog::info("reloaded {}: {} route(s); calls in progress keep their settings",
+                       *cl.config_file, next.routes.size());
+        } catch (const config::ConfigError& e) {
+          spdlog::error("reload refused: {}; the running configuration stays", e.what());
+        }
+      };
+  hup.async_wait(on_hup);
   main_io.run();
   if (drainer.joinable()) drainer.join();
   srv.reset();

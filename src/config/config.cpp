@@ -87,6 +87,9 @@ void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
       w.fail("'" + v + "' is not one of trace, debug, info, warning, error, off");
     }
     g.log_level = lower(v);
+  } else if (k == "log_format") {
+    if (lower(v) != "text" && lower(v) != "json") w.fail("'" + v + "' is not text or json");
+    g.log_format = lower(v);
   } else if (k == "internal_rate") {
     const auto r = static_cast<int>(parse_int(w, v, 8000, 48000));
     if (std::find(std::begin(kRates), std::end(kRates), r) == std::end(kRates)) {

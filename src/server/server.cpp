@@ -123,55 +123,22 @@ Server::Server(const config::Config& cfg)
   }
   if (!cfg_.webhook.url.empty())
     webhooks_ = std::make_unique<webhooks::WebhookSender>(cfg_.webhook);
-  for (const auto& r : cfg_.routes) {
-    route_agents_.push_back(agent_factory(cfg_, *cfg_.find_agent(r.agent), channels_, &r));
-  }
   for (std::size_t i = 0; i < pool_.size(); ++i) {
     thread_counters_.push_back(std::make_unique<ThreadCounters>(cfg_.listeners.size()));
     clocks_.push_back(std::make_unique<playout::PacingClock>(pool_.context(i).get_executor()));
     mailboxes_.push_back(std::make_shared<session::Mailbox>(pool_.context(i).get_executor()));
   }
+  for (const auto& l : cfg_.listeners) {
+    peer_tables_.push_back(std::make_unique<access::PeerTable>(l.peer_limits));
+  }
+  {
+    auto snap = std::make_shared<Snapshot>();
+    snap->cfg = cfg_;
+    snap->sessions = build_sessions(snap->cfg);
+    live_ = std::move(snap);
+  }
   for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
     const auto& l = cfg_.listeners[i];
-    const agent::AgentSpec* spec = cfg_.find_agent(l.agent);
-    if (spec == nullptr) throw std::runtime_error("listener " + l.name + ": no agent " + l.agent);
-    MakeAgent make_agent = agent_factory(cfg_, *spec, channels_);
-    peer_tables_.push_back(std::make_unique<access::PeerTable>(l.peer_limits));
-    auto sc = std::make_shared<session::SessionConfig>();
-    sc->listener = l.name;
-    sc->limits = g.limits;
-    sc->media.codec = l.codec;
-    sc->media.auto_law = l.g711;
-    sc->media.internal_rate_hz = g.internal_rate_hz;
-    sc->media.resampler_quality = g.resampler_quality;
-    sc->media.playout_capacity = g.playout_buffer;
-    sc->media.playout_low_watermark = g.playout_low_watermark;
-    sc->media.playout_high_watermark = g.playout_high_watermark;
-    sc->media.early_silence = g.early_silence;
-    sc->read_on_tick = g.read_on_tick;
-    sc->agent_name = l.agent;
-    sc->make_agent = std::move(make_agent);
-    sc->admitted = &admitted_;
-    sc->peers = peer_tables_.back().get();
-    sc->recorder = recorder_.get();
-    sc->record = cfg_.recording.record;
-    sc->record_audio = cfg_.recording.audio;
-    sc->record_transcript = cfg_.recording.transcript;
-    sc->webhooks = webhooks_.get();
-    if (!cfg_.routes.empty() || l.require_registration || !g.http_listen.empty()) {
-      sc->plan_call = [this, i](agent::CallInfo& info) { return plan(i, info); };
-    }
-    if (cfg_.control.mode != control::ControlConfig::Mode::none) {
-      sc->describe_call = [this](agent::CallInfo& info) { control_->describe(info); };
-    } else if (!g.http_listen.empty()) {
-      // No control path: a transfer is noted for the dialplan to fetch over the HTTP API.
-      sc->describe_call = [book = transfers_](agent::CallInfo& info) {
-        info.note_transfer = [book, uuid = info.uuid](const std::string& target) {
-          book->note(uuid, target);
-        };
-      };
-    }
-    session_cfgs_.push_back(sc);
     try {
       listeners_.push_back(std::make_unique<net::Listener>(
           pool_, l.host, l.port, [this, i](asio::ip::tcp::socket s, std::size_t index) {
@@ -232,17 +199,19 @@ std::vector<Server::ProviderProbe> Server::probe_providers(
     std::chrono::milliseconds timeout) const {
   // Each provider a listener's or route's agent uses, once: the standard gRPC health check.
   std::vector<ProviderProbe> out;
+  const auto snap = live();
+  const config::Config& cfg = snap->cfg;
   std::vector<std::string> agents;
-  for (const auto& l : cfg_.listeners) agents.push_back(l.agent);
-  for (const auto& r : cfg_.routes) agents.push_back(r.agent);
+  for (const auto& l : cfg.listeners) agents.push_back(l.agent);
+  for (const auto& r : cfg.routes) agents.push_back(r.agent);
   std::vector<std::string> done;
   for (const auto& a : agents) {
     std::vector<std::pair<const char*, const providers::ProviderTarget*>> used;
-    if (auto it = cfg_.pipelines.find(a); it != cfg_.pipelines.end()) {
+    if (auto it = cfg.pipelines.find(a); it != cfg.pipelines.end()) {
       used = {{"voxbridge.asr.v1.Recognizer", &it->second.asr},
               {"voxbridge.llm.v1.Dialogue", &it->second.llm},
               {"voxbridge.tts.v1.Synthesizer", &it->second.tts}};
-    } else if (auto sp = cfg_.speech_agents.find(a); sp != cfg_.speech_agents.end()) {
+    } else if (auto sp = cfg.speech_agents.find(a); sp != cfg.speech_agents.end()) {
       used = {{"voxbridge.agent.v1.Agent", &sp->second.agent}};
     }
     for (const auto& [service, t] : used) {
@@ -352,7 +321,8 @@ void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::
   boost::system::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   if (ec) return;  // already gone
-  const auto& l = cfg_.listeners[listener];
+  const auto snap = live();
+  const auto& l = snap->cfg.listeners[listener];
   if (!l.allow.contains(peer.address())) {
     reject(Rejection::not_allowed, peer, "not in the listener's allow list");
     socket.close(ec);
@@ -376,17 +346,128 @@ void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::
     socket.close(ec);
     return;
   }
-  asio::post(socket.get_executor(), [this, listener, index, s = std::move(socket)]() mutable {
-    session::CallSession::start(std::move(s), session_cfgs_[listener], *clocks_[index],
-                                &calls_[index], mailboxes_[index],
-                                &thread_counters_[index]->listeners[listener]);
+  asio::post(socket.get_executor(), [this, listener, index, sc = live()->sessions[listener],
+                                     s = std::move(socket)]() mutable {
+    session::CallSession::start(std::move(s), std::move(sc), *clocks_[index], &calls_[index],
+                                mailboxes_[index], &thread_counters_[index]->listeners[listener]);
   });
 }
 
-session::CallPlan Server::plan(std::size_t listener, agent::CallInfo& info) const {
+std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_sessions(
+    config::Config& cfg) {
+  const auto& g = cfg.general;
+  if (builtin_) {
+    for (auto& [name, p] : cfg.pipelines) {
+      for (auto* t : {&p.asr, &p.llm, &p.tts}) {
+        if (t->address == config::kBuiltinAddress) t->address = builtin_->address();
+      }
+    }
+  }
+  // Routes: one agent factory each, shared by every listener's calls.
+  auto routing = std::make_shared<Routing>();
+  routing->routes = cfg.routes;
+  for (const auto& r : cfg.routes) {
+    routing->agents.push_back(agent_factory(cfg, *cfg.find_agent(r.agent), channels_, &r));
+  }
+  std::vector<std::shared_ptr<const session::SessionConfig>> out;
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const auto& l = cfg.listeners[i];
+    const agent::AgentSpec* spec = cfg.find_agent(l.agent);
+    if (spec == nullptr) throw std::runtime_error("listener " + l.name + ": no agent " + l.agent);
+    auto sc = std::make_shared<session::SessionConfig>();
+    sc->listener = l.name;
+    sc->limits = g.limits;
+    sc->media.codec = l.codec;
+    sc->media.auto_law = l.g711;
+    sc->media.internal_rate_hz = g.internal_rate_hz;
+    sc->media.resampler_quality = g.resampler_quality;
+    sc->media.playout_capacity = g.playout_buffer;
+    sc->media.playout_low_watermark = g.playout_low_watermark;
+    sc->media.playout_high_watermark = g.playout_high_watermark;
+    sc->media.early_silence = g.early_silence;
+    sc->read_on_tick = g.read_on_tick;
+    sc->agent_name = l.agent;
+    sc->make_agent = agent_factory(cfg, *spec, channels_);
+    sc->admitted = &admitted_;
+    sc->peers = peer_tables_.at(i).get();
+    sc->recorder = recorder_.get();
+    sc->record = cfg.recording.record;
+    sc->record_audio = cfg.recording.audio;
+    sc->record_transcript = cfg.recording.transcript;
+    sc->webhooks = webhooks_.get();
+    if (!cfg.routes.empty() || l.require_registration || !g.http_listen.empty()) {
+      sc->plan_call = [routing, reg = registrations_, require = l.require_registration](
+                          agent::CallInfo& info) { return plan(*routing, *reg, require, info); };
+    }
+    if (cfg.control.mode != control::ControlConfig::Mode::none) {
+      sc->describe_call = [this](agent::CallInfo& info) { control_->describe(info); };
+    } else if (!g.http_listen.empty()) {
+      // No control path: a transfer is noted for the dialplan to fetch over the HTTP API.
+      sc->describe_call = [book = transfers_](agent::CallInfo& info) {
+        info.note_transfer = [book, uuid = info.uuid](const std::string& target) {
+          book->note(uuid, target);
+        };
+      };
+    }
+    out.push_back(std::move(sc));
+  }
+  return out;
+}
+
+std::shared_ptr<const Server::Snapshot> Server::live() const {
+  std::lock_guard lock(live_mu_);
+  return live_;
+}
+
+bool Server::reload(const config::Config& next, std::string& error) {
+  // What a running process cannot change: where it listens, its threads, the in-process
+  // providers' existence, the recorder, the control path and the HTTP API (restart for those).
+  const auto& now = cfg_;
+  auto differs = [&](const char* what) {
+    error = std::string(what) + " cannot change without a restart";
+    return false;
+  };
+  if (next.listeners.size() != now.listeners.size()) return differs("the listeners");
+  for (std::size_t i = 0; i < now.listeners.size(); ++i) {
+    const auto& a = now.listeners[i];
+    const auto& b = next.listeners[i];
+    if (a.name != b.name || a.host != b.host || a.port != b.port) {
+      return differs("the listeners (names and addresses)");
+    }
+  }
+  if (next.uses_builtin_providers() && !builtin_) return differs("starting the built-in providers");
+  if (next.recording.enabled != now.recording.enabled ||
+      next.recording.directory != now.recording.directory) {
+    return differs("[recording] directory");
+  }
+  if (next.webhook.url != now.webhook.url || next.webhook.secret != now.webhook.secret) {
+    return differs("[webhook] url and secret");
+  }
+  if (next.control.mode != now.control.mode) return differs("[control] mode");
+  if (next.general.http_listen != now.general.http_listen) return differs("http_listen");
+  auto snap = std::make_shared<Snapshot>();
+  snap->cfg = next;
+  try {
+    snap->sessions = build_sessions(snap->cfg);
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+  for (std::size_t i = 0; i < next.listeners.size(); ++i) {
+    peer_tables_[i]->set_limits(next.listeners[i].peer_limits);
+  }
+  {
+    std::lock_guard lock(live_mu_);
+    live_ = std::move(snap);  // calls in progress keep the configuration they started with
+  }
+  monitor_cv_.notify_all();  // check the (maybe new) providers now
+  return true;
+}
+
+session::CallPlan Server::plan(const Routing& routing, http_api::Registrations& registrations,
+                               bool require_registration, agent::CallInfo& info) {
   session::CallPlan p;
-  const auto& l = cfg_.listeners[listener];
-  auto meta = registrations_->take(info.uuid);
+  auto meta = registrations.take(info.uuid);
   if (meta) {
     // Pre-registered facts: well-known keys fill the call's facts, the rest are variables.
     for (auto& [k, v] : *meta) {
@@ -400,14 +481,14 @@ session::CallPlan Server::plan(std::size_t listener, agent::CallInfo& info) cons
         info.variables[k] = v;
       }
     }
-  } else if (l.require_registration) {
+  } else if (require_registration) {
     p.refuse = "UUID not pre-registered (POST /v1/calls/" + info.uuid + " before AudioSocket)";
     return p;
   }
-  for (std::size_t i = 0; i < cfg_.routes.size(); ++i) {
-    const auto& r = cfg_.routes[i];
+  for (std::size_t i = 0; i < routing.routes.size(); ++i) {
+    const auto& r = routing.routes[i];
     if (!route_matches(r, info)) continue;
-    p.make_agent = route_agents_[i];
+    p.make_agent = routing.agents[i];
     p.agent_name = r.agent;
     p.route = r.name;
     p.record = r.record;

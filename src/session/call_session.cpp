@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 namespace voxbridge::session {
 
@@ -30,6 +31,38 @@ std::string endpoint_text(const tcp::socket& s) {
   if (ec) return "?";
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
+/// Warnings about connections that never became calls (no UUID in time, junk before the
+/// UUID) are what a flood produces: at most 10 a second per io thread are written, and the
+/// next one written says how many were left out. The metrics count every one.
+class FloodGate {
+ public:
+  /// True if this warning may be written; `skipped` then says how many were not before it.
+  bool allow(Clock::time_point now, std::uint64_t& skipped) {
+    if (now - window_ >= std::chrono::seconds(1)) {
+      window_ = now;
+      written_ = 0;
+    }
+    if (written_ >= 10) {
+      ++skipped_;
+      return false;
+    }
+    ++written_;
+    skipped = std::exchange(skipped_, 0);
+    return true;
+  }
+
+ private:
+  Clock::time_point window_{};
+  unsigned written_ = 0;
+  std::uint64_t skipped_ = 0;
+};
+thread_local FloodGate flood_gate;
+
+std::string skipped_note(std::uint64_t skipped) {
+  return skipped == 0 ? std::string()
+                      : " (" + std::to_string(skipped) + " more like it not logged)";
+}
+
 }  // namespace
 
 const char* end_cause_name(EndCause c) {
@@ -182,8 +215,11 @@ void CallSession::run() {
   timer_.expires_at(accepted_at_ + config_->limits.handshake_timeout);
   timer_.async_wait([self](const boost::system::error_code& ec) {
     if (ec || self->have_uuid_ || self->closing_) return;
-    spdlog::warn("[{}] closing: no UUID within {} ms", self->peer_,
-                 self->config_->limits.handshake_timeout.count());
+    std::uint64_t skipped = 0;
+    if (flood_gate.allow(Clock::now(), skipped)) {
+      spdlog::warn("[{}] closing: no UUID within {} ms{}", self->peer_,
+                   self->config_->limits.handshake_timeout.count(), skipped_note(skipped));
+    }
     self->reject_input(InputError::handshake_timeout, "handshake timeout");
   });
 }
@@ -414,8 +450,11 @@ bool CallSession::consume(std::size_t n) {
     if (!handle(*m)) return false;
   }
   if (perr) {
-    spdlog::warn("call uuid={} peer={}: closing: {}", have_uuid_ ? uuid_.data() : "(none)", peer_,
-                 perr.message());
+    std::uint64_t skipped = 0;
+    if (have_uuid_ || flood_gate.allow(Clock::now(), skipped)) {
+      spdlog::warn("call uuid={} peer={}: closing: {}{}", have_uuid_ ? uuid_.data() : "(none)",
+                   peer_, perr.message(), skipped_note(skipped));
+    }
     reject_input(static_cast<InputError>(perr.value()), perr.message());
     return false;
   }

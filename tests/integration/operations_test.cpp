@@ -4,6 +4,7 @@
 // the simulator; every wait is bounded.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -353,6 +354,107 @@ TEST(Operations, RoutesPickTheAgentFromPreRegisteredMetadata) {
   const auto fallthrough = sim::place_call(plan);
   EXPECT_TRUE(fallthrough.connected);
   EXPECT_LT(level_of(fallthrough.received), 1);  // the listener's echo agent: silence
+}
+
+TEST(Operations, AReloadAppliesToNewCallsAndRefusesWhatNeedsARestart) {
+  auto cfg = ops_config("[agent-tone]\ntype = playback\ntone_hz = 440\ntone_ms = 5000\n");
+  RunningServer s(cfg);
+  auto during =
+      std::async(std::launch::async, [&] { return sim::place_call(call_to(s.port, 1.5)); });
+  ASSERT_TRUE(eventually([&] { return s.server.totals().started == 1; }));
+  auto next = cfg;
+  next.listeners[0].agent = "tone";
+  next.listeners[0].peer_limits.max_calls = 5;
+  std::string why;
+  ASSERT_TRUE(s.server.reload(next, why)) << why;
+  EXPECT_GT(level_of(sim::place_call(call_to(s.port, 1.0)).received), 1000);
+  EXPECT_LT(level_of(during.get().received), 1);
+  auto moved = next;
+  moved.listeners[0].port = 1;
+  EXPECT_FALSE(s.server.reload(moved, why));
+  EXPECT_EQ(why, "the listeners (names and addresses) cannot change without a restart");
+  auto hooks = next;
+  hooks.webhook.url = "http://127.0.0.1:9/x";
+  EXPECT_FALSE(s.server.reload(hooks, why));
+  EXPECT_EQ(why, "[webhook] url and secret cannot change without a restart");
+  EXPECT_GT(level_of(sim::place_call(call_to(s.port, 1.0)).received), 1000);  // unchanged
+}
+
+TEST(Operations, AThousandConnectionsThatNeverSendAUuidCostTheCallsNothing) {
+  // Both ends of 1,000 connections live in this process.
+  rlimit lim{};
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = std::max<rlim_t>(lim.rlim_cur, std::min<rlim_t>(lim.rlim_max, 4096));
+  ::setrlimit(RLIMIT_NOFILE, &lim);
+  ASSERT_GE(lim.rlim_cur, 2200u) << "needs ulimit -n of at least 2200";
+  auto cfg = ops_config();
+  cfg.general.limits.handshake_timeout = 1500ms;
+  RunningServer s(cfg);
+  // A call that runs through the flood, with a known signal, at the internal rate (16 kHz:
+  // no resampling, so the echo is bit-exact).
+  auto plan = call_to(s.port, 3.0);
+  plan.format = *sim::LegFormat::parse("slin16");
+  plan.audio.resize(48000);
+  for (std::size_t i = 0; i < plan.audio.size(); ++i) {
+    plan.audio[i] = static_cast<std::int16_t>((i % 80) * 200 - 8000);
+  }
+  auto call = std::async(std::launch::async, [plan] { return sim::place_call(plan); });
+  ASSERT_TRUE(eventually([&] { return s.server.totals().started == 1; }));
+  asio::io_context io;
+  std::vector<std::unique_ptr<tcp::socket>> silent;
+  for (int i = 0; i < 1000; ++i) {
+    silent.push_back(std::make_unique<tcp::socket>(io));
+    boost::system::error_code ec;
+    silent.back()->connect({asio::ip::make_address("127.0.0.1"), s.port}, ec);
+    ASSERT_FALSE(ec) << i << ": " << ec.message();
+  }
+  EXPECT_TRUE(eventually([&] { return s.server.active_calls() == 1001; }));
+  const auto r = call.get();
+  EXPECT_TRUE(r.connected);
+  EXPECT_FALSE(r.server_closed);
+  // Every frame came back, and came back exactly (the echo of a known ramp).
+  EXPECT_EQ(r.frames_sent, 150u);
+  ASSERT_GE(r.received.size(), 150u * 320u - 320u);
+  std::size_t off = 0;
+  while (off < r.received.size() && r.received[off] == 0) ++off;
+  ASSERT_LT(off, r.received.size());
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i + off < r.received.size() && i < plan.audio.size(); ++i) {
+    if (r.received[i + off] != plan.audio[i]) ++mismatches;
+  }
+  EXPECT_EQ(mismatches, 0u);
+  // The silent ones are closed by the handshake timeout and counted.
+  EXPECT_TRUE(eventually([&] { return s.server.active_calls() == 0; }, 5000ms));
+  const auto m = get(s.server.http_port(), "/metrics").body;
+  EXPECT_EQ(
+      sample(m, R"(voxbridge_input_errors_total{listener="main",reason="handshake_timeout"})"),
+      1000);
+  EXPECT_EQ(sample(m, R"(voxbridge_sockets{state="handshake"})"), 0);
+}
+
+TEST(Operations, RandomBytesCloseOnlyTheirConnection) {
+  RunningServer s(ops_config());
+  auto call = std::async(std::launch::async, [&] { return sim::place_call(call_to(s.port, 1.5)); });
+  ASSERT_TRUE(eventually([&] { return s.server.totals().started == 1; }));
+  std::uint32_t seed = 12345;
+  for (int c = 0; c < 50; ++c) {
+    asio::io_context io;
+    tcp::socket sock(io);
+    sock.connect({asio::ip::make_address("127.0.0.1"), s.port});
+    std::vector<std::uint8_t> junk(4096);
+    for (auto& b : junk) {
+      seed = seed * 1664525u + 1013904223u;
+      b = static_cast<std::uint8_t>(seed >> 24);
+    }
+    boost::system::error_code ec;
+    asio::write(sock, asio::buffer(junk), ec);  // may fail once the server has closed
+  }
+  const auto r = call.get();
+  EXPECT_TRUE(r.connected);
+  EXPECT_FALSE(r.server_closed);
+  EXPECT_GE(r.received.size(), 11000u);
+  EXPECT_TRUE(eventually([&] { return s.server.totals().bad_input == 50; }));
+  EXPECT_EQ(s.server.totals().ended, 1u);
 }
 
 /// A temporary directory, removed at the end.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "voxbridge/sim/sim_call.hpp"
@@ -130,6 +131,69 @@ TEST(Process, SigtermDrainsThenHangsUpAndExitsZero) {
   const std::string out = vb.output();
   EXPECT_NE(out.find("call end"), std::string::npos) << out;
   EXPECT_NE(out.find("by=shutdown"), std::string::npos) << out;
+  std::filesystem::remove(conf);
+}
+
+/// Mean absolute sample value of what came back (after the first 100 ms).
+double level_of(const std::vector<std::int16_t>& x) {
+  if (x.size() < 1600) return 0;
+  double sum = 0;
+  for (std::size_t i = 800; i < x.size(); ++i) sum += std::abs(x[i]);
+  return sum / static_cast<double>(x.size() - 800);
+}
+
+voxbridge::sim::CallPlan silent_call(unsigned short port, double seconds) {
+  voxbridge::sim::CallPlan p;
+  p.port = port;
+  p.audio.assign(static_cast<std::size_t>(8000 * seconds), 0);
+  p.tail = 0ms;
+  return p;
+}
+
+TEST(Process, SighupReloadsForNewCallsKeepsCallsInProgressAndRefusesABadFile) {
+  const unsigned short port = free_port();
+  const std::string head =
+      "[general]\nlog_format = json\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) +
+      "\n";
+  const auto conf = write_conf(head + "agent = echo\n");
+  Child vb({"--config", conf.string()});
+  ASSERT_TRUE(wait_listening(port)) << vb.output();
+  // A call in progress (echo: silence in, silence out) ...
+  auto during = std::async(std::launch::async,
+                           [&] { return voxbridge::sim::place_call(silent_call(port, 2.0)); });
+  std::this_thread::sleep_for(300ms);
+  // ... while the file changes to a tone agent and voxbridge is told.
+  write_conf(head +
+             "agent = tone\n[agent-tone]\ntype = playback\ntone_hz = 440\n"
+             "tone_ms = 5000\n");
+  ::kill(vb.pid, SIGHUP);
+  std::this_thread::sleep_for(300ms);
+  const auto after = voxbridge::sim::place_call(silent_call(port, 1.0));
+  EXPECT_GT(level_of(after.received), 1000);  // the new call has the new agent
+  const auto kept = during.get();
+  EXPECT_TRUE(kept.connected);
+  EXPECT_FALSE(kept.server_closed);
+  EXPECT_LT(level_of(kept.received), 1);  // the call in progress kept its agent
+  // A broken file is refused; the running configuration stays.
+  write_conf(head + "agent = tone\n[agent-tone]\ntype = trumpet\n");
+  ::kill(vb.pid, SIGHUP);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_GT(level_of(voxbridge::sim::place_call(silent_call(port, 1.0)).received), 1000);
+  ::kill(vb.pid, SIGTERM);
+  EXPECT_EQ(vb.wait_exit(5000ms), 0);
+  const std::string out = vb.output();
+  EXPECT_NE(out.find("\"level\":\"info\",\"msg\":\"reloaded "), std::string::npos) << out;
+  EXPECT_NE(out.find("reload refused: " + conf.string() +
+                     ":7: [agent-tone] type: 'trumpet' is not echo, playback, pipeline or s2s; "
+                     "the running configuration stays"),
+            std::string::npos)
+      << out;
+  // Every line is one JSON object.
+  std::istringstream lines(out);
+  for (std::string l; std::getline(lines, l);) {
+    EXPECT_EQ(l.front(), '{') << l;
+    EXPECT_EQ(l.back(), '}') << l;
+  }
   std::filesystem::remove(conf);
 }
 

@@ -67,6 +67,8 @@ class PeerTable {
   explicit PeerTable(PeerLimits limits) : limits_(limits) {}
   Verdict admit(const boost::asio::ip::address& peer, Clock::time_point now = Clock::now());
   void release(const boost::asio::ip::address& peer);
+  /// New limits for connections from now on (a reload); open calls stay counted.
+  void set_limits(PeerLimits limits);
   /// Peers tracked (those with open calls or a bucket not yet full again).
   std::size_t peers();
 

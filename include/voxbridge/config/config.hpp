@@ -34,6 +34,8 @@ class ConfigError : public std::runtime_error {
 struct GeneralConfig {
   std::size_t threads = 0;  ///< io threads; 0 = one per core
   std::string log_level = "info";
+  /// "text" (one readable line per event) or "json" (one JSON object per line).
+  std::string log_format = "text";
   int internal_rate_hz = 16000;
   int resampler_quality = 2;
   std::size_t max_calls = 4096;

@@ -85,6 +85,12 @@ class Server {
   /// Empty when ready for calls, else why not: draining, or a provider failing its health
   /// check (any thread).
   std::string not_ready() const;
+  /// Applies a new configuration to calls that start from now on (agents, routes, providers,
+  /// allow lists, peer limits, recording choices); calls in progress keep theirs. What needs
+  /// a restart (listener addresses, [recording] directory, [webhook] url, [control] mode,
+  /// http_listen, starting the built-in providers) refuses the reload. Any thread. False
+  /// and `error` set if refused: the running configuration stays.
+  bool reload(const config::Config& next, std::string& error);
   /// Readiness turns false at once (load balancers stop sending calls); shutdown() calls it.
   void begin_drain() { draining_.store(true); }
   /// The control path to Asterisk ([control] mode ami or ari), or null.
@@ -109,8 +115,22 @@ class Server {
     std::string detail;
   };
   std::vector<ProviderProbe> probe_providers(std::chrono::milliseconds timeout) const;
-  /// The call's agent by route (plan_call of listener `listener`).
-  session::CallPlan plan(std::size_t listener, agent::CallInfo& info) const;
+  /// The routes of one configuration, with their agent factories.
+  struct Routing {
+    std::vector<config::RouteConfig> routes;
+    std::vector<std::function<std::unique_ptr<agent::Agent>()>> agents;
+  };
+  /// What a reload replaces: the configuration and each listener's session settings.
+  struct Snapshot {
+    config::Config cfg;
+    std::vector<std::shared_ptr<const session::SessionConfig>> sessions;
+  };
+  /// Session settings for every listener of `cfg` (resolves the built-in providers' address).
+  std::vector<std::shared_ptr<const session::SessionConfig>> build_sessions(config::Config& cfg);
+  std::shared_ptr<const Snapshot> live() const;
+  /// Routing of one call (pre-registration, then routes in order).
+  static session::CallPlan plan(const Routing& routing, http_api::Registrations& registrations,
+                                bool require_registration, agent::CallInfo& info);
 
   /// One io thread's counters: a set per listener (written by that thread only).
   struct ThreadCounters {
@@ -147,9 +167,8 @@ class Server {
   net::IoPool pool_;
   std::vector<std::unique_ptr<playout::PacingClock>> clocks_;  // one per io thread
   std::vector<std::shared_ptr<session::Mailbox>> mailboxes_;   // one per io thread
-  std::vector<std::shared_ptr<const session::SessionConfig>> session_cfgs_;
-  /// Agent factories of the [route-NAME] sections, in order.
-  std::vector<std::function<std::unique_ptr<agent::Agent>()>> route_agents_;
+  mutable std::mutex live_mu_;
+  std::shared_ptr<const Snapshot> live_;  // guarded by live_mu_
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   bool started_ = false;
 };
