@@ -90,13 +90,14 @@ int serve(int argc, const char* const* argv) {
   spdlog::info("voxbridge {} starting: config={} threads={} internal_rate={} max_calls={}",
                VOXBRIDGE_VERSION, cfg.source, server::resolve_threads(cfg.general.threads),
                cfg.general.internal_rate_hz, cfg.general.max_calls);
-  srv->start();
-  srv->check_providers(std::chrono::seconds(2));
-
   // Signals are handled on the main thread; the graceful drain runs on a helper thread so a
-  // second signal can still be seen and end the process at once.
+  // second signal can still be seen and end the process at once. The set exists before the
+  // server starts, so a SIGTERM during start-up is held and then drains like any other.
   boost::asio::io_context main_io(1);
   boost::asio::signal_set signals(main_io, SIGINT, SIGTERM);
+  boost::asio::signal_set hup(main_io, SIGHUP);
+  srv->start();
+  srv->check_providers(std::chrono::seconds(2));
   std::atomic<bool> stopping{false};
   std::thread drainer;
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -121,7 +122,6 @@ int serve(int argc, const char* const* argv) {
   signals.async_wait(on_signal);
   // SIGHUP: read the file again; new calls get the new agents, routes and providers, calls in
   // progress keep theirs. A configuration that does not load is logged and ignored.
-  boost::asio::signal_set hup(main_io, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_hup =
       [&](const boost::system::error_code& ec, int) {
         if (ec) return;

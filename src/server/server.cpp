@@ -284,6 +284,10 @@ void Server::start() {
   if (http_) http_->start();
   if (webhooks_) webhooks_->start();
   if (http_ && cfg_.general.provider_check_interval.count() > 0) {
+    {
+      std::lock_guard lock(provider_mu_);
+      provider_down_ = "starting: providers not checked yet";  // until the first check
+    }
     provider_monitor_ = std::thread([this] { monitor_providers(); });
   }
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
