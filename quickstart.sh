@@ -15,7 +15,7 @@ packages=(build-essential cmake ninja-build pkg-config libboost1.81-dev libspeex
           libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
           clang-format-14 libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
           libwebrtc-audio-processing-dev libopus-dev flite1-dev libpocketsphinx-dev pocketsphinx-en-us
-          libssl-dev)
+          libssl-dev haproxy)
 
 step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
