@@ -21,6 +21,9 @@ constexpr std::uint64_t kMaxWriteBacklog = 50;
 constexpr auto kLongGap = 30ms;
 /// Arrival-time slack when counting frame slots at the edges of the window.
 constexpr auto kEdgeTolerance = kFramePeriod / 2;
+/// Churn: a call that starts inside the window owes frames from this long after its connect
+/// on (the UUID's trip and the server's first pacing tick).
+constexpr auto kStartGrace = 3 * kFramePeriod;
 
 std::uint64_t to_ns(Clock::duration d) {
   return static_cast<std::uint64_t>(
@@ -35,8 +38,9 @@ std::uint64_t edge_slots(Clock::duration d) {
 
 }  // namespace
 
-Caller::Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phase)
-    : env_(env), socket_(env.io), phase_(phase) {
+Caller::Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phase,
+               Clock::duration length)
+    : env_(env), socket_(env.io), phase_(phase), length_(length) {
   audiosocket::encode(audiosocket::Kind::uuid, uuid.bytes, uuid_message_);
 }
 
@@ -48,16 +52,19 @@ void Caller::start() {
 void Caller::on_connect(const boost::system::error_code& ec) {
   if (closed_) return;
   if (ec) {
+    if (ec == asio::error::connection_refused) ++env_.totals.connects_refused;
     fail(Failure::connect, "connect: " + ec.message());
     return;
   }
   up_ = true;
+  connected_at_ = Clock::now();
+  if (length_ > Clock::duration::zero()) hangup_at_ = connected_at_ + length_;
   ++env_.totals.calls_connected;
   LiveCounters::bump(env_.live.connected);
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   socket_.non_blocking(true, ignored);
-  t0_ = Clock::now() + phase_;
+  t0_ = connected_at_ + phase_;
   write_next();  // the UUID goes first
   read_more();
   env_.clock.add(*this, t0_);
@@ -65,6 +72,10 @@ void Caller::on_connect(const boost::system::error_code& ec) {
 
 void Caller::on_pacing_tick(Clock::time_point now) {
   if (closed_) return;
+  if (now >= hangup_at_) {
+    hang_up();
+    return;
+  }
   // Frames are due by the clock, not by ticks: after a stall the writes catch up in order.
   due_ = static_cast<std::uint64_t>((now - t0_) / kFramePeriod) + 1;
   write_next();
@@ -218,6 +229,7 @@ void Caller::on_message(std::uint8_t kind, std::span<const std::uint8_t> payload
 
 void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point now) {
   LiveCounters::bump(env_.live.frames_received);
+  ++received_;
   const bool in_window = env_.window.contains(now);
   if (env_.scenario != Scenario::echo) {
     if (awaiting_reply_ && frame_rms(payload) >= kReplyRms) {
@@ -266,6 +278,7 @@ void Caller::fail(Failure why, const std::string& detail) {
   LiveCounters::bump(env_.live.failed);
   if (up_) env_.live.connected.fetch_sub(1, std::memory_order_relaxed);
   close();
+  if (env_.on_end) finish(failed_at_, true);
 }
 
 void Caller::close() {
@@ -275,7 +288,38 @@ void Caller::close() {
   playout::PacingClock::remove(*this);
 }
 
+void Caller::hang_up() {
+  drain();
+  if (closed_) return;  // the server hung up or failed the call meanwhile
+  const auto now = Clock::now();
+  ++env_.totals.calls_completed;
+  env_.totals.completed_sent.add(sent_);
+  env_.totals.completed_received.add(received_);
+  env_.live.connected.fetch_sub(1, std::memory_order_relaxed);
+  LiveCounters::bump(env_.live.completed);
+  close();
+  finish(now, false);
+}
+
+void Caller::drain() {
+  for (;;) {
+    boost::system::error_code ec;
+    const std::size_t n =
+        socket_.read_some(asio::buffer(rx_.data() + rx_len_, rx_.size() - rx_len_), ec);
+    if (ec || n == 0) return;  // nothing more now (or EOF/error: we hang up anyway)
+    rx_len_ += n;
+    if (!consume(Clock::now())) return;
+  }
+}
+
+void Caller::finish(Clock::time_point end, bool failed) {
+  if (up_) account_window(std::min(env_.window.end(), end));
+  accounted_ = true;
+  env_.on_end(*this, failed);  // may retire this caller (kept alive for a while)
+}
+
 void Caller::stop() {
+  if (accounted_) return;  // churn: accounted when it ended
   if (up_) account_window(std::min(env_.window.end(), failed_at_));
   if (closed_) return;
   if (up_) env_.live.connected.fetch_sub(1, std::memory_order_relaxed);
@@ -283,7 +327,9 @@ void Caller::stop() {
 }
 
 void Caller::account_window(Clock::time_point end) {
-  const auto start = env_.window.start();
+  auto start = env_.window.start();
+  // With churn, calls start inside the window: such a call owes frames from its start only.
+  if (length_ > Clock::duration::zero()) start = std::max(start, connected_at_ + kStartGrace);
   if (end <= start) return;  // failed before the window
   std::uint64_t expected = 0;
   if (window_frames_ == 0) {
@@ -297,7 +343,12 @@ void Caller::account_window(Clock::time_point end) {
   }
   env_.totals.frames_expected += expected;
   env_.totals.frames_received += window_frames_;
-  if (expected > window_frames_) env_.totals.frames_dropped += expected - window_frames_;
+  if (expected > window_frames_) {
+    const std::uint64_t dropped = expected - window_frames_;
+    env_.totals.frames_dropped += dropped;
+    ++env_.totals.calls_with_drops;
+    env_.totals.max_dropped_in_call = std::max(env_.totals.max_dropped_in_call, dropped);
+  }
 }
 
 }  // namespace voxbridge::loadgen

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 
@@ -21,6 +22,8 @@
 namespace voxbridge::loadgen {
 
 /// What the calls of one io thread share.
+class Caller;
+
 struct CallEnv {
   boost::asio::io_context& io;
   boost::asio::ip::tcp::endpoint server;
@@ -31,12 +34,17 @@ struct CallEnv {
   Totals& totals;               ///< this thread's; no locking
   Scenario scenario = Scenario::echo;
   bool stopping = false;
+  /// Call churn: told when a call has ended (we hung up, or it failed) and its window
+  /// accounting is done. Unset without churn: calls then stay until stop().
+  std::function<void(Caller&, bool failed)> on_end{};
 };
 
 class Caller : private playout::PacingClock::Client {
  public:
-  /// `phase` (0..20 ms) offsets this call's frame timeline from its connect time.
-  Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phase);
+  /// `phase` (0..20 ms) offsets this call's frame timeline from its connect time. A non-zero
+  /// `length` makes the caller hang up that long after connecting (call churn).
+  Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phase,
+         Clock::duration length = Clock::duration::zero());
   Caller(const Caller&) = delete;
   Caller& operator=(const Caller&) = delete;
 
@@ -63,14 +71,24 @@ class Caller : private playout::PacingClock::Client {
   void count_arrival(Clock::time_point now, bool in_window);
   void fail(Failure why, const std::string& detail);
   void close();
+  /// Churn: reads what already arrived, then hangs up (closes the socket).
+  void hang_up();
+  /// Reads and handles whatever the socket holds now, without waiting.
+  void drain();
+  /// Churn: the call has ended at `end`; accounts its window and tells the worker.
+  void finish(Clock::time_point end, bool failed);
   void account_window(Clock::time_point end);
 
   CallEnv& env_;
   boost::asio::ip::tcp::socket socket_;
   std::array<std::uint8_t, audiosocket::kHeaderBytes + audiosocket::kUuidBytes> uuid_message_{};
   Clock::duration phase_;
+  Clock::duration length_;  // zero: no hangup of our own
+  Clock::time_point connected_at_{};
+  Clock::time_point hangup_at_{Clock::time_point::max()};
   bool up_ = false;
   bool closed_ = false;
+  bool accounted_ = false;
   Clock::time_point failed_at_{Clock::time_point::max()};
 
   // Sending: the timer moves `due_` on; writes chase it in order, one message in flight at a
@@ -84,6 +102,7 @@ class Caller : private playout::PacingClock::Client {
   // Receiving.
   std::array<std::uint8_t, 2048> rx_{};
   std::size_t rx_len_ = 0;
+  std::uint64_t received_ = 0;  // audio frames over the whole call
   bool heard_tone_ = false;
   bool marker_pending_ = false;
   bool marker_in_window_ = false;

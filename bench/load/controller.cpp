@@ -16,14 +16,6 @@ constexpr auto kProgressPeriod = 1s;
 /// How long stragglers may take to connect after the last connect was started.
 constexpr auto kConnectGrace = 10s;
 
-audiosocket::Uuid random_uuid(std::mt19937_64& rng) {
-  audiosocket::Uuid u;
-  for (auto& b : u.bytes) b = static_cast<std::uint8_t>(rng());
-  u.bytes[6] = static_cast<std::uint8_t>((u.bytes[6] & 0x0F) | 0x40);  // version 4
-  u.bytes[8] = static_cast<std::uint8_t>((u.bytes[8] & 0x3F) | 0x80);  // RFC 4122 variant
-  return u;
-}
-
 double seconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
@@ -33,7 +25,10 @@ double seconds(Clock::duration d) {
 Controller::Controller(const Options& options, const boost::asio::ip::tcp::endpoint& server)
     : options_(options), signal_(TestSignal::make()) {
   for (std::size_t i = 0; i < options_.threads; ++i) {
-    workers_.push_back(std::make_unique<Worker>(server, signal_, window_, options.scenario));
+    // With churn each thread draws its own calls' lengths, UUIDs and phases.
+    const std::uint64_t seed = options_.seed ^ (0x9E3779B97F4A7C15ULL * (i + 1));
+    workers_.push_back(std::make_unique<Worker>(server, signal_, window_, options.scenario,
+                                                options.call_seconds, seed));
   }
 }
 
@@ -68,13 +63,18 @@ void Controller::tick(const char* phase) {
     }
   }
   if (options_.progress) {
-    char line[320];
+    char churn[48] = "";
+    if (options_.call_seconds > 0) {
+      std::snprintf(churn, sizeof churn, " done %llu",
+                    static_cast<unsigned long long>(sum(&LiveCounters::completed)));
+    }
+    char line[360];
     std::snprintf(
         line, sizeof line,
-        "[%6.1fs] %-6s up %zu/%zu fail %llu | tx %6.0f/s rx %6.0f/s | gaps>30ms %llu "
+        "[%6.1fs] %-6s up %zu/%zu%s fail %llu | tx %6.0f/s rx %6.0f/s | gaps>30ms %llu "
         "underruns %llu%s | self %5.1f%% | other %5.1f%% | load %.2f",
         seconds(now - started_), phase, static_cast<std::size_t>(sum(&LiveCounters::connected)),
-        options_.calls, static_cast<unsigned long long>(sum(&LiveCounters::failed)),
+        options_.calls, churn, static_cast<unsigned long long>(sum(&LiveCounters::failed)),
         static_cast<double>(sent - last_sent_) / dt,
         static_cast<double>(received - last_received_) / dt,
         static_cast<unsigned long long>(sum(&LiveCounters::long_gaps)),

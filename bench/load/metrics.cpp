@@ -1,5 +1,7 @@
 #include "metrics.hpp"
 
+#include <algorithm>
+
 namespace voxbridge::loadgen {
 namespace {
 constexpr std::size_t kKeptErrors = 5;
@@ -34,6 +36,20 @@ const char* failure_name(Failure f) {
   return "?";
 }
 
+void PerCall::add(std::uint64_t v) {
+  ++calls;
+  sum += v;
+  min = std::min(min, v);
+  max = std::max(max, v);
+}
+
+void PerCall::merge(const PerCall& o) {
+  calls += o.calls;
+  sum += o.sum;
+  min = std::min(min, o.min);
+  max = std::max(max, o.max);
+}
+
 void Totals::fail(Failure f, std::string message) {
   ++failures[static_cast<std::size_t>(f)];
   if (first_errors.size() < kKeptErrors) first_errors.push_back(std::move(message));
@@ -64,6 +80,12 @@ void Totals::merge(const Totals& o) {
   odd_frames += o.odd_frames;
   frames_skipped += o.frames_skipped;
   for (std::size_t i = 0; i < kFailureKinds; ++i) failures[i] += o.failures[i];
+  calls_completed += o.calls_completed;
+  connects_refused += o.connects_refused;
+  calls_with_drops += o.calls_with_drops;
+  max_dropped_in_call = std::max(max_dropped_in_call, o.max_dropped_in_call);
+  completed_sent.merge(o.completed_sent);
+  completed_received.merge(o.completed_received);
   for (const auto& e : o.first_errors) {
     if (first_errors.size() < kKeptErrors) first_errors.push_back(e);
   }

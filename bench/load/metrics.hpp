@@ -42,6 +42,7 @@ struct alignas(64) LiveCounters {
   std::atomic<std::uint64_t> frames_received{0};
   std::atomic<std::uint64_t> underrun_frames{0};
   std::atomic<std::uint64_t> long_gaps{0};  ///< returned frames more than 30 ms after the last
+  std::atomic<std::uint64_t> completed{0};  ///< churn: calls we hung up after their length
 
   static void bump(std::atomic<std::uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed); }
 };
@@ -50,6 +51,20 @@ struct alignas(64) LiveCounters {
 enum class Failure { connect, closed_by_server, server_hangup, io_error, protocol_error };
 inline constexpr std::size_t kFailureKinds = 5;
 const char* failure_name(Failure f);
+
+/// Count, sum, min and max of a per-call quantity.
+struct PerCall {
+  std::uint64_t calls = 0;
+  std::uint64_t sum = 0;
+  std::uint64_t min = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t max = 0;
+
+  void add(std::uint64_t v);
+  void merge(const PerCall& other);
+  double mean() const {
+    return calls == 0 ? 0.0 : static_cast<double>(sum) / static_cast<double>(calls);
+  }
+};
 
 /// Everything one io thread measured. Histograms hold nanoseconds.
 struct Totals {
@@ -71,6 +86,13 @@ struct Totals {
   std::uint64_t odd_frames = 0;      ///< returned frames that are not 320-byte slin8
   std::uint64_t frames_skipped = 0;  ///< sends abandoned because the server stopped reading
   std::uint64_t failures[kFailureKinds] = {};
+  // Call churn (--call-seconds).
+  std::uint64_t calls_completed = 0;   ///< hung up by us after their length
+  std::uint64_t connects_refused = 0;  ///< of failures[connect]: ECONNREFUSED
+  std::uint64_t calls_with_drops = 0;  ///< calls with dropped frames in the window
+  std::uint64_t max_dropped_in_call = 0;
+  PerCall completed_sent;      ///< frames each completed call sent, over its whole life
+  PerCall completed_received;  ///< frames each completed call received, over its whole life
   std::vector<std::string> first_errors;  ///< the first few failure messages
 
   void fail(Failure f, std::string message);

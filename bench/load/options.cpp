@@ -47,6 +47,9 @@ std::string usage() {
          "                        agent), conversation (1 s of voice every 6 s; measures the\n"
          "                        reply's start after the end of speech, against a pipeline\n"
          "                        agent), listen (voice all the time: a live ASR stream per call)\n"
+         "  --call-seconds S      call churn: each call hangs up S seconds (+-20 %) after it\n"
+         "                        connected and a new call replaces it at once (a failed call\n"
+         "                        after 1 s); default: calls last the whole run\n"
          "  --no-progress         no live line on stderr\n"
          "\n"
          "Exit status: 0 on success, 1 if any connection failed, 2 on a bad command line.\n";
@@ -89,6 +92,8 @@ std::optional<Options> parse_options(int argc, const char* const* argv, std::str
       ok = !o.json_path.empty();
     } else if (arg == "--seed") {
       ok = parse_number(value, o.seed);
+    } else if (arg == "--call-seconds") {
+      ok = parse_number(value, o.call_seconds) && o.call_seconds > 0;
     } else if (arg == "--scenario") {
       if (value == "echo") {
         o.scenario = Scenario::echo;

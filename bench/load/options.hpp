@@ -30,6 +30,9 @@ struct Options {
   std::uint64_t seed = 1;
   bool progress = true;
   Scenario scenario = Scenario::echo;
+  /// Call churn: each call hangs up this many seconds (+-20 %, uniformly) after it connected and
+  /// a new call takes its place at once, so `calls` stay up. 0 = no churn (calls last the run).
+  double call_seconds = 0;
 };
 
 /// Parses argv. Returns nullopt with `error` set on a bad command line, or with `error` empty

@@ -51,12 +51,31 @@ std::string table_ms(const Histogram& h) {
          " ms   max " + fixed(ms(h.max()), 3) + " ms   (n=" + std::to_string(h.count()) + ")";
 }
 
+/// What server CPU and RSS are divided by: the calls that were up (with churn, the concurrent
+/// calls, not every call placed).
+std::uint64_t calls_up(const RunResult& r) {
+  return r.options.call_seconds > 0 ? r.options.calls : r.totals.calls_connected;
+}
+
+std::string per_call_stats(const PerCall& p) {
+  if (p.calls == 0) return "none";
+  return "mean " + fixed(p.mean(), 1) + " (min " + std::to_string(p.min) + ", max " +
+         std::to_string(p.max) + ")";
+}
+
+std::string json_per_call(const PerCall& p) {
+  std::ostringstream o;
+  o << "{\"calls\": " << p.calls << ", \"mean\": " << fixed(p.mean(), 2)
+    << ", \"min\": " << (p.calls ? p.min : 0) << ", \"max\": " << p.max << "}";
+  return o.str();
+}
+
 }  // namespace
 
 void print_table(std::ostream& out, const RunResult& r) {
   const Totals& t = r.totals;
   const Options& o = r.options;
-  const std::uint64_t calls = t.calls_connected;
+  const std::uint64_t calls = calls_up(r);
   out << "voxbridge-load: " << o.calls << " calls to " << o.host << ":" << o.port << ", "
       << o.threads << " thread(s), ramp " << fixed(o.ramp_calls_per_s, 0) << " calls/s, warmup "
       << fixed(o.warmup_s, 1) << " s, steady window " << fixed(r.window_s, 1) << " s\n";
@@ -69,7 +88,8 @@ void print_table(std::ostream& out, const RunResult& r) {
       << " %";
   for (const auto& [name, percent] : r.top_others) out << ", " << name << " " << fixed(percent, 1);
   out << "; steal " << fixed(r.steal_percent, 1) << " %\n";
-  out << "  calls              " << calls << " connected, " << t.total_failures() << " failed";
+  out << "  calls              " << t.calls_connected << " connected, " << t.total_failures()
+      << " failed";
   if (t.total_failures() > 0) {
     out << " (";
     for (std::size_t i = 0; i < kFailureKinds; ++i) {
@@ -79,6 +99,16 @@ void print_table(std::ostream& out, const RunResult& r) {
   }
   out << "\n";
   for (const auto& e : t.first_errors) out << "    e.g. " << e << "\n";
+  if (o.call_seconds > 0) {
+    out << "  churn              calls of " << fixed(o.call_seconds, 1)
+        << " s +-20 %: " << t.calls_completed << " completed (hung up by us), connects failed "
+        << t.failures[static_cast<std::size_t>(Failure::connect)] << " (refused "
+        << t.connects_refused << ")\n";
+    out << "  per completed call sent " << per_call_stats(t.completed_sent) << " frames, received "
+        << per_call_stats(t.completed_received) << "\n";
+    out << "  calls with drops   " << t.calls_with_drops << " (most in one call "
+        << t.max_dropped_in_call << ")\n";
+  }
   out << "  frames             sent " << t.frames_sent << ", received " << t.frames_received
       << ", expected " << t.frames_expected << ", dropped " << t.frames_dropped;
   if (t.frames_skipped > 0) out << ", send skipped " << t.frames_skipped;
@@ -113,7 +143,7 @@ void print_table(std::ostream& out, const RunResult& r) {
 bool write_json(const std::string& path, const RunResult& r, std::string& error) {
   const Totals& t = r.totals;
   const Options& o = r.options;
-  const std::uint64_t calls = t.calls_connected;
+  const std::uint64_t calls = calls_up(r);
   std::ostringstream j;
   j << "{\n";
   j << "  \"tool\": \"voxbridge-load\",\n";
@@ -137,7 +167,18 @@ bool write_json(const std::string& path, const RunResult& r, std::string& error)
   j << "}"
     << ", \"softirq\": " << fixed(r.softirq_percent, 2)
     << ", \"steal\": " << fixed(r.steal_percent, 2) << "},\n";
-  j << "  \"calls_connected\": " << calls << ",\n";
+  j << "  \"calls_connected\": " << t.calls_connected << ",\n";
+  if (o.call_seconds > 0) {
+    j << "  \"churn\": {\"call_seconds\": " << o.call_seconds
+      << ", \"calls_completed\": " << t.calls_completed
+      << ", \"connects_failed\": " << t.failures[static_cast<std::size_t>(Failure::connect)]
+      << ", \"connects_refused\": " << t.connects_refused
+      << ", \"calls_with_drops\": " << t.calls_with_drops
+      << ", \"max_dropped_in_call\": " << t.max_dropped_in_call
+      << ", \"frames_sent_per_completed_call\": " << json_per_call(t.completed_sent)
+      << ", \"frames_received_per_completed_call\": " << json_per_call(t.completed_received)
+      << "},\n";
+  }
   j << "  \"failures\": {\"total\": " << t.total_failures();
   for (std::size_t i = 0; i < kFailureKinds; ++i) {
     j << ", " << json_string(failure_name(static_cast<Failure>(i))) << ": " << t.failures[i];
