@@ -14,8 +14,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <cctype>
+#include <charconv>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "voxbridge/control/controller.hpp"
 
@@ -77,6 +79,53 @@ bool is_uuid_text(std::string_view s) {
     }
   }
   return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// application/x-www-form-urlencoded pairs; `problem` set on a bad escape or a pair without '='.
+std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body,
+                                                            std::string& problem) {
+  auto decode = [&](std::string_view in) {
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '+') {
+        out += ' ';
+      } else if (in[i] == '%') {
+        const int hi = i + 2 < in.size() ? hex_value(in[i + 1]) : -1;
+        const int lo = i + 2 < in.size() ? hex_value(in[i + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+          problem = "bad %-escape in the form data";
+          return out;
+        }
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+      } else {
+        out += in[i];
+      }
+    }
+    return out;
+  };
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t at = 0;
+  while (at <= body.size() && problem.empty()) {
+    const auto end = std::min(body.find('&', at), body.size());
+    const std::string_view pair = body.substr(at, end - at);
+    at = end + 1;
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      problem = "form data must be NAME=VALUE pairs joined by &";
+      break;
+    }
+    out.emplace_back(decode(pair.substr(0, eq)), decode(pair.substr(eq + 1)));
+  }
+  return out;
 }
 
 std::string lower(std::string s) {
@@ -243,27 +292,51 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     if (!is_uuid_text(uuid)) {
       return error(http::status::bad_request, "not a UUID: " + uuid, req.version());
     }
-    boost::system::error_code ec;
-    const json::value v = json::parse(req.body().empty() ? std::string("{}") : req.body(), ec);
-    if (ec || !v.is_object()) {
-      return error(http::status::bad_request, "the body must be a JSON object", req.version());
-    }
     std::map<std::string, std::string> meta;
     std::chrono::seconds ttl{60};
-    for (const auto& [k, val] : v.as_object()) {
-      if (k == "ttl") {
-        if (!val.is_int64() || val.as_int64() < 1 || val.as_int64() > 3600) {
-          return error(http::status::bad_request, "ttl must be 1..3600 seconds", req.version());
+    auto set_ttl = [&](std::int64_t v) {
+      if (v < 1 || v > 3600) return false;
+      ttl = std::chrono::seconds(v);
+      return true;
+    };
+    const std::string& body = req.body();
+    if (!body.empty() && body.front() != '{') {
+      // Form encoding (what Asterisk's CURL() sends: its argument parser eats the quotes a
+      // JSON body needs): VB_AGENT=sales&caller_number=2125551234&ttl=30.
+      std::string problem;
+      for (auto& [k, val] : parse_form(body, problem)) {
+        if (k == "ttl") {
+          std::int64_t t = 0;
+          const auto r = std::from_chars(val.data(), val.data() + val.size(), t);
+          if (r.ec != std::errc() || r.ptr != val.data() + val.size() || !set_ttl(t)) {
+            return error(http::status::bad_request, "ttl must be 1..3600 seconds", req.version());
+          }
+        } else {
+          meta[k] = val;
         }
-        ttl = std::chrono::seconds(val.as_int64());
-      } else if (val.is_string()) {
-        meta[std::string(k)] = std::string(val.as_string());
-      } else if (val.is_int64()) {
-        meta[std::string(k)] = std::to_string(val.as_int64());
-      } else {
-        return error(http::status::bad_request,
-                     "metadata values must be strings or integers: " + std::string(k),
+      }
+      if (!problem.empty()) return error(http::status::bad_request, problem, req.version());
+    } else {
+      boost::system::error_code ec;
+      const json::value v = json::parse(body.empty() ? std::string("{}") : body, ec);
+      if (ec || !v.is_object()) {
+        return error(http::status::bad_request, "the body must be a JSON object or form data",
                      req.version());
+      }
+      for (const auto& [k, val] : v.as_object()) {
+        if (k == "ttl") {
+          if (!val.is_int64() || !set_ttl(val.as_int64())) {
+            return error(http::status::bad_request, "ttl must be 1..3600 seconds", req.version());
+          }
+        } else if (val.is_string()) {
+          meta[std::string(k)] = std::string(val.as_string());
+        } else if (val.is_int64()) {
+          meta[std::string(k)] = std::to_string(val.as_int64());
+        } else {
+          return error(http::status::bad_request,
+                       "metadata values must be strings or integers: " + std::string(k),
+                       req.version());
+        }
       }
     }
     if (!handlers.registrations->add(uuid, std::move(meta), ttl)) {

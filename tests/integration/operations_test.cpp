@@ -346,6 +346,22 @@ TEST(Operations, RoutesPickTheAgentFromPreRegisteredMetadata) {
             201);
   EXPECT_GT(level_of(sim::place_call(plan).received), 1000);
 
+  // Form data, as Asterisk's CURL() sends it (dialplan/extensions_voxbridge.conf).
+  plan.uuid = uuid_of("11111111-2222-4333-8444-888888888888");
+  ASSERT_EQ(request(api, http::verb::post, "/v1/calls/11111111-2222-4333-8444-888888888888",
+                    "VB_AGENT=tone&caller_number=%2B15551234&ttl=30")
+                .status,
+            201);
+  EXPECT_GT(level_of(sim::place_call(plan).received), 1000);
+  EXPECT_EQ(request(api, http::verb::post, "/v1/calls/11111111-2222-4333-8444-888888888888",
+                    "VB_AGENT=tone&ttl=0")
+                .status,
+            400);
+  EXPECT_EQ(request(api, http::verb::post, "/v1/calls/11111111-2222-4333-8444-888888888888",
+                    "VB_AGENT=%zz")
+                .status,
+            400);
+
   plan.uuid = uuid_of("11111111-2222-4333-8444-777777777777");
   ASSERT_EQ(request(api, http::verb::post, "/v1/calls/11111111-2222-4333-8444-777777777777",
                     R"({"VB_AGENT": "sales", "caller_number": "15551234"})")
