@@ -471,6 +471,54 @@ TEST(Pipeline, UnreachableProviderPlaysTheFallbackAndHangsUp) {
   }
 }
 
+TEST(Pipeline, AProviderKilledMidCallGivesTheFallbackAndACleanEndOthersGoOn) {
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "Hello there";
+  auto cfg = pipeline_config(f.server->address(), spec);
+  config::ListenerConfig echo = cfg.listeners[0];
+  echo.name = "echo";
+  echo.agent = "echo";
+  cfg.listeners.push_back(echo);
+  RunningServer s(cfg);
+  // The caller speaks twice after the provider server is gone: each utterance's ASR stream
+  // fails; the second failure gives up on the providers.
+  std::vector<std::int16_t> audio = silence(kRate, 1.5);
+  append(audio, voice(kRate, 0.8));
+  append(audio, silence(kRate, 1.5));
+  append(audio, voice(kRate, 0.8));
+  append(audio, silence(kRate, 4.0));
+  auto plan = plan_with(s.port, audio);
+  plan.hangup_at_end = false;
+  auto bot = std::async(std::launch::async, [plan] { return sim::place_call(plan); });
+  auto other_plan = plan_with(s.server.ports().at(1), voice(kRate, 6.0));
+  auto other = std::async(std::launch::async, [other_plan] { return sim::place_call(other_plan); });
+  std::this_thread::sleep_for(1000ms);
+  f.server.reset();  // the provider process dies
+  const auto r = bot.get();
+  ASSERT_TRUE(r.connected);
+  EXPECT_TRUE(r.server_sent_hangup);  // a clean end: voxbridge hung up, long before the
+  EXPECT_LT(r.duration_ms, 5000);     // caller's audio was over, after the fallback prompt:
+  // the last sound of the call is the third of its 150 ms beeps.
+  const double step = 0.005;
+  double end = static_cast<double>(r.received.size()) / kRate;
+  while (end > step && testing::rms(r.received, kRate, end - step, end) < 500) end -= step;
+  ASSERT_GT(end, 1.0);
+  double start = end;
+  while (start > step && testing::rms(r.received, kRate, start - step, start) >= 500) start -= step;
+  EXPECT_NEAR(end - start, 0.15, 0.02);
+  const std::string m = s.server.metrics_text();
+  EXPECT_NE(m.find("\nvoxbridge_fallbacks_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("voxbridge_provider_errors_total{provider=\"fake\"} 2\n"), std::string::npos)
+      << m;
+  // The other call, on the same threads, lost nothing.
+  const auto o = other.get();
+  EXPECT_FALSE(o.server_closed);
+  EXPECT_EQ(s.server.totals().send_drops, 0u);
+  EXPECT_GE(o.received.size(), static_cast<std::size_t>(kRate * 6.0 * 0.98));
+}
+
 TEST(Pipeline, RecordedGreetingAndFallbackPromptsPlay) {
   // An 8 kHz WAV greeting of 0.5 s and a 0.3 s fallback: both resampled to the call once.
   const auto dir = std::filesystem::temp_directory_path();
