@@ -30,6 +30,12 @@ class SpeechAgent final : public agent::Agent {
   void on_start(agent::CallControl& control, const agent::CallInfo& info) override {
     control_ = &control;
     info_ = info;
+    m_ = info.metrics;
+    started_ = std::chrono::steady_clock::now();
+    if (m_ != nullptr) {
+      slot_ = metrics::provider_slots().slot(spec_->agent.name);
+      m_->providers[slot_].streams.add();
+    }
     agent::v1::AgentRequest first;
     auto* cfg = first.mutable_config();
     cfg->mutable_call()->set_call_id(info.uuid);
@@ -110,6 +116,12 @@ class SpeechAgent final : public agent::Agent {
     switch (r.response_case()) {
       case agent::v1::AgentResponse::kAudio: {
         const std::string& b = r.audio();
+        if (!first_audio_ && m_ != nullptr) {
+          first_audio_ = true;
+          const auto d = std::chrono::steady_clock::now() - started_;
+          m_->first_agent_audio.observe(d);
+          m_->providers[slot_].latency.observe(d);
+        }
         in_pcm_.resize(b.size() / 2);
         std::memcpy(in_pcm_.data(), b.data(), in_pcm_.size() * 2);
         const std::size_t at = out_.size();
@@ -127,6 +139,9 @@ class SpeechAgent final : public agent::Agent {
       case agent::v1::AgentResponse::kClear: {
         const std::size_t queued = control_->queued_samples();
         control_->flush();
+        if (m_ != nullptr) m_->barge_ins.add();
+        note("barge_in", "\"dropped_ms\":" + std::to_string((queued + out_.size()) * 1000 /
+                                                            static_cast<unsigned>(rate_hz_)));
         spdlog::info("call uuid={}: agent interrupted its reply ({} ms dropped)", info_.uuid,
                      (queued + out_.size()) * 1000 / static_cast<unsigned>(rate_hz_));
         pushed_ -= queued;  // what was flushed never plays
@@ -141,6 +156,14 @@ class SpeechAgent final : public agent::Agent {
             "call uuid={}: {} {}: {}", info_.uuid,
             r.transcript().speaker() == agent::v1::Transcript::CALLER ? "caller" : "agent",
             r.transcript().is_final() ? "said" : "is saying", r.transcript().text());
+        note(r.transcript().speaker() == agent::v1::Transcript::CALLER
+                 ? (r.transcript().is_final() ? "user" : "interim")
+                 : "agent",
+             "\"text\":" + agent::json_quote(r.transcript().text()));
+        if (m_ != nullptr && r.transcript().speaker() != agent::v1::Transcript::CALLER &&
+            r.transcript().is_final()) {
+          m_->turns.add();
+        }
         break;
       case agent::v1::AgentResponse::kAction:
         on_action(r.action());
@@ -157,7 +180,12 @@ class SpeechAgent final : public agent::Agent {
     }
   }
 
+  void note(std::string_view type, std::string fields) {
+    if (info_.transcript) info_.transcript(type, std::move(fields));
+  }
+
   void on_action(const common::v1::Action& a) {
+    note("action", "\"action\":" + agent::json_quote(a.ShortDebugString()));
     if (a.has_hangup()) {
       done_ = true;
       hangup_after_playout(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
@@ -180,6 +208,7 @@ class SpeechAgent final : public agent::Agent {
       hangup_after_playout("agent stream ended");
       return;
     }
+    if (m_ != nullptr) m_->providers[slot_].errors.add();
     fail("agent stream failed: " + st.error_message());
   }
 
@@ -190,6 +219,7 @@ class SpeechAgent final : public agent::Agent {
 
   void fail(const std::string& why) {
     done_ = true;
+    if (m_ != nullptr) m_->fallbacks.add();
     spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid, why);
     control_->flush();
     out_ = default_fallback_prompt(rate_hz_);
@@ -213,6 +243,10 @@ class SpeechAgent final : public agent::Agent {
   std::shared_ptr<providers::ChannelPool> channels_;
   agent::CallControl* control_ = nullptr;
   agent::CallInfo info_;
+  metrics::AgentCounters* m_ = nullptr;  // the io thread's; null = not counted
+  std::size_t slot_ = 0;
+  std::chrono::steady_clock::time_point started_{};
+  bool first_audio_ = false;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<Stream> stream_;
   audio::Resampler to_agent_;

@@ -727,6 +727,10 @@ TEST(SpeechAgent, UnreachableAgentPlaysTheFallbackAndHangsUp) {
   EXPECT_TRUE(r.server_sent_hangup);
   EXPECT_LT(r.duration_ms, 4000);
   EXPECT_GT(testing::rms(r.received, kRate, 0.0, 1.5), 1000);  // the beeps
+  const std::string m = s.server.metrics_text();
+  EXPECT_NE(m.find("\nvoxbridge_fallbacks_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("voxbridge_provider_errors_total{provider=\"fake\"} 1\n"), std::string::npos)
+      << m;
 }
 
 }  // namespace
