@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "originate_main.hpp"
+#include "status_main.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/sim/sim_call.hpp"
@@ -162,6 +163,9 @@ int serve(int argc, const char* const* argv) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "call") == 0) {
     return voxbridge::sim::call_main(argc - 1, argv + 1);
+  }
+  if (argc > 1 && std::strcmp(argv[1], "status") == 0) {
+    return voxbridge::app::status_main(argc - 1, argv + 1);
   }
   if (argc > 1 && std::strcmp(argv[1], "originate") == 0) {
     return voxbridge::app::originate_main(argc - 1, argv + 1);

@@ -197,6 +197,34 @@ TEST(Process, SighupReloadsForNewCallsKeepsCallsInProgressAndRefusesABadFile) {
   std::filesystem::remove(conf);
 }
 
+TEST(Process, StatusListsTheLiveCalls) {
+  const unsigned short port = free_port();
+  const unsigned short api = free_port();
+  const auto conf = write_conf("[general]\nhttp_listen = 127.0.0.1:" + std::to_string(api) +
+                               "\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) +
+                               "\nagent = echo\n");
+  Child vb({"--config", conf.string()});
+  ASSERT_TRUE(wait_listening(port)) << vb.output();
+  auto plan = silent_call(port, 2.0);
+  plan.uuid = voxbridge::audiosocket::Uuid::parse("0badcafe-0000-4000-8000-00000000beef");
+  auto call = std::async(std::launch::async, [&] { return voxbridge::sim::place_call(plan); });
+  std::this_thread::sleep_for(500ms);
+  Child st({"status", "--config", conf.string()});
+  EXPECT_EQ(st.wait_exit(5000ms), 0) << st.output();
+  const std::string out = st.output();
+  EXPECT_NE(out.find("0badcafe-0000-4000-8000-00000000beef  127.0.0.1:"), std::string::npos) << out;
+  EXPECT_NE(out.find("  main        slin      8000"), std::string::npos) << out;
+  EXPECT_NE(out.find("echo"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 call(s)"), std::string::npos) << out;
+  EXPECT_TRUE(call.get().connected);
+  Child none({"status", "--api", "127.0.0.1:" + std::to_string(free_port())});
+  EXPECT_EQ(none.wait_exit(5000ms), 1);
+  EXPECT_NE(none.output().find("cannot reach the HTTP API"), std::string::npos) << none.output();
+  ::kill(vb.pid, SIGTERM);
+  EXPECT_EQ(vb.wait_exit(5000ms), 0);
+  std::filesystem::remove(conf);
+}
+
 TEST(Process, SecondSignalExitsAtOnce) {
   const unsigned short port = free_port();
   const auto conf = write_conf(
