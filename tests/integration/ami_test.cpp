@@ -20,6 +20,7 @@
 
 #include "support/fake_ami.hpp"
 #include "support/fake_providers.hpp"
+#include "support/http_client.hpp"
 #include "support/running_server.hpp"
 #include "support/test_audio.hpp"
 #include "voxbridge/config/config.hpp"
@@ -125,19 +126,7 @@ std::vector<common::v1::ActionResult> action_results(const testing::FakeDialogue
 /// One HTTP request to the server's local API; returns status and body.
 std::pair<int, std::string> http(unsigned short port, boost::beast::http::verb method,
                                  const std::string& target, const std::string& body = "") {
-  namespace http = boost::beast::http;
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::socket sock(io);
-  sock.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-  http::request<http::string_body> req{method, target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  req.body() = body;
-  req.prepare_payload();
-  http::write(sock, req);
-  boost::beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(sock, buf, res);
-  return {static_cast<int>(res.result_int()), res.body()};
+  return testing::http_request(port, method, target, body);
 }
 
 TEST(Ami, TransferBecomesARedirectOfTheCallsChannelAfterTheReply) {

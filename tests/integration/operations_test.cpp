@@ -20,6 +20,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "support/http_client.hpp"
 #include "support/running_server.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/server/server.hpp"
@@ -60,19 +61,8 @@ struct HttpReply {
 
 HttpReply request(unsigned short port, http::verb method, const std::string& target,
                   const std::string& body = "", const std::string& token = "") {
-  asio::io_context io;
-  tcp::socket sock(io);
-  sock.connect({asio::ip::make_address("127.0.0.1"), port});
-  http::request<http::string_body> req{method, target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-  req.body() = body;
-  req.prepare_payload();
-  http::write(sock, req);
-  boost::beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(sock, buf, res);
-  return {static_cast<int>(res.result_int()), res.body()};
+  auto [status, text] = testing::http_request(port, method, target, body, token);
+  return {status, std::move(text)};
 }
 
 HttpReply get(unsigned short port, const std::string& target, const std::string& token = "") {
