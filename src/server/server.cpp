@@ -197,6 +197,11 @@ Server::~Server() {
 
 std::vector<Server::ProviderProbe> Server::probe_providers(
     std::chrono::milliseconds timeout) const {
+  return probe_providers(timeout, true);
+}
+
+std::vector<Server::ProviderProbe> Server::probe_providers(std::chrono::milliseconds timeout,
+                                                           bool check) const {
   // Each provider a listener's or route's agent uses, once: the standard gRPC health check.
   std::vector<ProviderProbe> out;
   const auto snap = live();
@@ -219,6 +224,10 @@ std::vector<Server::ProviderProbe> Server::probe_providers(
       if (std::find(done.begin(), done.end(), key) != done.end()) continue;
       done.push_back(key);
       ProviderProbe p{t->name, t->address, service, false, ""};
+      if (!check) {
+        out.push_back(std::move(p));
+        continue;
+      }
       auto h = providers::check_health(channels_->get(*t), service, timeout, &p.detail);
       if (h == providers::Health::unknown_service) {
         // Many servers only report their overall health (the empty service name).
@@ -284,7 +293,7 @@ void Server::start() {
   if (http_) http_->start();
   if (webhooks_) webhooks_->start();
   if (http_ && cfg_.general.provider_check_interval.count() > 0) {
-    {
+    if (!probe_providers(std::chrono::milliseconds(0), false).empty()) {
       std::lock_guard lock(provider_mu_);
       provider_down_ = "starting: providers not checked yet";  // until the first check
     }

@@ -115,6 +115,8 @@ class Server {
     std::string detail;
   };
   std::vector<ProviderProbe> probe_providers(std::chrono::milliseconds timeout) const;
+  /// With `check` false: the providers in use, unchecked (no I/O).
+  std::vector<ProviderProbe> probe_providers(std::chrono::milliseconds timeout, bool check) const;
   /// The routes of one configuration, with their agent factories.
   struct Routing {
     std::vector<config::RouteConfig> routes;
