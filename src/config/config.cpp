@@ -525,6 +525,10 @@ void set_provider(providers::ProviderTarget& p, const Where& w, const std::strin
     p.tls = parse_bool(w, v);
   } else if (k == "ca_file") {
     p.ca_file = v;
+  } else if (k == "cert_file") {
+    p.cert_file = v;
+  } else if (k == "key_file") {
+    p.key_file = v;
   } else if (k == "deadline_ms") {
     p.deadline = parse_ms(w, v, 0, 24 * 3600 * 1000LL);
   } else if (k == "header") {
@@ -902,7 +906,8 @@ Config parse_config(const std::string& text, const std::string& source) {
   std::map<std::string, PipelineDraft> drafts;
   std::vector<IntentDraft> intents;
   // Built in: the in-process providers, the receptionist rule set and the agent using both.
-  c.providers.push_back({"builtin", kBuiltinAddress, false, "", std::chrono::milliseconds(0), {}});
+  c.providers.push_back(
+      {"builtin", kBuiltinAddress, false, "", std::chrono::milliseconds(0), {}, "", ""});
   c.rules["receptionist"] = builtin_receptionist();
   c.agents.push_back(builtin_agent("receptionist"));
   {
@@ -1069,6 +1074,13 @@ Config parse_config(const std::string& text, const std::string& source) {
   }
   for (const auto& p : c.providers) {
     if (p.address.empty()) Where{source, 0, "provider-" + p.name, "address"}.fail("missing");
+    if (p.cert_file.empty() != p.key_file.empty()) {
+      Where{source, 0, "provider-" + p.name, p.cert_file.empty() ? "cert_file" : "key_file"}.fail(
+          "missing: a client certificate needs both cert_file and key_file");
+    }
+    if (!p.cert_file.empty() && !p.tls) {
+      Where{source, 0, "provider-" + p.name, "tls"}.fail("cert_file and key_file need tls = yes");
+    }
   }
   for (auto& d : intents) {
     const Where x{source, d.line, "intent-" + d.intent.name, "rules"};

@@ -22,7 +22,8 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 std::shared_ptr<grpc::Channel> ChannelPool::get(const ProviderTarget& t) {
-  const std::string key = (t.tls ? "tls:" : "plain:") + t.ca_file + "|" + t.address;
+  const std::string key = (t.tls ? "tls:" : "plain:") + t.ca_file + "|" + t.cert_file + "|" +
+                          t.key_file + "|" + t.address;
   std::lock_guard lock(mu_);
   auto it = channels_.find(key);
   if (it != channels_.end()) return it->second;
@@ -30,6 +31,10 @@ std::shared_ptr<grpc::Channel> ChannelPool::get(const ProviderTarget& t) {
   if (t.tls) {
     grpc::SslCredentialsOptions o;
     if (!t.ca_file.empty()) o.pem_root_certs = read_file(t.ca_file);
+    if (!t.cert_file.empty()) {
+      o.pem_cert_chain = read_file(t.cert_file);
+      o.pem_private_key = read_file(t.key_file);
+    }
     creds = grpc::SslCredentials(o);
   } else {
     creds = grpc::InsecureChannelCredentials();

@@ -2,12 +2,16 @@
 // Setvar, Originate) and ARI (Stasis + externalMedia + bridge).
 //
 // One private Asterisk (config templates in conf/, AMI and HTTP/ARI on 127.0.0.1 at free ports)
-// and two voxbridge processes, started once for the program:
+// and three voxbridge processes, started once for the program:
 //   - AMI mode: listener "recep" with the built-in receptionist (DTMF 1 -> "Connecting you to
 //     sales." then transfer to 100 in voxbridge-transfer), listener "rules" with this test's rule
 //     set (3 -> dtmf 42, 4 -> set VB_RESULT=sales, 5 -> transfer 999 (not allowed), # -> hangup);
 //   - ARI mode: listener with the echo agent; calls entering Stasis(voxbridge) are answered,
-//     given an externalMedia AudioSocket leg (slin16) and bridged.
+//     given an externalMedia AudioSocket leg (slin16) and bridged;
+//   - routed: no control path, the HTTP API (http_listen) and a listener with the echo agent that
+//     takes only pre-registered calls; [route-tone] gives calls with VB_AGENT=tone a tone agent.
+//     Asterisk's globals VOXBRIDGE and VOXBRIDGE_API point the shipped voxbridge-routed context
+//     at it.
 // Calls: channel originate Local/ID@caller-ctl/n extension ID@agent-ctl|agent-rules. The caller
 // half (caller-ctl in conf/extensions.conf) does what the test puts in global VB_GO_<ID>: send
 // digits, send digits then Read() two, or hang up. The dialplan publishes what happened in
@@ -135,6 +139,7 @@ class ControlEnv : public ::testing::Environment {
   unsigned short http_port() const { return http_port_; }
   Voxbridge& ami() { return vb_ami_; }
   Voxbridge& ari() { return vb_ari_; }
+  Voxbridge& routed() { return vb_routed_; }
   const fs::path& busy_conf() const { return busy_conf_; }
 
   CommandResult rx(const std::string& cli, std::chrono::milliseconds timeout = 15s) const {
@@ -165,7 +170,7 @@ class ControlEnv : public ::testing::Environment {
     return std::atoi(out.c_str() + b);
   }
   std::string diagnostics() const {
-    return tail_file(vb_ami_.log, 25) + tail_file(vb_ari_.log, 15) +
+    return tail_file(vb_ami_.log, 25) + tail_file(vb_ari_.log, 15) + tail_file(vb_routed_.log, 10) +
            tail_file(tmp_ / "log" / "messages.log", 25) + "(all files: " + tmp_.string() + ")\n";
   }
 
@@ -178,9 +183,10 @@ class ControlEnv : public ::testing::Environment {
   bool ready_ = false;
   std::string error_;
   fs::path prefix_, asterisk_bin_, tmp_, conf_, rec_dir_, busy_conf_;
-  unsigned short ami_port_ = 0, http_port_ = 0, ctl_port_ = 0, rules_port_ = 0, ari_port_ = 0;
+  unsigned short ami_port_ = 0, http_port_ = 0, ctl_port_ = 0, rules_port_ = 0, ari_port_ = 0,
+                 routed_port_ = 0, api_port_ = 0;
   Process asterisk_;
-  Voxbridge vb_ami_, vb_ari_;
+  Voxbridge vb_ami_, vb_ari_, vb_routed_;
   SteadyClock::time_point started_;
 };
 
@@ -196,7 +202,8 @@ void ControlEnv::SetUp() {
   } else {
     std::cout << "[ control  ] Asterisk (AMI :" << ami_port_ << ", ARI :" << http_port_
               << ") and voxbridge (AMI mode :" << ctl_port_ << " :" << rules_port_
-              << ", ARI mode :" << ari_port_ << ") ready in "
+              << ", ARI mode :" << ari_port_ << ", routed :" << routed_port_
+              << " API :" << api_port_ << ") ready in "
               << std::chrono::duration<double>(SteadyClock::now() - started_).count()
               << " s; files in " << tmp_.string() << "\n";
   }
@@ -251,7 +258,8 @@ bool ControlEnv::setup(std::string& error) {
 
   std::mt19937 rng(std::random_device{}());
   std::vector<unsigned short> taken;
-  for (unsigned short* p : {&ami_port_, &http_port_, &ctl_port_, &rules_port_, &ari_port_}) {
+  for (unsigned short* p :
+       {&ami_port_, &http_port_, &ctl_port_, &rules_port_, &ari_port_, &routed_port_, &api_port_}) {
     *p = pick_free_port(rng, taken);
     if (*p == 0) {
       error = "no free port";
@@ -326,9 +334,39 @@ bool ControlEnv::setup(std::string& error) {
                                "[ari]\nurl = http://127.0.0.1:" +
                                std::to_string(http_port_) + "\nusername = " + kAriUser +
                                "\npassword = " + kAriPassword + "\napp = voxbridge\n";
-  return start_voxbridge(vb_ari_, "ari", ari_conf,
-                         {"listening on 127.0.0.1:" + std::to_string(ari_port_), "control: ARI up"},
-                         error);
+  if (!start_voxbridge(vb_ari_, "ari", ari_conf,
+                       {"listening on 127.0.0.1:" + std::to_string(ari_port_), "control: ARI up"},
+                       error)) {
+    return false;
+  }
+  // Per-call routing without a control path (dialplan/extensions_voxbridge.conf,
+  // voxbridge-routed): the dialplan POSTs /v1/calls/UUID before AudioSocket(); only such calls
+  // are taken (require_registration), and [route-tone] picks the tone agent for VB_AGENT=tone
+  // with a caller number (CALLERID(num) made it through the form body).
+  const std::string routed_conf =
+      general + "http_listen = 127.0.0.1:" + std::to_string(api_port_) +
+      "\n"
+      "[listener-routed]\nbind = 127.0.0.1:" +
+      std::to_string(routed_port_) +
+      "\ncodec = slin\nagent = echo\nrequire_registration = yes\n"
+      "[agent-tone]\ntype = playback\ntone_hz = 440\ntone_ms = 1000\nthen = hangup\n"
+      "[route-tone]\nvariable = VB_AGENT=tone\ncaller = _X.\nagent = tone\n";
+  if (!start_voxbridge(vb_routed_, "routed", routed_conf,
+                       {"listening on 127.0.0.1:" + std::to_string(routed_port_),
+                        "HTTP API on 127.0.0.1:" + std::to_string(api_port_)},
+                       error)) {
+    return false;
+  }
+  for (const auto& [name, port] :
+       {std::pair<std::string, unsigned short>{"VOXBRIDGE", routed_port_},
+        {"VOXBRIDGE_API", api_port_}}) {
+    const auto r = rx("dialplan set global " + name + " 127.0.0.1:" + std::to_string(port));
+    if (r.exit_code != 0) {
+      error = "cannot set global " + name + ": " + r.output;
+      return false;
+    }
+  }
+  return true;
 }
 
 bool ControlEnv::start_asterisk(std::string& error) {
@@ -392,7 +430,7 @@ void ControlEnv::TearDown() {
     rx("core stop now", 10s);
     if (!asterisk_.wait_for(15s)) asterisk_.kill_now();
   }
-  for (Voxbridge* vb : {&vb_ami_, &vb_ari_}) {
+  for (Voxbridge* vb : {&vb_ami_, &vb_ari_, &vb_routed_}) {
     if (vb->proc.running()) {
       vb->proc.signal(SIGTERM);
       if (!vb->proc.wait_for(15s)) vb->proc.kill_now();
@@ -403,7 +441,8 @@ void ControlEnv::TearDown() {
   const char* keep = std::getenv("VOXBRIDGE_E2E_KEEP");
   if (failed || (keep != nullptr && *keep != '\0' && *keep != '0')) {
     std::cout << "[ control  ] kept " << tmp_.string()
-              << " (voxbridge-ami.log, voxbridge-ari.log, log/full.log, rec/*.wav)\n";
+              << " (voxbridge-ami.log, voxbridge-ari.log, voxbridge-routed.log, log/full.log, "
+                 "rec/*.wav)\n";
   } else {
     std::error_code ec;
     fs::remove_all(tmp_, ec);
@@ -520,8 +559,9 @@ class ControlE2E : public ::testing::Test {
 // loads in the real Asterisk with every entry an integrator uses; the AMI user every test here
 // logs in with is the shipped dialplan/manager_voxbridge.conf.
 TEST_F(ControlE2E, ShippedDialplanSamplesLoad) {
-  for (const std::string ctx : {"voxbridge-agent", "voxbridge-app", "voxbridge-app-legacy",
-                                "voxbridge-channel", "voxbridge-stasis", "voxbridge-outbound"}) {
+  for (const std::string ctx :
+       {"voxbridge-agent", "voxbridge-app", "voxbridge-app-legacy", "voxbridge-routed",
+        "voxbridge-channel", "voxbridge-stasis", "voxbridge-outbound"}) {
     const auto out = g_env->rx("dialplan show s@" + ctx).output;
     EXPECT_NE(out.find("'s' =>"), std::string::npos) << ctx << ":\n" << out;
   }
@@ -529,6 +569,8 @@ TEST_F(ControlE2E, ShippedDialplanSamplesLoad) {
   EXPECT_NE(app.find("AudioSocket(${VB_UUID},${VB_HOST})"), std::string::npos) << app;
   EXPECT_NE(g_env->rx("dialplan show s@voxbridge-stasis").output.find("Stasis(voxbridge)"),
             std::string::npos);
+  const auto routed = g_env->rx("dialplan show s@voxbridge-routed").output;
+  EXPECT_NE(routed.find("CURL(http://${VB_API}/v1/calls/${VB_UUID},"), std::string::npos) << routed;
   EXPECT_NE(g_env->rx("manager show user voxbridge").output.find("call,originate"),
             std::string::npos);
 }
@@ -668,6 +710,89 @@ TEST_F(ControlE2E, OriginateAnsweredAndBusy) {
   EXPECT_EQ(g_env->active_channels(), 0);
   std::cout << "[ figures  ] originate: " << tail_lines(r.output, 1)
             << "             busy: " << tail_lines(busy.output, 1);
+}
+
+// 5b. Per-call routing by pre-registration with the shipped voxbridge-routed context and no
+// control path: agent-routed (conf/extensions.conf) sets VB_AGENT and a caller number and goes
+// there; its CURL() POSTs them to the routed voxbridge's HTTP API (form data) before
+// AudioSocket(). That voxbridge takes only pre-registered calls, and its [route-tone] gives
+// VB_AGENT=tone the tone agent (1 s of 440 Hz, then it hangs up); VB_AGENT=sales matches no
+// route: the listener's echo agent, and no route= in the start line.
+TEST_F(ControlE2E, PreRegistrationRoutesShippedDialplan) {
+  const auto t0 = SteadyClock::now();
+  // A call left up by a failed assertion would fail every later test's SetUp.
+  struct HangupOnFailure {
+    ~HangupOnFailure() {
+      if (::testing::Test::HasFailure()) g_env->rx("channel request hangup all");
+    }
+  } cleanup;
+  const auto mods = g_env->rx("module show").output;
+  for (const char* m :
+       {"func_curl.so", "res_curl.so", "func_uri.so", "func_callerid.so", "app_stack.so"}) {
+    ASSERT_NE(mods.find(m), std::string::npos)
+        << "Asterisk did not load " << m << " (conf/modules.conf)";
+  }
+  // Places a call through agent-routed with VB_AGENT=`agent`; returns the routed voxbridge's new
+  // call start line.
+  auto routed_call = [](const std::string& id,
+                        const std::string& agent) -> std::optional<std::string> {
+    const std::string needle = "call start uuid=";
+    const auto before = lines_with(g_env->routed().log_text(), needle).size();
+    const auto set = g_env->rx("dialplan set global VB_ROUTE_" + id + " " + agent);
+    EXPECT_EQ(set.exit_code, 0) << set.output;
+    const auto r = g_env->rx("channel originate Local/" + id + "@caller-ctl/n extension " + id +
+                             "@agent-routed");
+    EXPECT_EQ(r.exit_code, 0) << "originate failed: " << r.output;
+    const auto deadline = SteadyClock::now() + 5s;
+    for (;;) {
+      const auto lines = lines_with(g_env->routed().log_text(), needle);
+      if (lines.size() > before) return lines[before];
+      if (SteadyClock::now() >= deadline) return std::nullopt;
+      std::this_thread::sleep_for(50ms);
+    }
+  };
+
+  const std::string tone_id = next_id();
+  const auto tone_start = routed_call(tone_id, "tone");
+  ASSERT_TRUE(tone_start.has_value())
+      << "the routed voxbridge logged no call start (refused: not pre-registered?)\n"
+      << g_env->diagnostics();
+  // The tone agent hangs up after its tone; agent-routed's hangup handler then publishes the
+  // UUID voxbridge-routed made.
+  const auto tone_uuid = wait_global("VB_UUID_" + tone_id, 8s);
+  ASSERT_TRUE(tone_uuid.has_value()) << "the routed call did not end\n" << g_env->diagnostics();
+  EXPECT_NE(tone_start->find("call start uuid=" + *tone_uuid + " "), std::string::npos)
+      << *tone_start;
+  EXPECT_NE(tone_start->find(" listener=routed "), std::string::npos) << *tone_start;
+  EXPECT_NE(tone_start->find(" agent=tone route=tone"), std::string::npos)
+      << "VB_AGENT=tone (and a caller number) did not reach [route-tone]: " << *tone_start;
+  const auto tone_end = wait_end(g_env->routed(), *tone_uuid);
+  ASSERT_TRUE(tone_end.has_value());
+  EXPECT_EQ(tone_end->by, "server") << tone_end->line;  // the tone agent's then = hangup
+  EXPECT_GT(tone_end->duration_s, 0.9) << tone_end->line;
+  EXPECT_LT(tone_end->duration_s, 3.0) << tone_end->line;
+
+  const std::string echo_id = next_id();
+  const auto echo_start = routed_call(echo_id, "sales");
+  ASSERT_TRUE(echo_start.has_value())
+      << "the routed voxbridge logged no call start (refused: not pre-registered?)\n"
+      << g_env->diagnostics();
+  EXPECT_NE(echo_start->find(" agent=echo"), std::string::npos) << *echo_start;
+  EXPECT_EQ(echo_start->find(" route="), std::string::npos) << *echo_start;
+  caller_does(echo_id, "H");
+  const auto echo_uuid = wait_global("VB_UUID_" + echo_id, 5s);
+  ASSERT_TRUE(echo_uuid.has_value()) << "the routed call did not end\n" << g_env->diagnostics();
+  EXPECT_NE(echo_start->find("call start uuid=" + *echo_uuid + " "), std::string::npos)
+      << *echo_start;
+  const auto echo_end = wait_end(g_env->routed(), *echo_uuid);
+  ASSERT_TRUE(echo_end.has_value());
+  EXPECT_EQ(echo_end->by, "caller") << echo_end->line;
+  EXPECT_TRUE(lines_with(g_env->routed().log_text(), "call refused").empty())
+      << g_env->diagnostics();
+  std::cout << "[ figures  ] pre-registration routing: tone call "
+            << tone_end->line.substr(tone_end->line.find("duration=")) << "\n"
+            << "             test took "
+            << std::chrono::duration<double>(SteadyClock::now() - t0).count() << " s\n";
 }
 
 // A number outside allow_numbers is refused by voxbridge without asking Asterisk.

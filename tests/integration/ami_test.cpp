@@ -61,7 +61,7 @@ config::Config ami_config(const std::string& providers, unsigned short ami_port,
   c.agents.push_back(a);
   pipeline::PipelineSpec p;
   p.greeting = "";
-  const providers::ProviderTarget t{"fake", providers, false, "", 0ms, {}};
+  const providers::ProviderTarget t{"fake", providers, false, "", 0ms, {}, "", ""};
   p.asr = p.llm = p.tts = t;
   c.pipelines["bot"] = p;
   c.control.mode = control::ControlConfig::Mode::ami;

@@ -195,7 +195,7 @@ TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
   c.agents.push_back(a);
   pipeline::PipelineSpec p;
   p.greeting = "";
-  p.asr = p.tts = {"fake", fakes.address(), false, "", 0ms, {}};
+  p.asr = p.tts = {"fake", fakes.address(), false, "", 0ms, {}, "", ""};
   p.llm = {"gpt", host.address(), false, "", 0ms, {{"vb-openai", "gpt"}}};
   c.pipelines["bot"] = p;
   testing::RunningServer s(c);

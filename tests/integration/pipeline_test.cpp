@@ -60,7 +60,8 @@ config::Config one_agent_config(const std::string& name, agent::AgentSpec::Type 
 
 config::Config pipeline_config(const std::string& address, pipeline::PipelineSpec p) {
   config::Config c = one_agent_config("bot", agent::AgentSpec::Type::pipeline);
-  const providers::ProviderTarget t{"fake", address, false, "", 0ms, {}};  // rpc_timeout applies
+  const providers::ProviderTarget t{"fake", address, false, "",
+                                    0ms,    {},      "",    ""};  // rpc_timeout applies
   p.asr = p.llm = p.tts = t;
   c.pipelines["bot"] = p;
   return c;
@@ -652,7 +653,7 @@ TEST(Pipeline, ABrokenProviderCostsOnlyItsOwnCalls) {
   dead.type = agent::AgentSpec::Type::pipeline;
   cfg.agents.push_back(dead);
   auto dspec = spec;
-  dspec.asr = dspec.llm = dspec.tts = {"dead", "127.0.0.1:1", false, "", 1000ms, {}};
+  dspec.asr = dspec.llm = dspec.tts = {"dead", "127.0.0.1:1", false, "", 1000ms, {}, "", ""};
   cfg.pipelines["dead"] = dspec;
   RunningServer s(cfg);
   const auto ports = s.server.ports();
@@ -672,7 +673,7 @@ TEST(Pipeline, ABrokenProviderCostsOnlyItsOwnCalls) {
 config::Config speech_config(const std::string& address) {
   config::Config c = one_agent_config("s2s", agent::AgentSpec::Type::speech);
   pipeline::SpeechAgentSpec s;
-  s.agent = {"fake", address, false, "", 10000ms, {}};
+  s.agent = {"fake", address, false, "", 10000ms, {}, "", ""};
   c.speech_agents["s2s"] = s;
   return c;
 }

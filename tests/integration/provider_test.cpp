@@ -2,6 +2,9 @@
 // against the scripted fake, with every event delivered on the caller's io thread.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "support/fake_providers.hpp"
+#include "support/test_tls.hpp"
 #include "voxbridge/providers/asr_client.hpp"
 #include "voxbridge/providers/provider.hpp"
 #include "voxbridge/providers/stream.hpp"
@@ -42,12 +46,12 @@ asr::v1::RecognitionConfig config_for(const std::string& call_id) {
 
 TEST(Providers, OneChannelPerTargetSharedByEveryCall) {
   providers::ChannelPool pool;
-  providers::ProviderTarget a{"asr", "127.0.0.1:1", false, "", 0ms, {}};
-  providers::ProviderTarget b{"tts", "127.0.0.1:2", false, "", 0ms, {}};
+  providers::ProviderTarget a{"asr", "127.0.0.1:1", false, "", 0ms, {}, "", ""};
+  providers::ProviderTarget b{"tts", "127.0.0.1:2", false, "", 0ms, {}, "", ""};
   EXPECT_EQ(pool.get(a), pool.get(a));
   EXPECT_NE(pool.get(a), pool.get(b));
   EXPECT_EQ(pool.size(), 2u);
-  providers::ProviderTarget bad{"x", "127.0.0.1:3", true, "/nonexistent/ca.pem", 0ms, {}};
+  providers::ProviderTarget bad{"x", "127.0.0.1:3", true, "/nonexistent/ca.pem", 0ms, {}, "", ""};
   EXPECT_THROW(pool.get(bad), std::runtime_error);
 }
 
@@ -55,7 +59,7 @@ TEST(Providers, HealthCheckTellsServingNotServingAndUnreachable) {
   testing::FakeRecognizer rec;
   testing::FakeProviderServer srv(&rec);
   providers::ChannelPool pool;
-  auto ch = pool.get({"asr", srv.address(), false, "", 0ms, {}});
+  auto ch = pool.get({"asr", srv.address(), false, "", 0ms, {}, "", ""});
   EXPECT_EQ(providers::check_health(ch, "", 2000ms), providers::Health::serving);
   srv.set_not_serving("voxbridge.asr.v1.Recognizer");
   EXPECT_EQ(providers::check_health(ch, "voxbridge.asr.v1.Recognizer", 2000ms),
@@ -63,12 +67,47 @@ TEST(Providers, HealthCheckTellsServingNotServingAndUnreachable) {
   EXPECT_EQ(providers::check_health(ch, "no.such.Service", 2000ms),
             providers::Health::unknown_service);
   // Nothing listens on port 1: unreachable, within the timeout.
-  auto dead = pool.get({"dead", "127.0.0.1:1", false, "", 0ms, {}});
+  auto dead = pool.get({"dead", "127.0.0.1:1", false, "", 0ms, {}, "", ""});
   const auto t0 = std::chrono::steady_clock::now();
   std::string why;
   EXPECT_EQ(providers::check_health(dead, "", 300ms, &why), providers::Health::unreachable);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
   EXPECT_FALSE(why.empty());
+}
+
+/// Writes `text` to a temporary file; returns its path.
+std::string temp_file(const std::string& text) {
+  char path[] = "/tmp/vb-provider-tls-XXXXXX";
+  const int fd = ::mkstemp(path);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  return path;
+}
+
+TEST(Providers, MutualTlsWithAClientCertificate) {
+  // One throwaway identity for "localhost" is the server's certificate, the CA both sides
+  // trust, and the client's certificate.
+  const auto [cert, key] = testing::self_signed_localhost();
+  testing::FakeRecognizer rec;
+  const testing::FakeTls tls{cert, key, cert};
+  testing::FakeProviderServer srv({&rec}, &tls);
+  const std::string ca_file = temp_file(cert);
+  const std::string key_file = temp_file(key);
+  const std::string address = "localhost:" + srv.address().substr(srv.address().rfind(':') + 1);
+  providers::ChannelPool pool;
+  std::string why;
+  auto with_cert = pool.get({"asr", address, true, ca_file, 0ms, {}, ca_file /* cert */, key_file});
+  EXPECT_EQ(providers::check_health(with_cert, "", 3000ms, &why), providers::Health::serving)
+      << why;
+  // Without the client certificate the server refuses the handshake.
+  auto without = pool.get({"asr", address, true, ca_file, 0ms, {}, "", ""});
+  EXPECT_NE(providers::check_health(without, "", 1000ms, &why), providers::Health::serving);
+  // Without TLS at all, neither.
+  auto plain = pool.get({"asr", address, false, "", 0ms, {}, "", ""});
+  EXPECT_NE(providers::check_health(plain, "", 1000ms, &why), providers::Health::serving);
+  std::remove(ca_file.c_str());
+  std::remove(key_file.c_str());
 }
 
 TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
@@ -77,7 +116,8 @@ TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
   rec.silence_frames = 5;  // final after the 5th silent frame in a row
   testing::FakeProviderServer srv(&rec);
   providers::ChannelPool pool;
-  providers::ProviderTarget target{"asr", srv.address(), false, "", 5000ms, {{"x-api-key", "k"}}};
+  providers::ProviderTarget target{"asr",  srv.address(),        false, "",
+                                   5000ms, {{"x-api-key", "k"}}, "",    ""};
 
   boost::asio::io_context io;
   auto busy = boost::asio::make_work_guard(io);  // events arrive from gRPC's threads
@@ -132,7 +172,7 @@ TEST(Providers, CancelledStreamClosesWithCancelled) {
   testing::FakeRecognizer rec;
   testing::FakeProviderServer srv(&rec);
   providers::ChannelPool pool;
-  providers::ProviderTarget target{"asr", srv.address(), false, "", 5000ms, {}};
+  providers::ProviderTarget target{"asr", srv.address(), false, "", 5000ms, {}, "", ""};
   boost::asio::io_context io;
   auto busy = boost::asio::make_work_guard(io);  // events arrive from gRPC's threads
   bool closed = false;
@@ -162,7 +202,7 @@ TEST(Providers, PausedReadsHoldTheProviderBackAndLoseNothing) {
   tts.word_ms = 200;
   testing::FakeProviderServer srv(&tts);
   providers::ChannelPool pool;
-  providers::ProviderTarget target{"tts", srv.address(), false, "", 20000ms, {}};
+  providers::ProviderTarget target{"tts", srv.address(), false, "", 20000ms, {}, "", ""};
   using Tts = providers::BidiStream<tts::v1::SynthesizeRequest, tts::v1::SynthesizeResponse>;
   boost::asio::io_context io;
   auto busy = boost::asio::make_work_guard(io);

@@ -370,10 +370,19 @@ std::vector<llm::v1::TurnRequest> FakeDialogue::requests() const {
   return requests_;
 }
 
-FakeProviderServer::FakeProviderServer(std::vector<grpc::Service*> services) {
+FakeProviderServer::FakeProviderServer(std::vector<grpc::Service*> services, const FakeTls* tls) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder b;
-  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (tls != nullptr) {
+    grpc::SslServerCredentialsOptions o(
+        tls->client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                               : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    o.pem_root_certs = tls->client_ca;
+    o.pem_key_cert_pairs.push_back({tls->key, tls->cert});
+    creds = grpc::SslServerCredentials(o);
+  }
+  b.AddListeningPort("127.0.0.1:0", creds, &port_);
   for (auto* service : services) b.RegisterService(service);
   server_ = b.BuildAndStart();
 }

@@ -131,9 +131,17 @@ class FakeSpeechAgent final : public agent::v1::Agent::Service {
 };
 
 /// A gRPC server on 127.0.0.1:<free port> with the standard health service.
+/// TLS for a fake provider server: its certificate and key (PEM), and whether it demands a
+/// client certificate signed by `client_ca` (mutual TLS).
+struct FakeTls {
+  std::string cert;
+  std::string key;
+  std::string client_ca;  ///< empty = no client certificate asked for
+};
+
 class FakeProviderServer {
  public:
-  explicit FakeProviderServer(std::vector<grpc::Service*> services);
+  explicit FakeProviderServer(std::vector<grpc::Service*> services, const FakeTls* tls = nullptr);
   explicit FakeProviderServer(grpc::Service* service)
       : FakeProviderServer(std::vector<grpc::Service*>{service}) {}
   ~FakeProviderServer();

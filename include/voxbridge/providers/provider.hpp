@@ -25,6 +25,10 @@ struct ProviderTarget {
   std::chrono::milliseconds deadline{0};
   /// Sent with every RPC (API keys and the like); header names in lower case.
   std::vector<std::pair<std::string, std::string>> metadata;
+  /// Client certificate chain and key (PEM) for providers that require mutual TLS; both or
+  /// neither.
+  std::string cert_file;
+  std::string key_file;
 };
 
 /// Channels by target: every call to the same provider multiplexes its streams on one HTTP/2

@@ -474,6 +474,11 @@ TEST(Config, OperationsMistakesAreNamed) {
             "voxbridge.conf:2: [route-r] variable: 'VB_AGENT' is not NAME=PATTERN");
   EXPECT_EQ(error_of("[route-r]\nagent = echo\nlistener = nope\n"),
             "voxbridge.conf: [route-r] listener: no [listener-nope]");
+  EXPECT_EQ(error_of("[provider-p]\naddress = h:1\ntls = yes\ncert_file = /c.pem\n"),
+            "voxbridge.conf: [provider-p] key_file: missing: a client certificate needs both "
+            "cert_file and key_file");
+  EXPECT_EQ(error_of("[provider-p]\naddress = h:1\ncert_file = /c.pem\nkey_file = /k.pem\n"),
+            "voxbridge.conf: [provider-p] tls: cert_file and key_file need tls = yes");
   EXPECT_EQ(error_of("[webhook]\nurl = ftp://x\n"),
             "voxbridge.conf:2: [webhook] url: 'ftp://x' is not an http:// or https:// URL");
   EXPECT_EQ(error_of("[webhook]\nevents = call_started, bogus\n"),
