@@ -755,7 +755,8 @@ TEST_F(ControlE2E, PreRegistrationRoutesShippedDialplan) {
   const std::string tone_id = next_id();
   const auto tone_start = routed_call(tone_id, "tone");
   ASSERT_TRUE(tone_start.has_value())
-      << "the routed voxbridge logged no call start (refused: not pre-registered?)\n"
+      << "the routed voxbridge logged no call start (AudioSocket() to VB_HOST failed, or "
+         "voxbridge refused a call that was not pre-registered)\n"
       << g_env->diagnostics();
   // The tone agent hangs up after its tone; agent-routed's hangup handler then publishes the
   // UUID voxbridge-routed made.
@@ -775,7 +776,8 @@ TEST_F(ControlE2E, PreRegistrationRoutesShippedDialplan) {
   const std::string echo_id = next_id();
   const auto echo_start = routed_call(echo_id, "sales");
   ASSERT_TRUE(echo_start.has_value())
-      << "the routed voxbridge logged no call start (refused: not pre-registered?)\n"
+      << "the routed voxbridge logged no call start (AudioSocket() to VB_HOST failed, or "
+         "voxbridge refused a call that was not pre-registered)\n"
       << g_env->diagnostics();
   EXPECT_NE(echo_start->find(" agent=echo"), std::string::npos) << *echo_start;
   EXPECT_EQ(echo_start->find(" route="), std::string::npos) << *echo_start;
