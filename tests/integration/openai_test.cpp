@@ -196,7 +196,7 @@ TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
   pipeline::PipelineSpec p;
   p.greeting = "";
   p.asr = p.tts = {"fake", fakes.address(), false, "", 0ms, {}, "", ""};
-  p.llm = {"gpt", host.address(), false, "", 0ms, {{"vb-openai", "gpt"}}};
+  p.llm = {"gpt", host.address(), false, "", 0ms, {{"vb-openai", "gpt"}}, "", ""};
   c.pipelines["bot"] = p;
   testing::RunningServer s(c);
 
