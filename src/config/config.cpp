@@ -466,7 +466,9 @@ void set_ami(control::AmiOptions& a, const Where& w, const std::string& v) {
 void set_ari(control::AriOptions& a, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   if (k == "url") {
-    if (v.rfind("http://", 0) != 0) w.fail("'" + v + "' is not an http:// URL");
+    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+      w.fail("'" + v + "' is not an http:// or https:// URL");
+    }
     a.url = v;
   } else if (k == "username") {
     a.username = v;
@@ -474,6 +476,10 @@ void set_ari(control::AriOptions& a, const Where& w, const std::string& v) {
     a.password = expand_env(w, v);
   } else if (k == "app") {
     a.app = v;
+  } else if (k == "ca_file") {
+    a.ca_file = v;
+  } else if (k == "verify_tls") {
+    a.verify_tls = parse_bool(w, v);
   } else if (k == "connect_timeout_ms") {
     a.connect_timeout = parse_ms_key(w, v);
   } else if (k == "request_timeout_ms") {
@@ -1061,6 +1067,10 @@ Config parse_config(const std::string& text, const std::string& source) {
     if (c.control.mode == control::ControlConfig::Mode::ari &&
         (c.control.ari.username.empty() || c.control.ari.password.empty())) {
       Where{source, 0, "ari", ""}.fail("mode = ari needs username and password");
+    }
+    if (c.control.ari.url.rfind("https://", 0) != 0 &&
+        (!c.control.ari.ca_file.empty() || !c.control.ari.verify_tls)) {
+      Where{source, 0, "ari", "url"}.fail("ca_file and verify_tls need an https:// url");
     }
     if (c.control.mode == control::ControlConfig::Mode::none &&
         (seen_sections.count("ami") != 0 || seen_sections.count("ari") != 0)) {

@@ -6,15 +6,25 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <deque>
 #include <random>
+#include <stdexcept>
+#include <type_traits>
+#include <variant>
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 namespace voxbridge::control {
 
@@ -26,6 +36,8 @@ namespace json = boost::json;
 using asio::awaitable;
 using asio::use_awaitable;
 using Clock = std::chrono::steady_clock;
+using TcpStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 std::string url_encode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -71,22 +83,57 @@ std::string base64(std::string_view in) {
   return out;
 }
 
-struct HostPort {
-  std::string host;
+struct Target {
+  bool tls = false;  ///< https:// (and so wss://)
+  std::string host;  ///< as resolved: an IPv6 address without its brackets
   std::string port;
+  std::string host_header;  ///< host as written in a URL (IPv6 in brackets)
 };
 
-/// "http://host:port[/]" -> host, port. Throws on anything else.
-HostPort parse_http_url(const std::string& url) {
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) {
-    throw std::invalid_argument("ARI url '" + url + "' must start with http://");
+/// "http[s]://host[:port][/...]" -> where to connect. Throws on any other scheme.
+Target parse_url(const std::string& url) {
+  Target t;
+  std::string rest;
+  if (url.rfind("https://", 0) == 0) {
+    t.tls = true;
+    rest = url.substr(8);
+  } else if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
+  } else {
+    throw std::invalid_argument("ARI url '" + url + "' must start with http:// or https://");
   }
-  std::string rest = url.substr(scheme.size());
   if (const auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
-  const auto colon = rest.rfind(':');
-  if (colon == std::string::npos) return {rest, "80"};
-  return {rest.substr(0, colon), rest.substr(colon + 1)};
+  std::string port;
+  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    const auto close = rest.find(']');
+    const std::string after = close == std::string::npos ? "" : rest.substr(close + 1);
+    if (close == std::string::npos || (!after.empty() && after.front() != ':')) {
+      throw std::invalid_argument("ARI url '" + url + "': bad host");
+    }
+    t.host = rest.substr(1, close - 1);
+    if (!after.empty()) port = after.substr(1);
+  } else if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
+    t.host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  } else {
+    t.host = rest;
+  }
+  t.port = !port.empty() ? port : t.tls ? "443" : "80";
+  t.host_header = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
+  return t;
+}
+
+/// Closes whatever stream `v` holds, at the TCP level (pending operations fail).
+template <class Variant>
+void close_lowest(Variant& v) {
+  std::visit(
+      [](auto& s) {
+        if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) {
+          boost::system::error_code ignored;
+          beast::get_lowest_layer(s).socket().close(ignored);
+        }
+      },
+      v);
 }
 
 struct Request {
@@ -102,7 +149,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
   Impl(asio::any_io_executor ex, AriOptions o)
       : exec(std::move(ex)),
         opts(std::move(o)),
-        where(parse_http_url(opts.url)),
+        where(parse_url(opts.url)),
         auth("Basic " + base64(opts.username + ":" + opts.password)),
         rest_wake(exec),
         retry(exec),
@@ -112,7 +159,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
 
   asio::any_io_executor exec;
   AriOptions opts;
-  HostPort where;
+  Target where;
   std::string auth;
   EventHandler on_event;
   StateHandler on_state;
@@ -121,8 +168,9 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
   std::deque<Request> queue;
   asio::steady_timer rest_wake;
   asio::steady_timer retry;
-  std::unique_ptr<beast::tcp_stream> rest;  // keep-alive REST connection (null = none)
-  std::unique_ptr<websocket::stream<beast::tcp_stream>> ws;
+  std::unique_ptr<asio::ssl::context> tls_ctx;  // https: made on first use; outlives the streams
+  std::variant<std::monostate, TcpStream, TlsStream> rest;  // the keep-alive REST connection
+  std::variant<std::monostate, websocket::stream<TcpStream>, websocket::stream<TlsStream>> ws;
   std::mt19937 rng;
 
   void set_state(bool now_up, std::string_view why) {
@@ -131,19 +179,109 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
     if (on_state) on_state(now_up, why);
   }
 
-  awaitable<std::unique_ptr<beast::tcp_stream>> connect() {
+  awaitable<std::unique_ptr<TcpStream>> connect() {
     asio::ip::tcp::resolver resolver(exec);
     const auto eps = co_await resolver.async_resolve(where.host, where.port, use_awaitable);
-    auto s = std::make_unique<beast::tcp_stream>(exec);
+    auto s = std::make_unique<TcpStream>(exec);
     s->expires_after(opts.connect_timeout);
     co_await s->async_connect(eps, use_awaitable);
     co_return s;
   }
 
+  /// The client TLS context (https), made on first use: a ca_file that cannot be read fails
+  /// each connection attempt, logged, until it can.
+  asio::ssl::context& tls_context() {
+    if (tls_ctx) return *tls_ctx;
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1);
+    if (opts.verify_tls) {
+      boost::system::error_code ec;
+      if (opts.ca_file.empty()) {
+        ctx->set_default_verify_paths(ec);
+      } else {
+        ctx->load_verify_file(opts.ca_file, ec);
+      }
+      if (ec) {
+        throw std::runtime_error((opts.ca_file.empty() ? "cannot load the system's CAs"
+                                                       : "cannot load ca_file " + opts.ca_file) +
+                                 ": " + ec.message());
+      }
+      ctx->set_verify_mode(asio::ssl::verify_peer);
+    } else {
+      ctx->set_verify_mode(asio::ssl::verify_none);
+    }
+    tls_ctx = std::move(ctx);
+    return *tls_ctx;
+  }
+
+  /// The TLS handshake on a connected stream, within connect_timeout: SNI for a host name,
+  /// and (verify_tls) the certificate must chain to a trusted CA and name the url's host.
+  /// Throws std::runtime_error saying why it failed, in words.
+  awaitable<void> secure(TlsStream& tls) {
+    SSL* ssl = tls.native_handle();
+    boost::system::error_code not_ip;
+    asio::ip::make_address(where.host, not_ip);
+    if (not_ip && SSL_set_tlsext_host_name(ssl, where.host.c_str()) != 1) {
+      throw std::runtime_error("TLS: cannot send the server name " + where.host);
+    }
+    if (opts.verify_tls) {
+      const int set = not_ip
+                          ? SSL_set1_host(ssl, where.host.c_str())
+                          : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), where.host.c_str());
+      if (set != 1) throw std::runtime_error("TLS: cannot check certificates for " + where.host);
+    }
+    beast::get_lowest_layer(tls).expires_after(opts.connect_timeout);
+    auto [ec] =
+        co_await tls.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(use_awaitable));
+    if (!ec) {
+      beast::get_lowest_layer(tls).expires_never();
+      co_return;
+    }
+    if (ec == beast::error::timeout) {
+      throw std::runtime_error("no TLS handshake within " +
+                               std::to_string(opts.connect_timeout.count()) + " ms");
+    }
+    const long verdict = SSL_get_verify_result(ssl);
+    if (opts.verify_tls && verdict != X509_V_OK) {
+      throw std::runtime_error(
+          std::string("TLS: Asterisk's certificate is not trusted (") +
+          X509_verify_cert_error_string(verdict) +
+          "); set [ari] ca_file to the CA that signed it, or use the host name it was issued for "
+          "in url");
+    }
+    throw std::runtime_error("TLS handshake failed: " + ec.message());
+  }
+
+  /// Opens the REST connection: TCP, then TLS for https.
+  awaitable<void> open_rest() {
+    auto tcp = co_await connect();
+    if (!where.tls) {
+      rest.emplace<TcpStream>(std::move(*tcp));
+      co_return;
+    }
+    auto& tls = rest.emplace<TlsStream>(std::move(*tcp), tls_context());
+    co_await secure(tls);
+  }
+
+  /// One request and its answer on an open connection, within request_timeout.
+  template <class Stream>
+  awaitable<http::response<http::string_body>> round_trip(Stream& s,
+                                                          http::request<http::string_body>& req) {
+    beast::get_lowest_layer(s).expires_after(opts.request_timeout);
+    co_await http::async_write(s, req, use_awaitable);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    co_await http::async_read(s, buf, res, use_awaitable);
+    beast::get_lowest_layer(s).expires_never();
+    co_return res;
+  }
+
   /// One exchange on the keep-alive connection (reconnecting once if it went stale).
   awaitable<AriResponse> exchange(Request& r) {
     http::request<http::string_body> req{r.method, "/ari" + r.path, 11};
-    req.set(http::field::host, where.host);
+    req.set(http::field::host, where.host_header);
     req.set(http::field::authorization, auth);
     req.set(http::field::user_agent, "voxbridge");
     req.keep_alive(true);
@@ -155,14 +293,14 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
     AriResponse out;
     for (int attempt = 0; attempt < 2; ++attempt) {
       try {
-        if (!rest) rest = co_await connect();
-        rest->expires_after(opts.request_timeout);
-        co_await http::async_write(*rest, req, use_awaitable);
-        beast::flat_buffer buf;
+        if (std::holds_alternative<std::monostate>(rest)) co_await open_rest();
         http::response<http::string_body> res;
-        co_await http::async_read(*rest, buf, res, use_awaitable);
-        rest->expires_never();
-        if (!res.keep_alive()) rest.reset();
+        if (auto* tls = std::get_if<TlsStream>(&rest)) {
+          res = co_await round_trip(*tls, req);
+        } else {
+          res = co_await round_trip(std::get<TcpStream>(rest), req);
+        }
+        if (!res.keep_alive()) rest.emplace<std::monostate>();
         out.status = static_cast<int>(res.result_int());
         boost::system::error_code ec;
         if (!res.body().empty()) out.body = json::parse(res.body(), ec);
@@ -179,8 +317,8 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
         }
         co_return out;
       } catch (const boost::system::system_error& e) {
-        const bool stale = rest != nullptr;
-        rest.reset();
+        const bool stale = !std::holds_alternative<std::monostate>(rest);
+        rest.emplace<std::monostate>();
         out.status = 0;
         out.error = e.code() == beast::error::timeout
                         ? "no answer from ARI within " +
@@ -189,8 +327,8 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
         // A keep-alive connection Asterisk closed while idle: try once on a new one. A
         // timeout is not retried (the request may have been carried out).
         if (!stale || e.code() == beast::error::timeout) break;
-      } catch (const std::exception& e) {
-        rest.reset();
+      } catch (const std::exception& e) {  // TLS, ca_file, a bad answer
+        rest.emplace<std::monostate>();
         out.error = std::string("ARI request failed: ") + e.what();
         break;
       }
@@ -222,44 +360,56 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
 
   /// One events WebSocket, from connect to loss; returns why it ended.
   awaitable<std::string> events_session() {
+    std::string why;
     try {
       auto tcp = co_await connect();
-      ws = std::make_unique<websocket::stream<beast::tcp_stream>>(std::move(*tcp));
-      ws->set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
-        req.set(http::field::authorization, auth);
-        req.set(http::field::user_agent, "voxbridge");
-      }));
-      ws->next_layer().expires_after(opts.connect_timeout);
-      const std::string target = "/ari/events?app=" + url_encode(opts.app) + "&subscribeAll=false";
-      websocket::response_type res;
-      co_await ws->async_handshake(res, where.host + ":" + where.port, target, use_awaitable);
-      ws->next_layer().expires_never();
-      // Asterisk pings rarely; our own pings notice a dead link within a minute.
-      websocket::stream_base::timeout t{};
-      t.handshake_timeout = opts.connect_timeout;
-      t.idle_timeout = std::chrono::seconds(30);
-      t.keep_alive_pings = true;
-      ws->set_option(t);
-    } catch (const boost::system::system_error& e) {
-      ws.reset();
-      if (e.code() == websocket::error::upgrade_declined) {
-        co_return "ARI refused the events WebSocket (wrong user/password, or app name?)";
+      if (where.tls) {
+        auto& w = ws.emplace<websocket::stream<TlsStream>>(std::move(*tcp), tls_context());
+        co_await secure(w.next_layer());
+        why = co_await events_on(w);
+      } else {
+        auto& w = ws.emplace<websocket::stream<TcpStream>>(std::move(*tcp));
+        why = co_await events_on(w);
       }
-      co_return "cannot connect to ARI " + opts.url + ": " + e.code().message();
+    } catch (const boost::system::system_error& e) {
+      why = e.code() == websocket::error::upgrade_declined
+                ? "ARI refused the events WebSocket (wrong user/password, or app name?)"
+                : "cannot connect to ARI " + opts.url + ": " + e.code().message();
+    } catch (const std::exception& e) {  // TLS, ca_file
+      why = "cannot connect to ARI " + opts.url + ": " + e.what();
     }
+    ws.emplace<std::monostate>();
+    co_return why;
+  }
+
+  /// The WebSocket upgrade on a connected (and secured) stream, then its events until it is
+  /// lost (returns why). Throws if the upgrade fails.
+  template <class Next>
+  awaitable<std::string> events_on(websocket::stream<Next>& w) {
+    w.set_option(websocket::stream_base::decorator([this](websocket::request_type& req) {
+      req.set(http::field::authorization, auth);
+      req.set(http::field::user_agent, "voxbridge");
+    }));
+    beast::get_lowest_layer(w).expires_after(opts.connect_timeout);
+    const std::string target = "/ari/events?app=" + url_encode(opts.app) + "&subscribeAll=false";
+    websocket::response_type res;
+    co_await w.async_handshake(res, where.host_header + ":" + where.port, target, use_awaitable);
+    beast::get_lowest_layer(w).expires_never();
+    // Asterisk pings rarely; our own pings notice a dead link within a minute.
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = opts.connect_timeout;
+    t.idle_timeout = std::chrono::seconds(30);
+    t.keep_alive_pings = true;
+    w.set_option(t);
     set_state(true, "subscribed to " + opts.app);
     beast::flat_buffer buf;
     for (;;) {
-      try {
-        buf.clear();
-        co_await ws->async_read(buf, use_awaitable);
-      } catch (const boost::system::system_error& e) {
-        ws.reset();
-        co_return "ARI events connection lost: " + e.code().message();
-      }
-      boost::system::error_code ec;
-      const auto v = json::parse(beast::buffers_to_string(buf.data()), ec);
-      if (ec || !v.is_object()) {
+      buf.clear();
+      auto [ec, n] = co_await w.async_read(buf, asio::as_tuple(use_awaitable));
+      if (ec) co_return "ARI events connection lost: " + ec.message();
+      boost::system::error_code jec;
+      const auto v = json::parse(beast::buffers_to_string(buf.data()), jec);
+      if (jec || !v.is_object()) {
         spdlog::warn("ARI: ignoring an event that is not a JSON object");
         continue;
       }
@@ -311,6 +461,9 @@ bool AriClient::connected() const {
 void AriClient::start() {
   if (impl_->running) return;
   impl_->running = true;
+  if (impl_->where.tls && !impl_->opts.verify_tls) {
+    spdlog::warn("ARI: {}: TLS certificate NOT verified (verify_tls = no)", impl_->opts.url);
+  }
   auto log = [](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -328,9 +481,8 @@ void AriClient::stop() {
   impl_->running = false;
   impl_->retry.cancel();
   impl_->rest_wake.cancel();
-  boost::system::error_code ignored;
-  if (impl_->ws) impl_->ws->next_layer().socket().close(ignored);
-  if (impl_->rest) impl_->rest->socket().close(ignored);
+  close_lowest(impl_->ws);
+  close_lowest(impl_->rest);
 }
 
 void AriClient::request(std::string method, std::string path, std::string body,

@@ -6,11 +6,15 @@
 // out as the right ARI requests, refused ones never reach Asterisk.
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <future>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,6 +103,28 @@ std::string query(const std::optional<FakeAri::Request>& r, const std::string& k
   return r->query.at(key);
 }
 
+/// The leg's received frames that are not silence; `wrong` counts those that are not the sent
+/// tone at some phase (the tone repeats every 400 samples).
+std::size_t echoed_frames(const FakeAri::MediaLeg& got, std::size_t& wrong) {
+  std::size_t echoed = 0;
+  wrong = 0;
+  for (std::size_t f = 0; f + 320 <= got.received.size(); f += 320) {
+    bool silent = true;
+    for (std::size_t i = f; i < f + 320; ++i) silent = silent && got.received[i] == 0;
+    if (silent) continue;
+    bool matched = false;
+    for (std::size_t phase = 0; phase < 400 && !matched; ++phase) {
+      matched = true;
+      for (std::size_t i = 0; i < 320 && matched; ++i) {
+        matched = got.received[f + i] == FakeAri::tone(phase + i);
+      }
+    }
+    wrong += matched ? 0 : 1;
+    ++echoed;
+  }
+  return echoed;
+}
+
 TEST(Ari, CallIsAnsweredBridgedToItsAudioSocketLegEchoedAndTornDown) {
   FakeAri ari("vb", "s3cret");
   RunningServer s(ari_config(ari, "echo"));
@@ -140,22 +166,9 @@ TEST(Ari, CallIsAnsweredBridgedToItsAudioSocketLegEchoedAndTornDown) {
   EXPECT_NEAR(50 / seconds, 50.0, 5.0);
   const auto got = leg(ari);
   EXPECT_EQ(got.bytes_received, got.frames_received * 640);
-  std::size_t echoed = 0;
-  for (std::size_t f = 0; f + 320 <= got.received.size(); f += 320) {
-    bool silent = true;
-    for (std::size_t i = f; i < f + 320; ++i) silent = silent && got.received[i] == 0;
-    if (silent) continue;
-    bool matched = false;
-    for (std::size_t phase = 0; phase < 400 && !matched; ++phase) {
-      matched = true;
-      for (std::size_t i = 0; i < 320 && matched; ++i) {
-        matched = got.received[f + i] == FakeAri::tone(phase + i);
-      }
-    }
-    EXPECT_TRUE(matched) << "echoed frame at sample " << f << " is not the sent tone";
-    ++echoed;
-  }
-  EXPECT_GE(echoed, 40u);
+  std::size_t wrong = 0;
+  EXPECT_GE(echoed_frames(got, wrong), 40u);
+  EXPECT_EQ(wrong, 0u) << "echoed frames that are not the sent tone";
   EXPECT_FALSE(got.hangup_received);
 
   ari.hangup_caller(caller);
@@ -329,6 +342,112 @@ TEST(Ari, OutboundCallsAreOriginatedIntoTheApp) {
 
   ari.hangup_caller(id);
   EXPECT_TRUE(all_gone(ari, s));
+}
+
+TEST(Ari, CallOverHttpsAndWssIsAnsweredBridgedEchoedAndTornDown) {
+  FakeAri ari("vb", "s3cret", "voxbridge", /*tls=*/true);
+  config::Config c = ari_config(ari, "echo");
+  ASSERT_EQ(c.control.ari.url.rfind("https://localhost:", 0), 0u) << c.control.ari.url;
+  c.control.ari.ca_file = ari.ca_file();
+  RunningServer s(c);
+  ASSERT_TRUE(connected(ari));  // the events WebSocket, over TLS
+  const std::string caller = ari.start_call("5551234", "7000");
+
+  ASSERT_TRUE(
+      ari.wait_for([&] { return ari.find_request("POST", "/ari/bridges/").has_value(); }, 3s));
+  EXPECT_TRUE(ari.find_request("POST", "/ari/channels/" + caller + "/answer").has_value());
+  const auto media = ari.find_request("POST", "/ari/channels/externalMedia");
+  ASSERT_TRUE(media.has_value());
+  EXPECT_EQ(query(media, "external_host"), "127.0.0.1:" + std::to_string(s.port));
+  ASSERT_EQ(ari.media_legs().size(), 1u);
+  EXPECT_EQ(leg(ari).uuid, query(media, "data"));
+  EXPECT_EQ(query(ari.find_request("POST", "/ari/bridges/"), "channel"),
+            caller + "," + leg(ari).channel);
+
+  ASSERT_TRUE(ari.wait_for([&] { return leg(ari).frames_received >= 25; }, 3s));
+  std::size_t wrong = 0;
+  EXPECT_GE(echoed_frames(leg(ari), wrong), 15u);
+  EXPECT_EQ(wrong, 0u) << "echoed frames that are not the sent tone";
+
+  ari.hangup_caller(caller);
+  EXPECT_TRUE(all_gone(ari, s)) << ari.live_channels() << " channels, " << ari.live_bridges()
+                                << " bridges left";
+  EXPECT_EQ(ari.count_requests("DELETE", "/ari/bridges/"), 1u);
+  EXPECT_EQ(ari.count_requests("DELETE", "/ari/channels/" + leg(ari).channel), 1u);
+  EXPECT_TRUE(leg(ari).closed);
+  EXPECT_EQ(ari.tls_failures(), 0);
+  EXPECT_EQ(ari.websocket_connects(), 1);
+}
+
+TEST(Ari, UntrustedCertificateIsRefusedLoggedAndRetried) {
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  capture->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(capture);
+  {
+    // No ca_file: the system's CAs do not know the fake's self-signed certificate.
+    FakeAri ari("vb", "s3cret", "voxbridge", /*tls=*/true);
+    RunningServer s(ari_config(ari, "echo"));
+    // The client keeps trying (backoff 0.25-0.5 s, then 0.5-1 s...) and is refused each time.
+    EXPECT_TRUE(ari.wait_for([&] { return ari.tls_failures() >= 3; }, 5s)) << ari.tls_failures();
+    EXPECT_EQ(ari.websocket_connects(), 0);
+    EXPECT_TRUE(ari.requests().empty());
+    EXPECT_FALSE(s.server.controller()->connected());
+  }
+  spdlog::set_default_logger(previous);
+  const std::string text = log.str();
+  EXPECT_NE(text.find("cannot connect to ARI https://localhost:"), std::string::npos) << text;
+  EXPECT_NE(text.find("certificate is not trusted (self-signed certificate)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ca_file"), std::string::npos) << text;
+  EXPECT_NE(text.find("retrying in"), std::string::npos) << text;
+}
+
+/// The first REST answer an AriClient with `o` gets (it never reaches the fake's REST API).
+control::AriResponse first_answer(control::AriOptions o) {
+  boost::asio::io_context io;
+  o.username = "vb";
+  o.password = "s3cret";
+  o.reconnect_min = 50ms;
+  o.reconnect_max = 100ms;
+  auto client = control::AriClient::create(io.get_executor(), o);
+  control::AriResponse out;
+  out.error = "no answer";
+  client->start();
+  client->request("GET", "/asterisk/info", {}, [&](control::AriResponse r) {
+    out = std::move(r);
+    client->stop();
+  });
+  io.run_for(5s);
+  client->stop();
+  return out;
+}
+
+TEST(Ari, RestRequestsOverTlsFailWithAClearErrorUnlessTheCertificateChecksOut) {
+  FakeAri ari("vb", "s3cret", "voxbridge", /*tls=*/true);
+  control::AriOptions o;
+  o.url = ari.url();
+  // Untrusted: the certificate is its own CA and no ca_file names it.
+  auto r = first_answer(o);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.error.find("certificate is not trusted (self-signed certificate)"), std::string::npos)
+      << r.error;
+  // Trusted CA, but not the name the certificate carries (DNS:localhost): refused too.
+  o.ca_file = ari.ca_file();
+  o.url = "https://127.0.0.1:" + std::to_string(ari.port());
+  r = first_answer(o);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.error.find("certificate is not trusted (IP address mismatch)"), std::string::npos)
+      << r.error;
+  EXPECT_TRUE(ari.requests().empty());
+  // The right name and CA: through (the fake answers 404 for /asterisk/info).
+  o.url = ari.url();
+  r = first_answer(o);
+  EXPECT_EQ(r.status, 404) << r.error;
+  EXPECT_EQ(ari.requests().size(), 1u);
+  EXPECT_GE(ari.tls_failures(), 2);
 }
 
 TEST(Ari, WrongPasswordIsRefusedAndNoCallIsTaken) {

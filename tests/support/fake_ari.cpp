@@ -7,23 +7,29 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <numbers>
 #include <thread>
 
+#include "support/test_tls.hpp"
 #include "voxbridge/audiosocket/protocol.hpp"
 
 namespace voxbridge::testing {
@@ -36,6 +42,7 @@ namespace json = boost::json;
 using asio::awaitable;
 using asio::ip::tcp;
 using Response = http::response<http::string_body>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
@@ -115,26 +122,52 @@ struct Channel {
   std::shared_ptr<Leg> leg;  // externalMedia channels only
 };
 
+/// One events WebSocket, over TCP or TLS.
 struct Events {
-  explicit Events(tcp::socket s) : ws(std::move(s)) {}
-  websocket::stream<beast::tcp_stream> ws;
+  virtual ~Events() = default;
+  virtual awaitable<boost::system::error_code> write(const std::string& text) = 0;
+  virtual void close() = 0;
   std::deque<std::string> out;
   bool writing = false;
 };
 
+template <class Next>
+struct EventsOn : Events {
+  explicit EventsOn(Next&& next) : ws(std::move(next)) {}
+  awaitable<boost::system::error_code> write(const std::string& text) override {
+    ws.text(true);
+    auto [ec, n] = co_await ws.async_write(asio::buffer(text), kTuple);
+    co_return ec;
+  }
+  void close() override {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(ws).socket().close(ignored);
+  }
+  websocket::stream<Next> ws;
+};
+
 struct FakeAri::Impl {
-  Impl(std::string user, std::string password, std::string app_name)
+  Impl(std::string user, std::string password, std::string app_name, bool tls)
       : app(std::move(app_name)), acceptor(io, {asio::ip::make_address("127.0.0.1"), 0}) {
+    if (tls) {
+      const auto [cert, key] = self_signed_localhost();
+      tls_ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+      tls_ctx->use_certificate_chain(asio::buffer(cert));
+      tls_ctx->use_private_key(asio::buffer(key), asio::ssl::context::pem);
+      certificate = cert;
+    }
     const std::string plain = user + ":" + password;
     std::string b64(beast::detail::base64::encoded_size(plain.size()), '\0');
     b64.resize(beast::detail::base64::encode(b64.data(), plain.data(), plain.size()));
     auth = "Basic " + b64;
   }
 
-  asio::io_context io{1};  // first: destroyed last
+  std::unique_ptr<asio::ssl::context> tls_ctx;  // null = plain HTTP; outlives the streams
+  asio::io_context io{1};                       // destroyed after everything below
   std::string app;
   std::string auth;
   tcp::acceptor acceptor;
+  std::string certificate;  // PEM, with TLS
   std::thread thread;
 
   // Only on the io thread.
@@ -150,6 +183,7 @@ struct FakeAri::Impl {
   std::shared_ptr<const std::vector<std::int16_t>> caller_audio;
   int originate_cause = 0;
   int ws_connects = 0;
+  int tls_failures = 0;
   unsigned next_id = 1;
 
   template <class F>
@@ -230,8 +264,7 @@ struct FakeAri::Impl {
 
   awaitable<void> write_events(std::shared_ptr<Events> s) {
     while (!s->out.empty()) {
-      s->ws.text(true);
-      auto [ec, n] = co_await s->ws.async_write(asio::buffer(s->out.front()), kTuple);
+      const boost::system::error_code ec = co_await s->write(s->out.front());
       if (ec) break;
       s->out.pop_front();
     }
@@ -301,10 +334,32 @@ struct FakeAri::Impl {
     }
   }
 
-  /// One client connection: keep-alive REST requests, or the events WebSocket.
+  /// One client connection: with TLS the handshake first, then keep-alive REST requests, or
+  /// the events WebSocket.
   awaitable<void> serve(tcp::socket socket) {
-    auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
-    http_conns.push_back(stream);
+    if (!tls_ctx) {
+      auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+      http_conns.push_back(stream);
+      co_await serve_http(std::move(stream));
+      co_return;
+    }
+    auto stream = std::make_shared<TlsStream>(beast::tcp_stream(std::move(socket)), *tls_ctx);
+    // (Aliasing: drop_connections() closes the TCP under the TLS.)
+    http_conns.push_back(
+        std::shared_ptr<beast::tcp_stream>(stream, &beast::get_lowest_layer(*stream)));
+    beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(5));
+    auto [ec] = co_await stream->async_handshake(asio::ssl::stream_base::server, kTuple);
+    if (ec) {
+      std::lock_guard lock(mu);
+      ++tls_failures;
+      co_return;
+    }
+    beast::get_lowest_layer(*stream).expires_never();
+    co_await serve_http(std::move(stream));
+  }
+
+  template <class Stream>
+  awaitable<void> serve_http(std::shared_ptr<Stream> stream) {
     beast::flat_buffer buf;
     for (;;) {
       http::request<http::string_body> req;
@@ -315,7 +370,9 @@ struct FakeAri::Impl {
         const Request r = parse_request("GET", std::string(req.target()), {});
         if (authorized && r.path == "/ari/events" && r.query.count("app") != 0 &&
             r.query.at("app") == app) {
-          co_await run_events(stream->release_socket(), std::move(req));
+          auto s = std::make_shared<EventsOn<Stream>>(std::move(*stream));
+          stream.reset();  // moved from: its entry in http_conns expires
+          co_await run_events(std::move(s), std::move(req));
           co_return;
         }
       }
@@ -333,13 +390,15 @@ struct FakeAri::Impl {
     }
   }
 
-  awaitable<void> run_events(tcp::socket socket, http::request<http::string_body> req) {
-    auto s = std::make_shared<Events>(std::move(socket));
+  template <class Next>
+  awaitable<void> run_events(std::shared_ptr<EventsOn<Next>> s,
+                             http::request<http::string_body> req) {
     s->ws.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "Asterisk"); }));
     auto [ec] = co_await s->ws.async_accept(req, kTuple);
     if (ec) co_return;
-    events.push_back(s);
+    const std::shared_ptr<Events> base = s;
+    events.push_back(base);
     {
       std::lock_guard lock(mu);
       ++ws_connects;
@@ -350,12 +409,12 @@ struct FakeAri::Impl {
       if (rec) break;
       buf.clear();
     }
-    std::erase(events, s);
+    std::erase(events, base);
   }
 
   void drop_connections() {
     boost::system::error_code ignored;
-    for (auto& s : events) beast::get_lowest_layer(s->ws).socket().close(ignored);
+    for (auto& s : events) s->close();
     events.clear();
     for (auto& w : http_conns) {
       if (auto c = w.lock()) c->socket().close(ignored);
@@ -662,9 +721,15 @@ struct FakeAri::Impl {
 
 // --- the test API -------------------------------------------------------------------------------
 
-FakeAri::FakeAri(std::string username, std::string password, std::string app)
-    : impl_(std::make_unique<Impl>(std::move(username), std::move(password), std::move(app))) {
+FakeAri::FakeAri(std::string username, std::string password, std::string app, bool tls)
+    : impl_(std::make_unique<Impl>(std::move(username), std::move(password), std::move(app), tls)) {
   port_ = impl_->acceptor.local_endpoint().port();
+  if (tls) {
+    ca_file_ = (std::filesystem::temp_directory_path() /
+                ("vb-fake-ari-ca-" + std::to_string(port_) + ".pem"))
+                   .string();
+    std::ofstream(ca_file_) << impl_->certificate;
+  }
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
   impl_->thread = std::thread([io = &impl_->io] {
     auto work = asio::make_work_guard(*io);
@@ -684,6 +749,7 @@ FakeAri::~FakeAri() {
   });
   impl_->io.stop();
   impl_->thread.join();
+  if (!ca_file_.empty()) std::filesystem::remove(ca_file_);
 }
 
 std::string FakeAri::start_call(const std::string& caller_number, const std::string& exten,
@@ -761,6 +827,9 @@ std::size_t FakeAri::live_bridges() const {
 }
 int FakeAri::websocket_connects() const {
   return impl_->locked([&] { return impl_->ws_connects; });
+}
+int FakeAri::tls_failures() const {
+  return impl_->locked([&] { return impl_->tls_failures; });
 }
 std::vector<FakeAri::Request> FakeAri::requests() const {
   return impl_->locked([&] { return impl_->log; });

@@ -4,6 +4,9 @@
 // It keeps the live channels and bridges; externalMedia really connects to voxbridge as an
 // AudioSocket client (UUID, then 20 ms slin16 frames) and records what comes back.
 //
+// With `tls` it is Asterisk's TLS server instead (http.conf tlsenable): https and wss only, with
+// a fresh certificate for "localhost"; ca_file() is the CA to trust.
+//
 // Threads: everything runs on the fake's own io thread; every public function may be called
 // from any thread.
 #pragma once
@@ -48,13 +51,21 @@ class FakeAri {
   };
 
   /// `app` is the one Stasis application the events WebSocket accepts.
-  FakeAri(std::string username, std::string password, std::string app = "voxbridge");
+  FakeAri(std::string username, std::string password, std::string app = "voxbridge",
+          bool tls = false);
   ~FakeAri();
   FakeAri(const FakeAri&) = delete;
   FakeAri& operator=(const FakeAri&) = delete;
 
   unsigned short port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  /// http://127.0.0.1:PORT, or with TLS https://localhost:PORT (the certificate's name).
+  std::string url() const {
+    return (ca_file_.empty() ? "http://127.0.0.1:" : "https://localhost:") + std::to_string(port_);
+  }
+  /// With TLS: a PEM file with the certificate's CA (removed with the fake); else empty.
+  std::string ca_file() const { return ca_file_; }
+  /// With TLS: connections whose TLS handshake failed (the client refused the certificate).
+  int tls_failures() const;
 
   /// A caller channel (state "Ring", PJSIP) enters Stasis: StasisStart with its caller number,
   /// dialplan exten and `channelvars`. Returns its id.
@@ -97,6 +108,7 @@ class FakeAri {
  private:
   std::unique_ptr<Impl> impl_;
   unsigned short port_ = 0;
+  std::string ca_file_;
 };
 
 }  // namespace voxbridge::testing

@@ -1,7 +1,8 @@
 // A client of the Asterisk REST Interface: the events WebSocket of one Stasis application
 // (basic auth; reconnect with capped exponential backoff and jitter, which also resubscribes)
 // and REST requests over one keep-alive HTTP connection, each with its own timeout. An answer
-// other than 2xx becomes an error that carries the status and Asterisk's message.
+// other than 2xx becomes an error that carries the status and Asterisk's message. An https://
+// url puts both on TLS (https and wss): SNI, the certificate checked against the url's host.
 //
 // Threads: everything runs on the executor given at creation (the control thread); request()
 // must be called there, and handlers run there.
@@ -20,10 +21,17 @@
 namespace voxbridge::control {
 
 struct AriOptions {
-  std::string url = "http://127.0.0.1:8088";  ///< Asterisk's HTTP server (http.conf)
+  /// Asterisk's HTTP server (http.conf): http://host[:port], or https://host[:port] for its TLS
+  /// server (tlsenable, usually port 8089); IPv6 as [addr].
+  std::string url = "http://127.0.0.1:8088";
   std::string username;
   std::string password;
   std::string app = "voxbridge";  ///< the Stasis application name
+  /// https only: PEM CAs to trust; empty = the system's.
+  std::string ca_file;
+  /// https only: check Asterisk's certificate and that it names the url's host. Off = no
+  /// protection against a man in the middle (logged at start).
+  bool verify_tls = true;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{5000};
   std::chrono::milliseconds reconnect_min{500};

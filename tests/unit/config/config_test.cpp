@@ -486,5 +486,36 @@ TEST(Config, OperationsMistakesAreNamed) {
             "action");
 }
 
+TEST(Config, AriOverHttpsTakesACaFile) {
+  const Config c = parse_config(
+      "[control]\nmode = ari\n[ari]\nurl = https://pbx.example.com:8089\nusername = vb\n"
+      "password = x\nca_file = /etc/voxbridge/asterisk-ca.pem\n",
+      "voxbridge.conf");
+  EXPECT_EQ(c.control.mode, control::ControlConfig::Mode::ari);
+  EXPECT_EQ(c.control.ari.url, "https://pbx.example.com:8089");
+  EXPECT_EQ(c.control.ari.ca_file, "/etc/voxbridge/asterisk-ca.pem");
+  EXPECT_TRUE(c.control.ari.verify_tls);
+  // Plain http as before: no CA, verification (unused) on.
+  const Config plain = parse_config(
+      "[control]\nmode = ari\n[ari]\nurl = http://127.0.0.1:8088\nusername = vb\npassword = x\n",
+      "voxbridge.conf");
+  EXPECT_EQ(plain.control.ari.url, "http://127.0.0.1:8088");
+  EXPECT_EQ(plain.control.ari.ca_file, "");
+  EXPECT_TRUE(plain.control.ari.verify_tls);
+  const Config unverified = parse_config(
+      "[control]\nmode = ari\n[ari]\nurl = https://10.0.0.5:8089\nusername = vb\n"
+      "password = x\nverify_tls = no\n",
+      "voxbridge.conf");
+  EXPECT_FALSE(unverified.control.ari.verify_tls);
+
+  EXPECT_EQ(error_of("[ari]\nurl = wss://pbx:8089\n"),
+            "voxbridge.conf:2: [ari] url: 'wss://pbx:8089' is not an http:// or https:// URL");
+  EXPECT_EQ(error_of("[ari]\nverify_tls = maybe\n"),
+            "voxbridge.conf:2: [ari] verify_tls: 'maybe' is not yes or no");
+  EXPECT_EQ(error_of("[control]\nmode = ari\n[ari]\nurl = http://pbx:8088\nusername = vb\n"
+                     "password = x\nca_file = /ca.pem\n"),
+            "voxbridge.conf: [ari] url: ca_file and verify_tls need an https:// url");
+}
+
 }  // namespace
 }  // namespace voxbridge::config
