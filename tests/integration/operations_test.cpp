@@ -267,8 +267,8 @@ TEST(Operations, APeerGetsAtMostItsShareOfCalls) {
 
 TEST(Operations, ConnectionsBeyondThePeersRateAreRefused) {
   RunningServer s(ops_config("connect_rate = 1\nconnect_burst = 2\n"));
+  asio::io_context io;  // before the sockets: they must go first
   std::vector<std::unique_ptr<tcp::socket>> open;
-  asio::io_context io;
   for (int i = 0; i < 2; ++i) {
     open.push_back(std::make_unique<tcp::socket>(io));
     open.back()->connect({asio::ip::make_address("127.0.0.1"), s.port});
