@@ -250,7 +250,10 @@ TEST(Pipeline, ALongReplyIsPacedByBackpressureNotDropped) {
   const auto r = call.get();
   ASSERT_TRUE(r.connected) << r.error;
   EXPECT_GT(written_early, 50);
-  EXPECT_LT(written_early, 450);  // of 600 messages: 2.7 s window + 1 s queue + 1.5 s played
+  // Of 600 messages: 2.7 s window + 1 s queue + 1.5 s played is about 260 when the call starts
+  // on time; under ASan on a loaded 2-core machine the call's start (the reference) comes late
+  // and 450 was reached once. Without backpressure all 600 are written within the first second.
+  EXPECT_LT(written_early, 520);
   EXPECT_EQ(f.tts.audio_written.load(), 600);
   EXPECT_NEAR(testing::offset_after(r.received, kRate, 0.0, kToneRms / 2), 12.0, 0.05);
   EXPECT_GT(testing::rms(r.received, kRate, 6.0, 11.9), 0.9 * kToneRms);
