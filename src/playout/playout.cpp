@@ -1,16 +1,75 @@
 #include "voxbridge/playout/playout.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
+#include <new>
+#include <vector>
 
 namespace voxbridge::playout {
 
+namespace {
+
+std::size_t page_bytes() {
+  static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
+
+std::int16_t* map_ring(std::size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return static_cast<std::int16_t*>(p);
+}
+
+}  // namespace
+
+void PlayoutQueue::Unmap::operator()(std::int16_t* p) const {
+  if (p != nullptr) ::munmap(p, bytes);
+}
+
 PlayoutQueue::PlayoutQueue(std::size_t capacity, std::size_t low_watermark,
                            std::size_t high_watermark)
-    : ring_(new std::int16_t[std::max<std::size_t>(capacity, 1)]),
-      capacity_(std::max<std::size_t>(capacity, 1)),
+    : capacity_(std::max<std::size_t>(capacity, 1)),
       low_(std::min(low_watermark, capacity_)),
-      high_(std::clamp(high_watermark, low_, capacity_)) {}
+      high_(std::clamp(high_watermark, low_, capacity_)) {
+  const std::size_t bytes = round_up(capacity_ * sizeof(std::int16_t), page_bytes());
+  ring_ = std::unique_ptr<std::int16_t[], Unmap>(map_ring(bytes), Unmap{bytes});
+}
+
+void PlayoutQueue::note_written(std::size_t tail, std::size_t n) {
+  if (n == 0) return;
+  touched_ = tail + n > capacity_ ? capacity_ : std::max(touched_, tail + n);
+}
+
+void PlayoutQueue::release_drained() {
+  // Only ever called with the queue at the front of the ring (head_ == 0).
+  const std::size_t page = page_bytes();
+  const std::size_t keep = round_up(std::max(kKeepBytes, size_ * sizeof(std::int16_t)), page);
+  const std::size_t used = round_up(touched_ * sizeof(std::int16_t), page);
+  if (used < keep + kMinReleaseBytes) return;
+  auto* base = reinterpret_cast<unsigned char*>(ring_.get());
+  // MADV_DONTNEED on a private anonymous mapping: the pages go back now and read as zeros if
+  // touched again. Failure only means they stay resident.
+  if (::madvise(base + keep, used - keep, MADV_DONTNEED) == 0) {
+    touched_ = keep / sizeof(std::int16_t);
+  }
+}
+
+std::size_t PlayoutQueue::resident_bytes() const {
+  const std::size_t page = page_bytes();
+  const std::size_t bytes = ring_.get_deleter().bytes;
+  std::vector<unsigned char> vec(bytes / page);
+  if (::mincore(ring_.get(), bytes, vec.data()) != 0) return 0;
+  std::size_t n = 0;
+  for (auto v : vec) n += (v & 1) != 0 ? page : 0;
+  return n;
+}
 
 std::size_t PlayoutQueue::push(std::span<const std::int16_t> samples) {
   const std::size_t n = std::min(samples.size(), free_space());
@@ -19,6 +78,7 @@ std::size_t PlayoutQueue::push(std::span<const std::int16_t> samples) {
   const std::size_t first = std::min(n, capacity_ - tail);
   std::memcpy(ring_.get() + tail, samples.data(), first * sizeof(std::int16_t));
   std::memcpy(ring_.get(), samples.data() + first, (n - first) * sizeof(std::int16_t));
+  note_written(tail, n);
   size_ += n;
   return n;
 }
@@ -29,6 +89,7 @@ std::size_t PlayoutQueue::push_silence(std::size_t count) {
   const std::size_t first = std::min(n, capacity_ - tail);
   std::fill_n(ring_.get() + tail, first, std::int16_t{0});
   std::fill_n(ring_.get(), n - first, std::int16_t{0});
+  note_written(tail, n);
   size_ += n;
   return n;
 }
@@ -49,6 +110,11 @@ std::size_t PlayoutQueue::pop(std::span<std::int16_t> out) {
     std::memmove(ring_.get(), ring_.get() + head_, size_ * sizeof(std::int16_t));
     head_ = 0;
   }
+  // Back at the front after a burst: give the rest of what the burst touched back (one system
+  // call per drained burst; a standing queue of a frame or two never gets here).
+  if (head_ == 0 && touched_ * sizeof(std::int16_t) >= kKeepBytes + kMinReleaseBytes) {
+    release_drained();
+  }
   return n;
 }
 
@@ -56,6 +122,7 @@ std::size_t PlayoutQueue::clear() {
   const std::size_t n = size_;
   head_ = 0;
   size_ = 0;
+  if (touched_ * sizeof(std::int16_t) >= kKeepBytes + kMinReleaseBytes) release_drained();
   return n;
 }
 

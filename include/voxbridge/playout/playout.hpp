@@ -6,6 +6,12 @@
 // catch up after a stall (late deadlines are skipped and counted), and an empty queue yields
 // silence without moving the timeline. Time is passed in, so tests drive it with a fake clock.
 // Single-threaded (the call's io thread); the ring is allocated once at construction.
+//
+// Memory: the ring is its own anonymous mapping, so only the pages a call has used are resident,
+// and a burst (a reply queued ahead of playout, a backlog after a stall) gives its pages back to
+// the system when the queue drains or the call ends. A malloc'd ring would keep them resident in
+// the heap for whichever call reuses the block, and the server's RSS would ratchet up with every
+// stall instead of following the audio actually queued.
 #pragma once
 
 #include <chrono>
@@ -24,6 +30,8 @@ class PlayoutQueue {
   /// `capacity` samples; `high_watermark` is where producers should pause (backpressure), and
   /// `low_watermark` where they may resume.
   PlayoutQueue(std::size_t capacity, std::size_t low_watermark, std::size_t high_watermark);
+  PlayoutQueue(const PlayoutQueue&) = delete;
+  PlayoutQueue& operator=(const PlayoutQueue&) = delete;
 
   /// Appends as much of `samples` as fits; returns the count taken. The rest is counted as
   /// overflow (producers that respect the high watermark never see it).
@@ -34,6 +42,9 @@ class PlayoutQueue {
   std::size_t pop(std::span<std::int16_t> out);
   /// Drops everything queued (barge-in); returns the samples dropped.
   std::size_t clear();
+  /// Bytes of the ring resident in RAM now (mincore): for tests and diagnostics, not the
+  /// per-frame path.
+  std::size_t resident_bytes() const;
 
   std::size_t size() const { return size_; }
   std::size_t capacity() const { return capacity_; }
@@ -44,8 +55,21 @@ class PlayoutQueue {
 
  private:
   static constexpr std::size_t kCompactBelow = 1024;  // samples moved to the front after a pop
-  std::unique_ptr<std::int16_t[]> ring_;
+  /// Pages kept resident at the front after a drain (a small standing queue lives there), and
+  /// the least a release must return to be worth its system call.
+  static constexpr std::size_t kKeepBytes = 8192;
+  static constexpr std::size_t kMinReleaseBytes = 16384;
+  struct Unmap {
+    std::size_t
+        bytes;  // no default member initializer: unique_ptr needs it default-constructible here
+    void operator()(std::int16_t* p) const;
+  };
+  void note_written(std::size_t tail, std::size_t n);
+  void release_drained();
+
+  std::unique_ptr<std::int16_t[], Unmap> ring_;
   std::size_t capacity_;
+  std::size_t touched_ = 0;  // samples from the front of the ring written since the last release
   std::size_t low_;
   std::size_t high_;
   std::size_t head_ = 0;  // next sample to pop

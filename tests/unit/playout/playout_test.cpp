@@ -204,6 +204,70 @@ TEST(PlayoutQueue, ASmallStandingQueueStaysAtTheFrontOfTheRing) {
   }
 }
 
+TEST(PlayoutQueue, NothingIsResidentBeforeUseAndABurstGivesItsPagesBackWhenDrained) {
+  // 2 s at 16 kHz: 64,000 bytes, 16 pages of 4 KiB.
+  PlayoutQueue q(32000, 0, 32000);
+  EXPECT_EQ(q.resident_bytes(), 0u);
+
+  // A stall's backlog fills the ring; every page of it becomes resident.
+  std::vector<std::int16_t> burst(32000);
+  for (std::size_t i = 0; i < burst.size(); ++i) burst[i] = static_cast<std::int16_t>(i);
+  ASSERT_EQ(q.push(burst), 32000u);
+  EXPECT_EQ(q.resident_bytes(), 64000u / 4096 * 4096 + 4096);
+
+  // Played out frame by frame, in order; once drained only the front 8 KiB stays resident.
+  std::vector<std::int16_t> out(320);
+  std::int16_t next = 0;
+  for (int f = 0; f < 100; ++f) {
+    ASSERT_EQ(q.pop(out), 320u);
+    for (auto v : out) ASSERT_EQ(v, next++);
+  }
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_EQ(q.resident_bytes(), 8192u);
+
+  // The released pages work again (they read as zeros until written): a second burst round-trips.
+  for (auto& v : burst) v = static_cast<std::int16_t>(-v);
+  ASSERT_EQ(q.push(burst), 32000u);
+  next = 0;
+  for (int f = 0; f < 100; ++f) {
+    ASSERT_EQ(q.pop(out), 320u);
+    for (auto v : out) ASSERT_EQ(v, static_cast<std::int16_t>(-(next++)));
+  }
+  EXPECT_EQ(q.resident_bytes(), 8192u);
+}
+
+TEST(PlayoutQueue, ABargeInClearGivesTheQueuedPagesBack) {
+  PlayoutQueue q(32000, 0, 32000);
+  std::vector<std::int16_t> reply(24000, 1000);  // 1.5 s of a reply queued ahead of playout
+  ASSERT_EQ(q.push(reply), 24000u);
+  EXPECT_GE(q.resident_bytes(), 48000u);
+  EXPECT_EQ(q.clear(), 24000u);
+  EXPECT_EQ(q.resident_bytes(), 8192u);
+  std::vector<std::int16_t> frame(320, 7), out(320);
+  ASSERT_EQ(q.push(frame), 320u);
+  ASSERT_EQ(q.pop(out), 320u);
+  EXPECT_EQ(out, frame);
+}
+
+TEST(PlayoutQueue, AStandingQueueThatNeverDrainsKeepsItsAudio) {
+  // After a stall an echo call holds a deep queue for the rest of the call: nothing may be
+  // released under it, whichever way the ring has wrapped.
+  PlayoutQueue q(16000, 0, 16000);
+  std::vector<std::int16_t> in(320), out(320);
+  std::int16_t next_in = 0, next_out = 0;
+  for (int f = 0; f < 45; ++f) {  // 14,400 samples standing
+    for (auto& v : in) v = next_in++;
+    ASSERT_EQ(q.push(in), 320u);
+  }
+  for (int f = 0; f < 500; ++f) {  // 10 s of one in, one out: the ring wraps many times
+    for (auto& v : in) v = next_in++;
+    ASSERT_EQ(q.push(in), 320u);
+    ASSERT_EQ(q.pop(out), 320u);
+    for (auto v : out) ASSERT_EQ(v, next_out++);
+  }
+  EXPECT_EQ(q.size(), 14400u);
+}
+
 TEST(PlayoutQueue, WrapsAroundKeepingOrder) {
   PlayoutQueue q(10, 0, 10);
   std::vector<std::int16_t> a{1, 2, 3, 4, 5, 6, 7}, out(5);
