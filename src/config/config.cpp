@@ -241,6 +241,31 @@ void set_webhook(webhooks::WebhookOptions& o, const Where& w, const std::string&
   }
 }
 
+/// The DTMF keys, shared by pipeline agents and routes; false if `w.key` is not one of them.
+bool set_dtmf(pipeline::PipelineSpec& s, const Where& w, const std::string& v) {
+  const std::string& k = w.key;
+  if (k == "dtmf") {
+    const std::string x = lower(v);
+    if (x == "event") {
+      s.dtmf = pipeline::DtmfMode::event;
+    } else if (x == "collect") {
+      s.dtmf = pipeline::DtmfMode::collect;
+    } else {
+      w.fail("'" + v + "' is not event or collect");
+    }
+  } else if (k == "dtmf_terminator") {
+    if (v.size() != 1 || !audiosocket::is_dtmf_digit(v[0])) w.fail("'" + v + "' is not a digit");
+    s.dtmf_terminator = v[0];
+  } else if (k == "dtmf_timeout_ms") {
+    s.dtmf_timeout = parse_ms(w, v, 100, 60000);
+  } else if (k == "dtmf_max_digits") {
+    s.dtmf_max_digits = static_cast<std::size_t>(parse_int(w, v, 1, 64));
+  } else {
+    return false;
+  }
+  return true;
+}
+
 void set_route(RouteConfig& r, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   auto pattern = [&](std::string& out) {
@@ -270,7 +295,13 @@ void set_route(RouteConfig& r, const Where& w, const std::string& v) {
   } else if (k == "record") {
     r.record = parse_bool(w, v);
   } else {
-    w.fail("unknown option");
+    // DTMF handling for these calls: parsed as the agent's keys are, kept as overrides.
+    pipeline::PipelineSpec d;
+    if (!set_dtmf(d, w, v)) w.fail("unknown option");
+    if (k == "dtmf") r.dtmf = d.dtmf;
+    if (k == "dtmf_terminator") r.dtmf_terminator = d.dtmf_terminator;
+    if (k == "dtmf_timeout_ms") r.dtmf_timeout = d.dtmf_timeout;
+    if (k == "dtmf_max_digits") r.dtmf_max_digits = d.dtmf_max_digits;
   }
 }
 
@@ -637,6 +668,8 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
     s.max_utterance = parse_ms(w, v, 1000, 3600000);
   } else if (k == "retry_backoff_ms") {
     s.retry_backoff = parse_ms(w, v, 0, 10000);
+  } else if (k == "asr_replay_ms") {
+    s.asr_replay = parse_ms(w, v, 0, 60000);
   } else if (k == "greeting_file") {
     s.greeting_file = v;
   } else if (k == "fallback_file") {
@@ -667,23 +700,7 @@ bool set_pipeline(PipelineDraft& d, const Where& w, const std::string& v) {
     s.max_no_input = static_cast<int>(parse_int(w, v, 0, 20));
   } else if (k == "goodbye") {
     s.goodbye = v;
-  } else if (k == "dtmf") {
-    const std::string x = lower(v);
-    if (x == "event") {
-      s.dtmf = pipeline::DtmfMode::event;
-    } else if (x == "collect") {
-      s.dtmf = pipeline::DtmfMode::collect;
-    } else {
-      w.fail("'" + v + "' is not event or collect");
-    }
-  } else if (k == "dtmf_terminator") {
-    if (v.size() != 1 || !audiosocket::is_dtmf_digit(v[0])) w.fail("'" + v + "' is not a digit");
-    s.dtmf_terminator = v[0];
-  } else if (k == "dtmf_timeout_ms") {
-    s.dtmf_timeout = parse_ms(w, v, 100, 60000);
-  } else if (k == "dtmf_max_digits") {
-    s.dtmf_max_digits = static_cast<std::size_t>(parse_int(w, v, 1, 64));
-  } else {
+  } else if (!set_dtmf(s, w, v)) {
     return false;
   }
   if (d.first_line == 0) {
@@ -828,6 +845,11 @@ void validate(const Config& c) {
     if ((r.language || r.greeting) && a->type != agent::AgentSpec::Type::pipeline) {
       Where{c.source, 0, "route-" + r.name, r.language ? "language" : "greeting"}.fail(
           "only a pipeline agent has a language and a greeting ('" + r.agent + "' has not)");
+    }
+    if (r.overrides_dtmf() && a->type != agent::AgentSpec::Type::pipeline) {
+      Where{c.source, 0, "route-" + r.name, "dtmf"}.fail(
+          "only a pipeline agent handles DTMF by these settings ('" + r.agent +
+          "' is not one: an s2s agent gets every digit as an event)");
     }
     for (const auto& ln : r.listeners) {
       if (std::none_of(c.listeners.begin(), c.listeners.end(),

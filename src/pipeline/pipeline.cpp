@@ -71,7 +71,10 @@ class PipelineAgent final : public agent::Agent {
         to_asr_(rate_hz, spec_->asr_rate_hz, quality),
         asr_rate_(spec_->asr_rate_hz),
         from_tts_(spec_->tts_rate_hz, rate_hz, quality, false),
-        far_peaks_(kFarBlocks, 0) {}
+        far_peaks_(kFarBlocks, 0) {
+    replay_.reserve(static_cast<std::size_t>(spec_->asr_replay.count()) *
+                    static_cast<std::size_t>(spec_->asr_rate_hz) / 1000);
+  }
 
   void on_start(agent::CallControl& control, const agent::CallInfo& info) override {
     control_ = &control;
@@ -140,6 +143,8 @@ class PipelineAgent final : public agent::Agent {
       // full asr_chunk would delay the final transcript by up to a chunk. (Opus packets are
       // whole frames: they wait.)
       if (!voiced && spec_->asr_encoding != AsrEncoding::opus) flush_asr();
+    } else if (asr_retry_at_ != kNever && !retry_speech_ended_) {
+      keep_for_retry(samples);  // the utterance goes on while its ASR stream is retried
     } else {
       pre_roll_.push(samples);
     }
@@ -148,7 +153,7 @@ class PipelineAgent final : public agent::Agent {
   std::string_view state() const override {
     if (failed_) return "fallback";
     if (reply_) return control_->queued_samples() > 0 ? "speaking" : "thinking";
-    if (asr_) return "hearing";
+    if (hearing()) return "hearing";
     return "listening";
   }
 
@@ -174,6 +179,7 @@ class PipelineAgent final : public agent::Agent {
       open_llm();
     }
     if (tts_retry_at_ != kNever && tick_ >= tts_retry_at_ && reply_) retry_tts();
+    if (asr_retry_at_ != kNever && tick_ >= asr_retry_at_) retry_asr();
     feed_playout();
     if (!digits_.empty() && (tick_ - digits_since_) * kTickMs >=
                                 static_cast<std::uint64_t>(spec_->dtmf_timeout.count())) {
@@ -191,7 +197,7 @@ class PipelineAgent final : public agent::Agent {
       transfer_when_drained_.reset();
       run_action(a);
     }
-    if (!ending_ && !reply_ && !asr_ && !detector_.in_speech() && listening_since_ != kNever &&
+    if (!ending_ && !reply_ && !hearing() && !detector_.in_speech() && listening_since_ != kNever &&
         (tick_ - listening_since_) * kTickMs >=
             static_cast<std::uint64_t>(spec_->no_input_timeout.count())) {
       listening_since_ = kNever;
@@ -284,11 +290,19 @@ class PipelineAgent final : public agent::Agent {
   // --- listening ---
   void on_speech_started() {
     listening_since_ = kNever;
-    if (asr_) return;  // still finishing the previous utterance
+    if (hearing()) return;  // still finishing the previous utterance (or retrying its stream)
     open_asr();
   }
 
+  /// An ASR stream is open, or about to be reopened for the current utterance.
+  bool hearing() const { return asr_ != nullptr || asr_retry_at_ != kNever; }
+
   void on_speech_ended() {
+    if (asr_retry_at_ != kNever && !retry_speech_ended_) {
+      retry_speech_ended_ = true;  // the retry sends the utterance and finishes at once
+      speech_end_ = Clock::now();
+      return;
+    }
     if (!asr_ || !asr_streaming_) return;
     asr_streaming_ = false;
     speech_end_ = Clock::now();
@@ -297,6 +311,19 @@ class PipelineAgent final : public agent::Agent {
   }
 
   void open_asr() {
+    if (!start_asr_stream(kAsrQueue)) return;
+    asr_pcm_.clear();
+    utterance_.clear();
+    speech_end_ = {};
+    replay_.clear();
+    replay_whole_ = replay_.capacity() > 0;
+    pre_roll_.drain(scratch_);
+    send_to_asr(scratch_);
+  }
+
+  /// Opens an ASR stream for the call's current utterance; false (and the call failed) if it
+  /// could not be started.
+  bool start_asr_stream(std::size_t max_queued) {
     asr::v1::RecognitionConfig cfg;
     *cfg.mutable_call() = call_;
     cfg.mutable_format()->set_encoding(spec_->asr_encoding == AsrEncoding::opus ? common::v1::OPUS
@@ -308,6 +335,7 @@ class PipelineAgent final : public agent::Agent {
     if (rate != asr_rate_) {
       asr_rate_ = rate;
       to_asr_ = audio::Resampler(rate_hz_, rate, quality_);
+      replay_whole_ = false;  // what was kept is at the old rate
     }
     cfg.mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(asr_rate_));
     if (spec_->asr_encoding == AsrEncoding::opus) {
@@ -344,17 +372,63 @@ class PipelineAgent final : public agent::Agent {
       if (m_ != nullptr) m_->providers[asr_slot_].streams.add();
       asr_ = providers::AsrStream::start(channels_->get(spec_->asr),
                                          bounded(spec_->asr, spec_->max_utterance), cfg, post_fn(),
-                                         std::move(ev));
+                                         std::move(ev), max_queued);
     } catch (const std::exception& e) {
       fail(std::string("ASR: ") + e.what());
-      return;
+      return false;
     }
     asr_streaming_ = true;
+    return true;
+  }
+
+  /// Keeps what is sent to ASR for a retry of this utterance's stream (see asr_replay).
+  void remember(std::span<const std::int16_t> pcm) {
+    if (!replay_whole_) return;
+    if (replay_.size() + pcm.size() > replay_.capacity()) {
+      replay_whole_ = false;  // too long to replay: a retry hears only what follows the break
+      replay_.clear();
+      return;
+    }
+    replay_.insert(replay_.end(), pcm.begin(), pcm.end());
+  }
+
+  /// Caller audio while the utterance's stream is being retried: resampled and kept only.
+  void keep_for_retry(std::span<const std::int16_t> samples) {
+    if (samples.empty()) return;
+    rest_.resize(to_asr_.max_output(samples.size()));
+    rest_.resize(to_asr_.process(samples, rest_));
+    if (replay_whole_) remember(rest_);
+    if (!replay_whole_) held_.insert(held_.end(), rest_.begin(), rest_.end());
+  }
+
+  /// The one retry of a stream that broke mid-utterance: a new stream, the utterance from its
+  /// start (or what followed the break, if it was too long to keep), then live audio.
+  void retry_asr() {
+    asr_retry_at_ = kNever;
+    const auto chunk = static_cast<std::size_t>(spec_->asr_chunk.count() * asr_rate_ / 1000);
+    const std::vector<std::int16_t>& again = replay_whole_ ? replay_ : held_;
+    const int rate_before = asr_rate_;
+    // Room for all of it at once on top of the usual queue: the provider takes it at its pace.
+    if (!start_asr_stream(kAsrQueue + again.size() / std::max<std::size_t>(chunk, 1) + 1)) return;
+    spdlog::info("call uuid={}: ASR stream reopened; sending the {} ms of the utterance{}",
+                 info_.uuid, again.size() * 1000 / static_cast<std::size_t>(asr_rate_),
+                 replay_whole_ ? " from its start" : " after the break (too long to keep whole)");
     asr_pcm_.clear();
-    utterance_.clear();
-    speech_end_ = {};
-    pre_roll_.drain(scratch_);
-    send_to_asr(scratch_);
+    if (asr_rate_ == rate_before) {
+      for (std::size_t at = 0; at < again.size(); at += chunk) {
+        const std::size_t n = std::min(chunk, again.size() - at);
+        asr_pcm_.assign(again.begin() + static_cast<std::ptrdiff_t>(at),
+                        again.begin() + static_cast<std::ptrdiff_t>(at + n));
+        if (n == chunk) flush_asr();  // a partial last chunk waits for live audio
+      }
+    }
+    held_.clear();
+    if (retry_speech_ended_) {
+      retry_speech_ended_ = false;
+      asr_streaming_ = false;
+      flush_asr();
+      asr_->finish();
+    }
   }
 
   /// Audio to ASR goes out in messages of asr_chunk (each one a gRPC write with its own
@@ -364,6 +438,7 @@ class PipelineAgent final : public agent::Agent {
     const std::size_t at = asr_pcm_.size();
     asr_pcm_.resize(at + to_asr_.max_output(samples.size()));
     asr_pcm_.resize(at + to_asr_.process(samples, {asr_pcm_.data() + at, asr_pcm_.size() - at}));
+    remember({asr_pcm_.data() + at, asr_pcm_.size() - at});
     const auto chunk = static_cast<std::size_t>(spec_->asr_chunk.count() * asr_rate_ / 1000);
     while (asr_pcm_.size() >= chunk) {
       if (asr_pcm_.size() == chunk) {
@@ -401,6 +476,7 @@ class PipelineAgent final : public agent::Agent {
   void on_asr_closed(const grpc::Status& st) {
     if (asr_) asr_dropped_ += asr_->dropped();
     asr_.reset();
+    const bool was_streaming = asr_streaming_;
     asr_streaming_ = false;
     if (!st.ok()) {
       if (m_ != nullptr) m_->providers[asr_slot_].errors.add();
@@ -408,6 +484,16 @@ class PipelineAgent final : public agent::Agent {
                    static_cast<int>(st.error_code()));
       if (++asr_failures_ >= 2) {
         fail("ASR failed twice: " + st.error_message());
+        return;
+      }
+      // Broken before the utterance's final result: retry once after the backoff with the
+      // utterance again, instead of losing what the caller said.
+      if (was_streaming || utterance_.empty()) {
+        asr_retry_at_ = tick_ + static_cast<std::uint64_t>(spec_->retry_backoff.count() / kTickMs);
+        retry_speech_ended_ = !was_streaming;
+        utterance_.clear();
+        asr_pcm_.clear();
+        held_.clear();
         return;
       }
     } else {
@@ -435,9 +521,9 @@ class PipelineAgent final : public agent::Agent {
     llm::v1::Event e;
     e.mutable_dtmf()->set_digits(digits);
     pending_events_.push_back(std::move(e));
-    if (!reply_ && !asr_) {
+    if (!reply_ && !hearing()) {
       start_turn("");
-    } else if (!asr_) {
+    } else if (!hearing()) {
       digits_waiting_ = true;  // a turn of their own once this reply has been spoken
     }                          // else they go with the caller's words
   }
@@ -991,8 +1077,15 @@ class PipelineAgent final : public agent::Agent {
   std::unique_ptr<audio::OpusEncoderStream> opus_;
   std::vector<std::uint8_t> opus_packet_, asr_bytes_;
 
+  static constexpr std::size_t kAsrQueue = 50;  // audio messages an ASR stream may hold back
+
   std::shared_ptr<providers::AsrStream> asr_;
   bool asr_streaming_ = false;
+  std::vector<std::int16_t> replay_;  // the utterance sent so far (capacity fixed: asr_replay)
+  bool replay_whole_ = false;         // replay_ holds the utterance from its start
+  std::vector<std::int16_t> held_;    // audio during a retry's backoff, when replay_ is not whole
+  std::uint64_t asr_retry_at_ = kNever;  // tick of the pending retry of a broken ASR stream
+  bool retry_speech_ended_ = false;      // the utterance ended before (or during) the retry
   std::uint64_t asr_gen_ = 0;
   int asr_failures_ = 0;
   std::uint64_t asr_dropped_ = 0;  // audio messages the ASR stream could not take (slow provider)

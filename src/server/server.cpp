@@ -40,6 +40,12 @@ MakeAgent agent_factory(const config::Config& cfg, const agent::AgentSpec& spec,
       ps.greeting = *route->greeting;
       ps.greeting_file.clear();
     }
+    if (route != nullptr) {
+      ps.dtmf = route->dtmf.value_or(ps.dtmf);
+      ps.dtmf_terminator = route->dtmf_terminator.value_or(ps.dtmf_terminator);
+      ps.dtmf_timeout = route->dtmf_timeout.value_or(ps.dtmf_timeout);
+      ps.dtmf_max_digits = route->dtmf_max_digits.value_or(ps.dtmf_max_digits);
+    }
     auto factory = std::make_shared<pipeline::PipelineFactory>(std::move(ps), g.internal_rate_hz,
                                                                g.resampler_quality, channels);
     return [factory] { return factory->create(); };

@@ -363,6 +363,103 @@ TEST(Pipeline, CollectedDigitsEndAtTheTerminator) {
   EXPECT_EQ(reqs[0].events(0).dtmf().digits(), "42");
 }
 
+TEST(Pipeline, AnAsrStreamBrokenMidUtteranceIsRetriedWithTheWholeUtterance) {
+  // The recognizer needs 30 voiced frames for its final; the caller speaks for 40. The first
+  // stream breaks 30 frames in (its pre-roll and the first voiced frames heard): the retry must
+  // hear the utterance from its start, exactly what an unbroken stream hears, and the LLM gets
+  // the words once.
+  Fakes f;
+  f.asr.voice_level = 150;  // every 20 ms of the test voice counts (its level swings)
+  f.asr.voiced_frames = 30;
+  f.asr.fail_after_frames = 30;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  const auto audio = caller_says(0.8, 2.5);
+
+  sim::place_call(plan_with(s.port, audio));  // unbroken: what a whole stream hears
+  const auto whole = f.asr.voiced_per_stream();
+  ASSERT_GE(whole.size(), 1u);  // (then one that hears the endpointing silence)
+  ASSERT_GE(whole[0], 39);
+  ASSERT_EQ(f.llm.requests().size(), 1u);
+
+  f.asr.failing_streams = 1;
+  sim::place_call(plan_with(s.port, audio));
+  const auto heard = f.asr.voiced_per_stream();
+  ASSERT_GE(heard.size(), whole.size() + 2);
+  const int broken = heard[whole.size()], retry = heard[whole.size() + 1];
+  EXPECT_GT(broken, 0);         // the broken stream had heard the start of the speech
+  EXPECT_LT(broken, whole[0]);  // and not all of it
+  EXPECT_EQ(retry, whole[0]);   // the retry: all of it, from its start
+  const auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[1].user_text(), "hello world");
+  const std::string m = s.server.metrics_text();
+  EXPECT_NE(m.find("voxbridge_provider_errors_total{provider=\"fake\"} 1\n"), std::string::npos)
+      << m;
+  EXPECT_EQ(m.find("voxbridge_fallbacks_total 1"), std::string::npos) << m;
+}
+
+TEST(Pipeline, WithoutReplayABrokenStreamHearsOnlyWhatFollowsTheBreak) {
+  // asr_replay = 0: the same break loses the words before it; the retry hears only the rest
+  // (too few voiced frames for a final) and no turn starts. The test above is the difference.
+  Fakes f;
+  f.asr.voice_level = 150;
+  f.asr.voiced_frames = 30;
+  f.asr.fail_after_frames = 30;
+  f.asr.failing_streams = 1;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  spec.asr_replay = 0ms;
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  sim::place_call(plan_with(s.port, caller_says(0.8, 2.5)));
+  const auto heard = f.asr.voiced_per_stream();
+  ASSERT_EQ(heard.size(), 2u);
+  EXPECT_GT(heard[0], 0);
+  EXPECT_GT(heard[1], 0);
+  EXPECT_LT(heard[1], 30);
+  EXPECT_TRUE(f.llm.requests().empty());
+}
+
+TEST(Pipeline, ARouteChoosesHowItsCallsTakeDigits) {
+  // One agent (digits as events), two listeners; the route for the "menu" listener collects
+  // digits up to '#' instead. The same keypresses reach the LLM as "42" on one and "4" at once
+  // on the other.
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  config::Config c = pipeline_config(f.server->address(), spec);
+  c.listeners.push_back(c.listeners[0]);
+  c.listeners[1].name = "menu";
+  config::RouteConfig r;
+  r.name = "menu";
+  r.listeners = {"menu"};
+  r.agent = "bot";
+  r.dtmf = pipeline::DtmfMode::collect;
+  c.routes.push_back(r);
+  RunningServer s(c);
+  const auto ports = s.server.ports();
+  ASSERT_EQ(ports.size(), 2u);
+
+  auto plan = plan_with(ports[1], silence(kRate, 1.5));
+  plan.dtmf = {{200ms, '4'}, {400ms, '2'}, {600ms, '#'}};
+  sim::place_call(plan);
+  auto reqs = f.llm.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  ASSERT_EQ(reqs[0].events_size(), 1);
+  EXPECT_EQ(reqs[0].events(0).dtmf().digits(), "42");
+
+  plan.port = ports[0];
+  sim::place_call(plan);
+  reqs = f.llm.requests();
+  ASSERT_GE(reqs.size(), 2u);
+  ASSERT_GE(reqs[1].events_size(), 1);
+  EXPECT_EQ(reqs[1].events(0).dtmf().digits(), "4");
+}
+
 TEST(Pipeline, HangupActionSpeaksTheFinalWordsThenHangsUp) {
   Fakes f;
   f.llm.replies["hello"] = "Thanks for calling, bye.[hangup]";

@@ -27,6 +27,10 @@ grpc::Status FakeRecognizer::StreamingRecognize(
   }
   saw_config = true;
   last_call_id = req.config().call().call_id();
+  int left = failing_streams.load();
+  while (left > 0 && !failing_streams.compare_exchange_weak(left, left - 1)) {
+  }
+  const bool breaks = left > 0;
   const int rate = static_cast<int>(req.config().format().sample_rate_hz());
   encoding = req.config().format().encoding();
   std::unique_ptr<audio::OpusDecoderStream> opus;
@@ -36,6 +40,11 @@ grpc::Status FakeRecognizer::StreamingRecognize(
   std::string pcm_bytes;
   int frame = 0, voiced = 0, quiet_run = 0;
   bool finished = false;
+  auto done = [&](grpc::Status st) {
+    std::lock_guard lock(mu_);
+    voiced_per_stream_.push_back(voiced);
+    return st;
+  };
   std::istringstream words(transcript);
   std::string first_word;
   words >> first_word;
@@ -72,6 +81,9 @@ grpc::Status FakeRecognizer::StreamingRecognize(
       }
       const bool is_voiced = n > 0 && sum / static_cast<long>(n) > voice_level;
       const auto at = static_cast<std::uint32_t>(frame * 20);
+      if (breaks && frame >= fail_after_frames) {
+        return done({grpc::StatusCode::UNAVAILABLE, "recognizer restarting"});
+      }
       ++frame;
       asr::v1::RecognizeResponse r;
       if (!is_voiced) {
@@ -104,7 +116,12 @@ grpc::Status FakeRecognizer::StreamingRecognize(
       finished = true;
     }
   }
-  return grpc::Status::OK;
+  return done(grpc::Status::OK);
+}
+
+std::vector<int> FakeRecognizer::voiced_per_stream() const {
+  std::lock_guard lock(mu_);
+  return voiced_per_stream_;
 }
 
 grpc::Status FakeSynthesizer::StreamingSynthesize(

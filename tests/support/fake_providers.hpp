@@ -39,12 +39,23 @@ class FakeRecognizer final : public asr::v1::Recognizer::Service {
       grpc::ServerReaderWriter<asr::v1::RecognizeResponse, asr::v1::RecognizeRequest>* stream)
       override;
 
+  /// The next `failing_streams` streams break with UNAVAILABLE once they have heard
+  /// `fail_after_frames` 20 ms frames (a provider restarting mid-utterance).
+  int fail_after_frames = 0;
+  std::atomic<int> failing_streams{0};
+  /// Voiced frames each finished stream heard, in stream order.
+  std::vector<int> voiced_per_stream() const;
+
   /// What the last stream saw.
   std::atomic<int> streams{0};
   std::atomic<int> audio_messages{0};
   std::atomic<bool> saw_config{false};
   std::atomic<int> encoding{0};  ///< of the last stream's config (common::v1::AudioEncoding)
   std::string last_call_id;      // written before the stream ends
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<int> voiced_per_stream_;
 };
 
 /// A synthesizer that speaks each word as a tone of `word_ms` (amplitude `level`, 440 Hz) in

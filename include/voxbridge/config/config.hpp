@@ -100,6 +100,15 @@ struct RouteConfig {
   std::optional<std::string> language;  ///< overrides the pipeline agent's language
   std::optional<std::string> greeting;  ///< overrides the pipeline agent's greeting
   std::optional<bool> record;           ///< overrides [recording] for these calls
+  /// `dtmf`, `dtmf_terminator`, `dtmf_timeout_ms`, `dtmf_max_digits`: how a pipeline agent
+  /// takes DTMF on these calls (as events for the LLM, or collected into a number), overriding
+  /// the agent's settings; unset keys keep the agent's.
+  std::optional<pipeline::DtmfMode> dtmf;
+  std::optional<char> dtmf_terminator;
+  std::optional<std::chrono::milliseconds> dtmf_timeout;
+  std::optional<std::size_t> dtmf_max_digits;
+
+  bool overrides_dtmf() const { return dtmf || dtmf_terminator || dtmf_timeout || dtmf_max_digits; }
 };
 
 struct Config {

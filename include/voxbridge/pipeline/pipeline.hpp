@@ -94,8 +94,13 @@ struct PipelineSpec {
   std::chrono::milliseconds rpc_timeout{30000};
   /// Deadline of each ASR stream (one utterance) when its provider sets none.
   std::chrono::milliseconds max_utterance{60000};
-  /// Wait before the one retry of a broken LLM turn or TTS stream.
+  /// Wait before the one retry of a broken ASR stream, LLM turn or TTS stream.
   std::chrono::milliseconds retry_backoff{200};
+  /// Caller audio of the current utterance kept (at the ASR rate, as sent) so that an ASR stream
+  /// that breaks mid-utterance is retried with the utterance from its start and nothing the
+  /// caller said is lost. An utterance longer than this loses what came before the break (the
+  /// retry hears the rest); 0 = keep nothing. Memory: resident only as far as an utterance used.
+  std::chrono::milliseconds asr_replay{8000};
   /// TTS reads pause while audio waits beyond the playout queue (backpressure through gRPC
   /// flow control), so little is ever held here; this caps what one oversized TTS message can
   /// add (the rest is dropped and counted).

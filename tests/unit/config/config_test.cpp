@@ -418,7 +418,7 @@ TEST(Config, ParsesOperations) {
           "[route-vip]\nlistener = main\ncaller = _44X.\ncalled = 5551000\n"
           "variable = VB_AGENT=tone\nvariable = VB_TIER=_[12]\nagent = tone\nrecord = no\n"
           "[route-es]\nvariable = VB_LANGUAGE=es\nagent = receptionist\nlanguage = es-ES\n"
-          "greeting = Hola.\n"
+          "greeting = Hola.\ndtmf = collect\ndtmf_terminator = *\ndtmf_timeout_ms = 5000\n"
           "[recording]\ndirectory = /srv/rec\nrecord = no\ntranscript = no\nmax_age_days = 30\n"
           "max_total_mb = 2048\n"
           "[webhook]\nurl = https://hooks.example.com/vb\nsecret = ${VB_TEST_WEBHOOK_SECRET}\n"
@@ -442,6 +442,11 @@ TEST(Config, ParsesOperations) {
   EXPECT_EQ(c.routes[0].record, false);
   EXPECT_EQ(c.routes[1].language, "es-ES");
   EXPECT_EQ(c.routes[1].greeting, "Hola.");
+  EXPECT_FALSE(c.routes[0].overrides_dtmf());
+  EXPECT_EQ(c.routes[1].dtmf, pipeline::DtmfMode::collect);
+  EXPECT_EQ(c.routes[1].dtmf_terminator, '*');
+  EXPECT_EQ(c.routes[1].dtmf_timeout, std::chrono::milliseconds(5000));
+  EXPECT_FALSE(c.routes[1].dtmf_max_digits.has_value());  // the agent's stays
   EXPECT_TRUE(c.recording.enabled);
   EXPECT_EQ(c.recording.directory, "/srv/rec");
   EXPECT_FALSE(c.recording.record);
@@ -470,6 +475,13 @@ TEST(Config, OperationsMistakesAreNamed) {
   EXPECT_EQ(error_of("[route-r]\nagent = echo\nlanguage = de\n"),
             "voxbridge.conf: [route-r] language: only a pipeline agent has a language and a "
             "greeting ('echo' has not)");
+  EXPECT_EQ(error_of("[route-r]\nagent = echo\ndtmf = collect\n"),
+            "voxbridge.conf: [route-r] dtmf: only a pipeline agent handles DTMF by these "
+            "settings ('echo' is not one: an s2s agent gets every digit as an event)");
+  EXPECT_EQ(error_of("[route-r]\nagent = receptionist\ndtmf_terminator = x\n"),
+            "voxbridge.conf:3: [route-r] dtmf_terminator: 'x' is not a digit");
+  EXPECT_EQ(error_of("[route-r]\nagent = receptionist\ncolour = red\n"),
+            "voxbridge.conf:3: [route-r] colour: unknown option");
   EXPECT_EQ(error_of("[route-r]\nvariable = VB_AGENT\n"),
             "voxbridge.conf:2: [route-r] variable: 'VB_AGENT' is not NAME=PATTERN");
   EXPECT_EQ(error_of("[route-r]\nagent = echo\nlistener = nope\n"),
