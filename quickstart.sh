@@ -44,13 +44,14 @@ cmd_run() {
   install_packages
   step "building (Release)"
   build "$root/build" -DCMAKE_BUILD_TYPE=Release -DVOXBRIDGE_TESTS=OFF -DVOXBRIDGE_BENCH=OFF
-  if [ $# -eq 0 ]; then set -- --listen 127.0.0.1:5001; fi
+  if [ $# -eq 0 ]; then set -- --listen 127.0.0.1:5001 --http 127.0.0.1:8081; fi
   step "starting voxbridge with the offline receptionist on 127.0.0.1:5001 (Ctrl-C to stop)"
   cat <<'EOF'
 In Asterisk (extensions.conf, or extensions_custom.conf on FreePBX), a wideband leg:
     exten => 7016,1,Dial(AudioSocket/127.0.0.1:5001/${UUID()}/c(slin16))
-Without Asterisk, from another terminal:
-    ./build/src/app/voxbridge call --say "I would like to talk to sales"
+Without Asterisk, from another terminal (--events: the server's own transcript, live):
+    ./build/src/app/voxbridge call --say "I would like to talk to sales" --events 127.0.0.1:8081
+The HTTP API (metrics, status) is on 127.0.0.1:8081.
 EOF
   exec "$root/build/src/app/voxbridge" "$@"
 }

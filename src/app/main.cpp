@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -80,6 +81,12 @@ int serve(int argc, const char* const* argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("voxbridge"));
   set_log_format(cfg.general.log_format);
   spdlog::set_level(spdlog::level::from_str(cfg.general.log_level));
+
+  // A recording or log file that reaches a file size limit (ulimit -f, systemd's LimitFSIZE=)
+  // must fail that write (the recorder then stops that call's recording), not kill the server;
+  // a write to a closed pipe (stdout piped into a pager that quit) must not either.
+  std::signal(SIGXFSZ, SIG_IGN);
+  std::signal(SIGPIPE, SIG_IGN);
 
   std::unique_ptr<server::Server> srv;
   try {

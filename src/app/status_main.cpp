@@ -4,18 +4,13 @@
 // the flags) for GET /status and prints one line per live call.
 #include "status_main.hpp"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include "voxbridge/config/config.hpp"
-#include "voxbridge/net/io_pool.hpp"
+#include "voxbridge/net/http_get.hpp"
 
 namespace voxbridge::app {
 
@@ -38,7 +33,6 @@ std::string text_of(const boost::json::value& v) {
 }  // namespace
 
 int status_main(int argc, const char* const* argv) {
-  namespace http = boost::beast::http;
   std::string api = "127.0.0.1:8081";
   std::string token;
   if (const char* t = std::getenv("VOXBRIDGE_HTTP_TOKEN")) token = t;
@@ -76,42 +70,26 @@ int status_main(int argc, const char* const* argv) {
       return 2;
     }
   }
-  std::string host;
-  unsigned short port = 0;
-  if (!net::split_host_port(api, host, port)) {
-    std::cerr << "voxbridge status: '" << api << "' is not HOST:PORT\n";
-    return 2;
-  }
-  if (host == "0.0.0.0") host = "127.0.0.1";
-  if (host == "::") host = "::1";
-  http::response<http::string_body> res;
+  net::HttpReply res;
   try {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::socket sock(io);
-    sock.connect({boost::asio::ip::make_address(host), port});
-    http::request<http::empty_body> req{http::verb::get, "/status", 11};
-    req.set(http::field::host, host);
-    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-    http::write(sock, req);
-    boost::beast::flat_buffer buf;
-    http::read(sock, buf, res);
+    res = net::http_get(api, "/status", token);
   } catch (const std::exception& e) {
     std::cerr << "voxbridge status: cannot reach the HTTP API at " << api << ": " << e.what()
               << "\n";
     return 1;
   }
-  if (res.result() != http::status::ok) {
-    std::cerr << "voxbridge status: " << res.result_int() << " " << res.body();
+  if (res.status != 200) {
+    std::cerr << "voxbridge status: " << res.status << " " << res.body;
     return 1;
   }
   if (raw) {
-    std::cout << res.body();
+    std::cout << res.body;
     return 0;
   }
   boost::system::error_code ec;
-  const auto v = boost::json::parse(res.body(), ec);
+  const auto v = boost::json::parse(res.body, ec);
   if (ec || !v.is_array()) {
-    std::cerr << "voxbridge status: unexpected answer: " << res.body();
+    std::cerr << "voxbridge status: unexpected answer: " << res.body;
     return 1;
   }
   std::printf("%-36s  %-21s  %-10s  %-6s  %6s  %9s  %-10s  %s\n", "UUID", "PEER", "LISTENER",

@@ -1244,6 +1244,8 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
           static_cast<std::size_t>(parse_int(Where{"command line", 0, "", "--threads"}, v, 0, 256));
     } else if (a == "--log-level") {
       cl.log_level = need();
+    } else if (a == "--http") {
+      cl.http = need();
     } else {
       throw ConfigError(a + ": unknown option (see --help)");
     }
@@ -1254,6 +1256,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
 void apply_command_line(Config& cfg, const CommandLine& cl) {
   const Where w{"command line", 0, "", ""};
   if (cl.threads) cfg.general.threads = *cl.threads;
+  if (cl.http) set_general(cfg.general, Where{"command line", 0, "", "http_listen"}, *cl.http);
   if (cl.log_level) {
     Where x = w;
     x.key = "--log-level";
@@ -1298,6 +1301,8 @@ options:
       --codec MODE      auto | slin | ulaw | alaw, for every listener
       --threads N       io threads (0 = one per core)
       --log-level L     trace | debug | info | warning | error | off
+      --http H:P        serve the HTTP API there ([general] http_listen: /metrics, /status,
+                        the live transcripts that `voxbridge call --events H:P` prints)
   -h, --help            this text
   -V, --version         print the version
 

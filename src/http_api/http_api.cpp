@@ -347,6 +347,29 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
                          req.version());
   }
 
+  /// "/v1/calls/UUID/events[?from=N]" -> (UUID, N).
+  static std::optional<std::pair<std::string, std::size_t>> events_request(
+      const std::string& target, const std::string& calls) {
+    const std::string suffix = "/events";
+    const auto q = target.find('?');
+    const std::string path = target.substr(0, q);
+    if (path.rfind(calls, 0) != 0 || path.size() <= calls.size() + suffix.size() ||
+        path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      return std::nullopt;
+    }
+    std::size_t from = 0;
+    if (q != std::string::npos) {
+      const std::string query = target.substr(q + 1);
+      if (query.rfind("from=", 0) == 0) {
+        const auto* b = query.data() + 5;
+        const auto* e = query.data() + query.size();
+        std::from_chars(b, e, from);
+      }
+    }
+    return std::make_pair(path.substr(calls.size(), path.size() - calls.size() - suffix.size()),
+                          from);
+  }
+
   bool authorized(const http::request<http::string_body>& req) const {
     if (opts.token.empty()) return true;
     const auto h = req[http::field::authorization];
@@ -402,6 +425,12 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     }
     const std::string calls = "/v1/calls/";
     const std::string suffix = "/transfer";
+    if (auto ev = events_request(target, calls)) {
+      if (!get) co_return error(http::status::method_not_allowed, "use GET", v);
+      const auto body = handlers.events ? handlers.events(ev->first, ev->second) : std::nullopt;
+      if (!body) co_return error(http::status::not_found, "no live call " + ev->first, v);
+      co_return text_response(http::status::ok, *body, "application/json", v);
+    }
     if (target.rfind(calls, 0) == 0 && target.find('/', calls.size()) == std::string::npos) {
       if (req.method() != http::verb::post) {
         co_return error(http::status::method_not_allowed, "use POST", req.version());

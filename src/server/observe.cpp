@@ -317,4 +317,56 @@ std::string Server::status_json(std::chrono::milliseconds timeout) {
   return json::serialize(calls) + "\n";
 }
 
+std::optional<std::string> Server::events_json(const std::string& uuid, std::size_t from,
+                                               std::chrono::milliseconds timeout) {
+  struct Found {
+    bool live = false;
+    std::size_t next = 0;
+    std::vector<std::string> events;
+  };
+  // The call lives on one io thread: each looks among its own calls (no locks).
+  std::vector<std::future<Found>> answers;
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
+    auto promise = std::make_shared<std::promise<Found>>();
+    answers.push_back(promise->get_future());
+    asio::post(pool_.context(i), [this, i, promise, uuid, from] {
+      Found f;
+      for (const auto& s : calls_[i]) {
+        if (s.uuid() != uuid) continue;
+        f.live = true;
+        f.next = s.events_from(from, f.events);
+        break;
+      }
+      promise->set_value(std::move(f));
+    });
+  }
+  // The events are JSON objects already: spliced in as they are.
+  auto answer = [&](const Found& f, bool ended) {
+    std::string out = "{\"uuid\":" + boost::json::serialize(boost::json::string(uuid)) +
+                      ",\"ended\":" + (ended ? "true" : "false") +
+                      ",\"next\":" + std::to_string(f.next) + ",\"events\":[";
+    for (std::size_t k = 0; k < f.events.size(); ++k) {
+      if (k > 0) out += ',';
+      out += f.events[k];
+    }
+    return out + "]}\n";
+  };
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (auto& fut : answers) {
+    if (fut.wait_until(deadline) != std::future_status::ready) continue;
+    Found f = fut.get();
+    if (f.live) return answer(f, false);
+  }
+  // Ended in the last minute: the whole transcript, end included.
+  std::lock_guard lock(ended_mu_);
+  for (auto it = ended_.rbegin(); it != ended_.rend(); ++it) {
+    if (it->uuid != uuid) continue;
+    Found f;
+    f.next = std::max(from, it->events.size());
+    for (std::size_t k = from; k < it->events.size(); ++k) f.events.push_back(it->events[k]);
+    return answer(f, true);
+  }
+  return std::nullopt;
+}
+
 }  // namespace voxbridge::server

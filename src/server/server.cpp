@@ -176,6 +176,9 @@ Server::Server(const config::Config& cfg)
     h.metrics = [this] { return metrics_text(); };
     h.not_ready = [this] { return not_ready(); };
     h.status = [this] { return status_json(); };
+    h.events = [this](const std::string& uuid, std::size_t from) {
+      return events_json(uuid, from);
+    };
     http_ = std::make_unique<http_api::HttpApi>(std::move(o), std::move(h));
   }
 }
@@ -414,6 +417,17 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
     sc->record_audio = cfg.recording.audio;
     sc->record_transcript = cfg.recording.transcript;
     sc->webhooks = webhooks_.get();
+    sc->keep_events = !g.http_listen.empty();
+    sc->ended_events = [this](const std::string& uuid, std::vector<std::string> events) {
+      constexpr std::size_t kMax = 256;
+      constexpr auto kKeep = std::chrono::seconds(60);
+      const auto now = std::chrono::steady_clock::now();
+      std::lock_guard lock(ended_mu_);
+      while (!ended_.empty() && (ended_.size() >= kMax || now - ended_.front().at > kKeep)) {
+        ended_.pop_front();
+      }
+      ended_.push_back({uuid, now, std::move(events)});
+    };
     if (!cfg.routes.empty() || l.require_registration || !g.http_listen.empty()) {
       sc->plan_call = [routing, reg = registrations_, require = l.require_registration](
                           agent::CallInfo& info) { return plan(*routing, *reg, require, info); };

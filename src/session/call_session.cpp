@@ -380,7 +380,7 @@ bool CallSession::handle(const audiosocket::Message& m) {
         media_.set_recording(config_->recorder->start_call(
             uuid_.data(), config_->record_audio, config_->record_transcript, wall_start_));
       }
-      keep_transcript_ = config_->webhooks != nullptr;
+      keep_transcript_ = config_->webhooks != nullptr || config_->keep_events;
       if (media_.recording() != nullptr || keep_transcript_) {
         info.transcript = [this](std::string_view type, std::string fields) {
           note(type, std::move(fields));
@@ -553,6 +553,10 @@ void CallSession::finish() {
     body += "]}";
     config_->webhooks->post("call_ended", std::move(body));
   }
+  if (config_->keep_events && config_->ended_events) {
+    config_->ended_events(uuid_.data(), std::move(transcript_));
+    transcript_.clear();
+  }
   // Counted last: whoever sees the call ended sees its recording closed and its event queued.
   if (counters_ != nullptr) counters_->ended[static_cast<std::size_t>(cause_)].add();
   spdlog::info(
@@ -645,6 +649,11 @@ void CallSession::note(std::string_view type, std::string fields) {
     }
   }
   if (rec != nullptr) rec->event(std::move(line));
+}
+
+std::size_t CallSession::events_from(std::size_t from, std::vector<std::string>& out) const {
+  for (std::size_t i = from; i < transcript_.size(); ++i) out.push_back(transcript_[i]);
+  return std::max(from, transcript_.size());
 }
 
 std::string CallSession::facts_json() const {

@@ -1,13 +1,19 @@
 // `voxbridge call`: the simulator's command line.
+#include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <numbers>
+#include <thread>
 
 #include "voxbridge/asr_sphinx/sphinx_asr.hpp"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/audio/wav.hpp"
+#include "voxbridge/net/http_get.hpp"
 #include "voxbridge/net/io_pool.hpp"
 #include "voxbridge/sim/sim_call.hpp"
 #include "voxbridge/tts_flite/flite_tts.hpp"
@@ -58,6 +64,120 @@ void print_transcript(const CallResult& r) {
   }
 }
 
+/// One transcript event of the server's, as a line: "  2.31 s  caller  \"...\"".
+void print_event(const boost::json::object& e) {
+  const double t = e.contains("t_ms") && e.at("t_ms").is_int64()
+                       ? static_cast<double>(e.at("t_ms").as_int64()) / 1000.0
+                       : 0.0;
+  const std::string type = e.contains("type") && e.at("type").is_string()
+                               ? std::string(e.at("type").as_string())
+                               : std::string("?");
+  if (type == "interim") return;  // partial results: the final one follows
+  const char* who = type == "user" ? "caller" : type == "agent" ? "agent" : type.c_str();
+  if (e.contains("text") && e.at("text").is_string()) {
+    std::printf("server    %6.2f s  %-8s \"%s\"\n", t, who, e.at("text").as_string().c_str());
+  } else {
+    boost::json::object rest;  // the other fields, in the server's order
+    for (const auto& kv : e) {
+      if (kv.key() != "t_ms" && kv.key() != "type") rest.emplace(kv.key(), kv.value());
+    }
+    std::printf("server    %6.2f s  %-8s %s\n", t, who, boost::json::serialize(rest).c_str());
+  }
+  std::fflush(stdout);
+}
+
+/// Prints the server's transcript of this call while it runs: what its recognizer heard, what
+/// the agent said, DTMF, barge-ins, actions and the end, from GET /v1/calls/UUID/events on the
+/// server's HTTP API, polled every 200 ms on a thread of its own.
+class EventPrinter {
+ public:
+  EventPrinter(std::string api, std::string token, std::string uuid)
+      : api_(std::move(api)), token_(std::move(token)), uuid_(std::move(uuid)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~EventPrinter() { stop(); }
+  /// Polls until the server has the call's end (it may still be closing it; 1.5 s at most),
+  /// then the thread ends.
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    std::chrono::steady_clock::time_point give_up{};
+    for (;;) {
+      if (done_) return;
+      // After the call: a few more polls, until the server has closed it and has its end.
+      if (stopping_ && give_up == std::chrono::steady_clock::time_point{}) {
+        give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+      }
+      if (stopping_ && std::chrono::steady_clock::now() >= give_up) return;
+      lock.unlock();
+      poll();
+      lock.lock();
+      if (stopping_) {
+        cv_.wait_for(lock, std::chrono::milliseconds(100));
+      } else {
+        cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_; });
+      }
+    }
+  }
+
+  void poll() {
+    net::HttpReply r;
+    try {
+      r = net::http_get(api_, "/v1/calls/" + uuid_ + "/events?from=" + std::to_string(next_),
+                        token_, std::chrono::milliseconds(2000));
+    } catch (const std::exception& e) {
+      warn(std::string("cannot reach ") + api_ + ": " + e.what());
+      return;
+    }
+    if (r.status == 404) return;  // not up yet, or already gone
+    if (r.status != 200) {
+      warn("HTTP " + std::to_string(r.status) + " " + r.body);
+      return;
+    }
+    boost::system::error_code ec;
+    const auto v = boost::json::parse(r.body, ec);
+    if (ec || !v.is_object()) return;
+    const auto& o = v.as_object();
+    if (const auto* events = o.if_contains("events"); events != nullptr && events->is_array()) {
+      for (const auto& e : events->as_array()) {
+        if (e.is_object()) print_event(e.as_object());
+      }
+    }
+    if (const auto* n = o.if_contains("next"); n != nullptr && n->is_int64()) {
+      next_ = static_cast<std::size_t>(n->as_int64());
+    }
+    if (const auto* e = o.if_contains("ended"); e != nullptr && e->is_bool() && e->as_bool()) {
+      std::lock_guard lock(mu_);
+      done_ = true;  // the whole transcript is in: nothing more will come
+    }
+  }
+
+  void warn(const std::string& what) {
+    if (warned_) return;
+    warned_ = true;
+    std::fprintf(stderr, "voxbridge call: --events: %s\n", what.c_str());
+  }
+
+  std::string api_, token_, uuid_;
+  std::size_t next_ = 0;
+  bool warned_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 const char* kUsage = R"(usage: voxbridge call [options]
 Places one call into an AudioSocket server the way Asterisk does, and reports what came back.
 
@@ -77,6 +197,10 @@ Places one call into an AudioSocket server the way Asterisk does, and reports wh
   --frame-ms MS       frame length (default 20; Asterisk with ptime 30 sends 30)
   --wait-hangup       do not hang up at the end: wait for the server's hangup
   --record FILE       write the audio that came back to a WAV file
+  --events H:P        print the server's own transcript of the call live (what its recognizer
+                      heard, what the agent said, DTMF, actions, the end) from its HTTP API
+                      (http_listen; token from --token or VOXBRIDGE_HTTP_TOKEN)
+  --token T           bearer token for --events
   --uuid UUID         the call's UUID (default: random)
   --max-seconds S     give up after S seconds (default 60)
 )";
@@ -90,7 +214,8 @@ bool parse_num(const std::string& s, long& out) {
 
 int call_main(int argc, const char* const* argv) {
   CallPlan plan;
-  std::string wav_in, record, say;
+  std::string wav_in, record, say, events_api, token;
+  if (const char* t = std::getenv("VOXBRIDGE_HTTP_TOKEN")) token = t;
   long tone_hz = 440, seconds = 3, tail_ms = 1000, max_s = 60, say_at = 7000;
   bool codec_given = false, transcribe = false;
   for (int i = 1; i < argc; ++i) {
@@ -166,6 +291,16 @@ int call_main(int argc, const char* const* argv) {
       plan.hangup_at_end = false;
     } else if (a == "--record") {
       record = need();
+    } else if (a == "--events") {
+      events_api = need();
+      std::string h;
+      unsigned short p = 0;
+      if (!net::split_host_port(events_api, h, p)) {
+        std::cerr << "voxbridge call: --events: '" << events_api << "' is not HOST:PORT\n";
+        return 2;
+      }
+    } else if (a == "--token") {
+      token = need();
     } else if (a == "--uuid") {
       const std::string v = need();
       plan.uuid = audiosocket::Uuid::parse(v);
@@ -216,7 +351,13 @@ int call_main(int argc, const char* const* argv) {
   }
   plan.tail = std::chrono::milliseconds(tail_ms);
   plan.max_duration = std::chrono::seconds(max_s);
+  std::unique_ptr<EventPrinter> events;
+  if (!events_api.empty()) {
+    if (!plan.uuid) plan.uuid = random_uuid();
+    events = std::make_unique<EventPrinter>(events_api, token, plan.uuid->text().data());
+  }
   const CallResult r = place_call(plan);
+  if (events) events->stop();
   std::cout << summary(plan, r);
   if (transcribe) print_transcript(r);
   if (!record.empty() && r.reply_kind) {

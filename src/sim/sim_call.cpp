@@ -52,8 +52,6 @@ std::string LegFormat::name() const {
   return std::string(audiosocket::kind_name(kind));
 }
 
-namespace {
-
 audiosocket::Uuid random_uuid() {
   std::random_device rd;
   audiosocket::Uuid u;
@@ -62,6 +60,8 @@ audiosocket::Uuid random_uuid() {
   u.bytes[8] = static_cast<std::uint8_t>((u.bytes[8] & 0x3F) | 0x80);
   return u;
 }
+
+namespace {
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();

@@ -316,6 +316,47 @@ double level_of(const std::vector<std::int16_t>& x) {
   return sum / static_cast<double>(x.size() - 3000);
 }
 
+TEST(Operations, ALiveCallsTranscriptEventsCanBeFollowed) {
+  RunningServer s(ops_config());
+  const unsigned short api = s.server.http_port();
+  auto plan = call_to(s.port, 1.5);
+  plan.uuid = uuid_of("22222222-3333-4444-8555-666666666666");
+  plan.dtmf = {{200ms, '5'}};
+  auto call = std::async(std::launch::async, [&] { return sim::place_call(plan); });
+  const std::string path = "/v1/calls/22222222-3333-4444-8555-666666666666/events";
+  std::string all;
+  ASSERT_TRUE(eventually([&] {
+    const auto r = get(api, path);
+    all = r.body;
+    return r.status == 200 && all.find("\"type\":\"dtmf\"") != std::string::npos;
+  })) << all;
+  // Start, then the digit, in order; `next` says where the following poll begins.
+  EXPECT_EQ(all.rfind("{\"uuid\":\"22222222-3333-4444-8555-666666666666\",\"ended\":false,"
+                      "\"next\":2,\"events\":[{",
+                      0),
+            0u)
+      << all;
+  EXPECT_LT(all.find("\"type\":\"start\""), all.find("\"type\":\"dtmf\",\"digit\":\"5\"")) << all;
+  const auto from1 = get(api, path + "?from=1");
+  EXPECT_EQ(from1.status, 200);
+  EXPECT_NE(from1.body.find("\"next\":2,\"events\":[{\"t_ms\":"), std::string::npos) << from1.body;
+  EXPECT_EQ(from1.body.find("\"type\":\"start\""), std::string::npos) << from1.body;
+  const auto from2 = get(api, path + "?from=2");
+  EXPECT_NE(from2.body.find("\"next\":2,\"events\":[]"), std::string::npos) << from2.body;
+  EXPECT_EQ(get(api, "/v1/calls/22222222-3333-4444-8555-777777777777/events").status, 404);
+  EXPECT_EQ(request(api, http::verb::post, path).status, 405);
+  EXPECT_TRUE(call.get().connected);
+  // Once the call is gone its whole transcript, end included, stays for a minute.
+  std::string after;
+  EXPECT_TRUE(eventually([&] {
+    after = get(api, path + "?from=1").body;
+    return after.find("\"ended\":true") != std::string::npos;
+  })) << after;
+  EXPECT_NE(after.find("\"next\":3,\"events\":[{\"t_ms\":"), std::string::npos) << after;
+  EXPECT_LT(after.find("\"type\":\"dtmf\""), after.find("\"type\":\"end\",\"by\":\"caller\""))
+      << after;
+}
+
 TEST(Operations, RoutesPickTheAgentFromPreRegisteredMetadata) {
   // Silence in: the echo agent answers silence, the tone agent a 440 Hz tone.
   RunningServer s(

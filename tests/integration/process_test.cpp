@@ -1,6 +1,7 @@
 // The real voxbridge binary as an admin runs it: signals, exit codes, configuration errors.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/http_client.hpp"
 #include "voxbridge/sim/sim_call.hpp"
 
 namespace {
@@ -37,7 +39,9 @@ bool can_connect(unsigned short port) {
 
 /// A voxbridge (or voxbridge-provider) child process, stderr captured to a file.
 struct Child {
-  Child(const std::vector<std::string>& args, const char* bin = VOXBRIDGE_BIN) {
+  /// `max_file_bytes` > 0: the child runs under RLIMIT_FSIZE (as `ulimit -f` sets it).
+  Child(const std::vector<std::string>& args, const char* bin = VOXBRIDGE_BIN,
+        rlim_t max_file_bytes = 0) {
     log =
         std::filesystem::temp_directory_path() / ("vb_process_test_" + std::to_string(::getpid()) +
                                                   "_" + std::to_string(++counter) + ".log");
@@ -46,6 +50,10 @@ struct Child {
       FILE* f = std::fopen(log.c_str(), "w");
       ::dup2(fileno(f), 2);
       ::dup2(fileno(f), 1);
+      if (max_file_bytes > 0) {
+        const rlimit lim{max_file_bytes, max_file_bytes};
+        if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) ::_exit(126);
+      }
       std::vector<char*> argv{const_cast<char*>(bin)};
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
@@ -220,6 +228,99 @@ TEST(Process, StatusListsTheLiveCalls) {
   Child none({"status", "--api", "127.0.0.1:" + std::to_string(free_port())});
   EXPECT_EQ(none.wait_exit(5000ms), 1);
   EXPECT_NE(none.output().find("cannot reach the HTTP API"), std::string::npos) << none.output();
+  ::kill(vb.pid, SIGTERM);
+  EXPECT_EQ(vb.wait_exit(5000ms), 0);
+  std::filesystem::remove(conf);
+}
+
+TEST(Process, AFullDiskStopsTheRecordingsNotTheCallsNorTheServer) {
+  // The disk fills up under a running server: a file size limit of 96 KiB (ulimit -f) makes the
+  // recorder's writes fail mid-call as a full disk does (EFBIG rather than ENOSPC, and SIGXFSZ,
+  // which kills a process that does not ignore it). Two calls of 4 s: each stereo WAV passes
+  // 96 KiB after about 1.5 s (16 kHz, 2 x 16 bit). Both recordings stop with one warning each and
+  // the metric; both calls get every frame echoed; the server keeps serving.
+  const unsigned short port = free_port();
+  const unsigned short api = free_port();
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("vb_process_test_rec_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const auto conf = write_conf("[general]\nhttp_listen = 127.0.0.1:" + std::to_string(api) +
+                               "\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) +
+                               "\nagent = echo\n[recording]\ndirectory = " + dir.string() + "\n");
+  Child vb({"--config", conf.string()}, VOXBRIDGE_BIN, 96 * 1024);
+  ASSERT_TRUE(wait_listening(port)) << vb.output();
+  auto plan = [&] {
+    voxbridge::sim::CallPlan p;
+    p.port = port;
+    p.format = *voxbridge::sim::LegFormat::parse("slin16");
+    p.audio.assign(16000 * 4, 1000);
+    p.tail = 200ms;
+    return p;
+  };
+  auto a = std::async(std::launch::async, [&] { return voxbridge::sim::place_call(plan()); });
+  auto b = std::async(std::launch::async, [&] { return voxbridge::sim::place_call(plan()); });
+  for (auto* f : {&a, &b}) {
+    const auto r = f->get();
+    ASSERT_TRUE(r.connected) << r.error;
+    EXPECT_FALSE(r.server_closed);
+    // The echo of all 4 s (a constant 1000 comes back as 1000 once the filters settle).
+    ASSERT_GE(r.received.size(), 16000u * 4);
+    EXPECT_EQ(r.received[16000 * 3], 1000);
+  }
+  const auto [status, text] =
+      voxbridge::testing::http_request(api, boost::beast::http::verb::get, "/metrics", "", "");
+  EXPECT_EQ(status, 200);
+  EXPECT_NE(text.find("\nvoxbridge_recordings_failed_total 2\n"), std::string::npos) << text;
+  // Each WAV stopped at the limit, its header still valid for what it holds.
+  int wavs = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.path().extension() != ".wav") continue;
+    ++wavs;
+    EXPECT_LE(e.file_size(), 96u * 1024) << e.path();
+    EXPECT_GT(e.file_size(), 44u) << e.path();
+  }
+  EXPECT_EQ(wavs, 2);
+  // And the server goes on: a third call, recorded as far as the limit allows, is served.
+  const auto c = voxbridge::sim::place_call(plan());
+  EXPECT_TRUE(c.connected);
+  EXPECT_GE(c.received.size(), 16000u * 4);
+  ::kill(vb.pid, SIGTERM);
+  EXPECT_EQ(vb.wait_exit(5000ms), 0) << vb.output();
+  const std::string log = vb.output();
+  std::size_t warnings = 0;
+  for (std::size_t at = 0; (at = log.find("recording stopped", at)) != std::string::npos; ++at) {
+    ++warnings;
+  }
+  EXPECT_EQ(warnings, 3u) << log;
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(conf);
+}
+
+TEST(Process, TheCallCommandPrintsTheServersTranscriptLive) {
+  const unsigned short port = free_port();
+  const unsigned short api = free_port();
+  const auto conf = write_conf("[general]\nhttp_listen = 127.0.0.1:" + std::to_string(api) +
+                               "\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) +
+                               "\nagent = echo\n");
+  Child vb({"--config", conf.string()});
+  ASSERT_TRUE(wait_listening(port)) << vb.output();
+  ASSERT_TRUE(wait_listening(api)) << vb.output();
+  Child call({"call", "--to", "127.0.0.1:" + std::to_string(port), "--events",
+              "127.0.0.1:" + std::to_string(api), "--dtmf", "5@300", "--seconds", "2", "--tail-ms",
+              "200"});
+  EXPECT_EQ(call.wait_exit(10000ms), 0) << call.output();
+  const std::string out = call.output();
+  // The digit as the server noted it, while the call ran (before the summary that follows it).
+  const auto start = out.find("server      0.");
+  const auto dtmf = out.find(R"(dtmf     {"digit":"5"})");
+  ASSERT_NE(start, std::string::npos) << out;
+  ASSERT_NE(dtmf, std::string::npos) << out;
+  EXPECT_NE(out.find("start    {\"uuid\":"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"agent\":\"echo\""), std::string::npos) << out;
+  EXPECT_LT(start, dtmf) << out;
+  EXPECT_LT(dtmf, out.find("frames")) << out;
+  // The end too, from the last poll after the call (the server keeps it for a minute).
+  EXPECT_NE(out.find(R"(end      {"by":"caller")"), std::string::npos) << out;
   ::kill(vb.pid, SIGTERM);
   EXPECT_EQ(vb.wait_exit(5000ms), 0);
   std::filesystem::remove(conf);

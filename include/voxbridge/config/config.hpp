@@ -159,6 +159,7 @@ struct CommandLine {
   std::optional<std::string> codec;
   std::optional<std::size_t> threads;
   std::optional<std::string> log_level;
+  std::optional<std::string> http;  ///< HOST:PORT of the HTTP API ([general] http_listen)
   bool help = false;
   bool version = false;
 };

@@ -95,6 +95,9 @@ struct HttpHandlers {
   std::function<std::string()> not_ready;
   /// JSON array of live calls.
   std::function<std::string()> status;
+  /// GET /v1/calls/UUID/events?from=N: a live call's transcript events from N on, as JSON;
+  /// nullopt if no such call is live (404).
+  std::function<std::optional<std::string>(const std::string& uuid, std::size_t from)> events;
 };
 
 class HttpApi {

@@ -8,8 +8,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,6 +84,12 @@ class Server {
   /// Live calls as a JSON array (any thread but an io thread: it asks each io thread and
   /// waits up to `timeout` for the answers).
   std::string status_json(std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
+  /// A live call's transcript events from index `from` on, as {"uuid", "next", "events"}
+  /// (GET /v1/calls/UUID/events); nullopt if no live call has that UUID. Same threading as
+  /// status_json.
+  std::optional<std::string> events_json(
+      const std::string& uuid, std::size_t from,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
   /// Empty when ready for calls, else why not: draining, or a provider failing its health
   /// check (any thread).
   std::string not_ready() const;
@@ -154,6 +162,15 @@ class Server {
   std::vector<std::unique_ptr<access::PeerTable>> peer_tables_;  // one per listener
   std::shared_ptr<http_api::Registrations> registrations_ =
       std::make_shared<http_api::Registrations>();
+  /// The transcripts of calls that ended in the last minute (at most 256), for
+  /// GET /v1/calls/UUID/events after the call is gone. Any thread (once per call, not per frame).
+  struct EndedCall {
+    std::string uuid;
+    std::chrono::steady_clock::time_point at;
+    std::vector<std::string> events;
+  };
+  std::mutex ended_mu_;
+  std::deque<EndedCall> ended_;  // guarded by ended_mu_, oldest first
   std::atomic<bool> draining_{false};
   mutable std::mutex provider_mu_;
   std::string provider_down_;  // guarded by provider_mu_

@@ -137,6 +137,11 @@ struct SessionConfig {
   bool record_transcript = true;
   /// Webhooks ([webhook]): call_started, call_ended (with the transcript), action; null = off.
   webhooks::WebhookSender* webhooks = nullptr;
+  /// Keep each call's transcript events for GET /v1/calls/UUID/events (the HTTP API is on).
+  bool keep_events = false;
+  /// With keep_events: gets a call's events when it has ended (on its io thread), so the end of
+  /// a call can still be followed for a while after it is gone. Optional.
+  std::function<void(const std::string& uuid, std::vector<std::string> events)> ended_events;
 };
 
 class CallSession;
@@ -189,6 +194,13 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
 
   /// What the call is doing, for `/status`. On the session's io thread.
   CallStatus status(Clock::time_point now) const;
+
+  /// The call's UUID (empty before it arrived). On the session's io thread.
+  std::string_view uuid() const { return have_uuid_ ? std::string_view(uuid_.data()) : ""; }
+  /// Transcript events from index `from` on (JSON objects, the lines of the recording's JSONL:
+  /// start, user, interim, agent, dtmf, barge_in, action, end), appended to `out`; returns the
+  /// index after the last. Kept when the HTTP API or a webhook is on. On the io thread.
+  std::size_t events_from(std::size_t from, std::vector<std::string>& out) const;
 
   /// True while the session reads on its pacing tick (tests and diagnostics).
   bool reads_on_tick() const { return fd_ >= 0; }

@@ -27,6 +27,9 @@ struct LegFormat {
   std::string name() const;
 };
 
+/// A random (version 4) UUID, as Asterisk's ${UUID()} makes.
+audiosocket::Uuid random_uuid();
+
 struct CallPlan {
   std::string host = "127.0.0.1";
   unsigned short port = 5001;
