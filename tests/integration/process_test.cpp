@@ -98,6 +98,14 @@ std::filesystem::path write_conf(const std::string& text) {
   return p;
 }
 
+/// A configuration file: the echo agent on `port`, the HTTP API on `api`, then `extra`.
+std::filesystem::path echo_with_api(unsigned short port, unsigned short api,
+                                    const std::string& extra = "") {
+  return write_conf("[general]\nhttp_listen = 127.0.0.1:" + std::to_string(api) +
+                    "\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) +
+                    "\nagent = echo\n" + extra);
+}
+
 bool wait_listening(unsigned short port) {
   for (int i = 0; i < 400; ++i) {
     if (can_connect(port)) return true;
@@ -208,9 +216,7 @@ TEST(Process, SighupReloadsForNewCallsKeepsCallsInProgressAndRefusesABadFile) {
 TEST(Process, StatusListsTheLiveCalls) {
   const unsigned short port = free_port();
   const unsigned short api = free_port();
-  const auto conf = write_conf("[general]\nhttp_listen = 127.0.0.1:" + std::to_string(api) +
-                               "\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) +
-                               "\nagent = echo\n");
+  const auto conf = echo_with_api(port, api);
   Child vb({"--config", conf.string()});
   ASSERT_TRUE(wait_listening(port)) << vb.output();
   auto plan = silent_call(port, 2.0);
@@ -244,9 +250,7 @@ TEST(Process, AFullDiskStopsTheRecordingsNotTheCallsNorTheServer) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("vb_process_test_rec_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  const auto conf = write_conf("[general]\nhttp_listen = 127.0.0.1:" + std::to_string(api) +
-                               "\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) +
-                               "\nagent = echo\n[recording]\ndirectory = " + dir.string() + "\n");
+  const auto conf = echo_with_api(port, api, "[recording]\ndirectory = " + dir.string() + "\n");
   Child vb({"--config", conf.string()}, VOXBRIDGE_BIN, 96 * 1024);
   ASSERT_TRUE(wait_listening(port)) << vb.output();
   auto plan = [&] {
@@ -299,9 +303,7 @@ TEST(Process, AFullDiskStopsTheRecordingsNotTheCallsNorTheServer) {
 TEST(Process, TheCallCommandPrintsTheServersTranscriptLive) {
   const unsigned short port = free_port();
   const unsigned short api = free_port();
-  const auto conf = write_conf("[general]\nhttp_listen = 127.0.0.1:" + std::to_string(api) +
-                               "\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) +
-                               "\nagent = echo\n");
+  const auto conf = echo_with_api(port, api);
   Child vb({"--config", conf.string()});
   ASSERT_TRUE(wait_listening(port)) << vb.output();
   ASSERT_TRUE(wait_listening(api)) << vb.output();
