@@ -259,7 +259,9 @@ TEST(Server, CallerHangupEndsTheCall) {
   EXPECT_FALSE(r.server_sent_hangup);
   EXPECT_FALSE(r.server_closed);
   EXPECT_TRUE(eventually([&] { return s.server.totals().ended == 1; }));
-  EXPECT_EQ(s.server.active_calls(), 0);
+  // The call counts as ended when it has finished; it leaves active_calls when the session is
+  // destroyed, a moment later on a loaded machine.
+  EXPECT_TRUE(eventually([&] { return s.server.active_calls() == 0; }));
   EXPECT_GE(s.server.totals().frames_in, 25u);
 }
 
