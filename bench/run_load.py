@@ -3,9 +3,10 @@
 
 Each run: wait until the machine is idle, start a fresh voxbridge (echo agent), run
 voxbridge-load against it with --server-pid, stop the server. A run during which other processes
-(not the server, the load generator or kernel threads) used more than --max-other % of a core,
-or during which the machine counted --max-other % less CPU than the processes were charged (a VM
-whose host took its vCPUs away), is kept aside as disturbed and repeated. The medians of
+(not the server, the load generator or kernel threads, counted process by process) used more
+than --max-other % of a core is kept aside as disturbed and repeated. (The machine-wide busy
+time of /proc/stat is not used: on this kind of VM it has read 14 % while the two processes
+alone were charged 105 %.) The medians of
 the undisturbed runs are checked against the targets and written to OUT/summary.md.
 
 Example (the 1,000-call target, three runs):
@@ -108,6 +109,7 @@ def metrics(result):
         "jitter_p50_ms": result["jitter_ms"]["p50"],
         "jitter_p99_ms": result["jitter_ms"]["p99"],
         "jitter_max_ms": result["jitter_ms"]["max"],
+        "read_jitter_p99_ms": result.get("read_jitter_ms", {}).get("p99", float("nan")),
         "latency_p50_ms": result["latency_ms"]["p50"],
         "latency_p99_ms": result["latency_ms"]["p99"],
         "latency_max_ms": result["latency_ms"]["max"],
@@ -201,11 +203,8 @@ def main():
             print(f"{tag}: voxbridge-load did not finish (exit {rc}); rerunning", flush=True)
             continue
         m = metrics(json.loads(json_path.read_text()))
-        # Negative "other work" means the processes were charged more CPU than the machine
-        # counted as busy: on a VM, the host took the vCPUs away (steal the guest does not
-        # see). Either way the run did not have the machine to itself.
-        if abs(m["disturbance_cpu_pct"]) > args.max_other:
-            print(f"{tag}: DISTURBED (other work {m['disturbance_cpu_pct']:.1f} % of a core); "
+        if m["disturbance_cpu_pct"] > args.max_other:
+            print(f"{tag}: DISTURBED (other processes {m['disturbance_cpu_pct']:.1f} % of a core); "
                   "rerunning", flush=True)
             json_path.rename(out / f"{tag}.disturbed.json")
             continue

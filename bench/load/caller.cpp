@@ -1,10 +1,12 @@
 #include "caller.hpp"
 
+#include <sys/socket.h>
 #include <algorithm>
 #include <boost/asio/write.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace voxbridge::loadgen {
 
@@ -64,6 +66,10 @@ void Caller::on_connect(const boost::system::error_code& ec) {
   boost::system::error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
   socket_.non_blocking(true, ignored);
+  // The kernel stamps each received segment: arrival times then show the server's pacing, not
+  // how soon this thread got around to reading (both are reported).
+  const int on = 1;
+  ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   t0_ = connected_at_ + phase_;
   write_next();  // the UUID goes first
   read_more();
@@ -166,12 +172,50 @@ void Caller::read_more() {
                      [this](const boost::system::error_code& ec) { on_readable(ec); });
 }
 
+std::size_t Caller::read_once(Clock::time_point& arrival, Clock::time_point& read_at,
+                              boost::system::error_code& ec) {
+  iovec iov{rx_.data() + rx_len_, rx_.size() - rx_len_};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT);
+  read_at = Clock::now();
+  arrival = read_at;
+  if (n < 0) {
+    ec = boost::system::error_code(errno, boost::system::system_category());
+    return 0;
+  }
+  if (n == 0) {
+    ec = asio::error::eof;
+    return 0;
+  }
+  ec = {};
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec stamp{};
+    std::memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
+    timespec real{};
+    ::clock_gettime(CLOCK_REALTIME, &real);
+    // The stamp is on the wall clock: carry it over by its age.
+    const auto age = std::chrono::seconds(real.tv_sec - stamp.tv_sec) +
+                     std::chrono::nanoseconds(real.tv_nsec - stamp.tv_nsec);
+    if (age > Clock::duration::zero() && age < std::chrono::seconds(1)) {
+      arrival = read_at - std::chrono::duration_cast<Clock::duration>(age);
+    }
+  }
+  return static_cast<std::size_t>(n);
+}
+
 void Caller::on_readable(const boost::system::error_code& wait_ec) {
   if (closed_) return;
-  const auto now = Clock::now();
   boost::system::error_code ec = wait_ec;
   std::size_t bytes = 0;
-  if (!ec) bytes = socket_.read_some(asio::buffer(rx_.data() + rx_len_, rx_.size() - rx_len_), ec);
+  Clock::time_point arrival{};
+  Clock::time_point read_at{};
+  if (!ec) bytes = read_once(arrival, read_at, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     read_more();
     return;
@@ -186,10 +230,10 @@ void Caller::on_readable(const boost::system::error_code& wait_ec) {
     return;
   }
   rx_len_ += bytes;
-  if (consume(now)) read_more();
+  if (consume(arrival, read_at)) read_more();
 }
 
-bool Caller::consume(Clock::time_point now) {
+bool Caller::consume(Clock::time_point arrival, Clock::time_point read_at) {
   std::size_t off = 0;
   while (rx_len_ - off >= audiosocket::kHeaderBytes) {
     const std::uint8_t* h = rx_.data() + off;
@@ -199,7 +243,7 @@ bool Caller::consume(Clock::time_point now) {
       return false;
     }
     if (rx_len_ - off < audiosocket::kHeaderBytes + len) break;
-    on_message(h[0], {h + audiosocket::kHeaderBytes, len}, now);
+    on_message(h[0], {h + audiosocket::kHeaderBytes, len}, arrival, read_at);
     if (closed_) return false;
     off += audiosocket::kHeaderBytes + len;
   }
@@ -211,15 +255,15 @@ bool Caller::consume(Clock::time_point now) {
 }
 
 void Caller::on_message(std::uint8_t kind, std::span<const std::uint8_t> payload,
-                        Clock::time_point now) {
+                        Clock::time_point arrival, Clock::time_point read_at) {
   const auto k = static_cast<audiosocket::Kind>(kind);
   if (k == audiosocket::Kind::hangup) {
     fail(Failure::server_hangup, "server sent hangup (0x00)");
   } else if (audiosocket::is_audio(k) && !payload.empty()) {
     if (k != audiosocket::Kind::slin8 || payload.size() != kFrameBytes) {
-      if (env_.window.contains(now)) ++env_.totals.odd_frames;
+      if (env_.window.contains(arrival)) ++env_.totals.odd_frames;
     }
-    on_audio(payload, now);
+    on_audio(payload, arrival, read_at);
   } else {
     char text[64];
     std::snprintf(text, sizeof text, "server sent kind 0x%02x, %zu bytes", kind, payload.size());
@@ -227,7 +271,8 @@ void Caller::on_message(std::uint8_t kind, std::span<const std::uint8_t> payload
   }
 }
 
-void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point now) {
+void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point now,
+                      Clock::time_point read_at) {
   LiveCounters::bump(env_.live.frames_received);
   ++received_;
   const bool in_window = env_.window.contains(now);
@@ -236,7 +281,7 @@ void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point n
       awaiting_reply_ = false;
       if (reply_in_window_) env_.totals.reply.add(to_ns(now - speech_end_));
     }
-    count_arrival(now, in_window);
+    count_arrival(now, read_at, in_window);
     return;
   }
   const FrameAnalysis a = analyse_frame(payload);
@@ -255,19 +300,24 @@ void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point n
     if (in_window) ++env_.totals.underrun_frames;
   }
   if (a.audible) heard_tone_ = true;
-  count_arrival(now, in_window);
+  count_arrival(now, read_at, in_window);
 }
 
-void Caller::count_arrival(Clock::time_point now, bool in_window) {
+void Caller::count_arrival(Clock::time_point now, Clock::time_point read_at, bool in_window) {
   if (!in_window) return;
+  const auto off_period = [](Clock::duration gap) {
+    return to_ns(gap > kFramePeriod ? gap - kFramePeriod : kFramePeriod - gap);
+  };
   if (window_frames_ > 0) {
     const auto gap = now - last_in_window_;
-    env_.totals.jitter.add(to_ns(gap > kFramePeriod ? gap - kFramePeriod : kFramePeriod - gap));
+    env_.totals.jitter.add(off_period(gap));
+    env_.totals.read_jitter.add(off_period(read_at - last_read_in_window_));
     if (gap > kLongGap) LiveCounters::bump(env_.live.long_gaps);
   } else {
     first_in_window_ = now;
   }
   last_in_window_ = now;
+  last_read_in_window_ = read_at;
   ++window_frames_;
 }
 
@@ -304,11 +354,12 @@ void Caller::hang_up() {
 void Caller::drain() {
   for (;;) {
     boost::system::error_code ec;
-    const std::size_t n =
-        socket_.read_some(asio::buffer(rx_.data() + rx_len_, rx_.size() - rx_len_), ec);
+    Clock::time_point arrival{};
+    Clock::time_point read_at{};
+    const std::size_t n = read_once(arrival, read_at, ec);
     if (ec || n == 0) return;  // nothing more now (or EOF/error: we hang up anyway)
     rx_len_ += n;
-    if (!consume(Clock::now())) return;
+    if (!consume(arrival, read_at)) return;
   }
 }
 

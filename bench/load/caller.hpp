@@ -63,12 +63,18 @@ class Caller : private playout::PacingClock::Client {
   /// Waits until the socket is readable (no speculative read that finds nothing), then reads.
   void read_more();
   void on_readable(const boost::system::error_code& ec);
+  /// One non-blocking read into rx_. `arrival` is when the last byte read reached the socket
+  /// (the kernel's receive stamp, SO_TIMESTAMPNS, on the steady clock), `read_at` when we read it.
+  std::size_t read_once(Clock::time_point& arrival, Clock::time_point& read_at,
+                        boost::system::error_code& ec);
   /// Handles every complete message in rx_; false if the call failed on one.
-  bool consume(Clock::time_point now);
-  void on_message(std::uint8_t kind, std::span<const std::uint8_t> payload, Clock::time_point now);
-  void on_audio(std::span<const std::uint8_t> payload, Clock::time_point now);
-  /// Inter-arrival jitter and the frame count of the window.
-  void count_arrival(Clock::time_point now, bool in_window);
+  bool consume(Clock::time_point arrival, Clock::time_point read_at);
+  void on_message(std::uint8_t kind, std::span<const std::uint8_t> payload,
+                  Clock::time_point arrival, Clock::time_point read_at);
+  void on_audio(std::span<const std::uint8_t> payload, Clock::time_point arrival,
+                Clock::time_point read_at);
+  /// Inter-arrival jitter (by kernel stamp and by read time) and the frame count of the window.
+  void count_arrival(Clock::time_point arrival, Clock::time_point read_at, bool in_window);
   void fail(Failure why, const std::string& detail);
   void close();
   /// Churn: reads what already arrived, then hangs up (closes the socket).
@@ -116,6 +122,7 @@ class Caller : private playout::PacingClock::Client {
   std::uint64_t window_frames_ = 0;
   Clock::time_point first_in_window_{};
   Clock::time_point last_in_window_{};
+  Clock::time_point last_read_in_window_{};
 };
 
 }  // namespace voxbridge::loadgen

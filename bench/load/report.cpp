@@ -83,11 +83,11 @@ void print_table(std::ostream& out, const RunResult& r) {
       << " before, " << fixed(r.load_after, 2) << " after\n";
   out << "  machine CPU        " << fixed(r.machine_busy_percent, 1)
       << " % of one core busy over the window (softirq " << fixed(r.softirq_percent, 1)
-      << " % of it); not server or us " << fixed(r.other_percent, 1) << " % = kernel threads "
-      << fixed(r.kernel_threads_percent, 1) << " % + other work " << fixed(r.disturbance_percent, 1)
-      << " %";
+      << " % of it), of which not server or us " << fixed(r.other_percent, 1)
+      << " %; other processes " << fixed(r.disturbance_percent, 1) << " %";
   for (const auto& [name, percent] : r.top_others) out << ", " << name << " " << fixed(percent, 1);
-  out << "; steal " << fixed(r.steal_percent, 1) << " %\n";
+  out << "; kernel threads " << fixed(r.kernel_threads_percent, 1) << " %; steal "
+      << fixed(r.steal_percent, 1) << " %\n";
   out << "  calls              " << t.calls_connected << " connected, " << t.total_failures()
       << " failed";
   if (t.total_failures() > 0) {
@@ -115,7 +115,8 @@ void print_table(std::ostream& out, const RunResult& r) {
   if (t.odd_frames > 0) out << ", not 320 B slin8 " << t.odd_frames;
   out << "\n";
   out << "  underruns          " << t.underrun_frames << " silent frames during speech\n";
-  out << "  |gap - 20 ms|      " << table_ms(t.jitter) << "\n";
+  out << "  |gap - 20 ms|      " << table_ms(t.jitter) << "   (kernel receive stamps)\n";
+  out << "    as read by us    " << table_ms(t.read_jitter) << "\n";
   if (t.reply.count() > 0 || t.replies_missed > 0) {
     out << "  reply after speech " << table_ms(t.reply) << "\n";
     out << "                     replies missed " << t.replies_missed << "\n";
@@ -195,6 +196,7 @@ bool write_json(const std::string& path, const RunResult& r, std::string& error)
     << "},\n";
   j << "  \"underrun_frames\": " << t.underrun_frames << ",\n";
   j << "  \"jitter_ms\": " << json_ms(t.jitter) << ",\n";
+  j << "  \"read_jitter_ms\": " << json_ms(t.read_jitter) << ",\n";
   j << "  \"latency_ms\": " << json_ms(t.latency) << ",\n";
   j << "  \"reply_ms\": " << json_ms(t.reply) << ",\n";
   j << "  \"replies_missed\": " << t.replies_missed << ",\n";

@@ -31,14 +31,12 @@ struct RunResult {
   Totals totals;
   std::optional<ServerUsage> server;
   double own_cpu_percent = 0;  ///< the load generator itself, of one core, over the window
-  /// The whole machine over the window, in % of one core: everything busy; the softirq part of
-  /// it (loopback TCP work, also charged to the process it ran in); what was neither the server
-  /// nor us (other work disturbing the run); and steal.
+  /// The whole machine over the window, in % of one core: busy by /proc/stat, with its softirq
+  /// part; busy minus the server and us (unreliable on some VMs, so only reported); and, counted
+  /// process by process, kernel threads (ksoftirqd, kworker: mostly this test's own network
+  /// work) and the disturbance: every other process, the largest ones by name.
   double machine_busy_percent = 0;
   double other_percent = 0;
-  /// `other_percent` split: kernel threads (ksoftirqd, kworker: mostly this test's own network
-  /// work), and the rest, the disturbance (other processes, including short-lived and invisible
-  /// ones), with the largest visible ones by name.
   double kernel_threads_percent = 0;
   double disturbance_percent = 0;
   std::vector<std::pair<std::string, double>> top_others;
