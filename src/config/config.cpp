@@ -81,6 +81,8 @@ void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   if (k == "threads") {
     g.threads = static_cast<std::size_t>(parse_int(w, v, 0, 256));
+  } else if (k == "realtime_priority") {
+    g.realtime_priority = static_cast<int>(parse_int(w, v, 0, 99));
   } else if (k == "log_level") {
     static const char* levels[] = {"trace", "debug", "info", "warning", "error", "off"};
     if (std::find(std::begin(levels), std::end(levels), lower(v)) == std::end(levels)) {
@@ -124,6 +126,10 @@ void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
     g.early_silence = parse_bool(w, v);
   } else if (k == "read_on_tick") {
     g.read_on_tick = parse_bool(w, v);
+  } else if (k == "tick_alignment") {
+    g.tick_alignment = parse_bool(w, v);
+  } else if (k == "tick_alignment_margin_ms") {
+    g.tick_alignment_margin = parse_ms(w, v, 0, 15);
   } else if (k == "http_listen") {
     std::string host;
     unsigned short port = 0;
@@ -1242,6 +1248,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       const std::string v = need();
       cl.threads =
           static_cast<std::size_t>(parse_int(Where{"command line", 0, "", "--threads"}, v, 0, 256));
+    } else if (a == "--realtime-priority") {
+      const std::string v = need();
+      cl.realtime_priority = static_cast<int>(
+          parse_int(Where{"command line", 0, "", "--realtime-priority"}, v, 0, 99));
     } else if (a == "--log-level") {
       cl.log_level = need();
     } else if (a == "--http") {
@@ -1256,6 +1266,7 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
 void apply_command_line(Config& cfg, const CommandLine& cl) {
   const Where w{"command line", 0, "", ""};
   if (cl.threads) cfg.general.threads = *cl.threads;
+  if (cl.realtime_priority) cfg.general.realtime_priority = *cl.realtime_priority;
   if (cl.http) set_general(cfg.general, Where{"command line", 0, "", "http_listen"}, *cl.http);
   if (cl.log_level) {
     Where x = w;
@@ -1300,6 +1311,9 @@ options:
       --agent NAME      agent for every listener (built-in: echo, playback)
       --codec MODE      auto | slin | ulaw | alaw, for every listener
       --threads N       io threads (0 = one per core)
+      --realtime-priority P
+                        run the io threads under SCHED_RR at priority P (1..99; needs
+                        CAP_SYS_NICE or an RLIMIT_RTPRIO), like Asterisk's `asterisk -p`
       --log-level L     trace | debug | info | warning | error | off
       --http H:P        serve the HTTP API there ([general] http_listen: /metrics, /status,
                         the live transcripts that `voxbridge call --events H:P` prints)

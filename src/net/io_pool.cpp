@@ -1,9 +1,12 @@
 #include "voxbridge/net/io_pool.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <charconv>
+#include <cstring>
 
 namespace voxbridge::net {
 
@@ -29,7 +32,8 @@ std::size_t IoPool::next_index() {
   return i;
 }
 
-void IoPool::start() {
+std::string IoPool::start(int realtime_priority) {
+  std::string refused;
   for (std::size_t i = 0; i < contexts_.size(); ++i) {
     threads_.emplace_back([this, i] {
       for (;;) {
@@ -42,7 +46,17 @@ void IoPool::start() {
         }
       }
     });
+    if (realtime_priority > 0 && refused.empty()) {
+      // Set from here, right after the thread is created (before the server takes calls).
+      // SCHED_RESET_ON_FORK: threads an io thread creates (gRPC's, a recorder's) do not inherit.
+      sched_param sp{};
+      sp.sched_priority = realtime_priority;
+      const int rc = pthread_setschedparam(threads_.back().native_handle(),
+                                           SCHED_RR | SCHED_RESET_ON_FORK, &sp);
+      if (rc != 0) refused = std::strerror(rc);
+    }
   }
+  return refused;
 }
 
 void IoPool::stop_when_idle() {

@@ -297,7 +297,17 @@ void Server::start() {
   if (started_) return;
   started_ = true;
   for (auto& l : listeners_) l->start();
-  pool_.start();
+  const int rt = cfg_.general.realtime_priority;
+  const std::string refused = pool_.start(rt);
+  if (rt > 0 && refused.empty()) {
+    spdlog::info("io threads run under SCHED_RR, priority {}", rt);
+  } else if (rt > 0) {
+    spdlog::warn(
+        "realtime_priority = {} refused ({}): io threads run with normal scheduling; grant "
+        "CAP_SYS_NICE (systemd: AmbientCapabilities=CAP_SYS_NICE, Docker: --cap-add SYS_NICE) "
+        "or an RLIMIT_RTPRIO (LimitRTPRIO=)",
+        rt, refused);
+  }
   if (control_) control_->start();
   if (http_) http_->start();
   if (webhooks_) webhooks_->start();
@@ -408,6 +418,8 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
     sc->media.playout_high_watermark = g.playout_high_watermark;
     sc->media.early_silence = g.early_silence;
     sc->read_on_tick = g.read_on_tick;
+    sc->tick_alignment = g.tick_alignment;
+    sc->tick_alignment_margin = g.tick_alignment_margin;
     sc->agent_name = l.agent;
     sc->make_agent = agent_factory(cfg, *spec, channels_);
     sc->admitted = &admitted_;

@@ -168,6 +168,20 @@ bool CallMedia::on_audio(Kind kind, std::span<const std::uint8_t> payload, std::
   return true;
 }
 
+std::size_t CallMedia::leg_bytes_for(std::chrono::milliseconds frame) const {
+  const auto ms = static_cast<std::size_t>(frame.count());
+  switch (leg_codec_) {
+    case LegCodec::unknown:
+      return 0;
+    case LegCodec::ulaw:
+    case LegCodec::alaw:
+      return 8 * ms;
+    case LegCodec::slin:
+      break;
+  }
+  return static_cast<std::size_t>(audiosocket::rate_hz(in_kind_)) * ms / 1000 * 2;
+}
+
 void CallMedia::on_dtmf(char digit) {
   ++stats_.dtmf_in;
   if (agent_ && !ended_) agent_->on_dtmf(digit);

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 namespace voxbridge::session {
@@ -181,11 +182,22 @@ void CallSession::read_on_tick() {
   if (ec || fd < 0) return;
   fd_ = fd;
   self_ = shared_from_this();
+  if (config_->tick_alignment) {
+    // The kernel stamps each segment it receives; the tick reads the stamp of the newest.
+    const int on = 1;
+    if (::setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0) {
+      playout::PhaseAligner::Options o;
+      o.margin = config_->tick_alignment_margin;
+      aligner_ = playout::PhaseAligner(o);
+      aligning_ = true;
+    }
+  }
 }
 
 void CallSession::read_with_asio() {
   if (fd_ < 0) return;
   auto keep = std::move(self_);
+  aligning_ = false;
   boost::system::error_code ec;
   socket_.assign(v6_ ? tcp::v6() : tcp::v4(), fd_, ec);
   if (ec) {
@@ -276,9 +288,11 @@ void CallSession::on_pacing_tick(Clock::time_point now) {
     fail(EndCause::timeout, "max call duration reached");
     return;
   }
+  const Clock::time_point deadline = media_.next_deadline();
   if (fd_ >= 0 && !poll_input(now)) return;
   const auto msg = media_.on_tick(now);
   if (!msg.empty()) send_frame(msg);
+  if (aligning_ && !closing_) align_tick(deadline, now);
   if (++ticks_since_flush_ >= 50) flush_counts();  // live totals, once a second
   if (!closing_ && media_.hangup_due()) fail(EndCause::server_hangup, media_.hangup_reason());
 }
@@ -438,6 +452,12 @@ bool CallSession::handle(const audiosocket::Message& m) {
         reject_input(InputError::bad_audio, why);
         return false;
       }
+      if (aligning_) {
+        ++tick_frames_;
+        if (m.payload.size() != media_.leg_bytes_for(std::chrono::milliseconds(20))) {
+          tick_odd_ = true;
+        }
+      }
       return true;
     }
   }
@@ -461,10 +481,48 @@ bool CallSession::consume(std::size_t n) {
   return !closing_;
 }
 
+void CallSession::align_tick(Clock::time_point deadline, Clock::time_point now) {
+  const int frames = std::exchange(tick_frames_, 0);
+  const bool odd = std::exchange(tick_odd_, false);
+  const Clock::duration move = aligner_.on_tick(deadline, frames, odd, newest_rx_);
+  if (move == Clock::duration::zero()) return;
+  const Clock::time_point next = media_.next_deadline() + move;
+  if (next <= now) return;  // earlier would be in the past already (a late tick): not now
+  media_.shift_timeline(move);
+  clock_.add(*this, next);
+  spdlog::debug("[{}] tick moved {} us to follow the caller's frames", uuid_.data(),
+                std::chrono::duration_cast<std::chrono::microseconds>(move).count());
+}
+
+ssize_t CallSession::receive(std::span<std::uint8_t> buf) {
+  if (!aligning_) return ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+  iovec iov{buf.data(), buf.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t r = ::recvmsg(fd_, &msg, MSG_DONTWAIT);
+  if (r <= 0) return r;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec stamp{};
+    std::memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
+    timespec wall{};
+    ::clock_gettime(CLOCK_REALTIME, &wall);
+    // The stamp is on the wall clock: carry it over to the steady clock by its age.
+    const auto age = std::chrono::seconds(wall.tv_sec - stamp.tv_sec) +
+                     std::chrono::nanoseconds(wall.tv_nsec - stamp.tv_nsec);
+    newest_rx_ = Clock::now() - std::chrono::duration_cast<Clock::duration>(age);
+  }
+  return r;
+}
+
 bool CallSession::poll_input(Clock::time_point now) {
   for (;;) {
     auto buf = parser_.writable();
-    const ssize_t r = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+    const ssize_t r = receive(buf);
     if (r > 0) {
       last_rx_ = now;
       const auto n = static_cast<std::size_t>(r);

@@ -461,6 +461,72 @@ TEST(Server, ReadingOnArrivalInsteadOfOnTheTickEchoesToo) {
   EXPECT_LT(best_lag(plan.audio, r.received, 800), 64u);
 }
 
+/// Milliseconds from each loud marker frame the caller sent (`marker_frames`, frame indexes) to
+/// the first returned frame that carries it.
+std::vector<double> marker_latencies(const sim::CallPlan& plan, const sim::CallResult& r,
+                                     const std::vector<std::size_t>& marker_frames) {
+  std::vector<double> out;
+  const double phase_ms = std::chrono::duration<double, std::milli>(plan.phase).count();
+  for (const std::size_t j : marker_frames) {
+    const double sent = phase_ms + 20.0 * static_cast<double>(j);
+    for (std::size_t k = 0; k < r.arrival_ms.size() && (k + 1) * 160 <= r.received.size(); ++k) {
+      if (r.arrival_ms[k] < sent) continue;
+      int peak = 0;
+      for (std::size_t i = k * 160; i < (k + 1) * 160; ++i)
+        peak = std::max(peak, std::abs(r.received[i]));
+      if (peak > 8000) {
+        out.push_back(r.arrival_ms[k] - sent);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 1e9;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+TEST(Server, TheTickMovesToJustAfterTheCallersFramesSoTheEchoComesBackSooner) {
+  // The caller's frames leave 5 ms after the UUID's 20 ms grid, so on the UUID's timeline each
+  // waits about 15 ms for its tick. Loud one-frame markers in silence show when each comes back.
+  sim::CallPlan plan;
+  plan.format = *sim::LegFormat::parse("slin8");
+  plan.phase = 5ms;
+  plan.audio.assign(160 * 160, 0);
+  const std::vector<std::size_t> markers{50, 75, 100, 125, 150};
+  for (const std::size_t j : markers) {
+    for (std::size_t i = 0; i < 160; ++i) {
+      plan.audio[j * 160 + i] = static_cast<std::int16_t>(std::lround(
+          16000 * std::sin(2 * std::numbers::pi * 1000 * static_cast<double>(i) / 8000)));
+    }
+  }
+  plan.tail = 100ms;
+  plan.max_duration = 20s;
+
+  auto unaligned_cfg = test_config();
+  unaligned_cfg.general.tick_alignment = false;
+  RunningServer unaligned(unaligned_cfg);
+  plan.port = unaligned.port;
+  const auto before = sim::place_call(plan);
+  ASSERT_TRUE(before.connected) << before.error;
+  const auto slow = marker_latencies(plan, before, markers);
+  ASSERT_EQ(slow.size(), markers.size());
+  EXPECT_GT(median_of(slow), 12.0);
+
+  RunningServer aligned(test_config());  // tick_alignment = yes, 2 ms margin: the default
+  plan.port = aligned.port;
+  const auto after = sim::place_call(plan);
+  ASSERT_TRUE(after.connected) << after.error;
+  const auto fast = marker_latencies(plan, after, markers);
+  ASSERT_EQ(fast.size(), markers.size());
+  EXPECT_LT(median_of(fast), 8.0);
+  // Still 50 frames a second.
+  EXPECT_NEAR(sim::gap_stats(after.arrival_ms).p50, 20.0, 0.5);
+}
+
 TEST(Server, DestroyingTheServerWithLiveCallsIsSafe) {
   // No shutdown(): the destructor stops the threads with calls still up (ASan checks this).
   auto srv = std::make_unique<server::Server>(test_config());

@@ -33,6 +33,8 @@ class ConfigError : public std::runtime_error {
 
 struct GeneralConfig {
   std::size_t threads = 0;  ///< io threads; 0 = one per core
+  /// SCHED_RR priority of the io threads (1..99); 0 = normal scheduling.
+  int realtime_priority = 0;
   std::string log_level = "info";
   /// "text" (one readable line per event) or "json" (one JSON object per line).
   std::string log_format = "text";
@@ -46,6 +48,9 @@ struct GeneralConfig {
   std::chrono::milliseconds playout_high_watermark{1000};
   bool early_silence = true;
   bool read_on_tick = true;
+  /// With read_on_tick: keep each call's tick just after the caller's frames arrive.
+  bool tick_alignment = true;
+  std::chrono::microseconds tick_alignment_margin{2000};
   /// PocketSphinx decoders of the built-in ASR: utterances recognized at once (~93 MB each).
   std::size_t builtin_asr_decoders = 2;
   /// The local HTTP API (health, originate): "HOST:PORT", empty = off. No authentication:
@@ -158,6 +163,7 @@ struct CommandLine {
   std::optional<std::string> agent;
   std::optional<std::string> codec;
   std::optional<std::size_t> threads;
+  std::optional<int> realtime_priority;
   std::optional<std::string> log_level;
   std::optional<std::string> http;  ///< HOST:PORT of the HTTP API ([general] http_listen)
   bool help = false;

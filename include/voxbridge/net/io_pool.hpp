@@ -27,8 +27,12 @@ class IoPool {
   /// Round-robin choice for the next connection.
   std::size_t next_index();
 
-  /// Starts the threads (returns at once).
-  void start();
+  /// Starts the threads (returns at once). With `realtime_priority` 1..99 they run under
+  /// SCHED_RR at that priority, so pacing ticks preempt ordinary work (recognizers, other
+  /// processes) the moment they are due; threads they create get normal scheduling again.
+  /// Returns why real-time scheduling was refused (typically EPERM without CAP_SYS_NICE or an
+  /// RLIMIT_RTPRIO), empty if it was applied or not asked for; refused, the threads run normally.
+  std::string start(int realtime_priority = 0);
   /// Lets the threads return once they have no more work, then joins them.
   void stop_when_idle();
   /// Stops the io_contexts now and joins the threads.

@@ -89,6 +89,8 @@ class Pacer {
   /// The timer fired at `now`: returns true if a frame is due (exactly one, never more) and
   /// moves to the next deadline after `now`; deadlines that passed unserved are counted late.
   bool on_timer(Clock::time_point now);
+  /// Moves the rest of the timeline by `d` (PhaseAligner): the next deadline is `d` later.
+  void shift(Clock::duration d) { start_ += d; }
 
   std::uint64_t frames_sent() const { return sent_; }
   std::uint64_t late_ticks() const { return late_; }
@@ -117,6 +119,8 @@ class Playout {
 
   void start(Clock::time_point t0) { pacer_.start(t0); }
   Clock::time_point next_deadline() const { return pacer_.next_deadline(); }
+  /// Moves the rest of the timeline by `d` (see Pacer::shift).
+  void shift_timeline(Clock::duration d) { pacer_.shift(d); }
 
   /// On a timer wake-up at `now`: if a frame is due, fills `out` (frame_samples() long) with
   /// queued audio, padding with silence on underrun, and returns true.

@@ -95,6 +95,10 @@ class CallMedia final : public agent::CallControl {
   /// next call); empty otherwise.
   std::span<const std::uint8_t> on_tick(Clock::time_point now);
   Clock::time_point next_deadline() const { return playout_.next_deadline(); }
+  /// Moves the rest of the call's timeline by `d` (the session's PhaseAligner).
+  void shift_timeline(Clock::duration d) { playout_.shift_timeline(d); }
+  /// Bytes of one inbound audio message of `frame` on the leg as seen so far (0 while unknown).
+  std::size_t leg_bytes_for(std::chrono::milliseconds frame) const;
   /// The call is over; the agent hears it once.
   void end(std::string_view reason);
 

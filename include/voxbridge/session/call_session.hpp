@@ -16,6 +16,8 @@
 // this call, with one warning naming the peer, the UUID (if known) and the reason.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -26,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "voxbridge/access/access.hpp"
@@ -33,6 +36,7 @@
 #include "voxbridge/audiosocket/protocol.hpp"
 #include "voxbridge/metrics/metrics.hpp"
 #include "voxbridge/playout/pacing_clock.hpp"
+#include "voxbridge/playout/phase_aligner.hpp"
 #include "voxbridge/session/call_media.hpp"
 #include "voxbridge/session/mailbox.hpp"
 #include "voxbridge/webhooks/webhooks.hpp"
@@ -115,6 +119,10 @@ struct SessionConfig {
   MediaOptions media;
   /// Once the call is up, read on the pacing tick instead of on every arrival (see above).
   bool read_on_tick = true;
+  /// With read_on_tick: move the call's tick to just after the caller's frames arrive
+  /// (playout::PhaseAligner), `tick_alignment_margin` before the tick.
+  bool tick_alignment = true;
+  std::chrono::microseconds tick_alignment_margin{2000};
   std::string agent_name;
   std::function<std::unique_ptr<agent::Agent>()> make_agent;
   /// Adds what the Asterisk control path knows of the call (caller ID, variables, actions);
@@ -204,6 +212,8 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
 
   /// True while the session reads on its pacing tick (tests and diagnostics).
   bool reads_on_tick() const { return fd_ >= 0; }
+  /// Times the tick was moved to follow the caller's frames (tests and diagnostics).
+  std::uint32_t tick_moves() const { return aligner_.moves(); }
 
  private:
   void run();
@@ -218,6 +228,11 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   void read_with_asio();
   /// One tick's reading; false once the call is closing.
   bool poll_input(Clock::time_point now);
+  /// One non-blocking read of the descriptor; while aligning, also takes the kernel's receive
+  /// stamp into newest_rx_.
+  ssize_t receive(std::span<std::uint8_t> buf);
+  /// After the tick's frame went out: moves the timeline if the aligner says so.
+  void align_tick(Clock::time_point deadline, Clock::time_point now);
   /// The thread's pacing clock says this call's next frame is due.
   void on_pacing_tick(Clock::time_point now) override;
   void send_frame(std::span<const std::uint8_t> msg);
@@ -242,6 +257,13 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   // that keeps the session alive in place of the read coroutine's.
   int fd_ = -1;
   bool v6_ = false;
+  // Tick alignment: what this tick's read found (whole frames, other lengths, the kernel's
+  // receive stamp of the newest byte), and the aligner it goes to.
+  bool aligning_ = false;
+  int tick_frames_ = 0;
+  bool tick_odd_ = false;
+  Clock::time_point newest_rx_{};
+  playout::PhaseAligner aligner_;
   std::shared_ptr<CallSession> self_;
   boost::asio::steady_timer timer_;  // handshake deadline, then the hangup grace
   playout::PacingClock& clock_;

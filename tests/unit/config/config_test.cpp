@@ -55,6 +55,9 @@ TEST(Config, TheShippedSampleParsesToTheDefaults) {
   EXPECT_EQ(c.general.drain_timeout, d.general.drain_timeout);
   EXPECT_EQ(c.general.limits.send_buffer_bytes, d.general.limits.send_buffer_bytes);
   EXPECT_EQ(c.general.read_on_tick, d.general.read_on_tick);
+  EXPECT_EQ(c.general.tick_alignment, d.general.tick_alignment);
+  EXPECT_EQ(c.general.tick_alignment_margin, d.general.tick_alignment_margin);
+  EXPECT_EQ(c.general.realtime_priority, d.general.realtime_priority);
   ASSERT_EQ(c.listeners.size(), 1u);
   EXPECT_EQ(c.listeners[0].port, 5001);
   const auto* g = c.find_agent("greeting");
@@ -183,6 +186,9 @@ TEST(Config, ParsesSeveralListenersAndAgents) {
   const Config c = parse_config(R"(
 [general]
 threads = 3
+realtime_priority = 10
+tick_alignment = no
+tick_alignment_margin_ms = 4
 max_calls = 10     ; inline comment
 idle_timeout_ms = 0
 max_call_duration_s = 3600
@@ -204,6 +210,9 @@ hangup_digit = none
 )",
                                 "t.conf");
   EXPECT_EQ(c.general.threads, 3u);
+  EXPECT_EQ(c.general.realtime_priority, 10);
+  EXPECT_FALSE(c.general.tick_alignment);
+  EXPECT_EQ(c.general.tick_alignment_margin, 4ms);
   EXPECT_EQ(c.general.max_calls, 10u);
   EXPECT_EQ(c.general.limits.idle_timeout, 0ms);
   EXPECT_EQ(c.general.limits.max_call_duration, 3600s);
@@ -232,6 +241,8 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
             "voxbridge.conf:2: [general] send_buffer_bytes: '-1' is out of range 0..16777216");
   EXPECT_EQ(error_of("[general]\nmax_payload_bytes = 70000\n"),
             "voxbridge.conf:2: [general] max_payload_bytes: '70000' is out of range 160..65535");
+  EXPECT_EQ(error_of("[general]\ntick_alignment_margin_ms = 20\n"),
+            "voxbridge.conf:2: [general] tick_alignment_margin_ms: '20' is out of range 0..15");
   EXPECT_EQ(error_of("[general]\nfrobnicate = 1\n"),
             "voxbridge.conf:2: [general] frobnicate: unknown option");
   EXPECT_EQ(error_of("[listener-a]\nbind = localhost\n"),
@@ -294,9 +305,10 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
 }
 
 TEST(CommandLine, FlagsOverrideTheFile) {
-  const char* argv[] = {"voxbridge",   "--listen",    "127.0.0.1:6000", "--agent", "playback",
-                        "--threads=4", "--log-level", "debug",          "--codec", "ulaw"};
-  const CommandLine cl = parse_command_line(10, argv);
+  const char* argv[] = {"voxbridge", "--listen",    "127.0.0.1:6000",      "--agent",
+                        "playback",  "--threads=4", "--log-level",         "debug",
+                        "--codec",   "ulaw",        "--realtime-priority", "5"};
+  const CommandLine cl = parse_command_line(12, argv);
   Config c = default_config();
   apply_command_line(c, cl);
   ASSERT_EQ(c.listeners.size(), 1u);
@@ -304,6 +316,7 @@ TEST(CommandLine, FlagsOverrideTheFile) {
   EXPECT_EQ(c.listeners[0].agent, "playback");
   EXPECT_EQ(c.listeners[0].codec, session::CodecMode::ulaw);
   EXPECT_EQ(c.general.threads, 4u);
+  EXPECT_EQ(c.general.realtime_priority, 5);
   EXPECT_EQ(c.general.log_level, "debug");
 }
 
@@ -325,6 +338,8 @@ TEST(CommandLine, RejectsBadFlagsClearly) {
   EXPECT_EQ(err({"--agent", "nobody"}),
             "command line: --agent: no agent named 'nobody' (built-in: echo, playback)");
   EXPECT_EQ(err({"--threads", "-1"}), "command line: --threads: '-1' is out of range 0..256");
+  EXPECT_EQ(err({"--realtime-priority", "100"}),
+            "command line: --realtime-priority: '100' is out of range 0..99");
   EXPECT_EQ(
       err({"--log-level", "loud"}),
       "command line: log_level: 'loud' is not one of trace, debug, info, warning, error, off");
