@@ -17,6 +17,7 @@ class EchoAgent final : public Agent {
                        static_cast<std::size_t>(spec.echo_delay.count()) / 1000),
         frame_samples_(static_cast<std::size_t>(rate_hz) / 50),
         trim_after_frames_(static_cast<std::uint32_t>(spec.echo_trim_after.count() / 20)),
+        drop_late_(spec.echo_drop_late),
         hangup_digit_(spec.hangup_digit) {}
 
   void on_start(CallControl& control, const CallInfo&) override {
@@ -37,6 +38,16 @@ class EchoAgent final : public Agent {
       }
       started_ = true;
     }
+    if (samples.size() != frame_samples_) whole_frames_ = false;
+    samples_since_tick_ += samples.size();
+    if (late_owed_ && whole_frames_ && samples_since_tick_ > frame_samples_) {
+      // The tick before played silence where a frame of the caller's was due, and here it is,
+      // late, with the next one: its slot is gone. Drop one so the echo stays on time instead
+      // of running a frame behind until the trim.
+      late_owed_ = false;
+      ++dropped_late_;
+      return;
+    }
     if (trim_after_frames_ > 0) {
       if (control_->queued_samples() >= delay_samples_ + frame_samples_) {
         if (++standing_frames_ >= trim_after_frames_) {
@@ -49,6 +60,16 @@ class EchoAgent final : public Agent {
       }
     }
     control_->play(samples);
+  }
+
+  void on_tick() override {
+    if (control_ == nullptr) return;
+    // This tick underran if nothing arrived since the last one and less than a frame was left.
+    late_owed_ =
+        drop_late_ && heard_ && samples_since_tick_ == 0 && queued_after_tick_ < frame_samples_;
+    if (samples_since_tick_ > 0) heard_ = true;
+    samples_since_tick_ = 0;
+    queued_after_tick_ = control_->queued_samples();
   }
 
   void on_dtmf(char digit) override {
@@ -68,6 +89,15 @@ class EchoAgent final : public Agent {
   std::uint32_t trim_after_frames_;
   std::uint32_t standing_frames_ = 0;
   std::uint64_t trimmed_ = 0;
+  // Late frames (drop_late): audio since the last tick, what that tick left queued, whether
+  // the caller has been heard and sends whole frames, and whether a late frame is owed.
+  bool drop_late_;
+  std::size_t samples_since_tick_ = 0;
+  std::size_t queued_after_tick_ = 0;
+  bool heard_ = false;
+  bool whole_frames_ = true;
+  bool late_owed_ = false;
+  std::uint64_t dropped_late_ = 0;
   char hangup_digit_;
   bool started_ = true;
   bool hanging_up_ = false;

@@ -330,6 +330,8 @@ void set_agent(agent::AgentSpec& a, const Where& w, const std::string& v) {
     a.echo_delay = parse_ms(w, v, 0, 10000);
   } else if (k == "trim_after_ms") {
     a.echo_trim_after = parse_ms(w, v, 0, 60000);
+  } else if (k == "drop_late") {
+    a.echo_drop_late = parse_bool(w, v);
   } else if (k == "hangup_digit") {
     const std::string x = lower(v);
     if (x == "none" || x.empty()) {

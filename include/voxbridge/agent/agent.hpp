@@ -142,6 +142,9 @@ struct AgentSpec {
   /// queue never drained below it) is trimmed by one frame, so a one-off stall cannot leave the
   /// echo permanently late. Backlog that comes and goes (jitter) is kept. 0 = never trim.
   std::chrono::milliseconds echo_trim_after{1000};
+  /// Echo: a caller's frame that comes after its tick already played silence is dropped, so
+  /// the echo does not run a frame behind from then on.
+  bool echo_drop_late = true;
   char hangup_digit = '#';  ///< '\0' = none
   // playback
   std::string file;  ///< WAV; empty = tone

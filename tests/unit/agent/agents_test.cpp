@@ -97,6 +97,7 @@ TEST(EchoAgent, TrimsAStandingBacklogButKeepsJitter) {
   std::size_t max_level = 0;
   for (int i = 0; i < 30; ++i) {
     c.consume(320);  // tick
+    a->on_tick();
     a->on_audio(frame);
     max_level = std::max(max_level, c.queued.size());
   }
@@ -114,9 +115,86 @@ TEST(EchoAgent, TrimsAStandingBacklogButKeepsJitter) {
     }
     played += std::min<std::size_t>(320, j.queued.size());
     j.consume(320);
+    b->on_tick();
   }
   EXPECT_EQ(played + j.queued.size(), sent);
   EXPECT_LE(max_level, 640u);
+}
+
+TEST(EchoAgent, AFrameThatMissedItsTickIsDroppedSoTheEchoStaysOnTime) {
+  AgentFactory f(AgentSpec{}, 16000, 3);
+  auto a = f.create();
+  FakeControl c;
+  a->on_start(c, {});
+  auto frame = [](std::int16_t v) { return std::vector<std::int16_t>(320, v); };
+  std::vector<std::int16_t> played;
+  auto tick = [&] {
+    played.push_back(c.queued.empty() ? std::int16_t{0} : c.queued.front());
+    c.consume(320);
+    a->on_tick();
+  };
+  for (std::int16_t v = 1; v <= 5; ++v) {
+    a->on_audio(frame(v));
+    tick();
+  }
+  tick();                 // frame 6 is late: this tick plays silence
+  a->on_audio(frame(6));  // ... and arrives with frame 7
+  a->on_audio(frame(7));
+  tick();
+  for (std::int16_t v = 8; v <= 10; ++v) {
+    a->on_audio(frame(v));
+    tick();
+  }
+  // Frame 6 played late, 7 was dropped, and from 8 on every frame leaves on the tick it
+  // arrived on again, nothing standing.
+  EXPECT_EQ(played, (std::vector<std::int16_t>{1, 2, 3, 4, 5, 0, 6, 8, 9, 10}));
+  EXPECT_TRUE(c.queued.empty());
+
+  // Turned off, the late frame pushes everything one tick back.
+  AgentSpec keep;
+  keep.echo_drop_late = false;
+  AgentFactory g(keep, 16000, 3);
+  auto b = g.create();
+  FakeControl d;
+  b->on_start(d, {});
+  for (std::int16_t v = 1; v <= 3; ++v) {
+    b->on_audio(frame(v));
+    d.consume(320);
+    b->on_tick();
+  }
+  d.consume(320);
+  b->on_tick();
+  b->on_audio(frame(4));
+  b->on_audio(frame(5));
+  d.consume(320);
+  b->on_tick();
+  EXPECT_EQ(d.queued.size(), 320u);  // frame 5 stands
+}
+
+TEST(EchoAgent, APauseOfTheCallerIsNotALateFrame) {
+  AgentFactory f(AgentSpec{}, 16000, 3);
+  auto a = f.create();
+  FakeControl c;
+  a->on_start(c, {});
+  std::size_t sent = 0, played = 0;
+  auto tick = [&] {
+    played += std::min<std::size_t>(320, c.queued.size());
+    c.consume(320);
+    a->on_tick();
+  };
+  const std::vector<std::int16_t> frame(320, 9);
+  for (int i = 0; i < 5; ++i) {
+    a->on_audio(frame);
+    sent += 320;
+    tick();
+  }
+  for (int i = 0; i < 75; ++i) tick();  // Asterisk sends nothing during SendDTMF
+  for (int i = 0; i < 5; ++i) {         // then one frame a tick again
+    a->on_audio(frame);
+    sent += 320;
+    tick();
+  }
+  EXPECT_EQ(played, sent);
 }
 
 TEST(PlaybackAgent, PlaysATonePromptThenHangsUp) {

@@ -206,6 +206,7 @@ g711 => alaw
 [agent-slow-echo]
 type = echo
 delay_ms = 500
+drop_late = no
 hangup_digit = none
 )",
                                 "t.conf");
@@ -227,6 +228,8 @@ hangup_digit = none
   const auto* a = c.find_agent("slow-echo");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->echo_delay, 500ms);
+  EXPECT_FALSE(a->echo_drop_late);
+  EXPECT_TRUE(c.find_agent("echo")->echo_drop_late);
   EXPECT_EQ(a->hangup_digit, '\0');
 }
 
