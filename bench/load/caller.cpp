@@ -1,12 +1,12 @@
 #include "caller.hpp"
 
-#include <sys/socket.h>
 #include <algorithm>
 #include <boost/asio/write.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
+
+#include "voxbridge/net/stamped_recv.hpp"
 
 namespace voxbridge::loadgen {
 
@@ -68,8 +68,7 @@ void Caller::on_connect(const boost::system::error_code& ec) {
   socket_.non_blocking(true, ignored);
   // The kernel stamps each received segment: arrival times then show the server's pacing, not
   // how soon this thread got around to reading (both are reported).
-  const int on = 1;
-  ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  net::enable_receive_stamps(socket_.native_handle());
   t0_ = connected_at_ + phase_;
   write_next();  // the UUID goes first
   read_more();
@@ -174,16 +173,10 @@ void Caller::read_more() {
 
 std::size_t Caller::read_once(Clock::time_point& arrival, Clock::time_point& read_at,
                               boost::system::error_code& ec) {
-  iovec iov{rx_.data() + rx_len_, rx_.size() - rx_len_};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  const ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT);
   read_at = Clock::now();
   arrival = read_at;
+  const ssize_t n = net::recv_stamped(socket_.native_handle(),
+                                      {rx_.data() + rx_len_, rx_.size() - rx_len_}, arrival);
   if (n < 0) {
     ec = boost::system::error_code(errno, boost::system::system_category());
     return 0;
@@ -193,19 +186,6 @@ std::size_t Caller::read_once(Clock::time_point& arrival, Clock::time_point& rea
     return 0;
   }
   ec = {};
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
-    timespec stamp{};
-    std::memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
-    timespec real{};
-    ::clock_gettime(CLOCK_REALTIME, &real);
-    // The stamp is on the wall clock: carry it over by its age.
-    const auto age = std::chrono::seconds(real.tv_sec - stamp.tv_sec) +
-                     std::chrono::nanoseconds(real.tv_nsec - stamp.tv_nsec);
-    if (age > Clock::duration::zero() && age < std::chrono::seconds(1)) {
-      arrival = read_at - std::chrono::duration_cast<Clock::duration>(age);
-    }
-  }
   return static_cast<std::size_t>(n);
 }
 

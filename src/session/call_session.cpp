@@ -15,8 +15,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <ctime>
 #include <utility>
+
+#include "voxbridge/net/stamped_recv.hpp"
 
 namespace voxbridge::session {
 
@@ -184,8 +185,7 @@ void CallSession::read_on_tick() {
   self_ = shared_from_this();
   if (config_->tick_alignment) {
     // The kernel stamps each segment it receives; the tick reads the stamp of the newest.
-    const int on = 1;
-    if (::setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0) {
+    if (net::enable_receive_stamps(fd_)) {
       playout::PhaseAligner::Options o;
       o.margin = config_->tick_alignment_margin;
       aligner_ = playout::PhaseAligner(o);
@@ -289,6 +289,7 @@ void CallSession::on_pacing_tick(Clock::time_point now) {
     return;
   }
   const Clock::time_point deadline = media_.next_deadline();
+  newest_rx_ = Clock::time_point{};  // set by a read that carries the kernel's stamp
   if (fd_ >= 0 && !poll_input(now)) return;
   const auto msg = media_.on_tick(now);
   if (!msg.empty()) send_frame(msg);
@@ -482,7 +483,10 @@ bool CallSession::consume(std::size_t n) {
 }
 
 void CallSession::align_tick(Clock::time_point deadline, Clock::time_point now) {
-  const int frames = std::exchange(tick_frames_, 0);
+  // Frames read without a stamp (the kernel starts stamping a moment after the first socket
+  // asks) say nothing about the phase.
+  const int frames = newest_rx_ == Clock::time_point{} ? 0 : tick_frames_;
+  tick_frames_ = 0;
   const bool odd = std::exchange(tick_odd_, false);
   const Clock::duration move = aligner_.on_tick(deadline, frames, odd, newest_rx_);
   if (move == Clock::duration::zero()) return;
@@ -496,27 +500,7 @@ void CallSession::align_tick(Clock::time_point deadline, Clock::time_point now) 
 
 ssize_t CallSession::receive(std::span<std::uint8_t> buf) {
   if (!aligning_) return ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
-  iovec iov{buf.data(), buf.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  const ssize_t r = ::recvmsg(fd_, &msg, MSG_DONTWAIT);
-  if (r <= 0) return r;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
-    timespec stamp{};
-    std::memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
-    timespec wall{};
-    ::clock_gettime(CLOCK_REALTIME, &wall);
-    // The stamp is on the wall clock: carry it over to the steady clock by its age.
-    const auto age = std::chrono::seconds(wall.tv_sec - stamp.tv_sec) +
-                     std::chrono::nanoseconds(wall.tv_nsec - stamp.tv_nsec);
-    newest_rx_ = Clock::now() - std::chrono::duration_cast<Clock::duration>(age);
-  }
-  return r;
+  return net::recv_stamped(fd_, buf, newest_rx_);
 }
 
 bool CallSession::poll_input(Clock::time_point now) {

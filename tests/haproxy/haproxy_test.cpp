@@ -333,8 +333,12 @@ void expect_complete(const Call& c, const voxbridge::sim::CallResult& r, const s
   auto sorted = snrs;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_GE(sorted[sorted.size() / 2], 30.0) << "median echo SNR";
+  // One block may suffer from a frame our loaded test caller sent after its tick (voxbridge
+  // plays silence in its place and drops it: the tick follows the caller's frames 4 ms after
+  // they arrive, and never waits); anything more is voxbridge's fault.
   const auto poor = std::count_if(snrs.begin(), snrs.end(), [](double s) { return s < 20.0; });
-  EXPECT_LE(poor, static_cast<long>(snrs.size() / 10)) << "200 ms blocks echoed badly";
+  EXPECT_LE(poor, std::max(1L, static_cast<long>(snrs.size() / 10)))
+      << "200 ms blocks echoed badly";
   const std::string end = call_end_line(log, c.uuid);
   ASSERT_FALSE(end.empty()) << "no call end line for " << c.uuid;
   EXPECT_EQ(field(end, "frames_in"), std::to_string(r.frames_sent)) << end;

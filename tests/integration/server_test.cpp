@@ -516,7 +516,7 @@ TEST(Server, TheTickMovesToJustAfterTheCallersFramesSoTheEchoComesBackSooner) {
   ASSERT_EQ(slow.size(), markers.size());
   EXPECT_GT(median_of(slow), 12.0);
 
-  RunningServer aligned(test_config());  // tick_alignment = yes, 2 ms margin: the default
+  RunningServer aligned(test_config());  // tick_alignment = yes, 4 ms margin: the default
   plan.port = aligned.port;
   const auto after = sim::place_call(plan);
   ASSERT_TRUE(after.connected) << after.error;

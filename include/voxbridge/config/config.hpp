@@ -50,7 +50,7 @@ struct GeneralConfig {
   bool read_on_tick = true;
   /// With read_on_tick: keep each call's tick just after the caller's frames arrive.
   bool tick_alignment = true;
-  std::chrono::microseconds tick_alignment_margin{2000};
+  std::chrono::microseconds tick_alignment_margin{4000};
   /// PocketSphinx decoders of the built-in ASR: utterances recognized at once (~93 MB each).
   std::size_t builtin_asr_decoders = 2;
   /// The local HTTP API (health, originate): "HOST:PORT", empty = off. No authentication:

@@ -30,14 +30,14 @@ namespace voxbridge::playout {
 class PhaseAligner {
  public:
   struct Options {
-    std::chrono::microseconds margin{2000};  ///< wanted time from the latest arrival to the tick
+    std::chrono::microseconds margin{4000};  ///< wanted time from the latest arrival to the tick
     std::chrono::microseconds slack{2000};   ///< drift tolerated before moving earlier again
     std::chrono::microseconds step{2000};    ///< how much later after a missed frame
-    std::chrono::microseconds max_margin{8000};  ///< missed frames grow the margin to this at most
-    std::chrono::microseconds grid{1000};        ///< moves are whole multiples of this
-    std::chrono::microseconds slew{1000};        ///< the most the timeline moves in one tick
-    int settle_ticks = 25;                       ///< ticks observed before the first move
-    int period_ticks = 50;                       ///< ticks between later re-evaluations
+    std::chrono::microseconds max_margin{10000};  ///< missed frames grow the margin to this at most
+    std::chrono::microseconds grid{1000};         ///< moves are whole multiples of this
+    std::chrono::microseconds slew{1000};         ///< the most the timeline moves in one tick
+    int settle_ticks = 25;                        ///< ticks observed before the first move
+    int period_ticks = 50;                        ///< ticks between later re-evaluations
   };
 
   PhaseAligner() : PhaseAligner(Options{}) {}

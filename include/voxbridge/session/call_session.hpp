@@ -122,7 +122,7 @@ struct SessionConfig {
   /// With read_on_tick: move the call's tick to just after the caller's frames arrive
   /// (playout::PhaseAligner), `tick_alignment_margin` before the tick.
   bool tick_alignment = true;
-  std::chrono::microseconds tick_alignment_margin{2000};
+  std::chrono::microseconds tick_alignment_margin{4000};
   std::string agent_name;
   std::function<std::unique_ptr<agent::Agent>()> make_agent;
   /// Adds what the Asterisk control path knows of the call (caller ID, variables, actions);

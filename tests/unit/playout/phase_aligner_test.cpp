@@ -10,6 +10,14 @@ namespace {
 using namespace std::chrono_literals;
 using us = std::chrono::microseconds;
 
+/// The figures below were worked out for a 2 ms margin (growing to 8 ms).
+PhaseAligner::Options two_ms() {
+  PhaseAligner::Options o;
+  o.margin = 2ms;
+  o.max_margin = 8ms;
+  return o;
+}
+
 /// A call on 20 ms ticks whose caller's newest frame arrives `lag` before the tick as it was
 /// when the call started; what the aligner moves is applied to the following ticks, as the
 /// session does.
@@ -19,7 +27,7 @@ struct Call {
   Clock::duration moved{};                ///< the timeline's total move so far
   std::vector<Clock::duration> slices{};  ///< every non-zero move, in order
 
-  explicit Call(PhaseAligner::Options o = {}) : a(o) {}
+  explicit Call(PhaseAligner::Options o = two_ms()) : a(o) {}
   /// `lag`: how long before the unmoved tick the caller's newest frame arrived.
   void run(int ticks, Clock::duration lag, int frames = 1, bool odd = false) {
     for (int i = 0; i < ticks; ++i) {
@@ -144,7 +152,7 @@ TEST(PhaseAligner, FramesOfAnotherLengthTurnItOff) {
 }
 
 TEST(PhaseAligner, MarginIsConfigurable) {
-  PhaseAligner::Options o;
+  PhaseAligner::Options o = two_ms();
   o.margin = 5ms;
   Call c(o);
   c.run(40, 18ms);

@@ -2,12 +2,18 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
 #include <future>
 #include <string>
 #include <thread>
 
 #include "voxbridge/net/io_pool.hpp"
+#include "voxbridge/net/stamped_recv.hpp"
 
 namespace voxbridge::net {
 namespace {
@@ -76,6 +82,47 @@ TEST(IoPool, RealtimePriorityAppliesToTheIoThreadsOnlyOrSaysWhyNot) {
     EXPECT_EQ(child.priority, 0) << "thread " << i;
   }
   pool.stop_now();
+}
+
+TEST(StampedRecv, ArrivalIsWhenTheDataCameNotWhenItWasRead) {
+  using namespace std::chrono_literals;
+  namespace asio = boost::asio;
+  using asio::ip::tcp;
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::socket client(io), server(io);
+  client.connect(acceptor.local_endpoint());
+  acceptor.accept(server);
+  ASSERT_TRUE(enable_receive_stamps(server.native_handle()));
+  // The kernel turns stamping on for the machine a moment later (deferred work) when this is
+  // the first socket that asks: segments arriving before that carry no stamp.
+  std::this_thread::sleep_for(20ms);
+
+  const std::array<std::uint8_t, 3> bytes{1, 2, 3};
+  const auto sent_at = std::chrono::steady_clock::now();
+  asio::write(client, asio::buffer(bytes));
+  std::this_thread::sleep_for(50ms);
+  std::array<std::uint8_t, 16> buf{};
+  auto arrival = std::chrono::steady_clock::time_point{};
+  const auto read_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(recv_stamped(server.native_handle(), buf, arrival), 3);
+  EXPECT_EQ(buf[2], 3);
+  // Stamped when it arrived, right after the write, 50 ms before the read.
+  EXPECT_GE(arrival, sent_at - 1ms);
+  EXPECT_LE(arrival, read_at - 40ms);
+
+  // Nothing to read: -1/EAGAIN, and `arrival` untouched.
+  const auto before = arrival;
+  EXPECT_EQ(recv_stamped(server.native_handle(), buf, arrival), -1);
+  EXPECT_EQ(errno, EAGAIN);
+  EXPECT_EQ(arrival, before);
+
+  // A socket that does not stamp leaves `arrival` as it was.
+  asio::write(server, asio::buffer(bytes));
+  std::this_thread::sleep_for(5ms);
+  auto unset = std::chrono::steady_clock::time_point{};
+  ASSERT_EQ(recv_stamped(client.native_handle(), buf, unset), 3);
+  EXPECT_EQ(unset, std::chrono::steady_clock::time_point{});
 }
 
 }  // namespace
