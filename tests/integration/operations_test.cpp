@@ -505,6 +505,8 @@ TEST(Operations, RandomBytesCloseOnlyTheirConnection) {
   EXPECT_FALSE(r.server_closed);
   EXPECT_GE(r.received.size(), 11000u);
   EXPECT_TRUE(eventually([&] { return s.server.totals().bad_input == 50; }));
+  // The caller's close is seen on the call's next tick (later under ASan): wait for it.
+  EXPECT_TRUE(eventually([&] { return s.server.totals().ended == 1; }));
   EXPECT_EQ(s.server.totals().ended, 1u);
 }
 
