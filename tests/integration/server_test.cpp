@@ -516,7 +516,9 @@ TEST(Server, TheTickMovesToJustAfterTheCallersFramesSoTheEchoComesBackSooner) {
   ASSERT_EQ(slow.size(), markers.size());
   EXPECT_GT(median_of(slow), 12.0);
 
-  RunningServer aligned(test_config());  // tick_alignment = yes, 4 ms margin: the default
+  auto aligned_cfg = test_config();
+  aligned_cfg.general.tick_alignment = true;  // 4 ms margin: the default
+  RunningServer aligned(aligned_cfg);
   plan.port = aligned.port;
   const auto after = sim::place_call(plan);
   ASSERT_TRUE(after.connected) << after.error;

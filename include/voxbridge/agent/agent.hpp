@@ -144,7 +144,7 @@ struct AgentSpec {
   std::chrono::milliseconds echo_trim_after{1000};
   /// Echo: a caller's frame that comes after its tick already played silence is dropped, so
   /// the echo does not run a frame behind from then on.
-  bool echo_drop_late = true;
+  bool echo_drop_late = false;
   char hangup_digit = '#';  ///< '\0' = none
   // playback
   std::string file;  ///< WAV; empty = tone

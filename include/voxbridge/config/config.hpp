@@ -49,7 +49,7 @@ struct GeneralConfig {
   bool early_silence = true;
   bool read_on_tick = true;
   /// With read_on_tick: keep each call's tick just after the caller's frames arrive.
-  bool tick_alignment = true;
+  bool tick_alignment = false;
   std::chrono::microseconds tick_alignment_margin{4000};
   /// PocketSphinx decoders of the built-in ASR: utterances recognized at once (~93 MB each).
   std::size_t builtin_asr_decoders = 2;

@@ -121,7 +121,7 @@ struct SessionConfig {
   bool read_on_tick = true;
   /// With read_on_tick: move the call's tick to just after the caller's frames arrive
   /// (playout::PhaseAligner), `tick_alignment_margin` before the tick.
-  bool tick_alignment = true;
+  bool tick_alignment = false;
   std::chrono::microseconds tick_alignment_margin{4000};
   std::string agent_name;
   std::function<std::unique_ptr<agent::Agent>()> make_agent;

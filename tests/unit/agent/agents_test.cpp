@@ -122,7 +122,9 @@ TEST(EchoAgent, TrimsAStandingBacklogButKeepsJitter) {
 }
 
 TEST(EchoAgent, AFrameThatMissedItsTickIsDroppedSoTheEchoStaysOnTime) {
-  AgentFactory f(AgentSpec{}, 16000, 3);
+  AgentSpec spec;
+  spec.echo_drop_late = true;
+  AgentFactory f(spec, 16000, 3);
   auto a = f.create();
   FakeControl c;
   a->on_start(c, {});
@@ -150,7 +152,7 @@ TEST(EchoAgent, AFrameThatMissedItsTickIsDroppedSoTheEchoStaysOnTime) {
   EXPECT_EQ(played, (std::vector<std::int16_t>{1, 2, 3, 4, 5, 0, 6, 8, 9, 10}));
   EXPECT_TRUE(c.queued.empty());
 
-  // Turned off, the late frame pushes everything one tick back.
+  // Off (the default), the late frame pushes everything one tick back.
   AgentSpec keep;
   keep.echo_drop_late = false;
   AgentFactory g(keep, 16000, 3);
@@ -172,7 +174,9 @@ TEST(EchoAgent, AFrameThatMissedItsTickIsDroppedSoTheEchoStaysOnTime) {
 }
 
 TEST(EchoAgent, APauseOfTheCallerIsNotALateFrame) {
-  AgentFactory f(AgentSpec{}, 16000, 3);
+  AgentSpec spec;
+  spec.echo_drop_late = true;
+  AgentFactory f(spec, 16000, 3);
   auto a = f.create();
   FakeControl c;
   a->on_start(c, {});

@@ -187,7 +187,7 @@ TEST(Config, ParsesSeveralListenersAndAgents) {
 [general]
 threads = 3
 realtime_priority = 10
-tick_alignment = no
+tick_alignment = yes
 tick_alignment_margin_ms = 4
 max_calls = 10     ; inline comment
 idle_timeout_ms = 0
@@ -206,13 +206,13 @@ g711 => alaw
 [agent-slow-echo]
 type = echo
 delay_ms = 500
-drop_late = no
+drop_late = yes
 hangup_digit = none
 )",
                                 "t.conf");
   EXPECT_EQ(c.general.threads, 3u);
   EXPECT_EQ(c.general.realtime_priority, 10);
-  EXPECT_FALSE(c.general.tick_alignment);
+  EXPECT_TRUE(c.general.tick_alignment);
   EXPECT_EQ(c.general.tick_alignment_margin, 4ms);
   EXPECT_EQ(c.general.max_calls, 10u);
   EXPECT_EQ(c.general.limits.idle_timeout, 0ms);
@@ -228,8 +228,8 @@ hangup_digit = none
   const auto* a = c.find_agent("slow-echo");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->echo_delay, 500ms);
-  EXPECT_FALSE(a->echo_drop_late);
-  EXPECT_TRUE(c.find_agent("echo")->echo_drop_late);
+  EXPECT_TRUE(a->echo_drop_late);
+  EXPECT_FALSE(c.find_agent("echo")->echo_drop_late);
   EXPECT_EQ(a->hangup_digit, '\0');
 }
 
