@@ -109,7 +109,7 @@ def metrics(result):
         "jitter_p50_ms": result["jitter_ms"]["p50"],
         "jitter_p99_ms": result["jitter_ms"]["p99"],
         "jitter_max_ms": result["jitter_ms"]["max"],
-        "read_jitter_p99_ms": result.get("read_jitter_ms", {}).get("p99", float("nan")),
+        "read_delay_p99_ms": result.get("read_delay_ms", {}).get("p99", float("nan")),
         "latency_p50_ms": result["latency_ms"]["p50"],
         "latency_p99_ms": result["latency_ms"]["p99"],
         "latency_max_ms": result["latency_ms"]["max"],

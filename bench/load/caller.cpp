@@ -1,7 +1,10 @@
 #include "caller.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <boost/asio/write.hpp>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -42,7 +45,7 @@ std::uint64_t edge_slots(Clock::duration d) {
 
 Caller::Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phase,
                Clock::duration length)
-    : env_(env), socket_(env.io), phase_(phase), length_(length) {
+    : env_(env), socket_(env.io), phase_(phase), length_(length), reader_(*this) {
   audiosocket::encode(audiosocket::Kind::uuid, uuid.bytes, uuid_message_);
 }
 
@@ -63,16 +66,22 @@ void Caller::on_connect(const boost::system::error_code& ec) {
   if (length_ > Clock::duration::zero()) hangup_at_ = connected_at_ + length_;
   ++env_.totals.calls_connected;
   LiveCounters::bump(env_.live.connected);
-  boost::system::error_code ignored;
-  socket_.set_option(tcp::no_delay(true), ignored);
-  socket_.non_blocking(true, ignored);
-  // The kernel stamps each received segment: arrival times then show the server's pacing, not
-  // how soon this thread got around to reading (both are reported).
-  net::enable_receive_stamps(socket_.native_handle());
+  boost::system::error_code rec;
+  socket_.set_option(tcp::no_delay(true), rec);
+  // From here on the call is served from its pacing tick alone, like the server's: the tick
+  // reads what came back and sends what is due. The socket leaves Asio (and its epoll set), so
+  // a returned frame wakes nobody; the kernel's receive stamp says when it arrived.
+  fd_ = socket_.release(rec);
+  if (rec || fd_ < 0) {
+    fail(Failure::io_error, "socket: " + rec.message());
+    return;
+  }
+  net::enable_receive_stamps(fd_);
   t0_ = connected_at_ + phase_;
   write_next();  // the UUID goes first
-  read_more();
   env_.clock.add(*this, t0_);
+  read_phase_ = kFramePeriod / 2;
+  env_.clock.add(reader_, t0_ + read_phase_);
 }
 
 void Caller::on_pacing_tick(Clock::time_point now) {
@@ -87,7 +96,8 @@ void Caller::on_pacing_tick(Clock::time_point now) {
 }
 
 void Caller::write_next() {
-  if (writing_ || closed_) return;
+  if (closed_) return;
+  if (!pending_.empty() && !send(pending_)) return;
   if (!uuid_sent_) {
     uuid_sent_ = true;
     if (!send(uuid_message_)) return;
@@ -140,80 +150,78 @@ void Caller::write_next() {
 }
 
 bool Caller::send(std::span<const std::uint8_t> message) {
-  // The socket is non-blocking: a send that takes the whole message (nearly always) needs no
-  // completion handler; anything left is finished asynchronously.
-  boost::system::error_code ec;
-  const std::size_t n = socket_.write_some(asio::buffer(message.data(), message.size()), ec);
-  if (!ec && n == message.size()) return true;
-  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-    if (!env_.stopping) fail(Failure::io_error, "write: " + ec.message());
+  // Non-blocking: a send that takes the whole message (nearly always) is done. What the kernel
+  // did not take waits for the next tick, ahead of any later frame: a slow socket delays
+  // frames rather than dropping them, like a blocking writer.
+  const ssize_t r = ::send(fd_, message.data(), message.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  const std::size_t done = r > 0 ? static_cast<std::size_t>(r) : 0;
+  if (done == message.size()) {
+    pending_ = {};
+    return true;
+  }
+  if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    if (!env_.stopping) fail(Failure::io_error, std::string("write: ") + std::strerror(errno));
     return false;
   }
-  const std::size_t done = ec ? 0 : n;
-  writing_ = true;
-  asio::async_write(socket_, asio::buffer(message.data() + done, message.size() - done),
-                    [this](const boost::system::error_code& wec, std::size_t) { on_written(wec); });
+  pending_ = message.subspan(done);
   return false;
 }
 
-void Caller::on_written(const boost::system::error_code& ec) {
-  writing_ = false;
-  if (closed_) return;
-  if (ec) {
-    if (!env_.stopping) fail(Failure::io_error, "write: " + ec.message());
-    return;
-  }
-  write_next();
-}
-
-void Caller::read_more() {
-  socket_.async_wait(tcp::socket::wait_read,
-                     [this](const boost::system::error_code& ec) { on_readable(ec); });
-}
-
-std::size_t Caller::read_once(Clock::time_point& arrival, Clock::time_point& read_at,
-                              boost::system::error_code& ec) {
-  read_at = Clock::now();
-  arrival = read_at;
-  const ssize_t n = net::recv_stamped(socket_.native_handle(),
-                                      {rx_.data() + rx_len_, rx_.size() - rx_len_}, arrival);
-  if (n < 0) {
-    ec = boost::system::error_code(errno, boost::system::system_category());
-    return 0;
-  }
-  if (n == 0) {
-    ec = asio::error::eof;
-    return 0;
-  }
-  ec = {};
-  return static_cast<std::size_t>(n);
-}
-
-void Caller::on_readable(const boost::system::error_code& wait_ec) {
-  if (closed_) return;
-  boost::system::error_code ec = wait_ec;
-  std::size_t bytes = 0;
-  Clock::time_point arrival{};
-  Clock::time_point read_at{};
-  if (!ec) bytes = read_once(arrival, read_at, ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    read_more();
-    return;
-  }
-  if (ec) {
-    if (env_.stopping) return;
-    if (ec == asio::error::eof) {
-      fail(Failure::closed_by_server, "server closed the connection");
-    } else {
-      fail(Failure::io_error, "read: " + ec.message());
+bool Caller::poll_input() {
+  for (;;) {
+    const std::span<std::uint8_t> room{rx_.data() + rx_len_, rx_.size() - rx_len_};
+    const Clock::time_point read_at = Clock::now();
+    Clock::time_point arrival = read_at;
+    const ssize_t r = net::recv_stamped(fd_, room, arrival);
+    if (r < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) return true;
+      if (err == EINTR) continue;
+      if (!env_.stopping) fail(Failure::io_error, std::string("read: ") + std::strerror(err));
+      return false;
     }
-    return;
+    if (r == 0) {
+      if (!env_.stopping) fail(Failure::closed_by_server, "server closed the connection");
+      return false;
+    }
+    // Segments that wait together in the socket are merged by the kernel and carry the stamp
+    // of the newest: the read tick keeps half a period away from the arrivals so that each
+    // read finds one frame (see on_read_tick).
+    if (arrival != read_at) {
+      newest_arrival_ = arrival;
+      if (env_.window.contains(arrival)) env_.totals.read_delay.add(to_ns(read_at - arrival));
+    }
+    rx_len_ += static_cast<std::size_t>(r);
+    if (!consume(arrival)) return false;
+    if (static_cast<std::size_t>(r) < room.size()) return true;  // drained
   }
-  rx_len_ += bytes;
-  if (consume(arrival, read_at)) read_more();
 }
 
-bool Caller::consume(Clock::time_point arrival, Clock::time_point read_at) {
+void Caller::on_read_tick(Clock::time_point now) {
+  if (closed_) return;
+  const Clock::time_point seen = newest_arrival_;
+  if (!poll_input()) return;
+  if (newest_arrival_ == seen) return;
+  // Keep this tick half a period from where the frames arrive (wrapping at the period), so
+  // that jitter of up to +-10 ms never puts two frames in one read. Moves only when off by
+  // more than kReadPhaseSlack, so jitter does not drag it about.
+  const auto phase_of = [this](Clock::time_point t) {
+    const auto d = (t - t0_) % kFramePeriod;
+    return d < Clock::duration::zero() ? d + kFramePeriod : d;
+  };
+  const auto want = phase_of(newest_arrival_ + kFramePeriod / 2);
+  auto off = want - read_phase_;
+  if (off >= kFramePeriod / 2) off -= kFramePeriod;
+  if (off < -kFramePeriod / 2) off += kFramePeriod;
+  if (off <= kReadPhaseSlack && off >= -kReadPhaseSlack) return;
+  read_phase_ = want;
+  auto until = want - phase_of(now);
+  if (until <= playout::PacingClock::kResolution) until += kFramePeriod;
+  playout::PacingClock::remove(reader_);
+  env_.clock.add(reader_, now + until);
+}
+
+bool Caller::consume(Clock::time_point arrival) {
   std::size_t off = 0;
   while (rx_len_ - off >= audiosocket::kHeaderBytes) {
     const std::uint8_t* h = rx_.data() + off;
@@ -223,7 +231,7 @@ bool Caller::consume(Clock::time_point arrival, Clock::time_point read_at) {
       return false;
     }
     if (rx_len_ - off < audiosocket::kHeaderBytes + len) break;
-    on_message(h[0], {h + audiosocket::kHeaderBytes, len}, arrival, read_at);
+    on_message(h[0], {h + audiosocket::kHeaderBytes, len}, arrival);
     if (closed_) return false;
     off += audiosocket::kHeaderBytes + len;
   }
@@ -235,7 +243,7 @@ bool Caller::consume(Clock::time_point arrival, Clock::time_point read_at) {
 }
 
 void Caller::on_message(std::uint8_t kind, std::span<const std::uint8_t> payload,
-                        Clock::time_point arrival, Clock::time_point read_at) {
+                        Clock::time_point arrival) {
   const auto k = static_cast<audiosocket::Kind>(kind);
   if (k == audiosocket::Kind::hangup) {
     fail(Failure::server_hangup, "server sent hangup (0x00)");
@@ -243,7 +251,7 @@ void Caller::on_message(std::uint8_t kind, std::span<const std::uint8_t> payload
     if (k != audiosocket::Kind::slin8 || payload.size() != kFrameBytes) {
       if (env_.window.contains(arrival)) ++env_.totals.odd_frames;
     }
-    on_audio(payload, arrival, read_at);
+    on_audio(payload, arrival);
   } else {
     char text[64];
     std::snprintf(text, sizeof text, "server sent kind 0x%02x, %zu bytes", kind, payload.size());
@@ -251,8 +259,7 @@ void Caller::on_message(std::uint8_t kind, std::span<const std::uint8_t> payload
   }
 }
 
-void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point now,
-                      Clock::time_point read_at) {
+void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point now) {
   LiveCounters::bump(env_.live.frames_received);
   ++received_;
   const bool in_window = env_.window.contains(now);
@@ -261,7 +268,7 @@ void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point n
       awaiting_reply_ = false;
       if (reply_in_window_) env_.totals.reply.add(to_ns(now - speech_end_));
     }
-    count_arrival(now, read_at, in_window);
+    count_arrival(now, in_window);
     return;
   }
   const FrameAnalysis a = analyse_frame(payload);
@@ -280,10 +287,10 @@ void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point n
     if (in_window) ++env_.totals.underrun_frames;
   }
   if (a.audible) heard_tone_ = true;
-  count_arrival(now, read_at, in_window);
+  count_arrival(now, in_window);
 }
 
-void Caller::count_arrival(Clock::time_point now, Clock::time_point read_at, bool in_window) {
+void Caller::count_arrival(Clock::time_point now, bool in_window) {
   if (!in_window) return;
   const auto off_period = [](Clock::duration gap) {
     return to_ns(gap > kFramePeriod ? gap - kFramePeriod : kFramePeriod - gap);
@@ -291,13 +298,11 @@ void Caller::count_arrival(Clock::time_point now, Clock::time_point read_at, boo
   if (window_frames_ > 0) {
     const auto gap = now - last_in_window_;
     env_.totals.jitter.add(off_period(gap));
-    env_.totals.read_jitter.add(off_period(read_at - last_read_in_window_));
     if (gap > kLongGap) LiveCounters::bump(env_.live.long_gaps);
   } else {
     first_in_window_ = now;
   }
   last_in_window_ = now;
-  last_read_in_window_ = read_at;
   ++window_frames_;
 }
 
@@ -314,13 +319,17 @@ void Caller::fail(Failure why, const std::string& detail) {
 void Caller::close() {
   closed_ = true;
   boost::system::error_code ignored;
-  socket_.close(ignored);
+  socket_.close(ignored);  // a connect still in flight
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
   playout::PacingClock::remove(*this);
+  playout::PacingClock::remove(reader_);
 }
 
 void Caller::hang_up() {
-  drain();
-  if (closed_) return;  // the server hung up or failed the call meanwhile
+  if (!poll_input())
+    return;  // read what already arrived (the server may have hung up)  // the server hung up or
+             // failed the call meanwhile
   const auto now = Clock::now();
   ++env_.totals.calls_completed;
   env_.totals.completed_sent.add(sent_);
@@ -331,18 +340,6 @@ void Caller::hang_up() {
   finish(now, false);
 }
 
-void Caller::drain() {
-  for (;;) {
-    boost::system::error_code ec;
-    Clock::time_point arrival{};
-    Clock::time_point read_at{};
-    const std::size_t n = read_once(arrival, read_at, ec);
-    if (ec || n == 0) return;  // nothing more now (or EOF/error: we hang up anyway)
-    rx_len_ += n;
-    if (!consume(arrival, read_at)) return;
-  }
-}
-
 void Caller::finish(Clock::time_point end, bool failed) {
   if (up_) account_window(std::min(env_.window.end(), end));
   accounted_ = true;
@@ -351,6 +348,8 @@ void Caller::finish(Clock::time_point end, bool failed) {
 
 void Caller::stop() {
   if (accounted_) return;  // churn: accounted when it ended
+  // Frames that came back since this call's last tick (up to 20 ms ago) count too.
+  if (!closed_ && fd_ >= 0) poll_input();
   if (up_) account_window(std::min(env_.window.end(), failed_at_));
   if (closed_) return;
   if (up_) env_.live.connected.fetch_sub(1, std::memory_order_relaxed);

@@ -57,36 +57,31 @@ class Caller : private playout::PacingClock::Client {
   /// The thread's pacing clock: this call's next frame is due.
   void on_pacing_tick(Clock::time_point now) override;
   void write_next();
-  /// Writes one whole message; false if it is still in flight (or the call failed).
+  /// Sends one message; false if part of it waits in `pending_` (or the call failed).
   bool send(std::span<const std::uint8_t> message);
-  void on_written(const boost::system::error_code& ec);
-  /// Waits until the socket is readable (no speculative read that finds nothing), then reads.
-  void read_more();
-  void on_readable(const boost::system::error_code& ec);
-  /// One non-blocking read into rx_. `arrival` is when the last byte read reached the socket
-  /// (the kernel's receive stamp, SO_TIMESTAMPNS, on the steady clock), `read_at` when we read it.
-  std::size_t read_once(Clock::time_point& arrival, Clock::time_point& read_at,
-                        boost::system::error_code& ec);
+  /// Reads everything that came back, with the kernel's receive stamp (SO_TIMESTAMPNS, on the
+  /// steady clock) as its arrival; false if the call failed (the server closed it, or an error).
+  bool poll_input();
+  /// The call's read tick: reads, and keeps the tick half a period away from the arrivals.
+  void on_read_tick(Clock::time_point now);
   /// Handles every complete message in rx_; false if the call failed on one.
-  bool consume(Clock::time_point arrival, Clock::time_point read_at);
+  bool consume(Clock::time_point arrival);
   void on_message(std::uint8_t kind, std::span<const std::uint8_t> payload,
-                  Clock::time_point arrival, Clock::time_point read_at);
-  void on_audio(std::span<const std::uint8_t> payload, Clock::time_point arrival,
-                Clock::time_point read_at);
-  /// Inter-arrival jitter (by kernel stamp and by read time) and the frame count of the window.
-  void count_arrival(Clock::time_point arrival, Clock::time_point read_at, bool in_window);
+                  Clock::time_point arrival);
+  void on_audio(std::span<const std::uint8_t> payload, Clock::time_point arrival);
+  /// Inter-arrival jitter (by kernel stamp) and the frame count of the window.
+  void count_arrival(Clock::time_point arrival, bool in_window);
   void fail(Failure why, const std::string& detail);
   void close();
   /// Churn: reads what already arrived, then hangs up (closes the socket).
   void hang_up();
-  /// Reads and handles whatever the socket holds now, without waiting.
-  void drain();
   /// Churn: the call has ended at `end`; accounts its window and tells the worker.
   void finish(Clock::time_point end, bool failed);
   void account_window(Clock::time_point end);
 
   CallEnv& env_;
-  boost::asio::ip::tcp::socket socket_;
+  boost::asio::ip::tcp::socket socket_;  // until connected; then the call owns fd_
+  int fd_ = -1;
   std::array<std::uint8_t, audiosocket::kHeaderBytes + audiosocket::kUuidBytes> uuid_message_{};
   Clock::duration phase_;
   Clock::duration length_;  // zero: no hangup of our own
@@ -97,15 +92,26 @@ class Caller : private playout::PacingClock::Client {
   bool accounted_ = false;
   Clock::time_point failed_at_{Clock::time_point::max()};
 
-  // Sending: the timer moves `due_` on; writes chase it in order, one message in flight at a
-  // time (like a blocking writer), so a slow socket delays frames rather than dropping them.
+  // Sending: the tick moves `due_` on; writes chase it in order, the rest of a message the
+  // kernel did not take first (like a blocking writer), so a slow socket delays frames rather
+  // than dropping them.
   Clock::time_point t0_{};
-  std::uint64_t due_ = 0;   // frames whose deadline has passed
-  std::uint64_t sent_ = 0;  // frames handed to the socket
-  bool writing_ = false;
+  std::uint64_t due_ = 0;                    // frames whose deadline has passed
+  std::uint64_t sent_ = 0;                   // frames handed to the socket
+  std::span<const std::uint8_t> pending_{};  // the unsent rest of a message
   bool uuid_sent_ = false;
 
-  // Receiving.
+  // Receiving: on a tick of its own, 20 ms apart like the sends but at the phase that keeps it
+  // half a period from the returned frames' arrivals.
+  struct Reader : playout::PacingClock::Client {
+    explicit Reader(Caller& c) : call(c) {}
+    void on_pacing_tick(Clock::time_point now) override { call.on_read_tick(now); }
+    Caller& call;
+  };
+  static constexpr auto kReadPhaseSlack = std::chrono::milliseconds(4);
+  Reader reader_;
+  Clock::duration read_phase_{};  // of the read tick, from t0_
+  Clock::time_point newest_arrival_{};
   std::array<std::uint8_t, 2048> rx_{};
   std::size_t rx_len_ = 0;
   std::uint64_t received_ = 0;  // audio frames over the whole call
@@ -122,7 +128,6 @@ class Caller : private playout::PacingClock::Client {
   std::uint64_t window_frames_ = 0;
   Clock::time_point first_in_window_{};
   Clock::time_point last_in_window_{};
-  Clock::time_point last_read_in_window_{};
 };
 
 }  // namespace voxbridge::loadgen

@@ -63,7 +63,7 @@ std::uint64_t Totals::total_failures() const {
 
 void Totals::merge(const Totals& o) {
   jitter.merge(o.jitter);
-  read_jitter.merge(o.read_jitter);
+  read_delay.merge(o.read_delay);
   latency.merge(o.latency);
   onset_latency.merge(o.onset_latency);
   send_lateness.merge(o.send_lateness);

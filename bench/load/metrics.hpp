@@ -69,7 +69,7 @@ struct PerCall {
 /// Everything one io thread measured. Histograms hold nanoseconds.
 struct Totals {
   Histogram jitter;         ///< |inter-arrival - 20 ms| of returned frames (kernel stamps)
-  Histogram read_jitter;    ///< the same by the time we read them (adds our own scheduling)
+  Histogram read_delay;     ///< arrival -> our read of it (we read on our calls' ticks)
   Histogram latency;        ///< marker frame sent -> first returned frame carrying it
   Histogram onset_latency;  ///< marker onset sent -> the onset's place in the returned audio
   Histogram send_lateness;  ///< our own sends behind their deadline (load generator health)

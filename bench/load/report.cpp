@@ -116,7 +116,7 @@ void print_table(std::ostream& out, const RunResult& r) {
   out << "\n";
   out << "  underruns          " << t.underrun_frames << " silent frames during speech\n";
   out << "  |gap - 20 ms|      " << table_ms(t.jitter) << "   (kernel receive stamps)\n";
-  out << "    as read by us    " << table_ms(t.read_jitter) << "\n";
+  out << "    read after       " << table_ms(t.read_delay) << "   (load generator)\n";
   if (t.reply.count() > 0 || t.replies_missed > 0) {
     out << "  reply after speech " << table_ms(t.reply) << "\n";
     out << "                     replies missed " << t.replies_missed << "\n";
@@ -196,7 +196,7 @@ bool write_json(const std::string& path, const RunResult& r, std::string& error)
     << "},\n";
   j << "  \"underrun_frames\": " << t.underrun_frames << ",\n";
   j << "  \"jitter_ms\": " << json_ms(t.jitter) << ",\n";
-  j << "  \"read_jitter_ms\": " << json_ms(t.read_jitter) << ",\n";
+  j << "  \"read_delay_ms\": " << json_ms(t.read_delay) << ",\n";
   j << "  \"latency_ms\": " << json_ms(t.latency) << ",\n";
   j << "  \"reply_ms\": " << json_ms(t.reply) << ",\n";
   j << "  \"replies_missed\": " << t.replies_missed << ",\n";
