@@ -35,18 +35,22 @@ class HalfBand {
   int output_latency() const;
 
  private:
-  static constexpr std::size_t kChunk = 256;                // input samples converted per pass
-  static constexpr std::size_t kWindowIn = 2 * kTaps;       // up: input samples per window
-  static constexpr std::size_t kWindowIn2 = 4 * kTaps - 1;  // down: input samples per window
-  std::size_t compute(std::int16_t* out);
+  static constexpr std::size_t kChunk = 256;               // input samples converted per pass
+  static constexpr std::size_t kHistory = 4 * kTaps;       // the most a pass leaves behind
+  static constexpr std::size_t kWork = kHistory + kChunk;  // history, then the chunk
+  /// Converts what `x` (have_ samples, centre of the next output at next_) allows into `out`;
+  /// returns the samples written and moves the history the next pass needs to the front.
+  std::size_t compute(float* x, std::int16_t* out);
 
   Direction dir_;
   bool skip_;
-  std::array<float, kTaps> taps_{};              // up: doubled (unity gain at the higher rate)
-  std::array<float, 4 * kTaps + kChunk> buf_{};  // history, then the chunk being converted
-  std::size_t have_ = 0;                         // samples in buf_
-  std::size_t next_ = 0;                         // centre of the next output's window
-  std::array<float, 2 * (4 * kTaps + kChunk)> scratch_{};  // per-output sums (and gathers)
+  std::array<float, kTaps> taps_{};  // up: doubled (unity gain at the higher rate)
+  // Between calls a converter keeps only the history its next window reaches back into (at
+  // most kHistory samples): with thousands of calls on a thread, that is what stays in cache.
+  // The chunk being converted and the per-output sums live on the stack of process().
+  std::array<float, kHistory> history_{};
+  std::size_t have_ = 0;  // samples of history (during a pass: in the work buffer)
+  std::size_t next_ = 0;  // centre of the next output's window
 };
 
 }  // namespace voxbridge::audio::detail
