@@ -76,6 +76,14 @@ class PipelineAgent final : public agent::Agent {
                     static_cast<std::size_t>(spec_->asr_rate_hz) / 1000);
   }
 
+  // A call torn down without on_end (the server stopping) still ends its streams: they must
+  // not outlive the server's channels (see ChannelPool::wait_unused).
+  ~PipelineAgent() override {
+    if (asr_) asr_->cancel();
+    if (llm_) llm_->cancel();
+    if (tts_) tts_->cancel();
+  }
+
   void on_start(agent::CallControl& control, const agent::CallInfo& info) override {
     control_ = &control;
     poster_ = control.poster();

@@ -26,6 +26,10 @@ class SpeechAgent final : public agent::Agent {
         channels_(std::move(channels)),
         to_agent_(rate_hz, spec_->input_rate_hz, quality),
         from_agent_(spec_->output_rate_hz, rate_hz, quality, false) {}
+  // A call torn down without on_end still ends its stream (see ChannelPool::wait_unused).
+  ~SpeechAgent() override {
+    if (stream_) stream_->cancel();
+  }
 
   void on_start(agent::CallControl& control, const agent::CallInfo& info) override {
     control_ = &control;

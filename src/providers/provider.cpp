@@ -3,9 +3,11 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -52,6 +54,21 @@ std::shared_ptr<grpc::Channel> ChannelPool::get(const ProviderTarget& t) {
   auto ch = grpc::CreateCustomChannel(t.address, creds, args);
   channels_.emplace(key, ch);
   return ch;
+}
+
+bool ChannelPool::wait_unused(std::chrono::milliseconds timeout) const {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (std::all_of(channels_.begin(), channels_.end(),
+                      [](const auto& kv) { return kv.second.use_count() == 1; })) {
+        return true;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 std::size_t ChannelPool::size() const {

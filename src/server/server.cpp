@@ -202,6 +202,10 @@ Server::~Server() {
     for (auto& s : calls_[i]) live.push_back(s.shared_from_this());
     for (auto& s : live) s->abandon();
   }
+  // Provider streams end on gRPC's threads; the channels go only once they all have.
+  if (!channels_->wait_unused(std::chrono::seconds(3))) {
+    spdlog::warn("provider streams still open 3 s after the calls ended; stopping anyway");
+  }
 }
 
 std::vector<Server::ProviderProbe> Server::probe_providers(

@@ -194,6 +194,36 @@ TEST(Providers, CancelledStreamClosesWithCancelled) {
   EXPECT_FALSE(stream->send_audio(frame_of(0)));  // nothing more goes out
 }
 
+TEST(Providers, ThePoolWaitsUntilEveryStreamOnItsChannelsHasLetGo) {
+  testing::FakeRecognizer rec;
+  testing::FakeProviderServer srv(&rec);
+  providers::ChannelPool pool;
+  providers::ProviderTarget target{"asr", srv.address(), false, "", 5000ms, {}, "", ""};
+  pool.get(target);
+  EXPECT_TRUE(pool.wait_unused(0ms));  // nothing but the pool holds it
+  boost::asio::io_context io;
+  auto busy = boost::asio::make_work_guard(io);
+  bool closed = false;
+  providers::AsrEvents ev;
+  ev.closed = [&](const grpc::Status&) { closed = true; };
+  auto stream = providers::AsrStream::start(
+      pool.get(target), target, config_for("call-3"),
+      [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }, ev);
+  ASSERT_TRUE(stream->send_audio(frame_of(0)));
+  // A live stream holds the channel: the wait gives up after its timeout.
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(pool.wait_unused(50ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 50ms);
+  // Cancelled, its closing posted and run, and the last handle gone: the channel is free.
+  stream->cancel();
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (!closed && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+  ASSERT_TRUE(closed);
+  EXPECT_FALSE(pool.wait_unused(0ms));  // our handle still holds the stream
+  stream.reset();
+  EXPECT_TRUE(pool.wait_unused(2000ms));
+}
+
 TEST(Providers, PausedReadsHoldTheProviderBackAndLoseNothing) {
   // 100 s of synthesized audio (5,000 messages of 20 ms, 3.2 MB) asked for while reads are
   // paused: the provider gets no further than HTTP/2 flow control lets it; once reads resume,

@@ -39,6 +39,12 @@ class ChannelPool {
   /// cannot be read.
   std::shared_ptr<grpc::Channel> get(const ProviderTarget& t);
   std::size_t size() const;
+  /// Waits (at most `timeout`) until the pool holds the only reference to each of its
+  /// channels: every stream on them has ended and been destroyed. Call before the pool goes
+  /// at shutdown. A channel must not lose its last reference inside a stream's completion, on
+  /// one of gRPC's own threads: its teardown there can free gRPC's completion queue twice
+  /// (seen at exit under ASan; grpc/grpc#32584 describes the mechanism). True if all let go.
+  bool wait_unused(std::chrono::milliseconds timeout) const;
 
  private:
   mutable std::mutex mu_;
