@@ -14,6 +14,7 @@
 #include "originate_main.hpp"
 #include "status_main.hpp"
 #include "voxbridge/config/config.hpp"
+#include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/sim/sim_call.hpp"
 
@@ -161,8 +162,7 @@ int serve(int argc, const char* const* argv) {
   main_io.run();
   if (drainer.joinable()) drainer.join();
   srv.reset();
-  spdlog::shutdown();
-  return 0;
+  provider_host::exit_after_clean_stop(0);
 }
 
 }  // namespace

@@ -4,7 +4,15 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
 #include <stdexcept>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 namespace voxbridge::provider_host {
 
@@ -72,6 +80,17 @@ void BuiltinProviders::wait() {
 
 void BuiltinProviders::shutdown() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+void exit_after_clean_stop(int code) {
+  spdlog::shutdown();
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+#if defined(__SANITIZE_ADDRESS__)
+  __lsan_do_leak_check();  // reports and exits non-zero on a leak
+#endif
+  std::_Exit(code);
 }
 
 }  // namespace voxbridge::provider_host

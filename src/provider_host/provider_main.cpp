@@ -86,5 +86,5 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", e.what());
     return 1;
   }
-  return 0;
+  provider_host::exit_after_clean_stop(0);
 }
