@@ -34,18 +34,23 @@ void PacingClock::arm() {
          slots_[static_cast<std::size_t>(t % static_cast<std::int64_t>(kSlots))].empty()) {
     ++t;
   }
-  if (t == end) return;                    // no clients: sleep until add()
-  if (armed_ && armed_tick_ <= t) return;  // already waking in time
-  armed_ = true;
-  armed_tick_ = t;
-  // Re-arming cancels the earlier wait; its handler sees a stale generation and does nothing.
-  const std::uint64_t gen = ++generation_;
-  timer_.expires_at(epoch_ + kResolution * t);
-  timer_.async_wait([this, gen](const boost::system::error_code& ec) {
-    if (gen != generation_) return;
-    armed_ = false;
-    if (!ec) on_timer();
-  });
+  if (t < end && !(armed_ && armed_tick_ <= t)) {
+    armed_ = true;
+    armed_tick_ = t;
+    // Re-arming cancels the earlier wait; its handler sees a stale generation and does nothing.
+    const std::uint64_t gen = ++generation_;
+    timer_.expires_at(epoch_ + kResolution * t);
+    timer_.async_wait([this, gen](const boost::system::error_code& ec) {
+      if (gen != generation_) return;
+      armed_ = false;
+      if (!ec) on_timer();
+    });
+  }
+  // No clients and no wait armed: the clock sleeps until add().
+  next_wake_.store(armed_ ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                (epoch_ + kResolution * armed_tick_).time_since_epoch())
+                                .count()
+                          : std::numeric_limits<std::int64_t>::max());
 }
 
 void PacingClock::on_timer() {
@@ -64,6 +69,9 @@ void PacingClock::on_timer() {
   }
   next_tick_ = std::max(last + 1, grid_tick_at_or_after(now));
   arm();
+  // After the next wake-up is published: whatever is posted from here on either sees it or
+  // is already in the queue this drains.
+  if (on_wake_) on_wake_();
 }
 
 }  // namespace voxbridge::playout

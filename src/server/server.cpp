@@ -133,6 +133,9 @@ Server::Server(const config::Config& cfg)
     thread_counters_.push_back(std::make_unique<ThreadCounters>(cfg_.listeners.size()));
     clocks_.push_back(std::make_unique<playout::PacingClock>(pool_.context(i).get_executor()));
     mailboxes_.push_back(std::make_shared<session::Mailbox>(pool_.context(i).get_executor()));
+    // Provider messages for this thread's calls ride along with the clock's wake-ups.
+    mailboxes_.back()->attach(&clocks_.back()->next_wake());
+    clocks_.back()->on_wake([m = mailboxes_.back()] { m->drain(); });
   }
   for (const auto& l : cfg_.listeners) {
     peer_tables_.push_back(std::make_unique<access::PeerTable>(l.peer_limits));

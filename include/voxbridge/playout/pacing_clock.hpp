@@ -9,11 +9,14 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <limits>
 
 #include "voxbridge/playout/playout.hpp"
 
@@ -56,6 +59,13 @@ class PacingClock {
 
   std::uint64_t wakeups() const { return wakeups_; }
 
+  /// Runs `fn` at every wake-up of the clock, after its clients' ticks (the io thread's mailbox
+  /// drains there: see session::Mailbox).
+  void on_wake(std::function<void()> fn) { on_wake_ = std::move(fn); }
+  /// When the clock will next wake, in nanoseconds of the steady clock's epoch, or INT64_MAX
+  /// while it sleeps until add(); readable from any thread.
+  const std::atomic<std::int64_t>& next_wake() const { return next_wake_; }
+
  private:
   using List = boost::intrusive::list<Client, boost::intrusive::base_hook<Hook>,
                                       boost::intrusive::constant_time_size<false>>;
@@ -71,6 +81,8 @@ class PacingClock {
   bool armed_ = false;
   std::uint64_t generation_ = 0;
   std::uint64_t wakeups_ = 0;
+  std::function<void()> on_wake_;
+  std::atomic<std::int64_t> next_wake_{std::numeric_limits<std::int64_t>::max()};
 };
 
 }  // namespace voxbridge::playout

@@ -1,37 +1,59 @@
 // The way back to an io thread for work that completes on other threads (gRPC callbacks).
 //
 // Anything may hold a Mailbox (shared) longer than the calls it served: a provider stream ends
-// on a gRPC thread after its call is gone. While open, post() queues the function on the io
+// on a gRPC thread after its call is gone. While open, post() queues the function for the io
 // thread; once the server closes it (before its io_contexts are destroyed), posts are dropped.
+//
+// A busy io thread wakes every millisecond for its pacing clock anyway; waking it once more for
+// every provider message (a TTS chunk, an ASR result) cost a context switch each. So a mailbox
+// attached to its thread's clock lets the clock's next wake-up run what was posted, when that
+// wake-up is at most kRideAlong away; otherwise (few calls, or none) it wakes the thread at
+// once, as an Asio post, one wake-up for everything queued meanwhile.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/post.hpp>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace voxbridge::session {
 
-class Mailbox {
+class Mailbox : public std::enable_shared_from_this<Mailbox> {
  public:
+  /// How far off the clock's next wake-up may be for a post to wait for it.
+  static constexpr std::chrono::milliseconds kRideAlong{2};
+
   explicit Mailbox(boost::asio::any_io_executor ex) : ex_(std::move(ex)) {}
 
-  /// Runs `fn` on the io thread later (from any thread); dropped if closed.
-  void post(std::function<void()> fn) {
-    std::lock_guard lock(mu_);
-    if (open_) boost::asio::post(ex_, std::move(fn));
-  }
-  /// No more posts reach the io thread (call before the io_context is destroyed).
-  void close() {
-    std::lock_guard lock(mu_);
-    open_ = false;
-  }
+  /// `next_wake`: the steady-clock time (in ns since its epoch) at which the io thread's pacing
+  /// clock will next run drain(), or INT64_MAX when it sleeps (PacingClock::next_wake()).
+  /// Set before any post.
+  void attach(const std::atomic<std::int64_t>* next_wake) { next_wake_ = next_wake; }
+
+  /// Runs `fn` on the io thread later (from any thread), in the order posted; dropped if closed.
+  void post(std::function<void()> fn);
+  /// Runs everything posted so far (io thread only; the pacing clock calls it).
+  void drain();
+  /// No more posts reach the io thread (call before the io_context is destroyed); what is
+  /// queued is dropped.
+  void close();
+
+  /// Asio posts made to wake the thread (for tests and metrics).
+  std::uint64_t wakes() const { return wakes_.load(std::memory_order_relaxed); }
 
  private:
-  std::mutex mu_;
   boost::asio::any_io_executor ex_;
-  bool open_ = true;
+  const std::atomic<std::int64_t>* next_wake_ = nullptr;
+  std::mutex mu_;
+  std::vector<std::function<void()>> queue_;    // guarded by mu_
+  std::vector<std::function<void()>> running_;  // io thread only
+  bool open_ = true;                            // guarded by mu_
+  bool wake_pending_ = false;                   // guarded by mu_: a drain is posted to Asio
+  std::atomic<std::uint64_t> wakes_{0};
 };
 
 }  // namespace voxbridge::session

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -118,6 +119,37 @@ TEST(PacingClock, RemovedAndDestroyedCallsAreNotServed) {
   run_for(io, 105ms);
   EXPECT_EQ(removed.ticks, 0);
   EXPECT_GE(kept.sent.size(), 4u);
+}
+
+TEST(PacingClock, PublishesItsNextWakeAndRunsTheHookAtEachWake) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  constexpr auto kSleeping = std::numeric_limits<std::int64_t>::max();
+  EXPECT_EQ(clock.next_wake().load(), kSleeping);  // no calls: it sleeps
+  int hooks = 0;
+  std::int64_t seen_at_hook = 0;
+  clock.on_wake([&] {
+    ++hooks;
+    seen_at_hook = clock.next_wake().load();
+  });
+  const auto t0 = Clock::now() + 5ms;
+  FakeCall call(t0);
+  clock.add(call, call.pacer.next_deadline());
+  const auto ns = [](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  };
+  // Its first tick, on the 1 ms grid at or after t0.
+  EXPECT_GE(clock.next_wake().load(), ns(t0));
+  EXPECT_LT(clock.next_wake().load(), ns(t0 + 1ms));
+  run_for(io, 100ms);
+  EXPECT_EQ(hooks, static_cast<int>(clock.wakeups()));
+  EXPECT_GE(hooks, 4);
+  // At the hook, the wake-up after this one is already published: 20 ms on (one call).
+  EXPECT_GT(seen_at_hook, ns(Clock::now()));
+  EXPECT_LE(seen_at_hook, ns(Clock::now() + 21ms));
+  PacingClock::remove(call);
+  run_for(io, 30ms);  // the armed wait fires once more, finds nobody, and the clock sleeps
+  EXPECT_EQ(clock.next_wake().load(), kSleeping);
 }
 
 }  // namespace

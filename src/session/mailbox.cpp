@@ -1,0 +1,53 @@
+#include "voxbridge/session/mailbox.hpp"
+
+#include <boost/asio/post.hpp>
+#include <limits>
+
+namespace voxbridge::session {
+
+void Mailbox::post(std::function<void()> fn) {
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!open_) return;
+    queue_.push_back(std::move(fn));
+    if (!wake_pending_) {
+      // Read after the push: if the clock's last drain ran before it, the wake-up published
+      // with (or after) that drain is the one seen here.
+      const std::int64_t next =
+          next_wake_ != nullptr ? next_wake_->load() : std::numeric_limits<std::int64_t>::max();
+      const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
+      const auto ride = std::chrono::nanoseconds(kRideAlong).count();
+      wake = next == std::numeric_limits<std::int64_t>::max() || next > now + ride;
+      wake_pending_ = wake;
+    }
+  }
+  if (wake) {
+    wakes_.fetch_add(1, std::memory_order_relaxed);
+    boost::asio::post(ex_, [self = shared_from_this()] { self->drain(); });
+  }
+}
+
+void Mailbox::drain() {
+  {
+    std::lock_guard lock(mu_);
+    wake_pending_ = false;
+    if (queue_.empty()) return;
+    running_.swap(queue_);
+  }
+  for (auto& fn : running_) fn();
+  running_.clear();  // keeps its capacity: the next swap hands it to the posters
+}
+
+void Mailbox::close() {
+  std::vector<std::function<void()>> dropped;
+  {
+    std::lock_guard lock(mu_);
+    open_ = false;
+    dropped.swap(queue_);
+  }
+}
+
+}  // namespace voxbridge::session
