@@ -21,35 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "support/alloc_counter.hpp"
 #include "voxbridge/audio/wav.hpp"
 #include "voxbridge/recording/recorder.hpp"
-
-// Counts operator new on the thread that asks for it (the per-frame path test).
-namespace {
-thread_local bool t_counting = false;
-thread_local std::size_t t_allocations = 0;
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (t_counting) ++t_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  return operator new(n);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace voxbridge::recording {
 namespace {
@@ -833,8 +807,7 @@ TEST_F(RecorderTest, ThePerFramePathNeitherAllocatesNorStops) {
     rec->agent(a);
     rec->tick();
   }
-  t_allocations = 0;
-  t_counting = true;
+  testing::AllocationCounter allocations;
   for (int t = 0; t < 1000; ++t) {  // 20 s: 20 block hand-offs, jitter included
     if (t % 2 == 0) {
       rec->caller(c);
@@ -844,8 +817,7 @@ TEST_F(RecorderTest, ThePerFramePathNeitherAllocatesNorStops) {
     rec->tick();
     if (t % 50 == 0) r.flush();  // writer keeps pace (flush() itself allocates nothing)
   }
-  t_counting = false;
-  EXPECT_EQ(t_allocations, 0u);
+  EXPECT_EQ(allocations.stop(), 0u);
   EXPECT_TRUE(rec->active());
   const auto path = rec->wav_path();
   rec.reset();

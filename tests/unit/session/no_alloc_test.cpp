@@ -2,42 +2,14 @@
 // encode -> pace, counted over 1,000 steady-state frames with a replaced global operator new.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <vector>
 
+#include "support/alloc_counter.hpp"
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/audiosocket/protocol.hpp"
 #include "voxbridge/session/call_media.hpp"
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  return operator new(n);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace voxbridge::session {
 namespace {
@@ -103,12 +75,10 @@ TEST_P(NoAllocation, SteadyStateFramesAllocateNothing) {
     }
   };
   run_frames(100);  // warm-up: format detection and DSP state creation happen here
-  g_allocations = 0;
-  g_counting = true;
   bytes_out = 0;
+  testing::AllocationCounter allocations;
   run_frames(1000);
-  g_counting = false;
-  EXPECT_EQ(g_allocations.load(), 0u);
+  EXPECT_EQ(allocations.stop(), 0u);
   // The path really ran: 1000 frames went out with the caller's audio in them.
   EXPECT_EQ(media.stats().frames_out, 1100u);
   EXPECT_GT(bytes_out, 1000u * 300u);
@@ -123,12 +93,11 @@ INSTANTIATE_TEST_SUITE_P(Legs, NoAllocation,
 
 TEST(NoAllocationCounter, CountsAllocations) {
   // The counter itself works (a test that cannot fail proves nothing).
-  g_allocations = 0;
-  g_counting = true;
+  testing::AllocationCounter allocations;
   auto* v = new std::vector<int>(100);
-  g_counting = false;
+  const std::size_t counted = allocations.stop();
   delete v;
-  EXPECT_GE(g_allocations.load(), 2u);
+  EXPECT_GE(counted, 2u);
 }
 
 }  // namespace
