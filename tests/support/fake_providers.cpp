@@ -217,13 +217,18 @@ grpc::Status FakeDialogue::Turn(grpc::ServerContext* ctx, const llm::v1::TurnReq
   if (fail_first.exchange(false)) {
     return {grpc::StatusCode::UNAVAILABLE, "scripted failure"};
   }
-  // A stalled model: wait, but notice a cancelled or expired call.
-  for (int waited = 0; waited < first_token_delay_ms; waited += 10) {
+  // A stalled model: wait, but notice a cancelled or expired call. The wait runs to a
+  // deadline, so the 10 ms naps' oversleeping does not add up (the benchmark subtracts the
+  // configured delay from the reply time and blames the rest on voxbridge).
+  const auto first_token_at =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(first_token_delay_ms);
+  for (auto now = std::chrono::steady_clock::now(); now < first_token_at;
+       now = std::chrono::steady_clock::now()) {
     if (ctx->IsCancelled()) {
       ++cancelled;
       return grpc::Status::CANCELLED;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_until(std::min(now + std::chrono::milliseconds(10), first_token_at));
   }
   llm::v1::TurnResponse r;
   if (action == "hangup") {
