@@ -182,6 +182,17 @@ class PipelineAgent final : public agent::Agent {
 
   void on_tick() override {
     ++tick_;
+    if (first_frame_due_) {
+      // This tick took the reply's first frame from the queue: it is on its way to the caller.
+      first_frame_due_ = false;
+      if (reply_) {
+        reply_->timeline.first_frame = Clock::now();
+        if (!first_audio_counted_ && m_ != nullptr) {
+          first_audio_counted_ = true;
+          m_->first_agent_audio.observe(reply_->timeline.first_frame - call_start_);
+        }
+      }
+    }
     if (llm_retry_at_ != kNever && tick_ >= llm_retry_at_ && reply_) {
       llm_retry_at_ = kNever;
       open_llm();
@@ -541,6 +552,7 @@ class PipelineAgent final : public agent::Agent {
     reply_ = std::make_unique<Reply>();
     reply_->gen = ++reply_gen_;
     tts_retries_ = 0;
+    first_frame_due_ = false;
 
     splitter_ = SentenceSplitter();
     listening_since_ = kNever;
@@ -886,13 +898,8 @@ class PipelineAgent final : public agent::Agent {
       if (n == 0) break;
       note_far(rest.first(n));
       if (reply_) {
-        if (reply_->pushed_samples == 0 && was_empty) {
-          reply_->timeline.first_frame = Clock::now();
-          if (!first_audio_counted_ && m_ != nullptr) {
-            first_audio_counted_ = true;
-            m_->first_agent_audio.observe(reply_->timeline.first_frame - call_start_);
-          }
-        }
+        // Into an empty queue: the reply's first frame leaves on the next tick.
+        if (reply_->pushed_samples == 0 && was_empty) first_frame_due_ = true;
         reply_->pushed_samples += n;
       }
       out_pos_ += n;
@@ -988,6 +995,7 @@ class PipelineAgent final : public agent::Agent {
   void barge_in(const std::string& why) {
     const std::size_t queued = control_->queued_samples();
     control_->flush();
+    first_frame_due_ = false;
     const std::uint64_t played =
         reply_->pushed_samples - std::min<std::uint64_t>(reply_->pushed_samples, queued);
     const auto played_ms =
@@ -1054,6 +1062,7 @@ class PipelineAgent final : public agent::Agent {
     cancel_reply_streams();
     reply_.reset();
     control_->flush();
+    first_frame_due_ = false;
     const auto& prompt = spec_->fallback_prompt;
     if (prompt && !prompt->empty()) {
       out_.assign(prompt->begin(), prompt->end());
@@ -1145,8 +1154,8 @@ class PipelineAgent final : public agent::Agent {
   metrics::AgentCounters* m_ = nullptr;  // the io thread's; null = not counted
   std::size_t asr_slot_ = 0, llm_slot_ = 0, tts_slot_ = 0;
   Clock::time_point call_start_{};
-  bool first_audio_counted_ =
-      false;  // voiced 10 ms units of caller speech while the agent is audible
+  bool first_audio_counted_ = false;
+  bool first_frame_due_ = false;  // the reply's first audio waits in the queue for the next tick
   std::vector<TurnTimeline> timelines_;
 };
 

@@ -115,7 +115,7 @@ struct TurnTimeline {
   TimePoint asr_final{};   ///< the final transcript (ASR stream closed)
   TimePoint llm_first_token{};
   TimePoint tts_first_audio{};
-  TimePoint first_frame{};  ///< first reply audio handed to playout with nothing before it
+  TimePoint first_frame{};  ///< the tick that sent the reply's first frame to the caller
   bool interrupted = false;
 };
 
