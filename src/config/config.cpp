@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "voxbridge/net/io_pool.hpp"
+#include "voxbridge/net/url.hpp"
 
 namespace voxbridge::config {
 namespace {
@@ -210,13 +211,20 @@ void set_recording(RecordingConfig& r, const Where& w, const std::string& v) {
   }
 }
 
+/// A URL that voxbridge connects to itself: refused here, at startup, rather than at first use.
+net::HttpUrl check_http_url(const Where& w, const std::string& v) {
+  try {
+    return net::parse_http_url(v);
+  } catch (const std::invalid_argument& e) {
+    w.fail("'" + v + "': " + e.what());
+  }
+}
+
 void set_webhook(webhooks::WebhookOptions& o, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   if (k == "url") {
-    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
-      w.fail("'" + v + "' is not an http:// or https:// URL");
-    }
     o.url = expand_env(w, v);
+    check_http_url(w, o.url);
   } else if (k == "secret") {
     o.secret = expand_env(w, v);
   } else if (k == "events") {
@@ -505,9 +513,7 @@ void set_ami(control::AmiOptions& a, const Where& w, const std::string& v) {
 void set_ari(control::AriOptions& a, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   if (k == "url") {
-    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
-      w.fail("'" + v + "' is not an http:// or https:// URL");
-    }
+    check_http_url(w, v);
     a.url = v;
   } else if (k == "username") {
     a.username = v;
@@ -533,8 +539,8 @@ void set_ari(control::AriOptions& a, const Where& w, const std::string& v) {
 void set_openai(llm_openai::OpenAiOptions& o, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   if (k == "base_url") {
-    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
-      w.fail("'" + v + "' is not an http:// or https:// URL");
+    if (check_http_url(w, v).target.find('?') != std::string::npos) {
+      w.fail("'" + v + "': a query string is not supported here");
     }
     o.base_url = v;
   } else if (k == "model") {

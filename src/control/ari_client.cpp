@@ -1,4 +1,5 @@
 #include "voxbridge/control/ari_client.hpp"
+#include "voxbridge/net/url.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -83,44 +84,13 @@ std::string base64(std::string_view in) {
   return out;
 }
 
-struct Target {
-  bool tls = false;  ///< https:// (and so wss://)
-  std::string host;  ///< as resolved: an IPv6 address without its brackets
-  std::string port;
-  std::string host_header;  ///< host as written in a URL (IPv6 in brackets)
-};
-
-/// "http[s]://host[:port][/...]" -> where to connect. Throws on any other scheme.
-Target parse_url(const std::string& url) {
-  Target t;
-  std::string rest;
-  if (url.rfind("https://", 0) == 0) {
-    t.tls = true;
-    rest = url.substr(8);
-  } else if (url.rfind("http://", 0) == 0) {
-    rest = url.substr(7);
-  } else {
-    throw std::invalid_argument("ARI url '" + url + "' must start with http:// or https://");
+/// The ARI base URL ("http[s]://host[:port]"; a path in it is ignored: requests go to /ari/...).
+net::HttpUrl parse_url(const std::string& url) {
+  try {
+    return net::parse_http_url(url);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("ARI url '" + url + "': " + e.what());
   }
-  if (const auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
-  std::string port;
-  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
-    const auto close = rest.find(']');
-    const std::string after = close == std::string::npos ? "" : rest.substr(close + 1);
-    if (close == std::string::npos || (!after.empty() && after.front() != ':')) {
-      throw std::invalid_argument("ARI url '" + url + "': bad host");
-    }
-    t.host = rest.substr(1, close - 1);
-    if (!after.empty()) port = after.substr(1);
-  } else if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
-    t.host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-  } else {
-    t.host = rest;
-  }
-  t.port = !port.empty() ? port : t.tls ? "443" : "80";
-  t.host_header = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
-  return t;
 }
 
 /// Closes whatever stream `v` holds, at the TCP level (pending operations fail).
@@ -159,7 +129,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
 
   asio::any_io_executor exec;
   AriOptions opts;
-  Target where;
+  net::HttpUrl where;
   std::string auth;
   EventHandler on_event;
   StateHandler on_state;
@@ -281,7 +251,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
   /// One exchange on the keep-alive connection (reconnecting once if it went stale).
   awaitable<AriResponse> exchange(Request& r) {
     http::request<http::string_body> req{r.method, "/ari" + r.path, 11};
-    req.set(http::field::host, where.host_header);
+    req.set(http::field::host, where.authority);
     req.set(http::field::authorization, auth);
     req.set(http::field::user_agent, "voxbridge");
     req.keep_alive(true);
@@ -393,7 +363,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
     beast::get_lowest_layer(w).expires_after(opts.connect_timeout);
     const std::string target = "/ari/events?app=" + url_encode(opts.app) + "&subscribeAll=false";
     websocket::response_type res;
-    co_await w.async_handshake(res, where.host_header + ":" + where.port, target, use_awaitable);
+    co_await w.async_handshake(res, where.authority, target, use_awaitable);
     beast::get_lowest_layer(w).expires_never();
     // Asterisk pings rarely; our own pings notice a dead link within a minute.
     websocket::stream_base::timeout t{};

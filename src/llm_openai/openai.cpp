@@ -1,4 +1,5 @@
 #include "voxbridge/llm_openai/openai.hpp"
+#include "voxbridge/net/url.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -28,36 +29,16 @@ namespace {
 constexpr int kOk = 0, kCancelled = 1, kInvalidArgument = 3, kDeadlineExceeded = 4,
               kUnavailable = 14, kInternal = 13;
 
-struct Url {
-  bool tls = false;
-  std::string host, port, path;  // path without a trailing '/'
-};
-
-std::optional<Url> parse_url(const std::string& s) {
-  Url u;
-  std::string rest;
-  if (s.rfind("https://", 0) == 0) {
-    u.tls = true;
-    rest = s.substr(8);
-  } else if (s.rfind("http://", 0) == 0) {
-    rest = s.substr(7);
-  } else {
+/// The base URL ("http[s]://host[:port]/v1"): requests go to its path + "/chat/completions".
+std::optional<net::HttpUrl> parse_base_url(const std::string& s) {
+  try {
+    net::HttpUrl u = net::parse_http_url(s);
+    if (u.target.find('?') != std::string::npos) return std::nullopt;
+    while (!u.target.empty() && u.target.back() == '/') u.target.pop_back();
+    return u;
+  } catch (const std::invalid_argument&) {
     return std::nullopt;
   }
-  const auto slash = rest.find('/');
-  std::string authority = rest.substr(0, slash);
-  u.path = slash == std::string::npos ? "" : rest.substr(slash);
-  while (!u.path.empty() && u.path.back() == '/') u.path.pop_back();
-  const auto colon = authority.rfind(':');
-  if (colon != std::string::npos && authority.find(']') == std::string::npos) {
-    u.host = authority.substr(0, colon);
-    u.port = authority.substr(colon + 1);
-  } else {
-    u.host = authority;
-    u.port = u.tls ? "443" : "80";
-  }
-  if (u.host.empty()) return std::nullopt;
-  return u;
 }
 
 json::object tool(const char* name, const char* description, json::object properties,
@@ -257,10 +238,10 @@ std::string request_body(const OpenAiOptions& o, const llm::v1::TurnRequest& tur
 }
 
 TurnError run_turn(const OpenAiOptions& o, const llm::v1::TurnRequest& turn, const TurnSink& sink) {
-  const auto url = parse_url(o.base_url);
+  const auto url = parse_base_url(o.base_url);
   if (!url) return {kInvalidArgument, "base_url '" + o.base_url + "' is not http(s)://host..."};
-  http::request<http::string_body> req{http::verb::post, url->path + "/chat/completions", 11};
-  req.set(http::field::host, url->host);
+  http::request<http::string_body> req{http::verb::post, url->target + "/chat/completions", 11};
+  req.set(http::field::host, url->authority);
   req.set(http::field::content_type, "application/json");
   req.set(http::field::accept, "text/event-stream");
   req.set(http::field::user_agent, "voxbridge");

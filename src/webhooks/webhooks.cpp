@@ -1,4 +1,5 @@
 #include "voxbridge/webhooks/webhooks.hpp"
+#include "voxbridge/net/url.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -50,66 +51,13 @@ std::string hex(const unsigned char* p, std::size_t n) {
   return out;
 }
 
-/// Where the events go. `origin` (scheme://host:port) is all that is ever logged.
-struct Target {
-  bool tls = false;
-  std::string host, port, path, host_header, origin;
-};
-
-Target parse_target(const std::string& url) {
-  Target t;
-  std::string rest;
-  if (url.rfind("https://", 0) == 0) {
-    t.tls = true;
-    rest = url.substr(8);
-  } else if (url.rfind("http://", 0) == 0) {
-    rest = url.substr(7);
-  } else {
-    throw std::invalid_argument("webhook url must start with http:// or https://");
+/// Where the events go. Its `origin` (scheme://host:port) is all that is ever logged.
+net::HttpUrl parse_target(const std::string& url) {
+  try {
+    return net::parse_http_url(url);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("webhook url: ") + e.what());
   }
-  if (std::any_of(url.begin(), url.end(),
-                  [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
-    throw std::invalid_argument("webhook url: spaces or control characters (percent-encode them)");
-  }
-  if (const auto hash = rest.find('#'); hash != std::string::npos) rest.resize(hash);
-  const auto end = rest.find_first_of("/?");
-  const std::string authority = rest.substr(0, end);
-  t.path = end == std::string::npos ? "/" : rest.substr(end);
-  if (t.path.front() == '?') t.path.insert(0, "/");
-  if (authority.find('@') != std::string::npos) {
-    throw std::invalid_argument("webhook url: credentials in the URL are not supported");
-  }
-  std::string port_part;
-  if (!authority.empty() && authority.front() == '[') {  // [IPv6]:port
-    const auto close = authority.find(']');
-    if (close == std::string::npos) throw std::invalid_argument("webhook url: unclosed '['");
-    t.host = authority.substr(1, close - 1);
-    const std::string after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') throw std::invalid_argument("webhook url: bad host " + authority);
-      port_part = after.substr(1);
-    }
-  } else if (const auto colon = authority.rfind(':'); colon != std::string::npos) {
-    t.host = authority.substr(0, colon);
-    port_part = authority.substr(colon + 1);
-  } else {
-    t.host = authority;
-  }
-  if (t.host.empty()) throw std::invalid_argument("webhook url: no host");
-  if (port_part.empty()) {
-    t.port = t.tls ? "443" : "80";
-  } else {
-    const bool digits =
-        port_part.size() <= 5 && std::all_of(port_part.begin(), port_part.end(),
-                                             [](char c) { return c >= '0' && c <= '9'; });
-    if (!digits || std::stoi(port_part) < 1 || std::stoi(port_part) > 65535) {
-      throw std::invalid_argument("webhook url: bad port in " + authority);
-    }
-    t.port = port_part;
-  }
-  t.host_header = authority;
-  t.origin = (t.tls ? "https://" : "http://") + authority;
-  return t;
 }
 
 /// Event names go into a header: a token of letters, digits and ._- only.
@@ -193,7 +141,7 @@ struct WebhookSender::Impl {
   // handler inside `io` would be a cycle and leak).
   asio::io_context io{1};
   WebhookOptions opts;
-  Target target;
+  net::HttpUrl target;
   std::unique_ptr<asio::ssl::context> tls_ctx;
   WebhookStats stats;
 
@@ -239,8 +187,8 @@ struct WebhookSender::Impl {
     const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                               std::chrono::system_clock::now().time_since_epoch())
                                               .count());
-    http::request<http::string_body> req{http::verb::post, target.path, 11};
-    req.set(http::field::host, target.host_header);
+    http::request<http::string_body> req{http::verb::post, target.target, 11};
+    req.set(http::field::host, target.authority);
     req.set(http::field::user_agent, "voxbridge");
     req.set(http::field::content_type, "application/json");
     req.set("X-Voxbridge-Event", item.event);

@@ -510,7 +510,19 @@ TEST(Config, OperationsMistakesAreNamed) {
   EXPECT_EQ(error_of("[provider-p]\naddress = h:1\ncert_file = /c.pem\nkey_file = /k.pem\n"),
             "voxbridge.conf: [provider-p] tls: cert_file and key_file need tls = yes");
   EXPECT_EQ(error_of("[webhook]\nurl = ftp://x\n"),
-            "voxbridge.conf:2: [webhook] url: 'ftp://x' is not an http:// or https:// URL");
+            "voxbridge.conf:2: [webhook] url: 'ftp://x': must start with http:// or https://");
+  EXPECT_EQ(error_of("[webhook]\nurl = http://hooks.example.com:80800/vb\n"),
+            "voxbridge.conf:2: [webhook] url: 'http://hooks.example.com:80800/vb': bad port "
+            "'80800'");
+  EXPECT_EQ(error_of("[webhook]\nurl = https://user:pw@hooks.example.com/vb\n"),
+            "voxbridge.conf:2: [webhook] url: 'https://user:pw@hooks.example.com/vb': credentials "
+            "in the URL are not supported");
+  EXPECT_EQ(error_of("[openai-o]\nbase_url = http://[::1]:11434/v1?x=1\n"),
+            "voxbridge.conf:2: [openai-o] base_url: 'http://[::1]:11434/v1?x=1': a query string "
+            "is not supported here");
+  EXPECT_EQ(error_of("[openai-o]\nbase_url = http//localhost:11434/v1\n"),
+            "voxbridge.conf:2: [openai-o] base_url: 'http//localhost:11434/v1': must start with "
+            "http:// or https://");
   EXPECT_EQ(error_of("[webhook]\nevents = call_started, bogus\n"),
             "voxbridge.conf:2: [webhook] events: 'bogus' is not one of call_started, call_ended, "
             "action");
@@ -539,7 +551,9 @@ TEST(Config, AriOverHttpsTakesACaFile) {
   EXPECT_FALSE(unverified.control.ari.verify_tls);
 
   EXPECT_EQ(error_of("[ari]\nurl = wss://pbx:8089\n"),
-            "voxbridge.conf:2: [ari] url: 'wss://pbx:8089' is not an http:// or https:// URL");
+            "voxbridge.conf:2: [ari] url: 'wss://pbx:8089': must start with http:// or https://");
+  EXPECT_EQ(error_of("[ari]\nurl = http://[fe80::1:8088\n"),
+            "voxbridge.conf:2: [ari] url: 'http://[fe80::1:8088': unclosed '[' in the host");
   EXPECT_EQ(error_of("[ari]\nverify_tls = maybe\n"),
             "voxbridge.conf:2: [ari] verify_tls: 'maybe' is not yes or no");
   EXPECT_EQ(error_of("[control]\nmode = ari\n[ari]\nurl = http://pbx:8088\nusername = vb\n"
