@@ -128,6 +128,36 @@ TEST(Pipeline, GreetsThenAnswersWhatTheCallerSaid) {
   EXPECT_NEAR(reply_len, 0.8, 0.05);
 }
 
+TEST(Pipeline, TheTimelinesFirstFrameIsWhenTheCallerGetsIt) {
+  // The turn timeline's first_frame (and so voice-to-voice and first_agent_audio) is the tick
+  // that sends the reply's first frame, not the moment its audio was queued: up to a frame
+  // earlier, which the metrics would not show.
+  Fakes f;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "Hello there";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  const auto r = sim::place_call(plan_with(s.port, silence(kRate, 1.0)));
+  ASSERT_TRUE(r.connected) << r.error;
+  // The first returned frame of the greeting's tone, as the caller got it.
+  const std::size_t per = kRate / 50;
+  double heard_ms = -1;
+  for (std::size_t i = 0; i < r.arrival_ms.size() && (i + 1) * per <= r.received.size(); ++i) {
+    if (testing::rms(r.received, kRate, static_cast<double>(i) / 50,
+                     static_cast<double>(i + 1) / 50) > kToneRms / 2) {
+      heard_ms = r.arrival_ms[i];
+      break;
+    }
+  }
+  ASSERT_GT(heard_ms, 0.0);
+  const std::string m = s.server.metrics_text();
+  const std::string key = "voxbridge_first_agent_audio_seconds_sum ";
+  const auto at = m.find(key);
+  ASSERT_NE(at, std::string::npos);
+  const double server_ms = std::stod(m.substr(at + key.size())) * 1000;
+  EXPECT_NEAR(server_ms, heard_ms, 3.0);
+}
+
 TEST(Pipeline, SilenceReachesTheRecognizerWithoutWaitingForAFullChunk) {
   // 200 ms per ASR message while the caller speaks, but the silence after it goes out frame
   // by frame: the fake recognizer's endpoint (10 silent frames) is not held up to a chunk
