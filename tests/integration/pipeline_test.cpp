@@ -155,7 +155,10 @@ TEST(Pipeline, TheTimelinesFirstFrameIsWhenTheCallerGetsIt) {
   const auto at = m.find(key);
   ASSERT_NE(at, std::string::npos);
   const double server_ms = std::stod(m.substr(at + key.size())) * 1000;
-  EXPECT_NEAR(server_ms, heard_ms, 3.0);
+  // The caller reads the frame a moment after the tick stamped it (more on a loaded machine);
+  // a stamp taken when the audio was queued comes up to 20 ms before the tick.
+  EXPECT_LE(server_ms, heard_ms + 0.5);
+  EXPECT_GT(server_ms, heard_ms - 6.0);
 }
 
 TEST(Pipeline, SilenceReachesTheRecognizerWithoutWaitingForAFullChunk) {
