@@ -192,7 +192,7 @@ std::string Server::metrics_text() const {
            agent_sum([](const AgentCounters& a) { return a.fallbacks.value(); }));
   w.family("voxbridge_turn_phase_seconds", "histogram",
            "One phase of a turn: speech end -> ASR final (asr), -> LLM first token (llm), -> "
-           "TTS first audio (tts), -> first frame queued to play (playout).");
+           "TTS first audio (tts), -> first frame sent to the caller on its tick (playout).");
   w.histogram("voxbridge_turn_phase_seconds", {{"phase", "asr"}},
               merged([](const AgentCounters& a) -> const Histogram& { return a.asr_final; }));
   w.histogram("voxbridge_turn_phase_seconds", {{"phase", "llm"}},
