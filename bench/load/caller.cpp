@@ -126,7 +126,9 @@ void Caller::write_next() {
           if (at == env_.signal.last_voiced) {
             awaiting_reply_ = true;
             reply_in_window_ = in_window;
-            speech_end_ = now + kFramePeriod;  // the end of this frame's audio
+            // A caller sends a frame once its 20 ms have been spoken (Asterisk sends what it
+            // has captured), so the frame leaving now is where the speech ended.
+            speech_end_ = now;
           }
         }
       }
