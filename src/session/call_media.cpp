@@ -188,9 +188,20 @@ void CallMedia::on_dtmf(char digit) {
 }
 
 std::span<const std::uint8_t> CallMedia::on_tick(Clock::time_point now) {
+  in_tick_ = true;
+  const auto msg = next_frame(now);
+  in_tick_ = false;
+  return msg;
+}
+
+std::span<const std::uint8_t> CallMedia::next_frame(Clock::time_point now) {
   if (!started_) return {};
   std::span<std::int16_t> frame = out_internal_.first(playout_.frame_samples());
+  const bool audio = playout_.queue().size() > 0;
   if (!playout_.tick(now, frame)) return {};
+  played_ = true;
+  last_frame_audio_ = audio;
+  talkspurt_waiting_ = false;
   if (rec_) {
     rec_->agent(frame);
     rec_->tick();
@@ -239,7 +250,13 @@ MediaStats CallMedia::stats() const {
 }
 
 std::size_t CallMedia::play(std::span<const std::int16_t> samples) {
-  return playout_.push(samples);
+  const bool silent = played_ && !in_tick_ && !last_frame_audio_ && playout_.queue().size() == 0;
+  const std::size_t n = playout_.push(samples);
+  if (silent && n > 0 && !talkspurt_waiting_ && on_talkspurt_) {
+    talkspurt_waiting_ = true;
+    on_talkspurt_();
+  }
+  return n;
 }
 
 void CallMedia::flush() {

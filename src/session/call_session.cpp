@@ -150,6 +150,11 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
   // io_context once the server has stopped).
   if (!mailbox_) mailbox_ = std::make_shared<Mailbox>(socket_.get_executor());
   media_.set_poster([m = mailbox_](std::function<void()> fn) { m->post(std::move(fn)); });
+  // Right after the handler that queued the audio (a provider's message, drained from the
+  // mailbox), never inside it.
+  media_.set_talkspurt_handler([this] {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_talkspurt(); });
+  });
 }
 
 CallSession::~CallSession() {
@@ -296,6 +301,17 @@ void CallSession::on_pacing_tick(Clock::time_point now) {
   if (aligning_ && !closing_) align_tick(deadline, now);
   if (++ticks_since_flush_ >= 50) flush_counts();  // live totals, once a second
   if (!closing_ && media_.hangup_due()) fail(EndCause::server_hangup, media_.hangup_reason());
+}
+
+void CallSession::start_talkspurt() {
+  if (closing_ || !media_.talkspurt_waiting()) return;
+  const Clock::time_point now = Clock::now();
+  const Clock::time_point due = media_.next_deadline();
+  // The clock serves calls on a 1 ms grid: a tick about that close plays it anyway.
+  if (due - now <= playout::PacingClock::kResolution) return;
+  media_.shift_timeline(now - due);  // the next frame is due now, the rest 20 ms apart from it
+  on_pacing_tick(now);
+  if (!closing_) clock_.add(*this, media_.next_deadline());
 }
 
 void CallSession::send_frame(std::span<const std::uint8_t> msg) {

@@ -161,6 +161,42 @@ TEST(Pipeline, TheTimelinesFirstFrameIsWhenTheCallerGetsIt) {
   EXPECT_GT(server_ms, heard_ms - 6.0);
 }
 
+TEST(Pipeline, TheAgentsFirstFrameLeavesWhenItsAudioArrivesAndTheCadenceFollowsIt) {
+  // A talkspurt after silence starts when its audio arrives, not on the call's next 20 ms
+  // tick: the greeting's audio comes 50 ms + a hop after the UUID, between the ticks at 40
+  // and 60 ms. Its first frame comes sooner after the last silence frame than a period, and
+  // the call's frames then keep 20 ms apart from it: nothing is sent twice or skipped.
+  Fakes f;
+  f.tts.first_audio_delay_ms = 50;
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "Hello there";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  const auto r = sim::place_call(plan_with(s.port, silence(kRate, 1.0)));
+  ASSERT_TRUE(r.connected) << r.error;
+  const std::size_t per = kRate / 50;
+  std::size_t first = 0;
+  while (first < r.arrival_ms.size() && (first + 1) * per <= r.received.size() &&
+         testing::rms(r.received, kRate, static_cast<double>(first) / 50,
+                      static_cast<double>(first + 1) / 50) < kToneRms / 2) {
+    ++first;
+  }
+  ASSERT_GE(first, 2u) << "the greeting came before any silence";
+  ASSERT_LT(first + 10, r.arrival_ms.size());
+  // Frame n of the silence went at n x 20 ms; the greeting's audio is ready at 50 ms + a hop
+  // (a millisecond or two): its frame leaves then, instead of on the tick at 60 ms.
+  const double lead = r.arrival_ms[first] - r.arrival_ms[first - 1];
+  EXPECT_LT(lead, 17.0) << "the greeting's first frame waited for the next tick";
+  for (std::size_t i = first + 1; i < first + 10; ++i) {
+    const double gap = r.arrival_ms[i] - r.arrival_ms[i - 1];
+    EXPECT_NEAR(gap, 20.0, 5.0) << "frame " << i;
+  }
+  // Over the call as many frames as 20 ms periods, give or take the shortened one.
+  const double span_ms = r.arrival_ms.back() - r.arrival_ms[first];
+  const double frames = static_cast<double>(r.arrival_ms.size() - 1 - first);
+  EXPECT_NEAR(frames, span_ms / 20.0, 1.0);
+}
+
 TEST(Pipeline, SilenceReachesTheRecognizerWithoutWaitingForAFullChunk) {
   // 200 ms per ASR message while the caller speaks, but the silence after it goes out frame
   // by frame: the fake recognizer's endpoint (10 silent frames) is not held up to a chunk

@@ -95,8 +95,15 @@ class CallMedia final : public agent::CallControl {
   /// next call); empty otherwise.
   std::span<const std::uint8_t> on_tick(Clock::time_point now);
   Clock::time_point next_deadline() const { return playout_.next_deadline(); }
-  /// Moves the rest of the call's timeline by `d` (the session's PhaseAligner).
+  /// Moves the rest of the call's timeline by `d` (the session's PhaseAligner, a talkspurt).
   void shift_timeline(Clock::duration d) { playout_.shift_timeline(d); }
+  /// Called when an agent queues audio outside a tick while the call plays silence (the last
+  /// frame had no agent audio and nothing is queued): the start of a talkspurt, which the
+  /// session may send at once instead of on the call's next tick. Once per talkspurt; never
+  /// from inside on_tick() (audio queued there is a reply already playing, or an echo).
+  void set_talkspurt_handler(std::function<void()> fn) { on_talkspurt_ = std::move(fn); }
+  /// A talkspurt reported to the handler has not had its first tick yet.
+  bool talkspurt_waiting() const { return talkspurt_waiting_; }
   /// Bytes of one inbound audio message of `frame` on the leg as seen so far (0 while unknown).
   std::size_t leg_bytes_for(std::chrono::milliseconds frame) const;
   /// The call is over; the agent hears it once.
@@ -134,12 +141,20 @@ class CallMedia final : public agent::CallControl {
 
  private:
   bool set_format(audiosocket::Kind kind, std::size_t payload_bytes, std::string& why);
+  std::span<const std::uint8_t> next_frame(Clock::time_point now);
 
   MediaOptions options_;
   std::unique_ptr<agent::Agent> agent_;
   playout::Playout playout_;
   bool started_ = false;
   bool ended_ = false;
+  // Talkspurts: whether on_tick() is running, a frame has been played, the last one held agent
+  // audio, and a talkspurt start has been reported and not yet played.
+  bool in_tick_ = false;
+  bool played_ = false;
+  bool last_frame_audio_ = false;
+  bool talkspurt_waiting_ = false;
+  std::function<void()> on_talkspurt_;
 
   LegCodec leg_codec_ = LegCodec::unknown;
   audiosocket::Kind in_kind_ = audiosocket::Kind::slin8;

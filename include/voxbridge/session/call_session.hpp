@@ -235,6 +235,9 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   void align_tick(Clock::time_point deadline, Clock::time_point now);
   /// The thread's pacing clock says this call's next frame is due.
   void on_pacing_tick(Clock::time_point now) override;
+  /// The agent started talking while the call played silence: its first frame goes now and the
+  /// call's timeline continues from it, instead of waiting up to a period for the next tick.
+  void start_talkspurt();
   void send_frame(std::span<const std::uint8_t> msg);
   void send_hangup();
   bool handle(const audiosocket::Message& m);
