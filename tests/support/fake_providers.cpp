@@ -38,7 +38,9 @@ grpc::Status FakeRecognizer::StreamingRecognize(
   const bool mulaw = encoding == common::v1::MULAW;
   std::vector<std::int16_t> decoded;
   std::string pcm_bytes;
-  int frame = 0, voiced = 0, quiet_run = 0;
+  int blocks = 0, voiced = 0, quiet_run = 0;  // in 20 ms frames
+  const std::size_t block = static_cast<std::size_t>(std::max(rate / 50, 1));
+  std::vector<std::int16_t> carry;
   bool finished = false;
   auto done = [&](grpc::Status st) {
     std::lock_guard lock(mu_);
@@ -68,23 +70,23 @@ grpc::Status FakeRecognizer::StreamingRecognize(
       pcm_bytes.assign(reinterpret_cast<const char*>(decoded.data()), decoded.size() * 2);
       audio = &pcm_bytes;
     }
+    // Judge the stream in 20 ms frames from its start, wherever the messages cut it
+    // (voxbridge sends several frames per message, and a flush may hold part of one): an
+    // endpointer counts time, not messages.
     const std::string& a = *audio;
-    // Judge each 20 ms of the message on its own (voxbridge may send several per message).
-    const std::size_t per = static_cast<std::size_t>(std::max(rate / 50, 1)) * 2;
-    for (std::size_t off = 0; off < a.size() && !finished; off += per) {
-      const std::size_t n = std::min(per, a.size() - off) / 2;
+    const std::size_t have = carry.size();
+    carry.resize(have + a.size() / 2);
+    std::memcpy(carry.data() + have, a.data(), (a.size() / 2) * 2);
+    std::size_t used = 0;
+    for (; used + block <= carry.size() && !finished; used += block) {
       long sum = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        std::int16_t s;
-        std::memcpy(&s, a.data() + off + 2 * i, 2);
-        sum += std::labs(s);
-      }
-      const bool is_voiced = n > 0 && sum / static_cast<long>(n) > voice_level;
-      const auto at = static_cast<std::uint32_t>(frame * 20);
-      if (breaks && frame >= fail_after_frames) {
+      for (std::size_t i = 0; i < block; ++i) sum += std::labs(carry[used + i]);
+      const bool is_voiced = sum / static_cast<long>(block) > voice_level;
+      const auto at = static_cast<std::uint32_t>(blocks * 20);
+      if (breaks && blocks >= fail_after_frames) {
         return done({grpc::StatusCode::UNAVAILABLE, "recognizer restarting"});
       }
-      ++frame;
+      ++blocks;
       asr::v1::RecognizeResponse r;
       if (!is_voiced) {
         if (voiced < voiced_frames || ++quiet_run < silence_frames) continue;
@@ -115,6 +117,7 @@ grpc::Status FakeRecognizer::StreamingRecognize(
       stream->Write(r);
       finished = true;
     }
+    carry.erase(carry.begin(), carry.begin() + static_cast<std::ptrdiff_t>(used));
   }
   return done(grpc::Status::OK);
 }

@@ -20,12 +20,13 @@
 
 namespace voxbridge::testing {
 
-/// A recognizer that "hears" voiced frames: an audio message of LINEAR16 whose mean absolute
-/// sample is above `voice_level`. It sends speech_started at the first voiced frame, an interim
-/// result with the first word after `voiced_frames / 2` voiced frames, and once it has heard
-/// `voiced_frames` voiced frames followed by `silence_frames` unvoiced ones in a row, the final
-/// `transcript` and end_of_utterance. Offsets count 20 ms per audio message. A stream whose first
-/// message is not a config ends with INVALID_ARGUMENT.
+/// A recognizer that "hears" voice: it judges the audio stream (LINEAR16, MULAW or OPUS, decoded)
+/// in 20 ms frames from the stream's start, however the messages cut it, and a frame whose mean
+/// absolute sample is above `voice_level` is voiced. It sends speech_started at the first voiced
+/// frame, an interim result with the first word after `voiced_frames / 2` voiced frames, and
+/// once it has heard `voiced_frames` voiced frames followed by `silence_frames` unvoiced ones in
+/// a row, the final `transcript` and end_of_utterance. Offsets are the stream's time. A stream
+/// whose first message is not a config ends with INVALID_ARGUMENT.
 class FakeRecognizer final : public asr::v1::Recognizer::Service {
  public:
   std::string transcript = "hello world";
