@@ -50,6 +50,10 @@ std::size_t word_count(std::string_view s) {
   return n;
 }
 
+/// A 10 ms block whose peak stays under this (-50 dBFS) holds no voice, whatever the VAD's
+/// hangover says: digital silence, a muted phone, a quiet line.
+constexpr std::int16_t kHushPeak = 100;
+
 std::int16_t peak_of(std::span<const std::int16_t> x) {
   int p = 0;
   for (const std::int16_t s : x) p = std::max(p, std::abs(static_cast<int>(s)));
@@ -64,10 +68,10 @@ class PipelineAgent final : public agent::Agent {
         rate_hz_(rate_hz),
         quality_(quality),
         channels_(std::move(channels)),
-        vad_(vad::VadOptions{rate_hz, spec_->vad.aggressiveness, spec_->vad.noise_suppression,
-                             spec_->vad.narrowband}),
+        n10_(static_cast<std::size_t>(rate_hz / 100)),
         detector_(spec_->detector),
         pre_roll_(static_cast<std::size_t>(spec_->pre_roll.count() * rate_hz / 1000)),
+        src_rate_(rate_hz),
         to_asr_(rate_hz, spec_->asr_rate_hz, quality),
         asr_rate_(spec_->asr_rate_hz),
         from_tts_(spec_->tts_rate_hz, rate_hz, quality, false),
@@ -118,17 +122,34 @@ class PipelineAgent final : public agent::Agent {
     }
   }
 
+  void on_leg_audio(std::span<const std::int16_t> samples, int rate_hz) override {
+    if (rate_hz != leg_rate_) use_leg_rate(rate_hz);
+    leg_ = samples;
+  }
+
   void on_audio(std::span<const std::int16_t> samples) override {
+    const auto leg = std::exchange(leg_, {});
     if (ending_) return;
-    const std::size_t n10 = vad_.frame_samples();
+    if (!vad_) vad_.emplace(vad_options(rate_hz_));
+    // The VAD and the recognizer take the leg's own audio where its rate is theirs: no
+    // resampling there and back (and none of its filter delay before the endpoint).
+    const bool vad_on_leg = vad_on_leg_ && !leg.empty();
+    const std::span<const std::int16_t> heard = vad_on_leg ? leg : samples;
+    const std::span<const std::int16_t> to_asr = asr_on_leg_ && !leg.empty() ? leg : samples;
+    const std::size_t v10 = vad_->frame_samples();
     bool voiced = false;
-    for (std::size_t at = 0; at + n10 <= samples.size(); at += n10) {
-      const auto block = samples.subspan(at, n10);
-      voiced = vad_.process(block) > 0;
+    bool hushed = false;
+    for (std::size_t k = 0; (k + 1) * v10 <= heard.size(); ++k) {
+      const auto block = heard.subspan(k * v10, v10);
+      voiced = vad_->process(block) > 0;
+      hushed = peak_of(block) < kHushPeak;
       if (voiced && agent_audible()) {
         // Double talk or echo? The agent's own voice comes back from the line weaker than it
-        // left; only the caller speaking over it passes.
-        voiced = peak_of(block) > spec_->echo_ratio * far_peak();
+        // left; only the caller speaking over it passes (peaks at the internal rate, as the
+        // agent's are kept).
+        const std::size_t at = std::min(k * n10_, samples.size());
+        voiced = peak_of(samples.subspan(at, std::min(n10_, samples.size() - at))) >
+                 spec_->echo_ratio * far_peak();
       }
       const auto ev = detector_.update(voiced);
       if (ev == vad::SpeechDetector::Event::started) on_speech_started();
@@ -146,15 +167,16 @@ class PipelineAgent final : public agent::Agent {
       barge_in("caller spoke over the agent for " + std::to_string(overlap_units_ * 10) + " ms");
     }
     if (asr_ && asr_streaming_) {
-      send_to_asr(samples);
+      send_to_asr(to_asr);
       // Silence goes out at once: the recognizer's endpointer counts it, so holding it for a
-      // full asr_chunk would delay the final transcript by up to a chunk. (Opus packets are
-      // whole frames: they wait.)
-      if (!voiced && spec_->asr_encoding != AsrEncoding::opus) flush_asr();
+      // full asr_chunk would delay the final transcript by up to a chunk. The VAD holds on to
+      // "voiced" for a while after the voice stops (its hangover), so a frame that is hushed
+      // by level counts as silence here too. (Opus packets are whole frames: they wait.)
+      if ((!voiced || hushed) && spec_->asr_encoding != AsrEncoding::opus) flush_asr();
     } else if (asr_retry_at_ != kNever && !retry_speech_ended_) {
-      keep_for_retry(samples);  // the utterance goes on while its ASR stream is retried
+      keep_for_retry(to_asr);  // the utterance goes on while its ASR stream is retried
     } else {
-      pre_roll_.push(samples);
+      pre_roll_.push(to_asr);
     }
   }
 
@@ -295,8 +317,7 @@ class PipelineAgent final : public agent::Agent {
   double far_peak() const {
     // Blocks of 10 ms, indexed by their position in everything queued for playout; the one
     // playing now is (pushed - queued) / block.
-    const std::size_t n10 = vad_.frame_samples();
-    const std::uint64_t playing = (pushed_total_ - control_->queued_samples()) / n10;
+    const std::uint64_t playing = (pushed_total_ - control_->queued_samples()) / n10_;
     const std::uint64_t span = static_cast<std::uint64_t>(spec_->echo_window.count() / 10);
     std::int16_t p = 0;
     for (std::uint64_t b = playing > span ? playing - span : 0; b <= playing && b < far_blocks_;
@@ -304,6 +325,31 @@ class PipelineAgent final : public agent::Agent {
       p = std::max(p, far_peaks_[b % kFarBlocks]);
     }
     return p;
+  }
+
+  vad::VadOptions vad_options(int rate_hz) const {
+    return vad::VadOptions{rate_hz, spec_->vad.aggressiveness, spec_->vad.noise_suppression,
+                           spec_->vad.narrowband};
+  }
+
+  /// The caller's leg carries `rate` (its first audio, or a format change): the VAD analyses
+  /// 8 kHz legs as they are when it works on the telephone band anyway, and the recognizer is
+  /// fed the leg's audio when it gets the leg's rate (it never gets more than the leg has).
+  void use_leg_rate(int rate) {
+    leg_rate_ = rate;
+    const bool vad_leg = spec_->vad.narrowband && rate == 8000;
+    if (!vad_ || vad_leg != vad_on_leg_) {
+      vad_on_leg_ = vad_leg;
+      vad_.emplace(vad_options(vad_leg ? rate : rate_hz_));
+    }
+    asr_on_leg_ = rate <= spec_->asr_rate_hz;
+    const int src = asr_on_leg_ ? rate : rate_hz_;
+    if (src != src_rate_) {
+      src_rate_ = src;
+      pre_roll_ = vad::PreRoll(static_cast<std::size_t>(spec_->pre_roll.count() * src / 1000));
+      to_asr_ = audio::Resampler(src_rate_, asr_rate_, quality_);
+      replay_whole_ = false;  // what was kept came at the old rate
+    }
   }
 
   // --- listening ---
@@ -353,7 +399,7 @@ class PipelineAgent final : public agent::Agent {
     const int rate = leg > 0 ? std::min(spec_->asr_rate_hz, leg) : spec_->asr_rate_hz;
     if (rate != asr_rate_) {
       asr_rate_ = rate;
-      to_asr_ = audio::Resampler(rate_hz_, rate, quality_);
+      to_asr_ = audio::Resampler(src_rate_, rate, quality_);
       replay_whole_ = false;  // what was kept is at the old rate
     }
     cfg.mutable_format()->set_sample_rate_hz(static_cast<std::uint32_t>(asr_rate_));
@@ -921,10 +967,9 @@ class PipelineAgent final : public agent::Agent {
 
   void note_far(std::span<const std::int16_t> x) {
     // Peaks of 10 ms blocks in queue order, for the echo test while the agent speaks.
-    const std::size_t n10 = vad_.frame_samples();
     for (const std::int16_t s : x) {
       far_acc_ = std::max<int>(far_acc_, std::abs(static_cast<int>(s)));
-      if (++far_fill_ == n10) {
+      if (++far_fill_ == n10_) {
         far_peaks_[far_blocks_ % kFarBlocks] = static_cast<std::int16_t>(std::min(far_acc_, 32767));
         ++far_blocks_;
         far_fill_ = 0;
@@ -1084,9 +1129,15 @@ class PipelineAgent final : public agent::Agent {
   common::v1::CallInfo call_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 
-  vad::Vad vad_;
+  std::optional<vad::Vad> vad_;        // made at the first audio, at the rate it will hear
+  bool vad_on_leg_ = false;            // it hears the leg's audio (8 kHz), not the internal rate's
+  std::size_t n10_;                    // samples in 10 ms at the internal rate
+  std::span<const std::int16_t> leg_;  // on_leg_audio()'s piece, for the on_audio() after it
+  int leg_rate_ = 0;
+  bool asr_on_leg_ = false;  // the recognizer's audio is the leg's (its rate is the leg's)
   vad::SpeechDetector detector_;
   vad::PreRoll pre_roll_;
+  int src_rate_;  // of the audio the recognizer is fed from (pre-roll, to_asr_'s input)
   audio::Resampler to_asr_;
   int asr_rate_;  // of to_asr_'s output: the spec's, or the caller's leg if lower
   audio::Resampler from_tts_;

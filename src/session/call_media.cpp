@@ -122,6 +122,7 @@ bool CallMedia::set_format(Kind kind, std::size_t payload_bytes, std::string& wh
   // (Asterisk reads 0x10 as slin whatever the leg's codec is).
   reply_kind_ = codec == LegCodec::slin ? kind : Kind::slin8;
   const int reply_rate = audiosocket::rate_hz(reply_kind_);
+  in_rate_ = rate;
   in_rs_.emplace(rate, options_.internal_rate_hz, options_.resampler_quality, true);
   if (reply_rate != leg_rate_ || !out_rs_) {
     leg_rate_ = reply_rate;
@@ -160,6 +161,7 @@ bool CallMedia::on_audio(Kind kind, std::span<const std::uint8_t> payload, std::
         chunk[i] = static_cast<std::int16_t>(p[2 * i] | p[2 * i + 1] << 8);  // little-endian
       }
     }
+    if (agent_) agent_->on_leg_audio(chunk, in_rate_);
     const std::size_t m = in_rs_->process(chunk, internal_chunk_);
     if (rec_ && m > 0) rec_->caller({internal_chunk_.data(), m});
     if (agent_ && m > 0) agent_->on_audio({internal_chunk_.data(), m});

@@ -115,6 +115,14 @@ class Agent {
   virtual ~Agent() = default;
   /// The UUID arrived; `control` stays valid until on_end() returns.
   virtual void on_start(CallControl& control, const CallInfo& info) = 0;
+  /// The caller's audio as the leg carries it (decoded, at the leg's rate), just before
+  /// on_audio() hands the same piece at the internal rate; valid until that on_audio() returns.
+  /// For agents that want the leg's own rate (a recognizer at 8 kHz on an 8 kHz leg) without
+  /// resampling there and back.
+  virtual void on_leg_audio(std::span<const std::int16_t> samples, int rate_hz) {
+    (void)samples;
+    (void)rate_hz;
+  }
   /// Caller audio at the internal rate, in frame-sized pieces.
   virtual void on_audio(std::span<const std::int16_t> samples) = 0;
   /// One DTMF digit (0-9 * # A-D), at digit end.

@@ -159,6 +159,7 @@ class CallMedia final : public agent::CallControl {
   LegCodec leg_codec_ = LegCodec::unknown;
   audiosocket::Kind in_kind_ = audiosocket::Kind::slin8;
   int leg_rate_ = 8000;  // outbound rate; 8 kHz (0x10) until the caller's audio says otherwise
+  int in_rate_ = 8000;   // the caller's audio, decoded
   audiosocket::Kind reply_kind_ = audiosocket::Kind::slin8;
   std::optional<audio::Resampler> in_rs_;
   std::optional<audio::Resampler> out_rs_;
