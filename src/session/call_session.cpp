@@ -299,6 +299,15 @@ void CallSession::on_pacing_tick(Clock::time_point now) {
   const auto msg = media_.on_tick(now);
   if (!msg.empty()) send_frame(msg);
   if (aligning_ && !closing_) align_tick(deadline, now);
+  if (talkspurt_lead_ > Clock::duration::zero() && media_.playing_silence() && !closing_) {
+    // The talkspurt is over: one longer gap of silence puts the timeline back where it was
+    // (an aligned call follows the caller's frames instead, which keep real time).
+    if (!aligning_) {
+      media_.shift_timeline(talkspurt_lead_);
+      clock_.add(*this, media_.next_deadline());
+    }
+    talkspurt_lead_ = Clock::duration::zero();
+  }
   if (++ticks_since_flush_ >= 50) flush_counts();  // live totals, once a second
   if (!closing_ && media_.hangup_due()) fail(EndCause::server_hangup, media_.hangup_reason());
 }
@@ -310,6 +319,7 @@ void CallSession::start_talkspurt() {
   // The clock serves calls on a 1 ms grid: a tick about that close plays it anyway.
   if (due - now <= playout::PacingClock::kResolution) return;
   media_.shift_timeline(now - due);  // the next frame is due now, the rest 20 ms apart from it
+  talkspurt_lead_ += due - now;
   on_pacing_tick(now);
   if (!closing_) clock_.add(*this, media_.next_deadline());
 }

@@ -104,6 +104,10 @@ class CallMedia final : public agent::CallControl {
   void set_talkspurt_handler(std::function<void()> fn) { on_talkspurt_ = std::move(fn); }
   /// A talkspurt reported to the handler has not had its first tick yet.
   bool talkspurt_waiting() const { return talkspurt_waiting_; }
+  /// The last frame held no agent audio and none is queued: the call is playing silence.
+  bool playing_silence() const {
+    return played_ && !last_frame_audio_ && playout_.queue().size() == 0;
+  }
   /// Bytes of one inbound audio message of `frame` on the leg as seen so far (0 while unknown).
   std::size_t leg_bytes_for(std::chrono::milliseconds frame) const;
   /// The call is over; the agent hears it once.

@@ -267,6 +267,9 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   bool tick_odd_ = false;
   Clock::time_point newest_rx_{};
   playout::PhaseAligner aligner_;
+  // How far talkspurts moved the timeline earlier; given back in one step at the first silent
+  // frame after them, so the call never runs ahead of real time.
+  Clock::duration talkspurt_lead_{};
   std::shared_ptr<CallSession> self_;
   boost::asio::steady_timer timer_;  // handshake deadline, then the hangup grace
   playout::PacingClock& clock_;
