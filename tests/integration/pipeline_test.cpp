@@ -128,6 +128,19 @@ TEST(Pipeline, GreetsThenAnswersWhatTheCallerSaid) {
   EXPECT_NEAR(reply_len, 0.8, 0.05);
 }
 
+/// The index of the first returned frame that carries the fake TTS's tone (20 ms frames of a
+/// slin16 call), or arrival_ms.size() if none does.
+std::size_t first_tone_frame(const sim::CallResult& r) {
+  const std::size_t per = kRate / 50;
+  for (std::size_t i = 0; i < r.arrival_ms.size() && (i + 1) * per <= r.received.size(); ++i) {
+    if (testing::rms(r.received, kRate, static_cast<double>(i) / 50,
+                     static_cast<double>(i + 1) / 50) > kToneRms / 2) {
+      return i;
+    }
+  }
+  return r.arrival_ms.size();
+}
+
 TEST(Pipeline, TheTimelinesFirstFrameIsWhenTheCallerGetsIt) {
   // The turn timeline's first_frame (and so voice-to-voice and first_agent_audio) is the tick
   // that sends the reply's first frame, not the moment its audio was queued: up to a frame
@@ -140,16 +153,9 @@ TEST(Pipeline, TheTimelinesFirstFrameIsWhenTheCallerGetsIt) {
   const auto r = sim::place_call(plan_with(s.port, silence(kRate, 1.0)));
   ASSERT_TRUE(r.connected) << r.error;
   // The first returned frame of the greeting's tone, as the caller got it.
-  const std::size_t per = kRate / 50;
-  double heard_ms = -1;
-  for (std::size_t i = 0; i < r.arrival_ms.size() && (i + 1) * per <= r.received.size(); ++i) {
-    if (testing::rms(r.received, kRate, static_cast<double>(i) / 50,
-                     static_cast<double>(i + 1) / 50) > kToneRms / 2) {
-      heard_ms = r.arrival_ms[i];
-      break;
-    }
-  }
-  ASSERT_GT(heard_ms, 0.0);
+  const std::size_t first = first_tone_frame(r);
+  ASSERT_LT(first, r.arrival_ms.size());
+  const double heard_ms = r.arrival_ms[first];
   const std::string m = s.server.metrics_text();
   const std::string key = "voxbridge_first_agent_audio_seconds_sum ";
   const auto at = m.find(key);
@@ -174,13 +180,7 @@ TEST(Pipeline, TheAgentsFirstFrameLeavesWhenItsAudioArrivesAndTheCadenceFollowsI
   RunningServer s(pipeline_config(f.server->address(), spec));
   const auto r = sim::place_call(plan_with(s.port, silence(kRate, 1.0)));
   ASSERT_TRUE(r.connected) << r.error;
-  const std::size_t per = kRate / 50;
-  std::size_t first = 0;
-  while (first < r.arrival_ms.size() && (first + 1) * per <= r.received.size() &&
-         testing::rms(r.received, kRate, static_cast<double>(first) / 50,
-                      static_cast<double>(first + 1) / 50) < kToneRms / 2) {
-    ++first;
-  }
+  const std::size_t first = first_tone_frame(r);
   ASSERT_GE(first, 2u) << "the greeting came before any silence";
   ASSERT_LT(first + 10, r.arrival_ms.size());
   // Frame n of the silence went at n x 20 ms; the greeting's audio is ready at 50 ms + a hop
