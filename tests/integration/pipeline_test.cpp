@@ -169,11 +169,12 @@ TEST(Pipeline, TheTimelinesFirstFrameIsWhenTheCallerGetsIt) {
 
 TEST(Pipeline, TheAgentsFirstFrameLeavesWhenItsAudioArrivesAndTheCadenceFollowsIt) {
   // A talkspurt after silence starts when its audio arrives, not on the call's next 20 ms
-  // tick: the greeting's audio comes 50 ms + a hop after the UUID, between the ticks at 40
-  // and 60 ms. Its first frame comes sooner after the last silence frame than a period, and
-  // the call's frames then keep 20 ms apart from it: nothing is sent twice or skipped.
+  // tick: the greeting's audio comes 41 ms + a hop (a few ms; more under ASan) after the UUID,
+  // just after the tick at 40 ms. Its first frame comes sooner after the last silence frame
+  // than a period, and the call's frames then keep 20 ms apart from it: nothing is sent twice
+  // or skipped.
   Fakes f;
-  f.tts.first_audio_delay_ms = 50;
+  f.tts.first_audio_delay_ms = 41;
   f.start();
   pipeline::PipelineSpec spec;
   spec.greeting = "Hello there";
@@ -183,8 +184,8 @@ TEST(Pipeline, TheAgentsFirstFrameLeavesWhenItsAudioArrivesAndTheCadenceFollowsI
   const std::size_t first = first_tone_frame(r);
   ASSERT_GE(first, 2u) << "the greeting came before any silence";
   ASSERT_LT(first + 10, r.arrival_ms.size());
-  // Frame n of the silence went at n x 20 ms; the greeting's audio is ready at 50 ms + a hop
-  // (a millisecond or two): its frame leaves then, instead of on the tick at 60 ms.
+  // Frame n of the silence went at n x 20 ms; the greeting's audio is ready at 41 ms + a hop:
+  // its frame leaves then, instead of on the tick at 60 ms (the checks allow a 15 ms hop).
   const double lead = r.arrival_ms[first] - r.arrival_ms[first - 1];
   EXPECT_LT(lead, 17.0) << "the greeting's first frame waited for the next tick";
   for (std::size_t i = first + 1; i < first + 10; ++i) {
