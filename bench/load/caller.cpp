@@ -95,6 +95,22 @@ void Caller::on_pacing_tick(Clock::time_point now) {
   write_next();
 }
 
+std::uint64_t Caller::voice_frame(Clock::time_point now) {
+  if (env_.scenario == Scenario::conversation) return sent_ % kCycleFrames;
+  // Dialogue: a turn of voice, then silence while the agent answers, like a person would.
+  if (speaking_from_ != kSilent) {
+    const std::uint64_t at = sent_ - speaking_from_;
+    if (at < env_.signal.voice.size()) return at;
+    speaking_from_ = kSilent;
+  }
+  if (listening_since_ == Clock::time_point{}) listening_since_ = now;
+  const bool answered = last_loud_ > listening_since_ && now - last_loud_ >= kTurnPause;
+  if (!answered && now - listening_since_ < kReplyTimeout) return kSilent;
+  speaking_from_ = sent_;
+  listening_since_ = now + kFramePeriod * static_cast<long>(env_.signal.voice.size());
+  return 0;
+}
+
 void Caller::write_next() {
   if (closed_) return;
   if (!pending_.empty() && !send(pending_)) return;
@@ -118,7 +134,7 @@ void Caller::write_next() {
       if (env_.scenario == Scenario::listen) {
         m = &env_.signal.voice[sent_ % env_.signal.voice.size()];
       } else {
-        const std::uint64_t at = sent_ % kCycleFrames;
+        const std::uint64_t at = voice_frame(now);
         if (at < env_.signal.voice.size()) {
           m = &env_.signal.voice[at];
           if (at == 0 && awaiting_reply_ && reply_in_window_) ++env_.totals.replies_missed;
@@ -266,9 +282,17 @@ void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point n
   ++received_;
   const bool in_window = env_.window.contains(now);
   if (env_.scenario != Scenario::echo) {
-    if (awaiting_reply_ && frame_rms(payload) >= kReplyRms) {
-      awaiting_reply_ = false;
-      if (reply_in_window_) env_.totals.reply.add(to_ns(now - speech_end_));
+    if (frame_rms(payload) >= kReplyRms) {
+      if (awaiting_reply_) {
+        awaiting_reply_ = false;
+        // Speech that ended while the agent was still talking: its voice goes on, no reply
+        // starts, so there is nothing to time.
+        const bool over_agent =
+            now <= speech_end_ || last_loud_ + kAgentTalkingWithin >= speech_end_;
+        if (reply_in_window_ && over_agent) ++env_.totals.replies_over_agent;
+        if (reply_in_window_ && !over_agent) env_.totals.reply.add(to_ns(now - speech_end_));
+      }
+      last_loud_ = now;
     }
     count_arrival(now, in_window);
     return;

@@ -57,6 +57,9 @@ class Caller : private playout::PacingClock::Client {
   /// The thread's pacing clock: this call's next frame is due.
   void on_pacing_tick(Clock::time_point now) override;
   void write_next();
+  /// Conversation and dialogue: the index in the voice of the frame sent now, or past its end
+  /// for silence (dialogue decides here when the caller's next turn starts).
+  std::uint64_t voice_frame(Clock::time_point now);
   /// Sends one message; false if part of it waits in `pending_` (or the call failed).
   bool send(std::span<const std::uint8_t> message);
   /// Reads everything that came back, with the kernel's receive stamp (SO_TIMESTAMPNS, on the
@@ -122,6 +125,11 @@ class Caller : private playout::PacingClock::Client {
   bool awaiting_reply_ = false;
   bool reply_in_window_ = false;
   Clock::time_point speech_end_{};
+  Clock::time_point last_loud_{};  // arrival of the agent's last loud frame
+  // Dialogue: the frame where the caller's current turn started, and since when it listens.
+  static constexpr std::uint64_t kSilent = ~std::uint64_t{0};
+  std::uint64_t speaking_from_ = kSilent;
+  Clock::time_point listening_since_{};
   Clock::time_point marker_sent_at_{};
 
   // Returned frames inside the steady window.

@@ -69,6 +69,7 @@ void Totals::merge(const Totals& o) {
   send_lateness.merge(o.send_lateness);
   reply.merge(o.reply);
   replies_missed += o.replies_missed;
+  replies_over_agent += o.replies_over_agent;
   calls_connected += o.calls_connected;
   frames_sent += o.frames_sent;
   frames_received += o.frames_received;

@@ -84,6 +84,9 @@ struct Totals {
   std::uint64_t markers_returned = 0;
   std::uint64_t markers_lost = 0;
   std::uint64_t replies_missed = 0;  ///< conversation: speech with no reply before the next
+  /// Conversation: speech that ended while the agent was still talking (its reply then goes on
+  /// rather than starts, so it is not a reply time and is not in `reply`).
+  std::uint64_t replies_over_agent = 0;
   std::uint64_t odd_frames = 0;      ///< returned frames that are not 320-byte slin8
   std::uint64_t frames_skipped = 0;  ///< sends abandoned because the server stopped reading
   std::uint64_t failures[kFailureKinds] = {};

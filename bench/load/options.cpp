@@ -46,7 +46,11 @@ std::string usage() {
          "  --scenario S          echo (default: tone + latency markers, against the echo\n"
          "                        agent), conversation (1 s of voice every 6 s; measures the\n"
          "                        reply's start after the end of speech, against a pipeline\n"
-         "                        agent), listen (voice all the time: a live ASR stream per call)\n"
+         "                        agent), listen (voice all the time: a live ASR stream per "
+         "call),\n"
+         "                        dialogue (turn-taking: 1 s of voice, then silence until the\n"
+         "                        agent's reply has ended and 1 s has passed; for agents whose\n"
+         "                        replies are long, like the offline receptionist)\n"
          "  --call-seconds S      call churn: each call hangs up S seconds (+-20 %) after it\n"
          "                        connected and a new call replaces it at once (a failed call\n"
          "                        after 1 s); default: calls last the whole run\n"
@@ -101,6 +105,8 @@ std::optional<Options> parse_options(int argc, const char* const* argv, std::str
         o.scenario = Scenario::conversation;
       } else if (value == "listen") {
         o.scenario = Scenario::listen;
+      } else if (value == "dialogue") {
+        o.scenario = Scenario::dialogue;
       } else {
         ok = false;
       }

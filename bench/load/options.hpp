@@ -13,6 +13,7 @@ enum class Scenario {
   echo,          ///< a tone with a loud marker each second; the echo is measured (echo agent)
   conversation,  ///< 1 s of voice every 6 s; the time to the agent's reply is measured
   listen,        ///< voice all the time (a pipeline agent keeps an ASR stream open)
+  dialogue,      ///< 1 s of voice once the agent has finished and paused: turn-taking
 };
 
 struct Options {

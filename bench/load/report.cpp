@@ -119,7 +119,8 @@ void print_table(std::ostream& out, const RunResult& r) {
   out << "    read after       " << table_ms(t.read_delay) << "   (load generator)\n";
   if (t.reply.count() > 0 || t.replies_missed > 0) {
     out << "  reply after speech " << table_ms(t.reply) << "\n";
-    out << "                     replies missed " << t.replies_missed << "\n";
+    out << "                     replies missed " << t.replies_missed
+        << ", speech ended over the agent's voice (not timed) " << t.replies_over_agent << "\n";
   }
   out << "  echo latency       " << table_ms(t.latency) << "\n";
   out << "    at marker onset  " << table_ms(t.onset_latency) << "\n";
@@ -200,6 +201,7 @@ bool write_json(const std::string& path, const RunResult& r, std::string& error)
   j << "  \"latency_ms\": " << json_ms(t.latency) << ",\n";
   j << "  \"reply_ms\": " << json_ms(t.reply) << ",\n";
   j << "  \"replies_missed\": " << t.replies_missed << ",\n";
+  j << "  \"replies_over_agent\": " << t.replies_over_agent << ",\n";
   j << "  \"onset_latency_ms\": " << json_ms(t.onset_latency) << ",\n";
   j << "  \"markers\": {\"sent\": " << t.markers_sent << ", \"returned\": " << t.markers_returned
     << ", \"lost\": " << t.markers_lost << "},\n";

@@ -46,6 +46,13 @@ struct TestSignal {
 inline constexpr std::uint64_t kCycleFrames = 300;  // 6 s
 /// A returned frame this loud (RMS) is the agent speaking.
 inline constexpr double kReplyRms = 1000.0;
+/// Speech that ends within this time of the agent's last loud frame ended over the agent's
+/// voice (the pauses between its words are shorter): what follows is not a new reply.
+inline constexpr auto kAgentTalkingWithin = std::chrono::milliseconds(300);
+/// Dialogue scenario: the caller speaks again once the agent has been quiet this long after
+/// its reply, or once this long has passed without a reply.
+inline constexpr auto kTurnPause = std::chrono::milliseconds(1000);
+inline constexpr auto kReplyTimeout = std::chrono::seconds(10);
 double frame_rms(std::span<const std::uint8_t> payload);
 
 /// What one returned frame holds.
