@@ -144,6 +144,8 @@ void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
     g.provider_check_interval = std::chrono::seconds(parse_int(w, v, 0, 3600));
   } else if (k == "builtin_asr_decoders") {
     g.builtin_asr_decoders = static_cast<std::size_t>(parse_int(w, v, 1, 256));
+  } else if (k == "builtin_tts_cache_mb") {
+    g.builtin_tts_cache_mb = static_cast<std::size_t>(parse_int(w, v, 0, 4096));
   } else {
     w.fail("unknown option");
   }

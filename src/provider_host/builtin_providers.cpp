@@ -22,7 +22,7 @@ BuiltinProviders::BuiltinProviders(BuiltinOptions o) {
   int port = 0;
   b.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &port);
   if (o.tts) {
-    flite_ = std::make_unique<tts_flite::FliteEngine>();
+    flite_ = std::make_unique<tts_flite::FliteEngine>(o.tts_cache_bytes);
     tts_ = std::make_unique<tts_flite::FliteSynthesizer>(*flite_);
     b.RegisterService(tts_.get());
   }

@@ -2,12 +2,13 @@
 // voxbridge (or anything speaking the contract) over the network like any other provider.
 //
 //   voxbridge-provider [--listen HOST:PORT] [--config voxbridge.conf] [--only asr,llm,tts]
-//                      [--asr-decoders N]
+//                      [--asr-decoders N] [--tts-cache-mb N]
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -23,6 +24,8 @@ constexpr const char* kUsage =
     "                       (default: the built-in receptionist)\n"
     "  --only LIST          serve only some of asr,llm,tts (default: all three)\n"
     "  --asr-decoders N     speech decoders, utterances recognized at once (default 2)\n"
+    "  --tts-cache-mb N     audio of recent texts the TTS keeps, MiB (default: the config's\n"
+    "                       builtin_tts_cache_mb, 16; 0 = none)\n"
     "  --help\n"
     "Services: voxbridge.asr.v1.Recognizer (PocketSphinx), voxbridge.llm.v1.Dialogue (rules),\n"
     "voxbridge.tts.v1.Synthesizer (Flite), and grpc.health.v1.Health.\n";
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
   provider_host::BuiltinOptions o;
   o.listen = "127.0.0.1:50061";
   std::string config_file;
+  std::optional<std::size_t> cache_mb;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -56,6 +60,9 @@ int main(int argc, char** argv) {
         if (!o.asr && !o.llm && !o.tts) throw std::runtime_error("--only: name asr, llm or tts");
       } else if (a == "--asr-decoders") {
         o.sphinx.decoders = static_cast<std::size_t>(std::stoul(need()));
+      } else if (a == "--tts-cache-mb") {
+        cache_mb = static_cast<std::size_t>(std::stoul(need()));
+        if (*cache_mb > 4096) throw std::runtime_error("--tts-cache-mb: at most 4096");
       } else {
         throw std::runtime_error(a + ": unknown option (see --help)");
       }
@@ -64,6 +71,7 @@ int main(int argc, char** argv) {
         config_file.empty() ? config::default_config() : config::load_config_file(config_file);
     o.rules = cfg.rules;
     o.openai = cfg.openai;
+    o.tts_cache_bytes = cache_mb.value_or(cfg.general.builtin_tts_cache_mb) << 20;
   } catch (const std::exception& e) {
     std::cerr << "voxbridge-provider: " << e.what() << "\n";
     return 2;

@@ -108,6 +108,7 @@ Server::Server(const config::Config& cfg)
     provider_host::BuiltinOptions o;
     o.rules = cfg_.rules;
     o.sphinx.decoders = g.builtin_asr_decoders;
+    o.tts_cache_bytes = g.builtin_tts_cache_mb << 20;
     o.openai = cfg_.openai;
     builtin_ = std::make_unique<provider_host::BuiltinProviders>(std::move(o));
     for (auto& [name, p] : cfg_.pipelines) {

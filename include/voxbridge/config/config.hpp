@@ -53,6 +53,9 @@ struct GeneralConfig {
   std::chrono::microseconds tick_alignment_margin{4000};
   /// PocketSphinx decoders of the built-in ASR: utterances recognized at once (~93 MB each).
   std::size_t builtin_asr_decoders = 2;
+  /// Audio of recent texts the built-in TTS keeps (greetings, menus, fallbacks are said again
+  /// and again), in MiB; 0 = synthesize every time.
+  std::size_t builtin_tts_cache_mb = 16;
   /// The local HTTP API (health, originate): "HOST:PORT", empty = off. No authentication:
   /// keep it on 127.0.0.1.
   std::string http_listen;

@@ -21,6 +21,7 @@ struct BuiltinOptions {
   std::string listen = "127.0.0.1:0";  ///< HOST:PORT; port 0 = any free port
   bool asr = true, llm = true, tts = true;
   asr_sphinx::SphinxOptions sphinx;
+  std::size_t tts_cache_bytes = 16u << 20;  ///< see FliteEngine
   std::map<std::string, dialogue_rules::RuleSet> rules;
   /// OpenAI-compatible models by [openai-NAME]; a turn names one in the vb-openai metadata.
   std::map<std::string, llm_openai::OpenAiOptions> openai;

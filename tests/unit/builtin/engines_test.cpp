@@ -1,8 +1,15 @@
 // The offline engines on their own: Flite speaks, PocketSphinx hears what it said.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "voxbridge/asr_sphinx/sphinx_asr.hpp"
 #include "voxbridge/tts_flite/flite_tts.hpp"
@@ -18,7 +25,7 @@ std::vector<std::int16_t> padded(std::vector<std::int16_t> speech, double pad_s)
 }
 
 TEST(Flite, SpeaksAtSixteenKilohertzForAsLongAsTheTextTakes) {
-  tts_flite::FliteEngine tts;
+  tts_flite::FliteEngine tts(0);  // no cache: every call synthesizes
   const auto a = tts.synthesize("Hello.");
   const auto b = tts.synthesize("Thank you for calling, how can I help you today?");
   EXPECT_GT(a.size(), 16000u / 4);    // "Hello." is a quarter second or more
@@ -29,6 +36,81 @@ TEST(Flite, SpeaksAtSixteenKilohertzForAsLongAsTheTextTakes) {
   EXPECT_TRUE(tts.synthesize("  ").empty());
   // The same text gives the same samples, whatever was said before (Flite's noise is seeded).
   EXPECT_EQ(tts.synthesize("Hello."), a);
+  EXPECT_EQ(tts.stats().syntheses, 3u);
+  EXPECT_EQ(tts.stats().cache_hits, 0u);
+}
+
+TEST(Flite, ATextSaidAgainComesFromTheCacheAndSoundsTheSame) {
+  tts_flite::FliteEngine uncached(0);
+  tts_flite::FliteEngine tts;
+  const auto first = tts.synthesize("Say sales or press 1.");
+  EXPECT_EQ(tts.synthesize("Say sales or press 1."), first);
+  EXPECT_EQ(tts.stats().syntheses, 1u);
+  EXPECT_EQ(tts.stats().cache_hits, 1u);
+  EXPECT_EQ(tts.stats().cached_bytes, first.size() * 2);
+  EXPECT_EQ(uncached.synthesize("Say sales or press 1."), first);  // what it would have said
+  // The voice is part of the key.
+  EXPECT_NE(tts.synthesize("Say sales or press 1.", "rms"), first);
+  EXPECT_EQ(tts.stats().syntheses, 2u);
+}
+
+TEST(Flite, TheCacheKeepsTheRecentlyUsedWithinItsBound) {
+  const std::vector<std::string> words = {"one", "two", "three", "four", "five", "six", "seven"};
+  std::size_t largest = 0;
+  {
+    tts_flite::FliteEngine measure(0);
+    for (const auto& w : words) largest = std::max(largest, measure.synthesize(w).size() * 2);
+  }
+  // Room for about four of them; the first is used again after each new one.
+  tts_flite::FliteEngine tts(4 * largest);
+  tts.synthesize(words[0]);
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    tts.synthesize(words[i]);
+    tts.synthesize(words[0]);
+    EXPECT_LE(tts.stats().cached_bytes, 4 * largest);
+  }
+  const auto before = tts.stats();
+  EXPECT_EQ(before.syntheses, words.size());  // "one" was never synthesized again
+  tts.synthesize(words.back());               // the newest: still there
+  EXPECT_EQ(tts.stats().syntheses, before.syntheses);
+  tts.synthesize(words[1]);  // the oldest of the rest: evicted, synthesized again
+  EXPECT_EQ(tts.stats().syntheses, before.syntheses + 1);
+  // A text too long for a quarter of the cache is spoken but not kept (it would evict all).
+  tts_flite::FliteEngine small(2 * largest);
+  small.synthesize("This sentence is much longer than one small word on its own.");
+  EXPECT_EQ(small.stats().cached_bytes, 0u);
+}
+
+TEST(DeadlineGate, TheEarliestDeadlineGoesFirstWhateverItsArrival) {
+  using Clock = tts_flite::DeadlineGate::Clock;
+  tts_flite::DeadlineGate gate;
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto holder = std::make_unique<tts_flite::DeadlineGate::Pass>(gate.enter(Clock::now()));
+  auto wait_for = [&](std::size_t n) {
+    while (gate.waiting() < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  auto run = [&](std::string name, Clock::time_point deadline) {
+    return std::thread([&gate, &mu, &order, name, deadline] {
+      const auto pass = gate.enter(deadline);
+      std::lock_guard lock(mu);
+      order.push_back(name);
+    });
+  };
+  const auto now = Clock::now();
+  std::thread later = run("later sentence", now + std::chrono::seconds(2));
+  wait_for(1);
+  std::thread tie_first = run("first sentence A", now);
+  wait_for(2);
+  std::thread tie_second = run("first sentence B", now);
+  wait_for(3);
+  holder.reset();
+  later.join();
+  tie_first.join();
+  tie_second.join();
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"first sentence A", "first sentence B", "later sentence"}));
+  EXPECT_EQ(gate.waiting(), 0u);
 }
 
 TEST(Flite, EveryShippedVoiceSpeaksAndDiffers) {
