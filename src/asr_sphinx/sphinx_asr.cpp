@@ -11,6 +11,7 @@
 
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/audio/resampler.hpp"
+#include "voxbridge/net/io_pool.hpp"
 
 namespace voxbridge::asr_sphinx {
 
@@ -154,6 +155,7 @@ grpc::Status SphinxRecognizer::StreamingRecognize(
     return {grpc::StatusCode::INVALID_ARGUMENT, "sample_rate_hz must be 8000 to 48000"};
   }
   const bool interim = req.config().interim_results();
+  net::yield_to_io_threads();  // decoding is the heaviest work in the process
   Lease lease(pool_, pool_.acquire(o_.acquire_timeout));
   if (lease.get() == nullptr) {
     return {grpc::StatusCode::RESOURCE_EXHAUSTED, "all speech decoders are busy"};

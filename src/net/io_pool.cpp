@@ -3,8 +3,12 @@
 #include <pthread.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -57,6 +61,18 @@ std::string IoPool::start(int realtime_priority) {
     }
   }
   return refused;
+}
+
+bool yield_to_io_threads(int nice) {
+  thread_local bool done = false;
+  if (done) return true;
+  done = true;
+  // Linux: with a thread id, setpriority() sets that one thread's nice value.
+  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+  errno = 0;
+  const int now = ::getpriority(PRIO_PROCESS, tid);
+  if (errno != 0) return false;
+  return now >= nice || ::setpriority(PRIO_PROCESS, tid, nice) == 0;
 }
 
 void IoPool::stop_when_idle() {

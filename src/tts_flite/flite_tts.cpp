@@ -17,6 +17,7 @@ cst_voice* register_cmu_us_kal(const char* voxdir);
 #include <stdexcept>
 
 #include "voxbridge/audio/resampler.hpp"
+#include "voxbridge/net/io_pool.hpp"
 
 namespace voxbridge::tts_flite {
 
@@ -167,6 +168,7 @@ grpc::Status FliteSynthesizer::StreamingSynthesize(
     return {grpc::StatusCode::INVALID_ARGUMENT,
             "the built-in TTS has no voice '" + voice_name + "' (one of " + all + ")"};
   }
+  net::yield_to_io_threads();
   audio::Resampler resampler(FliteEngine::kRateHz, rate, 5, false);
   const auto per_msg = static_cast<std::size_t>(rate / 10);  // 100 ms
   std::vector<std::int16_t> converted;

@@ -70,6 +70,12 @@ class Listener {
   unsigned short port_;
 };
 
+/// Lowers the calling thread's CPU priority to `nice` (once per thread; never raises it), for
+/// heavy work that shares the cores with the io threads: the built-in speech recognition and
+/// synthesis. Under overload their replies then come later, while every call's frames keep
+/// their time. Needs no privilege. Returns false if refused.
+bool yield_to_io_threads(int nice = 10);
+
 /// Splits "host:port" (IPv6 as "[::1]:5001"); returns false on malformed input.
 bool split_host_port(const std::string& text, std::string& host, unsigned short& port);
 

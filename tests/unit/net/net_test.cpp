@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/io_context.hpp>
@@ -123,6 +126,27 @@ TEST(StampedRecv, ArrivalIsWhenTheDataCameNotWhenItWasRead) {
   auto unset = std::chrono::steady_clock::time_point{};
   ASSERT_EQ(recv_stamped(client.native_handle(), buf, unset), 3);
   EXPECT_EQ(unset, std::chrono::steady_clock::time_point{});
+}
+
+int nice_of_this_thread() {
+  return ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+}
+
+TEST(YieldToIoThreads, LowersOnlyTheCallingThreadOnce) {
+  const int main_nice = nice_of_this_thread();
+  int first = -100, second = -100;
+  bool ok = false;
+  std::thread worker([&] {
+    ok = yield_to_io_threads(main_nice + 7);
+    first = nice_of_this_thread();
+    yield_to_io_threads(main_nice + 3);  // once per thread: no change, and never raised
+    second = nice_of_this_thread();
+  });
+  worker.join();
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(first, main_nice + 7);
+  EXPECT_EQ(second, main_nice + 7);
+  EXPECT_EQ(nice_of_this_thread(), main_nice);  // the other threads keep theirs
 }
 
 }  // namespace
