@@ -699,6 +699,7 @@ class PipelineAgent final : public agent::Agent {
         speak(a.hangup().final_words());
       }
       hangup_after_reply(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
+      note_action(a, "");
       return;
     }
     if (info_.actions &&
@@ -721,6 +722,7 @@ class PipelineAgent final : public agent::Agent {
           a.transfer().context());
       if (info_.note_transfer) info_.note_transfer(a.transfer().target());
       hangup_after_reply("transfer to " + a.transfer().target());
+      note_action(a, "", "the socket closes after the reply, the dialplan continues");
       return;
     }
     // Transfer, DTMF and variables need the Asterisk control path (not configured here).
@@ -735,7 +737,17 @@ class PipelineAgent final : public agent::Agent {
     *e.mutable_action_result()->mutable_action() = a;
     e.mutable_action_result()->set_ok(false);
     e.mutable_action_result()->set_error("not configured: no Asterisk control path");
+    note_action(a, e.action_result().error());
     pending_events_.push_back(std::move(e));
+  }
+
+  /// The action in the call's transcript: done (or on its way) if `error` is empty.
+  void note_action(const common::v1::Action& a, const std::string& error,
+                   const std::string& how = {}) {
+    note("action", "\"action\":" + agent::json_quote(a.ShortDebugString()) +
+                       ",\"ok\":" + (error.empty() ? "true" : "false") +
+                       (error.empty() ? "" : ",\"error\":" + agent::json_quote(error)) +
+                       (how.empty() ? "" : ",\"how\":" + agent::json_quote(how)));
   }
 
   /// What the control path (ARI/AMI) knows of the channel goes to every provider.
@@ -781,9 +793,7 @@ class PipelineAgent final : public agent::Agent {
   }
 
   void on_action_result(const common::v1::Action& a, const std::string& error) {
-    note("action", "\"action\":" + agent::json_quote(a.ShortDebugString()) +
-                       ",\"ok\":" + (error.empty() ? "true" : "false") +
-                       (error.empty() ? "" : ",\"error\":" + agent::json_quote(error)));
+    note_action(a, error);
     llm::v1::Event e;
     *e.mutable_action_result()->mutable_action() = a;
     e.mutable_action_result()->set_ok(error.empty());

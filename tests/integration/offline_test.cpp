@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 
+#include "support/http_client.hpp"
 #include "support/running_server.hpp"
 #include "support/test_audio.hpp"
 #include "voxbridge/asr_sphinx/sphinx_asr.hpp"
@@ -42,6 +44,7 @@ struct Offline : ::testing::Test {
     c.listeners[0].port = 0;
     c.general.threads = 2;
     c.general.log_level = "warning";
+    c.general.http_listen = "127.0.0.1:0";  // the calls' transcripts: what was heard and done
     c.pipelines.at("receptionist").no_input_timeout = 1500ms;
     c.pipelines.at("receptionist").max_no_input = 1;
     return c;
@@ -72,7 +75,30 @@ struct Offline : ::testing::Test {
     p.tail = 0ms;
     p.hangup_at_end = false;
     p.max_duration = 40s;
-    return sim::place_call(p);
+    p.uuid = sim::random_uuid();
+    auto r = sim::place_call(p);
+    last_events = events_of(p.uuid->text().data());
+    return r;
+  }
+  /// The server's transcript of a call that has ended (GET /v1/calls/UUID/events).
+  static std::string events_of(const std::string& uuid) {
+    std::string body;
+    for (int i = 0; i < 100 && body.find("\"ended\":true") == std::string::npos; ++i) {
+      if (i > 0) std::this_thread::sleep_for(30ms);
+      body = testing::http_request(server->server.http_port(), boost::beast::http::verb::get,
+                                   "/v1/calls/" + uuid + "/events")
+                 .second;
+    }
+    return body;
+  }
+  /// The action events of the last call, in order.
+  static std::vector<std::string> actions() {
+    std::vector<std::string> out;
+    for (std::size_t at = last_events.find("\"type\":\"action\""); at != std::string::npos;
+         at = last_events.find("\"type\":\"action\"", at + 1)) {
+      out.push_back(last_events.substr(at, last_events.find('}', at) - at));
+    }
+    return out;
   }
   /// What PocketSphinx hears in the reply audio from `from_s` on.
   static std::string heard(const sim::CallResult& r, double from_s) {
@@ -113,7 +139,9 @@ struct Offline : ::testing::Test {
   static tts_flite::FliteEngine* tts;
   static asr_sphinx::DecoderPool* asr;
   static testing::RunningServer* server;
+  static std::string last_events;
 };
+std::string Offline::last_events;
 tts_flite::FliteEngine* Offline::tts = nullptr;
 asr_sphinx::DecoderPool* Offline::asr = nullptr;
 testing::RunningServer* Offline::server = nullptr;
@@ -129,6 +157,14 @@ TEST_F(Offline, TheReceptionistSendsACallerWhoAsksForSalesToSales) {
   const std::string reply = heard(r, greeting_end() + 1.5);
   std::printf("reply: \"%s\"\n", reply.c_str());
   EXPECT_NE(reply.find("sales"), std::string::npos) << reply;
+  // The server heard the words and asked for the transfer to the sales extension.
+  std::printf("events: %s\n", last_events.c_str());
+  EXPECT_NE(last_events.find("\"type\":\"user\",\"text\":\"i would like to talk to sales\""),
+            std::string::npos)
+      << last_events;
+  const auto acts = actions();
+  ASSERT_EQ(acts.size(), 1u) << last_events;
+  EXPECT_NE(acts[0].find("transfer { target: \\\"100\\\""), std::string::npos) << acts[0];
 }
 
 TEST_F(Offline, OnATelephoneLegTheKeywordsStillRoute) {
@@ -158,6 +194,11 @@ TEST_F(Offline, GoodbyeEndsTheCallWithTheFinalWords) {
   std::printf("reply: \"%s\"\n", reply.c_str());
   EXPECT_NE(reply.find("goodbye"), std::string::npos) << reply;
   EXPECT_LT(r.duration_ms, (greeting_end() + 6.0) * 1000);  // hung up before the caller did
+  const auto acts = actions();
+  ASSERT_EQ(acts.size(), 1u) << last_events;
+  EXPECT_NE(acts[0].find("hangup { final_words: \\\"Thank you for calling. Goodbye.\\\""),
+            std::string::npos)
+      << acts[0];
 }
 
 TEST_F(Offline, PressingTwoReachesSupport) {
