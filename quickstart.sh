@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # voxbridge quick start, on a fresh Debian 12 machine:
-#   ./quickstart.sh run    install packages, build, start the server on 127.0.0.1:5001 (echo agent)
+#   ./quickstart.sh run    install packages, build, start the server on 127.0.0.1:5001 (offline receptionist)
 #   ./quickstart.sh test   install packages, build, run the whole test suite (what CI runs)
 # Extra arguments after `run` go to voxbridge (e.g. ./quickstart.sh run --agent playback).
 set -euo pipefail
