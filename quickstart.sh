@@ -66,6 +66,10 @@ cmd_test() {
     echo "not clang-formatted (run clang-format-14 -i on them):"; echo "$unformatted"; exit 1
   fi
 
+  step "Release build (warnings are errors): what ./quickstart.sh run builds and starts"
+  build "$root/build-release" -DCMAKE_BUILD_TYPE=Release -DVOXBRIDGE_TESTS=OFF \
+    -DVOXBRIDGE_BENCH=OFF
+
   step "build (warnings are errors) and unit + integration tests"
   build "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo
   (cd "$root/build" && ctest -j "$jobs" --output-on-failure -LE asterisk)
