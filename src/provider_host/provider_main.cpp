@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <iostream>
 #include <optional>
@@ -45,6 +46,16 @@ int main(int argc, char** argv) {
         if (i + 1 >= argc) throw std::runtime_error(a + ": missing value");
         return argv[++i];
       };
+      auto count = [&](std::size_t min, std::size_t max) -> std::size_t {
+        const std::string v = need();
+        std::size_t n = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || end != v.data() + v.size() || n < min || n > max) {
+          throw std::runtime_error(a + ": '" + v + "' is not a number from " + std::to_string(min) +
+                                   " to " + std::to_string(max));
+        }
+        return n;
+      };
       if (a == "--help" || a == "-h") {
         std::cout << kUsage;
         return 0;
@@ -59,10 +70,9 @@ int main(int argc, char** argv) {
         o.tts = v.find("tts") != std::string::npos;
         if (!o.asr && !o.llm && !o.tts) throw std::runtime_error("--only: name asr, llm or tts");
       } else if (a == "--asr-decoders") {
-        o.sphinx.decoders = static_cast<std::size_t>(std::stoul(need()));
+        o.sphinx.decoders = count(1, 256);
       } else if (a == "--tts-cache-mb") {
-        cache_mb = static_cast<std::size_t>(std::stoul(need()));
-        if (*cache_mb > 4096) throw std::runtime_error("--tts-cache-mb: at most 4096");
+        cache_mb = count(0, 4096);
       } else {
         throw std::runtime_error(a + ": unknown option (see --help)");
       }

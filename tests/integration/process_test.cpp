@@ -421,4 +421,17 @@ TEST(Process, TheStandaloneProviderServerAnswersACallOverTheNetwork) {
   std::filesystem::remove(conf);
 }
 
+TEST(Process, TheProviderServerRefusesABadCountNamingTheOptionAndTheRange) {
+  Child words({"--tts-cache-mb", "lots"}, VOXBRIDGE_PROVIDER_BIN);
+  EXPECT_EQ(words.wait_exit(5000ms), 2);
+  EXPECT_NE(words.output().find("--tts-cache-mb: 'lots' is not a number from 0 to 4096"),
+            std::string::npos)
+      << words.output();
+  Child none({"--asr-decoders", "0"}, VOXBRIDGE_PROVIDER_BIN);
+  EXPECT_EQ(none.wait_exit(5000ms), 2);
+  EXPECT_NE(none.output().find("--asr-decoders: '0' is not a number from 1 to 256"),
+            std::string::npos)
+      << none.output();
+}
+
 }  // namespace
