@@ -8,6 +8,7 @@
 #include <fstream>
 #include <future>
 
+#include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/server/server.hpp"
 
 namespace voxbridge::server {
@@ -251,6 +252,17 @@ std::string Server::metrics_text() const {
     w.sample("voxbridge_control_reconnects_total", static_cast<double>(c.reconnects.load()));
   }
 
+  if (builtin_ && builtin_->tts_engine() != nullptr) {
+    const auto t = builtin_->tts_engine()->stats();
+    w.family("voxbridge_builtin_tts_syntheses_total", "counter",
+             "Texts the built-in TTS (Flite) synthesized.");
+    w.sample("voxbridge_builtin_tts_syntheses_total", static_cast<double>(t.syntheses));
+    w.family("voxbridge_builtin_tts_cache_hits_total", "counter",
+             "Texts the built-in TTS answered from its cache of recent audio.");
+    w.sample("voxbridge_builtin_tts_cache_hits_total", static_cast<double>(t.cache_hits));
+    w.family("voxbridge_builtin_tts_cache_bytes", "gauge", "Audio held in that cache.");
+    w.sample("voxbridge_builtin_tts_cache_bytes", static_cast<double>(t.cached_bytes));
+  }
   if (recorder_) {
     const auto& r = recorder_->stats();
     w.family("voxbridge_recordings_total", "counter", "Calls recorded (started).");

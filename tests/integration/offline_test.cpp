@@ -3,6 +3,7 @@
 // on a slin16 leg who speaks through Flite, and the reply recognized with PocketSphinx.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -165,6 +166,34 @@ TEST_F(Offline, TheReceptionistSendsACallerWhoAsksForSalesToSales) {
   const auto acts = actions();
   ASSERT_EQ(acts.size(), 1u) << last_events;
   EXPECT_NE(acts[0].find("transfer { target: \\\"100\\\""), std::string::npos) << acts[0];
+}
+
+/// A counter's value in the server's /metrics.
+double metric(const std::string& name) {
+  const std::string body = testing::http_request(Offline::server->server.http_port(),
+                                                 boost::beast::http::verb::get, "/metrics")
+                               .second;
+  const auto at = body.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(body.substr(at + name.size() + 2));
+}
+
+TEST_F(Offline, TheGreetingEveryCallHearsIsSynthesizedOnce) {
+  const double hits = metric("voxbridge_builtin_tts_cache_hits_total");
+  const double made = metric("voxbridge_builtin_tts_syntheses_total");
+  ASSERT_GE(hits, 0) << "no TTS counters in /metrics";
+  for (int i = 0; i < 2; ++i) {
+    sim::CallPlan p;
+    p.port = server->port;
+    p.format = *sim::LegFormat::parse("slin16");
+    p.audio = silence(kRate, 1.5);  // hears the greeting's first sentence, then hangs up
+    p.tail = 0ms;
+    ASSERT_TRUE(sim::place_call(p).connected);
+  }
+  // The first sentence ("Thank you for calling.") came from the cache at least on the second
+  // call (and on the first too if an earlier test had it made).
+  EXPECT_GE(metric("voxbridge_builtin_tts_cache_hits_total") - hits, 1.0);
+  EXPECT_GE(metric("voxbridge_builtin_tts_syntheses_total"), std::max(made, 1.0));
+  EXPECT_GT(metric("voxbridge_builtin_tts_cache_bytes"), 16000.0);  // a second of speech or more
 }
 
 TEST_F(Offline, OnATelephoneLegTheKeywordsStillRoute) {

@@ -53,6 +53,8 @@ class BuiltinProviders {
 
   /// "HOST:PORT" with the port actually bound.
   std::string address() const { return address_; }
+  /// The TTS engine (its counters), or null when TTS is not served.
+  const tts_flite::FliteEngine* tts_engine() const { return flite_.get(); }
   /// Blocks until shutdown() (the standalone server's main loop).
   void wait();
   void shutdown();
