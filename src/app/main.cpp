@@ -152,8 +152,10 @@ int serve(int argc, const char* const* argv) {
           set_log_format(next.general.log_format);
           spdlog::set_level(spdlog::level::from_str(next.general.log_level));
           cfg.general.drain_timeout = next.general.drain_timeout;
-          spdlog::info("reloaded {}: {} route(s); calls in progress keep their settings",
-                       *cl.config_file, next.routes.size());
+          spdlog::info(
+              "reloaded {}: {} route(s); allowlists, caps and the API token apply to every call "
+              "now, the rest to new calls",
+              *cl.config_file, next.routes.size());
         } catch (const config::ConfigError& e) {
           spdlog::error("reload refused: {}; the running configuration stays", e.what());
         }

@@ -1,6 +1,7 @@
 #include "voxbridge/config/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
@@ -285,7 +286,7 @@ bool set_dtmf(pipeline::PipelineSpec& s, const Where& w, const std::string& v) {
 void set_route(RouteConfig& r, const Where& w, const std::string& v) {
   const std::string& k = w.key;
   auto pattern = [&](std::string& out) {
-    if (auto bad = control::check_dial_pattern(v); !bad.empty()) w.fail(bad);
+    if (auto bad = guard::check_dial_pattern(v); !bad.empty()) w.fail(bad);
     out = v;
   };
   if (k == "listener") {
@@ -300,7 +301,7 @@ void set_route(RouteConfig& r, const Where& w, const std::string& v) {
       w.fail("'" + v + "' is not NAME=PATTERN");
     }
     const std::string value = v.substr(eq + 1);
-    if (auto bad = control::check_dial_pattern(value); !bad.empty()) w.fail(bad);
+    if (auto bad = guard::check_dial_pattern(value); !bad.empty()) w.fail(bad);
     r.variables.emplace_back(v.substr(0, eq), value);
   } else if (k == "agent") {
     r.agent = v;
@@ -416,7 +417,7 @@ std::vector<std::string> parse_list(const std::string& v) {
 std::vector<std::string> parse_patterns(const Where& w, const std::string& v) {
   auto out = parse_list(v);
   for (const auto& p : out) {
-    if (const auto why = control::check_dial_pattern(p); !why.empty()) w.fail(why);
+    if (const auto why = guard::check_dial_pattern(p); !why.empty()) w.fail(why);
   }
   return out;
 }
@@ -440,9 +441,17 @@ void set_control(control::ControlConfig& c, const Where& w, const std::string& v
     c.allow.extensions = parse_patterns(w, v);
   } else if (k == "allow_numbers") {
     c.allow.numbers = parse_patterns(w, v);
+  } else if (k == "allow_variables") {
+    c.allow.variables = parse_list(v);
+  } else if (k == "max_actions_per_call") {
+    c.allow.max_actions_per_call = static_cast<std::size_t>(parse_int(w, v, 0, 10000));
+  } else if (k == "max_originates_per_call") {
+    c.allow.max_originates_per_call = static_cast<std::size_t>(parse_int(w, v, 0, 1000));
   } else if (k == "transfer_context") {
+    if (const auto bad = guard::check_context(v); !bad.empty()) w.fail(bad);
     c.transfer_context = v;
   } else if (k == "uuid_variable") {
+    if (const auto bad = guard::check_variable_name(v); !bad.empty()) w.fail(bad);
     c.uuid_variable = v;
   } else if (k == "originate_channel") {
     if (v.find("${NUMBER}") == std::string::npos) w.fail("must contain ${NUMBER}");
@@ -965,11 +974,32 @@ Config parse_config(const std::string& text, const std::string& source) {
   std::map<std::string, int> seen_sections;
   while (std::getline(in, raw)) {
     ++line;
-    // Asterisk style: ';' starts a comment ('#' is a DTMF digit, so it is a value here).
-    const auto semi = raw.find(';');
-    const std::string s = trim(semi == std::string::npos ? raw : raw.substr(0, semi));
+    // Asterisk style: ';' starts a comment ('#' is a DTMF digit, so it is a value here) and
+    // "\;" is a literal ';'. A ';' right after a value's text (no space before it) is refused:
+    // "secret = ab;cd" would otherwise become "ab" without a word.
+    std::string content;
+    bool glued_comment = false;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '\\' && i + 1 < raw.size() && raw[i + 1] == ';') {
+        content += ';';
+        ++i;
+      } else if (raw[i] == ';') {
+        glued_comment = !content.empty() && !std::isspace(static_cast<unsigned char>(content.back())) &&
+                        content.find('=') != std::string::npos &&
+                        content.find_first_not_of(" \t", content.find('=') + 1) != std::string::npos;
+        break;
+      } else {
+        content += raw[i];
+      }
+    }
+    const std::string s = trim(content);
     if (s.empty()) continue;
     Where w{source, line, sec_name, ""};
+    if (glued_comment) {
+      w.fail(
+          "a ';' inside a value starts a comment and would cut the value short: write \\; "
+          "for a literal ';', or put a space before a comment");
+    }
     if (s.front() == '[') {
       if (s.back() != ']') w.fail("section header without ']'");
       sec_name = trim(s.substr(1, s.size() - 2));
@@ -1113,6 +1143,10 @@ Config parse_config(const std::string& text, const std::string& source) {
     if (c.control.mode == control::ControlConfig::Mode::none &&
         (seen_sections.count("ami") != 0 || seen_sections.count("ari") != 0)) {
       cw.fail("[ami] or [ari] is configured but [control] mode is none (set mode = ami or ari)");
+    }
+    c.control.allow.uuid_variable = c.control.uuid_variable;
+    if (const auto bad = c.control.allow.validate(); !bad.empty()) {
+      Where{source, 0, "control", ""}.fail(bad);
     }
   }
   if (c.listeners.empty()) {

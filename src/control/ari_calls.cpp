@@ -158,6 +158,12 @@ void Controller::State::ari_stasis_start(const json::object& channel, const json
     return;
   }
 
+  if (ari_calls.size() >= kMaxChannels) {
+    // Far beyond what one voxbridge serves: hang up rather than track without bound.
+    spdlog::warn("ARI: {} calls in the app already: hanging up {}", ari_calls.size(), id);
+    ari->hangup(id, "congestion", [](AriResponse) {});
+    return;
+  }
   auto call = std::make_shared<AriCall>();
   call->caller = id;
   call->uuid = new_uuid();
@@ -353,6 +359,7 @@ void Controller::State::ari_originate(OriginateRequest req,
   std::map<std::string, std::string> vars = req.variables;
   if (!req.agent.empty()) vars["VB_AGENT"] = req.agent;
   vars["VB_OUTBOUND"] = req.to;
+  if (!req.requested_by.empty()) vars["VB_REQUESTED_BY"] = req.requested_by;
   ++outbound_active;
   counters.originates.fetch_add(1);
   auto entry = std::make_shared<PendingOriginate>();

@@ -57,6 +57,8 @@ struct Controller::State : std::enable_shared_from_this<Controller::State> {
 
   const ControlConfig& cfg;
   ControlCounters& counters;
+  /// Allowlists, settable variables, caps: replaced whole on reload (any thread).
+  guard::SharedPolicy shared_policy;
   boost::asio::io_context io{1};
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
   std::thread thread;
@@ -76,8 +78,17 @@ struct Controller::State : std::enable_shared_from_this<Controller::State> {
   std::map<std::string, std::shared_ptr<AriCall>> ari_by_uuid;   // by AudioSocket UUID
   std::atomic<bool> ari_up{false};
 
-  void run_action(const std::string& uuid, const agent::ActionRequest& r,
+  /// One call's use of its caps (guard::Policy max_actions_per_call, max_originates_per_call);
+  /// touched on the control thread only.
+  struct CallUse {
+    std::size_t actions = 0;
+    std::size_t originates = 0;
+  };
+  void run_action(const std::string& uuid, const agent::ActionRequest& r, CallUse& use,
                   std::function<void(std::string)> done);
+  /// Refuses an action (logged, counted) with "denied: why".
+  void deny_action(const std::string& uuid, const agent::ActionRequest& r, const std::string& why,
+                   const std::function<void(std::string)>& done);
   void finish_action(const std::string& uuid, const agent::ActionRequest& r,
                      const std::string& error, const std::function<void(std::string)>& done);
   std::string channel_of(const std::string& uuid) const;

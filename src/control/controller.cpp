@@ -37,16 +37,6 @@ const char* outcome_name(OriginateResult::Outcome o) {
 
 namespace {
 
-bool valid_dtmf(std::string_view d) {
-  return !d.empty() && d.find_first_not_of("0123456789*#ABCDabcdw") == std::string_view::npos;
-}
-
-bool valid_variable_name(std::string_view n) {
-  return !n.empty() && n.size() <= 80 &&
-         n.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
-             std::string_view::npos;
-}
-
 bool watched_variable(std::string_view name) {
   return name.rfind("VB_", 0) == 0 || name == "FROM_DID";
 }
@@ -56,9 +46,9 @@ std::string describe_request(const agent::ActionRequest& r) {
     case agent::ActionRequest::Kind::transfer:
       return "transfer to " + r.target + (r.context.empty() ? "" : "@" + r.context);
     case agent::ActionRequest::Kind::send_dtmf:
-      return "send DTMF " + r.digits;
+      return "send DTMF " + r.digits.substr(0, guard::kMaxDtmf);
     case agent::ActionRequest::Kind::set_variable:
-      return "set " + r.name;
+      return "set " + r.name.substr(0, guard::kMaxVariableName);
     case agent::ActionRequest::Kind::originate:
       return "call " + r.target;
   }
@@ -100,17 +90,29 @@ class CallActionsImpl : public agent::CallActions {
       done("voxbridge's control path has stopped");
       return;
     }
-    asio::post(st->io, [w = st_, uuid = uuid_, request, done = std::move(done)]() mutable {
-      if (auto s = w.lock()) s->run_action(uuid, request, std::move(done));
-    });
+    asio::post(st->io,
+               [w = st_, use = use_, uuid = uuid_, request, done = std::move(done)]() mutable {
+                 if (auto s = w.lock()) s->run_action(uuid, request, *use, std::move(done));
+               });
   }
 
  private:
   std::weak_ptr<Controller::State> st_;
   std::string uuid_;
+  // This call's use of the per-call caps; read and written on the control thread only.
+  std::shared_ptr<Controller::State::CallUse> use_ = std::make_shared<Controller::State::CallUse>();
 };
 
-Controller::State::State(const ControlConfig& c, ControlCounters& k) : cfg(c), counters(k) {}
+Controller::State::State(const ControlConfig& c, ControlCounters& k)
+    : cfg(c), counters(k), shared_policy(c.allow) {}
+
+void Controller::State::deny_action(const std::string& uuid, const agent::ActionRequest& r,
+                                    const std::string& why,
+                                    const std::function<void(std::string)>& done) {
+  counters.actions_denied.fetch_add(1);
+  spdlog::warn("call uuid={}: {}: denied: {}", uuid, guard::printable(describe_request(r)), why);
+  done("denied: " + why);
+}
 
 void Controller::State::finish_action(const std::string& uuid, const agent::ActionRequest& r,
                                       const std::string& error,
@@ -126,28 +128,45 @@ void Controller::State::finish_action(const std::string& uuid, const agent::Acti
 }
 
 void Controller::State::run_action(const std::string& uuid, const agent::ActionRequest& r,
-                                   std::function<void(std::string)> done) {
-  // Checks that need no Asterisk come first: a denied action never reaches it.
+                                   CallUse& use, std::function<void(std::string)> done) {
+  // Checks that need no Asterisk come first: a denied action never reaches it. Whatever the
+  // agent asked for passes guard:: (characters and lengths, then the policy in force now).
+  const auto policy = shared_policy.get();
+  if (use.actions >= policy->max_actions_per_call) {
+    deny_action(uuid, r,
+                "this call has had its " + std::to_string(policy->max_actions_per_call) +
+                    " actions (max_actions_per_call)",
+                done);
+    return;
+  }
+  ++use.actions;
   std::string refused;
-  std::string context = r.context.empty() ? cfg.transfer_context : r.context;
+  const std::string context = r.context.empty() ? cfg.transfer_context : r.context;
   switch (r.kind) {
     case agent::ActionRequest::Kind::transfer:
-      refused = cfg.allow.check_transfer(r.target, context);
+      refused = policy->check_transfer(r.target, context);
       break;
     case agent::ActionRequest::Kind::send_dtmf:
-      if (!valid_dtmf(r.digits)) refused = "'" + r.digits + "' is not a DTMF string";
+      refused = guard::check_dtmf(r.digits);
+      if (refused.empty() && (r.digit_ms < 0 || r.digit_ms > 2000)) {
+        refused = "a digit of " + std::to_string(r.digit_ms) + " ms (0..2000)";
+      }
       break;
     case agent::ActionRequest::Kind::set_variable:
-      if (!valid_variable_name(r.name)) refused = "'" + r.name + "' is not a variable name";
+      refused = policy->check_agent_variable(r.name, r.value);
       break;
     case agent::ActionRequest::Kind::originate:
-      refused = cfg.allow.check_originate(r.target);
+      if (use.originates >= policy->max_originates_per_call) {
+        refused = "this call has placed its " + std::to_string(policy->max_originates_per_call) +
+                  " outbound calls (max_originates_per_call)";
+      } else if (refused = policy->check_originate(r.target); refused.empty()) {
+        refused = policy->check_originate_variables(r.variables, /*from_agent=*/true);
+        if (refused.empty() && !r.name.empty()) refused = guard::check_agent_name(r.name);
+      }
       break;
   }
   if (!refused.empty()) {
-    counters.actions_denied.fetch_add(1);
-    spdlog::warn("call uuid={}: {}: denied: {}", uuid, describe_request(r), refused);
-    done("denied: " + refused);
+    deny_action(uuid, r, refused, done);
     return;
   }
   if (r.kind == agent::ActionRequest::Kind::originate) {
@@ -156,7 +175,8 @@ void Controller::State::run_action(const std::string& uuid, const agent::ActionR
     o.to = r.target;
     o.agent = r.name;
     o.variables = r.variables;
-    o.variables["VB_REQUESTED_BY"] = uuid;
+    o.requested_by = uuid;
+    ++use.originates;
     originate(std::move(o), [self = shared_from_this(), uuid, r, done](OriginateResult res) {
       self->finish_action(uuid, r,
                           res.outcome == OriginateResult::Outcome::answered
@@ -272,7 +292,12 @@ void Controller::State::on_ami_event(const AmiMessage& m) {
   if (ev != "Newchannel" && ev != "VarSet" && ev != "Newexten" && ev != "NewCallerid") return;
   auto it = channels.find(id);
   if (it == channels.end()) {
-    if (channels.size() >= kMaxChannels) return;  // a PBX far busier than we serve
+    if (channels.size() >= kMaxChannels) {
+      // Full (Hangups missed while disconnected, or a PBX far busier than we serve): the
+      // channels no call of ours is tied to go first.
+      std::erase_if(channels, [](const auto& c) { return c.second.uuid.empty(); });
+      if (channels.size() >= kMaxChannels) return;
+    }
     it = channels.emplace(id, ChannelFacts{}).first;
     it->second.exten = m.get("Exten");
   }
@@ -299,9 +324,16 @@ void Controller::State::on_ami_event(const AmiMessage& m) {
 
 void Controller::State::originate(OriginateRequest req, std::function<void(OriginateResult)> done) {
   OriginateResult res;
-  if (const auto why = cfg.allow.check_originate(req.to); !why.empty()) {
+  // The same rule whoever asks (an agent, the HTTP API, the CLI): number, variables, caller ID
+  // and agent name pass guard:: before anything is built from them.
+  const auto policy = shared_policy.get();
+  std::string why = policy->check_originate(req.to);
+  if (why.empty()) why = policy->check_originate_variables(req.variables, /*from_agent=*/false);
+  if (why.empty()) why = guard::check_caller_id(req.caller_id);
+  if (why.empty() && !req.agent.empty()) why = guard::check_agent_name(req.agent);
+  if (!why.empty()) {
     counters.actions_denied.fetch_add(1);
-    spdlog::warn("originate to {}: denied: {}", req.to, why);
+    spdlog::warn("originate to {}: denied: {}", guard::printable(req.to), why);
     res.outcome = OriginateResult::Outcome::denied;
     res.detail = why;
     done(res);
@@ -324,14 +356,8 @@ void Controller::State::originate(OriginateRequest req, std::function<void(Origi
   std::vector<std::pair<std::string, std::string>> vars;
   if (!req.agent.empty()) vars.emplace_back("VB_AGENT", req.agent);
   vars.emplace_back("VB_OUTBOUND", req.to);
-  for (const auto& [k, v] : req.variables) {
-    if (!valid_variable_name(k)) {
-      res.detail = "'" + k + "' is not a variable name";
-      done(res);
-      return;
-    }
-    vars.emplace_back(k, v);
-  }
+  for (const auto& [k, v] : req.variables) vars.emplace_back(k, v);
+  if (!req.requested_by.empty()) vars.emplace_back("VB_REQUESTED_BY", req.requested_by);
   auto a = ami_actions::originate(channel, cfg.originate_context, cfg.originate_exten,
                                   static_cast<long>(cfg.originate_timeout.count()), cid, vars);
   ++outbound_active;
@@ -413,8 +439,14 @@ void Controller::start() {
     st.ami->on_event([w = std::weak_ptr<State>(state_)](const AmiMessage& m) {
       if (auto s = w.lock()) s->on_ami_event(m);
     });
-    st.ami->on_state([this](bool up, std::string_view why) {
+    st.ami->on_state([this, w = std::weak_ptr<State>(state_)](bool up, std::string_view why) {
       if (!up) counters_.reconnects.fetch_add(1);
+      if (auto s = w.lock(); s && up) {
+        // Events were lost while the link was down (Hangups among them): forget the channels
+        // no call of ours is tied to; they are learnt again from new events.
+        std::lock_guard lock(s->mu);
+        std::erase_if(s->channels, [](const auto& c) { return c.second.uuid.empty(); });
+      }
       spdlog::info("control: AMI {} ({})", up ? "up" : "down", why);
     });
     asio::post(st.io, [a = st.ami] { a->start(); });
@@ -484,6 +516,15 @@ void Controller::originate(OriginateRequest req, std::function<void(OriginateRes
   asio::post(state_->io, [s = state_, req = std::move(req), done = std::move(done)]() mutable {
     s->originate(std::move(req), std::move(done));
   });
+}
+
+void Controller::set_policy(guard::Policy policy) {
+  policy.uuid_variable = cfg_.uuid_variable;
+  state_->shared_policy.set(std::move(policy));
+}
+
+std::shared_ptr<const guard::Policy> Controller::policy() const {
+  return state_->shared_policy.get();
 }
 
 bool Controller::connected() const {

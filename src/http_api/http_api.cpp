@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "voxbridge/control/controller.hpp"
+#include "voxbridge/guard/guard.hpp"
 
 namespace voxbridge::http_api {
 
@@ -184,6 +185,9 @@ void TransferBook::expire(Clock::time_point now) {
 }
 
 void TransferBook::note(const std::string& uuid, const std::string& target) {
+  // Only what passed guard:: is noted, and checked again here: the dialplan puts this text
+  // into Goto(), where any ',' ':' '?' would route the call elsewhere.
+  if (!guard::check_dial_string(target).empty()) return;
   std::lock_guard lock(mu_);
   const auto now = Clock::now();
   if (entries_.size() >= kMaxEntries) expire(now);
@@ -370,12 +374,19 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
                           from);
   }
 
+  mutable std::mutex token_mu;  // guards opts.token (set_token from another thread)
+
   bool authorized(const http::request<http::string_body>& req) const {
-    if (opts.token.empty()) return true;
+    std::string token;
+    {
+      std::lock_guard lock(token_mu);
+      token = opts.token;
+    }
+    if (token.empty()) return true;
     const auto h = req[http::field::authorization];
     constexpr std::string_view kBearer = "Bearer ";
     if (h.size() <= kBearer.size() || h.substr(0, kBearer.size()) != kBearer) return false;
-    return same_secret(std::string_view(h.data(), h.size()).substr(kBearer.size()), opts.token);
+    return same_secret(std::string_view(h.data(), h.size()).substr(kBearer.size()), token);
   }
 
   awaitable<Response> route(const http::request<http::string_body>& req) {
@@ -511,6 +522,11 @@ void HttpApi::stop() {
   if (!impl_->thread.joinable()) return;
   impl_->io.stop();
   impl_->thread.join();
+}
+
+void HttpApi::set_token(std::string token) {
+  std::lock_guard lock(impl_->token_mu);
+  impl_->opts.token = std::move(token);
 }
 
 unsigned short HttpApi::port() const {

@@ -236,7 +236,11 @@ class PipelineAgent final : public agent::Agent {
       // The words before the transfer ("Let me put you through") have been heard: go.
       const common::v1::Action a = std::move(*transfer_when_drained_);
       transfer_when_drained_.reset();
-      run_action(a);
+      if (info_.actions) {
+        run_action(a);
+      } else {
+        transfer_without_control(a);
+      }
     }
     if (!ending_ && !reply_ && !hearing() && !detector_.in_speech() && listening_since_ != kNever &&
         (tick_ - listening_since_) * kTickMs >=
@@ -702,27 +706,15 @@ class PipelineAgent final : public agent::Agent {
       note_action(a, "");
       return;
     }
-    if (info_.actions &&
-        (a.has_transfer() || a.has_send_dtmf() || a.has_set_variable() || a.has_originate())) {
-      if (a.has_transfer()) {
-        // After the reply in progress (its last words usually announce the transfer).
-        if (auto rest = splitter_.flush(); !rest.empty()) speak(rest);
-        transfer_when_drained_ = a;
-        ending_ = true;
-      } else {
-        run_action(a);
-      }
+    if (a.has_transfer() && (info_.actions || spec_->transfer_hangs_up)) {
+      // After the reply in progress (its last words usually announce the transfer).
+      if (auto rest = splitter_.flush(); !rest.empty()) speak(rest);
+      transfer_when_drained_ = a;
+      ending_ = true;
       return;
     }
-    if (a.has_transfer() && spec_->transfer_hangs_up) {
-      spdlog::info(
-          "call uuid={}: transfer to {}{}{}: no Asterisk control path, hanging up after "
-          "the reply so the dialplan continues",
-          info_.uuid, a.transfer().target(), a.transfer().context().empty() ? "" : "@",
-          a.transfer().context());
-      if (info_.note_transfer) info_.note_transfer(a.transfer().target());
-      hangup_after_reply("transfer to " + a.transfer().target());
-      note_action(a, "", "the socket closes after the reply, the dialplan continues");
+    if (info_.actions && (a.has_send_dtmf() || a.has_set_variable() || a.has_originate())) {
+      run_action(a);
       return;
     }
     // Transfer, DTMF and variables need the Asterisk control path (not configured here).
@@ -739,6 +731,25 @@ class PipelineAgent final : public agent::Agent {
     e.mutable_action_result()->set_error("not configured: no Asterisk control path");
     note_action(a, e.action_result().error());
     pending_events_.push_back(std::move(e));
+  }
+
+  /// No control path: the same rule and allowlists decide. Allowed: noted for the dialplan
+  /// (VB_TRANSFER, fetched over the HTTP API) and the socket closes, so the dialplan after
+  /// AudioSocket() routes the call. Refused: the agent hears why and the call goes on.
+  void transfer_without_control(const common::v1::Action& a) {
+    const auto& t = a.transfer();
+    const std::string refused = info_.note_transfer ? info_.note_transfer(t.target(), t.context())
+                                                    : "no transfer policy for this call";
+    if (!refused.empty()) {
+      on_action_result(a, "denied: " + refused);
+      return;
+    }
+    spdlog::info(
+        "call uuid={}: transfer to {}{}{}: no Asterisk control path, hanging up after "
+        "the reply so the dialplan continues",
+        info_.uuid, t.target(), t.context().empty() ? "" : "@", t.context());
+    hangup_after_reply("transfer to " + t.target());
+    note_action(a, "", "the socket closes after the reply, the dialplan continues");
   }
 
   /// The action in the call's transcript: done (or on its way) if `error` is empty.

@@ -250,6 +250,12 @@ std::string Server::metrics_text() const {
              static_cast<double>(c.actions_failed.load()));
     w.family("voxbridge_control_reconnects_total", "counter", "AMI/ARI reconnections.");
     w.sample("voxbridge_control_reconnects_total", static_cast<double>(c.reconnects.load()));
+  } else {
+    // Without a control path the only action that reaches Asterisk is a noted transfer.
+    w.family("voxbridge_control_actions_total", "counter",
+             "Agent actions on calls (transfer, DTMF, variables, originate), by result.");
+    w.sample("voxbridge_control_actions_total", {{"result", "denied"}},
+             static_cast<double>(denied_without_control_->load()));
   }
 
   if (builtin_ && builtin_->tts_engine() != nullptr) {

@@ -61,15 +61,15 @@ bool route_matches(const config::RouteConfig& r, const agent::CallInfo& info) {
       std::find(r.listeners.begin(), r.listeners.end(), info.listener) == r.listeners.end()) {
     return false;
   }
-  if (!r.caller.empty() && !control::match_dial_pattern(r.caller, info.caller_number)) {
+  if (!r.caller.empty() && !guard::match_dial_pattern(r.caller, info.caller_number)) {
     return false;
   }
-  if (!r.called.empty() && !control::match_dial_pattern(r.called, info.called_number)) {
+  if (!r.called.empty() && !guard::match_dial_pattern(r.called, info.called_number)) {
     return false;
   }
   for (const auto& [name, pattern] : r.variables) {
     auto it = info.variables.find(name);
-    if (it == info.variables.end() || !control::match_dial_pattern(pattern, it->second)) {
+    if (it == info.variables.end() || !guard::match_dial_pattern(pattern, it->second)) {
       return false;
     }
   }
@@ -103,6 +103,7 @@ Server::Server(const config::Config& cfg)
       calls_(new session::SessionList[resolve_threads(cfg.general.threads)]),
       pool_(resolve_threads(cfg.general.threads)) {
   const auto& g = cfg_.general;
+  policy_ = std::make_shared<guard::SharedPolicy>(cfg_.control.allow);
   if (cfg_.uses_builtin_providers()) {
     // The offline providers, served in process and reached over gRPC like any other.
     provider_host::BuiltinOptions o;
@@ -368,7 +369,7 @@ void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::
     socket.close(ec);
     return;
   }
-  const auto max = static_cast<std::int64_t>(cfg_.general.max_calls);
+  const auto max = static_cast<std::int64_t>(snap->cfg.general.max_calls);
   if (admitted_.fetch_add(1) >= max) {
     admitted_.fetch_sub(1);
     reject(Rejection::max_calls, peer, "max_calls=" + std::to_string(max) + " reached");
@@ -454,11 +455,30 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
     }
     if (cfg.control.mode != control::ControlConfig::Mode::none) {
       sc->describe_call = [this](agent::CallInfo& info) { control_->describe(info); };
-    } else if (!g.http_listen.empty()) {
-      // No control path: a transfer is noted for the dialplan to fetch over the HTTP API.
-      sc->describe_call = [book = transfers_](agent::CallInfo& info) {
-        info.note_transfer = [book, uuid = info.uuid](const std::string& target) {
-          book->note(uuid, target);
+    } else {
+      // No control path: a transfer passes the same rule and allowlists, and is noted for the
+      // dialplan to fetch over the HTTP API (VB_TRANSFER) when the API is on.
+      sc->describe_call = [policy = policy_, denied = denied_without_control_,
+                           book = g.http_listen.empty() ? nullptr : transfers_,
+                           context = cfg.control.transfer_context](agent::CallInfo& info) {
+        info.note_transfer = [policy, denied, book, context, uuid = info.uuid](
+                                 const std::string& target,
+                                 const std::string& asked) -> std::string {
+          std::string why;
+          if (!asked.empty() && asked != context) {
+            why = "without a control path a transfer goes to transfer_context '" + context +
+                  "' only, not '" + guard::printable(asked, 80) + "'";
+          } else {
+            why = policy->get()->check_transfer(target, context);
+          }
+          if (!why.empty()) {
+            denied->fetch_add(1);
+            spdlog::warn("call uuid={}: transfer to {}: denied: {}", uuid,
+                         guard::printable(target, 80), why);
+            return why;
+          }
+          if (book) book->note(uuid, target);
+          return {};
         };
       };
     }
@@ -498,6 +518,42 @@ bool Server::reload(const config::Config& next, std::string& error) {
   }
   if (next.control.mode != now.control.mode) return differs("[control] mode");
   if (next.general.http_listen != now.general.http_listen) return differs("http_listen");
+  // Everything else that was read once at start must be unchanged too: a reload never says
+  // "reloaded" while an old value stays in force.
+  {
+    control::ControlConfig a = now.control;
+    control::ControlConfig b = next.control;
+    a.allow = b.allow = {};  // the policy is applied at once (below)
+    if (a.ami != b.ami) return differs("[ami]");
+    if (a.ari != b.ari) return differs("[ari]");
+    if (!(a == b)) return differs("[control] (other than the allow_* lists and the caps)");
+  }
+  const auto& gn = next.general;
+  const auto& go = now.general;
+  if (gn.threads != go.threads || gn.realtime_priority != go.realtime_priority) {
+    return differs("threads and realtime_priority");
+  }
+  if (gn.internal_rate_hz != go.internal_rate_hz) return differs("internal_rate_hz");
+  if (gn.provider_check_interval != go.provider_check_interval) {
+    return differs("provider_check_interval_s");
+  }
+  if (builtin_ && (gn.builtin_asr_decoders != go.builtin_asr_decoders ||
+                   gn.builtin_tts_cache_mb != go.builtin_tts_cache_mb || next.rules != now.rules ||
+                   next.openai != now.openai)) {
+    return differs(
+        "the built-in providers' settings ([rules-*], [intent-*], [openai-*], builtin_*)");
+  }
+  if (!(next.recording == now.recording)) {
+    // Whether a call is recorded (record, audio, transcript) is per call; the recorder's own
+    // settings are not.
+    auto a = now.recording;
+    auto b = next.recording;
+    a.record = b.record;
+    a.audio = b.audio;
+    a.transcript = b.transcript;
+    if (!(a == b)) return differs("[recording] (other than record, audio, transcript)");
+  }
+  if (!(next.webhook == now.webhook)) return differs("[webhook]");
   auto snap = std::make_shared<Snapshot>();
   snap->cfg = next;
   try {
@@ -509,6 +565,10 @@ bool Server::reload(const config::Config& next, std::string& error) {
   for (std::size_t i = 0; i < next.listeners.size(); ++i) {
     peer_tables_[i]->set_limits(next.listeners[i].peer_limits);
   }
+  // The policy and the token take effect at once, for calls in progress too.
+  policy_->set(next.control.allow);
+  if (control_) control_->set_policy(next.control.allow);
+  if (http_) http_->set_token(next.general.http_token);
   {
     std::lock_guard lock(live_mu_);
     live_ = std::move(snap);  // calls in progress keep the configuration they started with
@@ -581,7 +641,7 @@ std::size_t Server::shutdown(std::chrono::milliseconds drain) {
   if (forced > 0) {
     spdlog::info("drain time over: hanging up {} call(s)", forced);
     hangup_all("server shutdown");
-    const auto hard = std::chrono::steady_clock::now() + cfg_.general.limits.close_grace +
+    const auto hard = std::chrono::steady_clock::now() + live()->cfg.general.limits.close_grace +
                       std::chrono::seconds(1);
     while (active_calls() > 0 && std::chrono::steady_clock::now() < hard) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -305,7 +305,7 @@ bool ControlEnv::setup(std::string& error) {
            "action = transfer 999\n"
            "[intent-bye]\nrules = ctl\ndtmf = #\nreply = Goodbye.\naction = hangup\n"
            "[control]\nmode = ami\nallow_contexts = voxbridge-transfer\n"
-           "allow_extensions = 100, 200\nallow_numbers = _7XXX\n"
+           "allow_extensions = 100, 200\nallow_numbers = _7XXX\nallow_variables = VB_RESULT\n"
            "transfer_context = voxbridge-transfer\nuuid_variable = VB_UUID\n"
            "originate_context = agent-orig\noriginate_exten = s\n"
            "originate_channel = Local/${NUMBER}@" +
@@ -573,6 +573,33 @@ TEST_F(ControlE2E, ShippedDialplanSamplesLoad) {
   EXPECT_NE(routed.find("CURL(http://${VB_API}/v1/calls/${VB_UUID},"), std::string::npos) << routed;
   EXPECT_NE(g_env->rx("manager show user voxbridge").output.find("call,originate"),
             std::string::npos);
+}
+
+// Issue 20, finding 1, in the real dialplan: whatever VB_TRANSFER holds when voxbridge hangs up,
+// the shipped voxbridge-app's FILTER lets only 0-9*#+ reach its GotoIf, so the hostile note
+// (which on d65311a sent the call to from-internal,9011441234567) never leaves
+// voxbridge-transfer: there is no such extension there, and the call ends.
+TEST_F(ControlE2E, AHostileTransferNoteNeverLeavesVoxbridgeTransfer) {
+  const std::string id = next_id();
+  const auto starts = lines_with(g_env->ami().log_text(), "call start uuid=").size();
+  const auto r = g_env->rx("channel originate Local/" + id + "@caller-ctl/n extension " + id +
+                           "@agent-hostile");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto deadline = SteadyClock::now() + 5s;
+  while (lines_with(g_env->ami().log_text(), "call start uuid=").size() == starts &&
+         SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GT(lines_with(g_env->ami().log_text(), "call start uuid=").size(), starts)
+      << g_env->diagnostics();
+  std::this_thread::sleep_for(1500ms);  // "Hello."
+  caller_does(id, "#");                 // the rules agent says goodbye and hangs up
+  const auto done = wait_global("VB_DONE_" + id, 10s);
+  ASSERT_TRUE(done.has_value()) << "the agent half never ended\n" << g_env->diagnostics();
+  EXPECT_FALSE(g_env->global("VB_ESCAPED_" + id).has_value())
+      << "the hostile VB_TRANSFER sent the call to from-internal,"
+      << g_env->global("VB_ESCAPED_" + id).value_or("");
+  EXPECT_FALSE(g_env->global("VB_AFTER_" + id).has_value());
 }
 
 TEST_F(ControlE2E, AmiRedirectTransfersLiveAudioSocketCall) {

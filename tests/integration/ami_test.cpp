@@ -74,6 +74,7 @@ config::Config ami_config(const std::string& providers, unsigned short ami_port,
   c.control.allow.contexts = {"voxbridge-transfer", "sales"};
   c.control.allow.extensions = {"_1XX"};
   c.control.allow.numbers = {"_NXXNXXXXXX"};
+  c.control.allow.variables = {"VB_RESULT", "VB_REASON"};
   return c;
 }
 
@@ -300,6 +301,7 @@ TEST(HttpApi, WithoutAControlPathATransferIsNotedForTheDialplan) {
   fakes.llm.default_reply = "Connecting you. [transfer:200]";
   config::Config c = ami_config(fakes.server->address(), 0);
   c.control.mode = control::ControlConfig::Mode::none;
+  c.control.allow.extensions.push_back("200");  // the same allowlist as with a control path
   c.general.http_listen = "127.0.0.1:0";
   testing::RunningServer s(c);
   using boost::beast::http::verb;

@@ -587,7 +587,9 @@ TEST(Pipeline, ATransferWithoutAControlPathHangsUpAfterTheReply) {
   f.start();
   pipeline::PipelineSpec spec;
   spec.greeting = "";
-  RunningServer s(pipeline_config(f.server->address(), spec));
+  auto c = pipeline_config(f.server->address(), spec);
+  c.control.allow.extensions = {"2001"};  // the same allowlist as with a control path
+  RunningServer s(c);
   const auto audio = caller_says(0.6, 3.0);
   auto plan = plan_with(s.port, audio);
   plan.hangup_at_end = false;

@@ -286,10 +286,25 @@ grpc::Status FakeDialogue::Turn(grpc::ServerContext* ctx, const llm::v1::TurnReq
       writer->Write(r);
     }
   }
+  std::vector<common::v1::Action> scripted;
+  {
+    std::lock_guard lock(mu_);
+    scripted.swap(scripted_);
+  }
+  for (const auto& a : scripted) {
+    r.Clear();
+    *r.mutable_action() = a;
+    writer->Write(r);
+  }
   r.Clear();
   r.mutable_end_of_turn();
   writer->Write(r);
   return grpc::Status::OK;
+}
+
+void FakeDialogue::script_actions(std::vector<common::v1::Action> actions) {
+  std::lock_guard lock(mu_);
+  scripted_ = std::move(actions);
 }
 
 namespace {

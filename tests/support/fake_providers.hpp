@@ -105,6 +105,9 @@ class FakeDialogue final : public llm::v1::Dialogue::Service {
   int first_token_delay_ms = 0;
   /// The next turn fails with UNAVAILABLE (a broken stream); the one after works.
   std::atomic<bool> fail_first{false};
+  /// Sent as they are after the reply text of the next turn (then forgotten): a hostile
+  /// model's exact actions, whatever bytes they hold.
+  void script_actions(std::vector<common::v1::Action> actions);
 
   grpc::Status Turn(grpc::ServerContext* ctx, const llm::v1::TurnRequest* req,
                     grpc::ServerWriter<llm::v1::TurnResponse>* writer) override;
@@ -115,6 +118,7 @@ class FakeDialogue final : public llm::v1::Dialogue::Service {
  private:
   mutable std::mutex mu_;
   std::vector<llm::v1::TurnRequest> requests_;
+  std::vector<common::v1::Action> scripted_;  // guarded by mu_
 };
 
 /// A speech-to-speech agent: at the start it says a greeting (`greeting_ms` of 440 Hz tone, a

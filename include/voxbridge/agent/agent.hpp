@@ -94,10 +94,12 @@ struct CallInfo {
   std::map<std::string, std::string> variables;
   /// Null without a control path.
   std::shared_ptr<CallActions> actions;
-  /// Without a control path: where a transfer the agent asked for is noted before the socket
-  /// is hung up, so the dialplan after AudioSocket() can fetch it (HTTP API
-  /// GET /v1/calls/UUID/transfer, with CURL()) and route the call. May be empty.
-  std::function<void(const std::string& target)> note_transfer;
+  /// Without a control path: decides a transfer the agent asked for (target, context; the
+  /// same guard:: rule and allowlists as with one) and, if allowed, notes it so that the
+  /// dialplan after AudioSocket() can fetch it (HTTP API GET /v1/calls/UUID/transfer, with
+  /// CURL()) once the socket is hung up. Returns "" if allowed, else why not. Empty = every
+  /// such transfer is refused.
+  std::function<std::string(const std::string& target, const std::string& context)> note_transfer;
   /// The call's io thread's agent metrics (turn phases, providers); null = not counted.
   metrics::AgentCounters* metrics = nullptr;
   /// The call's transcript (JSONL recording, webhooks): an event `type` ("user", "interim",

@@ -91,6 +91,8 @@ struct RecordingConfig {
   std::chrono::hours max_age{0};      ///< max_age_days; 0 = keep
   std::uint64_t max_total_bytes = 0;  ///< max_total_mb; 0 = no limit
   std::size_t queue_blocks = 1024;
+
+  bool operator==(const RecordingConfig&) const = default;
 };
 
 /// A [route-NAME] section: which agent (and settings) a call gets, chosen when its UUID

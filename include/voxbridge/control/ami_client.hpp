@@ -37,6 +37,8 @@ struct AmiOptions {
   std::chrono::milliseconds ping_interval{20000};
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
+
+  bool operator==(const AmiOptions&) const = default;
 };
 
 struct AmiReply {

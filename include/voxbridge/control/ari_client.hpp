@@ -36,6 +36,8 @@ struct AriOptions {
   std::chrono::milliseconds request_timeout{5000};
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
+
+  bool operator==(const AriOptions&) const = default;
 };
 
 struct AriResponse {

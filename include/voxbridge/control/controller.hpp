@@ -10,8 +10,10 @@
 //  - ari: calls enter Stasis(voxbridge); voxbridge answers them, creates the AudioSocket leg
 //    itself (externalMedia) and bridges the two (see ari_calls.hpp).
 //
-// Every transfer and originate is checked against the allowlist first; a refused or failed
-// action is logged, counted and reported back to the agent, and the call goes on.
+// Every action and outbound call passes guard:: first (the one character rule, then the
+// allowlists, the variables an agent may set and the per-call caps); a refused or failed action
+// is logged, counted and reported back to the agent ("denied: ..."), and the call goes on.
+// The policy can be replaced while calls run (set_policy, on reload): the next check uses it.
 //
 // Threads: one control thread runs the clients; describe() and the CallActions may be called
 // from any thread (io threads); their results come back on the control thread.
@@ -26,9 +28,9 @@
 #include <string>
 
 #include "voxbridge/agent/agent.hpp"
-#include "voxbridge/control/allowlist.hpp"
 #include "voxbridge/control/ami_client.hpp"
 #include "voxbridge/control/ari_client.hpp"
+#include "voxbridge/guard/guard.hpp"
 
 namespace voxbridge::control {
 
@@ -37,7 +39,8 @@ struct ControlConfig {
   Mode mode = Mode::none;
   AmiOptions ami;
   AriOptions ari;
-  Allowlist allow;
+  /// Allowlists, settable variables and per-call caps (replaced at run time by set_policy).
+  guard::Policy allow;
   /// Where a transfer that names no context goes (also where numbers are dialled from).
   std::string transfer_context = "voxbridge-transfer";
   /// AMI mode: the channel variable that carries the AudioSocket UUID (AUDIOSOCKET_UUID, set
@@ -56,6 +59,8 @@ struct ControlConfig {
   /// voxbridge listener; empty = the first listener), and its format (slin16 = wideband).
   std::string media_address;
   std::string media_format = "slin16";
+
+  bool operator==(const ControlConfig&) const = default;
 };
 
 /// What became of an outbound call.
@@ -71,6 +76,8 @@ struct OriginateRequest {
   std::string to;     ///< number or extension (checked against the allowlist)
   std::string agent;  ///< set as VB_AGENT on the call (the dialplan/route picks it up)
   std::string caller_id;
+  /// The call whose agent asked for this one (set as VB_REQUESTED_BY); empty from the API/CLI.
+  std::string requested_by;
   /// Set on the outbound channel as variables, and so become the call's metadata.
   std::map<std::string, std::string> variables;
 };
@@ -104,6 +111,12 @@ class Controller {
   /// Places an outbound call into the agent (any thread); `done` runs on the control thread
   /// once it is answered or has failed.
   void originate(OriginateRequest req, std::function<void(OriginateResult)> done);
+
+  /// Replaces the allowlists, settable variables and caps; the next check of every call (those
+  /// in progress included) uses them. Any thread.
+  void set_policy(guard::Policy policy);
+  /// The policy in force (any thread).
+  std::shared_ptr<const guard::Policy> policy() const;
 
   /// True while the AMI or ARI link is up.
   bool connected() const;

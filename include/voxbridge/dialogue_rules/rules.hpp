@@ -26,6 +26,8 @@ struct Intent {
   enum class Action { none, transfer, hangup, send_dtmf, set_variable } action = Action::none;
   std::string target;   ///< transfer: extension or number; send_dtmf: digits; set: name
   std::string context;  ///< transfer: dialplan context (empty = the default); set: value
+
+  bool operator==(const Intent&) const = default;
 };
 
 struct RuleSet {
@@ -33,6 +35,8 @@ struct RuleSet {
   std::vector<Intent> intents;
   std::string fallback = "Sorry, I did not catch that.";
   std::string no_input = "Are you still there?";
+
+  bool operator==(const RuleSet&) const = default;
 };
 
 /// The intent for this turn's words and digits, or null.

@@ -111,6 +111,9 @@ class HttpApi {
   void start();
   void stop();
   unsigned short port() const;
+  /// Replaces the bearer token (SIGHUP reload); the next request is checked against it. Any
+  /// thread.
+  void set_token(std::string token);
 
   struct Impl;
 

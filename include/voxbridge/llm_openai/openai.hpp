@@ -30,6 +30,8 @@ struct OpenAiOptions {
   std::chrono::milliseconds connect_timeout{5000};
   /// Longest wait for the response headers and then for each piece of the stream.
   std::chrono::milliseconds stall_timeout{15000};
+
+  bool operator==(const OpenAiOptions&) const = default;
 };
 
 /// The JSON body of the Chat Completions request for one turn (model, temperature, stream,

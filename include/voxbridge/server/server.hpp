@@ -93,11 +93,13 @@ class Server {
   /// Empty when ready for calls, else why not: draining, or a provider failing its health
   /// check (any thread).
   std::string not_ready() const;
-  /// Applies a new configuration to calls that start from now on (agents, routes, providers,
-  /// allow lists, peer limits, recording choices); calls in progress keep theirs. What needs
-  /// a restart (listener addresses, [recording] directory, [webhook] url, [control] mode,
-  /// http_listen, starting the built-in providers) refuses the reload. Any thread. False
-  /// and `error` set if refused: the running configuration stays.
+  /// Applies a new configuration. At once, for every call (those in progress included): the
+  /// [control] allowlists, settable variables and per-call caps, and the HTTP API's token.
+  /// For calls that start from now on: agents, routes, providers, listener allow lists, peer
+  /// limits, max_calls, recording choices. What needs a restart (listener addresses, threads,
+  /// [recording] directory, [webhook] url, [control] mode and its other settings, [ami],
+  /// [ari], http_listen, starting the built-in providers) refuses the reload with the reason.
+  /// Any thread. False and `error` set if refused: the running configuration stays whole.
   bool reload(const config::Config& next, std::string& error);
   /// Readiness turns false at once (load balancers stop sending calls); shutdown() calls it.
   void begin_drain() { draining_.store(true); }
@@ -179,6 +181,11 @@ class Server {
   std::condition_variable monitor_cv_;
   bool monitor_stop_ = false;
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  /// Allowlists, settable variables and caps in force; reload replaces them for every call.
+  std::shared_ptr<guard::SharedPolicy> policy_;
+  /// Transfers refused on calls without a control path (the controller counts its own).
+  std::shared_ptr<std::atomic<std::uint64_t>> denied_without_control_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
   std::unique_ptr<control::Controller> control_;  // its actions outlive it safely (weak refs)
   std::unique_ptr<http_api::HttpApi> http_;       // uses control_: declared after it
   std::shared_ptr<http_api::TransferBook> transfers_ = std::make_shared<http_api::TransferBook>();

@@ -43,6 +43,8 @@ struct WebhookOptions {
   std::string ca_file;             ///< PEM CAs to trust for https; empty = the system's
   bool verify_tls = true;          ///< check the server's certificate and host name
   std::set<std::string> events;    ///< the events to send; empty = all
+
+  bool operator==(const WebhookOptions&) const = default;
 };
 
 /// Cumulative counters, readable from any thread.

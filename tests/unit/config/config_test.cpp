@@ -563,3 +563,41 @@ TEST(Config, AriOverHttpsTakesACaFile) {
 
 }  // namespace
 }  // namespace voxbridge::config
+
+namespace voxbridge::config {
+namespace {
+
+TEST(Config, ASemicolonInsideAValueIsRefusedNotSilentlyCut) {
+  // Finding 8: "secret = ab;cd" was read as "ab" without a word (an inline secret cut short).
+  EXPECT_EQ(error_of("[ami]\nsecret = ab;cd\n"),
+            "voxbridge.conf:2: [ami] a ';' inside a value starts a comment and would cut the "
+            "value short: write \\; for a literal ';', or put a space before a comment");
+  const Config c = parse_config(
+      "[control]\nmode = ami\n[ami]\nusername = vb ; a comment\nsecret = ab\\;cd\n", "x.conf");
+  EXPECT_EQ(c.control.ami.username, "vb");
+  EXPECT_EQ(c.control.ami.secret, "ab;cd");
+}
+
+TEST(Config, ParsesTheGuardPolicy) {
+  const Config d = default_config();
+  EXPECT_EQ(d.control.allow.contexts, (std::vector<std::string>{"voxbridge-transfer"}));
+  EXPECT_EQ(d.control.allow.extensions, (std::vector<std::string>{"100", "200"}));
+  EXPECT_TRUE(d.control.allow.variables.empty());
+  const Config c = parse_config(
+      "[control]\nallow_variables = VB_RESULT, CRM_*\nmax_actions_per_call = 5\n"
+      "max_originates_per_call = 0\nuuid_variable = MY_UUID\n",
+      "x.conf");
+  EXPECT_EQ(c.control.allow.variables, (std::vector<std::string>{"VB_RESULT", "CRM_*"}));
+  EXPECT_EQ(c.control.allow.max_actions_per_call, 5u);
+  EXPECT_EQ(c.control.allow.max_originates_per_call, 0u);
+  EXPECT_EQ(c.control.allow.uuid_variable, "MY_UUID");
+  EXPECT_EQ(error_of("[control]\nallow_variables = VB_TRANSFER\n"),
+            "voxbridge.conf: [control] allow_variables: 'VB_TRANSFER' is reserved for "
+            "voxbridge");
+  EXPECT_EQ(error_of("[control]\ntransfer_context = a,b\n"),
+            "voxbridge.conf:2: [control] transfer_context: 'a,b' is not a context name (A-Z a-z "
+            "0-9 _ -)");
+}
+
+}  // namespace
+}  // namespace voxbridge::config
