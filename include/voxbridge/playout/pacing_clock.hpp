@@ -7,11 +7,11 @@
 // no call ever gets two ticks at once. Runs on its io thread only; clients are intrusive (no
 // allocation to add or remove) and unlink themselves when destroyed.
 //
-// A tick may remove, destroy or add any client (itself, another of its slot, a new one): the
-// walk of a slot keeps a cursor node of its own right after the client being served, so it never
-// holds a link that a tick can invalidate. A client added during a wake-up is first served by a
-// later one. A tick that throws stops only that client: the clock removes it, tells it
-// (on_pacing_error) and goes on serving the others.
+// A tick may remove, destroy or add any client (itself, another of its slot, a new one), though
+// not the clock: the walk of a slot keeps a cursor node of its own right after the client being
+// served, so it never holds a link that a tick can invalidate. A client added during a wake-up is
+// first served by a later one. A tick that throws stops only that client: the clock removes it,
+// tells it (on_pacing_error) and goes on serving the others.
 #pragma once
 
 #include <array>
