@@ -1,5 +1,7 @@
 #include "voxbridge/playout/pacing_clock.hpp"
 
+#include <iterator>
+
 namespace voxbridge::playout {
 
 PacingClock::PacingClock(boost::asio::any_io_executor ex) : timer_(ex), epoch_(Clock::now()) {
@@ -19,11 +21,14 @@ std::int64_t PacingClock::grid_tick_at_or_after(Clock::time_point t) const {
 
 void PacingClock::add(Client& c, Clock::time_point first_due) {
   remove(c);
-  // A call's slot is its phase on the grid, whatever cycle it starts in.
-  const std::int64_t tick = std::max(grid_tick_at_or_after(first_due), next_tick_);
+  // A call's slot is its phase on the grid, whatever cycle it starts in. One added during a
+  // wake-up waits for a later one: never two ticks in one wake-up, and a tick that re-adds its
+  // client as due now cannot keep the walk going.
+  const std::int64_t tick =
+      std::max(grid_tick_at_or_after(first_due), serving_ ? serving_last_ + 1 : next_tick_);
   c.first_tick_ = tick;
   slots_[static_cast<std::size_t>(tick % static_cast<std::int64_t>(kSlots))].push_back(c);
-  arm();
+  if (!serving_) arm();  // else on_timer arms once its walk is over
 }
 
 void PacingClock::arm() {
@@ -60,18 +65,41 @@ void PacingClock::on_timer() {
   // pacers then skip the deadlines they missed instead of bursting).
   const std::int64_t last = std::min(grid_tick_at_or_after(now + Clock::duration(1)) - 1,
                                      next_tick_ + static_cast<std::int64_t>(kSlots) - 1);
+  serving_ = true;
+  serving_last_ = last;
   for (std::int64_t t = next_tick_; t <= last; ++t) {
-    List& slot = slots_[static_cast<std::size_t>(t % static_cast<std::int64_t>(kSlots))];
-    for (auto it = slot.begin(); it != slot.end();) {
-      Client& c = *it++;  // the client may unlink itself (hangup) during its tick
-      if (t >= c.first_tick_) c.on_pacing_tick(now);
-    }
+    serve(slots_[static_cast<std::size_t>(t % static_cast<std::int64_t>(kSlots))], t, now);
   }
+  serving_ = false;
   next_tick_ = std::max(last + 1, grid_tick_at_or_after(now));
   arm();
   // After the next wake-up is published: whatever is posted from here on either sees it or
   // is already in the queue this drains.
   if (on_wake_) on_wake_();
+}
+
+void PacingClock::serve(List& slot, std::int64_t t, Clock::time_point now) {
+  // The cursor sits right after the client being served, so whatever that tick unlinks,
+  // destroys or adds, the walk goes on from a node nobody else can touch. Clients added during
+  // this wake-up go to the tail with a first tick after it, and are passed over.
+  slot.push_front(cursor_);
+  for (;;) {
+    const auto next = std::next(slot.iterator_to(cursor_));
+    if (next == slot.end()) break;
+    Client& c = *next;
+    cursor_.Hook::unlink();
+    slot.insert(std::next(slot.iterator_to(c)), cursor_);
+    if (t < c.first_tick_) continue;
+    try {
+      c.on_pacing_tick(now);
+    } catch (...) {
+      // Only this client stops; the rest of the thread's calls keep their cadence.
+      ++tick_errors_;
+      remove(c);
+      c.on_pacing_error(std::current_exception());
+    }
+  }
+  cursor_.Hook::unlink();
 }
 
 }  // namespace voxbridge::playout

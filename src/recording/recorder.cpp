@@ -37,6 +37,8 @@ struct Item {
 
 struct CallState {
   std::string uuid;
+  // Written by the writer when it opens the files (a replayed UUID gets another name), under
+  // Core::mu; read there or on the writer thread.
   std::filesystem::path wav_path;
   std::filesystem::path jsonl_path;
   bool audio = false;
@@ -124,8 +126,13 @@ std::string file_name(std::string_view uuid) {
 }
 
 int default_open(const std::filesystem::path& path) {
-  return ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0640);
+  // A new file or nothing: an existing recording is never truncated, and a symlink planted
+  // under the name is not followed (O_EXCL alone refuses it; O_NOFOLLOW says so twice).
+  return ::open(path.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0640);
 }
+
+/// Names tried for one call's files: <uuid>, then <uuid>-2 ... <uuid>-kMaxNames.
+constexpr int kMaxNames = 100;
 
 }  // namespace
 
@@ -344,38 +351,71 @@ void Core::process(Item* it) {
 }
 
 void Core::open_files(CallState& c) {
-  const auto dir = (c.audio ? c.wav_path : c.jsonl_path).parent_path();
+  namespace fs = std::filesystem;
+  const fs::path asked = c.audio ? c.wav_path : c.jsonl_path;
+  const auto dir = asked.parent_path();
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  fs::create_directories(dir, ec);
+  if (!ec && fs::is_symlink(fs::symlink_status(dir, ec))) {
+    fail(c, "cannot record into " + dir.string() + ": it is a symlink");
+    return;
+  }
   if (ec) {
     fail(c, "cannot create " + dir.string() + ": " + ec.message());
     return;
   }
-  if (c.audio) {
-    c.wav_fd = opts.open_file(c.wav_path);
-    if (c.wav_fd < 0) {
-      const int err = errno;
-      fail(c, "cannot open " + c.wav_path.string() + ": " + errno_text(err));
-      close_files(c);
+  // A UUID seen before (a replay, a second call the same day) keeps the first call's files:
+  // this call takes the first free name, the same for both of its files.
+  const std::string base = asked.stem().string();
+  fs::path wav, jsonl;
+  for (int n = 1;; ++n) {
+    if (n > kMaxNames) {
+      fail(c, "cannot open " + asked.string() + ": it and " + std::to_string(kMaxNames - 1) +
+                  " more names of this UUID exist already");
       return;
     }
+    const std::string name = n == 1 ? base : base + "-" + std::to_string(n);
+    if (c.audio) {
+      wav = dir / (name + ".wav");
+      c.wav_fd = opts.open_file(wav);
+      if (c.wav_fd < 0) {
+        const int err = errno;
+        if (err == EEXIST) continue;
+        fail(c, "cannot open " + wav.string() + ": " + errno_text(err));
+        return;
+      }
+    }
+    if (c.transcript) {
+      jsonl = dir / (name + ".jsonl");
+      c.jsonl_fd = opts.open_file(jsonl);
+      if (c.jsonl_fd < 0) {
+        const int err = errno;
+        if (c.wav_fd >= 0) {
+          ::close(c.wav_fd);  // created just now, empty: give the name back
+          c.wav_fd = -1;
+          ::unlink(wav.c_str());
+        }
+        if (err == EEXIST) continue;
+        fail(c, "cannot open " + jsonl.string() + ": " + errno_text(err));
+        return;
+      }
+    }
+    break;
+  }
+  if (wav != c.wav_path || jsonl != c.jsonl_path) {
+    spdlog::warn("call uuid={}: {} exists already; recording to {}", c.uuid, asked.string(),
+                 (c.audio ? wav : jsonl).string());
+    std::lock_guard lock(mu);
+    c.wav_path = wav;
+    c.jsonl_path = jsonl;
+  }
+  if (c.audio) {
     unsigned char h[kHeaderBytes];
     wav_header(h, opts.sample_rate_hz, 0);
     std::size_t written = 0;
     const int err = write_all(c.wav_fd, h, sizeof h, written);
     stats.bytes_written.fetch_add(written, std::memory_order_relaxed);
-    if (err != 0) {
-      write_failed(c, c.wav_path, err);
-      return;
-    }
-  }
-  if (c.transcript) {
-    c.jsonl_fd = opts.open_file(c.jsonl_path);
-    if (c.jsonl_fd < 0) {
-      const int err = errno;
-      fail(c, "cannot open " + c.jsonl_path.string() + ": " + errno_text(err));
-      close_files(c);
-    }
+    if (err != 0) write_failed(c, c.wav_path, err);
   }
 }
 
@@ -550,11 +590,13 @@ bool CallRecording::active() const {
   return !closed_ && !state_->stopped.load(std::memory_order_relaxed);
 }
 
-const std::filesystem::path& CallRecording::wav_path() const {
+std::filesystem::path CallRecording::wav_path() const {
+  std::lock_guard lock(core_->mu);
   return state_->wav_path;
 }
 
-const std::filesystem::path& CallRecording::transcript_path() const {
+std::filesystem::path CallRecording::transcript_path() const {
+  std::lock_guard lock(core_->mu);
   return state_->jsonl_path;
 }
 

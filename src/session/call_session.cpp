@@ -60,6 +60,17 @@ class FloodGate {
 };
 thread_local FloodGate flood_gate;
 
+/// What an exception says, for the log.
+std::string exception_text(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "a non-standard exception";
+  }
+}
+
 std::string skipped_note(std::uint64_t skipped) {
   return skipped == 0 ? std::string()
                       : " (" + std::to_string(skipped) + " more like it not logged)";
@@ -149,7 +160,6 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
   // mailbox, which outlives the call (a late callback finds it closed rather than a dead
   // io_context once the server has stopped).
   if (!mailbox_) mailbox_ = std::make_shared<Mailbox>(socket_.get_executor());
-  media_.set_poster([m = mailbox_](std::function<void()> fn) { m->post(std::move(fn)); });
   // Right after the handler that queued the audio (a provider's message, drained from the
   // mailbox), never inside it.
   media_.set_talkspurt_handler([this] {
@@ -228,6 +238,11 @@ void CallSession::abandon() {
 
 void CallSession::run() {
   auto self = shared_from_this();
+  // A posted function that throws ends this call only (on_mailbox_error).
+  const std::weak_ptr<Mailbox::Owner> owner =
+      std::shared_ptr<Mailbox::Owner>(self, static_cast<Mailbox::Owner*>(this));
+  media_.set_poster(
+      [m = mailbox_, owner](std::function<void()> fn) { m->post(std::move(fn), owner); });
   spawn_read_loop(self);
   timer_.expires_at(accepted_at_ + config_->limits.handshake_timeout);
   timer_.async_wait([self](const boost::system::error_code& ec) {
@@ -320,8 +335,34 @@ void CallSession::start_talkspurt() {
   if (due - now <= playout::PacingClock::kResolution) return;
   media_.shift_timeline(now - due);  // the next frame is due now, the rest 20 ms apart from it
   talkspurt_lead_ += due - now;
-  on_pacing_tick(now);
+  try {
+    on_pacing_tick(now);
+  } catch (...) {
+    end_on_error("its tick", std::current_exception());
+    return;
+  }
   if (!closing_) clock_.add(*this, media_.next_deadline());
+}
+
+void CallSession::on_pacing_error(std::exception_ptr error) noexcept {
+  end_on_error("its tick", error);
+}
+
+void CallSession::on_mailbox_error(std::exception_ptr error) noexcept {
+  end_on_error("a provider callback", error);
+}
+
+void CallSession::end_on_error(const char* where, const std::exception_ptr& error) noexcept {
+  try {
+    const std::string what = exception_text(error);
+    spdlog::error("call uuid={} peer={}: {} threw: {}; ending this call", uuid(), peer_, where,
+                  what);
+    if (closing_) return;
+    media_.flush();
+    fail(EndCause::server_hangup, "internal error: " + what);
+  } catch (...) {
+    // Nothing more can be done here (out of memory while ending it).
+  }
 }
 
 void CallSession::send_frame(std::span<const std::uint8_t> msg) {
@@ -595,7 +636,13 @@ asio::awaitable<bool> CallSession::read_loop() {
 }
 
 void CallSession::finish() {
-  media_.end(reason_);
+  try {
+    media_.end(reason_);
+  } catch (...) {
+    // An agent that failed mid-call may fail again at its end: the call ends all the same.
+    spdlog::error("call uuid={} peer={}: the agent's end threw: {}", uuid(), peer_,
+                  exception_text(std::current_exception()));
+  }
   playout::PacingClock::remove(*this);
   boost::system::error_code ec;
   timer_.cancel();

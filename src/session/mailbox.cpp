@@ -1,16 +1,18 @@
 #include "voxbridge/session/mailbox.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/post.hpp>
 #include <limits>
 
 namespace voxbridge::session {
 
-void Mailbox::post(std::function<void()> fn) {
+void Mailbox::post(std::function<void()> fn, std::weak_ptr<Owner> owner) {
   bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (!open_) return;
-    queue_.push_back(std::move(fn));
+    queue_.push_back({std::move(fn), std::move(owner)});
     if (!wake_pending_) {
       // Read after the push: if the clock's last drain ran before it, the wake-up published
       // with (or after) that drain is the one seen here.
@@ -37,12 +39,34 @@ void Mailbox::drain() {
     if (queue_.empty()) return;
     running_.swap(queue_);
   }
-  for (auto& fn : running_) fn();
+  for (auto& job : running_) run(job);
   running_.clear();  // keeps its capacity: the next swap hands it to the posters
 }
 
+void Mailbox::run(Job& job) noexcept {
+  std::exception_ptr error;
+  try {
+    job.fn();
+    return;
+  } catch (...) {
+    error = std::current_exception();
+  }
+  ++errors_;
+  if (auto owner = job.owner.lock()) {
+    owner->on_mailbox_error(error);  // the call ends, and says so in the log
+    return;
+  }
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("a function posted to the io thread threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("a function posted to the io thread threw");
+  }
+}
+
 void Mailbox::close() {
-  std::vector<std::function<void()>> dropped;
+  std::vector<Job> dropped;
   {
     std::lock_guard lock(mu_);
     open_ = false;

@@ -1,8 +1,10 @@
 // Per-call recordings: a stereo WAV (caller left, agent right, time-aligned on the call's clock,
 // silence where nobody spoke) and a JSONL transcript (one line per event, in order), written by
 // a writer thread of the recorder's own, never on the io threads. Files are
-// <directory>/YYYY-MM-DD/<uuid>.wav and <uuid>.jsonl (UTC date of the call's start); retention
-// deletes them by age, then by total size (oldest first).
+// <directory>/YYYY-MM-DD/<uuid>.wav and <uuid>.jsonl (UTC date of the call's start); a UUID
+// that already has files there (a replay) gets <uuid>-2.wav and so on: an existing file is never
+// truncated, and a symlink in the recordings directory is never followed. Retention deletes them
+// by age, then by total size (oldest first).
 //
 // Threading: one Recorder per process; start_call, stats, sweep_now and flush may be called from
 // any thread. A CallRecording belongs to its call's io thread and is not thread-safe. Its
@@ -44,9 +46,10 @@ struct RecorderOptions {
   std::chrono::seconds max_age{0};        ///< retention: delete files older than this; 0 = keep
   std::uint64_t max_total_bytes = 0;  ///< retention: delete oldest files beyond this; 0 = no limit
   std::chrono::seconds sweep_interval{300};  ///< retention runs at start and then this often
-  /// Opens a file for writing, returning a descriptor or -1 with errno set. Default: open(2)
-  /// O_CREAT|O_WRONLY|O_TRUNC|O_CLOEXEC, mode 0640. Runs on the writer thread. Tests use it to
-  /// hand back /dev/full (ENOSPC) or to stall the writer.
+  /// Creates a file for writing, returning a descriptor or -1 with errno set (EEXIST: the name
+  /// is taken, the next one is tried). Default: open(2) O_CREAT|O_EXCL|O_NOFOLLOW|O_WRONLY|
+  /// O_CLOEXEC, mode 0640. Runs on the writer thread. Tests use it to hand back /dev/full
+  /// (ENOSPC) or to stall the writer.
   std::function<int(const std::filesystem::path&)> open_file;
 };
 
@@ -121,8 +124,10 @@ class CallRecording {
 
   /// False once stopped by an error, a full queue or the Recorder's shutdown.
   bool active() const;
-  const std::filesystem::path& wav_path() const;         ///< empty without audio
-  const std::filesystem::path& transcript_path() const;  ///< empty without a transcript
+  /// The files: the names asked for until the writer has created them (flush() waits for
+  /// that), then the ones it got (<uuid>-2.wav... for a replayed UUID). Empty without audio.
+  std::filesystem::path wav_path() const;
+  std::filesystem::path transcript_path() const;  ///< empty without a transcript
 
  private:
   friend class Recorder;

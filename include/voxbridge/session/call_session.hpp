@@ -173,7 +173,8 @@ struct CallStatus {
 
 class CallSession : public std::enable_shared_from_this<CallSession>,
                     public SessionHook,
-                    private playout::PacingClock::Client {
+                    private playout::PacingClock::Client,
+                    private Mailbox::Owner {
  public:
   /// Starts serving an accepted socket. `clock` is the pacing clock of the socket's io thread;
   /// `list` (may be null) is that thread's call list; `mailbox` (may be null: one per call is
@@ -235,6 +236,12 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   void align_tick(Clock::time_point deadline, Clock::time_point now);
   /// The thread's pacing clock says this call's next frame is due.
   void on_pacing_tick(Clock::time_point now) override;
+  /// The tick threw (the agent, the media path): this call ends, the thread's others go on.
+  void on_pacing_error(std::exception_ptr error) noexcept override;
+  /// A function posted for this call (a provider's message) threw: the same.
+  void on_mailbox_error(std::exception_ptr error) noexcept override;
+  /// Logs `error` (thrown by `where`) and ends the call with a hangup.
+  void end_on_error(const char* where, const std::exception_ptr& error) noexcept;
   /// The agent started talking while the call played silence: its first frame goes now and the
   /// call's timeline continues from it, instead of waiting up to a period for the next tick.
   void start_talkspurt();

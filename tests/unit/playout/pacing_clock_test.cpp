@@ -4,7 +4,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -150,6 +153,165 @@ TEST(PacingClock, PublishesItsNextWakeAndRunsTheHookAtEachWake) {
   PacingClock::remove(call);
   run_for(io, 30ms);  // the armed wait fires once more, finds nobody, and the clock sleeps
   EXPECT_EQ(clock.next_wake().load(), kSleeping);
+}
+
+/// A client whose tick runs `on_tick` (what a call may do to other calls of its thread).
+struct Scripted : PacingClock::Client {
+  void on_pacing_tick(Clock::time_point now) override {
+    at.push_back(now);
+    if (on_tick) on_tick(*this);
+  }
+  void on_pacing_error(std::exception_ptr e) noexcept override {
+    ++errors;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      error_text = ex.what();
+    } catch (...) {
+    }
+  }
+  std::function<void(Scripted&)> on_tick;
+  std::vector<Clock::time_point> at;  // the `now` of each tick
+  int errors = 0;
+  std::string error_text;
+};
+
+/// At least `at_least` ticks, each about a period after the one before.
+void expect_cadence(const Scripted& c, std::size_t at_least, const char* who) {
+  EXPECT_GE(c.at.size(), at_least) << who;
+  for (std::size_t k = 1; k < c.at.size(); ++k) {
+    // Never twice in one wake-up (a busy machine may delay a wake-up, so no tighter bound).
+    EXPECT_GE(c.at[k] - c.at[k - 1], 2ms) << who << " tick " << k;
+  }
+}
+
+TEST(PacingClock, ATickThatRemovesAnotherClientOfItsSlotGoesOnWithTheRest) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  const auto due = Clock::now() + 2ms;
+  Scripted a, b, c;  // one slot, in this order
+  a.on_tick = [&](Scripted&) { PacingClock::remove(b); };
+  for (Scripted* x : {&a, &b, &c}) clock.add(*x, due);
+  run_for(io, 105ms);
+  EXPECT_TRUE(b.at.empty());  // removed before its turn: not served
+  expect_cadence(a, 4, "a");
+  expect_cadence(c, 4, "c");
+}
+
+TEST(PacingClock, ATickThatDestroysAnotherClientOfItsSlotGoesOnWithTheRest) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  const auto due = Clock::now() + 2ms;
+  Scripted a, c;
+  auto b = std::make_unique<Scripted>();
+  bool b_ticked = false;
+  b->on_tick = [&](Scripted&) { b_ticked = true; };
+  a.on_tick = [&](Scripted&) { b.reset(); };  // a call ending another (ASan: no use after free)
+  clock.add(a, due);
+  clock.add(*b, due);
+  clock.add(c, due);
+  run_for(io, 105ms);
+  EXPECT_FALSE(b_ticked);
+  expect_cadence(a, 4, "a");
+  expect_cadence(c, 4, "c");
+}
+
+TEST(PacingClock, ATickThatMovesAnotherClientOfItsSlotGoesOnWithTheRest) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  const auto due = Clock::now() + 2ms;
+  Scripted a, b, c;  // one slot, in this order
+  // Every tick of a moves b to half a period later (re-added to another slot's list), as the
+  // load generator's read tick moves itself.
+  a.on_tick = [&](Scripted&) { clock.add(b, Clock::now() + 10ms); };
+  for (Scripted* x : {&a, &b, &c}) clock.add(*x, due);
+  run_for(io, 125ms);
+  expect_cadence(a, 5, "a");
+  expect_cadence(b, 4, "b");
+  expect_cadence(c, 5, "c");  // behind b in the slot: still served every period
+  ASSERT_FALSE(b.at.empty());
+  EXPECT_GE(b.at.front() - a.at.front(), 9ms);  // moved before its turn came
+}
+
+TEST(PacingClock, ATickThatReaddsItselfAsDueAlreadyIsServedInALaterWakeUp) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  Scripted a;
+  int readds = 0;
+  a.on_tick = [&](Scripted& self) {
+    // Due already (a timeline moved back); bounded, so that the old clock's endless walk ends.
+    if (readds++ < 100) clock.add(self, Clock::now() - 1ms);
+  };
+  clock.add(a, Clock::now() + 2ms);
+  run_for(io, 30ms);
+  // One tick per wake-up: the re-added client waits for the next grid tick.
+  EXPECT_LE(a.at.size(), clock.wakeups());
+  for (std::size_t k = 1; k < a.at.size(); ++k) EXPECT_GT(a.at[k], a.at[k - 1]) << k;
+  EXPECT_GE(a.at.size(), 10u);  // about one per millisecond
+}
+
+TEST(PacingClock, ClientsAddedDuringATickStartInALaterWakeUpThenKeepTheirCadence) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  const auto due = Clock::now() + 2ms;
+  Scripted a, b;
+  std::vector<std::unique_ptr<Scripted>> added;
+  a.on_tick = [&](Scripted&) {
+    if (!added.empty()) return;
+    for (int i = 0; i < 3; ++i) {  // new calls due already (a's slot), now and in 1 ms
+      added.push_back(std::make_unique<Scripted>());
+      clock.add(*added.back(), Clock::now() + std::chrono::milliseconds(i - 1));
+    }
+  };
+  clock.add(a, due);
+  clock.add(b, due);
+  run_for(io, 105ms);
+  ASSERT_EQ(added.size(), 3u);
+  expect_cadence(a, 4, "a");
+  expect_cadence(b, 4, "b");
+  for (std::size_t i = 0; i < added.size(); ++i) {
+    expect_cadence(*added[i], 4, "added");
+    ASSERT_FALSE(added[i]->at.empty());
+    // Not in the wake-up that added it (a would otherwise be able to add and serve forever).
+    EXPECT_GT(added[i]->at.front(), a.at.front()) << i;
+  }
+}
+
+TEST(PacingClock, ATickThatRemovesItselfAndTheNextClientGoesOnWithTheRest) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  const auto due = Clock::now() + 2ms;
+  Scripted a, b, c, d;
+  a.on_tick = [&](Scripted& self) {
+    PacingClock::remove(self);
+    PacingClock::remove(b);
+  };
+  for (Scripted* x : {&a, &b, &c, &d}) clock.add(*x, due);
+  run_for(io, 105ms);
+  EXPECT_EQ(a.at.size(), 1u);
+  EXPECT_TRUE(b.at.empty());
+  expect_cadence(c, 4, "c");
+  expect_cadence(d, 4, "d");
+}
+
+TEST(PacingClock, ATickThatThrowsStopsOnlyItsClientAndTheClockKeepsServingTheOthers) {
+  boost::asio::io_context io;
+  PacingClock clock(io.get_executor());
+  const auto due = Clock::now() + 2ms;
+  Scripted a, b, other;  // a and b share a slot; other has its own
+  a.on_tick = [&](Scripted& self) {
+    if (self.at.size() == 3) throw std::runtime_error("agent failed on frame 3");
+  };
+  clock.add(a, due);
+  clock.add(b, due);
+  clock.add(other, due + 7ms);
+  run_for(io, 205ms);
+  EXPECT_EQ(a.at.size(), 3u);  // not served after its throw
+  EXPECT_EQ(a.errors, 1);
+  EXPECT_EQ(a.error_text, "agent failed on frame 3");
+  EXPECT_EQ(clock.tick_errors(), 1u);
+  expect_cadence(b, 8, "b");
+  expect_cadence(other, 8, "other");
 }
 
 }  // namespace

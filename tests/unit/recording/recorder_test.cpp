@@ -391,6 +391,96 @@ TEST_F(RecorderTest, FilesAreNamedByTheUtcDateOfTheStartAndTheUuid) {
   EXPECT_TRUE(fs::exists(dir_ / "2021-03-04" / "_..wav"));
 }
 
+/// Records `frames` ticks of caller frames starting at `first` under `uuid` on `day`; returns
+/// the recording's files once written.
+std::pair<fs::path, fs::path> record_call(Recorder& r, const std::string& uuid,
+                                          std::chrono::system_clock::time_point day, int first,
+                                          int frames) {
+  auto rec = r.start_call(uuid, true, true, day);
+  for (int t = first; t < first + frames; ++t) {
+    rec->caller(caller_frame(t));
+    rec->tick();
+  }
+  rec->event("{\"type\":\"end\",\"first\":" + std::to_string(first) + "}");
+  r.flush();  // the writer has opened the files: the names are final
+  auto paths = std::make_pair(rec->wav_path(), rec->transcript_path());
+  rec.reset();
+  r.flush();
+  return paths;
+}
+
+TEST_F(RecorderTest, AReplayedUuidKeepsTheFirstRecordingAndGetsANameOfItsOwn) {
+  Recorder r(options());
+  using namespace std::chrono;
+  const auto day = sys_days{2021y / March / 4} + 10h;
+  const std::string uuid = "3f1c2a9e-0000-4000-8000-00000000abcd";
+  const fs::path d = dir_ / "2021-03-04";
+  // A file already under the name (another call's recording, or anything else) is kept intact.
+  fs::create_directories(d);
+  std::ofstream(d / (uuid + ".jsonl")) << "precious\n";
+
+  const auto [wav1, jsonl1] = record_call(r, uuid, day, 1, 10);
+  const auto [wav2, jsonl2] = record_call(r, uuid, day + 1h, 100, 5);  // the UUID replayed
+  EXPECT_EQ(wav1, d / (uuid + "-2.wav"));  // the .jsonl name was taken: both files move on
+  EXPECT_EQ(jsonl1, d / (uuid + "-2.jsonl"));
+  EXPECT_EQ(wav2, d / (uuid + "-3.wav"));
+  EXPECT_EQ(jsonl2, d / (uuid + "-3.jsonl"));
+  EXPECT_EQ(read_text(d / (uuid + ".jsonl")), "precious\n");
+  EXPECT_FALSE(fs::exists(d / (uuid + ".wav")));  // given back when its .jsonl was taken
+
+  Expected first, second;
+  for (int t = 1; t <= 10; ++t) first.caller(t);
+  for (int t = 100; t < 105; ++t) second.caller(t);
+  const Wav w1 = read_stereo(wav1);
+  expect_header(w1, 10 * kF);
+  EXPECT_EQ(w1.left, first.s);
+  const Wav w2 = read_stereo(wav2);
+  expect_header(w2, 5 * kF);
+  EXPECT_EQ(w2.left, second.s);
+  EXPECT_NE(read_text(jsonl1).find("\"first\":1}"), std::string::npos);
+  EXPECT_NE(read_text(jsonl2).find("\"first\":100}"), std::string::npos);
+}
+
+TEST_F(RecorderTest, ASymlinkPlantedInTheRecordingsDirectoryIsNotFollowed) {
+  LogCapture log;
+  const fs::path outside = dir_.string() + "_outside";
+  fs::remove_all(outside);
+  fs::create_directories(outside);
+  std::ofstream(outside / "victim") << "not yours\n";
+  {
+    Recorder r(options());
+    using namespace std::chrono;
+    const auto day = sys_days{2021y / March / 4} + 10h;
+    const fs::path d = dir_ / "2021-03-04";
+    fs::create_directories(d);
+    fs::create_symlink(outside / "victim", d / "planted.wav");
+    fs::create_symlink(outside / "victim", d / "planted.jsonl");
+    const auto [wav, jsonl] = record_call(r, "planted", day, 1, 5);
+    EXPECT_EQ(wav, d / "planted-2.wav");
+    EXPECT_EQ(jsonl, d / "planted-2.jsonl");
+    EXPECT_TRUE(fs::is_symlink(d / "planted.wav"));
+    Expected left;
+    for (int t = 1; t <= 5; ++t) left.caller(t);
+    EXPECT_EQ(read_stereo(wav).left, left.s);
+
+    // A date directory that is a symlink: that call is not recorded (one warning).
+    fs::create_directory_symlink(outside, dir_ / "2021-03-05");
+    auto rec = r.start_call("elsewhere", true, true, day + 24h);
+    rec->caller(caller_frame(1));
+    rec->tick();
+    rec.reset();
+    r.flush();
+    EXPECT_EQ(r.stats().calls_failed.load(), 1u);
+  }
+  EXPECT_EQ(read_text(outside / "victim"), "not yours\n");
+  EXPECT_FALSE(fs::exists(outside / "elsewhere.wav"));
+  EXPECT_FALSE(fs::exists(outside / "elsewhere.jsonl"));
+  const auto warnings = log.warnings();
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_NE(warnings.back().find("it is a symlink"), std::string::npos) << warnings.back();
+  fs::remove_all(outside);
+}
+
 TEST_F(RecorderTest, AFullDiskStopsThatCallOnlyWithOneWarning) {
   LogCapture log;
   auto opts = options();

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,6 +107,60 @@ TEST(Mailbox, PostsFromOtherThreadsAllRunOnTheDrainingThreadInOrderPerPoster) {
     ASSERT_EQ(s.size(), 1000u);
     for (int i = 0; i < 1000; ++i) EXPECT_EQ(s[static_cast<std::size_t>(i)], i);
   }
+}
+
+TEST(Mailbox, AFunctionThatThrowsStopsOnlyItselfAndNothingRunsTwice) {
+  boost::asio::io_context io;
+  auto box = std::make_shared<Mailbox>(io.get_executor());
+  std::atomic<std::int64_t> next_wake{ns_from_now(1ms)};
+  box->attach(&next_wake);
+  std::vector<std::string> ran;
+  box->post([&] { ran.push_back("a"); });
+  box->post([&] {
+    ran.push_back("b");
+    throw std::runtime_error("provider message for a broken call");
+  });
+  box->post([&] { ran.push_back("c"); });
+  EXPECT_NO_THROW(box->drain());
+  EXPECT_EQ(ran, (std::vector<std::string>{"a", "b", "c"}));
+  box->post([&] { ran.push_back("d"); });
+  EXPECT_NO_THROW(box->drain());
+  EXPECT_NO_THROW(box->drain());
+  // Each ran once: nothing of the batch that threw was kept to run again.
+  EXPECT_EQ(ran, (std::vector<std::string>{"a", "b", "c", "d"}));
+  EXPECT_EQ(box->errors(), 1u);
+}
+
+/// A call as the mailbox sees it.
+struct FakeOwner : Mailbox::Owner {
+  void on_mailbox_error(std::exception_ptr e) noexcept override {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      errors.push_back(ex.what());
+    }
+  }
+  std::vector<std::string> errors;
+};
+
+TEST(Mailbox, TheOwnerOfAFunctionThatThrowsIsToldOthersAreNot) {
+  boost::asio::io_context io;
+  auto box = std::make_shared<Mailbox>(io.get_executor());
+  std::atomic<std::int64_t> next_wake{ns_from_now(1ms)};
+  box->attach(&next_wake);
+  auto broken = std::make_shared<FakeOwner>();
+  auto healthy = std::make_shared<FakeOwner>();
+  auto gone = std::make_shared<FakeOwner>();
+  int healthy_ran = 0;
+  box->post([] { throw std::runtime_error("tts chunk: bad state"); }, broken);
+  box->post([&] { ++healthy_ran; }, healthy);
+  box->post([] { throw std::runtime_error("late"); }, gone);
+  gone.reset();  // its call ended meanwhile: nobody to tell, still no throw out of drain
+  EXPECT_NO_THROW(box->drain());
+  EXPECT_EQ(broken->errors, (std::vector<std::string>{"tts chunk: bad state"}));
+  EXPECT_TRUE(healthy->errors.empty());
+  EXPECT_EQ(healthy_ran, 1);
+  EXPECT_EQ(box->errors(), 2u);
 }
 
 }  // namespace
