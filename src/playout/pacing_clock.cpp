@@ -94,7 +94,8 @@ void PacingClock::serve(List& slot, std::int64_t t, Clock::time_point now) {
       c.on_pacing_tick(now);
     } catch (...) {
       // Only this client stops; the rest of the thread's calls keep their cadence.
-      ++tick_errors_;
+      tick_errors_.store(tick_errors_.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
       remove(c);
       c.on_pacing_error(std::current_exception());
     }

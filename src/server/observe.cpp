@@ -236,6 +236,16 @@ std::string Server::metrics_text() const {
         merged([i](const AgentCounters& a) -> const Histogram& { return a.providers[i].latency; }));
   }
 
+  {
+    std::uint64_t ticks = 0, posted = 0;
+    for (const auto& c : clocks_) ticks += c->tick_errors();
+    for (const auto& m : mailboxes_) posted += m->errors();
+    w.family("voxbridge_call_errors_total", "counter",
+             "Calls ended because their tick or a provider callback threw, by where.");
+    w.sample("voxbridge_call_errors_total", {{"where", "tick"}}, static_cast<double>(ticks));
+    w.sample("voxbridge_call_errors_total", {{"where", "callback"}}, static_cast<double>(posted));
+  }
+
   if (control_) {
     const auto& c = control_->counters();
     w.family("voxbridge_control_connected", "gauge", "1 while the AMI/ARI connection is up.");

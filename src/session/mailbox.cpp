@@ -51,7 +51,7 @@ void Mailbox::run(Job& job) noexcept {
   } catch (...) {
     error = std::current_exception();
   }
-  ++errors_;
+  errors_.store(errors_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (auto owner = job.owner.lock()) {
     owner->on_mailbox_error(error);  // the call ends, and says so in the log
     return;

@@ -69,7 +69,7 @@ class PacingClock {
 
   std::uint64_t wakeups() const { return wakeups_; }
   /// Ticks that threw (each removed its client).
-  std::uint64_t tick_errors() const { return tick_errors_; }
+  std::uint64_t tick_errors() const { return tick_errors_.load(std::memory_order_relaxed); }
 
   /// Runs `fn` at every wake-up of the clock, after its clients' ticks (the io thread's mailbox
   /// drains there: see session::Mailbox).
@@ -102,7 +102,7 @@ class PacingClock {
   Cursor cursor_;
   std::uint64_t generation_ = 0;
   std::uint64_t wakeups_ = 0;
-  std::uint64_t tick_errors_ = 0;
+  std::atomic<std::uint64_t> tick_errors_{0};  // written by the clock's thread, read by any
   std::function<void()> on_wake_;
   std::atomic<std::int64_t> next_wake_{std::numeric_limits<std::int64_t>::max()};
 };

@@ -59,8 +59,8 @@ class Mailbox : public std::enable_shared_from_this<Mailbox> {
 
   /// Asio posts made to wake the thread (for tests and metrics).
   std::uint64_t wakes() const { return wakes_.load(std::memory_order_relaxed); }
-  /// Posted functions that threw (io thread).
-  std::uint64_t errors() const { return errors_; }
+  /// Posted functions that threw (written by the io thread, read by any).
+  std::uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
 
  private:
   struct Job {
@@ -72,11 +72,11 @@ class Mailbox : public std::enable_shared_from_this<Mailbox> {
   boost::asio::any_io_executor ex_;
   const std::atomic<std::int64_t>* next_wake_ = nullptr;
   std::mutex mu_;
-  std::vector<Job> queue_;     // guarded by mu_
-  std::vector<Job> running_;   // io thread only
-  std::uint64_t errors_ = 0;   // io thread only
-  bool open_ = true;           // guarded by mu_
-  bool wake_pending_ = false;  // guarded by mu_: a drain is posted to Asio
+  std::vector<Job> queue_;                // guarded by mu_
+  std::vector<Job> running_;              // io thread only
+  std::atomic<std::uint64_t> errors_{0};  // written by the io thread only
+  bool open_ = true;                      // guarded by mu_
+  bool wake_pending_ = false;             // guarded by mu_: a drain is posted to Asio
   std::atomic<std::uint64_t> wakes_{0};
 };
 
