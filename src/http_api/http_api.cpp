@@ -16,7 +16,6 @@
 #include <cctype>
 #include <charconv>
 #include <optional>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -143,7 +142,6 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
         handlers(std::move(h)),
         acceptor(io),
         token(opts.token) {
-    if (!opts.listen) return;
     boost::system::error_code ec;
     const tcp::endpoint ep(asio::ip::make_address(opts.host, ec), opts.port);
     if (ec) throw std::runtime_error("http_listen: '" + opts.host + "' is not an IP address");
@@ -401,43 +399,6 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
       asio::co_spawn(io, serve(std::move(socket)), asio::detached);
     }
   }
-
-  std::string answer(std::string_view raw) {
-    http::request_parser<http::string_body> parser;
-    limit(parser, opts.max_body_bytes);
-    parser.eager(true);
-    beast::error_code ec;
-    asio::const_buffer in(raw.data(), raw.size());
-    while (!parser.is_done()) {
-      const std::size_t used = parser.put(in, ec);
-      in += used;
-      if (ec == http::error::need_more) {
-        ec = {};
-        if (in.size() == 0 || used == 0) {
-          parser.put_eof(ec);
-          break;
-        }
-        continue;
-      }
-      if (ec || used == 0) break;  // an error, or a parser that takes no more of this input
-    }
-    std::optional<Response> res;
-    if (ec || !parser.is_done()) {
-      res = bad_request(ec ? ec : http::error::partial_message);
-    } else {
-      const auto req = parser.release();
-      io.restart();
-      asio::co_spawn(io, route(req), [&res](std::exception_ptr e, Response r) {
-        if (!e) res = std::move(r);
-      });
-      io.run();
-      if (!res) res = error(http::status::internal_server_error, "no answer", 11);
-      res->keep_alive(req.keep_alive());
-    }
-    std::ostringstream out;
-    out << *res;
-    return out.str();
-  }
 };
 
 HttpApi::HttpApi(HttpApiOptions options, HttpHandlers handlers)
@@ -448,7 +409,7 @@ HttpApi::~HttpApi() {
 }
 
 void HttpApi::start() {
-  if (impl_->thread.joinable() || !impl_->opts.listen) return;
+  if (impl_->thread.joinable()) return;
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
   impl_->thread = std::thread([i = impl_] { i->io.run(); });
   bool with_token = false;
@@ -467,8 +428,7 @@ void HttpApi::stop() {
 }
 
 unsigned short HttpApi::port() const {
-  boost::system::error_code ec;
-  return impl_->acceptor.is_open() ? impl_->acceptor.local_endpoint(ec).port() : 0;
+  return impl_->acceptor.local_endpoint().port();
 }
 
 void HttpApi::set_token(std::string token) {
@@ -482,10 +442,6 @@ std::uint64_t HttpApi::accept_errors() const {
 
 std::uint64_t HttpApi::connections_refused() const {
   return impl_->refused.load(std::memory_order_relaxed);
-}
-
-std::string HttpApi::answer(std::string_view raw) {
-  return impl_->answer(raw);
 }
 
 }  // namespace voxbridge::http_api

@@ -83,8 +83,6 @@ struct HttpApiOptions {
   /// A request's head and body must be in within this (unauthenticated clients cannot hold
   /// a connection longer); an originate then waits as long as Asterisk rings.
   std::chrono::milliseconds request_timeout{5000};
-  /// False: no socket at all; only answer() serves (the fuzzer).
-  bool listen = true;
 };
 
 /// Pre-registered calls (POST /v1/calls/UUID): metadata by UUID, with a time to live. Any
@@ -159,10 +157,6 @@ class HttpApi {
   std::uint64_t accept_errors() const;
   /// Connections refused because max_connections were open. Any thread.
   std::uint64_t connections_refused() const;
-  /// Answers one request given as raw bytes (head and body, as read from a socket) as a
-  /// connection would: parsing, checks, routing; returns the response as sent. Without a
-  /// socket, on the calling thread; not while start()ed. For the fuzzer and tests.
-  std::string answer(std::string_view raw);
 
   struct Impl;
 
