@@ -99,6 +99,10 @@ CidrSet CidrSet::private_networks() {
   return parse("127.0.0.0/8 ::1 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 fe80::/10");
 }
 
+CidrSet CidrSet::loopback() {
+  return parse("127.0.0.0/8 ::1");
+}
+
 bool CidrSet::contains(const ip::address& a) const {
   return std::any_of(nets_.begin(), nets_.end(), [&](const Cidr& c) { return c.contains(a); });
 }

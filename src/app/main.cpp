@@ -14,6 +14,7 @@
 #include "originate_main.hpp"
 #include "status_main.hpp"
 #include "voxbridge/config/config.hpp"
+#include "voxbridge/net/error_text.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/sim/sim_call.hpp"
@@ -93,7 +94,7 @@ int serve(int argc, const char* const* argv) {
   try {
     srv = std::make_unique<server::Server>(cfg);
   } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
+    spdlog::critical("{}", voxbridge::net::error_text(e));
     return 1;
   }
   spdlog::info("voxbridge {} starting: config={} threads={} internal_rate={} max_calls={}",

@@ -17,6 +17,7 @@
 
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/control/controller.hpp"
+#include "voxbridge/net/error_text.hpp"
 
 namespace voxbridge::app {
 
@@ -68,7 +69,7 @@ int originate_main(int argc, const char* const* argv) {
         throw std::invalid_argument("unknown option " + a);
       }
     } catch (const std::exception& e) {
-      std::cerr << "voxbridge originate: " << e.what() << "\n" << kUsage;
+      std::cerr << "voxbridge originate: " << net::error_text(e) << "\n" << kUsage;
       return 2;
     }
   }

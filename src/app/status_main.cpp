@@ -10,6 +10,7 @@
 #include <string>
 
 #include "voxbridge/config/config.hpp"
+#include "voxbridge/net/error_text.hpp"
 #include "voxbridge/net/http_get.hpp"
 
 namespace voxbridge::app {
@@ -66,7 +67,7 @@ int status_main(int argc, const char* const* argv) {
         return 2;
       }
     } catch (const std::exception& e) {
-      std::cerr << "voxbridge status: " << e.what() << "\n";
+      std::cerr << "voxbridge status: " << net::error_text(e) << "\n";
       return 2;
     }
   }
@@ -74,8 +75,8 @@ int status_main(int argc, const char* const* argv) {
   try {
     res = net::http_get(api, "/status", token);
   } catch (const std::exception& e) {
-    std::cerr << "voxbridge status: cannot reach the HTTP API at " << api << ": " << e.what()
-              << "\n";
+    std::cerr << "voxbridge status: cannot reach the HTTP API at " << api << ": "
+              << net::error_text(e) << "\n";
     return 1;
   }
   if (res.status != 200) {

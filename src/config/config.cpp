@@ -141,6 +141,8 @@ void set_general(GeneralConfig& g, const Where& w, const std::string& v) {
   } else if (k == "http_token") {
     g.http_token = expand_env(w, v);
     if (g.http_token.size() < 16) w.fail("too short: use at least 16 characters");
+  } else if (k == "http_max_connections") {
+    g.http_max_connections = static_cast<std::size_t>(parse_int(w, v, 1, 10000));
   } else if (k == "provider_check_interval_s") {
     g.provider_check_interval = std::chrono::seconds(parse_int(w, v, 0, 3600));
   } else if (k == "builtin_asr_decoders") {

@@ -1,4 +1,5 @@
 #include "voxbridge/control/ami_client.hpp"
+#include "voxbridge/net/error_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -283,7 +284,7 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
         tcp = std::move(plain);
       }
     } catch (const std::exception& e) {
-      co_return "cannot connect to AMI " + opts.host + ":" + opts.port + ": " + e.what();
+      co_return "cannot connect to AMI " + opts.host + ":" + opts.port + ": " + net::error_text(e);
     }
     linked = true;
     asio::co_spawn(exec, writer(gen), asio::detached);
@@ -299,7 +300,7 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
       co_await login();
       logged_in = true;
     } catch (const std::exception& e) {
-      *why = e.what();
+      *why = net::error_text(e);
       close_link();
     }
     if (logged_in) {
@@ -370,7 +371,7 @@ void AmiClient::start() {
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-      spdlog::error("AMI client stopped: {}", ex.what());
+      spdlog::error("AMI client stopped: {}", net::error_text(ex));
     }
   });
 }

@@ -1,4 +1,5 @@
 #include "voxbridge/control/ari_client.hpp"
+#include "voxbridge/net/error_text.hpp"
 #include "voxbridge/net/url.hpp"
 
 #include <spdlog/spdlog.h>
@@ -299,7 +300,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
         if (!stale || e.code() == beast::error::timeout) break;
       } catch (const std::exception& e) {  // TLS, ca_file, a bad answer
         rest.emplace<std::monostate>();
-        out.error = std::string("ARI request failed: ") + e.what();
+        out.error = std::string("ARI request failed: ") + net::error_text(e);
         break;
       }
     }
@@ -346,7 +347,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
                 ? "ARI refused the events WebSocket (wrong user/password, or app name?)"
                 : "cannot connect to ARI " + opts.url + ": " + e.code().message();
     } catch (const std::exception& e) {  // TLS, ca_file
-      why = "cannot connect to ARI " + opts.url + ": " + e.what();
+      why = "cannot connect to ARI " + opts.url + ": " + net::error_text(e);
     }
     ws.emplace<std::monostate>();
     co_return why;
@@ -439,7 +440,7 @@ void AriClient::start() {
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-      spdlog::error("ARI client: {}", ex.what());
+      spdlog::error("ARI client: {}", net::error_text(ex));
     }
   };
   asio::co_spawn(impl_->exec, impl_->run_events(), log);

@@ -1,4 +1,5 @@
 #include "voxbridge/control/controller.hpp"
+#include "voxbridge/net/error_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -457,7 +458,7 @@ void Controller::start() {
     try {
       st.io.run();
     } catch (const std::exception& e) {
-      spdlog::critical("control thread: {}", e.what());
+      spdlog::critical("control thread: {}", net::error_text(e));
     }
   });
 }

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "request.hpp"
 #include "voxbridge/control/controller.hpp"
 #include "voxbridge/guard/guard.hpp"
 
@@ -66,72 +67,6 @@ bool same_secret(std::string_view a, std::string_view b) {
     diff |= static_cast<unsigned char>(a[i] ^ (b.empty() ? 0 : b[i % b.size()]));
   }
   return diff == 0;
-}
-
-/// A UUID as Asterisk's ${UUID()} writes it (any case).
-bool is_uuid_text(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/// application/x-www-form-urlencoded pairs; `problem` set on a bad escape or a pair without '='.
-std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body,
-                                                            std::string& problem) {
-  auto decode = [&](std::string_view in) {
-    std::string out;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-      if (in[i] == '+') {
-        out += ' ';
-      } else if (in[i] == '%') {
-        const int hi = i + 2 < in.size() ? hex_value(in[i + 1]) : -1;
-        const int lo = i + 2 < in.size() ? hex_value(in[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
-          problem = "bad %-escape in the form data";
-          return out;
-        }
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-      } else {
-        out += in[i];
-      }
-    }
-    return out;
-  };
-  std::vector<std::pair<std::string, std::string>> out;
-  std::size_t at = 0;
-  while (at <= body.size() && problem.empty()) {
-    const auto end = std::min(body.find('&', at), body.size());
-    const std::string_view pair = body.substr(at, end - at);
-    at = end + 1;
-    if (pair.empty()) continue;
-    const auto eq = pair.find('=');
-    if (eq == std::string_view::npos || eq == 0) {
-      problem = "form data must be NAME=VALUE pairs joined by &";
-      break;
-    }
-    out.emplace_back(decode(pair.substr(0, eq)), decode(pair.substr(eq + 1)));
-  }
-  return out;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 /// The request body as an OriginateRequest, or the problem.
@@ -203,42 +138,14 @@ std::optional<std::string> TransferBook::find(const std::string& uuid) {
   return it->second.first;
 }
 
-void Registrations::expire(Clock::time_point now) {
-  std::erase_if(entries_, [now](const auto& e) { return e.second.second <= now; });
-}
-
-bool Registrations::add(const std::string& uuid, std::map<std::string, std::string> metadata,
-                        std::chrono::seconds ttl, Clock::time_point now) {
-  std::lock_guard lock(mu_);
-  if (entries_.size() >= kMaxEntries) expire(now);
-  if (entries_.size() >= kMaxEntries && !entries_.contains(uuid)) return false;
-  entries_[lower(uuid)] = {std::move(metadata), now + ttl};
-  return true;
-}
-
-std::optional<std::map<std::string, std::string>> Registrations::take(const std::string& uuid,
-                                                                      Clock::time_point now) {
-  std::lock_guard lock(mu_);
-  auto it = entries_.find(lower(uuid));
-  if (it == entries_.end()) return std::nullopt;
-  auto found = std::move(it->second);
-  entries_.erase(it);
-  if (found.second <= now) return std::nullopt;
-  return std::move(found.first);
-}
-
-std::size_t Registrations::size() {
-  std::lock_guard lock(mu_);
-  return entries_.size();
-}
-
 struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
   Impl(HttpApiOptions o, HttpHandlers h)
       : opts(std::move(o)),
         controller(h.controller),
         transfers(std::move(h.transfers)),
         handlers(std::move(h)),
-        acceptor(io) {
+        acceptor(io),
+        token(opts.token) {
     boost::system::error_code ec;
     const tcp::endpoint ep(asio::ip::make_address(opts.host, ec), opts.port);
     if (ec) throw std::runtime_error("http_listen: '" + opts.host + "' is not an IP address");
@@ -256,9 +163,14 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
   control::Controller* controller;
   std::shared_ptr<TransferBook> transfers;
   HttpHandlers handlers;
+  std::atomic<std::uint64_t> accept_errors{0};
+  std::atomic<std::uint64_t> refused{0};
+  std::size_t connections = 0;  // open; on the API's thread
   asio::io_context io{1};
   tcp::acceptor acceptor;
   std::thread thread;
+  mutable std::mutex token_mu;
+  std::string token;  // set_token() changes it while requests are served
 
   awaitable<Response> originate(const http::request<http::string_body>& req) {
     if (controller == nullptr) {
@@ -296,54 +208,11 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     if (!is_uuid_text(uuid)) {
       return error(http::status::bad_request, "not a UUID: " + uuid, req.version());
     }
-    std::map<std::string, std::string> meta;
-    std::chrono::seconds ttl{60};
-    auto set_ttl = [&](std::int64_t v) {
-      if (v < 1 || v > 3600) return false;
-      ttl = std::chrono::seconds(v);
-      return true;
-    };
-    const std::string& body = req.body();
-    if (!body.empty() && body.front() != '{') {
-      // Form encoding (what Asterisk's CURL() sends: its argument parser eats the quotes a
-      // JSON body needs): VB_AGENT=sales&caller_number=2125551234&ttl=30.
-      std::string problem;
-      for (auto& [k, val] : parse_form(body, problem)) {
-        if (k == "ttl") {
-          std::int64_t t = 0;
-          const auto r = std::from_chars(val.data(), val.data() + val.size(), t);
-          if (r.ec != std::errc() || r.ptr != val.data() + val.size() || !set_ttl(t)) {
-            return error(http::status::bad_request, "ttl must be 1..3600 seconds", req.version());
-          }
-        } else {
-          meta[k] = val;
-        }
-      }
-      if (!problem.empty()) return error(http::status::bad_request, problem, req.version());
-    } else {
-      boost::system::error_code ec;
-      const json::value v = json::parse(body.empty() ? std::string("{}") : body, ec);
-      if (ec || !v.is_object()) {
-        return error(http::status::bad_request, "the body must be a JSON object or form data",
-                     req.version());
-      }
-      for (const auto& [k, val] : v.as_object()) {
-        if (k == "ttl") {
-          if (!val.is_int64() || !set_ttl(val.as_int64())) {
-            return error(http::status::bad_request, "ttl must be 1..3600 seconds", req.version());
-          }
-        } else if (val.is_string()) {
-          meta[std::string(k)] = std::string(val.as_string());
-        } else if (val.is_int64()) {
-          meta[std::string(k)] = std::to_string(val.as_int64());
-        } else {
-          return error(http::status::bad_request,
-                       "metadata values must be strings or integers: " + std::string(k),
-                       req.version());
-        }
-      }
-    }
-    if (!handlers.registrations->add(uuid, std::move(meta), ttl)) {
+    std::string problem;
+    auto reg = parse_registration(req, problem);
+    if (!reg) return error(http::status::bad_request, problem, req.version());
+    const auto ttl = reg->ttl;
+    if (!handlers.registrations->add(uuid, std::move(reg->metadata), ttl)) {
       return error(http::status::service_unavailable, "too many pending registrations",
                    req.version());
     }
@@ -351,37 +220,8 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
                          req.version());
   }
 
-  /// "/v1/calls/UUID/events[?from=N]" -> (UUID, N).
-  static std::optional<std::pair<std::string, std::size_t>> events_request(
-      const std::string& target, const std::string& calls) {
-    const std::string suffix = "/events";
-    const auto q = target.find('?');
-    const std::string path = target.substr(0, q);
-    if (path.rfind(calls, 0) != 0 || path.size() <= calls.size() + suffix.size() ||
-        path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) {
-      return std::nullopt;
-    }
-    std::size_t from = 0;
-    if (q != std::string::npos) {
-      const std::string query = target.substr(q + 1);
-      if (query.rfind("from=", 0) == 0) {
-        const auto* b = query.data() + 5;
-        const auto* e = query.data() + query.size();
-        std::from_chars(b, e, from);
-      }
-    }
-    return std::make_pair(path.substr(calls.size(), path.size() - calls.size() - suffix.size()),
-                          from);
-  }
-
-  mutable std::mutex token_mu;  // guards opts.token (set_token from another thread)
-
   bool authorized(const http::request<http::string_body>& req) const {
-    std::string token;
-    {
-      std::lock_guard lock(token_mu);
-      token = opts.token;
-    }
+    std::lock_guard lock(token_mu);
     if (token.empty()) return true;
     const auto h = req[http::field::authorization];
     constexpr std::string_view kBearer = "Bearer ";
@@ -399,7 +239,13 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     if (target == "/readyz") {
       std::string why = handlers.not_ready ? handlers.not_ready() : std::string();
       if (why.empty()) co_return text_response(http::status::ok, "ready\n", "text/plain", v);
+      // A provider's error text (addresses, messages) only to who holds the token.
+      if (!authorized(req)) why = short_reason(why);
       co_return text_response(http::status::service_unavailable, why + "\n", "text/plain", v);
+    }
+    if (!get) {
+      // Anything that may change state: never on behalf of a web page (see the header).
+      if (const Refusal r = check_site(req, opts.host)) co_return error(r.status, r.message, v);
     }
     if (!authorized(req)) {
       Response res = error(http::status::unauthorized, "a bearer token is required", v);
@@ -432,11 +278,12 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
       if (req.method() != http::verb::post) {
         co_return error(http::status::method_not_allowed, "use POST", req.version());
       }
+      if (const Refusal r = check_content_type(req, false)) co_return error(r.status, r.message, v);
       co_return co_await originate(req);
     }
     const std::string calls = "/v1/calls/";
     const std::string suffix = "/transfer";
-    if (auto ev = events_request(target, calls)) {
+    if (auto ev = events_request(target)) {
       if (!get) co_return error(http::status::method_not_allowed, "use GET", v);
       const auto body = handlers.events ? handlers.events(ev->first, ev->second) : std::nullopt;
       if (!body) co_return error(http::status::not_found, "no live call " + ev->first, v);
@@ -446,6 +293,7 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
       if (req.method() != http::verb::post) {
         co_return error(http::status::method_not_allowed, "use POST", req.version());
       }
+      if (const Refusal r = check_content_type(req, true)) co_return error(r.status, r.message, v);
       co_return register_call(req, target.substr(calls.size()));
     }
     if (target.rfind(calls, 0) == 0 && target.size() > calls.size() + suffix.size() &&
@@ -463,20 +311,36 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     co_return error(http::status::not_found, "no such endpoint: " + target, req.version());
   }
 
+  /// A request that did not parse: 400, the connection closes after it.
+  static Response bad_request(const beast::error_code& ec) {
+    Response res = error(http::status::bad_request, "bad request: " + ec.message(), 11);
+    res.keep_alive(false);
+    return res;
+  }
+
+  static void limit(http::request_parser<http::string_body>& parser, std::size_t body_bytes) {
+    parser.body_limit(body_bytes);
+    parser.header_limit(8192);
+  }
+
   awaitable<void> serve(tcp::socket socket) {
+    // Counted until this coroutine ends, however it ends (also when `io` is destroyed).
+    struct Slot {
+      std::size_t& n;
+      ~Slot() { --n; }
+    } slot{connections};
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buf;
     for (;;) {
       http::request_parser<http::string_body> parser;
-      parser.body_limit(opts.max_body_bytes);
-      parser.header_limit(8192);
-      stream.expires_after(std::chrono::seconds(30));
+      limit(parser, opts.max_body_bytes);
+      // Before authentication a client gets this long for a whole request, then it is closed.
+      stream.expires_after(opts.request_timeout);
       auto [ec, n] = co_await http::async_read(stream, buf, parser, asio::as_tuple(use_awaitable));
       if (ec == http::error::end_of_stream || ec == beast::error::timeout) break;
       if (ec) {
-        Response res = error(http::status::bad_request, "bad request: " + ec.message(), 11);
-        res.keep_alive(false);
-        co_await http::async_write(stream, res, asio::as_tuple(use_awaitable));
+        stream.expires_after(opts.request_timeout);
+        co_await http::async_write(stream, bad_request(ec), asio::as_tuple(use_awaitable));
         break;
       }
       const auto req = parser.release();
@@ -491,13 +355,51 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
+  /// Over max_connections: a short 503 (one non-blocking send, whatever it takes) and close.
+  void refuse(tcp::socket& socket) {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    static constexpr std::string_view kBusy =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Content-Length: 33\r\nConnection: close\r\n\r\n{\"error\":\"too many connections\"}\n";
+    boost::system::error_code ec;
+    socket.non_blocking(true, ec);
+    socket.send(asio::buffer(kBusy.data(), kBusy.size()), 0, ec);
+    socket.close(ec);
+  }
+
   // Coroutines use `this`, not a shared owner: they run only on `io`, which stop() ends before
   // the Impl can go, and destroying `io` destroys any that never finished (an owning self here
   // would be a cycle through `io` and leak).
   awaitable<void> accept_loop() {
+    asio::steady_timer pause(io);
+    std::chrono::steady_clock::time_point logged{};
+    std::uint64_t unlogged = 0;
     for (;;) {
       auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(use_awaitable));
-      if (ec) co_return;
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec) {
+        // Out of descriptors (EMFILE, ENFILE) or the like: the listening socket is fine and the
+        // connection waits in the backlog; try again shortly instead of spinning or giving up.
+        accept_errors.fetch_add(1, std::memory_order_relaxed);
+        const auto now = std::chrono::steady_clock::now();
+        if (now - logged >= std::chrono::seconds(1)) {
+          logged = now;
+          spdlog::warn("HTTP API: accept failed: {}; retrying every 100 ms{}", ec.message(),
+                       unlogged == 0 ? std::string()
+                                     : " (" + std::to_string(unlogged) + " more not logged)");
+          unlogged = 0;
+        } else {
+          ++unlogged;
+        }
+        pause.expires_after(std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::as_tuple(use_awaitable));
+        continue;
+      }
+      if (connections >= opts.max_connections) {
+        refuse(socket);
+        continue;
+      }
+      ++connections;
       asio::co_spawn(io, serve(std::move(socket)), asio::detached);
     }
   }
@@ -514,8 +416,13 @@ void HttpApi::start() {
   if (impl_->thread.joinable()) return;
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
   impl_->thread = std::thread([i = impl_] { i->io.run(); });
+  bool with_token = false;
+  {
+    std::lock_guard lock(impl_->token_mu);
+    with_token = !impl_->token.empty();
+  }
   spdlog::info("HTTP API on {}:{} (/healthz /readyz /metrics /status /v1/...){}", impl_->opts.host,
-               port(), impl_->opts.token.empty() ? "" : ", bearer token");
+               port(), with_token ? ", bearer token" : "");
 }
 
 void HttpApi::stop() {
@@ -524,13 +431,21 @@ void HttpApi::stop() {
   impl_->thread.join();
 }
 
-void HttpApi::set_token(std::string token) {
-  std::lock_guard lock(impl_->token_mu);
-  impl_->opts.token = std::move(token);
-}
-
 unsigned short HttpApi::port() const {
   return impl_->acceptor.local_endpoint().port();
+}
+
+void HttpApi::set_token(std::string token) {
+  std::lock_guard lock(impl_->token_mu);
+  impl_->token = std::move(token);
+}
+
+std::uint64_t HttpApi::accept_errors() const {
+  return impl_->accept_errors.load(std::memory_order_relaxed);
+}
+
+std::uint64_t HttpApi::connections_refused() const {
+  return impl_->refused.load(std::memory_order_relaxed);
 }
 
 }  // namespace voxbridge::http_api

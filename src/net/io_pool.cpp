@@ -1,4 +1,5 @@
 #include "voxbridge/net/io_pool.hpp"
+#include "voxbridge/net/error_text.hpp"
 
 #include <pthread.h>
 #include <sched.h>
@@ -46,7 +47,7 @@ std::string IoPool::start(int realtime_priority) {
           return;
         } catch (const std::exception& e) {
           // A handler threw: log it and keep serving the other calls of this thread.
-          spdlog::error("io thread {}: unhandled exception: {}", i, e.what());
+          spdlog::error("io thread {}: unhandled exception: {}", i, error_text(e));
         }
       }
     });
@@ -94,7 +95,10 @@ void IoPool::stop_now() {
 
 Listener::Listener(IoPool& pool, const std::string& host, unsigned short port, OnAccept on_accept,
                    int backlog)
-    : pool_(pool), acceptor_(pool.context(0)), on_accept_(std::move(on_accept)) {
+    : pool_(pool),
+      acceptor_(pool.context(0)),
+      retry_(pool.context(0)),
+      on_accept_(std::move(on_accept)) {
   const tcp::endpoint ep(asio::ip::make_address(host), port);
   acceptor_.open(ep.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
@@ -112,19 +116,42 @@ void Listener::accept_one() {
   acceptor_.async_accept(pool_.context(index),
                          [this, index](boost::system::error_code ec, tcp::socket socket) {
                            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-                           if (!ec) {
-                             on_accept_(std::move(socket), index);
-                           } else {
-                             spdlog::warn("accept failed: {}", ec.message());
+                           if (ec) {
+                             accept_failed(ec);
+                             return;
                            }
+                           on_accept_(std::move(socket), index);
                            accept_one();
                          });
+}
+
+void Listener::accept_failed(const boost::system::error_code& ec) {
+  // Out of descriptors (EMFILE, ENFILE) or the like: accepting again at once would fail again
+  // at once (a busy loop). The connection waits in the backlog; try again after a pause.
+  accept_errors_.fetch_add(1, std::memory_order_relaxed);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - logged_ >= std::chrono::seconds(1)) {
+    logged_ = now;
+    spdlog::warn(
+        "port {}: accept failed: {}; retrying every {} ms{}", port_, ec.message(),
+        kRetryPause.count(),
+        unlogged_ == 0 ? std::string() : " (" + std::to_string(unlogged_) + " more not logged)");
+    unlogged_ = 0;
+  } else {
+    ++unlogged_;
+  }
+  retry_.expires_after(kRetryPause);
+  retry_.async_wait([this](const boost::system::error_code& tec) {
+    if (tec || !acceptor_.is_open()) return;
+    accept_one();
+  });
 }
 
 void Listener::stop() {
   asio::post(acceptor_.get_executor(), [this] {
     boost::system::error_code ec;
     acceptor_.close(ec);
+    retry_.cancel();
   });
 }
 

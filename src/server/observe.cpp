@@ -137,6 +137,21 @@ std::string Server::metrics_text() const {
     unregistered += sum(l, [](const SessionCounters& c) { return c.unregistered.value(); });
   }
   w.sample("voxbridge_connections_rejected_total", {{"reason", "unregistered"}}, unregistered);
+  w.family("voxbridge_accept_errors_total", "counter",
+           "Accepts that failed (out of file descriptors...) and were retried after a pause, by "
+           "listener (\"http\" = the HTTP API).");
+  for (std::size_t l = 0; l < nl && l < listeners_.size(); ++l) {
+    w.sample("voxbridge_accept_errors_total", {{"listener", cfg_.listeners[l].name}},
+             static_cast<double>(listeners_[l]->accept_errors()));
+  }
+  if (http_) {
+    w.sample("voxbridge_accept_errors_total", {{"listener", "http"}},
+             static_cast<double>(http_->accept_errors()));
+    w.family("voxbridge_http_connections_refused_total", "counter",
+             "HTTP API connections refused: http_max_connections were open.");
+    w.sample("voxbridge_http_connections_refused_total",
+             static_cast<double>(http_->connections_refused()));
+  }
 
   per_listener("voxbridge_frames_received_total", "counter", "Audio frames from Asterisk.",
                [](const SessionCounters& c) { return c.frames_in.value(); });

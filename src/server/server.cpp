@@ -1,5 +1,6 @@
 #include "voxbridge/server/server.hpp"
 
+#include "voxbridge/net/error_text.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/pipeline/speech_agent.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
@@ -157,7 +158,7 @@ Server::Server(const config::Config& cfg)
           }));
     } catch (const std::exception& e) {
       throw std::runtime_error("listener " + l.name + ": cannot listen on " + l.host + ":" +
-                               std::to_string(l.port) + ": " + e.what());
+                               std::to_string(l.port) + ": " + net::error_text(e));
     }
   }
   if (cfg_.control.mode != control::ControlConfig::Mode::none) {
@@ -173,6 +174,7 @@ Server::Server(const config::Config& cfg)
     http_api::HttpApiOptions o;
     net::split_host_port(g.http_listen, o.host, o.port);
     o.token = g.http_token;
+    o.max_connections = g.http_max_connections;
     http_api::HttpHandlers h;
     h.controller = control_.get();
     h.transfers = transfers_;

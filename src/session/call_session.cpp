@@ -17,6 +17,7 @@
 #include <cstring>
 #include <utility>
 
+#include "voxbridge/net/error_text.hpp"
 #include "voxbridge/net/stamped_recv.hpp"
 
 namespace voxbridge::session {
@@ -175,19 +176,19 @@ CallSession::~CallSession() {
 }
 
 void CallSession::spawn_read_loop(std::shared_ptr<CallSession> self) {
-  asio::co_spawn(socket_.get_executor(), read_loop(),
-                 [self](std::exception_ptr e, bool handed_over) {
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       spdlog::error("[{}] session read loop failed: {}", self->peer_, ex.what());
-                     }
-                   } else if (handed_over) {
-                     return;  // the pacing tick reads from now on
-                   }
-                   self->finish();
-                 });
+  asio::co_spawn(
+      socket_.get_executor(), read_loop(), [self](std::exception_ptr e, bool handed_over) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            spdlog::error("[{}] session read loop failed: {}", self->peer_, net::error_text(ex));
+          }
+        } else if (handed_over) {
+          return;  // the pacing tick reads from now on
+        }
+        self->finish();
+      });
 }
 
 void CallSession::read_on_tick() {
@@ -268,6 +269,7 @@ void CallSession::fail(EndCause cause, std::string reason) {
   playout::PacingClock::remove(*this);
   timer_.cancel();
   if (send_hangup_) {
+    arm_close_grace();
     if (write_pending_) {
       hangup_after_write_ = true;  // the frame in flight first: messages never interleave
     } else {
@@ -279,20 +281,27 @@ void CallSession::fail(EndCause cause, std::string reason) {
   }
 }
 
+void CallSession::arm_close_grace() {
+  // Asterisk closes right after a hangup (its FIN ends the read loop, which cancels this
+  // timer); we close if it does not within the grace time. Counted from the decision, not from
+  // the hangup message's write: a peer that does not read would never let that write complete,
+  // and closing the socket also ends the writes still waiting.
+  auto self = shared_from_this();
+  timer_.expires_after(config_->limits.close_grace);
+  timer_.async_wait([self](const boost::system::error_code&) {
+    boost::system::error_code ec;
+    self->socket_.close(ec);
+  });
+}
+
 void CallSession::send_hangup() {
   auto self = shared_from_this();
   asio::async_write(
       socket_, asio::buffer(audiosocket::kHangupMessage.data(), audiosocket::kHangupMessage.size()),
-      [self](const boost::system::error_code&, std::size_t) {
-        boost::system::error_code ec;
-        self->socket_.shutdown(tcp::socket::shutdown_send, ec);
-        // Asterisk closes right after a hangup (its FIN ends the read loop, which cancels this
-        // timer); close ourselves if it does not within the grace time.
-        self->timer_.expires_after(self->config_->limits.close_grace);
-        self->timer_.async_wait([self](const boost::system::error_code&) {
-          boost::system::error_code cec;
-          self->socket_.close(cec);
-        });
+      [self](const boost::system::error_code& ec, std::size_t) {
+        if (ec) return;  // closed meanwhile (the grace ran out, or the peer went)
+        boost::system::error_code sec;
+        self->socket_.shutdown(tcp::socket::shutdown_send, sec);
       });
 }
 
@@ -570,15 +579,30 @@ ssize_t CallSession::receive(std::span<std::uint8_t> buf) {
   return net::recv_stamped(fd_, buf, newest_rx_);
 }
 
+std::size_t CallSession::tick_read_budget() {
+  // Before the first audio the leg's frame size is unknown: one parser buffer.
+  if (media_.leg_codec() == LegCodec::unknown) return parser_.writable().size();
+  const std::size_t frame =
+      audiosocket::kHeaderBytes + media_.leg_bytes_for(std::chrono::milliseconds(20));
+  return kTickReadFrames * frame;
+}
+
 bool CallSession::poll_input(Clock::time_point now) {
+  // What a tick reads is bounded: a peer sending faster than real time gets what a few frames
+  // take per tick, and the rest waits in the kernel (TCP's window then slows the peer down)
+  // instead of keeping this io thread, and every other call on it, in a read loop.
+  std::size_t budget = tick_read_budget();
   for (;;) {
     auto buf = parser_.writable();
+    if (buf.size() > budget) buf = buf.first(budget);
     const ssize_t r = receive(buf);
     if (r > 0) {
       last_rx_ = now;
       const auto n = static_cast<std::size_t>(r);
       if (!consume(n)) return false;
       if (n < buf.size()) return true;  // drained (a full buffer may have more behind it)
+      budget -= n;
+      if (budget == 0) return true;  // the rest on the next tick
       continue;
     }
     if (r == 0) {

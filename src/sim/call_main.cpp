@@ -13,6 +13,7 @@
 #include "voxbridge/asr_sphinx/sphinx_asr.hpp"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/audio/wav.hpp"
+#include "voxbridge/net/error_text.hpp"
 #include "voxbridge/net/http_get.hpp"
 #include "voxbridge/net/io_pool.hpp"
 #include "voxbridge/sim/sim_call.hpp"
@@ -136,7 +137,7 @@ class EventPrinter {
       r = net::http_get(api_, "/v1/calls/" + uuid_ + "/events?from=" + std::to_string(next_),
                         token_, std::chrono::milliseconds(2000));
     } catch (const std::exception& e) {
-      warn(std::string("cannot reach ") + api_ + ": " + e.what());
+      warn(std::string("cannot reach ") + api_ + ": " + net::error_text(e));
       return;
     }
     if (r.status == 404) return;  // not up yet, or already gone

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "voxbridge/audio/g711.hpp"
+#include "voxbridge/net/error_text.hpp"
 
 namespace voxbridge::sim {
 
@@ -234,7 +235,7 @@ CallResult place_call(CallPlan plan) {
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& ex) {
-        out.error = ex.what();
+        out.error = net::error_text(ex);
       }
       return;
     }

@@ -1,4 +1,5 @@
 #include "voxbridge/webhooks/webhooks.hpp"
+#include "voxbridge/net/error_text.hpp"
 #include "voxbridge/net/url.hpp"
 
 #include <openssl/evp.h>
@@ -337,7 +338,7 @@ void WebhookSender::start() {
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-      spdlog::error("webhooks: sender failed: {}", ex.what());
+      spdlog::error("webhooks: sender failed: {}", net::error_text(ex));
     }
   });
   i.thread = std::thread([&i] { i.io.run(); });

@@ -40,8 +40,9 @@ bool can_connect(unsigned short port) {
 /// A voxbridge (or voxbridge-provider) child process, stderr captured to a file.
 struct Child {
   /// `max_file_bytes` > 0: the child runs under RLIMIT_FSIZE (as `ulimit -f` sets it).
+  /// `max_fds` > 0: under RLIMIT_NOFILE (as `ulimit -n` sets it).
   Child(const std::vector<std::string>& args, const char* bin = VOXBRIDGE_BIN,
-        rlim_t max_file_bytes = 0) {
+        rlim_t max_file_bytes = 0, rlim_t max_fds = 0) {
     log =
         std::filesystem::temp_directory_path() / ("vb_process_test_" + std::to_string(::getpid()) +
                                                   "_" + std::to_string(++counter) + ".log");
@@ -53,6 +54,10 @@ struct Child {
       if (max_file_bytes > 0) {
         const rlimit lim{max_file_bytes, max_file_bytes};
         if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) ::_exit(126);
+      }
+      if (max_fds > 0) {
+        const rlimit lim{max_fds, max_fds};
+        if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::_exit(126);
       }
       std::vector<char*> argv{const_cast<char*>(bin)};
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -236,6 +241,83 @@ TEST(Process, StatusListsTheLiveCalls) {
   EXPECT_NE(none.output().find("cannot reach the HTTP API"), std::string::npos) << none.output();
   ::kill(vb.pid, SIGTERM);
   EXPECT_EQ(vb.wait_exit(5000ms), 0);
+  std::filesystem::remove(conf);
+}
+
+/// One GET with `Connection: close`, giving up after `limit` (a connection the server never
+/// accepts would wait for ever); the response, or "" on timeout or error.
+std::string get_within(unsigned short port, const std::string& target,
+                       std::chrono::milliseconds limit) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  boost::system::error_code ec;
+  s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+  if (ec) return "";
+  const timeval tv{0, static_cast<suseconds_t>(
+                          std::chrono::duration_cast<std::chrono::microseconds>(limit).count())};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const std::string req =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (::send(s.native_handle(), req.data(), req.size(), MSG_NOSIGNAL) < 0) return "";
+  std::string all;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::recv(s.native_handle(), buf, sizeof buf, 0);
+    if (n == 0) return all;
+    if (n < 0) return "";
+    all.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+TEST(Process, RunningOutOfFileDescriptorsIsSurvivedByTheApiAndTheListener) {
+  // `ulimit -n 40`, then 80 connections to each listener, held, then closed: both accept loops
+  // hit EMFILE; once the descriptors are back /healthz answers and calls work again.
+  const unsigned short port = free_port();
+  const unsigned short api = free_port();
+  const auto conf = write_conf(
+      "[general]\nthreads = 1\nhttp_listen = 127.0.0.1:" + std::to_string(api) +
+      "\n[listener-main]\nbind = 127.0.0.1:" + std::to_string(port) + "\nagent = echo\n");
+  Child vb({"--config", conf.string()}, VOXBRIDGE_BIN, 0, 40);
+  ASSERT_TRUE(wait_listening(port)) << vb.output();
+  ASSERT_NE(get_within(api, "/healthz", 2000ms).find("200 OK"), std::string::npos) << vb.output();
+  {
+    asio::io_context io;
+    std::vector<asio::ip::tcp::socket> held;
+    for (int i = 0; i < 80; ++i) {
+      for (const unsigned short p : {api, port}) {
+        held.emplace_back(io);
+        boost::system::error_code ec;
+        held.back().connect({asio::ip::make_address("127.0.0.1"), p}, ec);
+      }
+    }
+    std::this_thread::sleep_for(300ms);  // the server takes what it can, then runs out
+  }
+  std::string health;
+  const auto until = Clock::now() + 5s;
+  while (Clock::now() < until && health.find("200 OK") == std::string::npos) {
+    health = get_within(api, "/healthz", 500ms);
+  }
+  EXPECT_NE(health.find("200 OK\r\n"), std::string::npos) << health << vb.output();
+  const auto r = voxbridge::sim::place_call(silent_call(port, 0.5));
+  EXPECT_TRUE(r.connected) << r.error;
+  EXPECT_FALSE(r.server_closed);
+  const std::string metrics = get_within(api, "/metrics", 2000ms);
+  const auto count = [&](const std::string& series) {
+    const auto at = metrics.find("\n" + series + " ");
+    return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + series.size() + 2));
+  };
+  EXPECT_GT(count("voxbridge_accept_errors_total{listener=\"http\"}"), 0) << metrics;
+  EXPECT_GT(count("voxbridge_accept_errors_total{listener=\"main\"}"), 0) << metrics;
+  // Logged at most once a second per listener, not once per failure.
+  const std::string out = vb.output();
+  std::size_t warnings = 0;
+  for (std::size_t at = 0; (at = out.find("accept failed", at)) != std::string::npos; ++at) {
+    ++warnings;
+  }
+  EXPECT_GE(warnings, 1u);
+  EXPECT_LE(warnings, 20u) << out;
+  ::kill(vb.pid, SIGTERM);
+  EXPECT_EQ(vb.wait_exit(5000ms), 0) << vb.output();
   std::filesystem::remove(conf);
 }
 

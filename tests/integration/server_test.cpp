@@ -450,6 +450,66 @@ TEST(Server, ACallerThatStopsReadingLosesFramesNotItsCall) {
   EXPECT_EQ(s.server.totals().bad_input, 0u);
 }
 
+TEST(Server, APeerThatNeverReadsLosesItsCallWithinIdleTimeoutPlusGrace) {
+  // UUID and one 48 kHz frame, then nothing, and never a read: the server's frames fill the
+  // small windows within the idle timeout, so its hangup message cannot be written. The call
+  // must still end (and free its max_calls slot) idle_timeout + hangup grace + a tick later.
+  auto cfg = test_config();
+  cfg.general.max_calls = 1;
+  cfg.general.limits.idle_timeout = 1000ms;
+  cfg.general.limits.close_grace = 500ms;
+  cfg.general.limits.send_buffer_bytes = 4096;
+  RunningServer s(cfg);
+  asio::io_context io;
+  tcp::socket sock(io);
+  sock.open(tcp::v4());
+  sock.set_option(asio::socket_base::receive_buffer_size(1024));
+  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), s.port));
+  std::vector<std::uint8_t> msg{0x01, 0x00, 0x10};
+  for (int i = 0; i < 16; ++i) msg.push_back(static_cast<std::uint8_t>(0xC0 + i));
+  msg.insert(msg.end(), {0x16, 1920 >> 8, 1920 & 0xFF});
+  msg.resize(msg.size() + 1920, 0);
+  asio::write(sock, asio::buffer(msg));
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return s.server.totals().started == 1; }));
+  ASSERT_TRUE(eventually([&] { return s.server.active_calls() == 0; }, 4000ms))
+      << "the call still holds its slot";
+  // 1000 + 500 + one 20 ms tick, plus room for a busy machine.
+  EXPECT_LE(std::chrono::steady_clock::now() - t0, 1500ms + 20ms + 250ms);
+  EXPECT_EQ(s.server.totals().ended, 1u);
+  // The slot is free again: the next call is admitted and stays up.
+  RawClient next(s.port);
+  next.send_uuid();
+  EXPECT_TRUE(eventually([&] { return s.server.totals().started == 2; }));
+  EXPECT_FALSE(next.read_until_closed(200ms).has_value());
+}
+
+TEST(Server, APeerSendingFasterThanRealTimeIsReadAFewFramesPerTick) {
+  // 400 frames (8 s of audio) in one burst: the tick reads at most kTickReadFrames of them,
+  // the rest waits in the kernel and is read later, none lost.
+  auto cfg = test_config();
+  RunningServer s(cfg);
+  RawClient c(s.port);
+  constexpr std::size_t kFrames = 400;
+  std::vector<std::uint8_t> burst{0x01, 0x00, 0x10};
+  for (int i = 0; i < 16; ++i) burst.push_back(static_cast<std::uint8_t>(0xD0 + i));
+  for (std::size_t f = 0; f < kFrames; ++f) {
+    burst.insert(burst.end(), {0x10, 320 >> 8, 320 & 0xFF});
+    burst.resize(burst.size() + 320, static_cast<std::uint8_t>(f));
+  }
+  burst.insert(burst.end(), {0x00, 0x00, 0x00});  // and hang up
+  auto writer = std::async(std::launch::async, [&] { c.send(burst); });
+  // The call's counts reach the totals once a second (50 ticks): by then the first read (one
+  // parser buffer, 25 frames) and 50 ticks of 4 frames at most.
+  ASSERT_TRUE(eventually([&] { return s.server.totals().frames_in > 0; }));
+  const std::uint64_t first = s.server.totals().frames_in;
+  EXPECT_LE(first, 25u + session::CallSession::kTickReadFrames * 60u);
+  writer.get();
+  ASSERT_TRUE(eventually([&] { return s.server.totals().ended == 1; }, 4000ms));
+  EXPECT_EQ(s.server.totals().frames_in, kFrames);
+  EXPECT_EQ(s.server.totals().bad_input, 0u);
+}
+
 TEST(Server, ReadingOnArrivalInsteadOfOnTheTickEchoesToo) {
   auto cfg = test_config();
   cfg.general.read_on_tick = false;

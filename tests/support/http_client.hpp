@@ -11,6 +11,7 @@
 namespace voxbridge::testing {
 
 /// Sends `method target` with `body` (and a bearer token if given); returns status and body.
+/// A POST says its body's type as the API wants it: JSON if it starts with '{', else form data.
 inline std::pair<int, std::string> http_request(unsigned short port,
                                                 boost::beast::http::verb method,
                                                 const std::string& target,
@@ -23,6 +24,11 @@ inline std::pair<int, std::string> http_request(unsigned short port,
   http::request<http::string_body> req{method, target, 11};
   req.set(http::field::host, "127.0.0.1");
   if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  if (method == http::verb::post) {
+    req.set(http::field::content_type, body.empty() || body.front() == '{'
+                                           ? "application/json"
+                                           : "application/x-www-form-urlencoded");
+  }
   req.body() = body;
   req.prepare_payload();
   http::write(sock, req);

@@ -39,6 +39,8 @@ class CidrSet {
   /// Loopback and the private ranges: 127.0.0.0/8, ::1, 10/8, 172.16/12, 192.168/16,
   /// fc00::/7 (unique local), fe80::/10 (link local).
   static CidrSet private_networks();
+  /// 127.0.0.0/8 and ::1: the default of a listener (Asterisk on the same host).
+  static CidrSet loopback();
   bool contains(const boost::asio::ip::address& a) const;
   const std::vector<Cidr>& networks() const { return nets_; }
   std::string text() const;
@@ -47,13 +49,15 @@ class CidrSet {
   std::vector<Cidr> nets_;
 };
 
+/// The defaults suit one PBX carrying up to 2,048 calls that starts up to 500 a second (and
+/// 1,000 at once); half of the default max_calls, so one peer cannot take them all.
 struct PeerLimits {
   /// New connections per second a peer may open (sustained); 0 = unlimited.
-  double rate_per_second = 0;
+  double rate_per_second = 500;
   /// Connections a peer may open at once above the rate (bucket size).
-  double burst = 20;
+  double burst = 1000;
   /// Calls a peer may have open at once; 0 = unlimited.
-  std::size_t max_calls = 0;
+  std::size_t max_calls = 2048;
 };
 
 enum class Verdict { admit, rate_limited, too_many_calls };

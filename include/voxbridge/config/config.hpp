@@ -62,6 +62,8 @@ struct GeneralConfig {
   /// Bearer token the HTTP API wants (from the environment or a file: `${NAME}`,
   /// `${file:/run/secrets/x}`); required when http_listen is not a loopback address.
   std::string http_token;
+  /// HTTP API connections served at once; more are answered 503 and closed at once.
+  std::size_t http_max_connections = 64;
   /// How often the providers in use get a gRPC health check (readiness); 0 = never.
   std::chrono::seconds provider_check_interval{10};
 };
@@ -73,8 +75,8 @@ struct ListenerConfig {
   session::CodecMode codec = session::CodecMode::auto_detect;
   audio::G711Law g711 = audio::G711Law::ulaw;  ///< what `auto` assumes for 160-byte frames
   std::string agent = "receptionist";
-  /// Who may connect (`allow`): loopback and the private ranges unless configured.
-  access::CidrSet allow = access::CidrSet::private_networks();
+  /// Who may connect (`allow`): loopback only unless configured.
+  access::CidrSet allow = access::CidrSet::loopback();
   /// Per-peer connection rate, burst and concurrent calls (0 = unlimited).
   access::PeerLimits peer_limits;
   /// Refuse calls whose UUID was not pre-registered (POST /v1/calls/UUID).

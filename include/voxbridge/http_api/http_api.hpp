@@ -23,10 +23,23 @@
 //
 // Bound to 127.0.0.1 by default ([general] http_listen). With a token ([general] http_token,
 // required by the configuration when the address is not loopback) every endpoint except
-// /healthz and /readyz wants `Authorization: Bearer TOKEN` (401 otherwise). One thread of its
-// own; requests and bodies are size-limited.
+// /healthz and /readyz wants `Authorization: Bearer TOKEN` (401 otherwise); /readyz tells an
+// unauthenticated caller only the short reason ("provider NAME (SERVICE) down", "draining").
+//
+// A web page in a browser on the PBX host must not drive the API: a request that changes state
+// (any method but GET and HEAD) needs `Content-Type: application/json` (415; pre-registration
+// also takes application/x-www-form-urlencoded, what Asterisk's CURL() sends), a Host header
+// that is an IP address, `localhost` or the listen address (403: DNS rebinding), and no
+// Origin header other than the API's own (403), token or not.
+//
+// Limits: `max_connections` at once (more are answered 503 and closed at once, counted);
+// a request (head and body) must arrive within `request_timeout` of the connection or of the
+// previous answer; a failing accept (out of descriptors) is retried every 100 ms, logged at
+// most once a second and counted, and the API serves again once descriptors are back.
+// One thread of its own; requests and bodies are size-limited.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -34,7 +47,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 namespace voxbridge::control {
 class Controller;
@@ -62,26 +78,50 @@ struct HttpApiOptions {
   unsigned short port = 0;  ///< 0 = ephemeral (tests)
   std::size_t max_body_bytes = 16 * 1024;
   std::string token;  ///< bearer token; empty = none (loopback only)
+  /// Connections served at once ([general] http_max_connections); more are refused.
+  std::size_t max_connections = 64;
+  /// A request's head and body must be in within this (unauthenticated clients cannot hold
+  /// a connection longer); an originate then waits as long as Asterisk rings.
+  std::chrono::milliseconds request_timeout{5000};
 };
 
 /// Pre-registered calls (POST /v1/calls/UUID): metadata by UUID, with a time to live. Any
-/// thread.
+/// thread; take() (the io threads, once per call) costs a hash lookup, add() also removes
+/// what has expired, oldest first, each entry once.
 class Registrations {
  public:
-  static constexpr std::size_t kMaxEntries = 100000;
+  static constexpr std::size_t kMaxEntries = 10000;
+  static constexpr std::size_t kMaxKeys = 32;         ///< metadata pairs per entry
+  static constexpr std::size_t kMaxKeyBytes = 64;     ///< per metadata name
+  static constexpr std::size_t kMaxValueBytes = 512;  ///< per metadata value
+  /// Metadata bytes of all entries together (names + values + 64 per pair for the map).
+  static constexpr std::size_t kMaxTotalBytes = 8 * 1024 * 1024;
   using Clock = std::chrono::steady_clock;
-  /// False if the book is full (the oldest are not evicted: a flood cannot push out calls).
-  bool add(const std::string& uuid, std::map<std::string, std::string> metadata,
-           std::chrono::seconds ttl, Clock::time_point now = Clock::now());
+  using Metadata = std::map<std::string, std::string>;
+  /// Why metadata is refused (too many pairs, a name or value too long); empty if it fits.
+  static std::string check(const Metadata& metadata);
+  /// False if the metadata does not fit (check()) or the book is full (the oldest are not
+  /// evicted: a flood cannot push out calls).
+  bool add(const std::string& uuid, Metadata metadata, std::chrono::seconds ttl,
+           Clock::time_point now = Clock::now());
   /// The metadata of a registered, unexpired UUID; removes it (a UUID is used once).
-  std::optional<std::map<std::string, std::string>> take(const std::string& uuid,
-                                                         Clock::time_point now = Clock::now());
+  std::optional<Metadata> take(const std::string& uuid, Clock::time_point now = Clock::now());
   std::size_t size();
+  /// Metadata bytes held, as counted against kMaxTotalBytes.
+  std::size_t bytes();
 
  private:
+  struct Entry {
+    Metadata metadata;
+    Clock::time_point expires;
+    std::size_t bytes = 0;
+  };
   void expire(Clock::time_point now);
+  void erase(std::unordered_map<std::string, Entry>::iterator it);
   std::mutex mu_;
-  std::map<std::string, std::pair<std::map<std::string, std::string>, Clock::time_point>> entries_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::set<std::pair<Clock::time_point, std::string>> by_expiry_;
+  std::size_t bytes_ = 0;
 };
 
 /// What the API serves, from the server around it (each may be empty).
@@ -111,9 +151,12 @@ class HttpApi {
   void start();
   void stop();
   unsigned short port() const;
-  /// Replaces the bearer token (SIGHUP reload); the next request is checked against it. Any
-  /// thread.
+  /// A new bearer token (empty = none) for every request from the next one on; any thread.
   void set_token(std::string token);
+  /// Accepts that failed (out of descriptors...), retried after a pause. Any thread.
+  std::uint64_t accept_errors() const;
+  /// Connections refused because max_connections were open. Any thread.
+  std::uint64_t connections_refused() const;
 
   struct Impl;
 

@@ -2,9 +2,13 @@
 // that hand each accepted socket, already bound to the next thread's io_context, to a callback.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -46,7 +50,9 @@ class IoPool {
   std::size_t next_ = 0;
 };
 
-/// Accepts TCP connections on one endpoint (accepts run on context 0 of the pool).
+/// Accepts TCP connections on one endpoint (accepts run on context 0 of the pool). A failed
+/// accept (out of descriptors: EMFILE, ENFILE) is retried after 100 ms, logged at most once a
+/// second and counted; the connections wait in the backlog meanwhile.
 class Listener {
  public:
   /// Called on the accepting thread (context 0) with a socket bound to context `index`; the
@@ -61,13 +67,22 @@ class Listener {
   void stop();
   /// The port actually bound (useful with port 0).
   unsigned short port() const { return port_; }
+  /// Accepts that failed and were retried (any thread).
+  std::uint64_t accept_errors() const { return accept_errors_.load(std::memory_order_relaxed); }
+
+  static constexpr std::chrono::milliseconds kRetryPause{100};
 
  private:
   void accept_one();
+  void accept_failed(const boost::system::error_code& ec);
   IoPool& pool_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_;
   OnAccept on_accept_;
   unsigned short port_;
+  std::atomic<std::uint64_t> accept_errors_{0};
+  std::chrono::steady_clock::time_point logged_{};
+  std::uint64_t unlogged_ = 0;
 };
 
 /// Lowers the calling thread's CPU priority to `nice` (once per thread; never raises it), for

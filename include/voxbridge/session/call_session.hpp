@@ -52,7 +52,8 @@ struct SessionLimits {
   std::chrono::milliseconds handshake_timeout{5000};  ///< connect -> UUID
   std::chrono::milliseconds idle_timeout{10000};      ///< nothing from Asterisk; 0 = off
   std::chrono::milliseconds max_call_duration{0};     ///< 0 = unlimited
-  /// After the server's hangup message: how long Asterisk may take to close before we do.
+  /// After the server decides to hang up: how long Asterisk may take to close before we do,
+  /// whether or not it reads the hangup message (a peer that does not read cannot hold a call).
   std::chrono::milliseconds close_grace{2000};
 };
 
@@ -176,6 +177,10 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
                     private playout::PacingClock::Client,
                     private Mailbox::Owner {
  public:
+  /// Frames (of the leg's 20 ms size) one pacing tick reads at most: Asterisk sends one per
+  /// tick; the rest is room to catch up after a stall. More waits in the kernel.
+  static constexpr std::size_t kTickReadFrames = 4;
+
   /// Starts serving an accepted socket. `clock` is the pacing clock of the socket's io thread;
   /// `list` (may be null) is that thread's call list; `mailbox` (may be null: one per call is
   /// made) its way back from other threads.
@@ -247,6 +252,10 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   void start_talkspurt();
   void send_frame(std::span<const std::uint8_t> msg);
   void send_hangup();
+  /// Closes the socket `close_grace` from now unless the peer closes first.
+  void arm_close_grace();
+  /// Bytes one tick may read: kTickReadFrames frames of the leg (one buffer before the first).
+  std::size_t tick_read_budget();
   bool handle(const audiosocket::Message& m);
   void fail(EndCause cause, std::string reason);
   void finish();

@@ -40,6 +40,26 @@ TEST(Config, DefaultsWorkWithoutAFile) {
   EXPECT_NE(c.find_agent("playback"), nullptr);
 }
 
+TEST(Config, ByDefaultOnlyLoopbackMayConnectAndPerPeerLimitsAreOn) {
+  const Config c = default_config();
+  const auto& l = c.listeners.at(0);
+  namespace ip = boost::asio::ip;
+  EXPECT_TRUE(l.allow.contains(ip::make_address("127.0.0.1")));
+  EXPECT_TRUE(l.allow.contains(ip::make_address("::1")));
+  EXPECT_FALSE(l.allow.contains(ip::make_address("10.1.2.3")));
+  EXPECT_FALSE(l.allow.contains(ip::make_address("192.168.1.20")));
+  EXPECT_FALSE(l.allow.contains(ip::make_address("172.17.0.1")));
+  EXPECT_FALSE(l.allow.contains(ip::make_address("fd00::5")));
+  EXPECT_EQ(l.peer_limits.max_calls, 2048u);
+  EXPECT_EQ(l.peer_limits.rate_per_second, 500);
+  EXPECT_EQ(l.peer_limits.burst, 1000);
+  // The line README and the sample show for a PBX elsewhere.
+  const Config pbx =
+      parse_config("[listener-main]\nallow = 127.0.0.0/8, ::1, 192.0.2.10\n", "voxbridge.conf");
+  EXPECT_TRUE(pbx.listeners.at(0).allow.contains(ip::make_address("192.0.2.10")));
+  EXPECT_FALSE(pbx.listeners.at(0).allow.contains(ip::make_address("192.0.2.11")));
+}
+
 TEST(Config, TheShippedSampleParsesToTheDefaults) {
   std::ifstream f(std::string(VB_SAMPLE_CONF));
   std::stringstream ss;
@@ -48,6 +68,12 @@ TEST(Config, TheShippedSampleParsesToTheDefaults) {
   const Config c = parse_config(ss.str(), "voxbridge.conf.sample");
   const Config d = default_config();
   EXPECT_EQ(c.general.threads, d.general.threads);
+  EXPECT_EQ(c.listeners.at(0).allow.text(), d.listeners.at(0).allow.text());
+  EXPECT_EQ(c.listeners.at(0).peer_limits.max_calls, d.listeners.at(0).peer_limits.max_calls);
+  EXPECT_EQ(c.listeners.at(0).peer_limits.rate_per_second,
+            d.listeners.at(0).peer_limits.rate_per_second);
+  EXPECT_EQ(c.listeners.at(0).peer_limits.burst, d.listeners.at(0).peer_limits.burst);
+  EXPECT_EQ(c.general.http_max_connections, d.general.http_max_connections);
   EXPECT_EQ(c.general.max_calls, d.general.max_calls);
   EXPECT_EQ(c.general.limits.max_payload_bytes, d.general.limits.max_payload_bytes);
   EXPECT_EQ(c.general.limits.idle_timeout, d.general.limits.idle_timeout);

@@ -15,6 +15,10 @@
 #include <string>
 #include <thread>
 
+#include <boost/system/system_error.hpp>
+#include <stdexcept>
+
+#include "voxbridge/net/error_text.hpp"
 #include "voxbridge/net/io_pool.hpp"
 #include "voxbridge/net/stamped_recv.hpp"
 
@@ -147,6 +151,25 @@ TEST(YieldToIoThreads, LowersOnlyTheCallingThreadOnce) {
   EXPECT_EQ(first, main_nice + 7);
   EXPECT_EQ(second, main_nice + 7);
   EXPECT_EQ(nice_of_this_thread(), main_nice);  // the other threads keep theirs
+}
+
+}  // namespace
+}  // namespace voxbridge::net
+
+namespace voxbridge::net {
+namespace {
+
+TEST(ErrorText, ASystemErrorReadsAsItsMessageWithoutBoostsSourceLocation) {
+  // What a coroutine's failed connect throws: the location is recorded since Boost 1.79.
+  static constexpr boost::source_location kWhere = BOOST_CURRENT_LOCATION;
+  const boost::system::error_code ec(ECONNREFUSED, boost::system::system_category(), &kWhere);
+  const boost::system::system_error located(ec, "connect");
+  EXPECT_EQ(error_text(located), "connect: Connection refused");
+  EXPECT_EQ(error_text(boost::system::system_error(ec)), "Connection refused");
+  EXPECT_EQ(error_text(boost::system::error_code(ECONNREFUSED, boost::system::system_category())),
+            "Connection refused");
+  EXPECT_EQ(error_text(std::runtime_error("listener main: cannot listen")),
+            "listener main: cannot listen");
 }
 
 }  // namespace
