@@ -142,6 +142,81 @@ TEST(OpenAi, HttpErrorsStallsAndDeadServersEndTheTurnWithAnError) {
   EXPECT_LT(r.took_ms, 2000);
 }
 
+// A hostile or broken server: each response below breaks one limit of openai.hpp, and the turn
+// ends with RESOURCE_EXHAUSTED naming it, having held no more than that limit.
+constexpr int kResourceExhausted = 8;
+
+TEST(OpenAi, AnEndlessLineEndsTheTurnAtTheLineLimit) {
+  MockChatServer m;
+  MockChatServer::Script s{200, "", {MockChatServer::text("Hi. ")}};
+  s.flood = R"(data: {"choices":[{"delta":{"content":")" + std::string(1000, 'a');
+  s.flood_bytes = 8u << 20;  // 8 MiB and never a line end
+  m.set_script(s);
+  const auto r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_EQ(r.error.message,
+            "the model's response broke a limit: event-stream line longer than 65536 bytes");
+  ASSERT_EQ(r.texts.size(), 1u);
+  EXPECT_LT(r.took_ms, 3000);
+}
+
+TEST(OpenAi, HugeToolArgumentsEndTheTurnAtTheirLimit) {
+  MockChatServer m;
+  MockChatServer::Script s{200, "", {MockChatServer::tool(0, "transfer", R"({"target":")")}};
+  for (int i = 0; i < 1000; ++i) s.events.push_back(MockChatServer::tool(0, "", "9011441234567"));
+  s.events.push_back(MockChatServer::tool(0, "", R"("})"));
+  s.events.push_back(MockChatServer::done());
+  m.set_script(s);
+  const auto r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_EQ(r.error.message,
+            "the model's response broke a limit: tool arguments longer than 8192 bytes");
+  EXPECT_TRUE(r.actions.empty());
+}
+
+TEST(OpenAi, ThousandsOfToolIndexesEndTheTurnAtTheToolCallLimit) {
+  MockChatServer m;
+  MockChatServer::Script s{200, "", {}};
+  for (int i = 0; i < 5000; ++i) {
+    s.events.push_back(MockChatServer::tool(i, "send_dtmf", R"({"digits":"1"})"));
+  }
+  s.events.push_back(MockChatServer::done());
+  m.set_script(s);
+  auto r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_EQ(r.error.message,
+            "the model's response broke a limit: tool call index 8 (at most 8 tool calls a turn, "
+            "index 0-7)");
+  EXPECT_TRUE(r.actions.empty());
+
+  // A negative or absurd index is refused the same way (never a huge map key).
+  m.set_script({200, "", {MockChatServer::tool(-1, "hang_up", "{}"), MockChatServer::done()}});
+  r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_NE(r.error.message.find("tool call index -1"), std::string::npos) << r.error.message;
+
+  // A long tool name too.
+  m.set_script(
+      {200, "", {MockChatServer::tool(0, std::string(65, 'x'), "{}"), MockChatServer::done()}});
+  r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.message, "the model's response broke a limit: tool name longer than 64 bytes");
+}
+
+TEST(OpenAi, ABodyThatNeverEndsIsCutAtTheResponseLimit) {
+  MockChatServer m;
+  MockChatServer::Script s{200, "", {MockChatServer::text("Hi. ")}};
+  s.flood = ": keep-alive\n\n";  // valid comments, forever
+  s.flood_bytes = 64u << 20;
+  m.set_script(s);
+  const auto r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_EQ(r.error.message,
+            "the model's response broke a limit: response body longer than 1048576 bytes");
+  EXPECT_LT(r.took_ms, 3000);
+  // The client hung up at its limit: the server could not write what it meant to.
+  EXPECT_LT(m.body_bytes_sent(), 32u << 20);
+}
+
 TEST(OpenAi, HttpsVerifiesTheServerAgainstTheConfiguredCa) {
   MockChatServer m(true);  // https://localhost:PORT, a self-signed certificate
   m.set_script({200, "", {MockChatServer::text("Secure hello."), MockChatServer::done()}});
@@ -225,6 +300,17 @@ TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
   r = sim::place_call(plan);
   EXPECT_TRUE(r.server_sent_hangup);  // retried once, then the fallback beeps and a hangup
   EXPECT_EQ(m.requests().size(), 3u);
+  EXPECT_LT(r.duration_ms, 6000);
+
+  // A hostile server (a line that never ends) is a failure like any other: one retry, then the
+  // fallback; the call is not held while the server streams.
+  MockChatServer::Script endless{200, "", {}};
+  endless.flood = "data: " + std::string(4096, 'z');
+  endless.flood_bytes = 8u << 20;
+  m.set_script(endless);
+  r = sim::place_call(plan);
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_EQ(m.requests().size(), 5u);
   EXPECT_LT(r.duration_ms, 6000);
 }
 
