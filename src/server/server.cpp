@@ -116,7 +116,8 @@ Server::Server(const config::Config& cfg)
         if (t->address == config::kBuiltinAddress) t->address = builtin_->address();
       }
     }
-    spdlog::info("built-in providers (PocketSphinx, rules, Flite) on {}", builtin_->address());
+    spdlog::info("built-in providers (PocketSphinx, rules, Flite{}) on {} (this user only)",
+                 cfg_.openai.empty() ? "" : ", OpenAI-compatible", builtin_->address());
   }
   if (cfg_.recording.enabled) {
     recording::RecorderOptions ro;

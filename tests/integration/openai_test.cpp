@@ -3,8 +3,20 @@
 // through a whole call.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -245,6 +257,63 @@ TEST(OpenAi, ACancelledTurnStopsAtOnce) {
   r = turn(o, "hi", [&] { return seen || (seen = Clock::now() - t0 > 200ms); });
   EXPECT_EQ(r.error.code, 1);  // CANCELLED
   EXPECT_LT(r.took_ms, 1000);
+}
+
+TEST(BuiltinProviders, NoOtherUserOfTheHostCanReachTheInProcessProviders) {
+  // They serve the OpenAI-compatible LLM with the configured key: a local user who could reach
+  // them could spend it.
+  MockChatServer m;
+  provider_host::BuiltinOptions bo;
+  bo.asr = bo.tts = false;
+  bo.openai["gpt"] = options_for(m);
+  std::string dir;
+  {
+    provider_host::BuiltinProviders host(bo);
+    const std::string addr = host.address();
+    // A process of another user (root here drops to nobody) tries to connect, over TCP or the
+    // Unix socket, whichever the providers use.
+    sockaddr_storage sa{};
+    socklen_t sa_len = 0;
+    if (addr.rfind("unix:", 0) == 0) {
+      auto* un = reinterpret_cast<sockaddr_un*>(&sa);
+      un->sun_family = AF_UNIX;
+      ASSERT_LT(addr.size() - 5, sizeof un->sun_path);
+      std::memcpy(un->sun_path, addr.data() + 5, addr.size() - 5);
+      sa_len = sizeof(sockaddr_un);
+    } else {
+      auto* in = reinterpret_cast<sockaddr_in*>(&sa);
+      in->sin_family = AF_INET;
+      in->sin_port = htons(static_cast<std::uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1))));
+      in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      sa_len = sizeof(sockaddr_in);
+    }
+    if (::geteuid() == 0) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {  // only async-signal-safe calls from here
+        constexpr long kNobody = 65534;
+        if (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
+            ::syscall(SYS_setresgid, kNobody, kNobody, kNobody) != 0 ||
+            ::syscall(SYS_setresuid, kNobody, kNobody, kNobody) != 0) {
+          ::_exit(3);
+        }
+        const int fd = ::socket(sa.ss_family, SOCK_STREAM, 0);
+        if (fd < 0) ::_exit(4);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sa_len) == 0) ::_exit(1);
+        ::_exit(errno == EACCES ? 0 : 2);
+      }
+      int status = 0;
+      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+      ASSERT_TRUE(WIFEXITED(status));
+      EXPECT_EQ(WEXITSTATUS(status), 0) << "1 = user nobody connected to the providers at " << addr;
+    }
+    ASSERT_EQ(addr.rfind("unix:", 0), 0u) << addr;
+    dir = std::filesystem::path(addr.substr(5)).parent_path().string();
+    struct stat st {};
+    ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    EXPECT_EQ(st.st_uid, ::geteuid());
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir)) << dir;  // removed when the providers stop
 }
 
 TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
