@@ -1,5 +1,6 @@
 #include "voxbridge/server/server.hpp"
 
+#include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/pipeline/speech_agent.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
@@ -267,7 +268,8 @@ void Server::check_providers(std::chrono::milliseconds timeout) const {
     if (p.serving) {
       spdlog::info("provider {} at {}: {} serving", p.name, p.address, p.service);
     } else {
-      spdlog::warn("provider {} at {}: {} {}", p.name, p.address, p.service, p.detail);
+      spdlog::warn("provider {} at {}: {} {}", p.name, p.address, p.service,
+                   logtext::log_text(p.detail));
     }
   }
 }
@@ -288,7 +290,7 @@ void Server::monitor_providers() {
       if (down.empty()) {
         spdlog::info("providers: all serving again");
       } else {
-        spdlog::warn("not ready: {}", down);
+        spdlog::warn("not ready: {}", logtext::log_text(down));
       }
       last = down;
     }
