@@ -12,11 +12,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -316,44 +321,59 @@ TEST(BuiltinProviders, NoOtherUserOfTheHostCanReachTheInProcessProviders) {
   EXPECT_FALSE(std::filesystem::exists(dir)) << dir;  // removed when the providers stop
 }
 
-TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
-  // ASR and TTS are the scripted fakes; the LLM is the built-in provider host's OpenAI-compatible
-  // dialogue talking to the mock.
+/// A call into voxbridge whose ASR and TTS are the scripted fakes and whose LLM is the built-in
+/// provider host's OpenAI-compatible dialogue talking to the mock.
+struct CallThroughHost {
   MockChatServer m;
   testing::FakeRecognizer asr;
   testing::FakeSynthesizer tts;
-  testing::FakeProviderServer fakes({&asr, &tts});
-  provider_host::BuiltinOptions bo;
-  bo.asr = bo.tts = false;
-  bo.openai["gpt"] = options_for(m);
-  provider_host::BuiltinProviders host(bo);
+  testing::FakeProviderServer fakes{{&asr, &tts}};
+  provider_host::BuiltinProviders host{host_options(m)};
+  testing::RunningServer s{server_config(fakes.address(), host.address())};
+  sim::CallPlan plan = call_plan(s.port);
 
-  config::Config c = config::default_config();
-  c.listeners[0].port = 0;
-  c.listeners[0].agent = "bot";
-  c.general.threads = 2;
-  c.general.log_level = "warning";
-  agent::AgentSpec a;
-  a.name = "bot";
-  a.type = agent::AgentSpec::Type::pipeline;
-  c.agents.push_back(a);
-  pipeline::PipelineSpec p;
-  p.greeting = "";
-  p.asr = p.tts = {"fake", fakes.address(), false, "", 0ms, {}, "", ""};
-  p.llm = {"gpt", host.address(), false, "", 0ms, {{"vb-openai", "gpt"}}, "", ""};
-  c.pipelines["bot"] = p;
-  testing::RunningServer s(c);
+  static provider_host::BuiltinOptions host_options(const MockChatServer& m) {
+    provider_host::BuiltinOptions bo;
+    bo.asr = bo.tts = false;
+    bo.openai["gpt"] = options_for(m);
+    return bo;
+  }
+  static config::Config server_config(const std::string& fakes, const std::string& host) {
+    config::Config c = config::default_config();
+    c.listeners[0].port = 0;
+    c.listeners[0].agent = "bot";
+    c.general.threads = 2;
+    c.general.log_level = "warning";
+    agent::AgentSpec a;
+    a.name = "bot";
+    a.type = agent::AgentSpec::Type::pipeline;
+    c.agents.push_back(a);
+    pipeline::PipelineSpec p;
+    p.greeting = "";
+    p.asr = p.tts = {"fake", fakes, false, "", 0ms, {}, "", ""};
+    p.llm = {"gpt", host, false, "", 0ms, {{"vb-openai", "gpt"}}, "", ""};
+    c.pipelines["bot"] = p;
+    return c;
+  }
+  static sim::CallPlan call_plan(unsigned short port) {
+    std::vector<std::int16_t> audio = testing::silence(16000, 0.3);
+    testing::append(audio, testing::voice(16000, 0.6));
+    testing::append(audio, testing::silence(16000, 2.5));
+    sim::CallPlan plan;
+    plan.port = port;
+    plan.format = *sim::LegFormat::parse("slin16");
+    plan.audio = audio;
+    plan.hangup_at_end = false;
+    plan.max_duration = 15s;
+    return plan;
+  }
+};
 
-  std::vector<std::int16_t> audio = testing::silence(16000, 0.3);
-  testing::append(audio, testing::voice(16000, 0.6));
-  testing::append(audio, testing::silence(16000, 2.5));
-  sim::CallPlan plan;
-  plan.port = s.port;
-  plan.format = *sim::LegFormat::parse("slin16");
-  plan.audio = audio;
-  plan.hangup_at_end = false;
-  plan.max_duration = 15s;
-
+TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
+  CallThroughHost call;
+  auto& m = call.m;
+  auto& tts = call.tts;
+  const auto& plan = call.plan;
   m.set_script({200,
                 "",
                 {MockChatServer::text("Hello there, "), MockChatServer::text("friend."),
@@ -381,6 +401,37 @@ TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
   EXPECT_TRUE(r.server_sent_hangup);
   EXPECT_EQ(m.requests().size(), 5u);
   EXPECT_LT(r.duration_ms, 6000);
+}
+
+TEST(OpenAi, TheModelsTextCannotForgeALogLine) {
+  // The reply goes into the turn's log line (info): a line break in it must not start a line.
+  auto out = std::make_shared<std::ostringstream>();
+  const auto previous = spdlog::default_logger();
+  {
+    CallThroughHost call;
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*out)));
+    spdlog::set_level(spdlog::level::info);
+    call.m.set_script(
+        {200,
+         "",
+         {MockChatServer::text("Hello.\nFORGED call end uuid=0 by=caller\r\u2028 \"x"),
+          MockChatServer::tool(0, "hang_up", R"({"final_words":"Bye."})"),
+          MockChatServer::done()}});
+    const auto r = sim::place_call(call.plan);
+    EXPECT_TRUE(r.server_sent_hangup);
+  }  // the server has stopped: nothing writes to `out` any more
+  spdlog::set_default_logger(previous);
+  const std::string log = out->str();
+  std::istringstream lines(log);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    EXPECT_EQ(line.rfind("[20", 0), 0u) << "a line not written by the logger: " << line;
+  }
+  EXPECT_GT(n, 0);
+  EXPECT_NE(log.find(R"(reply="Hello.\nFORGED call end uuid=0 by=caller\r\u2028 \"xBye.")"),
+            std::string::npos)
+      << log;
 }
 
 }  // namespace

@@ -22,9 +22,16 @@ namespace http = boost::beast::http;
 using asio::ip::tcp;
 
 namespace {
+/// A JSON string (RFC 8259 section 7: quote, backslash and controls escaped).
 std::string quoted(const std::string& s) {
   std::string out = "\"";
   for (const char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
+      out += esc;
+      continue;
+    }
     if (c == '"' || c == '\\') out.push_back('\\');
     out.push_back(c);
   }
