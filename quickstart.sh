@@ -100,6 +100,11 @@ cmd_test() {
   "$root/build-fuzz/tests/fuzz/http_request_fuzz" -max_total_time="${VOXBRIDGE_HTTP_FUZZ_SECONDS:-20}" \
     -print_final_stats=1 "$work" "$root/tests/fuzz/corpus/http_request" 2>&1 | tail -n 12
   rm -rf "$work"
+  step "libFuzzer: SSE parser for ${VOXBRIDGE_SSE_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
+  work=$(mktemp -d)
+  "$root/build-fuzz/tests/fuzz/sse_parser_fuzz" -max_total_time="${VOXBRIDGE_SSE_FUZZ_SECONDS:-20}" \
+    -print_final_stats=1 "$work" "$root/tests/fuzz/corpus/sse_parser" 2>&1 | tail -n 12
+  rm -rf "$work"
 
   step "end-to-end: real Asterisk calls into voxbridge (Asterisk is built once into $VOXBRIDGE_ASTERISK_PREFIX)"
   if [ ! -d "$asterisk_src" ]; then

@@ -1,4 +1,5 @@
 #include "voxbridge/control/controller.hpp"
+#include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/net/error_text.hpp"
 
 #include <spdlog/spdlog.h>
@@ -111,7 +112,7 @@ void Controller::State::deny_action(const std::string& uuid, const agent::Action
                                     const std::string& why,
                                     const std::function<void(std::string)>& done) {
   counters.actions_denied.fetch_add(1);
-  spdlog::warn("call uuid={}: {}: denied: {}", uuid, guard::printable(describe_request(r)), why);
+  spdlog::warn("call uuid={}: {}: denied: {}", uuid, logtext::log_text(describe_request(r)), why);
   done("denied: " + why);
 }
 
@@ -334,7 +335,7 @@ void Controller::State::originate(OriginateRequest req, std::function<void(Origi
   if (why.empty() && !req.agent.empty()) why = guard::check_agent_name(req.agent);
   if (!why.empty()) {
     counters.actions_denied.fetch_add(1);
-    spdlog::warn("originate to {}: denied: {}", guard::printable(req.to), why);
+    spdlog::warn("originate to {}: denied: {}", logtext::log_text(req.to), why);
     res.outcome = OriginateResult::Outcome::denied;
     res.detail = why;
     done(res);

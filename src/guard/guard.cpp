@@ -1,5 +1,7 @@
 #include "voxbridge/guard/guard.hpp"
 
+#include "voxbridge/logtext/log_text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -21,7 +23,7 @@ constexpr std::string_view kWordDash =
 /// The text quoted for an error message, with control bytes escaped and cut short: whatever
 /// was refused may itself be hostile (a log line or a JSON result carries it).
 std::string shown(std::string_view s) {
-  return "'" + printable(s, 40) + "'";
+  return "'" + logtext::log_text(s, 40) + "'";
 }
 
 std::string too_long(const char* what, std::size_t max) {
@@ -100,24 +102,6 @@ bool listed(const std::vector<std::string>& allowed, std::string_view name) {
 }
 
 }  // namespace
-
-std::string printable(std::string_view s, std::size_t max) {
-  std::string out;
-  out.reserve(std::min(s.size(), max) + 3);
-  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
 
 std::string check_dial_string(std::string_view s) {
   if (s.empty()) return "empty number";

@@ -1,6 +1,8 @@
 #include "voxbridge/llm_openai/openai.hpp"
+#include "voxbridge/llm_openai/sse_parser.hpp"
 #include "voxbridge/net/url.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,7 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
-#include <map>
+#include <cstdint>
 #include <optional>
 
 namespace voxbridge::llm_openai {
@@ -27,7 +29,7 @@ using asio::ip::tcp;
 namespace {
 
 constexpr int kOk = 0, kCancelled = 1, kInvalidArgument = 3, kDeadlineExceeded = 4,
-              kUnavailable = 14, kInternal = 13;
+              kResourceExhausted = 8, kUnavailable = 14, kInternal = 13;
 
 /// The base URL ("http[s]://host[:port]/v1"): requests go to its path + "/chat/completions".
 std::optional<net::HttpUrl> parse_base_url(const std::string& s) {
@@ -81,29 +83,46 @@ common::v1::Action to_action(const ToolCall& t) {
   return a;
 }
 
-/// Reads "data:" lines of an event stream as they arrive.
-class SseParser {
- public:
-  /// Calls `on_data(payload)` for each complete data line.
-  template <class F>
-  void feed(const char* p, std::size_t n, F&& on_data) {
-    line_.append(p, n);
-    std::size_t start = 0;
-    for (std::size_t nl = line_.find('\n'); nl != std::string::npos; nl = line_.find('\n', start)) {
-      std::string_view l(line_.data() + start, nl - start);
-      if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-      if (l.rfind("data:", 0) == 0) {
-        l.remove_prefix(5);
-        if (!l.empty() && l.front() == ' ') l.remove_prefix(1);
-        on_data(l);
-      }
-      start = nl + 1;
-    }
-    line_.erase(0, start);
-  }
+std::string limit_error(const std::string& what) {
+  return "the model's response broke a limit: " + what;
+}
 
- private:
-  std::string line_;
+/// The tool calls of one turn, by the server's `index` (0 .. kMaxToolCalls-1).
+struct ToolCalls {
+  std::array<ToolCall, kMaxToolCalls> calls;
+  std::array<bool, kMaxToolCalls> used{};
+
+  /// Adds one `tool_calls` delta; returns an error message when it breaks a limit.
+  std::optional<std::string> add(const json::object& t) {
+    std::int64_t i = 0;  // a server that sends no index has one call
+    if (const auto* idx = t.if_contains("index")) {
+      if (!idx->is_int64() || idx->as_int64() < 0 ||
+          idx->as_int64() >= static_cast<std::int64_t>(kMaxToolCalls)) {
+        return limit_error("tool call index " + json::serialize(*idx).substr(0, 40) + " (at most " +
+                           std::to_string(kMaxToolCalls) + " tool calls a turn, index 0-" +
+                           std::to_string(kMaxToolCalls - 1) + ")");
+      }
+      i = idx->as_int64();
+    }
+    const auto* f = t.if_contains("function");
+    if (f == nullptr || !f->is_object()) return std::nullopt;
+    auto& call = calls[static_cast<std::size_t>(i)];
+    used[static_cast<std::size_t>(i)] = true;
+    if (const auto* nm = f->as_object().if_contains("name"); nm && nm->is_string()) {
+      if (call.name.size() + nm->as_string().size() > kMaxToolNameBytes) {
+        return limit_error("tool name longer than " + std::to_string(kMaxToolNameBytes) + " bytes");
+      }
+      call.name.append(nm->as_string().data(), nm->as_string().size());
+    }
+    if (const auto* ar = f->as_object().if_contains("arguments"); ar && ar->is_string()) {
+      if (call.arguments.size() + ar->as_string().size() > kMaxToolArgumentsBytes) {
+        return limit_error("tool arguments longer than " + std::to_string(kMaxToolArgumentsBytes) +
+                           " bytes");
+      }
+      call.arguments.append(ar->as_string().data(), ar->as_string().size());
+    }
+    return std::nullopt;
+  }
 };
 
 template <class Stream>
@@ -114,13 +133,51 @@ asio::awaitable<void> exchange(Stream& s, beast::tcp_stream& tcp, const OpenAiOp
   co_await http::async_write(s, req, asio::use_awaitable);
   beast::flat_buffer buf;
   http::response_parser<http::buffer_body> p;
-  p.body_limit(boost::none);
+  p.body_limit(kMaxResponseBytes);
   co_await http::async_read_header(s, buf, p, asio::use_awaitable);
   const auto status = p.get().result_int();
-  std::map<std::size_t, ToolCall> tools;
+  ToolCalls tools;
   std::string error_body;
   bool done = false;
-  SseParser sse;
+  SseParser sse(kMaxSseLineBytes);
+  const SseParser::OnData on_data = [&](std::string_view data) {
+    if (done) return;
+    if (data == "[DONE]") {
+      done = true;
+      return;
+    }
+    boost::system::error_code jec;
+    const json::value v = json::parse(data, jec);
+    if (jec || !v.is_object()) {
+      err = {kInternal, "malformed event from the model: " + std::string(data.substr(0, 200))};
+      done = true;
+      return;
+    }
+    if (const auto* e = v.as_object().if_contains("error")) {
+      err = {kUnavailable, "the model reported an error: " + json::serialize(*e).substr(0, 1000)};
+      done = true;
+      return;
+    }
+    const auto* choices = v.as_object().if_contains("choices");
+    if (choices == nullptr || !choices->is_array() || choices->as_array().empty()) return;
+    const auto& choice = choices->as_array()[0];
+    if (!choice.is_object()) return;
+    const auto* delta = choice.as_object().if_contains("delta");
+    if (delta == nullptr || !delta->is_object()) return;
+    if (const auto* c = delta->as_object().if_contains("content"); c && c->is_string()) {
+      if (!c->as_string().empty()) sink.text(std::string(c->as_string()));
+    }
+    if (const auto* tc = delta->as_object().if_contains("tool_calls"); tc && tc->is_array()) {
+      for (const auto& t : tc->as_array()) {
+        if (!t.is_object()) continue;
+        if (auto bad = tools.add(t.as_object())) {
+          err = {kResourceExhausted, std::move(*bad)};
+          done = true;
+          return;
+        }
+      }
+    }
+  };
   char chunk[8192];
   while (!p.is_done() && !done) {
     p.get().body().data = chunk;
@@ -129,6 +186,12 @@ asio::awaitable<void> exchange(Stream& s, beast::tcp_stream& tcp, const OpenAiOp
     // read_some: hand on each piece as it arrives (async_read would wait for a full buffer).
     auto [ec, n] = co_await http::async_read_some(s, buf, p, asio::as_tuple(asio::use_awaitable));
     if (ec == http::error::need_buffer) ec = {};
+    if (ec == http::error::body_limit && status != 200) break;  // the error body so far
+    if (ec == http::error::body_limit) {
+      err = {kResourceExhausted, limit_error("response body longer than " +
+                                             std::to_string(kMaxResponseBytes) + " bytes")};
+      co_return;
+    }
     if (ec) throw boost::system::system_error(ec);
     const std::size_t got = sizeof chunk - p.get().body().size;
     if (status != 200) {
@@ -136,50 +199,11 @@ asio::awaitable<void> exchange(Stream& s, beast::tcp_stream& tcp, const OpenAiOp
         error_body.append(chunk, std::min(got, 4096 - error_body.size()));
       continue;
     }
-    sse.feed(chunk, got, [&](std::string_view data) {
-      if (done) return;
-      if (data == "[DONE]") {
-        done = true;
-        return;
-      }
-      boost::system::error_code jec;
-      const json::value v = json::parse(data, jec);
-      if (jec || !v.is_object()) {
-        err = {kInternal, "malformed event from the model: " + std::string(data.substr(0, 200))};
-        done = true;
-        return;
-      }
-      if (const auto* e = v.as_object().if_contains("error")) {
-        err = {kUnavailable, "the model reported an error: " + json::serialize(*e)};
-        done = true;
-        return;
-      }
-      const auto* choices = v.as_object().if_contains("choices");
-      if (choices == nullptr || !choices->is_array() || choices->as_array().empty()) return;
-      const auto& choice = choices->as_array()[0];
-      if (!choice.is_object()) return;
-      const auto* delta = choice.as_object().if_contains("delta");
-      if (delta == nullptr || !delta->is_object()) return;
-      if (const auto* c = delta->as_object().if_contains("content"); c && c->is_string()) {
-        if (!c->as_string().empty()) sink.text(std::string(c->as_string()));
-      }
-      if (const auto* tc = delta->as_object().if_contains("tool_calls"); tc && tc->is_array()) {
-        for (const auto& t : tc->as_array()) {
-          if (!t.is_object()) continue;
-          const auto* idx = t.as_object().if_contains("index");
-          const std::size_t i =
-              idx != nullptr && idx->is_int64() ? static_cast<std::size_t>(idx->as_int64()) : 0;
-          const auto* f = t.as_object().if_contains("function");
-          if (f == nullptr || !f->is_object()) continue;
-          if (const auto* nm = f->as_object().if_contains("name"); nm && nm->is_string()) {
-            tools[i].name += std::string(nm->as_string());
-          }
-          if (const auto* ar = f->as_object().if_contains("arguments"); ar && ar->is_string()) {
-            tools[i].arguments += std::string(ar->as_string());
-          }
-        }
-      }
-    });
+    if (sse.feed({chunk, got}, on_data)) {
+      err = {kResourceExhausted, limit_error("event-stream line longer than " +
+                                             std::to_string(kMaxSseLineBytes) + " bytes")};
+      co_return;
+    }
   }
   if (status != 200) {
     err = {status == 400 || status == 404 || status == 422 ? kInvalidArgument : kUnavailable,
@@ -187,8 +211,9 @@ asio::awaitable<void> exchange(Stream& s, beast::tcp_stream& tcp, const OpenAiOp
     co_return;
   }
   if (err.code != kOk) co_return;
-  for (const auto& [i, t] : tools) {
-    const auto a = to_action(t);
+  for (std::size_t i = 0; i < kMaxToolCalls; ++i) {
+    if (!tools.used[i]) continue;
+    const auto a = to_action(tools.calls[i]);
     if (a.kind_case() != common::v1::Action::KIND_NOT_SET) sink.action(a);
   }
 }

@@ -12,6 +12,7 @@
 #include "voxbridge/audio/opus.hpp"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/llm/v1/llm.grpc.pb.h"
+#include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/providers/asr_client.hpp"
 #include "voxbridge/providers/stream.hpp"
 #include "voxbridge/tts/v1/tts.grpc.pb.h"
@@ -116,7 +117,7 @@ class PipelineAgent final : public agent::Agent {
       reply_->text = greeting;
       speak(greeting);
       finish_speaking();
-      history_.emplace_back(llm::v1::ASSISTANT, greeting);
+      history_.add(llm::v1::ASSISTANT, greeting);
     } else {
       listening_since_ = tick_;
     }
@@ -289,6 +290,7 @@ class PipelineAgent final : public agent::Agent {
     bool llm_done = false;
     bool tts_done = true;  // no TTS stream yet
     bool interrupted = false;
+    bool text_cut = false;  // the model wrote more than kMaxReplyBytes
     std::string text;
     std::vector<Chunk> chunks;
     std::uint64_t pushed_samples = 0;  // reply audio handed to playout
@@ -549,8 +551,8 @@ class PipelineAgent final : public agent::Agent {
     asr_streaming_ = false;
     if (!st.ok()) {
       if (m_ != nullptr) m_->providers[asr_slot_].errors.add();
-      spdlog::warn("call uuid={}: ASR stream failed: {} ({})", info_.uuid, st.error_message(),
-                   static_cast<int>(st.error_code()));
+      spdlog::warn("call uuid={}: ASR stream failed: {} ({})", info_.uuid,
+                   logtext::log_text(st.error_message()), static_cast<int>(st.error_code()));
       if (++asr_failures_ >= 2) {
         fail("ASR failed twice: " + st.error_message());
         return;
@@ -569,7 +571,7 @@ class PipelineAgent final : public agent::Agent {
       asr_failures_ = 0;
     }
     std::string text = std::exchange(utterance_, {});
-    spdlog::debug("call uuid={}: ASR heard \"{}\"", info_.uuid, text);
+    spdlog::debug("call uuid={}: ASR heard \"{}\"", info_.uuid, logtext::log_text(text));
     if (detector_.in_speech()) open_asr();  // the caller is still talking: next utterance
     if (text.empty()) {
       if (!reply_) listening_since_ = tick_;
@@ -577,7 +579,7 @@ class PipelineAgent final : public agent::Agent {
     }
     if (reply_) {
       spdlog::debug("call uuid={}: ignored '{}' said over the agent (no barge-in)", info_.uuid,
-                    text);
+                    logtext::log_text(text));
       return;
     }
     const auto asr_final = Clock::now();
@@ -618,7 +620,7 @@ class PipelineAgent final : public agent::Agent {
     llm_request_ = llm::v1::TurnRequest();
     *llm_request_.mutable_call() = call_;
     llm_request_.set_session_id(info_.uuid);
-    for (const auto& [role, text] : history_) {
+    for (const auto& [role, text] : history_.messages()) {
       auto* m = llm_request_.add_history();
       m->set_role(role);
       m->set_text(text);
@@ -629,7 +631,7 @@ class PipelineAgent final : public agent::Agent {
     pending_events_.clear();
     reply_->timeline.turn = ++llm_turns_;
     llm_request_.set_turn(reply_->timeline.turn);
-    if (!user_text.empty()) history_.emplace_back(llm::v1::USER, user_text);
+    if (!user_text.empty()) history_.add(llm::v1::USER, user_text);
     llm_retries_ = 0;
     open_llm();
   }
@@ -663,8 +665,10 @@ class PipelineAgent final : public agent::Agent {
         if (reply_->timeline.llm_first_token == Clock::time_point{}) {
           reply_->timeline.llm_first_token = Clock::now();
         }
-        reply_->text += r.text_delta();
-        for (auto& piece : splitter_.add(r.text_delta())) speak(piece);
+        if (const auto delta = reply_delta(r.text_delta()); !delta.empty()) {
+          reply_->text += delta;
+          for (auto& piece : splitter_.add(delta)) speak(piece);
+        }
         break;
       case llm::v1::TurnResponse::kAction:
         on_action(r.action());
@@ -678,8 +682,8 @@ class PipelineAgent final : public agent::Agent {
     llm_.reset();
     if (!st.ok()) {
       if (m_ != nullptr) m_->providers[llm_slot_].errors.add();
-      spdlog::warn("call uuid={}: LLM turn failed: {} ({})", info_.uuid, st.error_message(),
-                   static_cast<int>(st.error_code()));
+      spdlog::warn("call uuid={}: LLM turn failed: {} ({})", info_.uuid,
+                   logtext::log_text(st.error_message()), static_cast<int>(st.error_code()));
       if (reply_->text.empty() && llm_retries_ == 0) {
         ++llm_retries_;  // once more, after a short backoff (on_tick)
         llm_retry_at_ = tick_ + static_cast<std::uint64_t>(spec_->retry_backoff.count() / kTickMs);
@@ -691,7 +695,22 @@ class PipelineAgent final : public agent::Agent {
     reply_->llm_done = true;
     if (auto rest = splitter_.flush(); !rest.empty()) speak(rest);
     finish_speaking();
-    if (!reply_->text.empty()) history_.emplace_back(llm::v1::ASSISTANT, reply_->text);
+    if (!reply_->text.empty()) history_.add(llm::v1::ASSISTANT, reply_->text);
+  }
+
+  /// What of the model's `delta` fits in the reply (kMaxReplyBytes); warns once when cut.
+  std::string_view reply_delta(std::string_view delta) {
+    const std::size_t room =
+        kMaxReplyBytes > reply_->text.size() ? kMaxReplyBytes - reply_->text.size() : 0;
+    if (delta.size() <= room) return delta;
+    if (!reply_->text_cut) {
+      reply_->text_cut = true;
+      spdlog::warn("call uuid={}: turn {}: the reply is longer than {} bytes; the rest is dropped",
+                   info_.uuid, reply_->timeline.turn, kMaxReplyBytes);
+    }
+    std::size_t n = room;  // not inside a UTF-8 character
+    while (n > 0 && (static_cast<unsigned char>(delta[n]) & 0xC0) == 0x80) --n;
+    return delta.substr(0, n);
   }
 
   void on_action(const common::v1::Action& a) {
@@ -940,8 +959,8 @@ class PipelineAgent final : public agent::Agent {
     tts_paused_ = false;
     if (!st.ok()) {
       if (m_ != nullptr) m_->providers[tts_slot_].errors.add();
-      spdlog::warn("call uuid={}: TTS stream failed: {} ({})", info_.uuid, st.error_message(),
-                   static_cast<int>(st.error_code()));
+      spdlog::warn("call uuid={}: TTS stream failed: {} ({})", info_.uuid,
+                   logtext::log_text(st.error_message()), static_cast<int>(st.error_code()));
       if (tts_retries_ == 0) {
         // Once more after a backoff, from the start of the chunk it broke in: what of that
         // chunk is still unplayed goes (the caller hears it restart, not a jump).
@@ -1018,7 +1037,8 @@ class PipelineAgent final : public agent::Agent {
           ms_text(ms_between(t.asr_final, t.llm_first_token)),
           ms_text(ms_between(t.llm_first_token, t.tts_first_audio)),
           ms_text(ms_between(t.tts_first_audio, t.first_frame)),
-          ms_text(ms_between(t.speech_end, t.first_frame)), reply_->user_text, reply_->text);
+          ms_text(ms_between(t.speech_end, t.first_frame)), logtext::log_text(reply_->user_text),
+          logtext::log_text(reply_->text));
     }
     count_turn(t);
     if (!reply_->text.empty()) {
@@ -1073,20 +1093,18 @@ class PipelineAgent final : public agent::Agent {
       heard += c.text;
     }
     spdlog::info("barge-in uuid={} turn={}: {}; heard {} ms of the reply: \"{}\"", info_.uuid,
-                 reply_->timeline.turn, why, played_ms, heard);
+                 reply_->timeline.turn, why, played_ms, logtext::log_text(heard));
     reply_->interrupted = true;
     reply_->timeline.interrupted = true;
     cancel_reply_streams();
     // The reply as the caller heard it goes into the history, marked interrupted.
-    if (!history_.empty() && history_.back().first == llm::v1::ASSISTANT &&
-        history_.back().second == reply_->text) {
-      history_.pop_back();
-    }
+    history_.drop_last_if(llm::v1::ASSISTANT, reply_->text);
     llm::v1::Message m;
     m.set_role(llm::v1::ASSISTANT);
     m.set_text(heard);
     m.set_interrupted(true);
     interrupted_.push_back(m);
+    if (interrupted_.size() > kMaxInterruptedMessages) interrupted_.erase(interrupted_.begin());
     llm::v1::Event e;
     e.mutable_barge_in()->set_heard_text(heard);
     pending_events_.push_back(std::move(e));
@@ -1122,7 +1140,8 @@ class PipelineAgent final : public agent::Agent {
     if (failed_) return;
     failed_ = true;
     if (m_ != nullptr) m_->fallbacks.add();
-    spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid, why);
+    spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid,
+                 logtext::log_text(why));
     if (asr_) asr_->cancel();
     asr_.reset();
     cancel_reply_streams();
@@ -1196,7 +1215,7 @@ class PipelineAgent final : public agent::Agent {
   std::uint64_t tts_retry_at_ = kNever;  // tick of the pending TTS retry
   std::uint64_t chunk_id_ = 0;
   SentenceSplitter splitter_;
-  std::vector<std::pair<llm::v1::Role, std::string>> history_;
+  ConversationHistory history_;
   std::vector<llm::v1::Message> interrupted_;
   std::vector<llm::v1::Event> pending_events_;
 
@@ -1233,20 +1252,65 @@ class PipelineAgent final : public agent::Agent {
 
 }  // namespace
 
-std::vector<std::string> SentenceSplitter::add(std::string_view delta) {
-  buf_.append(delta);
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i + 1 < buf_.size(); ++i) {
-    const char c = buf_[i];
-    const bool end = c == '.' || c == '!' || c == '?' || c == ';' || c == ':' || c == ',';
-    if (!end || buf_[i + 1] != ' ') continue;
-    const bool sentence = c != ',';
-    if (i + 1 - start < (sentence ? min_chars_ : 2 * min_chars_)) continue;
-    out.push_back(buf_.substr(start, i + 1 - start));
-    start = i + 2;
+void ConversationHistory::add(llm::v1::Role role, std::string text) {
+  bytes_ += text.size();
+  messages_.emplace_back(role, std::move(text));
+  while (messages_.size() > max_messages_ || bytes_ > max_bytes_) {
+    const auto oldest = std::find_if(messages_.begin(), messages_.end(),
+                                     [](const Entry& m) { return m.first != llm::v1::SYSTEM; });
+    if (oldest == messages_.end() || std::next(oldest) == messages_.end()) break;  // the newest
+    bytes_ -= oldest->second.size();
+    messages_.erase(oldest);
   }
-  buf_.erase(0, start);
+}
+
+bool ConversationHistory::drop_last_if(llm::v1::Role role, const std::string& text) {
+  if (messages_.empty() || messages_.back().first != role || messages_.back().second != text) {
+    return false;
+  }
+  bytes_ -= text.size();
+  messages_.pop_back();
+  return true;
+}
+
+std::vector<std::string> SentenceSplitter::add(std::string_view delta) {
+  std::vector<std::string> out;
+  while (!delta.empty()) {
+    // Never more than max_bytes_ held: take what fits, split, cut a piece if still full.
+    const std::size_t room = max_bytes_ > buf_.size() ? max_bytes_ - buf_.size() : 0;
+    buf_.append(delta.substr(0, room));
+    delta.remove_prefix(std::min(room, delta.size()));
+    std::size_t start = 0;
+    for (std::size_t i = 0; i + 1 < buf_.size(); ++i) {
+      const char c = buf_[i];
+      const bool end = c == '.' || c == '!' || c == '?' || c == ';' || c == ':' || c == ',';
+      if (!end || buf_[i + 1] != ' ') continue;
+      const bool sentence = c != ',';
+      if (i + 1 - start < (sentence ? min_chars_ : 2 * min_chars_)) continue;
+      out.push_back(buf_.substr(start, i + 1 - start));
+      start = i + 2;
+    }
+    buf_.erase(0, start);
+    if (buf_.size() < max_bytes_) continue;
+    // No end within max_bytes_: cut at the last space (dropping it), else at the end but
+    // before a UTF-8 character the end would split.
+    std::size_t cut = buf_.rfind(' ');
+    std::size_t drop = 1;
+    if (cut == std::string::npos || cut == 0) {
+      cut = buf_.size();
+      drop = 0;
+      const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(buf_[i]); };
+      std::size_t lead = cut;
+      while (lead > 0 && cut - lead < 4 && (byte(lead - 1) & 0xC0) == 0x80) --lead;
+      if (lead > 0 && byte(lead - 1) >= 0xC0) {
+        --lead;
+        const std::size_t len = byte(lead) >= 0xF0 ? 4 : byte(lead) >= 0xE0 ? 3 : 2;
+        if (cut - lead < len && lead > 0) cut = lead;
+      }
+    }
+    out.push_back(buf_.substr(0, cut));
+    buf_.erase(0, cut + drop);
+  }
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include "voxbridge/agent/v1/agent.grpc.pb.h"
 #include "voxbridge/audio/resampler.hpp"
+#include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/providers/stream.hpp"
 
@@ -159,7 +160,8 @@ class SpeechAgent final : public agent::Agent {
         spdlog::debug(
             "call uuid={}: {} {}: {}", info_.uuid,
             r.transcript().speaker() == agent::v1::Transcript::CALLER ? "caller" : "agent",
-            r.transcript().is_final() ? "said" : "is saying", r.transcript().text());
+            r.transcript().is_final() ? "said" : "is saying",
+            logtext::log_text(r.transcript().text()));
         note(r.transcript().speaker() == agent::v1::Transcript::CALLER
                  ? (r.transcript().is_final() ? "user" : "interim")
                  : "agent",
@@ -224,7 +226,8 @@ class SpeechAgent final : public agent::Agent {
   void fail(const std::string& why) {
     done_ = true;
     if (m_ != nullptr) m_->fallbacks.add();
-    spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid, why);
+    spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid,
+                 logtext::log_text(why));
     control_->flush();
     out_ = default_fallback_prompt(rate_hz_);
     feed_playout();

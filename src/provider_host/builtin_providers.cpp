@@ -6,8 +6,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <stdlib.h>  // mkdtemp
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <stdexcept>
 #if defined(__SANITIZE_ADDRESS__)
@@ -16,11 +21,26 @@
 
 namespace voxbridge::provider_host {
 
+namespace {
+/// A fresh directory only this user can enter (mkdtemp makes it 0700).
+std::string make_private_dir() {
+  std::string base = "/tmp";
+  // A Unix socket path holds at most 107 bytes (sockaddr_un.sun_path).
+  if (const char* t = std::getenv("TMPDIR"); t != nullptr && t[0] == '/' && std::strlen(t) < 64) {
+    base = t;
+  }
+  std::string dir = base + "/voxbridge-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) {
+    throw std::runtime_error("cannot create a private directory in " + base + " for the built-in " +
+                             "providers' socket: " + std::strerror(errno));
+  }
+  return dir;
+}
+}  // namespace
+
 BuiltinProviders::BuiltinProviders(BuiltinOptions o) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder b;
-  int port = 0;
-  b.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &port);
   if (o.tts) {
     flite_ = std::make_unique<tts_flite::FliteEngine>(o.tts_cache_bytes);
     tts_ = std::make_unique<tts_flite::FliteSynthesizer>(*flite_);
@@ -35,14 +55,32 @@ BuiltinProviders::BuiltinProviders(BuiltinOptions o) {
     llm_ = std::make_unique<DialogueRouter>(std::move(o.rules), std::move(o.openai));
     b.RegisterService(llm_.get());
   }
+  int port = 0;  // last, so that nothing else can throw once the directory exists
+  if (o.listen.empty()) {
+    private_dir_ = make_private_dir();
+    o.listen = "unix:" + private_dir_ + "/providers.sock";
+  }
+  b.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &port);
   server_ = b.BuildAndStart();
-  if (!server_ || port == 0) throw std::runtime_error("cannot serve providers on " + o.listen);
-  const auto colon = o.listen.rfind(':');
-  address_ = o.listen.substr(0, colon) + ":" + std::to_string(port);
+  if (!server_ || port == 0) {
+    std::error_code ec;
+    if (!private_dir_.empty()) std::filesystem::remove_all(private_dir_, ec);
+    throw std::runtime_error("cannot serve providers on " + o.listen);
+  }
+  if (!private_dir_.empty()) {
+    address_ = o.listen;
+  } else {
+    const auto colon = o.listen.rfind(':');
+    address_ = o.listen.substr(0, colon) + ":" + std::to_string(port);
+  }
 }
 
 BuiltinProviders::~BuiltinProviders() {
   shutdown();
+  if (!private_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(private_dir_, ec);
+  }
 }
 
 grpc::Status DialogueRouter::Turn(grpc::ServerContext* ctx, const llm::v1::TurnRequest* req,

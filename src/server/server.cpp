@@ -1,5 +1,6 @@
 #include "voxbridge/server/server.hpp"
 
+#include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/net/error_text.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/pipeline/speech_agent.hpp"
@@ -118,7 +119,8 @@ Server::Server(const config::Config& cfg)
         if (t->address == config::kBuiltinAddress) t->address = builtin_->address();
       }
     }
-    spdlog::info("built-in providers (PocketSphinx, rules, Flite) on {}", builtin_->address());
+    spdlog::info("built-in providers (PocketSphinx, rules, Flite{}) on {} (this user only)",
+                 cfg_.openai.empty() ? "" : ", OpenAI-compatible", builtin_->address());
   }
   if (cfg_.recording.enabled) {
     recording::RecorderOptions ro;
@@ -269,7 +271,8 @@ void Server::check_providers(std::chrono::milliseconds timeout) const {
     if (p.serving) {
       spdlog::info("provider {} at {}: {} serving", p.name, p.address, p.service);
     } else {
-      spdlog::warn("provider {} at {}: {} {}", p.name, p.address, p.service, p.detail);
+      spdlog::warn("provider {} at {}: {} {}", p.name, p.address, p.service,
+                   logtext::log_text(p.detail));
     }
   }
 }
@@ -290,7 +293,7 @@ void Server::monitor_providers() {
       if (down.empty()) {
         spdlog::info("providers: all serving again");
       } else {
-        spdlog::warn("not ready: {}", down);
+        spdlog::warn("not ready: {}", logtext::log_text(down));
       }
       last = down;
     }
@@ -469,14 +472,14 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
           std::string why;
           if (!asked.empty() && asked != context) {
             why = "without a control path a transfer goes to transfer_context '" + context +
-                  "' only, not '" + guard::printable(asked, 80) + "'";
+                  "' only, not '" + logtext::log_text(asked, 80) + "'";
           } else {
             why = policy->get()->check_transfer(target, context);
           }
           if (!why.empty()) {
             denied->fetch_add(1);
             spdlog::warn("call uuid={}: transfer to {}: denied: {}", uuid,
-                         guard::printable(target, 80), why);
+                         logtext::log_text(target, 80), why);
             return why;
           }
           if (book) book->note(uuid, target);

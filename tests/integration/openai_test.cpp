@@ -3,8 +3,25 @@
 // through a whole call.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -142,6 +159,81 @@ TEST(OpenAi, HttpErrorsStallsAndDeadServersEndTheTurnWithAnError) {
   EXPECT_LT(r.took_ms, 2000);
 }
 
+// A hostile or broken server: each response below breaks one limit of openai.hpp, and the turn
+// ends with RESOURCE_EXHAUSTED naming it, having held no more than that limit.
+constexpr int kResourceExhausted = 8;
+
+TEST(OpenAi, AnEndlessLineEndsTheTurnAtTheLineLimit) {
+  MockChatServer m;
+  MockChatServer::Script s{200, "", {MockChatServer::text("Hi. ")}};
+  s.flood = R"(data: {"choices":[{"delta":{"content":")" + std::string(1000, 'a');
+  s.flood_bytes = 8u << 20;  // 8 MiB and never a line end
+  m.set_script(s);
+  const auto r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_EQ(r.error.message,
+            "the model's response broke a limit: event-stream line longer than 65536 bytes");
+  ASSERT_EQ(r.texts.size(), 1u);
+  EXPECT_LT(r.took_ms, 3000);
+}
+
+TEST(OpenAi, HugeToolArgumentsEndTheTurnAtTheirLimit) {
+  MockChatServer m;
+  MockChatServer::Script s{200, "", {MockChatServer::tool(0, "transfer", R"({"target":")")}};
+  for (int i = 0; i < 1000; ++i) s.events.push_back(MockChatServer::tool(0, "", "9011441234567"));
+  s.events.push_back(MockChatServer::tool(0, "", R"("})"));
+  s.events.push_back(MockChatServer::done());
+  m.set_script(s);
+  const auto r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_EQ(r.error.message,
+            "the model's response broke a limit: tool arguments longer than 8192 bytes");
+  EXPECT_TRUE(r.actions.empty());
+}
+
+TEST(OpenAi, ThousandsOfToolIndexesEndTheTurnAtTheToolCallLimit) {
+  MockChatServer m;
+  MockChatServer::Script s{200, "", {}};
+  for (int i = 0; i < 5000; ++i) {
+    s.events.push_back(MockChatServer::tool(i, "send_dtmf", R"({"digits":"1"})"));
+  }
+  s.events.push_back(MockChatServer::done());
+  m.set_script(s);
+  auto r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_EQ(r.error.message,
+            "the model's response broke a limit: tool call index 8 (at most 8 tool calls a turn, "
+            "index 0-7)");
+  EXPECT_TRUE(r.actions.empty());
+
+  // A negative or absurd index is refused the same way (never a huge map key).
+  m.set_script({200, "", {MockChatServer::tool(-1, "hang_up", "{}"), MockChatServer::done()}});
+  r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_NE(r.error.message.find("tool call index -1"), std::string::npos) << r.error.message;
+
+  // A long tool name too.
+  m.set_script(
+      {200, "", {MockChatServer::tool(0, std::string(65, 'x'), "{}"), MockChatServer::done()}});
+  r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.message, "the model's response broke a limit: tool name longer than 64 bytes");
+}
+
+TEST(OpenAi, ABodyThatNeverEndsIsCutAtTheResponseLimit) {
+  MockChatServer m;
+  MockChatServer::Script s{200, "", {MockChatServer::text("Hi. ")}};
+  s.flood = ": keep-alive\n\n";  // valid comments, forever
+  s.flood_bytes = 64u << 20;
+  m.set_script(s);
+  const auto r = turn(options_for(m), "hi");
+  EXPECT_EQ(r.error.code, kResourceExhausted) << r.error.message;
+  EXPECT_EQ(r.error.message,
+            "the model's response broke a limit: response body longer than 1048576 bytes");
+  EXPECT_LT(r.took_ms, 3000);
+  // The client hung up at its limit: the server could not write what it meant to.
+  EXPECT_LT(m.body_bytes_sent(), 32u << 20);
+}
+
 TEST(OpenAi, HttpsVerifiesTheServerAgainstTheConfiguredCa) {
   MockChatServer m(true);  // https://localhost:PORT, a self-signed certificate
   m.set_script({200, "", {MockChatServer::text("Secure hello."), MockChatServer::done()}});
@@ -172,44 +264,116 @@ TEST(OpenAi, ACancelledTurnStopsAtOnce) {
   EXPECT_LT(r.took_ms, 1000);
 }
 
-TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
-  // ASR and TTS are the scripted fakes; the LLM is the built-in provider host's OpenAI-compatible
-  // dialogue talking to the mock.
+TEST(BuiltinProviders, NoOtherUserOfTheHostCanReachTheInProcessProviders) {
+  // They serve the OpenAI-compatible LLM with the configured key: a local user who could reach
+  // them could spend it.
   MockChatServer m;
-  testing::FakeRecognizer asr;
-  testing::FakeSynthesizer tts;
-  testing::FakeProviderServer fakes({&asr, &tts});
   provider_host::BuiltinOptions bo;
   bo.asr = bo.tts = false;
   bo.openai["gpt"] = options_for(m);
-  provider_host::BuiltinProviders host(bo);
+  std::string dir;
+  {
+    provider_host::BuiltinProviders host(bo);
+    const std::string addr = host.address();
+    // A process of another user (root here drops to nobody) tries to connect, over TCP or the
+    // Unix socket, whichever the providers use.
+    sockaddr_storage sa{};
+    socklen_t sa_len = 0;
+    if (addr.rfind("unix:", 0) == 0) {
+      auto* un = reinterpret_cast<sockaddr_un*>(&sa);
+      un->sun_family = AF_UNIX;
+      ASSERT_LT(addr.size() - 5, sizeof un->sun_path);
+      std::memcpy(un->sun_path, addr.data() + 5, addr.size() - 5);
+      sa_len = sizeof(sockaddr_un);
+    } else {
+      auto* in = reinterpret_cast<sockaddr_in*>(&sa);
+      in->sin_family = AF_INET;
+      in->sin_port = htons(static_cast<std::uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1))));
+      in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      sa_len = sizeof(sockaddr_in);
+    }
+    if (::geteuid() == 0) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {  // only async-signal-safe calls from here
+        constexpr long kNobody = 65534;
+        if (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
+            ::syscall(SYS_setresgid, kNobody, kNobody, kNobody) != 0 ||
+            ::syscall(SYS_setresuid, kNobody, kNobody, kNobody) != 0) {
+          ::_exit(3);
+        }
+        const int fd = ::socket(sa.ss_family, SOCK_STREAM, 0);
+        if (fd < 0) ::_exit(4);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sa_len) == 0) ::_exit(1);
+        ::_exit(errno == EACCES ? 0 : 2);
+      }
+      int status = 0;
+      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+      ASSERT_TRUE(WIFEXITED(status));
+      EXPECT_EQ(WEXITSTATUS(status), 0) << "1 = user nobody connected to the providers at " << addr;
+    }
+    ASSERT_EQ(addr.rfind("unix:", 0), 0u) << addr;
+    dir = std::filesystem::path(addr.substr(5)).parent_path().string();
+    struct stat st {};
+    ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    EXPECT_EQ(st.st_uid, ::geteuid());
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir)) << dir;  // removed when the providers stop
+}
 
-  config::Config c = config::default_config();
-  c.listeners[0].port = 0;
-  c.listeners[0].agent = "bot";
-  c.general.threads = 2;
-  c.general.log_level = "warning";
-  agent::AgentSpec a;
-  a.name = "bot";
-  a.type = agent::AgentSpec::Type::pipeline;
-  c.agents.push_back(a);
-  pipeline::PipelineSpec p;
-  p.greeting = "";
-  p.asr = p.tts = {"fake", fakes.address(), false, "", 0ms, {}, "", ""};
-  p.llm = {"gpt", host.address(), false, "", 0ms, {{"vb-openai", "gpt"}}, "", ""};
-  c.pipelines["bot"] = p;
-  testing::RunningServer s(c);
+/// A call into voxbridge whose ASR and TTS are the scripted fakes and whose LLM is the built-in
+/// provider host's OpenAI-compatible dialogue talking to the mock.
+struct CallThroughHost {
+  MockChatServer m;
+  testing::FakeRecognizer asr;
+  testing::FakeSynthesizer tts;
+  testing::FakeProviderServer fakes{{&asr, &tts}};
+  provider_host::BuiltinProviders host{host_options(m)};
+  testing::RunningServer s{server_config(fakes.address(), host.address())};
+  sim::CallPlan plan = call_plan(s.port);
 
-  std::vector<std::int16_t> audio = testing::silence(16000, 0.3);
-  testing::append(audio, testing::voice(16000, 0.6));
-  testing::append(audio, testing::silence(16000, 2.5));
-  sim::CallPlan plan;
-  plan.port = s.port;
-  plan.format = *sim::LegFormat::parse("slin16");
-  plan.audio = audio;
-  plan.hangup_at_end = false;
-  plan.max_duration = 15s;
+  static provider_host::BuiltinOptions host_options(const MockChatServer& m) {
+    provider_host::BuiltinOptions bo;
+    bo.asr = bo.tts = false;
+    bo.openai["gpt"] = options_for(m);
+    return bo;
+  }
+  static config::Config server_config(const std::string& fakes, const std::string& host) {
+    config::Config c = config::default_config();
+    c.listeners[0].port = 0;
+    c.listeners[0].agent = "bot";
+    c.general.threads = 2;
+    c.general.log_level = "warning";
+    agent::AgentSpec a;
+    a.name = "bot";
+    a.type = agent::AgentSpec::Type::pipeline;
+    c.agents.push_back(a);
+    pipeline::PipelineSpec p;
+    p.greeting = "";
+    p.asr = p.tts = {"fake", fakes, false, "", 0ms, {}, "", ""};
+    p.llm = {"gpt", host, false, "", 0ms, {{"vb-openai", "gpt"}}, "", ""};
+    c.pipelines["bot"] = p;
+    return c;
+  }
+  static sim::CallPlan call_plan(unsigned short port) {
+    std::vector<std::int16_t> audio = testing::silence(16000, 0.3);
+    testing::append(audio, testing::voice(16000, 0.6));
+    testing::append(audio, testing::silence(16000, 2.5));
+    sim::CallPlan plan;
+    plan.port = port;
+    plan.format = *sim::LegFormat::parse("slin16");
+    plan.audio = audio;
+    plan.hangup_at_end = false;
+    plan.max_duration = 15s;
+    return plan;
+  }
+};
 
+TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
+  CallThroughHost call;
+  auto& m = call.m;
+  auto& tts = call.tts;
+  const auto& plan = call.plan;
   m.set_script({200,
                 "",
                 {MockChatServer::text("Hello there, "), MockChatServer::text("friend."),
@@ -226,6 +390,48 @@ TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
   EXPECT_TRUE(r.server_sent_hangup);  // retried once, then the fallback beeps and a hangup
   EXPECT_EQ(m.requests().size(), 3u);
   EXPECT_LT(r.duration_ms, 6000);
+
+  // A hostile server (a line that never ends) is a failure like any other: one retry, then the
+  // fallback; the call is not held while the server streams.
+  MockChatServer::Script endless{200, "", {}};
+  endless.flood = "data: " + std::string(4096, 'z');
+  endless.flood_bytes = 8u << 20;
+  m.set_script(endless);
+  r = sim::place_call(plan);
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_EQ(m.requests().size(), 5u);
+  EXPECT_LT(r.duration_ms, 6000);
+}
+
+TEST(OpenAi, TheModelsTextCannotForgeALogLine) {
+  // The reply goes into the turn's log line (info): a line break in it must not start a line.
+  auto out = std::make_shared<std::ostringstream>();
+  const auto previous = spdlog::default_logger();
+  {
+    CallThroughHost call;
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(*out)));
+    spdlog::set_level(spdlog::level::info);
+    call.m.set_script(
+        {200,
+         "",
+         {MockChatServer::text("Hello.\nFORGED call end uuid=0 by=caller\r\u2028 \"x"),
+          MockChatServer::tool(0, "hang_up", R"({"final_words":"Bye."})"),
+          MockChatServer::done()}});
+    const auto r = sim::place_call(call.plan);
+    EXPECT_TRUE(r.server_sent_hangup);
+  }  // the server has stopped: nothing writes to `out` any more
+  spdlog::set_default_logger(previous);
+  const std::string log = out->str();
+  std::istringstream lines(log);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    EXPECT_EQ(line.rfind("[20", 0), 0u) << "a line not written by the logger: " << line;
+  }
+  EXPECT_GT(n, 0);
+  EXPECT_NE(log.find(R"(reply="Hello.\nFORGED call end uuid=0 by=caller\r\u2028 \"xBye.")"),
+            std::string::npos)
+      << log;
 }
 
 }  // namespace

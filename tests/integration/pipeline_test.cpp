@@ -333,6 +333,27 @@ TEST(Pipeline, ALongReplyIsPacedByBackpressureNotDropped) {
   EXPECT_GT(testing::rms(r.received, kRate, 6.0, 11.9), 0.9 * kToneRms);
 }
 
+TEST(Pipeline, AnEndlessReplyIsSpokenInBoundedPiecesAndCutAtTheReplyLimit) {
+  // A model that writes 10,000 bytes without a sentence end (one delta): TTS gets pieces of at
+  // most kMaxSentenceBytes as they come, and no more than kMaxReplyBytes in all.
+  Fakes f;
+  f.llm.default_reply = std::string(10000, 'x');
+  f.start();
+  pipeline::PipelineSpec spec;
+  spec.greeting = "";
+  RunningServer s(pipeline_config(f.server->address(), spec));
+  const auto r = sim::place_call(plan_with(s.port, caller_says(0.8, 1.0)));
+  ASSERT_TRUE(r.connected) << r.error;
+  const auto texts = f.tts.texts();
+  std::size_t total = 0;
+  for (const auto& t : texts) {
+    EXPECT_LE(t.size(), pipeline::kMaxSentenceBytes);
+    total += t.size();
+  }
+  EXPECT_EQ(total, pipeline::kMaxReplyBytes);
+  EXPECT_EQ(texts.size(), pipeline::kMaxReplyBytes / pipeline::kMaxSentenceBytes + 1);
+}
+
 TEST(Pipeline, LineNoiseAndHumDoNotInterruptOrStartTurns) {
   // The "test noise files": white noise at -30 dBFS and 50 Hz hum at -20 dBFS over the whole
   // call, while the agent speaks a 2 s greeting and after it.

@@ -145,9 +145,10 @@ TEST(Security, NoControlPathTheGotoIfInjectionIsDeniedAndNeverServedToTheDialpla
   const auto res = results(f.llm);
   ASSERT_EQ(res.size(), 1u);
   EXPECT_FALSE(res[0].ok());
-  EXPECT_EQ(res[0].error(),
-            "denied: '\" = \"x\" & \"a:from-internal,9011441234567' is not a number (only 0-9 * "
-            "# and a leading +)");
+  EXPECT_EQ(
+      res[0].error(),
+      "denied: '\\\" = \\\"x\\\" & \\\"a:from-internal,9011441234567' is not a number (only 0-9 * "
+      "# and a leading +)");
   // The dialplan's CURL() finds nothing to Goto.
   const auto [status, body] = testing::http_request(
       s.server.http_port(), http::verb::get, std::string("/v1/calls/") + kUuid + "/transfer");
@@ -277,9 +278,9 @@ TEST(Security, AmiInjectedTargetsVariablesAndDigitsNeverReachTheManager) {
       "denied: 'CALLERID(num)' is not a variable name (a letter, then A-Z a-z 0-9 _)",
       "denied: VB_REASON: value 'sales,CALLERID(num)=2025550100' contains ',' or '|' (Asterisk "
       "would split it)",
-      "denied: value 'line\\x0d\\x0aAction: Originate' contains a control character",
+      "denied: value 'line\\r\\nAction: Originate' contains a control character",
       "denied: DTMF string longer than 32 characters",
-      "denied: 'voxbridge-transfer\\x0d\\x0aAction: Originate' is not a context name (A-Z a-z "
+      "denied: 'voxbridge-transfer\\r\\nAction: Originate' is not a context name (A-Z a-z "
       "0-9 _ -)",
   };
   std::vector<std::string> got;

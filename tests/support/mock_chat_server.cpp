@@ -22,9 +22,16 @@ namespace http = boost::beast::http;
 using asio::ip::tcp;
 
 namespace {
+/// A JSON string (RFC 8259 section 7: quote, backslash and controls escaped).
 std::string quoted(const std::string& s) {
   std::string out = "\"";
   for (const char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
+      out += esc;
+      continue;
+    }
     if (c == '"' || c == '\\') out.push_back('\\');
     out.push_back(c);
   }
@@ -132,12 +139,23 @@ void MockChatServer::handle(tcp::socket& raw, Stream& s) {
   asio::write(s,
               asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")));
-  for (const auto& e : script.events) {
-    if (e.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(e.delay_ms));
-    const std::string payload = "data: " + e.data + "\n\n";
+  body_bytes_sent_ = 0;
+  const auto write_chunk = [&](const std::string& payload) {
     char size[16];
     std::snprintf(size, sizeof size, "%zx\r\n", payload.size());
     asio::write(s, asio::buffer(std::string(size) + payload + "\r\n"));
+    body_bytes_sent_ += payload.size();
+  };
+  for (const auto& e : script.events) {
+    if (e.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(e.delay_ms));
+    write_chunk("data: " + e.data + "\n\n");
+  }
+  if (!script.flood.empty()) {
+    std::string block;
+    while (block.size() < 64 * 1024) block += script.flood;
+    for (std::size_t sent = 0; sent < script.flood_bytes && !stop_; sent += block.size()) {
+      write_chunk(block);  // throws once the client has closed the connection
+    }
   }
   if (script.stall) {
     // Keep the connection open and silent until the client gives up (or we stop).

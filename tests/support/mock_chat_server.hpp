@@ -1,7 +1,8 @@
 // A local stand-in for an OpenAI-compatible server (OpenAI, Ollama, vLLM, llama.cpp) that
-// speaks the real wire format: POST /v1/chat/completions answered with a chunked
-// text/event-stream of `data: {...}` lines and `data: [DONE]`, or an HTTP error, or a stream
-// that stalls. Serves one connection at a time on its own thread.
+// speaks the real wire format (https://platform.openai.com/docs/api-reference/chat-streaming):
+// POST /v1/chat/completions answered with a chunked text/event-stream of `data: {...}` lines and
+// `data: [DONE]`, or an HTTP error, or a stream that stalls, or (hostile) a flood of bytes
+// after the events. Serves one connection at a time on its own thread.
 #pragma once
 
 #include <atomic>
@@ -25,6 +26,10 @@ class MockChatServer {
     std::string error_body;     ///< body of a non-200 answer
     std::vector<Event> events;  ///< of a 200 answer, in order
     bool stall = false;         ///< after the events, send nothing more (no end chunk)
+    /// Hostile: after the events, `flood` repeated to `flood_bytes` (in 64 KiB HTTP chunks, or
+    /// until the client goes away), raw (no "data: " or line end added).
+    std::string flood{};
+    std::size_t flood_bytes = 0;
   };
   struct Request {
     std::string target, authorization, body;
@@ -41,6 +46,8 @@ class MockChatServer {
   /// The certificate as a PEM file, the CA to trust (TLS only).
   std::string ca_file() const { return ca_file_; }
   std::vector<Request> requests() const;
+  /// Bytes of the body written on the last connection (the events and the flood).
+  std::size_t body_bytes_sent() const { return body_bytes_sent_; }
 
   /// A streamed text delta event ({"choices":[{"delta":{"content":TEXT}}]}).
   static Event text(const std::string& t, int delay_ms = 0);
@@ -60,6 +67,7 @@ class MockChatServer {
   bool tls_ = false;
   std::string cert_pem_, key_pem_, ca_file_;
   std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> body_bytes_sent_{0};
   mutable std::mutex mu_;
   Script script_;
   std::vector<Request> requests_;

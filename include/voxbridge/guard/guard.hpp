@@ -57,10 +57,6 @@ std::string check_dtmf(std::string_view s);
 std::string check_caller_id(std::string_view s);
 std::string check_agent_name(std::string_view s);
 
-/// `s` for a log line or an error message: control bytes as \xNN, so that text from a model,
-/// a caller or a client cannot forge a line; cut at `max` bytes ("..." added).
-std::string printable(std::string_view s, std::size_t max = 200);
-
 /// Names voxbridge and its shipped dialplan rely on (VB_UUID, VB_TRANSFER, VB_AGENT,
 /// VB_LANGUAGE, VB_OUTBOUND, VB_REQUESTED_BY, VB_HOST, VB_API, VB_REG, AUDIOSOCKET_UUID,
 /// VOXBRIDGE...), or `uuid_variable` when the configuration names another one.

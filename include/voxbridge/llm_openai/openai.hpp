@@ -7,15 +7,31 @@
 // io_context: connect, send, then read the event stream with a stall timeout; the turn ends
 // early when the client cancels it (barge-in). HTTP errors, timeouts and malformed streams end
 // the turn with a gRPC error that the pipeline retries once, then answers with its fallback.
+//
+// Limits: the server is not trusted to be small. A response that breaks one of the limits below
+// ends the turn with RESOURCE_EXHAUSTED and a message naming the limit; memory held for one turn
+// stays under about kMaxResponseBytes + kMaxSseLineBytes + kMaxToolCalls * (name + arguments).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <string>
 
 #include "voxbridge/llm/v1/llm.pb.h"
 
 namespace voxbridge::llm_openai {
+
+/// Longest line of the event stream (one `data:` delta is a few hundred bytes).
+inline constexpr std::size_t kMaxSseLineBytes = 64 * 1024;
+/// Longest response body, streamed or not (a spoken reply is a few kilobytes).
+inline constexpr std::size_t kMaxResponseBytes = 1024 * 1024;
+/// Tool calls in one turn; the server's `index` must be 0 .. kMaxToolCalls - 1.
+inline constexpr std::size_t kMaxToolCalls = 8;
+/// Longest tool name (ours are "transfer", "hang_up", "send_dtmf").
+inline constexpr std::size_t kMaxToolNameBytes = 64;
+/// Longest JSON arguments of one tool call.
+inline constexpr std::size_t kMaxToolArgumentsBytes = 8 * 1024;
 
 struct OpenAiOptions {
   std::string name;                                    ///< the [openai-NAME] section

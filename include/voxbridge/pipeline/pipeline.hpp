@@ -12,9 +12,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "voxbridge/agent/agent.hpp"
+#include "voxbridge/llm/v1/llm.pb.h"
 #include "voxbridge/providers/provider.hpp"
 #include "voxbridge/vad/vad.hpp"
 
@@ -137,11 +140,48 @@ class PipelineFactory {
 /// Three 150 ms beeps at 480 Hz, 150 ms apart: the fallback when nothing else is configured.
 std::vector<std::int16_t> default_fallback_prompt(int rate_hz);
 
+/// Longest piece of text sent to TTS at once: a reply without sentence ends is cut at the last
+/// space before this (or here, on a UTF-8 character boundary), so the splitter holds no more.
+inline constexpr std::size_t kMaxSentenceBytes = 400;
+/// Text of one reply kept and spoken (about four minutes of speech); the model's text beyond it
+/// is dropped with a warning, the reply ends as usual.
+inline constexpr std::size_t kMaxReplyBytes = 4096;
+/// The conversation history sent with each turn: at most this many messages and bytes of text;
+/// the oldest user and assistant messages go first (system messages stay). Replies the caller
+/// interrupted are kept apart, the last kMaxInterruptedMessages of them.
+inline constexpr std::size_t kMaxHistoryMessages = 40;
+inline constexpr std::size_t kMaxHistoryBytes = 32 * 1024;
+inline constexpr std::size_t kMaxInterruptedMessages = 8;
+
+/// The conversation sent with each LLM turn, capped at `max_messages` and `max_bytes` of text:
+/// the oldest user and assistant messages go first (system messages stay), the newest always
+/// stays. One per call, used on the call's thread.
+class ConversationHistory {
+ public:
+  using Entry = std::pair<llm::v1::Role, std::string>;
+  explicit ConversationHistory(std::size_t max_messages = kMaxHistoryMessages,
+                               std::size_t max_bytes = kMaxHistoryBytes)
+      : max_messages_(max_messages), max_bytes_(max_bytes) {}
+  void add(llm::v1::Role role, std::string text);
+  /// Removes the newest message if it is `role` saying `text`; true if it did.
+  bool drop_last_if(llm::v1::Role role, const std::string& text);
+  const std::vector<Entry>& messages() const { return messages_; }
+  /// Text held, in bytes.
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  std::size_t max_messages_, max_bytes_;
+  std::vector<Entry> messages_;
+  std::size_t bytes_ = 0;
+};
+
 /// Splits streamed LLM text at sentence and clause ends, so TTS can start before the reply is
-/// complete. Pieces shorter than `min_chars` wait for more text (no one-word utterances).
+/// complete. Pieces shorter than `min_chars` wait for more text (no one-word utterances); a
+/// piece reaching `max_bytes` without an end is cut there (see kMaxSentenceBytes).
 class SentenceSplitter {
  public:
-  explicit SentenceSplitter(std::size_t min_chars = 12) : min_chars_(min_chars) {}
+  explicit SentenceSplitter(std::size_t min_chars = 12, std::size_t max_bytes = kMaxSentenceBytes)
+      : min_chars_(min_chars), max_bytes_(max_bytes) {}
   /// Appends `delta`; returns the complete pieces now available (possibly none).
   std::vector<std::string> add(std::string_view delta);
   /// Whatever is left (end of the reply).
@@ -149,6 +189,7 @@ class SentenceSplitter {
 
  private:
   std::size_t min_chars_;
+  std::size_t max_bytes_;
   std::string buf_;
 };
 

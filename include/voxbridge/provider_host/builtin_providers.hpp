@@ -1,7 +1,11 @@
-// The built-in offline providers (PocketSphinx ASR, the rules dialogue, Flite TTS) on a gRPC
-// server: inside the voxbridge process for `asr/llm/tts = builtin` (on 127.0.0.1 at a free
-// port, reached over the contract exactly like a third-party provider), or standalone as
-// `voxbridge-provider`.
+// The built-in offline providers (PocketSphinx ASR, the rules dialogue, Flite TTS, the
+// OpenAI-compatible LLM) on a gRPC server: inside the voxbridge process for
+// `asr/llm/tts = builtin`, reached over the contract exactly like a third-party provider, or
+// standalone as `voxbridge-provider --listen HOST:PORT`.
+//
+// In process they listen on a Unix socket in a fresh directory of mode 0700 (mkdtemp under
+// $TMPDIR or /tmp), so no other user of the host can reach them (they can spend the configured
+// OpenAI key); the directory is removed when they stop. gRPC serves them on its own threads.
 #pragma once
 
 #include <grpcpp/server.h>
@@ -18,7 +22,8 @@
 namespace voxbridge::provider_host {
 
 struct BuiltinOptions {
-  std::string listen = "127.0.0.1:0";  ///< HOST:PORT; port 0 = any free port
+  /// HOST:PORT (port 0 = any free port), or empty: a private Unix socket (see above).
+  std::string listen;
   bool asr = true, llm = true, tts = true;
   asr_sphinx::SphinxOptions sphinx;
   std::size_t tts_cache_bytes = 16u << 20;  ///< see FliteEngine
@@ -51,7 +56,8 @@ class BuiltinProviders {
   BuiltinProviders(const BuiltinProviders&) = delete;
   BuiltinProviders& operator=(const BuiltinProviders&) = delete;
 
-  /// "HOST:PORT" with the port actually bound.
+  /// The gRPC target to reach them: "HOST:PORT" with the port actually bound, or
+  /// "unix:/DIR/providers.sock" for the private socket.
   std::string address() const { return address_; }
   /// The TTS engine (its counters), or null when TTS is not served.
   const tts_flite::FliteEngine* tts_engine() const { return flite_.get(); }
@@ -67,6 +73,7 @@ class BuiltinProviders {
   std::unique_ptr<DialogueRouter> llm_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
+  std::string private_dir_;  // of the private socket; removed by the destructor
 };
 
 /// Ends the process with `code` once everything of ours is stopped, joined and flushed, without

@@ -197,12 +197,6 @@ TEST(Guard, APolicyThatListsAReservedNameIsRefused) {
   EXPECT_NE(p.validate(), "");
 }
 
-TEST(Guard, PrintableEscapesControlBytesSoNothingForgesALogLine) {
-  EXPECT_EQ(printable("ok"), "ok");
-  EXPECT_EQ(printable("a\nb\r\x7f"), "a\\x0ab\\x0d\\x7f");
-  EXPECT_EQ(printable("abcdef", 3), "abc...");
-}
-
 TEST(Guard, TheDefaultPolicyIsWhatTheReceptionistNeeds) {
   const Policy p;
   EXPECT_EQ(p.check_transfer("100", "voxbridge-transfer"), "");
