@@ -743,7 +743,7 @@ class PipelineAgent final : public agent::Agent {
                        : a.has_originate()    ? "call " + a.originate().number()
                                               : "unknown action";
     spdlog::info("call uuid={}: action {}: not configured (no Asterisk control path)", info_.uuid,
-                 what);
+                 logtext::log_text(what, 200));
     llm::v1::Event e;
     *e.mutable_action_result()->mutable_action() = a;
     e.mutable_action_result()->set_ok(false);

@@ -1,4 +1,5 @@
 #include "voxbridge/session/call_session.hpp"
+#include "voxbridge/logtext/log_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -66,7 +67,7 @@ std::string exception_text(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
-    return ex.what();
+    return logtext::log_text(ex.what(), 200);  // it may carry a provider's or model's text
   } catch (...) {
     return "a non-standard exception";
   }
@@ -703,7 +704,7 @@ void CallSession::finish() {
       "dtmf={} late={} underruns={} send_drops={} by={} reason=\"{}\"",
       uuid_.data(), peer_, leg_codec_name(media_.leg_codec()), media_.leg_rate_hz(), secs,
       st.frames_in, st.frames_out, st.dtmf_in, st.late_ticks, st.underruns, send_drops_,
-      end_cause_name(cause_), reason_);
+      end_cause_name(cause_), logtext::log_text(reason_, 200));
 }
 
 void CallSession::reject_input(InputError e, std::string reason) {
