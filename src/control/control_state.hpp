@@ -68,6 +68,7 @@ struct Controller::State : std::enable_shared_from_this<Controller::State> {
   mutable std::mutex mu;                                   // guards channels and uuid_to_id
   std::unordered_map<std::string, ChannelFacts> channels;  // by Uniqueid / ARI channel id
   std::unordered_map<std::string, std::string> uuid_to_id;
+  bool full_scan_useless = false;  // guarded by mu: the table is full of calls' channels
 
   std::size_t outbound_active = 0;
   std::map<std::string, std::shared_ptr<PendingOriginate>> pending_originates;  // by id

@@ -106,7 +106,11 @@ class CallActionsImpl : public agent::CallActions {
 };
 
 Controller::State::State(const ControlConfig& c, ControlCounters& k)
-    : cfg(c), counters(k), shared_policy(c.allow) {}
+    : cfg(c), counters(k), shared_policy([&c] {
+        guard::Policy p = c.allow;
+        p.uuid_variable = c.uuid_variable;  // whoever built the config, it stays reserved
+        return p;
+      }()) {}
 
 void Controller::State::deny_action(const std::string& uuid, const agent::ActionRequest& r,
                                     const std::string& why,
@@ -288,6 +292,7 @@ void Controller::State::on_ami_event(const AmiMessage& m) {
     if (it != channels.end()) {
       if (!it->second.uuid.empty()) uuid_to_id.erase(it->second.uuid);
       channels.erase(it);
+      full_scan_useless = false;
     }
     return;
   }
@@ -296,9 +301,14 @@ void Controller::State::on_ami_event(const AmiMessage& m) {
   if (it == channels.end()) {
     if (channels.size() >= kMaxChannels) {
       // Full (Hangups missed while disconnected, or a PBX far busier than we serve): the
-      // channels no call of ours is tied to go first.
+      // channels no call of ours is tied to go first. A scan that freed nothing is not
+      // repeated until a Hangup or a reconnect changes the table.
+      if (full_scan_useless) return;
       std::erase_if(channels, [](const auto& c) { return c.second.uuid.empty(); });
-      if (channels.size() >= kMaxChannels) return;
+      if (channels.size() >= kMaxChannels) {
+        full_scan_useless = true;
+        return;
+      }
     }
     it = channels.emplace(id, ChannelFacts{}).first;
     it->second.exten = m.get("Exten");
@@ -448,6 +458,7 @@ void Controller::start() {
         // no call of ours is tied to; they are learnt again from new events.
         std::lock_guard lock(s->mu);
         std::erase_if(s->channels, [](const auto& c) { return c.second.uuid.empty(); });
+        s->full_scan_useless = false;
       }
       spdlog::info("control: AMI {} ({})", up ? "up" : "down", why);
     });

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,6 +16,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <charconv>
+#include <list>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -130,6 +132,11 @@ void TransferBook::note(const std::string& uuid, const std::string& target) {
   entries_[uuid] = {target, now};
 }
 
+void TransferBook::retain_if(const std::function<bool(const std::string& target)>& keep) {
+  std::lock_guard lock(mu_);
+  std::erase_if(entries_, [&](const auto& e) { return !keep(e.second.first); });
+}
+
 std::optional<std::string> TransferBook::find(const std::string& uuid) {
   std::lock_guard lock(mu_);
   expire(Clock::now());
@@ -165,7 +172,26 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
   HttpHandlers handlers;
   std::atomic<std::uint64_t> accept_errors{0};
   std::atomic<std::uint64_t> refused{0};
-  std::size_t connections = 0;  // open; on the API's thread
+  std::atomic<std::uint64_t> evicted{0};  // waiting connections closed to make room
+  std::size_t connections = 0;            // open; on the API's thread
+  /// Connections waiting for their next request, oldest first (on the API's thread). When all
+  /// max_connections are taken, a new one closes the oldest of these instead of being refused:
+  /// clients that connect and say nothing cannot lock out /healthz and the PBX.
+  struct WaitingStream {
+    beast::tcp_stream* stream;
+    bool closed;  // evicted: its read is ending
+  };
+  std::list<WaitingStream> waiting;
+  /// Listed in `waiting` while a request is awaited, however the wait ends.
+  struct Waiting {
+    Waiting(std::list<WaitingStream>& l, beast::tcp_stream* s)
+        : list(l), at(l.insert(l.end(), {s, false})) {}
+    ~Waiting() { list.erase(at); }
+    Waiting(const Waiting&) = delete;
+    Waiting& operator=(const Waiting&) = delete;
+    std::list<WaitingStream>& list;
+    std::list<WaitingStream>::iterator at;
+  };
   asio::io_context io{1};
   tcp::acceptor acceptor;
   std::thread thread;
@@ -336,7 +362,9 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
       limit(parser, opts.max_body_bytes);
       // Before authentication a client gets this long for a whole request, then it is closed.
       stream.expires_after(opts.request_timeout);
+      std::optional<Waiting> wait(std::in_place, waiting, &stream);
       auto [ec, n] = co_await http::async_read(stream, buf, parser, asio::as_tuple(use_awaitable));
+      wait.reset();  // from here on it is being served: never evicted
       if (ec == http::error::end_of_stream || ec == beast::error::timeout) break;
       if (ec) {
         stream.expires_after(opts.request_timeout);
@@ -396,8 +424,18 @@ struct HttpApi::Impl : std::enable_shared_from_this<HttpApi::Impl> {
         continue;
       }
       if (connections >= opts.max_connections) {
-        refuse(socket);
-        continue;
+        // The oldest connection still waiting for a request makes room (its read ends with an
+        // error and its coroutine ends); the newcomer is served. None waiting: refused.
+        auto oldest = std::find_if(waiting.begin(), waiting.end(),
+                                   [](const WaitingStream& w) { return !w.closed; });
+        if (oldest == waiting.end()) {
+          refuse(socket);
+          continue;
+        }
+        oldest->closed = true;
+        boost::system::error_code ignored;
+        oldest->stream->socket().close(ignored);
+        evicted.fetch_add(1, std::memory_order_relaxed);
       }
       ++connections;
       asio::co_spawn(io, serve(std::move(socket)), asio::detached);
@@ -442,6 +480,10 @@ void HttpApi::set_token(std::string token) {
 
 std::uint64_t HttpApi::accept_errors() const {
   return impl_->accept_errors.load(std::memory_order_relaxed);
+}
+
+std::uint64_t HttpApi::connections_evicted() const {
+  return impl_->evicted.load(std::memory_order_relaxed);
 }
 
 std::uint64_t HttpApi::connections_refused() const {

@@ -831,6 +831,13 @@ class PipelineAgent final : public agent::Agent {
     pending_events_.push_back(std::move(e));
     if (a.has_transfer()) {
       if (error.empty()) return;  // Asterisk moves the caller; the AudioSocket closes
+      // A model that keeps asking for transfers it cannot have gets no endless turns of its
+      // own (each refusal starts one): the fallback, and the call ends.
+      if (++refused_transfers_ >= kMaxRefusedTransfers) {
+        fail("the agent asked for " + std::to_string(refused_transfers_) +
+             " transfers that failed or were refused");
+        return;
+      }
       // Refused or failed: the call goes on, and the agent hears why at once.
       ending_ = false;
       if (!reply_) start_turn("");
@@ -1238,6 +1245,9 @@ class PipelineAgent final : public agent::Agent {
   bool hangup_when_drained_ = false;
   bool digits_waiting_ = false;  // DTMF came during a reply: answer it when the reply ends
   std::optional<common::v1::Action> transfer_when_drained_;
+  /// Transfers that failed or were refused on this call (kMaxRefusedTransfers ends it).
+  std::size_t refused_transfers_ = 0;
+  static constexpr std::size_t kMaxRefusedTransfers = 3;
   std::string hangup_reason_;
   unsigned barge_ins_ = 0;
   long overlap_units_ = 0;

@@ -151,6 +151,10 @@ std::string Server::metrics_text() const {
              "HTTP API connections refused: http_max_connections were open.");
     w.sample("voxbridge_http_connections_refused_total",
              static_cast<double>(http_->connections_refused()));
+    w.family("voxbridge_http_connections_evicted_total", "counter",
+             "Idle API connections closed at http_max_connections to serve a new one.");
+    w.sample("voxbridge_http_connections_evicted_total",
+             static_cast<double>(http_->connections_evicted()));
   }
 
   per_listener("voxbridge_frames_received_total", "counter", "Audio frames from Asterisk.",

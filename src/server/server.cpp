@@ -392,7 +392,7 @@ void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::
     socket.close(ec);
     return;
   }
-  asio::post(socket.get_executor(), [this, listener, index, sc = live()->sessions[listener],
+  asio::post(socket.get_executor(), [this, listener, index, sc = snap->sessions[listener],
                                      s = std::move(socket)]() mutable {
     session::CallSession::start(std::move(s), std::move(sc), *clocks_[index], &calls_[index],
                                 mailboxes_[index], &thread_counters_[index]->listeners[listener]);
@@ -466,15 +466,20 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
       sc->describe_call = [policy = policy_, denied = denied_without_control_,
                            book = g.http_listen.empty() ? nullptr : transfers_,
                            context = cfg.control.transfer_context](agent::CallInfo& info) {
-        info.note_transfer = [policy, denied, book, context, uuid = info.uuid](
+        info.note_transfer = [policy, denied, book, context, uuid = info.uuid,
+                              used = std::make_shared<std::size_t>(0)](
                                  const std::string& target,
                                  const std::string& asked) -> std::string {
           std::string why;
-          if (!asked.empty() && asked != context) {
+          const auto p = policy->get();
+          if (++*used > p->max_actions_per_call) {
+            why = "this call has had its " + std::to_string(p->max_actions_per_call) +
+                  " actions (max_actions_per_call)";
+          } else if (!asked.empty() && asked != context) {
             why = "without a control path a transfer goes to transfer_context '" + context +
                   "' only, not '" + logtext::log_text(asked, 80) + "'";
           } else {
-            why = policy->get()->check_transfer(target, context);
+            why = p->check_transfer(target, context);
           }
           if (!why.empty()) {
             denied->fetch_add(1);
@@ -539,6 +544,7 @@ bool Server::reload(const config::Config& next, std::string& error) {
     return differs("threads and realtime_priority");
   }
   if (gn.internal_rate_hz != go.internal_rate_hz) return differs("internal_rate_hz");
+  if (gn.http_max_connections != go.http_max_connections) return differs("http_max_connections");
   if (gn.provider_check_interval != go.provider_check_interval) {
     return differs("provider_check_interval_s");
   }
@@ -573,6 +579,10 @@ bool Server::reload(const config::Config& next, std::string& error) {
   // The policy and the token take effect at once, for calls in progress too.
   policy_->set(next.control.allow);
   if (control_) control_->set_policy(next.control.allow);
+  transfers_->retain_if(
+      [p = policy_->get(), &ctx = cfg_.control.transfer_context](const std::string& target) {
+        return p->check_transfer(target, ctx).empty();  // noted before, no longer allowed: gone
+      });
   if (http_) http_->set_token(next.general.http_token);
   {
     std::lock_guard lock(live_mu_);

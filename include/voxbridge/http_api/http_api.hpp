@@ -65,6 +65,8 @@ class TransferBook {
   static constexpr std::chrono::seconds kKeep{60};
   void note(const std::string& uuid, const std::string& target);
   std::optional<std::string> find(const std::string& uuid);
+  /// Forgets the noted targets `keep` says no to (a reload tightened the allowlists).
+  void retain_if(const std::function<bool(const std::string& target)>& keep);
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -157,6 +159,8 @@ class HttpApi {
   std::uint64_t accept_errors() const;
   /// Connections refused because max_connections were open. Any thread.
   std::uint64_t connections_refused() const;
+  /// Idle connections (waiting for a request) closed to make room for a new one. Any thread.
+  std::uint64_t connections_evicted() const;
 
   struct Impl;
 
