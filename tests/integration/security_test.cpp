@@ -216,6 +216,20 @@ TEST(Security, WithAnEmptyAllowlistNoTransferLeavesTheCall) {
   EXPECT_EQ(res[0].error(), "denied: '100' matches neither allow_extensions nor allow_numbers");
 }
 
+TEST(Security, AModelThatKeepsAskingForARefusedTransferGetsTheFallbackNotEndlessTurns) {
+  Fakes f;
+  // Every turn, the first one and each one a refusal starts, asks for the same number again.
+  f.llm.default_reply = "Connecting you.[transfer:9011441234567]";
+  testing::RunningServer s(conf(f, ""));
+  auto plan = caller(s.port, 6.0);
+  plan.hangup_at_end = false;
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);       // the fallback, then the hangup
+  EXPECT_EQ(f.llm.requests().size(), 3u);  // hello, then one turn per refusal until the third
+  EXPECT_EQ(denied_metric(s), 3u);
+}
+
 // --- AMI ------------------------------------------------------------------------------------
 
 struct AmiRig {
