@@ -986,9 +986,10 @@ Config parse_config(const std::string& text, const std::string& source) {
         content += ';';
         ++i;
       } else if (raw[i] == ';') {
-        glued_comment = !content.empty() && !std::isspace(static_cast<unsigned char>(content.back())) &&
-                        content.find('=') != std::string::npos &&
-                        content.find_first_not_of(" \t", content.find('=') + 1) != std::string::npos;
+        glued_comment =
+            !content.empty() && !std::isspace(static_cast<unsigned char>(content.back())) &&
+            content.find('=') != std::string::npos &&
+            content.find_first_not_of(" \t", content.find('=') + 1) != std::string::npos;
         break;
       } else {
         content += raw[i];
