@@ -40,6 +40,14 @@ build() {  # build DIR [cmake args...]
   cmake --build "$dir" -j "$jobs"
 }
 
+fuzz() {  # fuzz NAME SECONDS: tests/fuzz's NAME_fuzz on its corpus, new inputs in a temp dir
+  local work
+  work=$(mktemp -d)
+  "$root/build-fuzz/tests/fuzz/$1_fuzz" -max_total_time="$2" -print_final_stats=1 "$work" \
+    "$root/tests/fuzz/corpus/$1" 2>&1 | tail -n 12
+  rm -rf "$work"
+}
+
 cmd_run() {
   install_packages
   step "building (Release)"
@@ -85,21 +93,13 @@ cmd_test() {
   step "libFuzzer: frame parser for ${VOXBRIDGE_FUZZ_SECONDS:-60} s on tests/fuzz/corpus"
   build "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVOXBRIDGE_FUZZ=ON \
     -DCMAKE_CXX_COMPILER=clang++-14
-  local work
-  work=$(mktemp -d)
-  "$root/build-fuzz/tests/fuzz/frame_parser_fuzz" -max_total_time="${VOXBRIDGE_FUZZ_SECONDS:-60}" \
-    -print_final_stats=1 "$work" "$root/tests/fuzz/corpus/frame_parser" 2>&1 | tail -n 12
-  rm -rf "$work"
+  fuzz frame_parser "${VOXBRIDGE_FUZZ_SECONDS:-60}"
   step "libFuzzer: AMI parser for ${VOXBRIDGE_AMI_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
-  work=$(mktemp -d)
-  "$root/build-fuzz/tests/fuzz/ami_parser_fuzz" -max_total_time="${VOXBRIDGE_AMI_FUZZ_SECONDS:-20}" \
-    -print_final_stats=1 "$work" "$root/tests/fuzz/corpus/ami_parser" 2>&1 | tail -n 12
-  rm -rf "$work"
+  fuzz ami_parser "${VOXBRIDGE_AMI_FUZZ_SECONDS:-20}"
   step "libFuzzer: HTTP API request path for ${VOXBRIDGE_HTTP_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
-  work=$(mktemp -d)
-  "$root/build-fuzz/tests/fuzz/http_request_fuzz" -max_total_time="${VOXBRIDGE_HTTP_FUZZ_SECONDS:-20}" \
-    -print_final_stats=1 "$work" "$root/tests/fuzz/corpus/http_request" 2>&1 | tail -n 12
-  rm -rf "$work"
+  fuzz http_request "${VOXBRIDGE_HTTP_FUZZ_SECONDS:-20}"
+  step "libFuzzer: SSE parser for ${VOXBRIDGE_SSE_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
+  fuzz sse_parser "${VOXBRIDGE_SSE_FUZZ_SECONDS:-20}"
   step "libFuzzer: SSE parser for ${VOXBRIDGE_SSE_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
   work=$(mktemp -d)
   "$root/build-fuzz/tests/fuzz/sse_parser_fuzz" -max_total_time="${VOXBRIDGE_SSE_FUZZ_SECONDS:-20}" \
