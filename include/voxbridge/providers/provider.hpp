@@ -1,5 +1,6 @@
-// Reaching gRPC providers: where they are (voxbridge.conf [provider-NAME]), one channel per
-// target shared by every call, the standard health check, and per-call metadata and deadlines.
+// Reaching gRPC providers: one channel per target (target.hpp) shared by every call, the
+// standard health check, and per-call metadata and deadlines. Only providers/ (the clients)
+// and provider_host/ include gRPC headers.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -13,23 +14,9 @@
 #include <utility>
 #include <vector>
 
-namespace voxbridge::providers {
+#include "voxbridge/providers/target.hpp"
 
-/// One provider endpoint as configured.
-struct ProviderTarget {
-  std::string name;     ///< the config section's NAME, for logs
-  std::string address;  ///< host:port (gRPC target syntax)
-  bool tls = false;
-  std::string ca_file;  ///< PEM roots for TLS; empty = the system's
-  /// Longest a single RPC may run; streams get it as their deadline (0 = none).
-  std::chrono::milliseconds deadline{0};
-  /// Sent with every RPC (API keys and the like); header names in lower case.
-  std::vector<std::pair<std::string, std::string>> metadata;
-  /// Client certificate chain and key (PEM) for providers that require mutual TLS; both or
-  /// neither.
-  std::string cert_file;
-  std::string key_file;
-};
+namespace voxbridge::providers {
 
 /// Channels by target: every call to the same provider multiplexes its streams on one HTTP/2
 /// connection. Thread-safe.

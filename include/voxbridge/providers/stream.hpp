@@ -22,13 +22,10 @@
 #include <mutex>
 #include <utility>
 
+#include "voxbridge/providers/clients.hpp"
 #include "voxbridge/providers/provider.hpp"
 
 namespace voxbridge::providers {
-
-/// Runs a function later on the thread that owns the stream's consumer (the call's io thread),
-/// e.g. `[ex](auto fn) { boost::asio::post(ex, std::move(fn)); }`.
-using Poster = std::function<void(std::function<void()>)>;
 
 namespace detail {
 /// Hands `response` (moved out; the buffer is cleared for the next read) to `handler` on the
