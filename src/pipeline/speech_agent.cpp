@@ -6,25 +6,22 @@
 #include <deque>
 #include <vector>
 
-#include "voxbridge/agent/v1/agent.grpc.pb.h"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
-#include "voxbridge/providers/stream.hpp"
+#include "voxbridge/providers/clients.hpp"
 
 namespace voxbridge::pipeline {
 
 namespace {
 
-using Stream = providers::BidiStream<agent::v1::AgentRequest, agent::v1::AgentResponse>;
-
 class SpeechAgent final : public agent::Agent {
  public:
   SpeechAgent(std::shared_ptr<const SpeechAgentSpec> spec, int rate_hz, int quality,
-              std::shared_ptr<providers::ChannelPool> channels)
+              std::shared_ptr<providers::ProviderClients> clients)
       : spec_(std::move(spec)),
         rate_hz_(rate_hz),
-        channels_(std::move(channels)),
+        clients_(std::move(clients)),
         to_agent_(rate_hz, spec_->input_rate_hz, quality),
         from_agent_(spec_->output_rate_hz, rate_hz, quality, false) {}
   // A call torn down without on_end still ends its stream (see ChannelPool::wait_unused).
@@ -41,36 +38,31 @@ class SpeechAgent final : public agent::Agent {
       slot_ = metrics::provider_slots().slot(spec_->agent.name);
       m_->providers[slot_].streams.add();
     }
-    agent::v1::AgentRequest first;
-    auto* cfg = first.mutable_config();
-    cfg->mutable_call()->set_call_id(info.uuid);
-    cfg->mutable_call()->set_listener(info.listener);
-    cfg->mutable_call()->set_language(spec_->language);
-    cfg->mutable_input_format()->set_encoding(common::v1::LINEAR16);
-    cfg->mutable_input_format()->set_sample_rate_hz(
+    agent::v1::AgentConfig cfg;
+    cfg.mutable_call()->set_call_id(info.uuid);
+    cfg.mutable_call()->set_listener(info.listener);
+    cfg.mutable_call()->set_language(spec_->language);
+    cfg.mutable_input_format()->set_encoding(common::v1::LINEAR16);
+    cfg.mutable_input_format()->set_sample_rate_hz(
         static_cast<std::uint32_t>(spec_->input_rate_hz));
-    cfg->mutable_output_format()->set_encoding(common::v1::LINEAR16);
-    cfg->mutable_output_format()->set_sample_rate_hz(
+    cfg.mutable_output_format()->set_encoding(common::v1::LINEAR16);
+    cfg.mutable_output_format()->set_sample_rate_hz(
         static_cast<std::uint32_t>(spec_->output_rate_hz));
-    for (const auto& [k, v] : spec_->options) (*cfg->mutable_options())[k] = v;
-    std::shared_ptr<agent::v1::Agent::Stub> stub;
+    for (const auto& [k, v] : spec_->options) (*cfg.mutable_options())[k] = v;
+    auto w = std::weak_ptr<int>(alive_);
+    providers::AgentEvents ev;
+    ev.response = [this, w](agent::v1::AgentResponse& r) {
+      if (w.lock()) on_response(r);
+    };
+    ev.closed = [this, w](const providers::StreamStatus& st) {
+      if (w.lock()) on_closed(st);
+    };
     try {
-      stub = agent::v1::Agent::NewStub(channels_->get(spec_->agent));
+      stream_ = clients_->open_agent(spec_->agent, cfg, control.poster(), std::move(ev), 50);
     } catch (const std::exception& e) {
       fail(std::string("agent: ") + e.what());
       return;
     }
-    auto w = std::weak_ptr<int>(alive_);
-    stream_ = Stream::start(
-        [stub](grpc::ClientContext* c, Stream::Reactor* r) { stub->async()->Converse(c, r); }, stub,
-        spec_->agent, std::move(first), control.poster(),
-        [this, w](agent::v1::AgentResponse& r) {
-          if (w.lock()) on_response(r);
-        },
-        [this, w](const grpc::Status& st) {
-          if (w.lock()) on_closed(st);
-        },
-        50);
   }
 
   void on_audio(std::span<const std::int16_t> samples) override {
@@ -207,15 +199,15 @@ class SpeechAgent final : public agent::Agent {
     if (stream_) stream_->send(std::move(m));
   }
 
-  void on_closed(const grpc::Status& st) {
+  void on_closed(const providers::StreamStatus& st) {
     stream_.reset();
-    if (done_ || st.error_code() == grpc::StatusCode::CANCELLED) return;
+    if (done_ || st.cancelled()) return;
     if (st.ok()) {
       hangup_after_playout("agent stream ended");
       return;
     }
     if (m_ != nullptr) m_->providers[slot_].errors.add();
-    fail("agent stream failed: " + st.error_message());
+    fail("agent stream failed: " + st.message);
   }
 
   void hangup_after_playout(std::string reason) {
@@ -247,7 +239,7 @@ class SpeechAgent final : public agent::Agent {
 
   std::shared_ptr<const SpeechAgentSpec> spec_;
   int rate_hz_;
-  std::shared_ptr<providers::ChannelPool> channels_;
+  std::shared_ptr<providers::ProviderClients> clients_;
   agent::CallControl* control_ = nullptr;
   agent::CallInfo info_;
   metrics::AgentCounters* m_ = nullptr;  // the io thread's; null = not counted
@@ -255,7 +247,7 @@ class SpeechAgent final : public agent::Agent {
   std::chrono::steady_clock::time_point started_{};
   bool first_audio_ = false;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
-  std::shared_ptr<Stream> stream_;
+  std::shared_ptr<providers::AgentStream> stream_;
   audio::Resampler to_agent_;
   audio::Resampler from_agent_;
   std::vector<std::int16_t> pcm_, in_pcm_, out_;
@@ -272,14 +264,14 @@ class SpeechAgent final : public agent::Agent {
 
 SpeechAgentFactory::SpeechAgentFactory(SpeechAgentSpec spec, int internal_rate_hz,
                                        int resampler_quality,
-                                       std::shared_ptr<providers::ChannelPool> channels)
+                                       std::shared_ptr<providers::ProviderClients> clients)
     : spec_(std::make_shared<const SpeechAgentSpec>(std::move(spec))),
       rate_hz_(internal_rate_hz),
       quality_(resampler_quality),
-      channels_(std::move(channels)) {}
+      clients_(std::move(clients)) {}
 
 std::unique_ptr<agent::Agent> SpeechAgentFactory::create() const {
-  return std::make_unique<SpeechAgent>(spec_, rate_hz_, quality_, channels_);
+  return std::make_unique<SpeechAgent>(spec_, rate_hz_, quality_, clients_);
 }
 
 }  // namespace voxbridge::pipeline

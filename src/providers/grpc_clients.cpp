@@ -109,8 +109,8 @@ class GrpcClients final : public ProviderClients {
   std::shared_ptr<AsrStream> open_asr(const ProviderTarget& target,
                                       const asr::v1::RecognitionConfig& config, Poster post,
                                       AsrEvents events, std::size_t max_queued) override {
-    auto stub =
-        std::shared_ptr<asr::v1::Recognizer::Stub>(asr::v1::Recognizer::NewStub(channels_->get(target)));
+    auto stub = std::shared_ptr<asr::v1::Recognizer::Stub>(
+        asr::v1::Recognizer::NewStub(channels_->get(target)));
     asr::v1::RecognizeRequest first;
     *first.mutable_config() = config;
     auto ev = std::make_shared<AsrEvents>(std::move(events));
@@ -129,8 +129,8 @@ class GrpcClients final : public ProviderClients {
   std::shared_ptr<LlmTurn> open_llm(const ProviderTarget& target,
                                     const llm::v1::TurnRequest& request, Poster post,
                                     LlmEvents events) override {
-    auto stub =
-        std::shared_ptr<llm::v1::Dialogue::Stub>(llm::v1::Dialogue::NewStub(channels_->get(target)));
+    auto stub = std::shared_ptr<llm::v1::Dialogue::Stub>(
+        llm::v1::Dialogue::NewStub(channels_->get(target)));
     // gRPC serializes the request when the call starts; it must live until then: keep it with
     // the stream.
     auto req = std::make_shared<llm::v1::TurnRequest>(request);

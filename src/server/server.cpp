@@ -27,12 +27,12 @@ namespace {
 using MakeAgent = std::function<std::unique_ptr<agent::Agent>()>;
 
 MakeAgent agent_factory(const config::Config& cfg, const agent::AgentSpec& spec,
-                        const std::shared_ptr<providers::ChannelPool>& channels,
+                        const std::shared_ptr<providers::ProviderClients>& clients,
                         const config::RouteConfig* route = nullptr) {
   const auto& g = cfg.general;
   if (spec.type == agent::AgentSpec::Type::speech) {
     auto factory = std::make_shared<pipeline::SpeechAgentFactory>(
-        cfg.speech_agents.at(spec.name), g.internal_rate_hz, g.resampler_quality, channels);
+        cfg.speech_agents.at(spec.name), g.internal_rate_hz, g.resampler_quality, clients);
     return [factory] { return factory->create(); };
   }
   if (spec.type == agent::AgentSpec::Type::pipeline) {
@@ -49,7 +49,7 @@ MakeAgent agent_factory(const config::Config& cfg, const agent::AgentSpec& spec,
       ps.dtmf_max_digits = route->dtmf_max_digits.value_or(ps.dtmf_max_digits);
     }
     auto factory = std::make_shared<pipeline::PipelineFactory>(std::move(ps), g.internal_rate_hz,
-                                                               g.resampler_quality, channels);
+                                                               g.resampler_quality, clients);
     return [factory] { return factory->create(); };
   }
   auto factory =
@@ -413,7 +413,7 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
   auto routing = std::make_shared<Routing>();
   routing->routes = cfg.routes;
   for (const auto& r : cfg.routes) {
-    routing->agents.push_back(agent_factory(cfg, *cfg.find_agent(r.agent), channels_, &r));
+    routing->agents.push_back(agent_factory(cfg, *cfg.find_agent(r.agent), clients_, &r));
   }
   std::vector<std::shared_ptr<const session::SessionConfig>> out;
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
@@ -435,7 +435,7 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
     sc->tick_alignment = g.tick_alignment;
     sc->tick_alignment_margin = g.tick_alignment_margin;
     sc->agent_name = l.agent;
-    sc->make_agent = agent_factory(cfg, *spec, channels_);
+    sc->make_agent = agent_factory(cfg, *spec, clients_);
     sc->admitted = &admitted_;
     sc->peers = peer_tables_.at(i).get();
     sc->recorder = recorder_.get();

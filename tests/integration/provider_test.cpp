@@ -16,7 +16,7 @@
 
 #include "support/fake_providers.hpp"
 #include "support/test_tls.hpp"
-#include "voxbridge/providers/asr_client.hpp"
+#include "voxbridge/providers/grpc_clients.hpp"
 #include "voxbridge/providers/provider.hpp"
 #include "voxbridge/providers/stream.hpp"
 
@@ -110,6 +110,16 @@ TEST(Providers, MutualTlsWithAClientCertificate) {
   std::remove(key_file.c_str());
 }
 
+/// An ASR stream through the gRPC clients on `pool` (which the test owns).
+std::shared_ptr<providers::AsrStream> open_asr(providers::ChannelPool& pool,
+                                               const providers::ProviderTarget& target,
+                                               const asr::v1::RecognitionConfig& config,
+                                               providers::Poster post, providers::AsrEvents ev) {
+  auto clients = providers::grpc_clients(
+      std::shared_ptr<providers::ChannelPool>(&pool, [](providers::ChannelPool*) {}));
+  return clients->open_asr(target, config, std::move(post), std::move(ev), 50);
+}
+
 TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
   testing::FakeRecognizer rec;
   rec.voiced_frames = 10;
@@ -124,7 +134,7 @@ TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
   const auto io_thread = std::this_thread::get_id();
   std::vector<std::string> log;
   bool on_io_thread = true;
-  grpc::Status closed_with{grpc::StatusCode::UNKNOWN, "not closed"};
+  providers::StreamStatus closed_with{providers::StreamStatus::kUnknown, "not closed"};
   bool closed = false;
   providers::AsrEvents ev;
   ev.speech_started = [&](std::uint32_t at) {
@@ -139,13 +149,13 @@ TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
     on_io_thread &= std::this_thread::get_id() == io_thread;
     log.push_back("eou@" + std::to_string(at));
   };
-  ev.closed = [&](const grpc::Status& st) {
+  ev.closed = [&](const providers::StreamStatus& st) {
     on_io_thread &= std::this_thread::get_id() == io_thread;
     closed_with = st;
     closed = true;
   };
-  auto stream = providers::AsrStream::start(
-      pool.get(target), target, config_for("call-1"),
+  auto stream = open_asr(
+      pool, target, config_for("call-1"),
       [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }, ev);
   // 10 silent frames, 12 voiced, 5 silent: sent as fast as the stream takes them.
   const auto quiet = frame_of(0), loud = frame_of(3000);
@@ -160,7 +170,7 @@ TEST(Providers, StreamingRecognitionDeliversEventsInOrderOnTheCallsThread) {
   while (!closed && std::chrono::steady_clock::now() < until) io.run_for(10ms);
 
   ASSERT_TRUE(closed);
-  EXPECT_TRUE(closed_with.ok()) << closed_with.error_message();
+  EXPECT_TRUE(closed_with.ok()) << closed_with.message;
   EXPECT_TRUE(on_io_thread);
   EXPECT_EQ(log, (std::vector<std::string>{"speech@200", "interim:hello", "final:hello world",
                                            "eou@540"}));
@@ -176,21 +186,21 @@ TEST(Providers, CancelledStreamClosesWithCancelled) {
   boost::asio::io_context io;
   auto busy = boost::asio::make_work_guard(io);  // events arrive from gRPC's threads
   bool closed = false;
-  grpc::Status st;
+  providers::StreamStatus st;
   providers::AsrEvents ev;
-  ev.closed = [&](const grpc::Status& s) {
+  ev.closed = [&](const providers::StreamStatus& s) {
     st = s;
     closed = true;
   };
-  auto stream = providers::AsrStream::start(
-      pool.get(target), target, config_for("call-2"),
+  auto stream = open_asr(
+      pool, target, config_for("call-2"),
       [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }, ev);
   EXPECT_TRUE(stream->send_audio(frame_of(0)));
   stream->cancel();
   const auto until = std::chrono::steady_clock::now() + 5s;
   while (!closed && std::chrono::steady_clock::now() < until) io.run_for(10ms);
   ASSERT_TRUE(closed);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(st.code, providers::StreamStatus::kCancelled);
   EXPECT_FALSE(stream->send_audio(frame_of(0)));  // nothing more goes out
 }
 
@@ -205,9 +215,9 @@ TEST(Providers, ThePoolWaitsUntilEveryStreamOnItsChannelsHasLetGo) {
   auto busy = boost::asio::make_work_guard(io);
   bool closed = false;
   providers::AsrEvents ev;
-  ev.closed = [&](const grpc::Status&) { closed = true; };
-  auto stream = providers::AsrStream::start(
-      pool.get(target), target, config_for("call-3"),
+  ev.closed = [&](const providers::StreamStatus&) { closed = true; };
+  auto stream = open_asr(
+      pool, target, config_for("call-3"),
       [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }, ev);
   ASSERT_TRUE(stream->send_audio(frame_of(0)));
   // A live stream holds the channel: the wait gives up after its timeout.

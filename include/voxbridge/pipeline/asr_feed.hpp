@@ -72,6 +72,8 @@ class AsrEncoder {
   void resample(std::span<const std::int16_t> samples, std::vector<std::int16_t>& out);
   /// Sends exactly `pcm` (at the recognizer's rate) as one message.
   void send(std::span<const std::int16_t> pcm, providers::AsrStream& to);
+  /// Makes `pcm` (at the recognizer's rate) the pending message, to be completed by add().
+  void pend(std::span<const std::int16_t> pcm) { pcm_.assign(pcm.begin(), pcm.end()); }
   /// Sends what is pending, if anything (an Opus packet is padded to a whole frame).
   void flush(providers::AsrStream& to);
   /// Drops what is pending.

@@ -81,9 +81,9 @@ class LlmTurns {
   std::vector<llm::v1::Event> events_;         // for the next turn
   llm::v1::TurnRequest request_;               // of the turn in progress (kept for its retry)
   std::shared_ptr<providers::LlmTurn> turn_;
-  std::uint64_t gen_ = 0;   // of the turn: events of cancelled turns are ignored
-  bool got_text_ = false;   // the turn in progress has written text (no retry then)
-  int retries_ = 0;         // of the turn in progress
+  std::uint64_t gen_ = 0;  // of the turn: events of cancelled turns are ignored
+  bool got_text_ = false;  // the turn in progress has written text (no retry then)
+  int retries_ = 0;        // of the turn in progress
   std::uint64_t tick_ = 0;
   std::uint64_t retry_at_ = kNever;
 };

@@ -1,11 +1,15 @@
-// The conversation pipeline: an Agent that listens (VAD with pre-roll, streaming ASR over
-// gRPC), thinks (an LLM turn over gRPC, streamed), and speaks (TTS over gRPC, sentence by
-// sentence as the LLM writes, queued for the pacer under the playout watermarks), with barge-in,
-// DTMF, actions, a no-input timeout and a fallback when providers fail.
+// The conversation pipeline: an Agent that listens (VAD with pre-roll, streaming ASR), thinks
+// (an LLM turn, streamed), and speaks (TTS, sentence by sentence as the LLM writes, queued for
+// the pacer under the playout watermarks), with barge-in, DTMF, actions, a no-input timeout and
+// a fallback when providers fail. Providers are reached through providers::ProviderClients.
 //
-// One PipelineAgent per call, on the call's io thread; gRPC events come back through
-// CallControl::post. The pipeline's clock is the 20 ms tick (on_tick), so timeouts are
-// deterministic in tests; wall-clock times are taken only for the per-turn timeline.
+// One PipelineAgent per call, on the call's io thread (src/pipeline/pipeline_agent.cpp: the
+// turn state machine), made of parts with headers of their own: caller_listener (VAD, echo
+// gate, barge-in), asr_feed (the caller's words to ASR), llm_turns, reply_speaker (TTS and
+// playout), action_runner (actions to Asterisk) and turn_report (log, metrics, transcript).
+// Provider events come back through CallControl::poster(). The pipeline's clock is the 20 ms
+// tick (on_tick), so timeouts are deterministic in tests; wall-clock times are taken only for
+// the per-turn timeline.
 #pragma once
 
 #include <chrono>
@@ -18,7 +22,8 @@
 
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/llm/v1/llm.pb.h"
-#include "voxbridge/providers/provider.hpp"
+#include "voxbridge/providers/clients.hpp"
+#include "voxbridge/providers/target.hpp"
 #include "voxbridge/vad/vad.hpp"
 
 namespace voxbridge::pipeline {
@@ -122,11 +127,16 @@ struct TurnTimeline {
   bool interrupted = false;
 };
 
-/// Everything a pipeline call needs that outlives it: the spec and the shared channels.
+/// The provider as configured, with `deadline` if it sets none: no stream or turn can hang a
+/// call.
+providers::ProviderTarget bounded(const providers::ProviderTarget& t,
+                                  std::chrono::milliseconds deadline);
+
+/// Everything a pipeline call needs that outlives it: the spec and the provider clients.
 class PipelineFactory {
  public:
   PipelineFactory(PipelineSpec spec, int internal_rate_hz, int resampler_quality,
-                  std::shared_ptr<providers::ChannelPool> channels);
+                  std::shared_ptr<providers::ProviderClients> clients);
   std::unique_ptr<agent::Agent> create() const;
   const PipelineSpec& spec() const { return *spec_; }
 
@@ -134,7 +144,7 @@ class PipelineFactory {
   std::shared_ptr<const PipelineSpec> spec_;
   int rate_hz_;
   int quality_;
-  std::shared_ptr<providers::ChannelPool> channels_;
+  std::shared_ptr<providers::ProviderClients> clients_;
 };
 
 /// Three 150 ms beeps at 480 Hz, 150 ms apart: the fallback when nothing else is configured.

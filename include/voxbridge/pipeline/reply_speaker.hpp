@@ -113,18 +113,20 @@ class ReplySpeaker {
   SentenceSplitter splitter_;
   audio::Resampler from_tts_;
   std::shared_ptr<providers::TtsStream> tts_;
+  std::uint64_t gen_ = 0;  // bumped when a reply begins, ends or is cancelled
   /// The reply being spoken; begin() starts afresh.
   struct Reply {
-    std::uint64_t gen = 0;  // events of older replies' streams are ignored
-    bool active = false;    // between begin() and end()
-    bool tts_done = true;   // its stream (if any) ended well
-    bool paused = false;    // TTS reads, while audio waits beyond the playout queue
+    bool active = false;     // between begin() and end()
+    bool finished = false;   // finish() was called: no more text
+    bool tts_done = true;    // its stream (if any) ended well
+    bool paused = false;     // TTS reads, while audio waits beyond the playout queue
+    bool got_audio = false;  // TTS sent audio (first_audio was told)
     bool first_frame_due = false;
     std::vector<Chunk> chunks;
-    std::uint64_t pushed = 0;        // its audio handed to playout
-    std::size_t partial = 0;         // audio of the chunk being synthesized
-    std::uint32_t base_ms = 0;       // its audio before the stream's first chunk
-    int retries = 0;                 // of its TTS
+    std::uint64_t pushed = 0;         // its audio handed to playout
+    std::size_t partial = 0;          // audio of the chunk being synthesized
+    std::uint32_t base_ms = 0;        // its audio before the stream's first chunk
+    int retries = 0;                  // of its TTS
     std::uint64_t retry_at = kNever;  // tick of the pending TTS retry
   } reply_;
   std::uint64_t next_chunk_ = 0;

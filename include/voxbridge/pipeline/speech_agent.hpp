@@ -11,7 +11,8 @@
 #include <string>
 
 #include "voxbridge/agent/agent.hpp"
-#include "voxbridge/providers/provider.hpp"
+#include "voxbridge/providers/clients.hpp"
+#include "voxbridge/providers/target.hpp"
 
 namespace voxbridge::pipeline {
 
@@ -28,14 +29,14 @@ struct SpeechAgentSpec {
 class SpeechAgentFactory {
  public:
   SpeechAgentFactory(SpeechAgentSpec spec, int internal_rate_hz, int resampler_quality,
-                     std::shared_ptr<providers::ChannelPool> channels);
+                     std::shared_ptr<providers::ProviderClients> clients);
   std::unique_ptr<agent::Agent> create() const;
 
  private:
   std::shared_ptr<const SpeechAgentSpec> spec_;
   int rate_hz_;
   int quality_;
-  std::shared_ptr<providers::ChannelPool> channels_;
+  std::shared_ptr<providers::ProviderClients> clients_;
 };
 
 }  // namespace voxbridge::pipeline

@@ -157,9 +157,8 @@ class ProviderClients {
  public:
   virtual ~ProviderClients() = default;
   virtual std::shared_ptr<AsrStream> open_asr(const ProviderTarget& target,
-                                              const asr::v1::RecognitionConfig& config,
-                                              Poster post, AsrEvents events,
-                                              std::size_t max_queued) = 0;
+                                              const asr::v1::RecognitionConfig& config, Poster post,
+                                              AsrEvents events, std::size_t max_queued) = 0;
   virtual std::shared_ptr<LlmTurn> open_llm(const ProviderTarget& target,
                                             const llm::v1::TurnRequest& request, Poster post,
                                             LlmEvents events) = 0;
@@ -167,9 +166,8 @@ class ProviderClients {
                                               const tts::v1::SynthesisConfig& config, Poster post,
                                               TtsEvents events, std::size_t max_queued) = 0;
   virtual std::shared_ptr<AgentStream> open_agent(const ProviderTarget& target,
-                                                  const agent::v1::AgentConfig& config,
-                                                  Poster post, AgentEvents events,
-                                                  std::size_t max_queued) = 0;
+                                                  const agent::v1::AgentConfig& config, Poster post,
+                                                  AgentEvents events, std::size_t max_queued) = 0;
 };
 
 }  // namespace voxbridge::providers

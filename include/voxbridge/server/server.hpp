@@ -23,6 +23,7 @@
 #include "voxbridge/control/controller.hpp"
 #include "voxbridge/http_api/http_api.hpp"
 #include "voxbridge/net/io_pool.hpp"
+#include "voxbridge/providers/grpc_clients.hpp"
 #include "voxbridge/providers/provider.hpp"
 #include "voxbridge/recording/recorder.hpp"
 #include "voxbridge/session/call_session.hpp"
@@ -156,6 +157,8 @@ class Server {
   config::Config cfg_;
   std::unique_ptr<provider_host::BuiltinProviders> builtin_;  // if an agent uses them
   std::shared_ptr<providers::ChannelPool> channels_ = std::make_shared<providers::ChannelPool>();
+  /// The agents' provider clients, over channels_.
+  std::shared_ptr<providers::ProviderClients> clients_ = providers::grpc_clients(channels_);
   std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
   std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
   std::atomic<std::int64_t> admitted_{0};              // calls admitted and not yet destroyed

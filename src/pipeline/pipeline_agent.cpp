@@ -1,0 +1,606 @@
+// PipelineAgent: the turn state machine of one pipeline call, over its parts (see pipeline.hpp).
+//
+//   listening --caller speaks--> hearing --words--> thinking --audio--> speaking --played-->
+//   listening; DTMF and the no-input timeout start a turn from listening; a barge-in returns a
+//   speaking turn to hearing; a hangup or transfer makes it ending (the reply is played first,
+//   then the call ends or moves); a provider failure makes it fallback (prompt, then hangup).
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "voxbridge/logtext/log_text.hpp"
+#include "voxbridge/pipeline/asr_feed.hpp"
+#include "voxbridge/pipeline/caller_listener.hpp"
+#include "voxbridge/pipeline/llm_turns.hpp"
+#include "voxbridge/pipeline/pipeline.hpp"
+#include "voxbridge/pipeline/reply_speaker.hpp"
+#include "voxbridge/pipeline/turn_report.hpp"
+
+namespace voxbridge::pipeline {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kTickMs = 20;
+
+enum class TurnState { listening, hearing, thinking, speaking, ending, fallback };
+
+/// What happens once the reply in progress has been heard (the ending state).
+enum class Exit {
+  none,
+  hangup,        ///< the call ends
+  transfer,      ///< the transfer goes to Asterisk
+  transferring,  ///< it went; Asterisk moves the caller (or the refusal comes back)
+  ended,         ///< the call is over
+};
+
+std::string fill_placeholders(std::string text, const agent::CallInfo& info) {
+  auto put = [&](const std::string& key, const std::string& value) {
+    for (std::size_t p = 0; (p = text.find(key, p)) != std::string::npos; p += value.size()) {
+      text.replace(p, key.size(), value);
+    }
+  };
+  put("{caller_name}", info.caller_name);
+  put("{caller_number}", info.caller_number);
+  put("{called_number}", info.called_number);
+  for (const auto& [k, v] : info.variables) put("{" + k + "}", v);
+  return text;
+}
+
+class PipelineAgent final : public agent::Agent {
+ public:
+  PipelineAgent(std::shared_ptr<const PipelineSpec> spec, int rate_hz, int quality,
+                const std::shared_ptr<providers::ProviderClients>& clients)
+      : spec_(std::move(spec)),
+        rate_hz_(rate_hz),
+        listener_(
+            *spec_, rate_hz, [this] { on_speech_started(); }, [this] { asr_.speech_ended(); }),
+        asr_(*spec_, rate_hz, quality, clients, call_),
+        llm_(*spec_, clients, call_),
+        speaker_(*spec_, rate_hz, quality, clients, call_) {}
+
+  void on_start(agent::CallControl& control, const agent::CallInfo& info) override {
+    control_ = &control;
+    info_ = info;
+    report_.emplace(*spec_, info_);
+    call_.set_call_id(info.uuid);
+    call_.set_listener(info.listener);
+    call_.set_language(spec_->language);
+    apply_channel_facts();
+    asr_.start(control, info.uuid,
+               {[this](const providers::AsrResult& r) { on_asr_result(r); },
+                [this](std::string text) { on_utterance(std::move(text)); },
+                [this](std::string why) { fail(why); }},
+               report_->asr());
+    llm_.start(control.poster(), info.uuid,
+               {[this](std::string_view delta) { on_llm_text(delta); },
+                [this](const common::v1::Action& a) { on_action(a); }, [this] { on_llm_done(); },
+                [this](std::string why) { fail(why); }},
+               report_->llm());
+    speaker_.start(control, info.uuid,
+                   {[this] {
+                      if (turn_.timeline.tts_first_audio == Clock::time_point{}) {
+                        turn_.timeline.tts_first_audio = Clock::now();
+                      }
+                    },
+                    [this](std::string why) { fail(why); }},
+                   report_->tts());
+    if (spec_->greeting_prompt && !spec_->greeting_prompt->empty()) {
+      begin_turn();
+      turn_.llm_done = true;
+      speaker_.play(*spec_->greeting_prompt);
+    } else if (!spec_->greeting.empty()) {
+      begin_turn();
+      turn_.llm_done = true;
+      const std::string greeting = fill_placeholders(spec_->greeting, info);
+      turn_.text = greeting;
+      speaker_.say(greeting);
+      speaker_.finish();
+      llm_.said(greeting);
+    } else {
+      listening_since_ = tick_;
+    }
+  }
+
+  void on_leg_audio(std::span<const std::int16_t> samples, int rate_hz) override {
+    if (rate_hz != leg_rate_) {
+      leg_rate_ = rate_hz;
+      listener_.use_leg_rate(rate_hz);
+      asr_.use_leg_rate(rate_hz);
+    }
+    leg_ = samples;
+  }
+
+  void on_audio(std::span<const std::int16_t> samples) override {
+    const auto leg = std::exchange(leg_, {});
+    if (state_ == TurnState::ending || state_ == TurnState::fallback) return;
+    const auto heard = listener_.hear(leg, samples, speaker_.audible(), speaker_.far(),
+                                      control_->queued_samples());
+    if (turn_.active && !turn_.interrupted && listener_.barge_in_due()) {
+      barge_in("caller spoke over the agent for " + std::to_string(listener_.overlap_ms()) + " ms");
+    }
+    asr_.audio(leg, samples, !heard.voiced || heard.hushed);
+  }
+
+  std::string_view state() const override {
+    switch (state_) {
+      case TurnState::fallback:
+        return "fallback";
+      case TurnState::listening:
+        return "listening";
+      case TurnState::hearing:
+        return "hearing";
+      case TurnState::thinking:
+      case TurnState::speaking:
+      case TurnState::ending:
+        break;
+    }
+    if (turn_.active) return control_->queued_samples() > 0 ? "speaking" : "thinking";
+    return state_ == TurnState::ending ? "ending" : "listening";
+  }
+
+  void on_dtmf(char digit) override {
+    if (state_ == TurnState::ending || state_ == TurnState::fallback) return;
+    if (spec_->dtmf == DtmfMode::event) {
+      digits_event(std::string(1, digit));
+      return;
+    }
+    if (digit == spec_->dtmf_terminator) {
+      if (!digits_.empty()) digits_event(std::exchange(digits_, {}));
+      return;
+    }
+    digits_.push_back(digit);
+    digits_since_ = tick_;
+    if (digits_.size() >= spec_->dtmf_max_digits) digits_event(std::exchange(digits_, {}));
+  }
+
+  void on_tick() override {
+    ++tick_;
+    if (speaker_.take_first_frame() && turn_.active) {
+      // This tick took the reply's first frame from the queue: it is on its way to the caller.
+      turn_.timeline.first_frame = Clock::now();
+      report_->first_frame(turn_.timeline.first_frame);
+      if (state_ == TurnState::thinking) state_ = TurnState::speaking;
+    }
+    llm_.tick();
+    speaker_.tick();
+    asr_.tick();
+    speaker_.feed();
+    if (!digits_.empty() && (tick_ - digits_since_) * kTickMs >=
+                                static_cast<std::uint64_t>(spec_->dtmf_timeout.count())) {
+      digits_event(std::exchange(digits_, {}));
+    }
+    if (turn_.active && turn_.llm_done && speaker_.done()) end_turn();
+    if (!turn_.active && speaker_.done()) after_drain();
+    if (state_ == TurnState::listening && !asr_.hearing() && !listener_.in_speech() &&
+        listening_since_ != kNever &&
+        (tick_ - listening_since_) * kTickMs >=
+            static_cast<std::uint64_t>(spec_->no_input_timeout.count())) {
+      on_no_input();
+    }
+  }
+
+  void on_end(std::string_view) override {
+    exit_ = Exit::ended;
+    state_ = TurnState::ending;
+    if (asr_.dropped() > 0 || speaker_.dropped_samples() > 0) {
+      spdlog::warn("call uuid={}: slow providers: {} ASR messages and {} ms of TTS audio dropped",
+                   info_.uuid, asr_.dropped(),
+                   speaker_.dropped_samples() * 1000 / static_cast<unsigned>(rate_hz_));
+    }
+    asr_.stop();
+    llm_.stop();
+    speaker_.stop();
+    alive_.reset();
+  }
+
+ private:
+  static constexpr std::uint64_t kNever = ~0ull;
+  /// Transfers that failed or were refused on one call before it gives up (the fallback).
+  static constexpr std::size_t kMaxRefusedTransfers = 3;
+
+  /// The turn in progress: the caller's words (or events), the model's reply and how it went.
+  struct Turn {
+    bool active = false;
+    bool llm_done = false;
+    bool interrupted = false;
+    bool text_cut = false;  // the model wrote more than kMaxReplyBytes
+    std::string text;
+    std::string user_text;
+    TurnTimeline timeline;
+  };
+
+  // --- listening ---
+  void on_speech_started() {
+    listening_since_ = kNever;
+    if (asr_.hearing()) return;  // still finishing the previous utterance (or retrying it)
+    asr_.open();
+    settle();
+  }
+
+  /// Between turns: hearing while the caller's words are being recognized, else listening.
+  void settle() {
+    if (turn_.active || exit_ != Exit::none || state_ == TurnState::fallback) return;
+    state_ = asr_.hearing() ? TurnState::hearing : TurnState::listening;
+  }
+
+  void on_asr_result(const providers::AsrResult& r) {
+    if (!r.is_final && turn_.active && !turn_.interrupted && speaker_.audible() &&
+        listener_.barge_in_words(r.transcript)) {
+      barge_in("caller said \"" + r.transcript + "\"");
+    }
+    report_->heard(r.transcript, r.is_final);
+  }
+
+  void on_utterance(std::string text) {
+    if (listener_.in_speech()) asr_.open();  // the caller is still talking: next utterance
+    settle();
+    if (text.empty()) {
+      if (!turn_.active) listening_since_ = tick_;
+      return;
+    }
+    if (turn_.active) {
+      spdlog::debug("call uuid={}: ignored '{}' said over the agent (no barge-in)", info_.uuid,
+                    logtext::log_text(text));
+      return;
+    }
+    const auto asr_final = Clock::now();
+    start_turn(text);
+    const auto speech_end = asr_.speech_end();
+    turn_.timeline.speech_end = speech_end == Clock::time_point{} ? asr_final : speech_end;
+    turn_.timeline.asr_final = asr_final;
+  }
+
+  void digits_event(std::string digits) {
+    llm::v1::Event e;
+    e.mutable_dtmf()->set_digits(digits);
+    llm_.add_event(std::move(e));
+    if (!turn_.active && !asr_.hearing()) {
+      start_turn("");
+    } else if (!asr_.hearing()) {
+      digits_waiting_ = true;  // a turn of their own once this reply has been spoken
+    }                          // else they go with the caller's words
+  }
+
+  void on_no_input() {
+    listening_since_ = kNever;
+    ++no_input_;
+    if (no_input_ > spec_->max_no_input) {
+      begin_turn();
+      turn_.llm_done = true;
+      speaker_.say(spec_->goodbye);
+      speaker_.finish();
+      hangup_after_reply("no input");
+      return;
+    }
+    llm::v1::Event e;
+    e.mutable_no_input()->set_count(static_cast<std::uint32_t>(no_input_));
+    llm_.add_event(std::move(e));
+    start_turn("");
+  }
+
+  // --- thinking ---
+  void begin_turn() {
+    turn_ = Turn{};
+    turn_.active = true;
+    speaker_.begin();
+    listening_since_ = kNever;
+    if (state_ != TurnState::ending && state_ != TurnState::fallback) {
+      state_ = TurnState::thinking;
+    }
+  }
+
+  void start_turn(const std::string& user_text) {
+    // Facts that arrived after the call started (AMI's VarSet raced the connection).
+    if (info_.actions && info_.channel.empty() && info_.actions->describe(info_)) {
+      apply_channel_facts();
+    }
+    begin_turn();
+    turn_.user_text = user_text;
+    turn_.timeline.turn = ++turns_;
+    llm_.ask(turn_.timeline.turn, user_text);
+  }
+
+  void on_llm_text(std::string_view delta) {
+    if (turn_.timeline.llm_first_token == Clock::time_point{}) {
+      turn_.timeline.llm_first_token = Clock::now();
+    }
+    if (const auto d = reply_delta(delta); !d.empty()) {
+      turn_.text += d;
+      speaker_.text(d);
+    }
+  }
+
+  void on_llm_done() {
+    turn_.llm_done = true;
+    speaker_.flush_text();
+    speaker_.finish();
+    if (!turn_.text.empty()) llm_.said(turn_.text);
+  }
+
+  /// What of the model's `delta` fits in the reply (kMaxReplyBytes); warns once when cut.
+  std::string_view reply_delta(std::string_view delta) {
+    const std::size_t room =
+        kMaxReplyBytes > turn_.text.size() ? kMaxReplyBytes - turn_.text.size() : 0;
+    if (delta.size() <= room) return delta;
+    if (!turn_.text_cut) {
+      turn_.text_cut = true;
+      spdlog::warn("call uuid={}: turn {}: the reply is longer than {} bytes; the rest is dropped",
+                   info_.uuid, turn_.timeline.turn, kMaxReplyBytes);
+    }
+    std::size_t n = room;  // not inside a UTF-8 character
+    while (n > 0 && (static_cast<unsigned char>(delta[n]) & 0xC0) == 0x80) --n;
+    return delta.substr(0, n);
+  }
+
+  // --- actions ---
+  void on_action(const common::v1::Action& a) {
+    if (a.has_hangup()) {
+      // Text still in the splitter comes first; the final words are the last thing said.
+      speaker_.flush_text();
+      if (!a.hangup().final_words().empty()) {
+        turn_.text += a.hangup().final_words();
+        speaker_.say(a.hangup().final_words());
+      }
+      hangup_after_reply(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
+      note_action(a, "");
+      return;
+    }
+    if (a.has_transfer() && (info_.actions || spec_->transfer_hangs_up)) {
+      // After the reply in progress (its last words usually announce the transfer).
+      speaker_.flush_text();
+      transfer_ = a;
+      exit_ = Exit::transfer;
+      state_ = TurnState::ending;
+      return;
+    }
+    if (info_.actions && (a.has_send_dtmf() || a.has_set_variable() || a.has_originate())) {
+      run_action(a);
+      return;
+    }
+    // Transfer, DTMF and variables need the Asterisk control path (not configured here).
+    std::string what = a.has_transfer()       ? "transfer to " + a.transfer().target()
+                       : a.has_send_dtmf()    ? "send DTMF " + a.send_dtmf().digits()
+                       : a.has_set_variable() ? "set " + a.set_variable().name()
+                       : a.has_originate()    ? "call " + a.originate().number()
+                                              : "unknown action";
+    spdlog::info("call uuid={}: action {}: not configured (no Asterisk control path)", info_.uuid,
+                 logtext::log_text(what, 200));
+    llm::v1::Event e;
+    *e.mutable_action_result()->mutable_action() = a;
+    e.mutable_action_result()->set_ok(false);
+    e.mutable_action_result()->set_error("not configured: no Asterisk control path");
+    note_action(a, e.action_result().error());
+    llm_.add_event(std::move(e));
+  }
+
+  /// No control path: the same rule and allowlists decide. Allowed: noted for the dialplan
+  /// (VB_TRANSFER, fetched over the HTTP API) and the socket closes, so the dialplan after
+  /// AudioSocket() routes the call. Refused: the agent hears why and the call goes on.
+  void transfer_without_control(const common::v1::Action& a) {
+    const auto& t = a.transfer();
+    const std::string refused = info_.note_transfer ? info_.note_transfer(t.target(), t.context())
+                                                    : "no transfer policy for this call";
+    if (!refused.empty()) {
+      on_action_result(a, "denied: " + refused);
+      return;
+    }
+    spdlog::info(
+        "call uuid={}: transfer to {}{}{}: no Asterisk control path, hanging up after "
+        "the reply so the dialplan continues",
+        info_.uuid, t.target(), t.context().empty() ? "" : "@", t.context());
+    hangup_after_reply("transfer to " + t.target());
+    note_action(a, "", "the socket closes after the reply, the dialplan continues");
+  }
+
+  /// The action in the call's transcript: done (or on its way) if `error` is empty.
+  void note_action(const common::v1::Action& a, const std::string& error,
+                   const std::string& how = {}) {
+    if (!info_.transcript) return;
+    info_.transcript("action", "\"action\":" + agent::json_quote(a.ShortDebugString()) +
+                                   ",\"ok\":" + (error.empty() ? "true" : "false") +
+                                   (error.empty() ? "" : ",\"error\":" + agent::json_quote(error)) +
+                                   (how.empty() ? "" : ",\"how\":" + agent::json_quote(how)));
+  }
+
+  /// Hands an action to the Asterisk control path; its result comes back on this thread.
+  void run_action(const common::v1::Action& a) {
+    agent::ActionRequest req;
+    if (a.has_transfer()) {
+      req.kind = agent::ActionRequest::Kind::transfer;
+      req.target = a.transfer().target();
+      req.context = a.transfer().context();
+    } else if (a.has_send_dtmf()) {
+      req.kind = agent::ActionRequest::Kind::send_dtmf;
+      req.digits = a.send_dtmf().digits();
+      req.digit_ms = static_cast<int>(a.send_dtmf().duration_ms());
+    } else if (a.has_originate()) {
+      req.kind = agent::ActionRequest::Kind::originate;
+      req.target = a.originate().number();
+      req.name = a.originate().agent();
+      for (const auto& [k, v] : a.originate().variables()) req.variables[k] = v;
+    } else {
+      req.kind = agent::ActionRequest::Kind::set_variable;
+      req.name = a.set_variable().name();
+      req.value = a.set_variable().value();
+    }
+    info_.actions->run(req, [post = control_->poster(), w = std::weak_ptr<int>(alive_), this,
+                             a](std::string error) {
+      post([w, this, a, error = std::move(error)] {
+        if (w.lock()) on_action_result(a, error);
+      });
+    });
+  }
+
+  void on_action_result(const common::v1::Action& a, const std::string& error) {
+    note_action(a, error);
+    llm::v1::Event e;
+    *e.mutable_action_result()->mutable_action() = a;
+    e.mutable_action_result()->set_ok(error.empty());
+    e.mutable_action_result()->set_error(error);
+    llm_.add_event(std::move(e));
+    if (!a.has_transfer()) return;
+    if (error.empty()) return;  // Asterisk moves the caller; the AudioSocket closes
+    // A model that keeps asking for transfers it cannot have gets no endless turns of its own
+    // (each refusal starts one): the fallback, and the call ends.
+    if (++refused_transfers_ >= kMaxRefusedTransfers) {
+      fail("the agent asked for " + std::to_string(refused_transfers_) +
+           " transfers that failed or were refused");
+      return;
+    }
+    // Refused or failed: the call goes on, and the agent hears why at once.
+    exit_ = Exit::none;
+    state_ = turn_.active ? TurnState::thinking : TurnState::listening;
+    if (!turn_.active) start_turn("");
+  }
+
+  void apply_channel_facts() {
+    call_.set_caller_number(info_.caller_number);
+    call_.set_caller_name(info_.caller_name);
+    call_.set_called_number(info_.called_number);
+    for (const auto& [k, v] : info_.variables) (*call_.mutable_metadata())[k] = v;
+    if (auto l = info_.variables.find("VB_LANGUAGE");
+        l != info_.variables.end() && !l->second.empty()) {
+      call_.set_language(l->second);
+    }
+    if (!info_.channel.empty()) (*call_.mutable_metadata())["channel"] = info_.channel;
+  }
+
+  // --- ending ---
+  void hangup_after_reply(std::string reason) {
+    hangup_reason_ = std::move(reason);
+    exit_ = Exit::hangup;
+    if (state_ != TurnState::fallback) state_ = TurnState::ending;
+  }
+
+  /// Everything queued has been played and no turn is in progress.
+  void after_drain() {
+    if (exit_ == Exit::hangup) {
+      exit_ = Exit::ended;
+      control_->hangup(hangup_reason_, true);
+    } else if (exit_ == Exit::transfer) {
+      // The words before the transfer ("Let me put you through") have been heard: go.
+      exit_ = Exit::transferring;
+      const common::v1::Action a = std::move(*transfer_);
+      transfer_.reset();
+      if (info_.actions) {
+        run_action(a);
+      } else {
+        transfer_without_control(a);
+      }
+    }
+  }
+
+  void end_turn() {
+    report_->spoken(turn_.timeline, turn_.user_text, turn_.text);
+    turn_.active = false;
+    speaker_.end();
+    listening_since_ = tick_;
+    settle();
+    if (exit_ == Exit::none) {
+      if (std::exchange(digits_waiting_, false) && !asr_.hearing() && llm_.has_events()) {
+        start_turn("");  // digits pressed while the agent spoke
+      }
+    } else {
+      digits_waiting_ = false;
+    }
+  }
+
+  void barge_in(const std::string& why) {
+    const auto heard = speaker_.interrupt();
+    spdlog::info("barge-in uuid={} turn={}: {}; heard {} ms of the reply: \"{}\"", info_.uuid,
+                 turn_.timeline.turn, why, heard.ms, logtext::log_text(heard.text));
+    turn_.interrupted = true;
+    turn_.timeline.interrupted = true;
+    llm_.cancel();
+    llm_.interrupted(turn_.text, heard.text);
+    llm::v1::Event e;
+    e.mutable_barge_in()->set_heard_text(heard.text);
+    llm_.add_event(std::move(e));
+    report_->interrupted(turn_.timeline, heard.ms, heard.text, turn_.text,
+                         listener_.overlap_started());
+    turn_.active = false;
+    if (exit_ == Exit::hangup) exit_ = Exit::none;  // the caller has more to say
+    if (exit_ == Exit::none && state_ == TurnState::ending) state_ = TurnState::listening;
+    settle();
+  }
+
+  void fail(const std::string& why) {
+    if (state_ == TurnState::fallback) return;
+    state_ = TurnState::fallback;
+    report_->fell_back();
+    spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid,
+                 logtext::log_text(why));
+    asr_.cancel();
+    llm_.cancel();
+    speaker_.cancel();
+    speaker_.end();
+    turn_.active = false;
+    control_->flush();
+    const auto& prompt = spec_->fallback_prompt;
+    if (prompt && !prompt->empty()) {
+      speaker_.play(*prompt);
+    } else {
+      speaker_.play(default_fallback_prompt(rate_hz_));
+    }
+    hangup_after_reply("provider failure");
+  }
+
+  std::shared_ptr<const PipelineSpec> spec_;
+  int rate_hz_;
+  agent::CallControl* control_ = nullptr;
+  agent::CallInfo info_;
+  common::v1::CallInfo call_;  // the call's facts as every provider gets them
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+
+  CallerListener listener_;
+  AsrFeed asr_;
+  LlmTurns llm_;
+  ReplySpeaker speaker_;
+  std::optional<TurnReport> report_;  // made at on_start (it needs the call's facts)
+
+  TurnState state_ = TurnState::listening;
+  Exit exit_ = Exit::none;
+  std::string hangup_reason_;
+  std::optional<common::v1::Action> transfer_;  // waiting for the reply to be heard
+  std::size_t refused_transfers_ = 0;
+  Turn turn_;
+  unsigned turns_ = 0;
+
+  std::span<const std::int16_t> leg_;  // on_leg_audio()'s piece, for the on_audio() after it
+  int leg_rate_ = 0;
+  std::uint64_t tick_ = 0;
+  std::uint64_t listening_since_ = kNever;  // tick the no-input timeout counts from
+  int no_input_ = 0;
+  std::string digits_;  // DTMF collected (dtmf = collect)
+  std::uint64_t digits_since_ = 0;
+  bool digits_waiting_ = false;  // DTMF came during a reply: answer it when the reply ends
+};
+
+PipelineSpec with_prompts(PipelineSpec s, int rate_hz, int quality) {
+  if (!s.greeting_file.empty()) {
+    s.greeting_prompt = std::make_shared<const std::vector<std::int16_t>>(
+        agent::load_prompt(s.greeting_file, rate_hz, quality));
+  }
+  if (!s.fallback_file.empty()) {
+    s.fallback_prompt = std::make_shared<const std::vector<std::int16_t>>(
+        agent::load_prompt(s.fallback_file, rate_hz, quality));
+  }
+  return s;
+}
+
+}  // namespace
+
+PipelineFactory::PipelineFactory(PipelineSpec spec, int internal_rate_hz, int resampler_quality,
+                                 std::shared_ptr<providers::ProviderClients> clients)
+    : spec_(std::make_shared<const PipelineSpec>(
+          with_prompts(std::move(spec), internal_rate_hz, resampler_quality))),
+      rate_hz_(internal_rate_hz),
+      quality_(resampler_quality),
+      clients_(std::move(clients)) {}
+
+std::unique_ptr<agent::Agent> PipelineFactory::create() const {
+  return std::make_unique<PipelineAgent>(spec_, rate_hz_, quality_, clients_);
+}
+
+}  // namespace voxbridge::pipeline
