@@ -37,6 +37,7 @@ void ReplySpeaker::start(agent::CallControl& control, std::string uuid, Events e
 }
 
 void ReplySpeaker::begin() {
+  if (tts_) std::exchange(tts_, nullptr)->cancel();  // a stream left open by end()
   ++gen_;
   reply_ = Reply{};
   reply_.active = true;

@@ -72,12 +72,13 @@ struct ReplySpeakerTest : ::testing::Test {
 
   void start(int capacity_ms = 2000, int high_ms = 1000) {
     control = std::make_unique<FakeCallControl>(poster, kRate, capacity_ms, high_ms);
-    speaker.start(*control, "call-2",
-                  ReplySpeaker::Events{
-                      [this] { ++first_audio; },
-                      [this](std::string why) { failures.push_back(std::move(why)); },
-                  },
-                  &counters);
+    speaker = std::make_unique<ReplySpeaker>(spec, kRate, 3, clients, call);
+    speaker->start(*control, "call-2",
+                   ReplySpeaker::Events{
+                       [this] { ++first_audio; },
+                       [this](std::string why) { failures.push_back(std::move(why)); },
+                   },
+                   &counters);
   }
 
   /// Events so far reach the call's thread, then one 20 ms tick: a frame leaves, the speaker
@@ -86,8 +87,8 @@ struct ReplySpeakerTest : ::testing::Test {
     for (int i = 0; i < n; ++i) {
       poster.run();
       control->tick();
-      speaker.tick();
-      speaker.feed();
+      speaker->tick();
+      speaker->feed();
     }
     poster.run();
   }
@@ -98,16 +99,16 @@ struct ReplySpeakerTest : ::testing::Test {
   std::shared_ptr<FakeProviderClients> clients = std::make_shared<FakeProviderClients>();
   metrics::ProviderCounters counters;
   std::unique_ptr<FakeCallControl> control;
-  ReplySpeaker speaker{spec, kRate, 3, clients, call};
+  std::unique_ptr<ReplySpeaker> speaker;  // made by start(), once the spec is set
   int first_audio = 0;
   std::vector<std::string> failures;
 };
 
 TEST_F(ReplySpeakerTest, TheStreamIsOpenedWithTheVoiceFormatCallFactsAndBoundedTarget) {
   start();
-  speaker.begin();
+  speaker->begin();
   EXPECT_TRUE(clients->tts().empty());  // no stream before there is something to say
-  speaker.say("Hello there.");
+  speaker->say("Hello there.");
   ASSERT_EQ(clients->tts().size(), 1u);
   const auto& s = clients->last_tts();
   EXPECT_EQ(s.target().name, "tts-test");
@@ -124,31 +125,31 @@ TEST_F(ReplySpeakerTest, TheStreamIsOpenedWithTheVoiceFormatCallFactsAndBoundedT
 
 TEST_F(ReplySpeakerTest, TextIsSplitIntoSentencesSentAsChunksWithIncreasingIds) {
   start();
-  speaker.begin();
-  speaker.text("Hello there. How are");
-  speaker.text(" you today? Fine");
+  speaker->begin();
+  speaker->text("Hello there. How are");
+  speaker->text(" you today? Fine");
   EXPECT_EQ(texts_of(clients->last_tts()),
             (Texts{{{"Hello there.", 1}, {"How are you today?", 2}}}));
-  speaker.flush_text();
-  speaker.finish();
+  speaker->flush_text();
+  speaker->finish();
   auto& s = clients->last_tts();
   EXPECT_EQ(texts_of(s), (Texts{{{"Hello there.", 1}, {"How are you today?", 2}, {"Fine", 3}}}));
   EXPECT_TRUE(s.finished());
   s.close();
   step();
-  speaker.end();
+  speaker->end();
 
   // The next reply has its own stream; chunk ids go on.
-  speaker.begin();
-  speaker.say("Goodbye.");
+  speaker->begin();
+  speaker->say("Goodbye.");
   ASSERT_EQ(clients->tts().size(), 2u);
   EXPECT_EQ(texts_of(clients->last_tts()), (Texts{{{"Goodbye.", 4}}}));
 }
 
 TEST_F(ReplySpeakerTest, TtsAudioGoesToPlayoutAndTheCallerHearsItExactly) {
   start();
-  speaker.begin();
-  speaker.say("Hello there.");
+  speaker->begin();
+  speaker->say("Hello there.");
   auto& s = clients->last_tts();
   const auto a = ramp(800, 100), b = ramp(480, 3000);
   s.audio(a);
@@ -157,7 +158,7 @@ TEST_F(ReplySpeakerTest, TtsAudioGoesToPlayoutAndTheCallerHearsItExactly) {
   poster.run();
   EXPECT_EQ(control->accepted(), 1280u);
   EXPECT_EQ(first_audio, 1);  // once per reply
-  EXPECT_TRUE(speaker.audible());
+  EXPECT_TRUE(speaker->audible());
   step(4);
   std::vector<std::int16_t> expected = a;
   expected.insert(expected.end(), b.begin(), b.end());
@@ -167,8 +168,8 @@ TEST_F(ReplySpeakerTest, TtsAudioGoesToPlayoutAndTheCallerHearsItExactly) {
 TEST_F(ReplySpeakerTest, TtsAudioAtAnotherRateIsResampledToTheInternalRate) {
   spec.tts_rate_hz = 8000;
   start();
-  speaker.begin();
-  speaker.say("Hello there.");
+  speaker->begin();
+  speaker->say("Hello there.");
   EXPECT_EQ(clients->last_tts().config().format().sample_rate_hz(), 8000u);
   clients->last_tts().audio(constant(1600, 4000));  // 200 ms at 8 kHz
   poster.run();
@@ -177,33 +178,33 @@ TEST_F(ReplySpeakerTest, TtsAudioAtAnotherRateIsResampledToTheInternalRate) {
 
 TEST_F(ReplySpeakerTest, TheFirstFrameIsTakenOnceWhenItWentIntoAnEmptyQueue) {
   start();
-  speaker.begin();
-  speaker.say("Hello there.");
-  EXPECT_FALSE(speaker.take_first_frame());
+  speaker->begin();
+  speaker->say("Hello there.");
+  EXPECT_FALSE(speaker->take_first_frame());
   clients->last_tts().audio(constant(640, 500));
   step();
-  EXPECT_TRUE(speaker.take_first_frame());
-  EXPECT_FALSE(speaker.take_first_frame());
+  EXPECT_TRUE(speaker->take_first_frame());
+  EXPECT_FALSE(speaker->take_first_frame());
   clients->last_tts().audio(constant(640, 500));
   step();
-  EXPECT_FALSE(speaker.take_first_frame());
+  EXPECT_FALSE(speaker->take_first_frame());
 }
 
 TEST_F(ReplySpeakerTest, AReplyQueuedBehindOtherAudioHasNoFirstFrameOfItsOwn) {
   start();
   const auto other = constant(3200, 7);
   control->play(other);
-  speaker.begin();
-  speaker.say("Hello there.");
+  speaker->begin();
+  speaker->say("Hello there.");
   clients->last_tts().audio(constant(640, 500));
   step();
-  EXPECT_FALSE(speaker.take_first_frame());
+  EXPECT_FALSE(speaker->take_first_frame());
 }
 
 TEST_F(ReplySpeakerTest, ReadsPauseWhileAudioWaitsBeyondThePlayoutQueueAndResumeWhenItFits) {
   start();  // capacity 32000 samples, high watermark 16000
-  speaker.begin();
-  speaker.say("A long answer.");
+  speaker->begin();
+  speaker->say("A long answer.");
   auto& s = clients->last_tts();
   s.audio(constant(19200, 1));  // 1.2 s: fits in the queue, which is then above its watermark
   poster.run();
@@ -233,19 +234,25 @@ TEST_F(ReplySpeakerTest, ReadsPauseWhileAudioWaitsBeyondThePlayoutQueueAndResume
   EXPECT_EQ(count_of(control->heard(), 2), 3200u);
   EXPECT_EQ(count_of(control->heard(), 3), 3200u);
   EXPECT_FALSE(s.paused());
-  EXPECT_EQ(speaker.dropped_samples(), 0u);
+  EXPECT_EQ(speaker->dropped_samples(), 0u);
 }
 
 TEST_F(ReplySpeakerTest, AudioBeyondMaxBufferedAudioIsDroppedAndCounted) {
   spec.max_buffered_audio = 100ms;  // 1600 samples
   start();
-  speaker.begin();
-  speaker.say("A long answer.");
+  speaker->begin();
+  speaker->say("A long answer.");
   auto& s = clients->last_tts();
-  s.audio(constant(16000, 1));  // fills the queue to its high watermark
-  s.audio(constant(4800, 2));   // 300 ms in one message: 1600 kept
+  // The cap is on what one message adds beyond the playout queue, whatever room it has.
+  s.audio(constant(4800, 1));  // 300 ms into an empty queue: 100 ms kept
   poster.run();
-  EXPECT_EQ(speaker.dropped_samples(), 3200u);
+  EXPECT_EQ(speaker->dropped_samples(), 3200u);
+  EXPECT_EQ(control->queued_samples(), 1600u);
+  for (int i = 0; i < 9; ++i) s.audio(constant(1600, 1));  // up to the high watermark
+  s.audio(constant(4800, 2));                              // 300 ms waiting here: 100 ms kept
+  poster.run();
+  EXPECT_EQ(control->queued_samples(), 16000u);
+  EXPECT_EQ(speaker->dropped_samples(), 6400u);
   step(150);
   EXPECT_EQ(count_of(control->heard(), 1), 16000u);
   EXPECT_EQ(count_of(control->heard(), 2), 1600u);
@@ -253,10 +260,10 @@ TEST_F(ReplySpeakerTest, AudioBeyondMaxBufferedAudioIsDroppedAndCounted) {
 
 TEST_F(ReplySpeakerTest, ABrokenStreamIsRetriedOnceFromTheChunkItBrokeIn) {
   start(200, 100);  // a 100 ms watermark: the second chunk's audio waits here
-  speaker.begin();
-  speaker.say("First sentence here.");
-  speaker.say("Second sentence here.");
-  speaker.finish();
+  speaker->begin();
+  speaker->say("First sentence here.");
+  speaker->say("Second sentence here.");
+  speaker->finish();
   auto& s1 = clients->last_tts();
   EXPECT_TRUE(s1.finished());
   s1.audio(constant(1600, 1000));
@@ -268,7 +275,7 @@ TEST_F(ReplySpeakerTest, ABrokenStreamIsRetriedOnceFromTheChunkItBrokeIn) {
   poster.run();
   EXPECT_TRUE(failures.empty());
   EXPECT_EQ(counters.errors.value(), 1u);
-  speaker.say("Third one here.");  // during the backoff: the retry sends it
+  speaker->say("Third one here.");  // during the backoff: the retry sends it
   for (int k = 1; k <= 9; ++k) step();
   EXPECT_EQ(clients->tts().size(), 1u);
   step();
@@ -288,19 +295,19 @@ TEST_F(ReplySpeakerTest, ABrokenStreamIsRetriedOnceFromTheChunkItBrokeIn) {
     expected.insert(expected.end(), v.begin(), v.end());
   }
   EXPECT_EQ(nonzero(control->heard()), expected);
-  EXPECT_TRUE(speaker.done());
+  EXPECT_TRUE(speaker->done());
   EXPECT_TRUE(failures.empty());
   // Chunk marks of the retry count after the audio before it (100 ms): all three were heard.
-  const auto heard = speaker.interrupt();
+  const auto heard = speaker->interrupt();
   EXPECT_EQ(heard.ms, 180u);
   EXPECT_EQ(heard.text, "First sentence here. Second sentence here. Third one here.");
 }
 
 TEST_F(ReplySpeakerTest, ASecondBrokenStreamFailsTheReply) {
   start();
-  speaker.begin();
-  speaker.say("Hello there.");
-  speaker.finish();
+  speaker->begin();
+  speaker->say("Hello there.");
+  speaker->finish();
   clients->last_tts().close({StreamStatus::kUnavailable, "down"});
   step(10);
   ASSERT_EQ(clients->tts().size(), 2u);
@@ -316,18 +323,18 @@ TEST_F(ReplySpeakerTest, ASecondBrokenStreamFailsTheReply) {
 
 TEST_F(ReplySpeakerTest, AStreamThatCannotBeSetUpFails) {
   start();
-  speaker.begin();
+  speaker->begin();
   clients->fail_next_open("cannot read CA file");
-  speaker.say("Hello there.");
+  speaker->say("Hello there.");
   step();
   EXPECT_EQ(failures, (std::vector<std::string>{"TTS: cannot read CA file"}));
 }
 
 TEST_F(ReplySpeakerTest, InterruptFlushesStopsSynthesisAndTellsWhatWasHeard) {
   start();
-  speaker.begin();
-  speaker.say("First sentence here.");
-  speaker.say("Second sentence here.");
+  speaker->begin();
+  speaker->say("First sentence here.");
+  speaker->say("Second sentence here.");
   auto& s = clients->last_tts();
   s.audio(constant(1600, 1000));
   s.chunk_done(1, 100);
@@ -335,7 +342,7 @@ TEST_F(ReplySpeakerTest, InterruptFlushesStopsSynthesisAndTellsWhatWasHeard) {
   s.chunk_done(2, 200);
   step(8);                        // 160 ms played: chunk 1 to its end, chunk 2 in part
   s.audio(constant(1600, 3000));  // on its way when the caller barges in
-  const auto heard = speaker.interrupt();
+  const auto heard = speaker->interrupt();
   EXPECT_EQ(heard.ms, 160u);
   EXPECT_EQ(heard.text, "First sentence here.");
   EXPECT_TRUE(s.cancelled());
@@ -344,78 +351,78 @@ TEST_F(ReplySpeakerTest, InterruptFlushesStopsSynthesisAndTellsWhatWasHeard) {
   step(20);
   EXPECT_EQ(count_of(control->heard(), 3000), 0u);  // late audio is dropped
   EXPECT_EQ(count_of(control->heard(), 2000), 960u);
-  EXPECT_FALSE(speaker.audible());
+  EXPECT_FALSE(speaker->audible());
   EXPECT_TRUE(failures.empty());
 }
 
 TEST_F(ReplySpeakerTest, InterruptedBeforeAnyChunkEndedTheCallerHeardNoText) {
   start();
-  speaker.begin();
-  speaker.say("First sentence here.");
+  speaker->begin();
+  speaker->say("First sentence here.");
   clients->last_tts().audio(constant(1600, 1000));
   step(3);
-  const auto heard = speaker.interrupt();
+  const auto heard = speaker->interrupt();
   EXPECT_EQ(heard.ms, 60u);
   EXPECT_EQ(heard.text, "");
 }
 
 TEST_F(ReplySpeakerTest, DoneOnlyOnceEverythingWasSynthesizedAndPlayed) {
   start();
-  speaker.begin();
-  speaker.say("Hi there.");
-  speaker.finish();
+  speaker->begin();
+  speaker->say("Hi there.");
+  speaker->finish();
   auto& s = clients->last_tts();
   s.audio(constant(640, 100));
   s.chunk_done(1, 40);
   poster.run();
-  EXPECT_FALSE(speaker.done());  // the stream is open
+  EXPECT_FALSE(speaker->done());  // the stream is open
   step(2);
-  EXPECT_FALSE(speaker.done());
+  EXPECT_FALSE(speaker->done());
   s.close();
   poster.run();
-  EXPECT_TRUE(speaker.done());
+  EXPECT_TRUE(speaker->done());
 }
 
 TEST_F(ReplySpeakerTest, NotDoneWhileAudioIsStillQueued) {
   start();
-  speaker.begin();
-  speaker.say("Hi there.");
-  speaker.finish();
+  speaker->begin();
+  speaker->say("Hi there.");
+  speaker->finish();
   auto& s = clients->last_tts();
   s.audio(constant(640, 100));
   s.close();
   poster.run();
-  EXPECT_FALSE(speaker.done());
+  EXPECT_FALSE(speaker->done());
   step();
-  EXPECT_FALSE(speaker.done());
+  EXPECT_FALSE(speaker->done());
   step();
-  EXPECT_TRUE(speaker.done());
+  EXPECT_TRUE(speaker->done());
 }
 
 TEST_F(ReplySpeakerTest, PlayedAudioIsQueuedAsItFitsAndHeardExactly) {
   start(200, 100);
-  speaker.begin();
+  speaker->begin();
   const auto prompt = ramp(8000, 1);  // 500 ms: more than the queue holds
-  speaker.play(prompt);
-  speaker.finish();
+  speaker->play(prompt);
+  speaker->finish();
   EXPECT_EQ(control->queued_samples(), 3200u);
-  EXPECT_TRUE(speaker.audible());
+  EXPECT_TRUE(speaker->audible());
   EXPECT_TRUE(clients->tts().empty());
-  EXPECT_FALSE(speaker.done());
+  EXPECT_FALSE(speaker->done());
   step(25);
   EXPECT_EQ(control->heard(), prompt);
-  EXPECT_TRUE(speaker.done());
+  EXPECT_TRUE(speaker->done());
 }
 
 TEST_F(ReplySpeakerTest, CancelStopsSynthesisAndDropsOnlyWhatWasNotQueued) {
   start();
-  speaker.begin();
-  speaker.say("A long answer.");
+  speaker->begin();
+  speaker->say("A long answer.");
   auto& s = clients->last_tts();
   s.audio(constant(16000, 1));
   s.audio(constant(3200, 2));  // waits here
   poster.run();
-  speaker.cancel();
+  speaker->cancel();
   EXPECT_TRUE(s.cancelled());
   EXPECT_EQ(control->flushes(), 0);
   EXPECT_EQ(control->queued_samples(), 16000u);
@@ -427,39 +434,65 @@ TEST_F(ReplySpeakerTest, CancelStopsSynthesisAndDropsOnlyWhatWasNotQueued) {
 
 TEST_F(ReplySpeakerTest, TheAgentsPeaksAreKeptForTheEchoGate) {
   start();
-  speaker.begin();
-  speaker.say("Hello there.");
+  speaker->begin();
+  speaker->say("Hello there.");
   clients->last_tts().audio(constant(1600, 12000));
   clients->last_tts().audio(constant(1600, 300));
   poster.run();
   // 100 ms at 12000, then 100 ms at 300: the peak over the window before the block playing now.
-  EXPECT_EQ(speaker.far().peak(control->queued_samples(), 200ms), 12000);
+  EXPECT_EQ(speaker->far().peak(control->queued_samples(), 200ms), 12000);
   step(10);
-  EXPECT_EQ(speaker.far().peak(control->queued_samples(), 200ms), 12000);
-  EXPECT_EQ(speaker.far().peak(control->queued_samples(), 50ms), 300);
+  EXPECT_EQ(speaker->far().peak(control->queued_samples(), 200ms), 12000);
+  EXPECT_EQ(speaker->far().peak(control->queued_samples(), 50ms), 300);
 }
 
-TEST_F(ReplySpeakerTest, AfterEndOrStopLateEventsAreIgnored) {
+TEST_F(ReplySpeakerTest, AfterEndLateEventsAreIgnored) {
   start();
-  speaker.begin();
-  speaker.say("Hello there.");
+  speaker->begin();
+  speaker->say("Hello there.");
   auto& s = clients->last_tts();
   s.audio(constant(640, 1));
-  speaker.end();
-  poster.run();
-  EXPECT_EQ(control->accepted(), 0u);
-
-  speaker.begin();
-  speaker.say("Again.");
-  auto& s2 = clients->last_tts();
-  s2.audio(constant(640, 1));
-  s2.close({StreamStatus::kUnavailable, "down"});
-  speaker.stop();
-  EXPECT_TRUE(s2.cancelled());
+  s.close({StreamStatus::kUnavailable, "down"});
+  speaker->end();
   step(20);
   EXPECT_EQ(control->accepted(), 0u);
   EXPECT_TRUE(failures.empty());
-  EXPECT_EQ(clients->tts().size(), 2u);
+  EXPECT_EQ(clients->tts().size(), 1u);  // no retry for a reply that is over
+}
+
+TEST_F(ReplySpeakerTest, ANewReplyHasAStreamOfItsOwnEvenIfTheLastOneWasNotClosed) {
+  start();
+  speaker->begin();
+  speaker->say("Hello there.");
+  auto& s1 = clients->last_tts();
+  speaker->end();
+  speaker->begin();
+  EXPECT_TRUE(s1.cancelled());
+  speaker->say("Again.");
+  ASSERT_EQ(clients->tts().size(), 2u);
+  auto& s2 = clients->last_tts();
+  EXPECT_EQ(texts_of(s2), (Texts{{{"Again.", 2}}}));
+  speaker->finish();
+  s2.audio(constant(640, 5));
+  s2.close();
+  step(3);
+  EXPECT_EQ(count_of(control->heard(), 5), 640u);
+  EXPECT_TRUE(speaker->done());
+}
+
+TEST_F(ReplySpeakerTest, AfterStopNothingIsDelivered) {
+  start();
+  speaker->begin();
+  speaker->say("Hello there.");
+  auto& s = clients->last_tts();
+  s.audio(constant(640, 1));
+  s.close({StreamStatus::kUnavailable, "down"});
+  speaker->stop();
+  EXPECT_TRUE(s.cancelled());
+  step(20);
+  EXPECT_EQ(control->accepted(), 0u);
+  EXPECT_TRUE(failures.empty());
+  EXPECT_EQ(clients->tts().size(), 1u);
 }
 
 }  // namespace
