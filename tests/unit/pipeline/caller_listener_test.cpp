@@ -213,6 +213,16 @@ TEST_F(CallerListenerTest, BargeInIsDueAfterBargeInAfterOfVoiceOverTheAgent) {
   EXPECT_FALSE(listener->barge_in_due());
 }
 
+TEST_F(CallerListenerTest, WithoutBargeInNothingIsEverDue) {
+  spec.barge_in = false;
+  spec.barge_in_words = 1;
+  make();
+  hear(utterance(kRate, 0.2, 1.5, 0), true);
+  EXPECT_GE(listener->overlap_ms(), 300);  // the caller did speak over the agent
+  EXPECT_FALSE(listener->barge_in_due());
+  EXPECT_FALSE(listener->barge_in_words("stop stop stop"));
+}
+
 TEST_F(CallerListenerTest, SpeechThatBeganBeforeTheAgentSpokeIsNoOverlap) {
   make();
   hear(utterance(kRate, 0.2, 1.0, 0), false);
