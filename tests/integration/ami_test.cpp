@@ -455,7 +455,9 @@ TEST(Ami, TheHttpApiOriginatesAndReportsHealth) {
 
 config::Config s2s_ami_config(const std::string& agent_address, unsigned short ami_port) {
   config::Config c = ami_config("", ami_port);
-  c.agents[0].type = agent::AgentSpec::Type::speech;
+  for (auto& a : c.agents) {
+    if (a.name == "bot") a.type = agent::AgentSpec::Type::speech;
+  }
   c.pipelines.clear();
   pipeline::SpeechAgentSpec s;
   s.agent = {"fake", agent_address, false, "", 10000ms, {}, "", ""};
