@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "voxbridge/logtext/log_text.hpp"
+#include "voxbridge/pipeline/action_runner.hpp"
 #include "voxbridge/pipeline/asr_feed.hpp"
 #include "voxbridge/pipeline/caller_listener.hpp"
 #include "voxbridge/pipeline/llm_turns.hpp"
@@ -63,6 +64,12 @@ class PipelineAgent final : public agent::Agent {
     control_ = &control;
     info_ = info;
     report_.emplace(*spec_, info_);
+    actions_.emplace(
+        info_, control.poster(), ActionRunner::Options{spec_->transfer_hangs_up},
+        [this](const ActionRunner::Result& r) { on_action_result(r); },
+        [this](const common::v1::Action& a, const std::string& error, const std::string& how) {
+          note_action(a, error, how);
+        });
     call_.set_call_id(info.uuid);
     call_.set_listener(info.listener);
     call_.set_language(spec_->language);
@@ -191,13 +198,11 @@ class PipelineAgent final : public agent::Agent {
     asr_.stop();
     llm_.stop();
     speaker_.stop();
-    alive_.reset();
+    if (actions_) actions_->stop();
   }
 
  private:
   static constexpr std::uint64_t kNever = ~0ull;
-  /// Transfers that failed or were refused on one call before it gives up (the fallback).
-  static constexpr std::size_t kMaxRefusedTransfers = 3;
 
   /// The turn in progress: the caller's words (or events), the model's reply and how it went.
   struct Turn {
@@ -343,7 +348,7 @@ class PipelineAgent final : public agent::Agent {
         speaker_.say(a.hangup().final_words());
       }
       hangup_after_reply(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
-      note_action(a, "");
+      note_action(a, "", "");
       return;
     }
     if (a.has_transfer() && (info_.actions || spec_->transfer_hangs_up)) {
@@ -354,104 +359,44 @@ class PipelineAgent final : public agent::Agent {
       state_ = TurnState::ending;
       return;
     }
-    if (info_.actions && (a.has_send_dtmf() || a.has_set_variable() || a.has_originate())) {
-      run_action(a);
-      return;
-    }
-    // Transfer, DTMF and variables need the Asterisk control path (not configured here).
-    std::string what = a.has_transfer()       ? "transfer to " + a.transfer().target()
-                       : a.has_send_dtmf()    ? "send DTMF " + a.send_dtmf().digits()
-                       : a.has_set_variable() ? "set " + a.set_variable().name()
-                       : a.has_originate()    ? "call " + a.originate().number()
-                                              : "unknown action";
-    spdlog::info("call uuid={}: action {}: not configured (no Asterisk control path)", info_.uuid,
-                 logtext::log_text(what, 200));
-    llm::v1::Event e;
-    *e.mutable_action_result()->mutable_action() = a;
-    e.mutable_action_result()->set_ok(false);
-    e.mutable_action_result()->set_error("not configured: no Asterisk control path");
-    note_action(a, e.action_result().error());
-    llm_.add_event(std::move(e));
+    actions_->run(a);
   }
 
-  /// No control path: the same rule and allowlists decide. Allowed: noted for the dialplan
-  /// (VB_TRANSFER, fetched over the HTTP API) and the socket closes, so the dialplan after
-  /// AudioSocket() routes the call. Refused: the agent hears why and the call goes on.
-  void transfer_without_control(const common::v1::Action& a) {
-    const auto& t = a.transfer();
-    const std::string refused = info_.note_transfer ? info_.note_transfer(t.target(), t.context())
-                                                    : "no transfer policy for this call";
-    if (!refused.empty()) {
-      on_action_result(a, "denied: " + refused);
-      return;
+  /// How an action went: the model hears it with its next turn; a transfer that did not happen
+  /// lets the call go on (the model is told at once), or ends it after too many.
+  void on_action_result(const ActionRunner::Result& r) {
+    llm::v1::Event e;
+    *e.mutable_action_result()->mutable_action() = r.action;
+    e.mutable_action_result()->set_ok(r.error.empty());
+    e.mutable_action_result()->set_error(r.error);
+    llm_.add_event(std::move(e));
+    switch (r.next) {
+      case ActionRunner::Next::transferred:
+        break;  // Asterisk moves the caller; the AudioSocket closes
+      case ActionRunner::Next::hang_up:
+        hangup_after_reply("transfer to " + r.action.transfer().target());
+        break;
+      case ActionRunner::Next::give_up:
+        fail("the agent asked for " + std::to_string(actions_->refused_transfers()) +
+             " transfers that failed or were refused");
+        break;
+      case ActionRunner::Next::go_on:
+        if (exit_ == Exit::transferring && r.action.has_transfer() && !r.error.empty()) {
+          exit_ = Exit::none;
+          state_ = turn_.active ? TurnState::thinking : TurnState::listening;
+          if (!turn_.active) start_turn("");
+        }
+        break;
     }
-    spdlog::info(
-        "call uuid={}: transfer to {}{}{}: no Asterisk control path, hanging up after "
-        "the reply so the dialplan continues",
-        info_.uuid, t.target(), t.context().empty() ? "" : "@", t.context());
-    hangup_after_reply("transfer to " + t.target());
-    note_action(a, "", "the socket closes after the reply, the dialplan continues");
   }
 
   /// The action in the call's transcript: done (or on its way) if `error` is empty.
-  void note_action(const common::v1::Action& a, const std::string& error,
-                   const std::string& how = {}) {
+  void note_action(const common::v1::Action& a, const std::string& error, const std::string& how) {
     if (!info_.transcript) return;
     info_.transcript("action", "\"action\":" + agent::json_quote(a.ShortDebugString()) +
                                    ",\"ok\":" + (error.empty() ? "true" : "false") +
                                    (error.empty() ? "" : ",\"error\":" + agent::json_quote(error)) +
                                    (how.empty() ? "" : ",\"how\":" + agent::json_quote(how)));
-  }
-
-  /// Hands an action to the Asterisk control path; its result comes back on this thread.
-  void run_action(const common::v1::Action& a) {
-    agent::ActionRequest req;
-    if (a.has_transfer()) {
-      req.kind = agent::ActionRequest::Kind::transfer;
-      req.target = a.transfer().target();
-      req.context = a.transfer().context();
-    } else if (a.has_send_dtmf()) {
-      req.kind = agent::ActionRequest::Kind::send_dtmf;
-      req.digits = a.send_dtmf().digits();
-      req.digit_ms = static_cast<int>(a.send_dtmf().duration_ms());
-    } else if (a.has_originate()) {
-      req.kind = agent::ActionRequest::Kind::originate;
-      req.target = a.originate().number();
-      req.name = a.originate().agent();
-      for (const auto& [k, v] : a.originate().variables()) req.variables[k] = v;
-    } else {
-      req.kind = agent::ActionRequest::Kind::set_variable;
-      req.name = a.set_variable().name();
-      req.value = a.set_variable().value();
-    }
-    info_.actions->run(req, [post = control_->poster(), w = std::weak_ptr<int>(alive_), this,
-                             a](std::string error) {
-      post([w, this, a, error = std::move(error)] {
-        if (w.lock()) on_action_result(a, error);
-      });
-    });
-  }
-
-  void on_action_result(const common::v1::Action& a, const std::string& error) {
-    note_action(a, error);
-    llm::v1::Event e;
-    *e.mutable_action_result()->mutable_action() = a;
-    e.mutable_action_result()->set_ok(error.empty());
-    e.mutable_action_result()->set_error(error);
-    llm_.add_event(std::move(e));
-    if (!a.has_transfer()) return;
-    if (error.empty()) return;  // Asterisk moves the caller; the AudioSocket closes
-    // A model that keeps asking for transfers it cannot have gets no endless turns of its own
-    // (each refusal starts one): the fallback, and the call ends.
-    if (++refused_transfers_ >= kMaxRefusedTransfers) {
-      fail("the agent asked for " + std::to_string(refused_transfers_) +
-           " transfers that failed or were refused");
-      return;
-    }
-    // Refused or failed: the call goes on, and the agent hears why at once.
-    exit_ = Exit::none;
-    state_ = turn_.active ? TurnState::thinking : TurnState::listening;
-    if (!turn_.active) start_turn("");
   }
 
   void apply_channel_facts() {
@@ -483,11 +428,7 @@ class PipelineAgent final : public agent::Agent {
       exit_ = Exit::transferring;
       const common::v1::Action a = std::move(*transfer_);
       transfer_.reset();
-      if (info_.actions) {
-        run_action(a);
-      } else {
-        transfer_without_control(a);
-      }
+      actions_->run(a);
     }
   }
 
@@ -551,7 +492,6 @@ class PipelineAgent final : public agent::Agent {
   agent::CallControl* control_ = nullptr;
   agent::CallInfo info_;
   common::v1::CallInfo call_;  // the call's facts as every provider gets them
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 
   CallerListener listener_;
   AsrFeed asr_;
@@ -563,7 +503,7 @@ class PipelineAgent final : public agent::Agent {
   Exit exit_ = Exit::none;
   std::string hangup_reason_;
   std::optional<common::v1::Action> transfer_;  // waiting for the reply to be heard
-  std::size_t refused_transfers_ = 0;
+  std::optional<ActionRunner> actions_;         // made at on_start (it needs the call's facts)
   Turn turn_;
   unsigned turns_ = 0;
 

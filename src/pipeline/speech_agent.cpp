@@ -4,10 +4,12 @@
 
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/logtext/log_text.hpp"
+#include "voxbridge/pipeline/action_runner.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/providers/clients.hpp"
 
@@ -34,6 +36,14 @@ class SpeechAgent final : public agent::Agent {
     info_ = info;
     m_ = info.metrics;
     started_ = std::chrono::steady_clock::now();
+    // transfer_without_control: there is no transfer_fallback for s2s agents; a transfer the
+    // allowlists let through always ends the socket so that the dialplan continues.
+    runner_.emplace(
+        info_, control.poster(), ActionRunner::Options{},
+        [this](const ActionRunner::Result& r) { on_action_result(r); },
+        [this](const common::v1::Action& a, const std::string& error, const std::string& how) {
+          note_action(a, error, how);
+        });
     if (m_ != nullptr) {
       slot_ = metrics::provider_slots().slot(spec_->agent.name);
       m_->providers[slot_].streams.add();
@@ -93,7 +103,16 @@ class SpeechAgent final : public agent::Agent {
       }
       marks_.pop_front();
     }
-    if (hangup_when_drained_ && out_.empty() && control_->queued_samples() == 0) {
+    if (transfer_ && transfer_at_ <= played) {
+      // The agent's words before the transfer ("Let me put you through") have been heard: go.
+      const common::v1::Action a = std::move(*transfer_);
+      transfer_.reset();
+      transfer_in_flight_ = true;
+      runner_->run(a);  // without a control path its result comes back at once
+    }
+    // A transfer on its way must not race the socket's hangup (the dialplan would go on).
+    if (hangup_when_drained_ && !transfer_ && !transfer_in_flight_ && out_.empty() &&
+        control_->queued_samples() == 0) {
       hangup_when_drained_ = false;
       control_->hangup(hangup_reason_, true);
     }
@@ -101,6 +120,7 @@ class SpeechAgent final : public agent::Agent {
 
   void on_end(std::string_view) override {
     alive_.reset();
+    if (runner_) runner_->stop();
     if (stream_) stream_->cancel();
     if (dropped_in_ > 0 || dropped_out_ > 0) {
       spdlog::warn("call uuid={}: agent stream dropped {} caller frames and {} ms of agent audio",
@@ -144,8 +164,9 @@ class SpeechAgent final : public agent::Agent {
         pushed_ -= queued;  // what was flushed never plays
         out_.clear();
         from_agent_.reset();
-        // Marks behind the dropped audio are reached now.
+        // Marks (and a transfer) behind the dropped audio are reached now.
         for (auto& m : marks_) m.first = std::min<std::uint64_t>(m.first, pushed_);
+        transfer_at_ = std::min(transfer_at_, pushed_);
         break;
       }
       case agent::v1::AgentResponse::kTranscript:
@@ -183,20 +204,62 @@ class SpeechAgent final : public agent::Agent {
   }
 
   void on_action(const common::v1::Action& a) {
-    note("action", "\"action\":" + agent::json_quote(a.ShortDebugString()));
+    if (done_) return;  // the call is ending (or was transferred): nothing more to do to it
     if (a.has_hangup()) {
+      note_action(a, "", "");
       done_ = true;
       hangup_after_playout(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
       return;
     }
-    spdlog::info("call uuid={}: agent action: not configured (no Asterisk control path)",
-                 info_.uuid);
-    agent::v1::AgentRequest m;
-    auto* res = m.mutable_event()->mutable_action_result();
-    *res->mutable_action() = a;
-    res->set_ok(false);
-    res->set_error("not configured: no Asterisk control path");
-    if (stream_) stream_->send(std::move(m));
+    if (a.has_transfer()) {
+      // After the agent audio queued before it has played (a later transfer replaces it).
+      transfer_ = a;
+      transfer_at_ = pushed_ + out_.size();
+      return;
+    }
+    runner_->run(a);
+  }
+
+  /// An action's outcome: the agent hears it as an action_result event on its stream (ok/error
+  /// as the pipeline tells its LLM), then the call does what the runner says.
+  void on_action_result(const ActionRunner::Result& r) {
+    if (r.action.has_transfer()) transfer_in_flight_ = false;
+    if (stream_) {
+      agent::v1::AgentRequest m;
+      auto* res = m.mutable_event()->mutable_action_result();
+      *res->mutable_action() = r.action;
+      res->set_ok(r.error.empty());
+      res->set_error(r.error);
+      stream_->send(std::move(m));
+    }
+    switch (r.next) {
+      case ActionRunner::Next::go_on:
+        break;
+      case ActionRunner::Next::transferred:
+        // Asterisk moves the caller and the AudioSocket closes; the agent has nothing more to
+        // do with this call (its stream ending is no failure now).
+        done_ = true;
+        hangup_when_drained_ = false;
+        break;
+      case ActionRunner::Next::hang_up:
+        if (done_) break;  // already ending (the agent's End, a failure): that hangup stands
+        done_ = true;
+        hangup_after_playout("transfer to " + r.action.transfer().target());
+        break;
+      case ActionRunner::Next::give_up:
+        if (done_) break;
+        fail("the agent asked for " + std::to_string(runner_->refused_transfers()) +
+             " transfers that failed or were refused");
+        break;
+    }
+  }
+
+  /// The action in the call's transcript: done (or on its way) if `error` is empty.
+  void note_action(const common::v1::Action& a, const std::string& error, const std::string& how) {
+    note("action", "\"action\":" + agent::json_quote(a.ShortDebugString()) +
+                       ",\"ok\":" + (error.empty() ? "true" : "false") +
+                       (error.empty() ? "" : ",\"error\":" + agent::json_quote(error)) +
+                       (how.empty() ? "" : ",\"how\":" + agent::json_quote(how)));
   }
 
   void on_closed(const providers::StreamStatus& st) {
@@ -217,6 +280,7 @@ class SpeechAgent final : public agent::Agent {
 
   void fail(const std::string& why) {
     done_ = true;
+    transfer_.reset();
     if (m_ != nullptr) m_->fallbacks.add();
     spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid,
                  logtext::log_text(why));
@@ -255,6 +319,10 @@ class SpeechAgent final : public agent::Agent {
   std::deque<std::pair<std::uint64_t, std::uint64_t>> marks_;  // (played position, id)
   bool done_ = false;
   bool hangup_when_drained_ = false;
+  std::optional<ActionRunner> runner_;          // from on_start; uses info_
+  std::optional<common::v1::Action> transfer_;  // asked for, waiting for transfer_at_ to play
+  std::uint64_t transfer_at_ = 0;               // played position (as marks_)
+  bool transfer_in_flight_ = false;             // run, result not back yet
   std::string hangup_reason_;
   std::uint64_t dropped_in_ = 0;
   std::uint64_t dropped_out_ = 0;

@@ -227,6 +227,7 @@ bool E2E::write_configs(std::string& error) {
                         {"@HTTP_PORT@", std::to_string(http)},
                         {"@VB_CTL_PORT@", unused},
                         {"@VB_RULES_PORT@", unused},
+                        {"@VB_S2S_PORT@", unused},
                         {"@DIALPLAN_DIR@", VB_DIALPLAN_DIR}},
                        error)) {
     return false;

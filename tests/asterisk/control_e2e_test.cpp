@@ -5,7 +5,9 @@
 // and three voxbridge processes, started once for the program:
 //   - AMI mode: listener "recep" with the built-in receptionist (DTMF 1 -> "Connecting you to
 //     sales." then transfer to 100 in voxbridge-transfer), listener "rules" with this test's rule
-//     set (3 -> dtmf 42, 4 -> set VB_RESULT=sales, 5 -> transfer 999 (not allowed), # -> hangup);
+//     set (3 -> dtmf 42, 4 -> set VB_RESULT=sales, 5 -> transfer 999 (not allowed), # -> hangup),
+//     listener "s2s" with a speech-to-speech agent: this program's FakeSpeechAgent (gRPC on
+//     127.0.0.1), which greets and then asks for a transfer to 100;
 //   - ARI mode: listener with the echo agent; calls entering Stasis(voxbridge) are answered,
 //     given an externalMedia AudioSocket leg (slin16) and bridged;
 //   - routed: no control path, the HTTP API (http_listen) and a listener with the echo agent that
@@ -22,8 +24,10 @@
 #include <gtest/gtest.h>
 
 #include <iostream>
+#include <memory>
 
 #include "e2e_support.hpp"
+#include "support/fake_providers.hpp"
 
 #ifndef VB_VOXBRIDGE_BIN
 #error "VB_VOXBRIDGE_BIN (path of the voxbridge binary) must be defined"
@@ -140,6 +144,7 @@ class ControlEnv : public ::testing::Environment {
   Voxbridge& ami() { return vb_ami_; }
   Voxbridge& ari() { return vb_ari_; }
   Voxbridge& routed() { return vb_routed_; }
+  voxbridge::testing::FakeSpeechAgent& s2s_agent() { return *s2s_agent_; }
   const fs::path& busy_conf() const { return busy_conf_; }
 
   CommandResult rx(const std::string& cli, std::chrono::milliseconds timeout = 15s) const {
@@ -184,7 +189,9 @@ class ControlEnv : public ::testing::Environment {
   std::string error_;
   fs::path prefix_, asterisk_bin_, tmp_, conf_, rec_dir_, busy_conf_;
   unsigned short ami_port_ = 0, http_port_ = 0, ctl_port_ = 0, rules_port_ = 0, ari_port_ = 0,
-                 routed_port_ = 0, api_port_ = 0;
+                 routed_port_ = 0, api_port_ = 0, s2s_port_ = 0;
+  std::unique_ptr<voxbridge::testing::FakeSpeechAgent> s2s_agent_;
+  std::unique_ptr<voxbridge::testing::FakeProviderServer> s2s_server_;
   Process asterisk_;
   Voxbridge vb_ami_, vb_ari_, vb_routed_;
   SteadyClock::time_point started_;
@@ -258,8 +265,8 @@ bool ControlEnv::setup(std::string& error) {
 
   std::mt19937 rng(std::random_device{}());
   std::vector<unsigned short> taken;
-  for (unsigned short* p :
-       {&ami_port_, &http_port_, &ctl_port_, &rules_port_, &ari_port_, &routed_port_, &api_port_}) {
+  for (unsigned short* p : {&ami_port_, &http_port_, &ctl_port_, &rules_port_, &ari_port_,
+                            &routed_port_, &api_port_, &s2s_port_}) {
     *p = pick_free_port(rng, taken);
     if (*p == 0) {
       error = "no free port";
@@ -276,6 +283,7 @@ bool ControlEnv::setup(std::string& error) {
                         {"@VB_TAP_PORT@", std::to_string(ari_port_)},
                         {"@VB_CTL_PORT@", std::to_string(ctl_port_)},
                         {"@VB_RULES_PORT@", std::to_string(rules_port_)},
+                        {"@VB_S2S_PORT@", std::to_string(s2s_port_)},
                         {"@AMI_PORT@", std::to_string(ami_port_)},
                         {"@HTTP_PORT@", std::to_string(http_port_)},
                         {"@REC_DIR@", rec_dir_.string()},
@@ -285,6 +293,12 @@ bool ControlEnv::setup(std::string& error) {
     return false;
   }
   if (!start_asterisk(error)) return false;
+  // The speech-to-speech agent: greets (400 ms of tone), then asks for a transfer to 100
+  // (transfer_context voxbridge-transfer).
+  s2s_agent_ = std::make_unique<voxbridge::testing::FakeSpeechAgent>();
+  s2s_agent_->actions.emplace_back();
+  s2s_agent_->actions[0].mutable_transfer()->set_target("100");
+  s2s_server_ = std::make_unique<voxbridge::testing::FakeProviderServer>(s2s_agent_.get());
 
   const std::string general =
       "[general]\nlog_level = debug\n"
@@ -296,6 +310,12 @@ bool ControlEnv::setup(std::string& error) {
            "[listener-rules]\nbind = 127.0.0.1:" +
            std::to_string(rules_port_) +
            "\ncodec = slin\nagent = ctlrules\n"
+           "[listener-s2s]\nbind = 127.0.0.1:" +
+           std::to_string(s2s_port_) +
+           "\ncodec = slin\nagent = s2s\n"
+           "[provider-s2s]\naddress = " +
+           s2s_server_->address() +
+           "\n[agent-s2s]\ntype = s2s\nprovider = s2s\n"
            "[agent-ctlrules]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = builtin\n"
            "rules = ctl\ngreeting = Hello.\n"
            "[rules-ctl]\nfallback = Sorry, I did not catch that.\n"
@@ -323,7 +343,8 @@ bool ControlEnv::setup(std::string& error) {
   }
   if (!start_voxbridge(vb_ami_, "ami", ami_conf,
                        {"listening on 127.0.0.1:" + std::to_string(ctl_port_),
-                        "listening on 127.0.0.1:" + std::to_string(rules_port_), "control: AMI up"},
+                        "listening on 127.0.0.1:" + std::to_string(rules_port_),
+                        "listening on 127.0.0.1:" + std::to_string(s2s_port_), "control: AMI up"},
                        error)) {
     return false;
   }
@@ -436,6 +457,7 @@ void ControlEnv::TearDown() {
       if (!vb->proc.wait_for(15s)) vb->proc.kill_now();
     }
   }
+  s2s_server_.reset();  // after voxbridge: its streams are closed by now
   if (tmp_.empty()) return;
   const bool failed = ::testing::UnitTest::GetInstance()->Failed();
   const char* keep = std::getenv("VOXBRIDGE_E2E_KEEP");
@@ -632,6 +654,33 @@ TEST_F(ControlE2E, AmiRedirectTransfersLiveAudioSocketCall) {
   std::cout << "[ figures  ] AMI redirect: DTMF 1 -> transfer done after " << said
             << " s; test took " << std::chrono::duration<double>(SteadyClock::now() - t0).count()
             << " s\n";
+}
+
+// 1b. The speech-to-speech agent's transfer takes the same way: after its greeting has played,
+// AMI Redirect moves the channel to voxbridge-transfer,100, and the agent is told it worked.
+TEST_F(ControlE2E, SpeechAgentsTransferRedirectsTheCallThroughAmi) {
+  const std::string id = next_id();
+  const std::string uuid = start_call(id, "caller-ctl", "agent-s2s");
+  ASSERT_FALSE(uuid.empty());
+  const auto xfer = wait_global("VB_XFER_" + id, 8s);
+  EXPECT_EQ(xfer.value_or("(unset)"), "100") << "the call never reached voxbridge-transfer,100\n"
+                                             << g_env->diagnostics();
+  const auto done = wait_log(g_env->ami(), "call uuid=" + uuid + ": transfer to 100", 3s);
+  ASSERT_TRUE(done.has_value()) << g_env->diagnostics();
+  EXPECT_NE(done->find(": done"), std::string::npos) << *done;
+  const auto end = wait_end(g_env->ami(), uuid);
+  EXPECT_FALSE(g_env->global("VB_AFTER_" + id).has_value())
+      << "the dialplan after AudioSocket() ran: Redirect did not move the channel";
+  if (end) {
+    EXPECT_NE(end->by, "server") << end->line;  // Asterisk closed the socket (the Redirect)
+  }
+  const auto results = g_env->s2s_agent().action_results();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].ok()) << results[0].error();
+  EXPECT_EQ(results[0].action().transfer().target(), "100");
+  const auto events = g_env->s2s_agent().events();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front(), "mark_played 1");  // the greeting played before the transfer
 }
 
 // 2. A transfer to an extension not in allow_extensions is refused inside voxbridge: no Redirect,

@@ -450,5 +450,159 @@ TEST(Ami, TheHttpApiOriginatesAndReportsHealth) {
   EXPECT_EQ(st, 400);
 }
 
+// --- the speech-to-speech agent's actions (FakeSpeechAgent: a 400 ms greeting, then Mark 1,
+// then its scripted actions one at a time) ---
+
+config::Config s2s_ami_config(const std::string& agent_address, unsigned short ami_port) {
+  config::Config c = ami_config("", ami_port);
+  for (auto& a : c.agents) {
+    if (a.name == "bot") a.type = agent::AgentSpec::Type::speech;
+  }
+  c.pipelines.clear();
+  pipeline::SpeechAgentSpec s;
+  s.agent = {"fake", agent_address, false, "", 10000ms, {}, "", ""};
+  c.speech_agents["bot"] = s;
+  return c;
+}
+
+/// A caller who stays silent (the fake agent answers voice) for `seconds`.
+sim::CallPlan quiet_plan(unsigned short port, double seconds) {
+  sim::CallPlan p = caller_plan(port, 0);
+  p.audio = silence(kRate, seconds);
+  return p;
+}
+
+common::v1::Action transfer_to(const std::string& target, const std::string& context = "") {
+  common::v1::Action a;
+  a.mutable_transfer()->set_target(target);
+  a.mutable_transfer()->set_context(context);
+  return a;
+}
+
+struct S2sRig {
+  testing::FakeSpeechAgent agent;
+  testing::FakeProviderServer agent_server{&agent};
+  testing::FakeAmi ami{"voxbridge", "s3cret"};
+  std::unique_ptr<testing::RunningServer> server;
+  explicit S2sRig(std::vector<common::v1::Action> actions) {
+    agent.actions = std::move(actions);
+    server = std::make_unique<testing::RunningServer>(
+        s2s_ami_config(agent_server.address(), ami.port()));
+    EXPECT_TRUE(wait_until([&] { return server->server.controller()->connected(); }, 3s));
+    ami.add_channel(kChannel, kUuid, "+15551234567", "5551000");
+    EXPECT_TRUE(wait_until([&] { return ctl().knows(kUuid); }, 2s));
+  }
+  control::Controller& ctl() { return *server->server.controller(); }
+};
+
+TEST(Ami, SpeechAgentsTransferBecomesARedirectAfterItsWordsPlayed) {
+  S2sRig rig({transfer_to("150", "sales")});
+  const auto r = sim::place_call(quiet_plan(rig.server->port, 1.5));
+  ASSERT_TRUE(r.connected) << r.error;
+  control::AmiMessage redirect;
+  ASSERT_TRUE(rig.ami.wait_for_action("Redirect", 2s, &redirect));
+  EXPECT_EQ(redirect.get("Channel"), kChannel);
+  EXPECT_EQ(redirect.get("Context"), "sales");
+  EXPECT_EQ(redirect.get("Exten"), "150");
+  EXPECT_EQ(redirect.get("Priority"), "1");
+  EXPECT_EQ(rig.ctl().counters().actions_ok.load(), 1u);
+  ASSERT_TRUE(wait_until([&] { return rig.agent.action_results().size() == 1; }, 2s));
+  const auto results = rig.agent.action_results();
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_EQ(results[0].error(), "");
+  EXPECT_EQ(results[0].action().transfer().target(), "150");
+  EXPECT_EQ(results[0].action().transfer().context(), "sales");
+  // The greeting before the transfer was played first (its mark came back before the result).
+  EXPECT_EQ(rig.agent.events(), (std::vector<std::string>{"mark_played 1", "action_result"}));
+  EXPECT_FALSE(r.server_sent_hangup);  // Asterisk moves the caller; voxbridge does not hang up
+}
+
+TEST(Ami, SpeechAgentsDeniedTransferNeverReachesAsteriskAndTheAgentIsTold) {
+  S2sRig rig({transfer_to("0900123", "sales")});
+  const auto r = sim::place_call(quiet_plan(rig.server->port, 1.5));
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_FALSE(r.server_sent_hangup);  // the call went on
+  ASSERT_TRUE(wait_until([&] { return rig.agent.action_results().size() == 1; }, 2s));
+  const auto results = rig.agent.action_results();
+  EXPECT_FALSE(results[0].ok());
+  EXPECT_EQ(results[0].error(),
+            "denied: '0900123' matches neither allow_extensions nor allow_numbers");
+  EXPECT_EQ(results[0].action().transfer().target(), "0900123");
+  for (const auto& a : rig.ami.actions()) EXPECT_NE(a.get("Action"), "Redirect");
+  EXPECT_EQ(rig.ctl().counters().actions_denied.load(), 1u);
+}
+
+TEST(Ami, SpeechAgentsDtmfBecomesPlayDtmfAndVariablesBecomeSetvar) {
+  common::v1::Action dtmf, setvar;
+  dtmf.mutable_send_dtmf()->set_digits("4#");
+  setvar.mutable_set_variable()->set_name("VB_RESULT");
+  setvar.mutable_set_variable()->set_value("sales lead");
+  S2sRig rig({dtmf, setvar});
+  const auto r = sim::place_call(quiet_plan(rig.server->port, 1.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  control::AmiMessage d1, d2, set;
+  ASSERT_TRUE(rig.ami.wait_for_action("PlayDTMF", 2s, &d1, 0));
+  ASSERT_TRUE(rig.ami.wait_for_action("PlayDTMF", 2s, &d2, 1));
+  EXPECT_EQ(d1.get("Channel"), kChannel);
+  EXPECT_EQ(d1.get("Digit"), "4");
+  EXPECT_EQ(d2.get("Digit"), "#");
+  ASSERT_TRUE(rig.ami.wait_for_action("Setvar", 2s, &set));
+  EXPECT_EQ(set.get("Channel"), kChannel);
+  EXPECT_EQ(set.get("Variable"), "VB_RESULT");
+  EXPECT_EQ(set.get("Value"), "sales lead");
+  ASSERT_TRUE(wait_until([&] { return rig.agent.action_results().size() == 2; }, 2s));
+  const auto results = rig.agent.action_results();
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_EQ(results[0].action().send_dtmf().digits(), "4#");
+  EXPECT_TRUE(results[1].ok());
+  EXPECT_EQ(results[1].action().set_variable().name(), "VB_RESULT");
+  EXPECT_EQ(rig.ctl().counters().actions_ok.load(), 2u);
+}
+
+TEST(Ami, ASpeechAgentThatKeepsAskingForRefusedTransfersEndsTheCallAfterThree) {
+  // The fake asks again after each refusal; the fourth is never carried out.
+  S2sRig rig({transfer_to("0900123"), transfer_to("0900124"), transfer_to("0900125"),
+              transfer_to("0900126")});
+  auto plan = quiet_plan(rig.server->port, 5.0);
+  plan.hangup_at_end = false;
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_LT(r.duration_ms, 4000);
+  ASSERT_TRUE(wait_until([&] { return rig.agent.action_results().size() >= 3; }, 2s));
+  const auto results = rig.agent.action_results();
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& res : results) EXPECT_FALSE(res.ok());
+  EXPECT_EQ(results[2].action().transfer().target(), "0900125");
+  EXPECT_EQ(rig.ctl().counters().actions_denied.load(), 3u);
+  const std::string m = rig.server->server.metrics_text();
+  EXPECT_NE(m.find("\nvoxbridge_fallbacks_total 1\n"), std::string::npos) << m;
+}
+
+TEST(HttpApi, WithoutAControlPathASpeechAgentsTransferIsNotedAndTheCallHangsUp) {
+  testing::FakeSpeechAgent agent;
+  agent.actions = {transfer_to("200")};
+  testing::FakeProviderServer agent_server(&agent);
+  config::Config c = s2s_ami_config(agent_server.address(), 0);
+  c.control.mode = control::ControlConfig::Mode::none;
+  c.control.allow.extensions.push_back("200");
+  c.general.http_listen = "127.0.0.1:0";
+  testing::RunningServer s(c);
+  auto plan = quiet_plan(s.port, 3.0);
+  plan.hangup_at_end = false;  // voxbridge hangs up after the greeting
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_LT(r.duration_ms, 2000);
+  using boost::beast::http::verb;
+  const auto [st, body] =
+      http(s.server.http_port(), verb::get, std::string("/v1/calls/") + kUuid + "/transfer");
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(body, "200");
+  ASSERT_TRUE(wait_until([&] { return agent.action_results().size() == 1; }, 2s));
+  EXPECT_TRUE(agent.action_results()[0].ok());
+  EXPECT_EQ(agent.events(), (std::vector<std::string>{"mark_played 1", "action_result"}));
+}
+
 }  // namespace
 }  // namespace voxbridge

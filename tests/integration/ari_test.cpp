@@ -33,9 +33,10 @@ using testing::RunningServer;
 constexpr int kRate = 16000;
 
 /// The server's configuration: one listener on port 0 with `agent`, ARI to `ari`.
-/// `providers` (host:port of the fake providers) adds the pipeline agent "bot".
+/// `providers` (host:port of the fake providers) adds the pipeline agent "bot"; `more` is
+/// appended (sections of the test's own).
 config::Config ari_config(const FakeAri& ari, const std::string& agent,
-                          const std::string& providers = "") {
+                          const std::string& providers = "", const std::string& more = "") {
   std::string text =
       "[general]\nthreads = 2\nlog_level = warning\n"
       "[listener-main]\nbind = 127.0.0.1:0\nagent = " +
@@ -50,7 +51,7 @@ config::Config ari_config(const FakeAri& ari, const std::string& agent,
             "\n[agent-bot]\ntype = pipeline\nasr = fake\nllm = fake\ntts = fake\n"
             "greeting = none\n";
   }
-  return config::parse_config(text, "ari_test");
+  return config::parse_config(text + more, "ari_test");
 }
 
 struct Fakes {
@@ -219,6 +220,69 @@ TEST(Ari, AllowedTransferContinuesTheCallerInTheDialplan) {
   EXPECT_TRUE(leg(ari).closed);
   EXPECT_EQ(ari.count_requests("DELETE", "/ari/channels/" + caller), 0u);
   EXPECT_EQ(ari.count_requests("DELETE", "/ari/channels/" + leg(ari).channel), 1u);
+}
+
+/// The s2s agent "s2s" (FakeSpeechAgent at `address`) on the listener; the caller is silent.
+config::Config ari_s2s_config(FakeAri& ari, const std::string& address) {
+  ari.set_caller_audio(testing::silence(kRate, 0.1));
+  return ari_config(
+      ari, "s2s", "",
+      "[provider-fake]\naddress = " + address + "\n[agent-s2s]\ntype = s2s\nprovider = fake\n");
+}
+
+TEST(Ari, SpeechAgentsTransferContinuesTheCallerInTheDialplan) {
+  testing::FakeSpeechAgent agent;
+  agent.actions.emplace_back();
+  agent.actions[0].mutable_transfer()->set_target("2001");
+  agent.actions[0].mutable_transfer()->set_context("agents");
+  testing::FakeProviderServer fs(&agent);
+  FakeAri ari("vb", "s3cret");
+  RunningServer s(ari_s2s_config(ari, fs.address()));
+  ASSERT_TRUE(connected(ari));
+  const std::string caller = ari.start_call("5551234", "7000");
+  ASSERT_TRUE(ari.wait_for(
+      [&] { return ari.find_request("POST", "/ari/channels/" + caller + "/continue").has_value(); },
+      5s));
+  const auto cont = ari.find_request("POST", "/ari/channels/" + caller + "/continue");
+  EXPECT_EQ(query(cont, "context"), "agents");
+  EXPECT_EQ(query(cont, "extension"), "2001");
+  EXPECT_EQ(query(cont, "priority"), "1");
+  EXPECT_TRUE(ari.wait_for(
+      [&] {
+        return ari.live_channels() == 1 && ari.live_bridges() == 0 && s.server.active_calls() == 0;
+      },
+      2s));
+  EXPECT_TRUE(leg(ari).closed);
+  EXPECT_EQ(ari.count_requests("DELETE", "/ari/channels/" + caller), 0u);
+  // The agent heard that it worked, after its greeting had played.
+  EXPECT_EQ(agent.events(), (std::vector<std::string>{"mark_played 1", "action_result"}));
+  ASSERT_EQ(agent.action_results().size(), 1u);
+  EXPECT_TRUE(agent.action_results()[0].ok());
+}
+
+TEST(Ari, SpeechAgentsDeniedTransferNeverReachesAsteriskAndTheAgentIsTold) {
+  testing::FakeSpeechAgent agent;
+  agent.actions.emplace_back();
+  agent.actions[0].mutable_transfer()->set_target("2001");
+  agent.actions[0].mutable_transfer()->set_context("forbidden");
+  testing::FakeProviderServer fs(&agent);
+  FakeAri ari("vb", "s3cret");
+  RunningServer s(ari_s2s_config(ari, fs.address()));
+  ASSERT_TRUE(connected(ari));
+  const std::string caller = ari.start_call("5551234", "7000");
+  ASSERT_TRUE(ari.wait_for([&] { return agent.action_results().size() == 1; }, 5s));
+  const auto result = agent.action_results()[0];
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(result.error(), "denied: context 'forbidden' is not in allow_contexts");
+  EXPECT_EQ(result.action().transfer().context(), "forbidden");
+  EXPECT_EQ(ari.count_requests("POST", "/ari/channels/" + caller + "/continue"), 0u);
+  // The call goes on: the leg keeps getting voxbridge's audio, the caller is still there.
+  const auto frames = leg(ari).frames_received;
+  EXPECT_TRUE(ari.wait_for([&] { return leg(ari).frames_received >= frames + 20; }, 1s));
+  EXPECT_EQ(ari.live_channels(), 2u);
+  EXPECT_EQ(ari.count_requests("DELETE", "/ari/channels/"), 0u);
+  ari.hangup_caller(caller);
+  EXPECT_TRUE(all_gone(ari, s));
 }
 
 TEST(Ari, DeniedTransferNeverReachesAsteriskAndTheCallGoesOn) {

@@ -360,15 +360,36 @@ grpc::Status FakeSpeechAgent::Converse(
   r.Clear();
   r.mutable_mark()->set_id(1);
   stream->Write(r);
+  std::size_t next_action = 0;
+  auto ask = [&] {
+    if (next_action >= actions.size()) return;
+    r.Clear();
+    *r.mutable_action() = actions[next_action++];
+    stream->Write(r);
+  };
+  ask();
   int voiced = 0, quiet = 0;
   bool cleared = false, answered = false;
   while (stream->Read(&req)) {
     if (req.has_event()) {
-      std::lock_guard lock(mu_);
-      if (!req.event().dtmf().empty()) dtmf_ += req.event().dtmf();
-      if (req.event().kind_case() == agent::v1::CallEvent::kMarkPlayed) {
-        marks_.push_back(req.event().mark_played());
+      bool result = false;
+      {
+        std::lock_guard lock(mu_);
+        if (!req.event().dtmf().empty()) {
+          dtmf_ += req.event().dtmf();
+          events_.push_back("dtmf " + req.event().dtmf());
+        }
+        if (req.event().kind_case() == agent::v1::CallEvent::kMarkPlayed) {
+          marks_.push_back(req.event().mark_played());
+          events_.push_back("mark_played " + std::to_string(req.event().mark_played()));
+        }
+        if (req.event().has_action_result()) {
+          results_.push_back(req.event().action_result());
+          events_.push_back("action_result");
+          result = true;
+        }
       }
+      if (result) ask();
       continue;
     }
     if (answered || req.request_case() != agent::v1::AgentRequest::kAudio) continue;
@@ -403,6 +424,16 @@ std::string FakeSpeechAgent::dtmf() const {
 std::vector<std::uint64_t> FakeSpeechAgent::marks_played() const {
   std::lock_guard lock(mu_);
   return marks_;
+}
+
+std::vector<common::v1::ActionResult> FakeSpeechAgent::action_results() const {
+  std::lock_guard lock(mu_);
+  return results_;
+}
+
+std::vector<std::string> FakeSpeechAgent::events() const {
+  std::lock_guard lock(mu_);
+  return events_;
 }
 
 std::vector<llm::v1::TurnRequest> FakeDialogue::requests() const {

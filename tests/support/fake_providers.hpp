@@ -125,12 +125,15 @@ class FakeDialogue final : public llm::v1::Dialogue::Service {
 /// transcript, then Mark 1). When the caller has spoken `voiced_frames` voiced frames it sends
 /// ClearPlayback (interrupting whatever plays) and, after `silence_frames` silent frames, a
 /// 200 ms answer and End. Records the caller's DTMF and the marks reported played.
+/// With `actions`, it asks for them one at a time: the first right after the greeting's Mark 1,
+/// each next one once the result of the one before has arrived (`action_results()`).
 class FakeSpeechAgent final : public agent::v1::Agent::Service {
  public:
   int greeting_ms = 400;
   int voiced_frames = 10;
   int silence_frames = 5;
   int level = 6000;
+  std::vector<common::v1::Action> actions;  ///< set before the call
 
   grpc::Status Converse(
       grpc::ServerContext* ctx,
@@ -138,12 +141,18 @@ class FakeSpeechAgent final : public agent::v1::Agent::Service {
 
   std::string dtmf() const;
   std::vector<std::uint64_t> marks_played() const;
+  /// The CallEvent.action_result events voxbridge sent, in order.
+  std::vector<common::v1::ActionResult> action_results() const;
+  /// The CallEvents in the order they came: "dtmf 5", "mark_played 1", "action_result".
+  std::vector<std::string> events() const;
   std::atomic<int> input_rate{0};
 
  private:
   mutable std::mutex mu_;
   std::string dtmf_;
   std::vector<std::uint64_t> marks_;
+  std::vector<common::v1::ActionResult> results_;
+  std::vector<std::string> events_;
 };
 
 /// A gRPC server on 127.0.0.1:<free port> with the standard health service.

@@ -2,8 +2,12 @@
 // caller's audio to an agent (OpenAI Realtime style) and its audio back. The agent decides when
 // to speak and when it was interrupted (it sends ClearPlayback); voxbridge resamples both ways,
 // paces the agent's audio at real time under the playout watermarks, reports marks once the
-// audio before them has been played, forwards DTMF, and carries out actions (hangup after the
-// queued audio; the others answered "not configured" until the Asterisk control path exists).
+// audio before them has been played, forwards DTMF, and carries out actions: hangup after the
+// queued audio; a transfer once the audio queued before it has played; the others at once. They
+// go through the ActionRunner (AMI/ARI when configured; without a control path an allowed
+// transfer is noted for the dialplan and the call hangs up: s2s agents have no
+// transfer_fallback). The agent hears each result as CallEvent.action_result; three refused or
+// failed transfers end the call with the fallback prompt.
 #pragma once
 
 #include <map>
