@@ -80,6 +80,10 @@ void LlmTurns::open() {
         if (ev_.text) ev_.text(r.text_delta());
         break;
       case llm::v1::TurnResponse::kAction:
+        // Final words are spoken as part of the reply: no retry after them either.
+        if (r.action().has_hangup() && !r.action().hangup().final_words().empty()) {
+          got_text_ = true;
+        }
         if (ev_.action) ev_.action(r.action());
         break;
       default:
