@@ -13,6 +13,7 @@
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/llm/v1/llm.grpc.pb.h"
 #include "voxbridge/logtext/log_text.hpp"
+#include "voxbridge/pipeline/action_event.hpp"
 #include "voxbridge/providers/asr_client.hpp"
 #include "voxbridge/providers/stream.hpp"
 #include "voxbridge/tts/v1/tts.grpc.pb.h"
@@ -35,9 +36,10 @@ std::string ms_text(double v) {
   return v < 0 ? "-" : fmt::format("{:.0f}", v);
 }
 
-/// A duration for JSON: whole milliseconds, or null when a milestone is missing.
-std::string ms_json(double v) {
-  return v < 0 ? "null" : fmt::format("{:.0f}", v);
+/// A duration for an event: whole milliseconds, or nullopt when a milestone is missing.
+std::optional<std::int64_t> whole_ms(double v) {
+  if (v < 0) return std::nullopt;
+  return std::llround(v);
 }
 
 std::size_t word_count(std::string_view s) {
@@ -428,9 +430,9 @@ class PipelineAgent final : public agent::Agent {
       if (r.is_final) {
         if (!utterance_.empty()) utterance_ += ' ';
         utterance_ += r.transcript;
-        if (!r.transcript.empty()) note("user", "\"text\":" + agent::json_quote(r.transcript));
+        if (!r.transcript.empty()) note(events::user(r.transcript));
       } else if (!r.transcript.empty()) {
-        note("interim", "\"text\":" + agent::json_quote(r.transcript));
+        note(events::interim(r.transcript));
       }
     });
     ev.end_of_utterance = guarded([this, gen](std::uint32_t) {
@@ -774,10 +776,7 @@ class PipelineAgent final : public agent::Agent {
   /// The action in the call's transcript: done (or on its way) if `error` is empty.
   void note_action(const common::v1::Action& a, const std::string& error,
                    const std::string& how = {}) {
-    note("action", "\"action\":" + agent::json_quote(a.ShortDebugString()) +
-                       ",\"ok\":" + (error.empty() ? "true" : "false") +
-                       (error.empty() ? "" : ",\"error\":" + agent::json_quote(error)) +
-                       (how.empty() ? "" : ",\"how\":" + agent::json_quote(how)));
+    note(action_event(a, error, how));
   }
 
   /// What the control path (ARI/AMI) knows of the channel goes to every provider.
@@ -1049,9 +1048,8 @@ class PipelineAgent final : public agent::Agent {
     }
     count_turn(t);
     if (!reply_->text.empty()) {
-      note("agent", "\"turn\":" + std::to_string(t.turn) +
-                        ",\"text\":" + agent::json_quote(reply_->text) +
-                        ",\"latency_ms\":" + ms_json(ms_between(t.speech_end, t.first_frame)));
+      note(events::agent_reply(t.turn, reply_->text,
+                               whole_ms(ms_between(t.speech_end, t.first_frame))));
     }
     timelines_.push_back(t);
     reply_.reset();
@@ -1063,8 +1061,8 @@ class PipelineAgent final : public agent::Agent {
   }
 
   /// One transcript event (recording, webhooks), if anyone keeps the transcript.
-  void note(std::string_view type, std::string fields) {
-    if (info_.transcript) info_.transcript(type, std::move(fields));
+  void note(events::Event e) {
+    if (info_.transcript) info_.transcript(std::move(e));
   }
 
   /// A turn's phases into the thread's histograms (phases that did not happen are skipped).
@@ -1122,9 +1120,7 @@ class PipelineAgent final : public agent::Agent {
         m_->barge_in.observe(Clock::now() - overlap_started_);
     }
     count_turn(reply_->timeline);
-    note("barge_in", "\"turn\":" + std::to_string(reply_->timeline.turn) + ",\"heard_ms\":" +
-                         std::to_string(played_ms) + ",\"heard\":" + agent::json_quote(heard) +
-                         ",\"reply\":" + agent::json_quote(reply_->text));
+    note(events::barge_in(reply_->timeline.turn, played_ms, heard, reply_->text));
     timelines_.push_back(reply_->timeline);
     reply_.reset();
     hangup_when_drained_ = false;

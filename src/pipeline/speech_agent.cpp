@@ -9,6 +9,7 @@
 #include "voxbridge/agent/v1/agent.grpc.pb.h"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/logtext/log_text.hpp"
+#include "voxbridge/pipeline/action_event.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/providers/stream.hpp"
 
@@ -145,8 +146,8 @@ class SpeechAgent final : public agent::Agent {
         const std::size_t queued = control_->queued_samples();
         control_->flush();
         if (m_ != nullptr) m_->barge_ins.add();
-        note("barge_in", "\"dropped_ms\":" + std::to_string((queued + out_.size()) * 1000 /
-                                                            static_cast<unsigned>(rate_hz_)));
+        note(events::barge_in(static_cast<std::int64_t>((queued + out_.size()) * 1000 /
+                                                        static_cast<unsigned>(rate_hz_))));
         spdlog::info("call uuid={}: agent interrupted its reply ({} ms dropped)", info_.uuid,
                      (queued + out_.size()) * 1000 / static_cast<unsigned>(rate_hz_));
         pushed_ -= queued;  // what was flushed never plays
@@ -162,10 +163,10 @@ class SpeechAgent final : public agent::Agent {
             r.transcript().speaker() == agent::v1::Transcript::CALLER ? "caller" : "agent",
             r.transcript().is_final() ? "said" : "is saying",
             logtext::log_text(r.transcript().text()));
-        note(r.transcript().speaker() == agent::v1::Transcript::CALLER
-                 ? (r.transcript().is_final() ? "user" : "interim")
-                 : "agent",
-             "\"text\":" + agent::json_quote(r.transcript().text()));
+        note(r.transcript().speaker() != agent::v1::Transcript::CALLER
+                 ? events::agent_reply(r.transcript().text())
+             : r.transcript().is_final() ? events::user(r.transcript().text())
+                                         : events::interim(r.transcript().text()));
         if (m_ != nullptr && r.transcript().speaker() != agent::v1::Transcript::CALLER &&
             r.transcript().is_final()) {
           m_->turns.add();
@@ -186,12 +187,12 @@ class SpeechAgent final : public agent::Agent {
     }
   }
 
-  void note(std::string_view type, std::string fields) {
-    if (info_.transcript) info_.transcript(type, std::move(fields));
+  void note(events::Event e) {
+    if (info_.transcript) info_.transcript(std::move(e));
   }
 
   void on_action(const common::v1::Action& a) {
-    note("action", "\"action\":" + agent::json_quote(a.ShortDebugString()));
+    note(action_event(a, a.has_hangup() ? "" : "not configured: no Asterisk control path"));
     if (a.has_hangup()) {
       done_ = true;
       hangup_after_playout(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
