@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "originate_main.hpp"
 #include "status_main.hpp"
 #include "voxbridge/config/config.hpp"
+#include "voxbridge/events/call_event.hpp"
 #include "voxbridge/net/error_text.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/server/server.hpp"
@@ -41,10 +43,12 @@ class JsonLines final : public spdlog::formatter {
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<int>(ms));
     const auto level = spdlog::level::to_string_view(msg.level);
-    std::string line = std::string("{\"ts\":\"") + ts + "\",\"level\":\"" +
-                       std::string(level.data(), level.size()) + "\",\"msg\":" +
-                       voxbridge::agent::json_quote({msg.payload.data(), msg.payload.size()}) +
-                       "}\n";
+    // A log line may quote text that is not UTF-8: mended, so every line is valid JSON.
+    const boost::json::object o{
+        {"ts", ts},
+        {"level", std::string_view(level.data(), level.size())},
+        {"msg", voxbridge::events::valid_utf8({msg.payload.data(), msg.payload.size()})}};
+    std::string line = boost::json::serialize(o) + "\n";
     dest.append(line.data(), line.data() + line.size());
   }
   std::unique_ptr<spdlog::formatter> clone() const override {

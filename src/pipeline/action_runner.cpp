@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "voxbridge/logtext/log_text.hpp"
+#include "voxbridge/pipeline/action_event.hpp"
 
 namespace voxbridge::pipeline {
 
@@ -38,12 +39,8 @@ agent::ActionRequest to_request(const common::v1::Action& a) {
 }  // namespace
 
 ActionRunner::ActionRunner(const agent::CallInfo& info, agent::CallControl::Poster post,
-                           Options options, OnResult on_result, Record record)
-    : info_(info),
-      post_(std::move(post)),
-      options_(options),
-      on_result_(std::move(on_result)),
-      record_(std::move(record)) {}
+                           Options options, OnResult on_result)
+    : info_(info), post_(std::move(post)), options_(options), on_result_(std::move(on_result)) {}
 
 ActionRunner::~ActionRunner() = default;
 
@@ -99,7 +96,7 @@ void ActionRunner::run(const common::v1::Action& a) {
 
 void ActionRunner::finish(const common::v1::Action& a, const std::string& error,
                           const std::string& how, bool by_control) {
-  if (record_) record_(a, error, how);
+  record(a, error, how);
   Next next = Next::go_on;
   if (a.has_transfer() && error.empty()) {
     next = by_control ? Next::transferred : Next::hang_up;
@@ -109,6 +106,11 @@ void ActionRunner::finish(const common::v1::Action& a, const std::string& error,
     next = Next::give_up;
   }
   if (on_result_) on_result_(Result{a, error, next});
+}
+
+void ActionRunner::record(const common::v1::Action& action, const std::string& error,
+                          const std::string& how) const {
+  if (info_.transcript) info_.transcript(action_event(action, error, how));
 }
 
 }  // namespace voxbridge::pipeline

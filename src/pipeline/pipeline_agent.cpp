@@ -64,12 +64,8 @@ class PipelineAgent final : public agent::Agent {
     control_ = &control;
     info_ = info;
     report_.emplace(*spec_, info_);
-    actions_.emplace(
-        info_, control.poster(), ActionRunner::Options{spec_->transfer_hangs_up},
-        [this](const ActionRunner::Result& r) { on_action_result(r); },
-        [this](const common::v1::Action& a, const std::string& error, const std::string& how) {
-          note_action(a, error, how);
-        });
+    actions_.emplace(info_, control.poster(), ActionRunner::Options{spec_->transfer_hangs_up},
+                     [this](const ActionRunner::Result& r) { on_action_result(r); });
     call_.set_call_id(info.uuid);
     call_.set_listener(info.listener);
     call_.set_language(spec_->language);
@@ -348,7 +344,7 @@ class PipelineAgent final : public agent::Agent {
         speaker_.say(a.hangup().final_words());
       }
       hangup_after_reply(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
-      note_action(a, "", "");
+      actions_->record(a, "");
       return;
     }
     if (a.has_transfer() && (info_.actions || spec_->transfer_hangs_up)) {
@@ -388,15 +384,6 @@ class PipelineAgent final : public agent::Agent {
         }
         break;
     }
-  }
-
-  /// The action in the call's transcript: done (or on its way) if `error` is empty.
-  void note_action(const common::v1::Action& a, const std::string& error, const std::string& how) {
-    if (!info_.transcript) return;
-    info_.transcript("action", "\"action\":" + agent::json_quote(a.ShortDebugString()) +
-                                   ",\"ok\":" + (error.empty() ? "true" : "false") +
-                                   (error.empty() ? "" : ",\"error\":" + agent::json_quote(error)) +
-                                   (how.empty() ? "" : ",\"how\":" + agent::json_quote(how)));
   }
 
   void apply_channel_facts() {

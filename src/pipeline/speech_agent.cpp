@@ -9,6 +9,7 @@
 
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/logtext/log_text.hpp"
+#include "voxbridge/pipeline/action_event.hpp"
 #include "voxbridge/pipeline/action_runner.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/providers/clients.hpp"
@@ -38,12 +39,8 @@ class SpeechAgent final : public agent::Agent {
     started_ = std::chrono::steady_clock::now();
     // transfer_without_control: there is no transfer_fallback for s2s agents; a transfer the
     // allowlists let through always ends the socket so that the dialplan continues.
-    runner_.emplace(
-        info_, control.poster(), ActionRunner::Options{},
-        [this](const ActionRunner::Result& r) { on_action_result(r); },
-        [this](const common::v1::Action& a, const std::string& error, const std::string& how) {
-          note_action(a, error, how);
-        });
+    runner_.emplace(info_, control.poster(), ActionRunner::Options{},
+                    [this](const ActionRunner::Result& r) { on_action_result(r); });
     if (m_ != nullptr) {
       slot_ = metrics::provider_slots().slot(spec_->agent.name);
       m_->providers[slot_].streams.add();
@@ -157,8 +154,8 @@ class SpeechAgent final : public agent::Agent {
         const std::size_t queued = control_->queued_samples();
         control_->flush();
         if (m_ != nullptr) m_->barge_ins.add();
-        note("barge_in", "\"dropped_ms\":" + std::to_string((queued + out_.size()) * 1000 /
-                                                            static_cast<unsigned>(rate_hz_)));
+        note(events::barge_in(static_cast<std::int64_t>((queued + out_.size()) * 1000 /
+                                                        static_cast<unsigned>(rate_hz_))));
         spdlog::info("call uuid={}: agent interrupted its reply ({} ms dropped)", info_.uuid,
                      (queued + out_.size()) * 1000 / static_cast<unsigned>(rate_hz_));
         pushed_ -= queued;  // what was flushed never plays
@@ -175,10 +172,10 @@ class SpeechAgent final : public agent::Agent {
             r.transcript().speaker() == agent::v1::Transcript::CALLER ? "caller" : "agent",
             r.transcript().is_final() ? "said" : "is saying",
             logtext::log_text(r.transcript().text()));
-        note(r.transcript().speaker() == agent::v1::Transcript::CALLER
-                 ? (r.transcript().is_final() ? "user" : "interim")
-                 : "agent",
-             "\"text\":" + agent::json_quote(r.transcript().text()));
+        note(r.transcript().speaker() != agent::v1::Transcript::CALLER
+                 ? events::agent_reply(r.transcript().text())
+             : r.transcript().is_final() ? events::user(r.transcript().text())
+                                         : events::interim(r.transcript().text()));
         if (m_ != nullptr && r.transcript().speaker() != agent::v1::Transcript::CALLER &&
             r.transcript().is_final()) {
           m_->turns.add();
@@ -199,14 +196,14 @@ class SpeechAgent final : public agent::Agent {
     }
   }
 
-  void note(std::string_view type, std::string fields) {
-    if (info_.transcript) info_.transcript(type, std::move(fields));
+  void note(events::Event e) {
+    if (info_.transcript) info_.transcript(std::move(e));
   }
 
   void on_action(const common::v1::Action& a) {
     if (done_) return;  // the call is ending (or was transferred): nothing more to do to it
     if (a.has_hangup()) {
-      note_action(a, "", "");
+      runner_->record(a, "");
       done_ = true;
       hangup_after_playout(a.hangup().reason().empty() ? "agent hung up" : a.hangup().reason());
       return;
@@ -252,14 +249,6 @@ class SpeechAgent final : public agent::Agent {
              " transfers that failed or were refused");
         break;
     }
-  }
-
-  /// The action in the call's transcript: done (or on its way) if `error` is empty.
-  void note_action(const common::v1::Action& a, const std::string& error, const std::string& how) {
-    note("action", "\"action\":" + agent::json_quote(a.ShortDebugString()) +
-                       ",\"ok\":" + (error.empty() ? "true" : "false") +
-                       (error.empty() ? "" : ",\"error\":" + agent::json_quote(error)) +
-                       (how.empty() ? "" : ",\"how\":" + agent::json_quote(how)));
   }
 
   void on_closed(const providers::StreamStatus& st) {

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+#include <optional>
+
 #include "voxbridge/logtext/log_text.hpp"
 
 namespace voxbridge::pipeline {
@@ -40,13 +43,13 @@ metrics::ProviderCounters* TurnReport::provider(std::size_t slot) const {
   return m_ == nullptr ? nullptr : &m_->providers[slot];
 }
 
-void TurnReport::note(std::string_view type, std::string fields) const {
-  if (info_.transcript) info_.transcript(type, std::move(fields));
+void TurnReport::note(events::Event e) const {
+  if (info_.transcript) info_.transcript(std::move(e));
 }
 
 void TurnReport::heard(std::string_view text, bool is_final) {
   if (text.empty()) return;
-  note(is_final ? "user" : "interim", "\"text\":" + agent::json_quote(text));
+  note(is_final ? events::user(text) : events::interim(text));
 }
 
 void TurnReport::first_frame(Clock::time_point at) {
@@ -71,8 +74,7 @@ void TurnReport::spoken(const TurnTimeline& t, std::string_view user_text, std::
   }
   count(t);
   if (!reply.empty()) {
-    note("agent", "\"turn\":" + std::to_string(t.turn) + ",\"text\":" + agent::json_quote(reply) +
-                      ",\"latency_ms\":" + ms_json(ms_between(t.speech_end, t.first_frame)));
+    note(events::agent_reply(t.turn, reply, whole_ms(ms_between(t.speech_end, t.first_frame))));
   }
 }
 
@@ -84,9 +86,7 @@ void TurnReport::interrupted(const TurnTimeline& t, std::uint32_t heard_ms, std:
       m_->barge_in.observe(Clock::now() - overlap_started);
   }
   count(t);
-  note("barge_in",
-       "\"turn\":" + std::to_string(t.turn) + ",\"heard_ms\":" + std::to_string(heard_ms) +
-           ",\"heard\":" + agent::json_quote(heard) + ",\"reply\":" + agent::json_quote(reply));
+  note(events::barge_in(t.turn, heard_ms, heard, reply));
 }
 
 void TurnReport::fell_back() {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <future>
 
+#include "voxbridge/events/call_event.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/server/server.hpp"
 
@@ -389,14 +390,7 @@ std::optional<std::string> Server::events_json(const std::string& uuid, std::siz
   }
   // The events are JSON objects already: spliced in as they are.
   auto answer = [&](const Found& f, bool ended) {
-    std::string out = "{\"uuid\":" + boost::json::serialize(boost::json::string(uuid)) +
-                      ",\"ended\":" + (ended ? "true" : "false") +
-                      ",\"next\":" + std::to_string(f.next) + ",\"events\":[";
-    for (std::size_t k = 0; k < f.events.size(); ++k) {
-      if (k > 0) out += ',';
-      out += f.events[k];
-    }
-    return out + "]}\n";
+    return events::events_response(uuid, ended, f.next, f.events);
   };
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (auto& fut : answers) {

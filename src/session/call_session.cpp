@@ -474,12 +474,16 @@ bool CallSession::handle(const audiosocket::Message& m) {
       }
       keep_transcript_ = config_->webhooks != nullptr || config_->keep_events;
       if (media_.recording() != nullptr || keep_transcript_) {
-        info.transcript = [this](std::string_view type, std::string fields) {
-          note(type, std::move(fields));
-        };
+        info.transcript = [this](events::Event e) { note(e); };
       }
       facts_.uuid = info.uuid;
       facts_.listener = info.listener;
+      facts_.agent = agent_name_;
+      facts_.route = route_;
+      facts_.peer = peer_;
+      facts_.started_unix_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(wall_start_.time_since_epoch())
+              .count();
       facts_.channel = info.channel;
       facts_.caller_number = info.caller_number;
       facts_.caller_name = info.caller_name;
@@ -488,10 +492,9 @@ bool CallSession::handle(const audiosocket::Message& m) {
       spdlog::info("call start uuid={} peer={} listener={} codec={} agent={}{}{}", uuid_.data(),
                    peer_, config_->listener, codec_mode_name(config_->media.codec), agent_name_,
                    route.empty() ? "" : " route=", route);
-      note("start", facts_json());
+      note(events::start(facts_));
       if (config_->webhooks != nullptr) {
-        config_->webhooks->post("call_started",
-                                "{\"event\":\"call_started\"," + facts_json() + "}");
+        config_->webhooks->post("call_started", events::call_started_body(facts_));
       }
       media_.start(started_at_, std::move(info));
       timer_.cancel();  // handshake done
@@ -500,8 +503,7 @@ bool CallSession::handle(const audiosocket::Message& m) {
     }
     case Kind::dtmf:
       spdlog::debug("[{}] dtmf {}", uuid_.data(), static_cast<char>(m.payload[0]));
-      note("dtmf",
-           "\"digit\":" + agent::json_quote(std::string(1, static_cast<char>(m.payload[0]))));
+      note(events::dtmf(static_cast<char>(m.payload[0])));
       media_.on_dtmf(static_cast<char>(m.payload[0]));
       return true;
     case Kind::hangup:
@@ -678,20 +680,11 @@ void CallSession::finish() {
   flush_counts();
   const MediaStats st = media_.stats();
   const double secs = std::chrono::duration<double>(Clock::now() - started_at_).count();
-  const std::string end_fields = "\"by\":" + agent::json_quote(end_cause_name(cause_)) +
-                                 ",\"reason\":" + agent::json_quote(reason_) +
-                                 ",\"duration_ms\":" + std::to_string(std::llround(secs * 1000));
-  note("end", end_fields);
+  const events::Event end = events::end(end_cause_name(cause_), reason_, std::llround(secs * 1000));
+  note(end);
   media_.set_recording(nullptr);  // closes the files now, not when the session goes
   if (config_->webhooks != nullptr) {
-    std::string body =
-        "{\"event\":\"call_ended\"," + facts_json() + "," + end_fields + ",\"transcript\":[";
-    for (std::size_t i = 0; i < transcript_.size(); ++i) {
-      if (i > 0) body += ',';
-      body += transcript_[i];
-    }
-    body += "]}";
-    config_->webhooks->post("call_ended", std::move(body));
+    config_->webhooks->post("call_ended", events::call_ended_body(facts_, end, transcript_));
   }
   if (config_->keep_events && config_->ended_events) {
     config_->ended_events(uuid_.data(), std::move(transcript_));
@@ -768,17 +761,13 @@ CallStatus CallSession::status(Clock::time_point now) const {
   return st;
 }
 
-void CallSession::note(std::string_view type, std::string fields) {
+void CallSession::note(const events::Event& e) {
   auto* rec = media_.recording();
   if (rec == nullptr && !keep_transcript_) return;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_);
-  std::string line = "{\"t_ms\":" + std::to_string(ms.count()) +
-                     ",\"type\":" + agent::json_quote(type) + (fields.empty() ? "" : ",") + fields +
-                     "}";
-  if (config_->webhooks != nullptr && type == "action") {
-    config_->webhooks->post("action",
-                            "{\"event\":\"action\",\"uuid\":" + agent::json_quote(uuid_.data()) +
-                                ",\"item\":" + line + "}");
+  std::string line = e.serialize(ms);
+  if (config_->webhooks != nullptr && e.type() == events::Type::action) {
+    config_->webhooks->post("action", events::action_body(uuid_.data(), line));
   }
   if (keep_transcript_) {
     // Bounded: a call that talks for hours does not grow the webhook without end.
@@ -794,34 +783,6 @@ void CallSession::note(std::string_view type, std::string fields) {
 std::size_t CallSession::events_from(std::size_t from, std::vector<std::string>& out) const {
   for (std::size_t i = from; i < transcript_.size(); ++i) out.push_back(transcript_[i]);
   return std::max(from, transcript_.size());
-}
-
-std::string CallSession::facts_json() const {
-  using agent::json_quote;
-  const auto since_epoch =
-      std::chrono::duration_cast<std::chrono::milliseconds>(wall_start_.time_since_epoch());
-  std::string out = "\"uuid\":" + json_quote(uuid_.data()) +
-                    ",\"listener\":" + json_quote(config_->listener) +
-                    ",\"agent\":" + json_quote(agent_name_) + ",\"route\":" + json_quote(route_) +
-                    ",\"peer\":" + json_quote(peer_) +
-                    ",\"started_unix_ms\":" + std::to_string(since_epoch.count());
-  if (!facts_.channel.empty()) out += ",\"channel\":" + json_quote(facts_.channel);
-  if (!facts_.caller_number.empty())
-    out += ",\"caller_number\":" + json_quote(facts_.caller_number);
-  if (!facts_.caller_name.empty()) out += ",\"caller_name\":" + json_quote(facts_.caller_name);
-  if (!facts_.called_number.empty())
-    out += ",\"called_number\":" + json_quote(facts_.called_number);
-  if (!facts_.variables.empty()) {
-    out += ",\"variables\":{";
-    bool first = true;
-    for (const auto& [k, v] : facts_.variables) {
-      if (!first) out += ',';
-      first = false;
-      out += json_quote(k) + ":" + json_quote(v);
-    }
-    out += '}';
-  }
-  return out;
 }
 
 }  // namespace voxbridge::session

@@ -78,9 +78,11 @@ void print_event(const boost::json::object& e) {
   if (e.contains("text") && e.at("text").is_string()) {
     std::printf("server    %6.2f s  %-8s \"%s\"\n", t, who, e.at("text").as_string().c_str());
   } else {
-    boost::json::object rest;  // the other fields, in the server's order
+    boost::json::object rest;  // the other fields, in the server's order (not the start's schema)
     for (const auto& kv : e) {
-      if (kv.key() != "t_ms" && kv.key() != "type") rest.emplace(kv.key(), kv.value());
+      if (kv.key() != "t_ms" && kv.key() != "type" && kv.key() != "schema") {
+        rest.emplace(kv.key(), kv.value());
+      }
     }
     std::printf("server    %6.2f s  %-8s %s\n", t, who, boost::json::serialize(rest).c_str());
   }

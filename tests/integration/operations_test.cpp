@@ -337,6 +337,9 @@ TEST(Operations, ALiveCallsTranscriptEventsCanBeFollowed) {
             0u)
       << all;
   EXPECT_LT(all.find("\"type\":\"start\""), all.find("\"type\":\"dtmf\",\"digit\":\"5\"")) << all;
+  // The answer and the start event say which event schema they follow.
+  EXPECT_TRUE(all.ends_with("}],\"schema\":2}\n")) << all;
+  EXPECT_NE(all.find("\"type\":\"start\",\"schema\":2,"), std::string::npos) << all;
   const auto from1 = get(api, path + "?from=1");
   EXPECT_EQ(from1.status, 200);
   EXPECT_NE(from1.body.find("\"next\":2,\"events\":[{\"t_ms\":"), std::string::npos) << from1.body;
@@ -683,6 +686,9 @@ TEST(Operations, WebhooksTellCallStartAndEndWithTheTranscriptSigned) {
   EXPECT_EQ(reqs[0].target(), "/hooks");
   EXPECT_NE(reqs[0].body().find("\"uuid\":\"" + id + "\""), std::string::npos) << reqs[0].body();
   const std::string& ended = reqs[1].body();
+  EXPECT_EQ(reqs[0].body().rfind("{\"event\":\"call_started\",\"schema\":2,", 0), 0u)
+      << reqs[0].body();
+  EXPECT_EQ(ended.rfind("{\"event\":\"call_ended\",\"schema\":2,", 0), 0u) << ended;
   EXPECT_NE(ended.find("\"by\":\"caller\""), std::string::npos) << ended;
   const auto start = ended.find("\"type\":\"start\"");
   const auto dtmf = ended.find("\"type\":\"dtmf\",\"digit\":\"7\"");

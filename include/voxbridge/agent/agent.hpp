@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "voxbridge/events/call_event.hpp"
 #include "voxbridge/metrics/metrics.hpp"
 
 namespace voxbridge::agent {
@@ -102,15 +103,11 @@ struct CallInfo {
   std::function<std::string(const std::string& target, const std::string& context)> note_transfer;
   /// The call's io thread's agent metrics (turn phases, providers); null = not counted.
   metrics::AgentCounters* metrics = nullptr;
-  /// The call's transcript (JSONL recording, webhooks): an event `type` ("user", "interim",
-  /// "agent", "barge_in", "action"...) and its fields as JSON members without braces
-  /// (`"text":"hello","turn":2`; build strings with json_quote). The session adds the time.
-  /// On the call's thread; empty when nobody keeps a transcript.
-  std::function<void(std::string_view type, std::string fields)> transcript;
+  /// The call's transcript (JSONL recording, webhooks, events API): one typed event (build it
+  /// with the events:: functions); the session adds the time and serializes it. On the call's
+  /// thread; empty when nobody keeps a transcript.
+  std::function<void(events::Event)> transcript;
 };
-
-/// `text` as a JSON string literal, quotes included.
-std::string json_quote(std::string_view text);
 
 class Agent {
  public:

@@ -6,8 +6,9 @@
 // transfer passes `CallInfo::note_transfer` (the same rule and allowlists; allowed = noted for the
 // dialplan after AudioSocket(), and its owner hangs up), the rest are answered "not configured".
 // Each result is reported once, on the call's thread: to the owner (`OnResult`, with what to do
-// next) and to the transcript (`Record`). It counts transfers that were refused or failed and, at
-// the third, tells its owner to give up (a model must not loop on transfers it cannot have).
+// next) and to the call's transcript (an `action` event, see action_event.hpp). It counts transfers
+// that were refused or failed and, at the third, tells its owner to give up (a model must not loop
+// on transfers it cannot have).
 //
 // What stays with the owner: WHEN to run an action (a transfer after the words before it have
 // played), hangup (the owner's own way to end its call), and how to carry out `Next` (hang up,
@@ -45,9 +46,6 @@ class ActionRunner {
     Next next;
   };
   using OnResult = std::function<void(const Result&)>;
-  /// The action for the call's transcript: `error` "" = done; `how` says how, if not plain.
-  using Record = std::function<void(const common::v1::Action& action, const std::string& error,
-                                    const std::string& how)>;
   struct Options {
     /// Without a control path, a transfer is decided by note_transfer (and the call hangs up);
     /// false: it is answered "not configured" like the other actions.
@@ -58,7 +56,7 @@ class ActionRunner {
   static constexpr std::size_t kMaxRefusedTransfers = 3;
 
   ActionRunner(const agent::CallInfo& info, agent::CallControl::Poster post, Options options,
-               OnResult on_result, Record record);
+               OnResult on_result);
   ~ActionRunner();
   ActionRunner(const ActionRunner&) = delete;
   ActionRunner& operator=(const ActionRunner&) = delete;
@@ -68,6 +66,11 @@ class ActionRunner {
   void run(const common::v1::Action& action);
   /// The call is over: results still on their way are dropped.
   void stop();
+  /// An action in the call's transcript (CallInfo::transcript, an `action` event): `error` ""
+  /// = done (or on its way); `how` says how, if not plain. run() records each result itself;
+  /// owners record what they carry out on their own (hangup).
+  void record(const common::v1::Action& action, const std::string& error,
+              const std::string& how = {}) const;
 
   std::size_t refused_transfers() const { return refused_transfers_; }
 
@@ -83,7 +86,6 @@ class ActionRunner {
   agent::CallControl::Poster post_;
   Options options_;
   OnResult on_result_;
-  Record record_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::size_t refused_transfers_ = 0;
 };

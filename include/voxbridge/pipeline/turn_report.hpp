@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "voxbridge/agent/agent.hpp"
+#include "voxbridge/events/call_event.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 
 namespace voxbridge::pipeline {
@@ -45,7 +46,7 @@ class TurnReport {
  private:
   metrics::ProviderCounters* provider(std::size_t slot) const;
   void count(const TurnTimeline& t);
-  void note(std::string_view type, std::string fields) const;
+  void note(events::Event e) const;
 
   const agent::CallInfo& info_;
   metrics::AgentCounters* m_;

@@ -85,9 +85,9 @@ class Server {
   /// Live calls as a JSON array (any thread but an io thread: it asks each io thread and
   /// waits up to `timeout` for the answers).
   std::string status_json(std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
-  /// A live call's transcript events from index `from` on, as {"uuid", "next", "events"}
-  /// (GET /v1/calls/UUID/events); nullopt if no live call has that UUID. Same threading as
-  /// status_json.
+  /// A live call's transcript events from index `from` on, as {"uuid", "ended", "next",
+  /// "events", "schema"} (GET /v1/calls/UUID/events; events::events_response); nullopt if no live
+  /// call has that UUID. Same threading as status_json.
   std::optional<std::string> events_json(
       const std::string& uuid, std::size_t from,
       std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));

@@ -34,6 +34,7 @@
 #include "voxbridge/access/access.hpp"
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/audiosocket/protocol.hpp"
+#include "voxbridge/events/call_event.hpp"
 #include "voxbridge/metrics/metrics.hpp"
 #include "voxbridge/playout/pacing_clock.hpp"
 #include "voxbridge/playout/phase_aligner.hpp"
@@ -266,9 +267,7 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   enum class SocketState { none, handshaking, up, closing };
   void set_socket_state(SocketState s);
   /// One transcript event: to the recording and, for webhooks, kept for call_ended.
-  void note(std::string_view type, std::string fields);
-  /// The call's facts as JSON members (uuid, listener, agent, caller...), for events.
-  std::string facts_json() const;
+  void note(const events::Event& e);
 
   boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<Mailbox> mailbox_;
@@ -297,7 +296,7 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   std::array<char, 37> uuid_{};
   std::string agent_name_;  // the listener's agent, or the one routing picked
   std::string route_;
-  agent::CallInfo facts_;         // what was known at the start (for events); actions/metrics unset
+  events::CallFacts facts_;       // what was known at the start (for events and webhooks)
   bool keep_transcript_ = false;  // for the call_ended webhook
   std::vector<std::string> transcript_;
   std::size_t transcript_bytes_ = 0;
