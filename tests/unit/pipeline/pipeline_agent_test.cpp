@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -489,6 +491,46 @@ TEST_F(PipelineTransferTest, ThreeRefusedTransfersEndTheCallWithTheFallback) {
   EXPECT_EQ(state(), "fallback");
   step(10);
   EXPECT_EQ(control.hangups().size(), 1u);
+}
+
+TEST_F(PipelineAgentTest, WithoutControlAnAllowedTransferIsNotedAndTheCallHangsUpAfterTheReply) {
+  std::vector<std::string> noted;
+  info.note_transfer = [&](const std::string& target, const std::string& context) {
+    noted.push_back(target + "@" + context);
+    return std::string();
+  };
+  start();
+  agent->on_dtmf('0');
+  auto& llm = clients->last_llm();
+  llm.text("Putting you through.");
+  common::v1::Action a = transfer_to("2001");
+  a.mutable_transfer()->set_context("sales");
+  llm.action(a);
+  llm.close();
+  step();
+  auto& tts = clients->last_tts();
+  EXPECT_EQ(texts_of(tts), (Texts{{{"Putting you through.", 1}}}));
+  const auto audio = tts_audio(kRate * 3 / 10);
+  speak(tts, audio, 1);
+  tts.close();
+  poster.run();
+  const std::size_t before = control.heard().size();
+  while (control.queued_samples() > 0) {
+    EXPECT_TRUE(noted.empty());  // decided once the words before it have been heard
+    step();
+  }
+  EXPECT_EQ(noted, (std::vector<std::string>{"2001@sales"}));
+  ASSERT_TRUE(step_until([&] { return !control.hangups().empty(); }, 2));
+  EXPECT_EQ(slice(control.heard(), before, audio.size()), audio);
+  EXPECT_LE(control.heard().size(), before + audio.size() + kFrame);
+  EXPECT_EQ(control.hangups()[0].reason, "transfer to 2001");
+  EXPECT_TRUE(control.hangups()[0].after_playout);
+  const auto acts = events("action");
+  ASSERT_EQ(acts.size(), 1u);
+  EXPECT_NE(acts[0].find(R"("ok":true)"), std::string::npos);
+  EXPECT_NE(acts[0].find(R"("how":"the socket closes after the reply, the dialplan continues")"),
+            std::string::npos);
+  EXPECT_EQ(clients->llm().size(), 1u);
 }
 
 // --- hangup with final words ---
