@@ -700,5 +700,30 @@ TEST_F(PipelineAgentTest, CollectedDigitsGoAfterTheTimeoutWithoutATerminator) {
   EXPECT_EQ(clients->last_llm().request().events(0).dtmf().digits(), "12");
 }
 
+TEST_F(PipelineAgentTest, DigitsPressedDuringTheReplyGetATurnOnceItHasBeenSpoken) {
+  start();
+  agent->on_dtmf('1');
+  ASSERT_EQ(clients->llm().size(), 1u);
+  auto& llm = clients->last_llm();
+  llm.text("Press two for sales.");
+  llm.close();
+  step();
+  auto& tts = clients->last_tts();
+  speak(tts, tts_audio(kRate / 5), 1);
+  tts.close();
+  step(3);
+  EXPECT_EQ(state(), "speaking");
+  agent->on_dtmf('2');  // over the reply: it is not cut short
+  EXPECT_EQ(clients->llm().size(), 1u);
+  EXPECT_EQ(control.flushes(), 0);
+  ASSERT_TRUE(step_until([&] { return clients->llm().size() == 2u; }));
+  EXPECT_EQ(control.queued_samples(), 0u);  // all of the reply was heard first
+  const auto& r = clients->last_llm().request();
+  EXPECT_EQ(r.turn(), 2u);
+  ASSERT_EQ(r.events_size(), 1);
+  EXPECT_EQ(r.events(0).dtmf().digits(), "2");
+  EXPECT_EQ(state(), "thinking");
+}
+
 }  // namespace
 }  // namespace voxbridge::pipeline
