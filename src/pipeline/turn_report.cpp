@@ -22,9 +22,10 @@ std::string ms_text(double v) {
   return v < 0 ? "-" : fmt::format("{:.0f}", v);
 }
 
-/// A duration for JSON: whole milliseconds, or null when a milestone is missing.
-std::string ms_json(double v) {
-  return v < 0 ? "null" : fmt::format("{:.0f}", v);
+/// A duration for the transcript: whole milliseconds, or none when a milestone is missing.
+std::optional<std::int64_t> whole_ms(double v) {
+  if (v < 0) return std::nullopt;
+  return std::llround(v);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // decided by note_transfer, everything else "not configured". Results after stop() or after the
 // runner is gone are dropped.
 #include "voxbridge/pipeline/action_runner.hpp"
+#include "voxbridge/events/call_event.hpp"
 
 #include <gtest/gtest.h>
 
@@ -80,26 +81,37 @@ struct Got {
   Next next;
 };
 
+/// An `action` transcript event, by its members.
 struct Recorded {
-  std::string action;
+  std::string action;  // the kind, then its target if it has one: "transfer 2001@sales"
   std::string error;
   std::string how;
 };
 
+std::string member(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
 struct ActionRunnerTest : ::testing::Test {
-  ActionRunnerTest() { info.uuid = "call-7"; }
+  ActionRunnerTest() {
+    info.uuid = "call-7";
+    info.transcript = [this](events::Event e) {
+      ASSERT_EQ(e.type(), events::Type::action);
+      const auto& m = e.members();
+      std::string what = member(m, "action");
+      if (!member(m, "target").empty()) what += " " + member(m, "target");
+      if (!member(m, "context").empty()) what += "@" + member(m, "context");
+      records.push_back({what, member(m, "error"), member(m, "how")});
+      order.push_back("record");
+    };
+  }
 
   ActionRunner& make(ActionRunner::Options options = {}) {
-    runner.emplace(
-        info, poster.poster(), options,
-        [this](const ActionRunner::Result& r) {
-          results.push_back({r.action.ShortDebugString(), r.error, r.next});
-          order.push_back("result");
-        },
-        [this](const common::v1::Action& a, const std::string& error, const std::string& how) {
-          records.push_back({a.ShortDebugString(), error, how});
-          order.push_back("record");
-        });
+    runner.emplace(info, poster.poster(), options, [this](const ActionRunner::Result& r) {
+      results.push_back({r.action.ShortDebugString(), r.error, r.next});
+      order.push_back("result");
+    });
     return *runner;
   }
 
@@ -187,7 +199,7 @@ TEST_F(ActionRunnerTest, TheResultArrivesOnlyThroughThePoster) {
   EXPECT_EQ(results[0].error, "");
   EXPECT_EQ(results[0].next, Next::transferred);
   ASSERT_EQ(records.size(), 1u);
-  EXPECT_EQ(records[0].action, transfer("2001").ShortDebugString());
+  EXPECT_EQ(records[0].action, "transfer 2001");
   EXPECT_EQ(records[0].error, "");
   EXPECT_EQ(records[0].how, "");
   EXPECT_EQ(order, (std::vector<std::string>{"record", "result"}));
@@ -309,7 +321,7 @@ TEST_F(ActionRunnerTest, WithoutControlAnAllowedTransferIsNotedAndTheCallHangsUp
   EXPECT_EQ(results[0].error, "");
   EXPECT_EQ(results[0].next, Next::hang_up);
   ASSERT_EQ(records.size(), 1u);
-  EXPECT_EQ(records[0].action, transfer("2001", "sales").ShortDebugString());
+  EXPECT_EQ(records[0].action, "transfer 2001@sales");
   EXPECT_EQ(records[0].error, "");
   EXPECT_EQ(records[0].how, kNoControlHow);
   EXPECT_EQ(poster.pending(), 0u);

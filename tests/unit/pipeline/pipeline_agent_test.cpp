@@ -17,6 +17,7 @@
 
 #include "support/fake_clients.hpp"
 #include "support/test_audio.hpp"
+#include "voxbridge/events/call_event.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 
 namespace voxbridge::pipeline {
@@ -117,7 +118,13 @@ struct PipelineAgentTest : ::testing::Test {
     info.listener = "main";
     info.caller_name = "Ada";
     info.caller_number = "+15550100";
-    info.transcript = [this](std::string_view type, std::string fields) {
+    info.transcript = [this](events::Event e) {
+      // The members after "type", as the event's line has them (t_ms 0).
+      const std::string line = e.serialize(std::chrono::milliseconds(0));
+      const std::string type(events::type_name(e.type()));
+      const std::string head = "{\"t_ms\":0,\"type\":\"" + type + "\"";
+      std::string fields = line.substr(head.size(), line.size() - head.size() - 1);
+      if (!fields.empty() && fields[0] == ',') fields.erase(0, 1);
       transcript.push_back({std::string(type), std::move(fields)});
     };
   }

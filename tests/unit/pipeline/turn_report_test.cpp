@@ -1,6 +1,7 @@
 // TurnReport: the transcript events a pipeline call writes (exact fields) and the histograms
 // and counters its turns feed (metrics::AgentCounters).
 #include "voxbridge/pipeline/turn_report.hpp"
+#include "voxbridge/events/call_event.hpp"
 
 #include <gtest/gtest.h>
 
@@ -37,7 +38,13 @@ struct TurnReportTest : ::testing::Test {
     spec.tts.name = "report-tts";
     info.uuid = "00000000-0000-0000-0000-000000000021";
     info.metrics = &m;
-    info.transcript = [this](std::string_view type, std::string fields) {
+    info.transcript = [this](events::Event e) {
+      // The members after "type", as the event's line has them (t_ms 0).
+      const std::string line = e.serialize(std::chrono::milliseconds(0));
+      const std::string type(events::type_name(e.type()));
+      const std::string head = "{\"t_ms\":0,\"type\":\"" + type + "\"";
+      std::string fields = line.substr(head.size(), line.size() - head.size() - 1);
+      if (!fields.empty() && fields[0] == ',') fields.erase(0, 1);
       events.emplace_back(std::string(type), std::move(fields));
     };
   }
