@@ -9,18 +9,33 @@ time of /proc/stat is not used: on this kind of VM it has read 14 % while the tw
 alone were charged 105 %.) The medians of
 the undisturbed runs are checked against the targets and written to OUT/summary.md.
 
+With --scenario conversation each run also starts a fresh voxbridge-stub-provider (ASR endpoint,
+LLM and TTS delays from --stub-*-ms, default 200/100/50 ms) on --stub-port, runs the server with
+the pipeline agent "bot" of bench/conf/conversation.conf (a copy with the stub's address, written
+to OUT/conversation.conf) and voxbridge-load --scenario conversation, then stops both. The stub's
+CPU during the window is measured here and taken out of the disturbance, like the server's and
+the load generator's. The summary adds the reply after speech and "voxbridge's share" (reply p99
+minus the stub's delays); the only target is no dropped frames. Defaults for this scenario:
+--calls 500, --duration 30, --ramp 100.
+
 Example (the 1,000-call target, three runs):
   bench/run_load.py --build build --calls 1000 --duration 60 --runs 3 --out /tmp/vb-1000
+
+Example (500 conversations against the stub, three runs; add --server-bin OLD/voxbridge to run an
+older server against the same load generator and stub):
+  bench/run_load.py --build build --scenario conversation --runs 3 --out /tmp/vb-conv-500
 """
 
 import argparse
 import json
 import os
 import pathlib
+import re
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 TARGETS = {
@@ -31,6 +46,19 @@ TARGETS = {
     "server_cpu_pct_per_call": ("server CPU per call (% of one core)", 0.08, "<="),
     "server_rss_kib_per_call": ("server RSS growth per call (KiB)", 64.0, "<="),
 }
+
+# --scenario conversation: no dropped frames; voxbridge's share is reported, not judged.
+CONVERSATION_TARGETS = {
+    "dropped": ("dropped frames", 0, "<="),
+}
+
+# Defaults of --calls, --duration and --ramp per scenario.
+SCENARIO_DEFAULTS = {
+    "echo": {"calls": 1000, "duration": 60.0, "ramp": 200.0},
+    "conversation": {"calls": 500, "duration": 30.0, "ramp": 100.0},
+}
+
+CONVERSATION_CONF = pathlib.Path(__file__).resolve().parent / "conf" / "conversation.conf"
 
 
 def machine_busy_fraction(interval_s=2.0):
@@ -61,20 +89,21 @@ def wait_for_idle(threshold, timeout_s):
         time.sleep(5)
 
 
-def listening(port):
-    """True once something listens on 127.0.0.1:port (from /proc/net/tcp)."""
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            local, state = line.split()[1], line.split()[3]
-            if state == "0A" and int(local.split(":")[1], 16) == port:
-                return True
+def listening(port, tables=("/proc/net/tcp",)):
+    """True once something listens on 127.0.0.1:port (from /proc/net/tcp, or the other tables)."""
+    for table in tables:
+        with open(table) as f:
+            next(f)
+            for line in f:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A" and int(local.split(":")[1], 16) == port:
+                    return True
     return False
 
 
-def start_server(binary, port, threads, config, log_path):
+def start_server(binary, port, threads, config, log_path, agent="echo"):
     log = open(log_path, "w")
-    cmd = [binary, "--listen", f"127.0.0.1:{port}", "--agent", "echo", "--threads", str(threads),
+    cmd = [binary, "--listen", f"127.0.0.1:{port}", "--agent", agent, "--threads", str(threads),
            "--log-level", "warning"]
     if config:
         cmd += ["--config", config]
@@ -89,13 +118,106 @@ def start_server(binary, port, threads, config, log_path):
     sys.exit(f"server did not listen on port {port}")
 
 
-def stop_server(proc):
+def stop_server(proc, timeout_s=30):
+    if proc.poll() is not None:
+        return
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def start_stub(binary, port, args, log_path):
+    """A fresh voxbridge-stub-provider on 127.0.0.1:port, once it listens."""
+    log = open(log_path, "w")
+    cmd = [binary, "--listen", f"127.0.0.1:{port}",
+           "--asr-endpoint-ms", str(args.stub_asr_endpoint_ms),
+           "--llm-delay-ms", str(args.stub_llm_delay_ms),
+           "--tts-delay-ms", str(args.stub_tts_delay_ms)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(200):
+        if proc.poll() is not None:
+            sys.exit(f"stub provider exited at start (see {log_path})")
+        # gRPC listens on an IPv6 socket (127.0.0.1 as ::ffff:127.0.0.1): /proc/net/tcp6.
+        if listening(port, ("/proc/net/tcp", "/proc/net/tcp6")):
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    sys.exit(f"stub provider did not listen on port {port}")
+
+
+def conversation_config(template, stub_port, path):
+    """Writes `template` to `path` with [provider-stub]'s address set to the stub's port."""
+    lines = pathlib.Path(template).read_text().splitlines(keepends=True)
+    section, replaced = None, False
+    for i, line in enumerate(lines):
+        head = re.match(r"\s*\[([^\]]+)\]", line)
+        if head:
+            section = head.group(1).strip()
+            continue
+        if section == "provider-stub" and re.match(r"\s*address\s*=", line):
+            lines[i] = f"address = 127.0.0.1:{stub_port}\n"
+            replaced = True
+    if not replaced:
+        sys.exit(f"{template}: no address in [provider-stub] to point at the stub")
+    pathlib.Path(path).write_text("".join(lines))
+    return path
+
+
+def process_cpu_ticks(pid):
+    """utime + stime of the whole process (every thread), in clock ticks, or None once gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+class CpuSampler:
+    """Samples one process's CPU time every `period_s` so that its use over voxbridge-load's
+    steady window (known only afterwards, from the JSON: the last `window_s` seconds before
+    voxbridge-load exited, give or take its teardown) can be read back."""
+
+    def __init__(self, pid, period_s=0.25):
+        self.pid, self.period_s = pid, period_s
+        self.samples = []  # (time.monotonic(), ticks)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self):
+        ticks = process_cpu_ticks(self.pid)
+        if ticks is not None:
+            self.samples.append((time.monotonic(), ticks))
+
+    def _run(self):
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.period_s)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _ticks_at(self, t):
+        s = self.samples
+        if not s or t <= s[0][0]:
+            return s[0][1] if s else 0
+        for (t0, c0), (t1, c1) in zip(s, s[1:]):
+            if t <= t1:
+                return c0 + (c1 - c0) * (t - t0) / max(t1 - t0, 1e-9)
+        return s[-1][1]
+
+    def cpu_percent(self, start, end):
+        ticks = self._ticks_at(end) - self._ticks_at(start)
+        return 100.0 * ticks / os.sysconf("SC_CLK_TCK") / max(end - start, 1e-9)
 
 
 def metrics(result):
@@ -127,15 +249,71 @@ def metrics(result):
     }
 
 
+def conversation_metrics(result, stub_cpu_pct, stub_delay_ms):
+    """The numbers of a --scenario conversation run. The disturbance leaves out the stub."""
+    server = result.get("server") or {}
+    reply = dict(result["reply_ms"])
+    if reply["count"] == 0:  # no reply timed in the window (each caller speaks every 6 s)
+        reply.update(p50=float("nan"), p99=float("nan"), max=float("nan"))
+    return {
+        "failures": result["failures"]["total"],
+        "dropped": result["frames"]["dropped"],
+        "expected": result["frames"]["expected"],
+        "underruns": result["underrun_frames"],
+        "jitter_p50_ms": result["jitter_ms"]["p50"],
+        "jitter_p99_ms": result["jitter_ms"]["p99"],
+        "jitter_max_ms": result["jitter_ms"]["max"],
+        "read_delay_p99_ms": result.get("read_delay_ms", {}).get("p99", float("nan")),
+        "replies": reply["count"],
+        "replies_missed": result["replies_missed"],
+        "replies_over_agent": result["replies_over_agent"],
+        "reply_p50_ms": reply["p50"],
+        "reply_p99_ms": reply["p99"],
+        "reply_max_ms": reply["max"],
+        "share_p50_ms": reply["p50"] - stub_delay_ms,
+        "share_p99_ms": reply["p99"] - stub_delay_ms,
+        "server_cpu_pct": server.get("cpu_percent", float("nan")),
+        "server_cpu_pct_per_call": server.get("cpu_percent_per_call", float("nan")),
+        "server_rss_kib_per_call": server.get("rss_kib_per_call", float("nan")),
+        "loadgen_cpu_pct": result["load_generator"]["cpu_percent"],
+        "stub_cpu_pct": stub_cpu_pct,
+        "send_lateness_p99_ms": result["send_lateness_ms"]["p99"],
+        "kernel_threads_cpu_pct": result["machine_cpu_percent"]["kernel_threads"],
+        "disturbance_cpu_pct": max(
+            result["machine_cpu_percent"]["disturbance"] - stub_cpu_pct, 0.0),
+        "load_before": result["load_average_1m"]["before"],
+        "load_after": result["load_average_1m"]["after"],
+    }
+
+
+def stub_delay_ms(args):
+    return args.stub_asr_endpoint_ms + args.stub_llm_delay_ms + args.stub_tts_delay_ms
+
+
 def fmt(v):
     return f"{v:.0f}" if float(v).is_integer() else f"{v:.4g}"
 
 
 def summarize(runs, args):
     keys = list(runs[0].keys())
-    lines = [
-        f"{args.calls} calls, {args.duration:g} s window, server --threads {args.server_threads}, "
-        f"voxbridge-load --threads {args.load_threads}, {len(runs)} undisturbed run(s)",
+    conversation = args.scenario == "conversation"
+    if conversation:
+        delay = stub_delay_ms(args)
+        header = [
+            f"{args.calls} conversations (--scenario conversation), {args.duration:g} s window, "
+            f"server --threads {args.server_threads}, voxbridge-load --threads "
+            f"{args.load_threads}, {len(runs)} undisturbed run(s)",
+            f"stub {args.stub_asr_endpoint_ms}/{args.stub_llm_delay_ms}/{args.stub_tts_delay_ms} "
+            f"ms (ASR endpoint/LLM/TTS), so voxbridge's share = reply after speech - {delay:g} ms; "
+            "the disturbance leaves out the stub's CPU (stub_cpu_pct)",
+        ]
+    else:
+        header = [
+            f"{args.calls} calls, {args.duration:g} s window, server --threads "
+            f"{args.server_threads}, voxbridge-load --threads {args.load_threads}, {len(runs)} "
+            "undisturbed run(s)",
+        ]
+    lines = header + [
         "",
         "| metric | " + " | ".join(f"run {i + 1}" for i in range(len(runs))) + " | median |",
         "| --- | " + " | ".join("---" for _ in runs) + " | --- |",
@@ -146,10 +324,16 @@ def summarize(runs, args):
         medians[k] = statistics.median(values)
         lines.append(f"| {k} | " + " | ".join(fmt(v) for v in values) + f" | {fmt(medians[k])} |")
     lines.append("")
-    for k, (label, limit, _) in TARGETS.items():
+    for k, (label, limit, _) in (CONVERSATION_TARGETS if conversation else TARGETS).items():
         ok = medians[k] <= limit
         lines.append(f"- {label}: median {fmt(medians[k])}, target <= {limit:g}: "
                      f"{'met' if ok else 'MISSED'}")
+    if conversation:
+        lines.append(f"- reply after speech p50 / p99 (ms): median {fmt(medians['reply_p50_ms'])} / "
+                     f"{fmt(medians['reply_p99_ms'])}")
+        lines.append(f"- voxbridge's share p99 (reply p99 - {delay:g} ms): median "
+                     f"{fmt(medians['share_p99_ms'])} ms (per run: "
+                     + ", ".join(fmt(r["share_p99_ms"]) for r in runs) + "; reported, no target)")
     return "\n".join(lines) + "\n"
 
 
@@ -158,10 +342,16 @@ def main():
     p.add_argument("--build", default="build", help="CMake build directory (default: build)")
     p.add_argument("--server-bin", help="server binary to test (default: BUILD/src/app/voxbridge)")
     p.add_argument("--server-config", help="voxbridge.conf for the server (e.g. another "
-                   "resampler_quality); --listen, --agent echo and --threads still apply")
-    p.add_argument("--calls", type=int, default=1000)
-    p.add_argument("--duration", type=float, default=60)
-    p.add_argument("--ramp", type=float, default=200, help="calls per second while ramping up")
+                   "resampler_quality); --listen, --agent echo and --threads still apply. With "
+                   "--scenario conversation (default bench/conf/conversation.conf) a copy with "
+                   "[provider-stub] address pointed at the stub is used, and --agent bot")
+    p.add_argument("--scenario", choices=["echo", "conversation"], default="echo",
+                   help="echo (default): echo agent; conversation: pipeline agent against "
+                   "voxbridge-stub-provider")
+    p.add_argument("--calls", type=int, help="default 1000 (echo), 500 (conversation)")
+    p.add_argument("--duration", type=float, help="default 60 (echo), 30 (conversation)")
+    p.add_argument("--ramp", type=float, help="calls per second while ramping up (default 200 "
+                   "for echo, 100 for conversation)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--server-threads", type=int, default=2)
     p.add_argument("--load-threads", type=int, default=1)
@@ -173,13 +363,35 @@ def main():
     p.add_argument("--max-other", type=float, default=10.0,
                    help="a run with other processes above this %% of a core is disturbed")
     p.add_argument("--max-attempts", type=int, default=10)
+    p.add_argument("--stub-port", type=int, default=50051,
+                   help="conversation: the stub provider's port (default 50051)")
+    p.add_argument("--stub-asr-endpoint-ms", type=int, default=200,
+                   help="conversation: stub --asr-endpoint-ms (default 200)")
+    p.add_argument("--stub-llm-delay-ms", type=int, default=100,
+                   help="conversation: stub --llm-delay-ms (default 100)")
+    p.add_argument("--stub-tts-delay-ms", type=int, default=50,
+                   help="conversation: stub --tts-delay-ms (default 50)")
     args = p.parse_args()
+    for key, value in SCENARIO_DEFAULTS[args.scenario].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    conversation = args.scenario == "conversation"
 
     build = pathlib.Path(args.build)
     server_bin = pathlib.Path(args.server_bin) if args.server_bin else build / "src/app/voxbridge"
     load_bin = build / "bench/load/voxbridge-load"
+    stub_bin = build / "bench/stub/voxbridge-stub-provider"
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    server_config, agent = args.server_config, "echo"
+    if conversation:
+        if not stub_bin.exists():
+            sys.exit(f"{stub_bin} not built")
+        if args.stub_port == args.port:
+            sys.exit("--stub-port and --port must differ")
+        server_config = str(conversation_config(args.server_config or CONVERSATION_CONF,
+                                                args.stub_port, out / "conversation.conf"))
+        agent = "bot"
 
     good = []
     attempt = 0
@@ -188,21 +400,51 @@ def main():
         tag = f"attempt-{attempt}"
         busy = wait_for_idle(args.idle_below, args.idle_wait)
         print(f"{tag}: machine {busy:.0%} busy, load average {os.getloadavg()[0]:.2f}", flush=True)
-        server = start_server(str(server_bin), args.port, args.server_threads, args.server_config,
-                              out / f"{tag}.server.log")
+        stub = sampler = None
+        if conversation:
+            stub = start_stub(str(stub_bin), args.stub_port, args, out / f"{tag}.stub.log")
+            sampler = CpuSampler(stub.pid)
+        try:
+            server = start_server(str(server_bin), args.port, args.server_threads, server_config,
+                                  out / f"{tag}.server.log", agent)
+        except BaseException:
+            if stub:
+                stop_server(stub, timeout_s=10)
+            raise
         json_path = out / f"{tag}.json"
-        with open(out / f"{tag}.txt", "w") as table, open(out / f"{tag}.progress", "w") as prog:
-            rc = subprocess.call(
-                [str(load_bin), "--to", f"127.0.0.1:{args.port}", "--calls", str(args.calls),
-                 "--ramp", str(args.ramp), "--duration", str(args.duration), "--threads",
-                 str(args.load_threads), "--server-pid", str(server.pid), "--json", str(json_path)],
-                stdout=table, stderr=prog)
-        stop_server(server)
+        load_cmd = [str(load_bin), "--to", f"127.0.0.1:{args.port}", "--calls", str(args.calls),
+                    "--ramp", str(args.ramp), "--duration", str(args.duration), "--threads",
+                    str(args.load_threads), "--server-pid", str(server.pid), "--json",
+                    str(json_path)]
+        if conversation:
+            load_cmd += ["--scenario", "conversation"]
+        try:
+            with open(out / f"{tag}.txt", "w") as table, \
+                    open(out / f"{tag}.progress", "w") as prog:
+                if sampler:
+                    sampler.start()
+                rc = subprocess.call(load_cmd, stdout=table, stderr=prog)
+                load_exit = time.monotonic()
+                if sampler:
+                    sampler.stop()
+        finally:
+            stop_server(server)
+            if stub:
+                stop_server(stub, timeout_s=10)
         print((out / f"{tag}.txt").read_text(), end="", flush=True)
         if rc < 0 or not json_path.exists():
             print(f"{tag}: voxbridge-load did not finish (exit {rc}); rerunning", flush=True)
             continue
-        m = metrics(json.loads(json_path.read_text()))
+        result = json.loads(json_path.read_text())
+        if conversation:
+            # The stub's CPU over the steady window: the window_s seconds before voxbridge-load
+            # exited (its teardown after the window, a fraction of a second, is ignored).
+            stub_cpu = sampler.cpu_percent(load_exit - result["window_s"], load_exit)
+            m = conversation_metrics(result, stub_cpu, stub_delay_ms(args))
+            print(f"{tag}: stub {stub_cpu:.1f} % of a core; other processes without it "
+                  f"{m['disturbance_cpu_pct']:.1f} %", flush=True)
+        else:
+            m = metrics(result)
         if m["disturbance_cpu_pct"] > args.max_other:
             print(f"{tag}: DISTURBED (other processes {m['disturbance_cpu_pct']:.1f} % of a core); "
                   "rerunning", flush=True)

@@ -184,7 +184,7 @@ class PipelineAgent final : public agent::Agent {
   }
 
   void on_end(std::string_view) override {
-    exit_ = Exit::ended;
+    ending_.exit = Exit::ended;
     state_ = TurnState::ending;
     if (asr_.dropped() > 0 || speaker_.dropped_samples() > 0) {
       spdlog::warn("call uuid={}: slow providers: {} ASR messages and {} ms of TTS audio dropped",
@@ -221,7 +221,7 @@ class PipelineAgent final : public agent::Agent {
 
   /// Between turns: hearing while the caller's words are being recognized, else listening.
   void settle() {
-    if (turn_.active || exit_ != Exit::none || state_ == TurnState::fallback) return;
+    if (turn_.active || ending_.exit != Exit::none || state_ == TurnState::fallback) return;
     state_ = asr_.hearing() ? TurnState::hearing : TurnState::listening;
   }
 
@@ -350,8 +350,8 @@ class PipelineAgent final : public agent::Agent {
     if (a.has_transfer() && (info_.actions || spec_->transfer_hangs_up)) {
       // After the reply in progress (its last words usually announce the transfer).
       speaker_.flush_text();
-      transfer_ = a;
-      exit_ = Exit::transfer;
+      ending_.transfer = a;
+      ending_.exit = Exit::transfer;
       state_ = TurnState::ending;
       return;
     }
@@ -377,8 +377,8 @@ class PipelineAgent final : public agent::Agent {
              " transfers that failed or were refused");
         break;
       case ActionRunner::Next::go_on:
-        if (exit_ == Exit::transferring && r.action.has_transfer() && !r.error.empty()) {
-          exit_ = Exit::none;
+        if (ending_.exit == Exit::transferring && r.action.has_transfer() && !r.error.empty()) {
+          ending_.exit = Exit::none;
           state_ = turn_.active ? TurnState::thinking : TurnState::listening;
           if (!turn_.active) start_turn("");
         }
@@ -400,21 +400,21 @@ class PipelineAgent final : public agent::Agent {
 
   // --- ending ---
   void hangup_after_reply(std::string reason) {
-    hangup_reason_ = std::move(reason);
-    exit_ = Exit::hangup;
+    ending_.reason = std::move(reason);
+    ending_.exit = Exit::hangup;
     if (state_ != TurnState::fallback) state_ = TurnState::ending;
   }
 
   /// Everything queued has been played and no turn is in progress.
   void after_drain() {
-    if (exit_ == Exit::hangup) {
-      exit_ = Exit::ended;
-      control_->hangup(hangup_reason_, true);
-    } else if (exit_ == Exit::transfer) {
+    if (ending_.exit == Exit::hangup) {
+      ending_.exit = Exit::ended;
+      control_->hangup(ending_.reason, true);
+    } else if (ending_.exit == Exit::transfer) {
       // The words before the transfer ("Let me put you through") have been heard: go.
-      exit_ = Exit::transferring;
-      const common::v1::Action a = std::move(*transfer_);
-      transfer_.reset();
+      ending_.exit = Exit::transferring;
+      const common::v1::Action a = std::move(*ending_.transfer);
+      ending_.transfer.reset();
       actions_->run(a);
     }
   }
@@ -425,7 +425,7 @@ class PipelineAgent final : public agent::Agent {
     speaker_.end();
     listening_since_ = tick_;
     settle();
-    if (exit_ == Exit::none) {
+    if (ending_.exit == Exit::none) {
       if (std::exchange(digits_waiting_, false) && !asr_.hearing() && llm_.has_events()) {
         start_turn("");  // digits pressed while the agent spoke
       }
@@ -448,8 +448,8 @@ class PipelineAgent final : public agent::Agent {
     report_->interrupted(turn_.timeline, heard.ms, heard.text, turn_.text,
                          listener_.overlap_started());
     turn_.active = false;
-    if (exit_ == Exit::hangup) exit_ = Exit::none;  // the caller has more to say
-    if (exit_ == Exit::none && state_ == TurnState::ending) state_ = TurnState::listening;
+    if (ending_.exit == Exit::hangup) ending_.exit = Exit::none;  // the caller has more to say
+    if (ending_.exit == Exit::none && state_ == TurnState::ending) state_ = TurnState::listening;
     settle();
   }
 
@@ -487,10 +487,13 @@ class PipelineAgent final : public agent::Agent {
   std::optional<TurnReport> report_;  // made at on_start (it needs the call's facts)
 
   TurnState state_ = TurnState::listening;
-  Exit exit_ = Exit::none;
-  std::string hangup_reason_;
-  std::optional<common::v1::Action> transfer_;  // waiting for the reply to be heard
-  std::optional<ActionRunner> actions_;         // made at on_start (it needs the call's facts)
+  /// What happens once the reply in progress has been heard.
+  struct Ending {
+    Exit exit = Exit::none;
+    std::string reason;                          // of the hangup
+    std::optional<common::v1::Action> transfer;  // waiting for the reply to be heard
+  } ending_;
+  std::optional<ActionRunner> actions_;  // made at on_start (it needs the call's facts)
   Turn turn_;
   unsigned turns_ = 0;
 
