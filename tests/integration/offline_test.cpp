@@ -160,9 +160,16 @@ TEST_F(Offline, TheReceptionistSendsACallerWhoAsksForSalesToSales) {
   EXPECT_NE(reply.find("sales"), std::string::npos) << reply;
   // The server heard the words and asked for the transfer to the sales extension.
   std::printf("events: %s\n", last_events.c_str());
-  EXPECT_NE(last_events.find("\"type\":\"user\",\"text\":\"i would like to talk to sales\""),
-            std::string::npos)
-      << last_events;
+  // PocketSphinx hears the synthetic voice as "i would like to talk to sales" or, in about a
+  // third of the runs on this machine (before and after the pipeline's split alike), "i would
+  // like to do sales": both are the caller asking for sales, which is what this test is about.
+  const bool heard = last_events.find(
+                         "\"type\":\"user\",\"text\":\"i would like to talk to "
+                         "sales\"") != std::string::npos ||
+                     last_events.find(
+                         "\"type\":\"user\",\"text\":\"i would like to do "
+                         "sales\"") != std::string::npos;
+  EXPECT_TRUE(heard) << last_events;
   const auto acts = actions();
   ASSERT_EQ(acts.size(), 1u) << last_events;
   EXPECT_NE(acts[0].find("\"action\":\"transfer\",\"target\":\"100\""), std::string::npos)
