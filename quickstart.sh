@@ -100,11 +100,6 @@ cmd_test() {
   fuzz http_request "${VOXBRIDGE_HTTP_FUZZ_SECONDS:-20}"
   step "libFuzzer: SSE parser for ${VOXBRIDGE_SSE_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
   fuzz sse_parser "${VOXBRIDGE_SSE_FUZZ_SECONDS:-20}"
-  step "libFuzzer: SSE parser for ${VOXBRIDGE_SSE_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
-  work=$(mktemp -d)
-  "$root/build-fuzz/tests/fuzz/sse_parser_fuzz" -max_total_time="${VOXBRIDGE_SSE_FUZZ_SECONDS:-20}" \
-    -print_final_stats=1 "$work" "$root/tests/fuzz/corpus/sse_parser" 2>&1 | tail -n 12
-  rm -rf "$work"
 
   step "end-to-end: real Asterisk calls into voxbridge (Asterisk is built once into $VOXBRIDGE_ASTERISK_PREFIX)"
   if [ ! -d "$asterisk_src" ]; then
