@@ -1,5 +1,6 @@
 #include "voxbridge/control/ami_client.hpp"
 #include "voxbridge/net/error_text.hpp"
+#include "voxbridge/net/tls_client.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -268,15 +269,9 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
       co_await plain->async_connect(eps, use_awaitable);
       plain->expires_never();
       if (opts.tls) {
-        tls_ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-        if (opts.ca_file.empty()) {
-          tls_ctx->set_default_verify_paths();
-        } else {
-          tls_ctx->load_verify_file(opts.ca_file);
-        }
-        tls_ctx->set_verify_mode(asio::ssl::verify_peer);
+        tls_ctx = std::make_unique<asio::ssl::context>(net::tls_client_context({opts.ca_file}));
         tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(*plain), *tls_ctx);
-        tls->set_verify_callback(asio::ssl::host_name_verification(opts.host));
+        net::tls_client_prepare(tls->native_handle(), opts.host, true);
         tls->next_layer().expires_after(opts.connect_timeout);
         co_await tls->async_handshake(asio::ssl::stream_base::client, use_awaitable);
         tls->next_layer().expires_never();
