@@ -1,4 +1,5 @@
 #include "voxbridge/control/ari_client.hpp"
+#include "voxbridge/net/backoff.hpp"
 #include "voxbridge/net/error_text.hpp"
 #include "voxbridge/net/tls_client.hpp"
 #include "voxbridge/net/url.hpp"
@@ -20,7 +21,6 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <deque>
-#include <random>
 #include <stdexcept>
 #include <type_traits>
 #include <variant>
@@ -121,7 +121,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
         auth("Basic " + base64(opts.username + ":" + opts.password)),
         rest_wake(exec),
         retry(exec),
-        rng(std::random_device{}()) {
+        backoff(opts.reconnect_min, opts.reconnect_max) {
     rest_wake.expires_at(asio::steady_timer::time_point::max());
   }
 
@@ -139,7 +139,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
   std::unique_ptr<asio::ssl::context> tls_ctx;  // https: made on first use; outlives the streams
   std::variant<std::monostate, TcpStream, TlsStream> rest;  // the keep-alive REST connection
   std::variant<std::monostate, websocket::stream<TcpStream>, websocket::stream<TlsStream>> ws;
-  std::mt19937 rng;
+  net::Backoff backoff;  // reconnect waits of the events WebSocket
 
   void set_state(bool now_up, std::string_view why) {
     if (up == now_up) return;
@@ -357,20 +357,16 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
 
   awaitable<void> run_events() {
     auto self = shared_from_this();
-    auto backoff = opts.reconnect_min;
     while (running) {
       const auto started = Clock::now();
       const std::string why = co_await events_session();
       const bool was_up = up;
       set_state(false, why);
       if (!running) break;
-      if (Clock::now() - started > std::chrono::seconds(10)) backoff = opts.reconnect_min;
-      std::uniform_int_distribution<long> d(backoff.count() / 2, backoff.count());
-      const std::chrono::milliseconds wait{d(rng)};
+      const auto wait = backoff.after(Clock::now() - started);
       spdlog::warn("ARI: {}; {} in {} ms", why, was_up ? "reconnecting" : "retrying", wait.count());
       retry.expires_after(wait);
       co_await retry.async_wait(asio::as_tuple(use_awaitable));
-      backoff = std::min(backoff * 2, opts.reconnect_max);
     }
   }
 };

@@ -1,4 +1,5 @@
 #include "voxbridge/webhooks/webhooks.hpp"
+#include "voxbridge/net/backoff.hpp"
 #include "voxbridge/net/error_text.hpp"
 #include "voxbridge/net/tls_client.hpp"
 #include "voxbridge/net/url.hpp"
@@ -163,15 +164,6 @@ struct WebhookSender::Impl {
            "-" + h.substr(20);
   }
 
-  std::chrono::milliseconds backoff_before(int attempt) {  // attempt: the one about to come
-    const auto cap = std::max(kMaxBackoff, opts.backoff);
-    auto d = opts.backoff;
-    for (int i = 2; i < attempt && d < cap; ++i) d *= 2;
-    d = std::min(d, cap);
-    std::uniform_int_distribution<std::int64_t> jitter(d.count() / 2, d.count());
-    return std::chrono::milliseconds(jitter(rng));
-  }
-
   http::request<http::string_body> make_request(const Item& item) const {
     const std::string ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                               std::chrono::system_clock::now().time_since_epoch())
@@ -245,6 +237,8 @@ struct WebhookSender::Impl {
 
   awaitable<void> deliver(Item& item) {
     item.id = new_id();
+    net::Backoff pauses(opts.backoff, std::max(kMaxBackoff, opts.backoff),
+                        static_cast<std::uint32_t>(rng()));
     for (int n = 1;; ++n) {
       if (n > 1) ++stats.retries;
       const Outcome out = co_await attempt(item);
@@ -266,7 +260,7 @@ struct WebhookSender::Impl {
                      target.origin, n, out.why);
         co_return;
       }
-      const auto wait = backoff_before(n + 1);
+      const auto wait = pauses.next();
       spdlog::debug("webhooks: {} {} to {}: {}; attempt {} in {} ms", item.event, item.id,
                     target.origin, out.why, n + 1, wait.count());
       backoff.expires_after(wait);
