@@ -1355,7 +1355,7 @@ std::string usage() {
 options:
   -c, --config FILE     voxbridge.conf to read (default: built-in defaults, no file needed)
       --listen H:P      listen on H:P only, replacing the configured listeners
-      --agent NAME      agent for every listener (built-in: echo, playback)
+      --agent NAME      agent for every listener (built-in: receptionist, echo, playback)
       --codec MODE      auto | slin | ulaw | alaw, for every listener
       --threads N       io threads (0 = one per core)
       --realtime-priority P
@@ -1367,7 +1367,8 @@ options:
   -h, --help            this text
   -V, --version         print the version
 
-With no options voxbridge listens on 127.0.0.1:5001 with the echo agent. Point Asterisk at it:
+With no options voxbridge listens on 127.0.0.1:5001 with the receptionist, the built-in offline
+voice agent (PocketSphinx, a rules dialogue, Flite). Point Asterisk at it:
   exten => 100,1,Answer()
    same => n,AudioSocket(${UUID()},127.0.0.1:5001)
 )";

@@ -1,5 +1,7 @@
 #include "voxbridge/control/ami_client.hpp"
+#include "voxbridge/net/backoff.hpp"
 #include "voxbridge/net/error_text.hpp"
+#include "voxbridge/net/tls_client.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -16,7 +18,6 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <deque>
 #include <map>
-#include <random>
 
 namespace voxbridge::control {
 
@@ -37,7 +38,7 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
         opts(std::move(o)),
         wake(exec),
         retry(exec),
-        rng(std::random_device{}()) {
+        backoff(opts.reconnect_min, opts.reconnect_max) {
     wake.expires_at(asio::steady_timer::time_point::max());
   }
 
@@ -58,7 +59,7 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
   std::unique_ptr<asio::ssl::context> tls_ctx;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   AmiParser parser;
-  std::mt19937 rng;
+  net::Backoff backoff;  // reconnect waits
 
   beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *tcp; }
 
@@ -268,15 +269,9 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
       co_await plain->async_connect(eps, use_awaitable);
       plain->expires_never();
       if (opts.tls) {
-        tls_ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-        if (opts.ca_file.empty()) {
-          tls_ctx->set_default_verify_paths();
-        } else {
-          tls_ctx->load_verify_file(opts.ca_file);
-        }
-        tls_ctx->set_verify_mode(asio::ssl::verify_peer);
+        tls_ctx = std::make_unique<asio::ssl::context>(net::tls_client_context({opts.ca_file}));
         tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(*plain), *tls_ctx);
-        tls->set_verify_callback(asio::ssl::host_name_verification(opts.host));
+        net::tls_client_prepare(tls->native_handle(), opts.host, true);
         tls->next_layer().expires_after(opts.connect_timeout);
         co_await tls->async_handshake(asio::ssl::stream_base::client, use_awaitable);
         tls->next_layer().expires_never();
@@ -319,7 +314,6 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
 
   awaitable<void> run() {
     auto self = shared_from_this();
-    auto backoff = opts.reconnect_min;
     while (running) {
       const auto started = Clock::now();
       const std::string why = co_await session();
@@ -327,11 +321,7 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
       set_state(false, why);
       fail_pending(running ? why : std::string("stopped"));
       if (!running) break;
-      if (Clock::now() - started > std::chrono::seconds(10)) backoff = opts.reconnect_min;
-      // Full jitter between half and all of the backoff: many voxbridges restarting at once
-      // do not hit Asterisk in step.
-      std::uniform_int_distribution<long> d(backoff.count() / 2, backoff.count());
-      const std::chrono::milliseconds wait{d(rng)};
+      const auto wait = backoff.after(Clock::now() - started);
       if (was_up) {
         spdlog::warn("AMI {}:{}: {}; reconnecting in {} ms", opts.host, opts.port, why,
                      wait.count());
@@ -340,7 +330,6 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
       }
       retry.expires_after(wait);
       co_await retry.async_wait(asio::as_tuple(use_awaitable));
-      backoff = std::min(backoff * 2, opts.reconnect_max);
     }
   }
 };

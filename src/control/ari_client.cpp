@@ -1,5 +1,7 @@
 #include "voxbridge/control/ari_client.hpp"
+#include "voxbridge/net/backoff.hpp"
 #include "voxbridge/net/error_text.hpp"
+#include "voxbridge/net/tls_client.hpp"
 #include "voxbridge/net/url.hpp"
 
 #include <spdlog/spdlog.h>
@@ -8,7 +10,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,13 +21,9 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <deque>
-#include <random>
 #include <stdexcept>
 #include <type_traits>
 #include <variant>
-
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 
 namespace voxbridge::control {
 
@@ -124,7 +121,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
         auth("Basic " + base64(opts.username + ":" + opts.password)),
         rest_wake(exec),
         retry(exec),
-        rng(std::random_device{}()) {
+        backoff(opts.reconnect_min, opts.reconnect_max) {
     rest_wake.expires_at(asio::steady_timer::time_point::max());
   }
 
@@ -142,7 +139,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
   std::unique_ptr<asio::ssl::context> tls_ctx;  // https: made on first use; outlives the streams
   std::variant<std::monostate, TcpStream, TlsStream> rest;  // the keep-alive REST connection
   std::variant<std::monostate, websocket::stream<TcpStream>, websocket::stream<TlsStream>> ws;
-  std::mt19937 rng;
+  net::Backoff backoff;  // reconnect waits of the events WebSocket
 
   void set_state(bool now_up, std::string_view why) {
     if (up == now_up) return;
@@ -162,28 +159,10 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
   /// The client TLS context (https), made on first use: a ca_file that cannot be read fails
   /// each connection attempt, logged, until it can.
   asio::ssl::context& tls_context() {
-    if (tls_ctx) return *tls_ctx;
-    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                     asio::ssl::context::no_tlsv1_1);
-    if (opts.verify_tls) {
-      boost::system::error_code ec;
-      if (opts.ca_file.empty()) {
-        ctx->set_default_verify_paths(ec);
-      } else {
-        ctx->load_verify_file(opts.ca_file, ec);
-      }
-      if (ec) {
-        throw std::runtime_error((opts.ca_file.empty() ? "cannot load the system's CAs"
-                                                       : "cannot load ca_file " + opts.ca_file) +
-                                 ": " + ec.message());
-      }
-      ctx->set_verify_mode(asio::ssl::verify_peer);
-    } else {
-      ctx->set_verify_mode(asio::ssl::verify_none);
+    if (!tls_ctx) {
+      tls_ctx = std::make_unique<asio::ssl::context>(
+          net::tls_client_context({opts.ca_file, opts.verify_tls}));
     }
-    tls_ctx = std::move(ctx);
     return *tls_ctx;
   }
 
@@ -191,18 +170,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
   /// and (verify_tls) the certificate must chain to a trusted CA and name the url's host.
   /// Throws std::runtime_error saying why it failed, in words.
   awaitable<void> secure(TlsStream& tls) {
-    SSL* ssl = tls.native_handle();
-    boost::system::error_code not_ip;
-    asio::ip::make_address(where.host, not_ip);
-    if (not_ip && SSL_set_tlsext_host_name(ssl, where.host.c_str()) != 1) {
-      throw std::runtime_error("TLS: cannot send the server name " + where.host);
-    }
-    if (opts.verify_tls) {
-      const int set = not_ip
-                          ? SSL_set1_host(ssl, where.host.c_str())
-                          : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), where.host.c_str());
-      if (set != 1) throw std::runtime_error("TLS: cannot check certificates for " + where.host);
-    }
+    net::tls_client_prepare(tls.native_handle(), where.host, opts.verify_tls);
     beast::get_lowest_layer(tls).expires_after(opts.connect_timeout);
     auto [ec] =
         co_await tls.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(use_awaitable));
@@ -214,11 +182,10 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
       throw std::runtime_error("no TLS handshake within " +
                                std::to_string(opts.connect_timeout.count()) + " ms");
     }
-    const long verdict = SSL_get_verify_result(ssl);
-    if (opts.verify_tls && verdict != X509_V_OK) {
+    const std::string untrusted = net::tls_verify_failure(tls.native_handle());
+    if (opts.verify_tls && !untrusted.empty()) {
       throw std::runtime_error(
-          std::string("TLS: Asterisk's certificate is not trusted (") +
-          X509_verify_cert_error_string(verdict) +
+          "TLS: Asterisk's certificate is not trusted (" + untrusted +
           "); set [ari] ca_file to the CA that signed it, or use the host name it was issued for "
           "in url");
     }
@@ -390,20 +357,16 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
 
   awaitable<void> run_events() {
     auto self = shared_from_this();
-    auto backoff = opts.reconnect_min;
     while (running) {
       const auto started = Clock::now();
       const std::string why = co_await events_session();
       const bool was_up = up;
       set_state(false, why);
       if (!running) break;
-      if (Clock::now() - started > std::chrono::seconds(10)) backoff = opts.reconnect_min;
-      std::uniform_int_distribution<long> d(backoff.count() / 2, backoff.count());
-      const std::chrono::milliseconds wait{d(rng)};
+      const auto wait = backoff.after(Clock::now() - started);
       spdlog::warn("ARI: {}; {} in {} ms", why, was_up ? "reconnecting" : "retrying", wait.count());
       retry.expires_after(wait);
       co_await retry.async_wait(asio::as_tuple(use_awaitable));
-      backoff = std::min(backoff * 2, opts.reconnect_max);
     }
   }
 };

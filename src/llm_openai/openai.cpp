@@ -1,5 +1,6 @@
 #include "voxbridge/llm_openai/openai.hpp"
 #include "voxbridge/llm_openai/sse_parser.hpp"
+#include "voxbridge/net/tls_client.hpp"
 #include "voxbridge/net/url.hpp"
 
 #include <array>
@@ -278,20 +279,16 @@ TurnError run_turn(const OpenAiOptions& o, const llm::v1::TurnRequest& turn, con
   TurnError err;
   bool finished = false, cancelled = false;
   beast::tcp_stream tcp(ioc);
-  asio::ssl::context tls(asio::ssl::context::tls_client);
+  std::optional<asio::ssl::context> tls;  // outlives tls_stream
   std::optional<asio::ssl::stream<beast::tcp_stream&>> tls_stream;
   if (url->tls) {
-    boost::system::error_code ec;
-    if (o.ca_file.empty()) {
-      tls.set_default_verify_paths(ec);
-    } else {
-      tls.load_verify_file(o.ca_file, ec);
+    try {
+      tls.emplace(net::tls_client_context({o.ca_file}));
+      tls_stream.emplace(tcp, *tls);
+      net::tls_client_prepare(tls_stream->native_handle(), url->host, true);
+    } catch (const std::runtime_error& e) {
+      return {kInvalidArgument, std::string("TLS: ") + e.what()};
     }
-    if (ec) return {kInvalidArgument, "TLS: " + ec.message()};
-    tls.set_verify_mode(asio::ssl::verify_peer);
-    tls_stream.emplace(tcp, tls);
-    SSL_set_tlsext_host_name(tls_stream->native_handle(), url->host.c_str());
-    tls_stream->set_verify_callback(asio::ssl::host_name_verification(url->host));
   }
   // Ends the exchange early when the client cancels the turn.
   asio::steady_timer watch(ioc);

@@ -57,6 +57,31 @@ MakeAgent agent_factory(const config::Config& cfg, const agent::AgentSpec& spec,
   return [factory] { return factory->create(); };
 }
 
+/// The agents the calls of `cfg` may reach: each listener's and each route's, once each.
+std::vector<std::string> agents_in_use(const config::Config& cfg) {
+  std::vector<std::string> out;
+  auto add = [&out](const std::string& a) {
+    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+  };
+  for (const auto& l : cfg.listeners) add(l.agent);
+  for (const auto& r : cfg.routes) add(r.agent);
+  return out;
+}
+
+/// True if an agent in use talks to the built-in providers (address `builtin`): the server
+/// then serves them in process.
+bool uses_builtin_providers(const config::Config& cfg) {
+  for (const auto& a : agents_in_use(cfg)) {
+    const auto it = cfg.pipelines.find(a);
+    if (it == cfg.pipelines.end()) continue;
+    const auto& p = it->second;
+    for (const auto* t : {&p.asr, &p.llm, &p.tts}) {
+      if (t->address == config::kBuiltinAddress) return true;
+    }
+  }
+  return false;
+}
+
 /// True if every condition of the route holds for the call.
 bool route_matches(const config::RouteConfig& r, const agent::CallInfo& info) {
   if (!r.listeners.empty() &&
@@ -106,7 +131,7 @@ Server::Server(const config::Config& cfg)
       pool_(resolve_threads(cfg.general.threads)) {
   const auto& g = cfg_.general;
   policy_ = std::make_shared<guard::SharedPolicy>(cfg_.control.allow);
-  if (cfg_.uses_builtin_providers()) {
+  if (uses_builtin_providers(cfg_)) {
     // The offline providers, served in process and reached over gRPC like any other.
     provider_host::BuiltinOptions o;
     o.rules = cfg_.rules;
@@ -114,11 +139,6 @@ Server::Server(const config::Config& cfg)
     o.tts_cache_bytes = g.builtin_tts_cache_mb << 20;
     o.openai = cfg_.openai;
     builtin_ = std::make_unique<provider_host::BuiltinProviders>(std::move(o));
-    for (auto& [name, p] : cfg_.pipelines) {
-      for (auto* t : {&p.asr, &p.llm, &p.tts}) {
-        if (t->address == config::kBuiltinAddress) t->address = builtin_->address();
-      }
-    }
     spdlog::info("built-in providers (PocketSphinx, rules, Flite{}) on {} (this user only)",
                  cfg_.openai.empty() ? "" : ", OpenAI-compatible", builtin_->address());
   }
@@ -228,11 +248,8 @@ std::vector<Server::ProviderProbe> Server::probe_providers(std::chrono::millisec
   std::vector<ProviderProbe> out;
   const auto snap = live();
   const config::Config& cfg = snap->cfg;
-  std::vector<std::string> agents;
-  for (const auto& l : cfg.listeners) agents.push_back(l.agent);
-  for (const auto& r : cfg.routes) agents.push_back(r.agent);
   std::vector<std::string> done;
-  for (const auto& a : agents) {
+  for (const auto& a : agents_in_use(cfg)) {
     std::vector<std::pair<const char*, const providers::ProviderTarget*>> used;
     if (auto it = cfg.pipelines.find(a); it != cfg.pipelines.end()) {
       used = {{"voxbridge.asr.v1.Recognizer", &it->second.asr},
@@ -402,7 +419,7 @@ void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::
 std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_sessions(
     config::Config& cfg) {
   const auto& g = cfg.general;
-  if (builtin_) {
+  if (builtin_) {  // the one place the address `builtin` becomes the in-process server's
     for (auto& [name, p] : cfg.pipelines) {
       for (auto* t : {&p.asr, &p.llm, &p.tts}) {
         if (t->address == config::kBuiltinAddress) t->address = builtin_->address();
@@ -518,7 +535,7 @@ bool Server::reload(const config::Config& next, std::string& error) {
       return differs("the listeners (names and addresses)");
     }
   }
-  if (next.uses_builtin_providers() && !builtin_) return differs("starting the built-in providers");
+  if (uses_builtin_providers(next) && !builtin_) return differs("starting the built-in providers");
   if (next.recording.enabled != now.recording.enabled ||
       next.recording.directory != now.recording.directory) {
     return differs("[recording] directory");

@@ -1,18 +1,18 @@
 #include "voxbridge/webhooks/webhooks.hpp"
+#include "voxbridge/net/backoff.hpp"
 #include "voxbridge/net/error_text.hpp"
+#include "voxbridge/net/tls_client.hpp"
 #include "voxbridge/net/url.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
@@ -116,22 +116,11 @@ struct WebhookSender::Impl {
   explicit Impl(WebhookOptions o) : opts(std::move(o)), target(parse_target(opts.url)) {
     opts.max_attempts = std::max(1, opts.max_attempts);
     if (target.tls) {
-      tls_ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-      if (opts.verify_tls) {
-        boost::system::error_code ec;
-        if (opts.ca_file.empty()) {
-          tls_ctx->set_default_verify_paths(ec);
-        } else {
-          tls_ctx->load_verify_file(opts.ca_file, ec);
-        }
-        if (ec) {
-          throw std::runtime_error("webhooks: cannot load the CAs" +
-                                   (opts.ca_file.empty() ? std::string() : " " + opts.ca_file) +
-                                   ": " + ec.message());
-        }
-        tls_ctx->set_verify_mode(asio::ssl::verify_peer);
-      } else {
-        tls_ctx->set_verify_mode(asio::ssl::verify_none);
+      try {
+        tls_ctx = std::make_unique<asio::ssl::context>(
+            net::tls_client_context({opts.ca_file, opts.verify_tls}));
+      } catch (const std::runtime_error& e) {
+        throw std::runtime_error(std::string("webhooks: ") + e.what());
       }
     }
     wake.expires_at(asio::steady_timer::time_point::max());
@@ -173,15 +162,6 @@ struct WebhookSender::Impl {
     const std::string h = hex(b, sizeof b);
     return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
            "-" + h.substr(20);
-  }
-
-  std::chrono::milliseconds backoff_before(int attempt) {  // attempt: the one about to come
-    const auto cap = std::max(kMaxBackoff, opts.backoff);
-    auto d = opts.backoff;
-    for (int i = 2; i < attempt && d < cap; ++i) d *= 2;
-    d = std::min(d, cap);
-    std::uniform_int_distribution<std::int64_t> jitter(d.count() / 2, d.count());
-    return std::chrono::milliseconds(jitter(rng));
   }
 
   http::request<http::string_body> make_request(const Item& item) const {
@@ -244,20 +224,21 @@ struct WebhookSender::Impl {
       const auto req = make_request(item);
       if (!tls_ctx) co_return co_await exchange(stream, req);
       asio::ssl::stream<beast::tcp_stream&> tls(stream, *tls_ctx);
-      boost::system::error_code not_ip;
-      asio::ip::make_address(target.host, not_ip);
-      if (not_ip) SSL_set_tlsext_host_name(tls.native_handle(), target.host.c_str());  // SNI
-      if (opts.verify_tls) tls.set_verify_callback(asio::ssl::host_name_verification(target.host));
+      net::tls_client_prepare(tls.native_handle(), target.host, opts.verify_tls);
       co_await tls.async_handshake(asio::ssl::stream_base::client, use_awaitable);
       co_return co_await exchange(tls, req);
     } catch (const boost::system::system_error& e) {
       co_return Outcome{Verdict::kRetry,
                         e.code() == beast::error::timeout ? no_answer : e.code().message()};
+    } catch (const std::runtime_error& e) {  // TLS: the host's name refused
+      co_return Outcome{Verdict::kRetry, e.what()};
     }
   }
 
   awaitable<void> deliver(Item& item) {
     item.id = new_id();
+    net::Backoff pauses(opts.backoff, std::max(kMaxBackoff, opts.backoff),
+                        static_cast<std::uint32_t>(rng()));
     for (int n = 1;; ++n) {
       if (n > 1) ++stats.retries;
       const Outcome out = co_await attempt(item);
@@ -279,7 +260,7 @@ struct WebhookSender::Impl {
                      target.origin, n, out.why);
         co_return;
       }
-      const auto wait = backoff_before(n + 1);
+      const auto wait = pauses.next();
       spdlog::debug("webhooks: {} {} to {}: {}; attempt {} in {} ms", item.event, item.id,
                     target.origin, out.why, n + 1, wait.count());
       backoff.expires_after(wait);

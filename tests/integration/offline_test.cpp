@@ -259,5 +259,64 @@ TEST_F(Offline, SilenceIsRepromptedThenHungUp) {
   EXPECT_NE(parts.back().find("goodbye"), std::string::npos);
 }
 
+TEST(OfflineRoute, ARouteToAnAgentOnTheBuiltInProvidersReachesThem) {
+  // The listener's own agent is echo: only the route's receptionist needs the built-in
+  // providers, and its calls reach them (not a provider at the literal address "builtin").
+  config::Config c = config::default_config();
+  c.listeners[0].port = 0;
+  c.listeners[0].agent = "echo";
+  c.general.threads = 1;
+  c.general.builtin_asr_decoders = 1;
+  c.general.log_level = "error";
+  c.general.http_listen = "127.0.0.1:0";
+  config::RouteConfig route;
+  route.name = "front-desk";
+  route.listeners = {"main"};
+  route.agent = "receptionist";
+  route.greeting = "Hello.";  // short: the test takes its reply to a digit only
+  c.routes.push_back(route);
+  testing::RunningServer s(c);
+  sim::CallPlan p;
+  p.port = s.port;
+  p.format = *sim::LegFormat::parse("slin16");
+  p.audio = silence(kRate, 4.0);
+  p.dtmf = {{300ms, '2'}};
+  p.tail = 0ms;
+  p.hangup_at_end = false;
+  p.max_duration = 6s;
+  p.uuid = sim::random_uuid();
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  std::string events;
+  for (int i = 0; i < 100 && events.find("\"ended\":true") == std::string::npos; ++i) {
+    if (i > 0) std::this_thread::sleep_for(30ms);
+    events = testing::http_request(s.server.http_port(), boost::beast::http::verb::get,
+                                   "/v1/calls/" + std::string(p.uuid->text().data()) + "/events")
+                 .second;
+  }
+  EXPECT_NE(events.find("\"route\":\"front-desk\""), std::string::npos) << events;
+  EXPECT_NE(events.find("\"action\":\"transfer\",\"target\":\"200\""), std::string::npos) << events;
+}
+
+TEST(OfflineRoute, AReloadThatRoutesToTheBuiltInProvidersAsksForARestart) {
+  // Started without them (the listener's agent is echo), the server cannot start the built-in
+  // providers on a reload: a new route to the receptionist is refused, not left unreachable.
+  config::Config c = config::default_config();
+  c.listeners[0].port = 0;
+  c.listeners[0].agent = "echo";
+  c.general.threads = 1;
+  c.general.log_level = "error";
+  testing::RunningServer s(c);
+  auto next = c;
+  config::RouteConfig route;
+  route.name = "front-desk";
+  route.agent = "receptionist";
+  next.routes.push_back(route);
+  std::string why;
+  EXPECT_FALSE(s.server.reload(next, why));
+  EXPECT_EQ(why, "starting the built-in providers cannot change without a restart");
+}
+
 }  // namespace
 }  // namespace voxbridge

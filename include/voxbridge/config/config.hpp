@@ -127,7 +127,7 @@ struct Config {
   std::string source = "(built-in defaults)";
   GeneralConfig general;
   std::vector<ListenerConfig> listeners;
-  std::vector<agent::AgentSpec> agents;  ///< includes the built-in `echo` and `playback`
+  std::vector<agent::AgentSpec> agents;  ///< with the built-in receptionist, echo, playback
   /// [provider-NAME] sections: where gRPC providers are.
   std::vector<providers::ProviderTarget> providers;
   /// Settings of the agents of type pipeline, by agent name (providers resolved).
@@ -154,10 +154,10 @@ struct Config {
   const agent::AgentSpec* find_agent(const std::string& name) const;
 };
 
-/// The built-in defaults: one listener on 127.0.0.1:5001 with the echo agent.
 /// The address of the built-in providers (offline ASR, rules dialogue, TTS), served in process.
 inline constexpr const char* kBuiltinAddress = "builtin";
 
+/// The built-in defaults: one listener on 127.0.0.1:5001 with the receptionist.
 Config default_config();
 /// Parses INI text; `source` names it in errors. Throws ConfigError.
 Config parse_config(const std::string& text, const std::string& source);
