@@ -1,6 +1,7 @@
 #include "voxbridge/config/config.hpp"
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -8,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include "voxbridge/audiosocket/protocol.hpp"
+#include "voxbridge/guard/guard.hpp"
 #include "voxbridge/net/io_pool.hpp"
 #include "voxbridge/net/url.hpp"
 

@@ -1,7 +1,9 @@
 // voxbridge.conf: Asterisk-style INI ([general], [listener-NAME], [agent-NAME],
-// [provider-NAME]; `;` comments),
-// validated at startup, plus command-line overrides. Errors name the file, line and option.
-// Read once on the main thread before serving; immutable afterwards.
+// [provider-NAME]; `;` comments), validated at startup, plus command-line overrides. Errors
+// name the file, line and option. Parses into plain structs: what each component needs to run
+// is declared in a plain header of that component (pipeline/spec.hpp, control/options.hpp...),
+// so config links none of them. Read once on the main thread before serving (and again on
+// reload); immutable afterwards.
 #pragma once
 
 #include <chrono>
@@ -11,17 +13,18 @@
 #include <string>
 #include <vector>
 
+// Plain option structs only (no gRPC, no protobuf, no component code): config links none of
+// the components that use what it parses.
 #include "voxbridge/access/access.hpp"
-#include "voxbridge/agent/agent.hpp"
-#include "voxbridge/control/controller.hpp"
-#include "voxbridge/dialogue_rules/rules.hpp"
-#include "voxbridge/llm_openai/openai.hpp"
-#include "voxbridge/pipeline/pipeline.hpp"
-#include "voxbridge/pipeline/speech_agent.hpp"
-#include "voxbridge/providers/provider.hpp"
-#include "voxbridge/session/call_media.hpp"
-#include "voxbridge/session/call_session.hpp"
-#include "voxbridge/webhooks/webhooks.hpp"
+#include "voxbridge/agent/spec.hpp"
+#include "voxbridge/audio/g711.hpp"
+#include "voxbridge/control/options.hpp"
+#include "voxbridge/dialogue_rules/rule_set.hpp"
+#include "voxbridge/llm_openai/options.hpp"
+#include "voxbridge/pipeline/spec.hpp"
+#include "voxbridge/providers/target.hpp"
+#include "voxbridge/session/options.hpp"
+#include "voxbridge/webhooks/options.hpp"
 
 namespace voxbridge::config {
 
@@ -154,10 +157,10 @@ struct Config {
   const agent::AgentSpec* find_agent(const std::string& name) const;
 };
 
-/// The built-in defaults: one listener on 127.0.0.1:5001 with the echo agent.
 /// The address of the built-in providers (offline ASR, rules dialogue, TTS), served in process.
 inline constexpr const char* kBuiltinAddress = "builtin";
 
+/// The built-in defaults: one listener on 127.0.0.1:5001 with the built-in receptionist.
 Config default_config();
 /// Parses INI text; `source` names it in errors. Throws ConfigError.
 Config parse_config(const std::string& text, const std::string& source);
