@@ -138,7 +138,8 @@ struct Config {
   /// Settings of the agents of type s2s (speech to speech), by agent name.
   std::map<std::string, pipeline::SpeechAgentSpec> speech_agents;
   /// Rule sets of the built-in rules dialogue ([rules-NAME] with its [intent-NAME] sections),
-  /// by name; includes the built-in `receptionist` unless redefined.
+  /// by name; includes the built-in `receptionist` (src/dialogue_rules/receptionist.conf)
+  /// unless redefined.
   std::map<std::string, dialogue_rules::RuleSet> rules;
   /// OpenAI-compatible models ([openai-NAME]) that built-in agents may use (`openai = NAME`).
   std::map<std::string, llm_openai::OpenAiOptions> openai;
@@ -178,6 +179,8 @@ struct CommandLine {
   std::optional<std::string> http;  ///< HOST:PORT of the HTTP API ([general] http_listen)
   bool help = false;
   bool version = false;
+  /// --check-config: parse and validate, say "ok", serve nothing.
+  bool check_config = false;
 };
 /// Throws ConfigError ("--threads: ...") on a bad flag.
 CommandLine parse_command_line(int argc, const char* const* argv);
