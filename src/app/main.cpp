@@ -84,6 +84,10 @@ int serve(int argc, const char* const* argv) {
     std::cerr << "voxbridge: configuration error: " << e.what() << "\n";
     return 2;
   }
+  if (cl.check_config) {
+    std::cout << "ok\n";
+    return 0;
+  }
   spdlog::set_default_logger(spdlog::stderr_color_mt("voxbridge"));
   set_log_format(cfg.general.log_format);
   spdlog::set_level(spdlog::level::from_str(cfg.general.log_level));

@@ -20,6 +20,7 @@
 #include "support/test_audio.hpp"
 #include "voxbridge/audio/wav.hpp"
 #include "voxbridge/config/config.hpp"
+#include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/sim/sim_call.hpp"
 

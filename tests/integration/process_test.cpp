@@ -442,6 +442,25 @@ TEST(Process, ConfigurationErrorExitsTwoNamingFileLineAndOption) {
   std::filesystem::remove(conf);
 }
 
+TEST(Process, CheckConfigSaysOkWithoutServingOrNamesTheProblem) {
+  // The listener's port is taken: were the file served rather than checked, it would exit 1.
+  asio::io_context io;
+  asio::ip::tcp::acceptor taken(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = std::to_string(taken.local_endpoint().port());
+  const auto good = write_conf("[listener-main]\nbind = 127.0.0.1:" + port + "\nagent = echo\n");
+  Child ok({"--config", good.string(), "--check-config"});
+  EXPECT_EQ(ok.wait_exit(5000ms), 0);
+  EXPECT_EQ(ok.output(), "ok\n");
+  const auto bad = write_conf("[general]\nmax_calls = lots\n");
+  Child refused({"--config", bad.string(), "--check-config"});
+  EXPECT_EQ(refused.wait_exit(5000ms), 2);
+  EXPECT_NE(
+      refused.output().find(bad.string() + ":2: [general] max_calls: 'lots' is not a whole number"),
+      std::string::npos)
+      << refused.output();
+  std::filesystem::remove(bad);
+}
+
 TEST(Process, HelpAndVersion) {
   Child help({"--help"});
   EXPECT_EQ(help.wait_exit(5000ms), 0);

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "voxbridge/agent/spec.hpp"
 #include "voxbridge/events/call_event.hpp"
 #include "voxbridge/metrics/metrics.hpp"
 
@@ -133,32 +134,6 @@ class Agent {
   /// What the agent is doing, for `/status` ("listening", "thinking", "speaking"...); empty
   /// lets the session say it from the playout queue. On the call's thread.
   virtual std::string_view state() const { return {}; }
-};
-
-/// Settings of the built-in agents (from an [agent-NAME] section).
-struct AgentSpec {
-  /// pipeline: the gRPC conversation pipeline (vb_pipeline builds it; its settings live in
-  /// config::Config::pipelines under the same name).
-  /// speech: one speech-to-speech gRPC agent stream (config::Config::speech_agents).
-  enum class Type { echo, playback, pipeline, speech };
-  std::string name = "echo";
-  Type type = Type::echo;
-  // echo
-  std::chrono::milliseconds echo_delay{0};
-  /// Echo only: a backlog of a whole frame or more beyond the delay that stands this long (the
-  /// queue never drained below it) is trimmed by one frame, so a one-off stall cannot leave the
-  /// echo permanently late. Backlog that comes and goes (jitter) is kept. 0 = never trim.
-  std::chrono::milliseconds echo_trim_after{1000};
-  /// Echo: a caller's frame that comes after its tick already played silence is dropped, so
-  /// the echo does not run a frame behind from then on.
-  bool echo_drop_late = false;
-  char hangup_digit = '#';  ///< '\0' = none
-  // playback
-  std::string file;  ///< WAV; empty = tone
-  int tone_hz = 440;
-  std::chrono::milliseconds tone_duration{1000};
-  enum class Then { echo, hangup, silence } then = Then::echo;
-  std::chrono::milliseconds pause{0};  ///< silence after the prompt before echo/hangup
 };
 
 /// Reads a WAV prompt (16-bit PCM or G.711, any rate) and resamples it to `rate_hz`, once, at

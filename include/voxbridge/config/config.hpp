@@ -1,7 +1,9 @@
 // voxbridge.conf: Asterisk-style INI ([general], [listener-NAME], [agent-NAME],
-// [provider-NAME]; `;` comments),
-// validated at startup, plus command-line overrides. Errors name the file, line and option.
-// Read once on the main thread before serving; immutable afterwards.
+// [provider-NAME]; `;` comments), validated at startup, plus command-line overrides. Errors
+// name the file, line and option. Parses into plain structs: what each component needs to run
+// is declared in a plain header of that component (pipeline/spec.hpp, control/options.hpp...),
+// so config links none of them. Read once on the main thread before serving (and again on
+// reload); immutable afterwards.
 #pragma once
 
 #include <chrono>
@@ -11,17 +13,18 @@
 #include <string>
 #include <vector>
 
+// Plain option structs only (no gRPC, no protobuf, no component code): config links none of
+// the components that use what it parses.
 #include "voxbridge/access/access.hpp"
-#include "voxbridge/agent/agent.hpp"
-#include "voxbridge/control/controller.hpp"
-#include "voxbridge/dialogue_rules/rules.hpp"
-#include "voxbridge/llm_openai/openai.hpp"
-#include "voxbridge/pipeline/pipeline.hpp"
-#include "voxbridge/pipeline/speech_agent.hpp"
-#include "voxbridge/providers/provider.hpp"
-#include "voxbridge/session/call_media.hpp"
-#include "voxbridge/session/call_session.hpp"
-#include "voxbridge/webhooks/webhooks.hpp"
+#include "voxbridge/agent/spec.hpp"
+#include "voxbridge/audio/g711.hpp"
+#include "voxbridge/control/options.hpp"
+#include "voxbridge/dialogue_rules/rule_set.hpp"
+#include "voxbridge/llm_openai/options.hpp"
+#include "voxbridge/pipeline/spec.hpp"
+#include "voxbridge/providers/target.hpp"
+#include "voxbridge/session/options.hpp"
+#include "voxbridge/webhooks/options.hpp"
 
 namespace voxbridge::config {
 
@@ -135,7 +138,8 @@ struct Config {
   /// Settings of the agents of type s2s (speech to speech), by agent name.
   std::map<std::string, pipeline::SpeechAgentSpec> speech_agents;
   /// Rule sets of the built-in rules dialogue ([rules-NAME] with its [intent-NAME] sections),
-  /// by name; includes the built-in `receptionist` unless redefined.
+  /// by name; includes the built-in `receptionist` (src/dialogue_rules/receptionist.conf)
+  /// unless redefined.
   std::map<std::string, dialogue_rules::RuleSet> rules;
   /// OpenAI-compatible models ([openai-NAME]) that built-in agents may use (`openai = NAME`).
   std::map<std::string, llm_openai::OpenAiOptions> openai;
@@ -157,7 +161,7 @@ struct Config {
 /// The address of the built-in providers (offline ASR, rules dialogue, TTS), served in process.
 inline constexpr const char* kBuiltinAddress = "builtin";
 
-/// The built-in defaults: one listener on 127.0.0.1:5001 with the receptionist.
+/// The built-in defaults: one listener on 127.0.0.1:5001 with the built-in receptionist.
 Config default_config();
 /// Parses INI text; `source` names it in errors. Throws ConfigError.
 Config parse_config(const std::string& text, const std::string& source);
@@ -175,6 +179,8 @@ struct CommandLine {
   std::optional<std::string> http;  ///< HOST:PORT of the HTTP API ([general] http_listen)
   bool help = false;
   bool version = false;
+  /// --check-config: parse and validate, say "ok", serve nothing.
+  bool check_config = false;
 };
 /// Throws ConfigError ("--threads: ...") on a bad flag.
 CommandLine parse_command_line(int argc, const char* const* argv);

@@ -15,31 +15,9 @@
 #include <string_view>
 
 #include "voxbridge/control/ami_codec.hpp"
+#include "voxbridge/control/options.hpp"
 
 namespace voxbridge::control {
-
-struct AmiOptions {
-  std::string host = "127.0.0.1";
-  std::string port = "5038";
-  std::string username;
-  std::string secret;
-  /// MD5 challenge login (the secret never crosses the wire) or plain.
-  bool md5 = true;
-  /// TLS (manager.conf tlsenable, port 5039 by default); ca_file empty = the system's CAs.
-  bool tls = false;
-  std::string ca_file;
-  /// The Login's event mask: VarSet and Newexten are class dialplan; Newchannel, Hangup and
-  /// OriginateResponse class call;
-  /// "off" for none.
-  std::string events = "call,dialplan";
-  std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds action_timeout{5000};
-  std::chrono::milliseconds ping_interval{20000};
-  std::chrono::milliseconds reconnect_min{500};
-  std::chrono::milliseconds reconnect_max{30000};
-
-  bool operator==(const AmiOptions&) const = default;
-};
 
 struct AmiReply {
   bool ok = false;

@@ -18,27 +18,9 @@
 #include <string>
 #include <string_view>
 
+#include "voxbridge/control/options.hpp"
+
 namespace voxbridge::control {
-
-struct AriOptions {
-  /// Asterisk's HTTP server (http.conf): http://host[:port], or https://host[:port] for its TLS
-  /// server (tlsenable, usually port 8089); IPv6 as [addr].
-  std::string url = "http://127.0.0.1:8088";
-  std::string username;
-  std::string password;
-  std::string app = "voxbridge";  ///< the Stasis application name
-  /// https only: PEM CAs to trust; empty = the system's.
-  std::string ca_file;
-  /// https only: check Asterisk's certificate and that it names the url's host. Off = no
-  /// protection against a man in the middle (logged at start).
-  bool verify_tls = true;
-  std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds request_timeout{5000};
-  std::chrono::milliseconds reconnect_min{500};
-  std::chrono::milliseconds reconnect_max{30000};
-
-  bool operator==(const AriOptions&) const = default;
-};
 
 struct AriResponse {
   int status = 0;     ///< HTTP status; 0 = no answer (connection, timeout)

@@ -30,38 +30,10 @@
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/control/ami_client.hpp"
 #include "voxbridge/control/ari_client.hpp"
+#include "voxbridge/control/options.hpp"
 #include "voxbridge/guard/guard.hpp"
 
 namespace voxbridge::control {
-
-struct ControlConfig {
-  enum class Mode { none, ami, ari };
-  Mode mode = Mode::none;
-  AmiOptions ami;
-  AriOptions ari;
-  /// Allowlists, settable variables and per-call caps (replaced at run time by set_policy).
-  guard::Policy allow;
-  /// Where a transfer that names no context goes (also where numbers are dialled from).
-  std::string transfer_context = "voxbridge-transfer";
-  /// AMI mode: the channel variable that carries the AudioSocket UUID (AUDIOSOCKET_UUID, set
-  /// by the channel driver, is always watched too).
-  std::string uuid_variable = "VB_UUID";
-  /// Outbound calls: the channel to dial, ${NUMBER} replaced by the number, e.g.
-  /// "PJSIP/${NUMBER}@trunk" or "Local/${NUMBER}@from-internal".
-  std::string originate_channel = "Local/${NUMBER}@voxbridge-transfer";
-  /// Where the answered outbound call goes: the dialplan that connects it to voxbridge.
-  std::string originate_context = "voxbridge-outbound";
-  std::string originate_exten = "s";
-  std::string originate_caller_id;
-  std::chrono::milliseconds originate_timeout{30000};  ///< ringing time
-  std::size_t max_outbound = 10;                       ///< outbound calls at once
-  /// ARI mode: where Asterisk connects the externalMedia AudioSocket leg ("host:port" of a
-  /// voxbridge listener; empty = the first listener), and its format (slin16 = wideband).
-  std::string media_address;
-  std::string media_format = "slin16";
-
-  bool operator==(const ControlConfig&) const = default;
-};
 
 /// What became of an outbound call.
 struct OriginateResult {

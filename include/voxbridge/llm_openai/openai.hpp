@@ -19,6 +19,7 @@
 #include <string>
 
 #include "voxbridge/llm/v1/llm.pb.h"
+#include "voxbridge/llm_openai/options.hpp"
 
 namespace voxbridge::llm_openai {
 
@@ -32,23 +33,6 @@ inline constexpr std::size_t kMaxToolCalls = 8;
 inline constexpr std::size_t kMaxToolNameBytes = 64;
 /// Longest JSON arguments of one tool call.
 inline constexpr std::size_t kMaxToolArgumentsBytes = 8 * 1024;
-
-struct OpenAiOptions {
-  std::string name;                                    ///< the [openai-NAME] section
-  std::string base_url = "http://127.0.0.1:11434/v1";  ///< up to /chat/completions
-  std::string model = "llama3.2";
-  std::string api_key;  ///< sent as "Authorization: Bearer ..." when set
-  std::string system_prompt =
-      "You are a friendly phone assistant. Answer in one or two short spoken sentences, "
-      "without lists or markup.";
-  double temperature = 0.7;
-  std::string ca_file;  ///< HTTPS: CA bundle (empty = the system's)
-  std::chrono::milliseconds connect_timeout{5000};
-  /// Longest wait for the response headers and then for each piece of the stream.
-  std::chrono::milliseconds stall_timeout{15000};
-
-  bool operator==(const OpenAiOptions&) const = default;
-};
 
 /// The JSON body of the Chat Completions request for one turn (model, temperature, stream,
 /// messages: system prompt, history, the new user text with its events; the tools).

@@ -15,20 +15,11 @@
 #include <string>
 
 #include "voxbridge/agent/agent.hpp"
+#include "voxbridge/pipeline/spec.hpp"
 #include "voxbridge/providers/clients.hpp"
 #include "voxbridge/providers/target.hpp"
 
 namespace voxbridge::pipeline {
-
-struct SpeechAgentSpec {
-  providers::ProviderTarget agent;
-  int input_rate_hz = 16000;   ///< LINEAR16 sent to the agent
-  int output_rate_hz = 16000;  ///< LINEAR16 asked of the agent
-  std::string language = "en-US";
-  std::map<std::string, std::string> options;  ///< passed in AgentConfig.options
-  /// Most agent audio held beyond the playout queue (the rest is dropped, counted).
-  std::chrono::milliseconds max_buffered_audio{30000};
-};
 
 class SpeechAgentFactory {
  public:

@@ -26,18 +26,12 @@
 #include "voxbridge/audiosocket/protocol.hpp"
 #include "voxbridge/playout/playout.hpp"
 #include "voxbridge/recording/recorder.hpp"
+#include "voxbridge/session/options.hpp"
 
 namespace voxbridge::session {
 
 using Clock = playout::Clock;
 
-/// How a listener interprets inbound kind 0x10 (see "codec truth" in docs/audiosocket.md).
-enum class CodecMode {
-  auto_detect,  ///< 0x10 with 160 or 240 bytes is G.711 (`auto_law`), anything else slin
-  slin,         ///< trust the kind
-  ulaw,         ///< 0x10 carries mu-law bytes
-  alaw,         ///< 0x10 carries A-law bytes
-};
 std::string_view codec_mode_name(CodecMode m);
 
 /// What the leg actually carries, once its first audio arrived.

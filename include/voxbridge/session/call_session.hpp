@@ -40,23 +40,10 @@
 #include "voxbridge/playout/phase_aligner.hpp"
 #include "voxbridge/session/call_media.hpp"
 #include "voxbridge/session/mailbox.hpp"
+#include "voxbridge/session/options.hpp"
 #include "voxbridge/webhooks/webhooks.hpp"
 
 namespace voxbridge::session {
-
-/// Limits every call of a listener obeys; all configurable (voxbridge.conf [general]).
-struct SessionLimits {
-  std::size_t max_payload_bytes = 8192;
-  /// The kernel's send buffer per call (SO_SNDBUF; 0 = the kernel's autotuning). Bounds the
-  /// audio that piles up, and the kernel memory it takes, while Asterisk is not reading.
-  std::size_t send_buffer_bytes = 65536;
-  std::chrono::milliseconds handshake_timeout{5000};  ///< connect -> UUID
-  std::chrono::milliseconds idle_timeout{10000};      ///< nothing from Asterisk; 0 = off
-  std::chrono::milliseconds max_call_duration{0};     ///< 0 = unlimited
-  /// After the server decides to hang up: how long Asterisk may take to close before we do,
-  /// whether or not it reads the hangup message (a peer that does not read cannot hold a call).
-  std::chrono::milliseconds close_grace{2000};
-};
 
 /// Why a call ended, for logs and counters.
 enum class EndCause { caller_hangup, server_hangup, protocol_error, timeout, io_error, shutdown };

@@ -625,5 +625,108 @@ TEST(Config, ParsesTheGuardPolicy) {
             "0-9 _ -)");
 }
 
+// The built-in receptionist is data (src/dialogue_rules/receptionist.conf), read before the
+// file: the same menu, greeting and providers it always had.
+TEST(Config, TheBuiltInReceptionistKeepsItsMenuGreetingAndProviders) {
+  const Config c = default_config();
+  const auto& r = c.rules.at("receptionist");
+  EXPECT_EQ(r.name, "receptionist");
+  EXPECT_EQ(r.fallback,
+            "Sorry, I did not catch that. Say sales or press 1, support or press 2, or say "
+            "goodbye.");
+  EXPECT_EQ(r.no_input, "Are you still there? Say sales or press 1, support or press 2.");
+  using A = dialogue_rules::Intent::Action;
+  const std::vector<dialogue_rules::Intent> want = {
+      {"sales",
+       {"sales", "sale", "buy", "pricing"},
+       "1",
+       "Connecting you to sales.",
+       A::transfer,
+       "100",
+       ""},
+      {"support",
+       {"support", "technical", "problem", "broken"},
+       "2",
+       "Connecting you to support.",
+       A::transfer,
+       "200",
+       ""},
+      {"time", {"time", "clock"}, "", "It is {time}. Anything else?", A::none, "", ""},
+      {"goodbye",
+       {"goodbye", "bye", "no thanks"},
+       "#",
+       "Thank you for calling. Goodbye.",
+       A::hangup,
+       "",
+       ""},
+  };
+  EXPECT_EQ(r.intents, want);
+  const auto* a = c.find_agent("receptionist");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->type, agent::AgentSpec::Type::pipeline);
+  const auto& p = c.pipelines.at("receptionist");
+  EXPECT_EQ(p.greeting,
+            "Thank you for calling. Say sales or press 1, support or press 2, or say goodbye.");
+  EXPECT_EQ(p.asr.address, kBuiltinAddress);
+  EXPECT_EQ(p.tts.address, kBuiltinAddress);
+  EXPECT_EQ(p.llm.metadata,
+            (std::vector<std::pair<std::string, std::string>>{{"vb-rules", "receptionist"}}));
+  EXPECT_EQ(p.phrase_hints, (std::vector<std::string>{"sales", "sale", "buy", "pricing", "support",
+                                                      "technical", "problem", "broken", "time",
+                                                      "clock", "goodbye", "bye", "no thanks"}));
+  // Agents in the order they always had.
+  ASSERT_EQ(c.agents.size(), 3u);
+  EXPECT_EQ(c.agents[0].name, "echo");
+  EXPECT_EQ(c.agents[1].name, "playback");
+  EXPECT_EQ(c.agents[2].name, "receptionist");
+}
+
+TEST(Config, TheReceptionistsDataFileLoadsAsAConfigurationFile) {
+  // What users copy to change the menu is exactly what is built in.
+  const Config d = default_config();
+  const Config c = load_config_file(VB_RECEPTIONIST_CONF);
+  EXPECT_EQ(c.rules, d.rules);
+  EXPECT_EQ(c.pipelines.at("receptionist").greeting, d.pipelines.at("receptionist").greeting);
+  EXPECT_EQ(c.pipelines.at("receptionist").llm, d.pipelines.at("receptionist").llm);
+  EXPECT_EQ(c.pipelines.at("receptionist").phrase_hints,
+            d.pipelines.at("receptionist").phrase_hints);
+}
+
+TEST(Config, AFileAddsToTheBuiltInReceptionistOrReplacesItsRuleSet) {
+  // An intent of the file joins the built-in set, even under a name the built-in set uses.
+  const Config added = parse_config(
+      "[intent-sales]\nrules = receptionist\nkeywords = shop\ndtmf = 5\nreply = The shop.\n",
+      "t.conf");
+  const auto& a = added.rules.at("receptionist").intents;
+  ASSERT_EQ(a.size(), 5u);
+  EXPECT_EQ(a[0].name, "sales");
+  EXPECT_EQ(a[4].name, "sales");
+  EXPECT_EQ(a[4].keywords, (std::vector<std::string>{"shop"}));
+  // A [rules-receptionist] section replaces the set, intents and all.
+  const Config replaced = parse_config(
+      "[rules-receptionist]\nfallback = Pardon?\n"
+      "[intent-operator]\nrules = receptionist\ndtmf = 0\nreply = One moment.\n",
+      "t.conf");
+  const auto& r = replaced.rules.at("receptionist");
+  EXPECT_EQ(r.fallback, "Pardon?");
+  EXPECT_EQ(r.no_input, "Are you still there?");
+  ASSERT_EQ(r.intents.size(), 1u);
+  EXPECT_EQ(r.intents[0].name, "operator");
+  EXPECT_EQ(replaced.pipelines.at("receptionist").llm.metadata.at(0).second, "receptionist");
+  // An [agent-receptionist] section starts from scratch, a pipeline agent without providers.
+  EXPECT_EQ(error_of("[agent-receptionist]\ngreeting = Hi.\n"),
+            "voxbridge.conf: [agent-receptionist] asr: missing: name a [provider-NAME] section");
+}
+
+TEST(CommandLine, CheckConfig) {
+  const char* a[] = {"voxbridge", "--config", "x.conf", "--check-config"};
+  const CommandLine cl = parse_command_line(4, a);
+  EXPECT_TRUE(cl.check_config);
+  EXPECT_EQ(cl.config_file, "x.conf");
+  const char* b[] = {"voxbridge"};
+  EXPECT_FALSE(parse_command_line(1, b).check_config);
+  EXPECT_NE(usage().find("--check-config"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace voxbridge::config
