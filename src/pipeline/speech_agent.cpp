@@ -5,6 +5,7 @@
 #include <cstring>
 #include <deque>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "voxbridge/audio/resampler.hpp"
@@ -17,6 +18,9 @@
 namespace voxbridge::pipeline {
 
 namespace {
+
+/// How long an agent may take to end its stream once the call is over.
+constexpr std::chrono::milliseconds kCloseGrace{1000};
 
 class SpeechAgent final : public agent::Agent {
  public:
@@ -118,7 +122,10 @@ class SpeechAgent final : public agent::Agent {
   void on_end(std::string_view) override {
     alive_.reset();
     if (runner_) runner_->stop();
-    if (stream_) stream_->cancel();
+    // The agent may still be owed the result of the action that ended the call (a transfer
+    // without a control path hangs up right after it): let what is queued go out, then give
+    // the agent a bounded moment to end its side.
+    if (stream_) std::exchange(stream_, nullptr)->close(kCloseGrace);
     if (dropped_in_ > 0 || dropped_out_ > 0) {
       spdlog::warn("call uuid={}: agent stream dropped {} caller frames and {} ms of agent audio",
                    info_.uuid, dropped_in_, dropped_out_ * 1000 / static_cast<unsigned>(rate_hz_));

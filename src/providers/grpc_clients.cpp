@@ -94,6 +94,7 @@ class GrpcAgent final : public AgentStream {
   bool send(agent::v1::AgentRequest request) override { return stream_->send(std::move(request)); }
   void finish() override { stream_->finish(); }
   void cancel() override { stream_->cancel(); }
+  void close(std::chrono::milliseconds grace) override { stream_->close(grace); }
   void pause_reads() override { stream_->pause_reads(); }
   void resume_reads() override { stream_->resume_reads(); }
   std::uint64_t dropped() const override { return stream_->dropped(); }

@@ -204,6 +204,74 @@ TEST(Providers, CancelledStreamClosesWithCancelled) {
   EXPECT_FALSE(stream->send_audio(frame_of(0)));  // nothing more goes out
 }
 
+/// An agent stream over real gRPC to the fake speech agent, its events on `io`.
+struct AgentRig {
+  explicit AgentRig(testing::FakeSpeechAgent* agent) : srv(agent) {
+    providers::AgentEvents ev;
+    ev.closed = [this](const providers::StreamStatus& s) {
+      status = s;
+      closed_at = std::chrono::steady_clock::now();
+      closed = true;
+    };
+    agent::v1::AgentConfig cfg;
+    cfg.mutable_call()->set_call_id("call-4");
+    cfg.mutable_output_format()->set_sample_rate_hz(16000);
+    stream = clients->open_agent(
+        target, cfg, [this](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); },
+        std::move(ev), 50);
+  }
+  bool wait_closed(std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!closed && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+    return closed;
+  }
+  static agent::v1::AgentRequest mark(std::uint64_t id) {
+    agent::v1::AgentRequest m;
+    m.mutable_event()->set_mark_played(id);
+    return m;
+  }
+
+  testing::FakeProviderServer srv;
+  std::shared_ptr<providers::ChannelPool> pool = std::make_shared<providers::ChannelPool>();
+  std::shared_ptr<providers::ProviderClients> clients = providers::grpc_clients(pool);
+  providers::ProviderTarget target{"agent", srv.address(), false, "", 0ms, {}, "", ""};
+  boost::asio::io_context io;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> busy =
+      boost::asio::make_work_guard(io);
+  std::shared_ptr<providers::AgentStream> stream;
+  bool closed = false;
+  providers::StreamStatus status;
+  std::chrono::steady_clock::time_point closed_at;
+};
+
+TEST(Providers, AClosedAgentStreamStillDeliversWhatWasQueuedThenEndsCleanly) {
+  testing::FakeSpeechAgent agent;
+  agent.greeting_ms = 20;
+  AgentRig rig(&agent);
+  for (std::uint64_t id = 1; id <= 20; ++id) ASSERT_TRUE(rig.stream->send(AgentRig::mark(id)));
+  rig.stream->close(5000ms);
+  EXPECT_FALSE(rig.stream->send(AgentRig::mark(21)));  // nothing after the close
+  ASSERT_TRUE(rig.wait_closed(5s));
+  EXPECT_TRUE(rig.status.ok()) << rig.status.message;
+  std::vector<std::uint64_t> want(20);
+  for (std::uint64_t i = 0; i < 20; ++i) want[i] = i + 1;
+  EXPECT_EQ(agent.marks_played(), want);
+}
+
+TEST(Providers, AnAgentThatOverstaysItsGraceIsCancelled) {
+  testing::FakeSpeechAgent agent;
+  agent.greeting_ms = 20;
+  agent.linger = true;
+  AgentRig rig(&agent);
+  ASSERT_TRUE(rig.stream->send(AgentRig::mark(1)));
+  const auto t0 = std::chrono::steady_clock::now();
+  rig.stream->close(200ms);
+  ASSERT_TRUE(rig.wait_closed(5s));
+  EXPECT_EQ(rig.status.code, providers::StreamStatus::kCancelled);
+  EXPECT_GE(rig.closed_at - t0, 200ms);
+  EXPECT_EQ(agent.marks_played(), (std::vector<std::uint64_t>{1}));
+}
+
 TEST(Providers, ThePoolWaitsUntilEveryStreamOnItsChannelsHasLetGo) {
   testing::FakeRecognizer rec;
   testing::FakeProviderServer srv(&rec);

@@ -220,7 +220,7 @@ bool FakeAgentStream::send(agent::v1::AgentRequest request) {
 
 void FakeAgentStream::cancel() {
   cancelled_ = true;
-  close({providers::StreamStatus::kCancelled, "cancelled"});
+  end({providers::StreamStatus::kCancelled, "cancelled"});
 }
 
 void FakeAgentStream::respond(agent::v1::AgentResponse r) {
@@ -230,7 +230,7 @@ void FakeAgentStream::respond(agent::v1::AgentResponse r) {
   });
 }
 
-void FakeAgentStream::close(providers::StreamStatus status) {
+void FakeAgentStream::end(providers::StreamStatus status) {
   if (closed_) return;
   closed_ = true;
   post_([self = shared_from_this(), status = std::move(status)] {

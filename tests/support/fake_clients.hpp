@@ -9,11 +9,13 @@
 // once and last: by close(), or by cancel() (kCancelled); a closed stream delivers nothing more.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -196,6 +198,11 @@ class FakeAgentStream final : public providers::AgentStream,
   bool send(agent::v1::AgentRequest request) override;
   void finish() override { finished_ = true; }
   void cancel() override;
+  /// Half-closes (like finish()) and notes the grace; the test ends the stream with end().
+  void close(std::chrono::milliseconds grace) override {
+    finished_ = true;
+    grace_ = grace;
+  }
   void pause_reads() override {
     paused_ = true;
     ++pauses_;
@@ -212,9 +219,12 @@ class FakeAgentStream final : public providers::AgentStream,
   bool paused() const { return paused_; }
   int pauses() const { return pauses_; }
   int resumes() const { return resumes_; }
+  /// The grace close() was given; nullopt if it was not called.
+  std::optional<std::chrono::milliseconds> grace() const { return grace_; }
 
   void respond(agent::v1::AgentResponse r);
-  void close(providers::StreamStatus status = {});
+  /// The agent ends the stream.
+  void end(providers::StreamStatus status = {});
 
  private:
   agent::v1::AgentConfig config_;
@@ -223,6 +233,7 @@ class FakeAgentStream final : public providers::AgentStream,
   std::vector<agent::v1::AgentRequest> sent_;
   bool paused_ = false;
   int pauses_ = 0, resumes_ = 0;
+  std::optional<std::chrono::milliseconds> grace_;
 };
 
 /// Opens fake streams and keeps every one (in opening order) for the test to read and drive.

@@ -337,7 +337,7 @@ bool voiced_pcm(const std::string& a, int level) {
 }  // namespace
 
 grpc::Status FakeSpeechAgent::Converse(
-    grpc::ServerContext*,
+    grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<agent::v1::AgentResponse, agent::v1::AgentRequest>* stream) {
   agent::v1::AgentRequest req;
   if (!stream->Read(&req) || !req.has_config()) {
@@ -413,6 +413,7 @@ grpc::Status FakeSpeechAgent::Converse(
       stream->Write(r);
     }
   }
+  while (linger && !ctx->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   return grpc::Status::OK;
 }
 

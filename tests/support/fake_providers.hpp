@@ -134,6 +134,9 @@ class FakeSpeechAgent final : public agent::v1::Agent::Service {
   int silence_frames = 5;
   int level = 6000;
   std::vector<common::v1::Action> actions;  ///< set before the call
+  /// Once voxbridge half-closes, keep the stream open until it is cancelled (an agent that
+  /// overstays the grace it is given), instead of ending it with OK.
+  bool linger = false;
 
   grpc::Status Converse(
       grpc::ServerContext* ctx,

@@ -23,6 +23,7 @@
 //   cannot be read): the caller's fallback.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -146,6 +147,10 @@ class AgentStream {
   virtual bool send(agent::v1::AgentRequest request) = 0;
   virtual void finish() = 0;
   virtual void cancel() = 0;
+  /// The call is over but the agent is still owed what was queued (an action's result): it is
+  /// sent, the stream half-closes, and it is cancelled if the agent has not ended it within
+  /// `grace`. No handler runs for the owner afterwards unless it still wants them.
+  virtual void close(std::chrono::milliseconds grace) = 0;
   virtual void pause_reads() = 0;
   virtual void resume_reads() = 0;
   virtual std::uint64_t dropped() const = 0;

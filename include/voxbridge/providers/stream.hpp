@@ -12,9 +12,11 @@
 // posted after the owner lost interest must check that themselves (capture a weak_ptr).
 #pragma once
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/client_callback.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -109,6 +111,18 @@ class BidiStream : public grpc::ClientBidiReactor<Req, Resp>,
 
   /// Abandons the stream; the closed handler still runs, with CANCELLED.
   void cancel() { ctx_.TryCancel(); }
+
+  /// finish(), bounded: what is queued is still written, then the stream half-closes, and the
+  /// provider has `grace` to end its side before the stream is cancelled. For an owner that
+  /// goes away (a call that ended) but still owes the provider its last words.
+  void close(std::chrono::milliseconds grace) {
+    finish();
+    std::weak_ptr<BidiStream> w = this->shared_from_this();
+    deadline_.Set(std::chrono::system_clock::now() + grace, [w](bool fired) {
+      if (!fired) return;  // the stream went first
+      if (auto s = w.lock()) s->ctx_.TryCancel();
+    });
+  }
 
   /// Stops asking for responses (any thread): no read is started until resume_reads(), so the
   /// provider's writes wait on the stream's HTTP/2 window. The one response being read when
@@ -218,6 +232,7 @@ class BidiStream : public grpc::ClientBidiReactor<Req, Resp>,
   bool read_held_ = false;  // a read not started because reads were paused
   std::uint64_t dropped_ = 0;
   std::shared_ptr<BidiStream> self_;  // alive until OnDone
+  grpc::Alarm deadline_;              // close(): cancels a provider that overstays its grace
 };
 
 template <class Resp>
