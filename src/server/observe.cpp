@@ -70,8 +70,7 @@ Totals Server::totals() const {
 
 std::string Server::not_ready() const {
   if (draining_.load()) return "draining";
-  std::lock_guard lock(provider_mu_);
-  return provider_down_;
+  return health_.down();
 }
 
 std::string Server::metrics_text() const {
@@ -285,7 +284,7 @@ std::string Server::metrics_text() const {
     w.family("voxbridge_control_actions_total", "counter",
              "Agent actions on calls (transfer, DTMF, variables, originate), by result.");
     w.sample("voxbridge_control_actions_total", {{"result", "denied"}},
-             static_cast<double>(denied_without_control_->load()));
+             static_cast<double>(actions_.denied_without_control->load()));
   }
 
   if (builtin_ && builtin_->tts_engine() != nullptr) {
@@ -399,12 +398,9 @@ std::optional<std::string> Server::events_json(const std::string& uuid, std::siz
     if (f.live) return answer(f, false);
   }
   // Ended in the last minute: the whole transcript, end included.
-  std::lock_guard lock(ended_mu_);
-  for (auto it = ended_.rbegin(); it != ended_.rend(); ++it) {
-    if (it->uuid != uuid) continue;
-    Found f;
-    f.next = std::max(from, it->events.size());
-    for (std::size_t k = from; k < it->events.size(); ++k) f.events.push_back(it->events[k]);
+  Found f;
+  if (auto next = ended_.events_from(uuid, from, f.events)) {
+    f.next = *next;
     return answer(f, true);
   }
   return std::nullopt;

@@ -2,9 +2,8 @@
 
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/net/error_text.hpp"
-#include "voxbridge/pipeline/pipeline.hpp"
-#include "voxbridge/pipeline/speech_agent.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
+#include "voxbridge/server/routing.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -21,89 +20,6 @@ std::size_t resolve_threads(std::size_t configured) {
   const unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
 }
-
-namespace {
-
-using MakeAgent = std::function<std::unique_ptr<agent::Agent>()>;
-
-MakeAgent agent_factory(const config::Config& cfg, const agent::AgentSpec& spec,
-                        const std::shared_ptr<providers::ProviderClients>& clients,
-                        const config::RouteConfig* route = nullptr) {
-  const auto& g = cfg.general;
-  if (spec.type == agent::AgentSpec::Type::speech) {
-    auto factory = std::make_shared<pipeline::SpeechAgentFactory>(
-        cfg.speech_agents.at(spec.name), g.internal_rate_hz, g.resampler_quality, clients);
-    return [factory] { return factory->create(); };
-  }
-  if (spec.type == agent::AgentSpec::Type::pipeline) {
-    pipeline::PipelineSpec ps = cfg.pipelines.at(spec.name);
-    if (route != nullptr && route->language) ps.language = *route->language;
-    if (route != nullptr && route->greeting) {
-      ps.greeting = *route->greeting;
-      ps.greeting_file.clear();
-    }
-    if (route != nullptr) {
-      ps.dtmf = route->dtmf.value_or(ps.dtmf);
-      ps.dtmf_terminator = route->dtmf_terminator.value_or(ps.dtmf_terminator);
-      ps.dtmf_timeout = route->dtmf_timeout.value_or(ps.dtmf_timeout);
-      ps.dtmf_max_digits = route->dtmf_max_digits.value_or(ps.dtmf_max_digits);
-    }
-    auto factory = std::make_shared<pipeline::PipelineFactory>(std::move(ps), g.internal_rate_hz,
-                                                               g.resampler_quality, clients);
-    return [factory] { return factory->create(); };
-  }
-  auto factory =
-      std::make_shared<agent::AgentFactory>(spec, g.internal_rate_hz, g.resampler_quality);
-  return [factory] { return factory->create(); };
-}
-
-/// The agents the calls of `cfg` may reach: each listener's and each route's, once each.
-std::vector<std::string> agents_in_use(const config::Config& cfg) {
-  std::vector<std::string> out;
-  auto add = [&out](const std::string& a) {
-    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
-  };
-  for (const auto& l : cfg.listeners) add(l.agent);
-  for (const auto& r : cfg.routes) add(r.agent);
-  return out;
-}
-
-/// True if an agent in use talks to the built-in providers (address `builtin`): the server
-/// then serves them in process.
-bool uses_builtin_providers(const config::Config& cfg) {
-  for (const auto& a : agents_in_use(cfg)) {
-    const auto it = cfg.pipelines.find(a);
-    if (it == cfg.pipelines.end()) continue;
-    const auto& p = it->second;
-    for (const auto* t : {&p.asr, &p.llm, &p.tts}) {
-      if (t->address == config::kBuiltinAddress) return true;
-    }
-  }
-  return false;
-}
-
-/// True if every condition of the route holds for the call.
-bool route_matches(const config::RouteConfig& r, const agent::CallInfo& info) {
-  if (!r.listeners.empty() &&
-      std::find(r.listeners.begin(), r.listeners.end(), info.listener) == r.listeners.end()) {
-    return false;
-  }
-  if (!r.caller.empty() && !guard::match_dial_pattern(r.caller, info.caller_number)) {
-    return false;
-  }
-  if (!r.called.empty() && !guard::match_dial_pattern(r.called, info.called_number)) {
-    return false;
-  }
-  for (const auto& [name, pattern] : r.variables) {
-    auto it = info.variables.find(name);
-    if (it == info.variables.end() || !guard::match_dial_pattern(pattern, it->second)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-}  // namespace
 
 const char* rejection_name(Rejection r) {
   switch (r) {
@@ -127,10 +43,22 @@ std::uint64_t Totals::rejected_total() const {
 
 Server::Server(const config::Config& cfg)
     : cfg_(cfg),
+      admission_([&cfg] {
+        std::vector<access::PeerLimits> limits;
+        for (const auto& l : cfg.listeners) limits.push_back(l.peer_limits);
+        return limits;
+      }()),
+      health_(
+          channels_,
+          [this] {
+            auto snap = live();
+            return std::shared_ptr<const config::Config>(snap, &snap->cfg);
+          },
+          cfg.general.provider_check_interval),
       calls_(new session::SessionList[resolve_threads(cfg.general.threads)]),
       pool_(resolve_threads(cfg.general.threads)) {
   const auto& g = cfg_.general;
-  policy_ = std::make_shared<guard::SharedPolicy>(cfg_.control.allow);
+  actions_.policy = std::make_shared<guard::SharedPolicy>(cfg_.control.allow);
   if (uses_builtin_providers(cfg_)) {
     // The offline providers, served in process and reached over gRPC like any other.
     provider_host::BuiltinOptions o;
@@ -162,15 +90,6 @@ Server::Server(const config::Config& cfg)
     mailboxes_.back()->attach(&clocks_.back()->next_wake());
     clocks_.back()->on_wake([m = mailboxes_.back()] { m->drain(); });
   }
-  for (const auto& l : cfg_.listeners) {
-    peer_tables_.push_back(std::make_unique<access::PeerTable>(l.peer_limits));
-  }
-  {
-    auto snap = std::make_shared<Snapshot>();
-    snap->cfg = cfg_;
-    snap->sessions = build_sessions(snap->cfg);
-    live_ = std::move(snap);
-  }
   for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
     const auto& l = cfg_.listeners[i];
     try {
@@ -192,6 +111,14 @@ Server::Server(const config::Config& cfg)
     }
     control_ = std::make_unique<control::Controller>(std::move(cc));
   }
+  {
+    // After the controller, which the calls' observers describe them with. The listeners
+    // accept only once started.
+    auto snap = std::make_shared<Snapshot>();
+    snap->cfg = cfg_;
+    snap->sessions = build_sessions(snap->cfg);
+    live_ = std::move(snap);
+  }
   if (!g.http_listen.empty()) {
     http_api::HttpApiOptions o;
     net::split_host_port(g.http_listen, o.host, o.port);
@@ -199,7 +126,7 @@ Server::Server(const config::Config& cfg)
     o.max_connections = g.http_max_connections;
     http_api::HttpHandlers h;
     h.controller = control_.get();
-    h.transfers = transfers_;
+    h.transfers = actions_.transfers;
     h.registrations = registrations_;
     h.active_calls = [this] { return active_calls(); };
     h.metrics = [this] { return metrics_text(); };
@@ -213,12 +140,7 @@ Server::Server(const config::Config& cfg)
 }
 
 Server::~Server() {
-  {
-    std::lock_guard lock(monitor_mu_);
-    monitor_stop_ = true;
-  }
-  monitor_cv_.notify_all();
-  if (provider_monitor_.joinable()) provider_monitor_.join();
+  health_.stop();
   if (http_) http_->stop();
   if (control_) control_->stop();
   for (auto& l : listeners_) l->stop();
@@ -234,93 +156,6 @@ Server::~Server() {
   // Provider streams end on gRPC's threads; the channels go only once they all have.
   if (!channels_->wait_unused(std::chrono::seconds(3))) {
     spdlog::warn("provider streams still open 3 s after the calls ended; stopping anyway");
-  }
-}
-
-std::vector<Server::ProviderProbe> Server::probe_providers(
-    std::chrono::milliseconds timeout) const {
-  return probe_providers(timeout, true);
-}
-
-std::vector<Server::ProviderProbe> Server::probe_providers(std::chrono::milliseconds timeout,
-                                                           bool check) const {
-  // Each provider a listener's or route's agent uses, once: the standard gRPC health check.
-  std::vector<ProviderProbe> out;
-  const auto snap = live();
-  const config::Config& cfg = snap->cfg;
-  std::vector<std::string> done;
-  for (const auto& a : agents_in_use(cfg)) {
-    std::vector<std::pair<const char*, const providers::ProviderTarget*>> used;
-    if (auto it = cfg.pipelines.find(a); it != cfg.pipelines.end()) {
-      used = {{"voxbridge.asr.v1.Recognizer", &it->second.asr},
-              {"voxbridge.llm.v1.Dialogue", &it->second.llm},
-              {"voxbridge.tts.v1.Synthesizer", &it->second.tts}};
-    } else if (auto sp = cfg.speech_agents.find(a); sp != cfg.speech_agents.end()) {
-      used = {{"voxbridge.agent.v1.Agent", &sp->second.agent}};
-    }
-    for (const auto& [service, t] : used) {
-      const std::string key = t->name + "/" + service;
-      if (std::find(done.begin(), done.end(), key) != done.end()) continue;
-      done.push_back(key);
-      ProviderProbe p{t->name, t->address, service, false, ""};
-      if (!check) {
-        out.push_back(std::move(p));
-        continue;
-      }
-      auto h = providers::check_health(channels_->get(*t), service, timeout, &p.detail);
-      if (h == providers::Health::unknown_service) {
-        // Many servers only report their overall health (the empty service name).
-        p.detail.clear();
-        h = providers::check_health(channels_->get(*t), "", timeout, &p.detail);
-      }
-      p.serving = h == providers::Health::serving;
-      if (!p.serving && p.detail.empty()) p.detail = providers::health_name(h);
-      out.push_back(std::move(p));
-    }
-  }
-  return out;
-}
-
-void Server::check_providers(std::chrono::milliseconds timeout) const {
-  // A provider that fails is reported, not fatal: calls to it get the pipeline's fallback
-  // until it is back (and /readyz says not ready meanwhile).
-  for (const auto& p : probe_providers(timeout)) {
-    if (p.serving) {
-      spdlog::info("provider {} at {}: {} serving", p.name, p.address, p.service);
-    } else {
-      spdlog::warn("provider {} at {}: {} {}", p.name, p.address, p.service,
-                   logtext::log_text(p.detail));
-    }
-  }
-}
-
-void Server::monitor_providers() {
-  std::string last;
-  std::unique_lock lock(monitor_mu_);
-  while (!monitor_stop_) {
-    lock.unlock();
-    std::string down;
-    for (const auto& p : probe_providers(std::chrono::seconds(1))) {
-      if (!p.serving) {
-        down = "provider " + p.name + " (" + p.service + ") down: " + p.detail;
-        break;
-      }
-    }
-    if (down != last) {
-      if (down.empty()) {
-        spdlog::info("providers: all serving again");
-      } else {
-        spdlog::warn("not ready: {}", logtext::log_text(down));
-      }
-      last = down;
-    }
-    {
-      std::lock_guard g(provider_mu_);
-      provider_down_ = down;
-    }
-    lock.lock();
-    monitor_cv_.wait_for(lock, cfg_.general.provider_check_interval,
-                         [this] { return monitor_stop_; });
   }
 }
 
@@ -342,18 +177,16 @@ void Server::start() {
   if (control_) control_->start();
   if (http_) http_->start();
   if (webhooks_) webhooks_->start();
-  if (http_ && cfg_.general.provider_check_interval.count() > 0) {
-    if (!probe_providers(std::chrono::milliseconds(0), false).empty()) {
-      std::lock_guard lock(provider_mu_);
-      provider_down_ = "starting: providers not checked yet";  // until the first check
-    }
-    provider_monitor_ = std::thread([this] { monitor_providers(); });
-  }
+  if (http_ && cfg_.general.provider_check_interval.count() > 0) health_.start();
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     const auto& l = cfg_.listeners[i];
     spdlog::info("listening on {}:{} listener={} codec={} agent={}", l.host, listeners_[i]->port(),
                  l.name, session::codec_mode_name(l.codec), l.agent);
   }
+}
+
+void Server::check_providers(std::chrono::milliseconds timeout) const {
+  health_.check(timeout);
 }
 
 unsigned short Server::http_port() const {
@@ -385,34 +218,35 @@ void Server::on_accept(std::size_t listener, asio::ip::tcp::socket socket, std::
   const auto peer = socket.remote_endpoint(ec);
   if (ec) return;  // already gone
   const auto snap = live();
-  const auto& l = snap->cfg.listeners[listener];
-  if (!l.allow.contains(peer.address())) {
-    reject(Rejection::not_allowed, peer, "not in the listener's allow list");
-    socket.close(ec);
-    return;
-  }
   const auto max = static_cast<std::int64_t>(snap->cfg.general.max_calls);
-  if (admitted_.fetch_add(1) >= max) {
-    admitted_.fetch_sub(1);
-    reject(Rejection::max_calls, peer, "max_calls=" + std::to_string(max) + " reached");
-    socket.close(ec);
-    return;
-  }
-  const auto verdict = peer_tables_[listener]->admit(peer.address());
-  if (verdict != access::Verdict::admit) {
-    admitted_.fetch_sub(1);
-    reject(
-        verdict == access::Verdict::rate_limited ? Rejection::rate_limited : Rejection::peer_limit,
-        peer,
-        verdict == access::Verdict::rate_limited ? "connect_rate exceeded"
-                                                 : "max_calls_per_peer reached");
+  using Refusal = access::Admission::Refusal;
+  Refusal why = Refusal::none;
+  auto ticket =
+      admission_.admit(listener, peer.address(), snap->cfg.listeners[listener].allow, max, why);
+  if (why != Refusal::none) {
+    switch (why) {
+      case Refusal::not_allowed:
+        reject(Rejection::not_allowed, peer, "not in the listener's allow list");
+        break;
+      case Refusal::max_calls:
+        reject(Rejection::max_calls, peer, "max_calls=" + std::to_string(max) + " reached");
+        break;
+      case Refusal::rate_limited:
+        reject(Rejection::rate_limited, peer, "connect_rate exceeded");
+        break;
+      case Refusal::peer_limit:
+      case Refusal::none:
+        reject(Rejection::peer_limit, peer, "max_calls_per_peer reached");
+        break;
+    }
     socket.close(ec);
     return;
   }
   asio::post(socket.get_executor(), [this, listener, index, sc = snap->sessions[listener],
-                                     s = std::move(socket)]() mutable {
+                                     s = std::move(socket), t = std::move(ticket)]() mutable {
     session::CallSession::start(std::move(s), std::move(sc), *clocks_[index], &calls_[index],
-                                mailboxes_[index], &thread_counters_[index]->listeners[listener]);
+                                mailboxes_[index], &thread_counters_[index]->listeners[listener],
+                                std::move(t));
   });
 }
 
@@ -427,11 +261,7 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
     }
   }
   // Routes: one agent factory each, shared by every listener's calls.
-  auto routing = std::make_shared<Routing>();
-  routing->routes = cfg.routes;
-  for (const auto& r : cfg.routes) {
-    routing->agents.push_back(agent_factory(cfg, *cfg.find_agent(r.agent), clients_, &r));
-  }
+  auto routing = std::make_shared<const Routing>(cfg, clients_);
   std::vector<std::shared_ptr<const session::SessionConfig>> out;
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const auto& l = cfg.listeners[i];
@@ -452,63 +282,25 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
     sc->tick_alignment = g.tick_alignment;
     sc->tick_alignment_margin = g.tick_alignment_margin;
     sc->agent_name = l.agent;
-    sc->make_agent = agent_factory(cfg, *spec, clients_);
-    sc->admitted = &admitted_;
-    sc->peers = peer_tables_.at(i).get();
-    sc->recorder = recorder_.get();
-    sc->record = cfg.recording.record;
-    sc->record_audio = cfg.recording.audio;
-    sc->record_transcript = cfg.recording.transcript;
-    sc->webhooks = webhooks_.get();
-    sc->keep_events = !g.http_listen.empty();
-    sc->ended_events = [this](const std::string& uuid, std::vector<std::string> events) {
-      constexpr std::size_t kMax = 256;
-      constexpr auto kKeep = std::chrono::seconds(60);
-      const auto now = std::chrono::steady_clock::now();
-      std::lock_guard lock(ended_mu_);
-      while (!ended_.empty() && (ended_.size() >= kMax || now - ended_.front().at > kKeep)) {
-        ended_.pop_front();
-      }
-      ended_.push_back({uuid, now, std::move(events)});
-    };
+    ListenerObserverOptions o;
+    o.agent_name = l.agent;
+    o.make_agent = agent_factory(cfg, *spec, clients_);
     if (!cfg.routes.empty() || l.require_registration || !g.http_listen.empty()) {
-      sc->plan_call = [routing, reg = registrations_, require = l.require_registration](
-                          agent::CallInfo& info) { return plan(*routing, *reg, require, info); };
+      o.routing = routing;
+      o.registrations = registrations_;
+      o.require_registration = l.require_registration;
     }
-    if (cfg.control.mode != control::ControlConfig::Mode::none) {
-      sc->describe_call = [this](agent::CallInfo& info) { control_->describe(info); };
-    } else {
-      // No control path: a transfer passes the same rule and allowlists, and is noted for the
-      // dialplan to fetch over the HTTP API (VB_TRANSFER) when the API is on.
-      sc->describe_call = [policy = policy_, denied = denied_without_control_,
-                           book = g.http_listen.empty() ? nullptr : transfers_,
-                           context = cfg.control.transfer_context](agent::CallInfo& info) {
-        info.note_transfer = [policy, denied, book, context, uuid = info.uuid,
-                              used = std::make_shared<std::size_t>(0)](
-                                 const std::string& target,
-                                 const std::string& asked) -> std::string {
-          std::string why;
-          const auto p = policy->get();
-          if (++*used > p->max_actions_per_call) {
-            why = "this call has had its " + std::to_string(p->max_actions_per_call) +
-                  " actions (max_actions_per_call)";
-          } else if (!asked.empty() && asked != context) {
-            why = "without a control path a transfer goes to transfer_context '" + context +
-                  "' only, not '" + logtext::log_text(asked, 80) + "'";
-          } else {
-            why = p->check_transfer(target, context);
-          }
-          if (!why.empty()) {
-            denied->fetch_add(1);
-            spdlog::warn("call uuid={}: transfer to {}: denied: {}", uuid,
-                         logtext::log_text(target, 80), why);
-            return why;
-          }
-          if (book) book->note(uuid, target);
-          return {};
-        };
-      };
-    }
+    if (cfg.control.mode != control::ControlConfig::Mode::none) o.control = control_.get();
+    o.actions = actions_;
+    o.note_transfers = !g.http_listen.empty();
+    o.transfer_context = cfg.control.transfer_context;
+    o.recorder = recorder_.get();
+    o.record = cfg.recording.record;
+    o.record_audio = cfg.recording.audio;
+    o.record_transcript = cfg.recording.transcript;
+    o.webhooks = webhooks_.get();
+    if (!g.http_listen.empty()) o.ended = &ended_;
+    sc->observer = std::make_shared<ListenerObserver>(std::move(o));
     out.push_back(std::move(sc));
   }
   return out;
@@ -517,129 +309,6 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
 std::shared_ptr<const Server::Snapshot> Server::live() const {
   std::lock_guard lock(live_mu_);
   return live_;
-}
-
-bool Server::reload(const config::Config& next, std::string& error) {
-  // What a running process cannot change: where it listens, its threads, the in-process
-  // providers' existence, the recorder, the control path and the HTTP API (restart for those).
-  const auto& now = cfg_;
-  auto differs = [&](const char* what) {
-    error = std::string(what) + " cannot change without a restart";
-    return false;
-  };
-  if (next.listeners.size() != now.listeners.size()) return differs("the listeners");
-  for (std::size_t i = 0; i < now.listeners.size(); ++i) {
-    const auto& a = now.listeners[i];
-    const auto& b = next.listeners[i];
-    if (a.name != b.name || a.host != b.host || a.port != b.port) {
-      return differs("the listeners (names and addresses)");
-    }
-  }
-  if (uses_builtin_providers(next) && !builtin_) return differs("starting the built-in providers");
-  if (next.recording.enabled != now.recording.enabled ||
-      next.recording.directory != now.recording.directory) {
-    return differs("[recording] directory");
-  }
-  if (next.webhook.url != now.webhook.url || next.webhook.secret != now.webhook.secret) {
-    return differs("[webhook] url and secret");
-  }
-  if (next.control.mode != now.control.mode) return differs("[control] mode");
-  if (next.general.http_listen != now.general.http_listen) return differs("http_listen");
-  // Everything else that was read once at start must be unchanged too: a reload never says
-  // "reloaded" while an old value stays in force.
-  {
-    control::ControlConfig a = now.control;
-    control::ControlConfig b = next.control;
-    a.allow = b.allow = {};  // the policy is applied at once (below)
-    if (a.ami != b.ami) return differs("[ami]");
-    if (a.ari != b.ari) return differs("[ari]");
-    if (!(a == b)) return differs("[control] (other than the allow_* lists and the caps)");
-  }
-  const auto& gn = next.general;
-  const auto& go = now.general;
-  if (gn.threads != go.threads || gn.realtime_priority != go.realtime_priority) {
-    return differs("threads and realtime_priority");
-  }
-  if (gn.internal_rate_hz != go.internal_rate_hz) return differs("internal_rate_hz");
-  if (gn.http_max_connections != go.http_max_connections) return differs("http_max_connections");
-  if (gn.provider_check_interval != go.provider_check_interval) {
-    return differs("provider_check_interval_s");
-  }
-  if (builtin_ && (gn.builtin_asr_decoders != go.builtin_asr_decoders ||
-                   gn.builtin_tts_cache_mb != go.builtin_tts_cache_mb || next.rules != now.rules ||
-                   next.openai != now.openai)) {
-    return differs(
-        "the built-in providers' settings ([rules-*], [intent-*], [openai-*], builtin_*)");
-  }
-  if (!(next.recording == now.recording)) {
-    // Whether a call is recorded (record, audio, transcript) is per call; the recorder's own
-    // settings are not.
-    auto a = now.recording;
-    auto b = next.recording;
-    a.record = b.record;
-    a.audio = b.audio;
-    a.transcript = b.transcript;
-    if (!(a == b)) return differs("[recording] (other than record, audio, transcript)");
-  }
-  if (!(next.webhook == now.webhook)) return differs("[webhook]");
-  auto snap = std::make_shared<Snapshot>();
-  snap->cfg = next;
-  try {
-    snap->sessions = build_sessions(snap->cfg);
-  } catch (const std::exception& e) {
-    error = e.what();
-    return false;
-  }
-  for (std::size_t i = 0; i < next.listeners.size(); ++i) {
-    peer_tables_[i]->set_limits(next.listeners[i].peer_limits);
-  }
-  // The policy and the token take effect at once, for calls in progress too.
-  policy_->set(next.control.allow);
-  if (control_) control_->set_policy(next.control.allow);
-  transfers_->retain_if(
-      [p = policy_->get(), &ctx = cfg_.control.transfer_context](const std::string& target) {
-        return p->check_transfer(target, ctx).empty();  // noted before, no longer allowed: gone
-      });
-  if (http_) http_->set_token(next.general.http_token);
-  {
-    std::lock_guard lock(live_mu_);
-    live_ = std::move(snap);  // calls in progress keep the configuration they started with
-  }
-  monitor_cv_.notify_all();  // check the (maybe new) providers now
-  return true;
-}
-
-session::CallPlan Server::plan(const Routing& routing, http_api::Registrations& registrations,
-                               bool require_registration, agent::CallInfo& info) {
-  session::CallPlan p;
-  auto meta = registrations.take(info.uuid);
-  if (meta) {
-    // Pre-registered facts: well-known keys fill the call's facts, the rest are variables.
-    for (auto& [k, v] : *meta) {
-      if (k == "caller_number") {
-        info.caller_number = v;
-      } else if (k == "caller_name") {
-        info.caller_name = v;
-      } else if (k == "called_number") {
-        info.called_number = v;
-      } else {
-        info.variables[k] = v;
-      }
-    }
-  } else if (require_registration) {
-    p.refuse = "UUID not pre-registered (POST /v1/calls/" + info.uuid + " before AudioSocket)";
-    return p;
-  }
-  for (std::size_t i = 0; i < routing.routes.size(); ++i) {
-    const auto& r = routing.routes[i];
-    if (!route_matches(r, info)) continue;
-    p.make_agent = routing.agents[i];
-    p.agent_name = r.agent;
-    p.route = r.name;
-    p.record = r.record;
-    break;
-  }
-  return p;
 }
 
 void Server::stop_accepting() {

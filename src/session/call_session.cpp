@@ -5,11 +5,7 @@
 
 #include <sys/socket.h>
 #include <unistd.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <array>
@@ -18,15 +14,14 @@
 #include <cstring>
 #include <utility>
 
+#include "session_log.hpp"
 #include "voxbridge/net/error_text.hpp"
-#include "voxbridge/net/stamped_recv.hpp"
 
 namespace voxbridge::session {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using audiosocket::Kind;
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 std::string endpoint_text(const tcp::socket& s) {
@@ -35,39 +30,20 @@ std::string endpoint_text(const tcp::socket& s) {
   if (ec) return "?";
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
-/// Warnings about connections that never became calls (no UUID in time, junk before the
-/// UUID) are what a flood produces: at most 10 a second per io thread are written, and the
-/// next one written says how many were left out. The metrics count every one.
-class FloodGate {
- public:
-  /// True if this warning may be written; `skipped` then says how many were not before it.
-  bool allow(Clock::time_point now, std::uint64_t& skipped) {
-    if (now - window_ >= std::chrono::seconds(1)) {
-      window_ = now;
-      written_ = 0;
-    }
-    if (written_ >= 10) {
-      ++skipped_;
-      return false;
-    }
-    ++written_;
-    skipped = std::exchange(skipped_, 0);
-    return true;
-  }
+}  // namespace
 
- private:
-  Clock::time_point window_{};
-  unsigned written_ = 0;
-  std::uint64_t skipped_ = 0;
-};
-thread_local FloodGate flood_gate;
+namespace detail {
 
-/// What an exception says, for the log.
+FloodGate& flood_gate() {
+  thread_local FloodGate gate;
+  return gate;
+}
+
 std::string exception_text(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
-    return logtext::log_text(ex.what(), 200);  // it may carry a provider's or model's text
+    return logtext::log_text(ex.what(), 200);
   } catch (...) {
     return "a non-standard exception";
   }
@@ -78,7 +54,10 @@ std::string skipped_note(std::uint64_t skipped) {
                       : " (" + std::to_string(skipped) + " more like it not logged)";
 }
 
-}  // namespace
+}  // namespace detail
+
+using detail::exception_text;
+using detail::skipped_note;
 
 const char* end_cause_name(EndCause c) {
   switch (c) {
@@ -126,9 +105,10 @@ std::shared_ptr<CallSession> CallSession::start(tcp::socket socket,
                                                 std::shared_ptr<const SessionConfig> config,
                                                 playout::PacingClock& clock, SessionList* list,
                                                 std::shared_ptr<Mailbox> mailbox,
-                                                SessionCounters* counters) {
+                                                SessionCounters* counters,
+                                                access::AdmissionTicket admission) {
   auto s = std::make_shared<CallSession>(std::move(socket), std::move(config), clock,
-                                         std::move(mailbox), counters);
+                                         std::move(mailbox), counters, std::move(admission));
   if (list != nullptr) list->push_back(*s);
   s->run();
   return s;
@@ -136,14 +116,15 @@ std::shared_ptr<CallSession> CallSession::start(tcp::socket socket,
 
 CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig> config,
                          playout::PacingClock& clock, std::shared_ptr<Mailbox> mailbox,
-                         SessionCounters* counters)
-    : socket_(std::move(socket)),
+                         SessionCounters* counters, access::AdmissionTicket admission)
+    : admission_(std::move(admission)),
+      socket_(std::move(socket)),
       mailbox_(std::move(mailbox)),
       timer_(socket_.get_executor()),
       clock_(clock),
       config_(std::move(config)),
       parser_(config_->limits.max_payload_bytes),
-      media_(config_->media, config_->make_agent ? config_->make_agent() : nullptr),
+      media_(config_->media, config_->observer ? config_->observer->make_agent() : nullptr),
       peer_(endpoint_text(socket_)),
       accepted_at_(Clock::now()),
       counters_(counters) {
@@ -172,58 +153,6 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
 CallSession::~CallSession() {
   if (fd_ >= 0) ::close(fd_);
   set_socket_state(SocketState::none);
-  if (config_->peers != nullptr) config_->peers->release(peer_addr_);
-  if (config_->admitted != nullptr) config_->admitted->fetch_sub(1);
-}
-
-void CallSession::spawn_read_loop(std::shared_ptr<CallSession> self) {
-  asio::co_spawn(
-      socket_.get_executor(), read_loop(), [self](std::exception_ptr e, bool handed_over) {
-        if (e) {
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            spdlog::error("[{}] session read loop failed: {}", self->peer_, net::error_text(ex));
-          }
-        } else if (handed_over) {
-          return;  // the pacing tick reads from now on
-        }
-        self->finish();
-      });
-}
-
-void CallSession::read_on_tick() {
-  boost::system::error_code ec;
-  v6_ = socket_.local_endpoint(ec).address().is_v6();
-  if (ec) return;
-  const int fd = socket_.release(ec);
-  if (ec || fd < 0) return;
-  fd_ = fd;
-  self_ = shared_from_this();
-  if (config_->tick_alignment) {
-    // The kernel stamps each segment it receives; the tick reads the stamp of the newest.
-    if (net::enable_receive_stamps(fd_)) {
-      playout::PhaseAligner::Options o;
-      o.margin = config_->tick_alignment_margin;
-      aligner_ = playout::PhaseAligner(o);
-      aligning_ = true;
-    }
-  }
-}
-
-void CallSession::read_with_asio() {
-  if (fd_ < 0) return;
-  auto keep = std::move(self_);
-  aligning_ = false;
-  boost::system::error_code ec;
-  socket_.assign(v6_ ? tcp::v6() : tcp::v4(), fd_, ec);
-  if (ec) {
-    ::close(fd_);
-    spdlog::error("[{}] cannot hand the socket back to Asio: {}", peer_, ec.message());
-  }
-  fd_ = -1;
-  socket_.non_blocking(true, ec);
-  spawn_read_loop(std::move(keep));  // a read on a closed socket fails at once: finish() follows
 }
 
 void CallSession::abandon() {
@@ -250,7 +179,7 @@ void CallSession::run() {
   timer_.async_wait([self](const boost::system::error_code& ec) {
     if (ec || self->have_uuid_ || self->closing_) return;
     std::uint64_t skipped = 0;
-    if (flood_gate.allow(Clock::now(), skipped)) {
+    if (detail::flood_gate().allow(Clock::now(), skipped)) {
       spdlog::warn("[{}] closing: no UUID within {} ms{}", self->peer_,
                    self->config_->limits.handshake_timeout.count(), skipped_note(skipped));
     }
@@ -439,67 +368,7 @@ bool CallSession::handle(const audiosocket::Message& m) {
       std::copy(m.payload.begin(), m.payload.end(), u.bytes.begin());
       uuid_ = u.text();
       have_uuid_ = true;
-      started_at_ = Clock::now();
-      if (counters_ != nullptr) counters_->started.add();
-      set_socket_state(SocketState::up);
-      agent::CallInfo info;
-      info.uuid = uuid_.data();
-      info.peer = peer_;
-      info.listener = config_->listener;
-      if (counters_ != nullptr) info.metrics = &counters_->agent;
-      if (config_->describe_call) config_->describe_call(info);
-      std::string route;
-      bool record = config_->record;
-      if (config_->plan_call) {
-        CallPlan plan = config_->plan_call(info);
-        if (!plan.refuse.empty()) {
-          spdlog::warn("call refused uuid={} peer={} listener={}: {}", uuid_.data(), peer_,
-                       config_->listener, plan.refuse);
-          if (counters_ != nullptr) counters_->unregistered.add();
-          fail(EndCause::server_hangup, plan.refuse);
-          return false;
-        }
-        if (plan.make_agent) {
-          media_.set_agent(plan.make_agent());
-          agent_name_ = plan.agent_name;
-        }
-        route = std::move(plan.route);
-        if (plan.record) record = *plan.record;
-      }
-      route_ = route;
-      wall_start_ = std::chrono::system_clock::now();
-      if (record && config_->recorder != nullptr) {
-        media_.set_recording(config_->recorder->start_call(
-            uuid_.data(), config_->record_audio, config_->record_transcript, wall_start_));
-      }
-      keep_transcript_ = config_->webhooks != nullptr || config_->keep_events;
-      if (media_.recording() != nullptr || keep_transcript_) {
-        info.transcript = [this](events::Event e) { note(e); };
-      }
-      facts_.uuid = info.uuid;
-      facts_.listener = info.listener;
-      facts_.agent = agent_name_;
-      facts_.route = route_;
-      facts_.peer = peer_;
-      facts_.started_unix_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(wall_start_.time_since_epoch())
-              .count();
-      facts_.channel = info.channel;
-      facts_.caller_number = info.caller_number;
-      facts_.caller_name = info.caller_name;
-      facts_.called_number = info.called_number;
-      facts_.variables = info.variables;
-      spdlog::info("call start uuid={} peer={} listener={} codec={} agent={}{}{}", uuid_.data(),
-                   peer_, config_->listener, codec_mode_name(config_->media.codec), agent_name_,
-                   route.empty() ? "" : " route=", route);
-      note(events::start(facts_));
-      if (config_->webhooks != nullptr) {
-        config_->webhooks->post("call_started", events::call_started_body(facts_));
-      }
-      media_.start(started_at_, std::move(info));
-      timer_.cancel();  // handshake done
-      clock_.add(*this, media_.next_deadline());
-      return true;
+      return start_call();
     }
     case Kind::dtmf:
       spdlog::debug("[{}] dtmf {}", uuid_.data(), static_cast<char>(m.payload[0]));
@@ -543,123 +412,41 @@ bool CallSession::handle(const audiosocket::Message& m) {
   }
 }
 
-bool CallSession::consume(std::size_t n) {
-  parser_.commit(n);
-  std::error_code perr;
-  while (auto m = parser_.next(perr)) {
-    if (!handle(*m)) return false;
-  }
-  if (perr) {
-    std::uint64_t skipped = 0;
-    if (have_uuid_ || flood_gate.allow(Clock::now(), skipped)) {
-      spdlog::warn("call uuid={} peer={}: closing: {}{}", have_uuid_ ? uuid_.data() : "(none)",
-                   peer_, perr.message(), skipped_note(skipped));
-    }
-    reject_input(static_cast<InputError>(perr.value()), perr.message());
+bool CallSession::start_call() {
+  started_at_ = Clock::now();
+  if (counters_ != nullptr) counters_->started.add();
+  set_socket_state(SocketState::up);
+  agent::CallInfo info;
+  info.uuid = uuid_.data();
+  info.peer = peer_;
+  info.listener = config_->listener;
+  if (counters_ != nullptr) info.metrics = &counters_->agent;
+  CallPlan plan;
+  if (config_->observer) plan = config_->observer->start(info);
+  if (!plan.refuse.empty()) {
+    spdlog::warn("call refused uuid={} peer={} listener={}: {}", uuid_.data(), peer_,
+                 config_->listener, plan.refuse);
+    if (counters_ != nullptr) counters_->unregistered.add();
+    fail(EndCause::server_hangup, plan.refuse);
     return false;
   }
-  return !closing_;
-}
-
-void CallSession::align_tick(Clock::time_point deadline, Clock::time_point now) {
-  // Frames read without a stamp (the kernel starts stamping a moment after the first socket
-  // asks) say nothing about the phase.
-  const int frames = newest_rx_ == Clock::time_point{} ? 0 : tick_frames_;
-  tick_frames_ = 0;
-  const bool odd = std::exchange(tick_odd_, false);
-  const Clock::duration move = aligner_.on_tick(deadline, frames, odd, newest_rx_);
-  if (move == Clock::duration::zero()) return;
-  const Clock::time_point next = media_.next_deadline() + move;
-  if (next <= now) return;  // earlier would be in the past already (a late tick): not now
-  media_.shift_timeline(move);
-  clock_.add(*this, next);
-  spdlog::debug("[{}] tick moved {} us to follow the caller's frames", uuid_.data(),
-                std::chrono::duration_cast<std::chrono::microseconds>(move).count());
-}
-
-ssize_t CallSession::receive(std::span<std::uint8_t> buf) {
-  if (!aligning_) return ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
-  return net::recv_stamped(fd_, buf, newest_rx_);
-}
-
-std::size_t CallSession::tick_read_budget() {
-  // Before the first audio the leg's frame size is unknown: one parser buffer.
-  if (media_.leg_codec() == LegCodec::unknown) return parser_.writable().size();
-  const std::size_t frame =
-      audiosocket::kHeaderBytes + media_.leg_bytes_for(std::chrono::milliseconds(20));
-  return kTickReadFrames * frame;
-}
-
-bool CallSession::poll_input(Clock::time_point now) {
-  // What a tick reads is bounded: a peer sending faster than real time gets what a few frames
-  // take per tick, and the rest waits in the kernel (TCP's window then slows the peer down)
-  // instead of keeping this io thread, and every other call on it, in a read loop.
-  std::size_t budget = tick_read_budget();
-  for (;;) {
-    auto buf = parser_.writable();
-    if (buf.size() > budget) buf = buf.first(budget);
-    const ssize_t r = receive(buf);
-    if (r > 0) {
-      last_rx_ = now;
-      const auto n = static_cast<std::size_t>(r);
-      if (!consume(n)) return false;
-      if (n < buf.size()) return true;  // drained (a full buffer may have more behind it)
-      budget -= n;
-      if (budget == 0) return true;  // the rest on the next tick
-      continue;
-    }
-    if (r == 0) {
-      fail(EndCause::caller_hangup, "caller hung up");
-      return false;
-    }
-    const int err = errno;
-    if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) return true;
-    if (err == ECONNRESET) {
-      fail(EndCause::caller_hangup, "caller hung up");  // see read_loop on RST
-    } else {
-      fail(EndCause::io_error, std::string("read error: ") + std::strerror(err));
-    }
-    return false;
+  if (plan.agent) {
+    media_.set_agent(std::move(plan.agent));
+    agent_name_ = std::move(plan.agent_name);
   }
-}
-
-asio::awaitable<bool> CallSession::read_loop() {
-  // Once the call is closing, what still arrives (until Asterisk's FIN) is read and dropped.
-  static thread_local std::array<std::uint8_t, 2048> discard;
-  for (;;) {
-    auto buf = closing_ ? std::span<std::uint8_t>(discard) : parser_.writable();
-    auto [ec, n] =
-        co_await socket_.async_read_some(asio::buffer(buf.data(), buf.size()), use_nothrow);
-    if (ec) {
-      if (closing_) {
-        timer_.cancel();  // the peer closed after our hangup: no need to wait out the grace
-        co_return false;
-      }
-      if (!have_uuid_) {
-        if (counters_ != nullptr) counters_->no_uuid.add();
-        spdlog::debug(
-            "[{}] connection closed before a UUID arrived ({}); if this came from the dialplan "
-            "app, put Answer() before AudioSocket()",
-            peer_, ec.message());
-        fail(EndCause::caller_hangup, "closed before UUID");
-      } else if (ec == asio::error::eof || ec == asio::error::connection_reset) {
-        // chan_audiosocket hangs up with close() while our latest frame is still unread, which
-        // the kernel turns into RST instead of FIN: the same hangup, said less politely.
-        fail(EndCause::caller_hangup, "caller hung up");
-      } else {
-        fail(EndCause::io_error, "read error: " + ec.message());
-      }
-      co_return false;
-    }
-    if (closing_) continue;
-    last_rx_ = Clock::now();
-    if (!consume(n)) continue;  // closing: drain until the peer closes or the grace ends
-    if (have_uuid_ && !write_pending_ && config_->read_on_tick) {
-      read_on_tick();
-      if (fd_ >= 0) co_return true;
-    }
+  media_.set_recording(std::move(plan.recording));
+  observed_ = std::move(plan.call);
+  if (media_.recording() != nullptr || observed_) {
+    info.transcript = [this](events::Event e) { note(e); };
   }
+  spdlog::info("call start uuid={} peer={} listener={} codec={} agent={}{}{}", uuid_.data(), peer_,
+               config_->listener, codec_mode_name(config_->media.codec), agent_name_,
+               plan.route.empty() ? "" : " route=", plan.route);
+  note(events::start(plan.facts));
+  media_.start(started_at_, std::move(info));
+  timer_.cancel();  // handshake done
+  clock_.add(*this, media_.next_deadline());
+  return true;
 }
 
 void CallSession::finish() {
@@ -683,13 +470,7 @@ void CallSession::finish() {
   const events::Event end = events::end(end_cause_name(cause_), reason_, std::llround(secs * 1000));
   note(end);
   media_.set_recording(nullptr);  // closes the files now, not when the session goes
-  if (config_->webhooks != nullptr) {
-    config_->webhooks->post("call_ended", events::call_ended_body(facts_, end, transcript_));
-  }
-  if (config_->keep_events && config_->ended_events) {
-    config_->ended_events(uuid_.data(), std::move(transcript_));
-    transcript_.clear();
-  }
+  if (observed_) observed_->end(end);
   // Counted last: whoever sees the call ended sees its recording closed and its event queued.
   if (counters_ != nullptr) counters_->ended[static_cast<std::size_t>(cause_)].add();
   spdlog::info(
@@ -763,26 +544,15 @@ CallStatus CallSession::status(Clock::time_point now) const {
 
 void CallSession::note(const events::Event& e) {
   auto* rec = media_.recording();
-  if (rec == nullptr && !keep_transcript_) return;
+  if (rec == nullptr && !observed_) return;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_);
   std::string line = e.serialize(ms);
-  if (config_->webhooks != nullptr && e.type() == events::Type::action) {
-    config_->webhooks->post("action", events::action_body(uuid_.data(), line));
-  }
-  if (keep_transcript_) {
-    // Bounded: a call that talks for hours does not grow the webhook without end.
-    constexpr std::size_t kMaxBytes = 256 * 1024;
-    if (transcript_bytes_ + line.size() <= kMaxBytes) {
-      transcript_bytes_ += line.size();
-      transcript_.push_back(line);
-    }
-  }
+  if (observed_) observed_->event(e, line);
   if (rec != nullptr) rec->event(std::move(line));
 }
 
 std::size_t CallSession::events_from(std::size_t from, std::vector<std::string>& out) const {
-  for (std::size_t i = from; i < transcript_.size(); ++i) out.push_back(transcript_[i]);
-  return std::max(from, transcript_.size());
+  return observed_ ? observed_->events_from(from, out) : from;
 }
 
 }  // namespace voxbridge::session

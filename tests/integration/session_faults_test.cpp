@@ -44,6 +44,18 @@ class FailingEcho : public agent::Agent {
   bool in_callback_;
 };
 
+/// Makes each call's agent; observes nothing else.
+class AgentMaker : public session::CallObserver {
+ public:
+  explicit AgentMaker(std::function<std::unique_ptr<agent::Agent>()> make)
+      : make_(std::move(make)) {}
+  std::unique_ptr<agent::Agent> make_agent() override { return make_(); }
+  session::CallPlan start(agent::CallInfo&) override { return {}; }
+
+ private:
+  std::function<std::unique_ptr<agent::Agent>()> make_;
+};
+
 /// One io thread serving AudioSocket calls on a port, wired as the server wires its threads.
 class OneThreadServer {
  public:
@@ -52,7 +64,7 @@ class OneThreadServer {
     spdlog::set_level(spdlog::level::warn);
     auto sc = std::make_shared<session::SessionConfig>();
     sc->listener = "test";
-    sc->make_agent = std::move(make_agent);
+    sc->observer = std::make_shared<AgentMaker>(std::move(make_agent));
     config_ = sc;
     mailbox_->attach(&clock_.next_wake());
     clock_.on_wake([m = mailbox_] { m->drain(); });

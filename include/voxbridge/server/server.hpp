@@ -1,5 +1,8 @@
 // One voxbridge process: the io threads, every configured listener, and the calls on them.
-// Wiring only (net + session + agents); main() and the integration tests both use it.
+// Wiring only: admission (access::Admission), routing (routing.hpp), what the server does with
+// each call (call_observer.hpp), provider health (provider_health.hpp) and what a reload may
+// change (reload.cpp) are components of their own; this class builds and connects them, and
+// drains. main() and the integration tests both use it.
 //
 // Threads: the constructor and shutdown() run on the caller's thread; calls run on the pool.
 #pragma once
@@ -7,16 +10,13 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "voxbridge/access/access.hpp"
+#include "voxbridge/access/admission.hpp"
 #include "voxbridge/metrics/metrics.hpp"
 
 #include "voxbridge/config/config.hpp"
@@ -26,6 +26,8 @@
 #include "voxbridge/providers/grpc_clients.hpp"
 #include "voxbridge/providers/provider.hpp"
 #include "voxbridge/recording/recorder.hpp"
+#include "voxbridge/server/call_observer.hpp"
+#include "voxbridge/server/provider_health.hpp"
 #include "voxbridge/session/call_session.hpp"
 
 namespace voxbridge::provider_host {
@@ -77,7 +79,7 @@ class Server {
   /// Hang up every call now (on their own threads); returns at once.
   void hangup_all(std::string_view reason);
 
-  std::int64_t active_calls() const { return admitted_.load(); }
+  std::int64_t active_calls() const { return admission_.active(); }
   /// Sums every thread's counters (any thread).
   Totals totals() const;
   /// The Prometheus text exposition of everything the server counts (any thread).
@@ -118,32 +120,15 @@ class Server {
  private:
   void on_accept(std::size_t listener, boost::asio::ip::tcp::socket socket, std::size_t index);
   void reject(Rejection why, const boost::asio::ip::tcp::endpoint& peer, std::string_view detail);
-  /// Health-checks the providers in use; fills provider_down_ (first one down, or empty).
-  void monitor_providers();
-  struct ProviderProbe {
-    std::string name, address, service;
-    bool serving = false;
-    std::string detail;
-  };
-  std::vector<ProviderProbe> probe_providers(std::chrono::milliseconds timeout) const;
-  /// With `check` false: the providers in use, unchecked (no I/O).
-  std::vector<ProviderProbe> probe_providers(std::chrono::milliseconds timeout, bool check) const;
-  /// The routes of one configuration, with their agent factories.
-  struct Routing {
-    std::vector<config::RouteConfig> routes;
-    std::vector<std::function<std::unique_ptr<agent::Agent>()>> agents;
-  };
   /// What a reload replaces: the configuration and each listener's session settings.
   struct Snapshot {
     config::Config cfg;
     std::vector<std::shared_ptr<const session::SessionConfig>> sessions;
   };
-  /// Session settings for every listener of `cfg` (resolves the built-in providers' address).
+  /// Session settings (and call observers) for every listener of `cfg` (resolves the
+  /// built-in providers' address).
   std::vector<std::shared_ptr<const session::SessionConfig>> build_sessions(config::Config& cfg);
   std::shared_ptr<const Snapshot> live() const;
-  /// Routing of one call (pre-registration, then routes in order).
-  static session::CallPlan plan(const Routing& routing, http_api::Registrations& registrations,
-                                bool require_registration, agent::CallInfo& info);
 
   /// One io thread's counters: a set per listener (written by that thread only).
   struct ThreadCounters {
@@ -161,37 +146,22 @@ class Server {
   std::shared_ptr<providers::ProviderClients> clients_ = providers::grpc_clients(channels_);
   std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
   std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
-  std::atomic<std::int64_t> admitted_{0};              // calls admitted and not yet destroyed
+  // Calls admitted and each listener's per-peer table. Sessions hold its tickets, and those
+  // still pending when the pool's io_contexts are destroyed release theirs then: outlives pool_.
+  access::Admission admission_;
   std::vector<std::unique_ptr<ThreadCounters>> thread_counters_;
   std::array<metrics::Counter, kRejections> rejected_;  // written by the accepting thread only
-  std::vector<std::unique_ptr<access::PeerTable>> peer_tables_;  // one per listener
   std::shared_ptr<http_api::Registrations> registrations_ =
       std::make_shared<http_api::Registrations>();
-  /// The transcripts of calls that ended in the last minute (at most 256), for
-  /// GET /v1/calls/UUID/events after the call is gone. Any thread (once per call, not per frame).
-  struct EndedCall {
-    std::string uuid;
-    std::chrono::steady_clock::time_point at;
-    std::vector<std::string> events;
-  };
-  std::mutex ended_mu_;
-  std::deque<EndedCall> ended_;  // guarded by ended_mu_, oldest first
+  EndedCalls ended_;  // the events of calls that ended lately
   std::atomic<bool> draining_{false};
-  mutable std::mutex provider_mu_;
-  std::string provider_down_;  // guarded by provider_mu_
-  std::thread provider_monitor_;
-  std::mutex monitor_mu_;
-  std::condition_variable monitor_cv_;
-  bool monitor_stop_ = false;
+  ProviderHealth health_;  // its monitor thread is stopped first in ~Server
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
-  /// Allowlists, settable variables and caps in force; reload replaces them for every call.
-  std::shared_ptr<guard::SharedPolicy> policy_;
-  /// Transfers refused on calls without a control path (the controller counts its own).
-  std::shared_ptr<std::atomic<std::uint64_t>> denied_without_control_ =
-      std::make_shared<std::atomic<std::uint64_t>>(0);
-  std::unique_ptr<control::Controller> control_;  // its actions outlive it safely (weak refs)
-  std::unique_ptr<http_api::HttpApi> http_;       // uses control_: declared after it
-  std::shared_ptr<http_api::TransferBook> transfers_ = std::make_shared<http_api::TransferBook>();
+  /// Allowlists and caps in force (reload replaces them for every call); transfers without a
+  /// control path.
+  ActionState actions_;
+  std::unique_ptr<control::Controller> control_;   // its actions outlive it safely (weak refs)
+  std::unique_ptr<http_api::HttpApi> http_;        // uses control_: declared after it
   std::unique_ptr<session::SessionList[]> calls_;  // one per io thread
   net::IoPool pool_;
   std::vector<std::unique_ptr<playout::PacingClock>> clocks_;  // one per io thread

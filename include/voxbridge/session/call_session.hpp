@@ -11,8 +11,11 @@
 // hangup are seen at most one tick later.
 //
 // A session lives on the io thread its socket belongs to and never leaves it, so it needs no
-// locks or strands. It owns everything of its call (parser buffer, media core, agent) and keeps
-// itself alive with shared_from_this while either loop runs. Bad input from the peer closes only
+// locks or strands. It owns everything of its call (parser buffer, media core, agent, its
+// admission ticket, what the observer follows it with) and keeps itself alive with
+// shared_from_this while either loop runs. What is not the socket's or the tick's (routing,
+// recording, webhooks, the events journal) goes through the listener's CallObserver, per call
+// and per event, never per frame. Bad input from the peer closes only
 // this call, with one warning naming the peer, the UUID (if known) and the reason.
 #pragma once
 
@@ -25,13 +28,12 @@
 #include <boost/intrusive/list.hpp>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 
-#include "voxbridge/access/access.hpp"
+#include "voxbridge/access/admission.hpp"
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/audiosocket/protocol.hpp"
 #include "voxbridge/events/call_event.hpp"
@@ -39,9 +41,9 @@
 #include "voxbridge/playout/pacing_clock.hpp"
 #include "voxbridge/playout/phase_aligner.hpp"
 #include "voxbridge/session/call_media.hpp"
+#include "voxbridge/session/call_observer.hpp"
 #include "voxbridge/session/mailbox.hpp"
 #include "voxbridge/session/options.hpp"
-#include "voxbridge/webhooks/webhooks.hpp"
 
 namespace voxbridge::session {
 
@@ -90,18 +92,9 @@ struct SessionCounters {
   metrics::AgentCounters agent;
 };
 
-/// What routing decided for one call (SessionConfig::plan_call).
-struct CallPlan {
-  /// Non-empty: the call is refused with this reason (hung up at once, counted).
-  std::string refuse;
-  /// Set: the call gets this agent instead of the listener's.
-  std::function<std::unique_ptr<agent::Agent>()> make_agent;
-  std::string agent_name;      ///< for logs and /status
-  std::string route;           ///< the matching route's name, for logs ("" = listener default)
-  std::optional<bool> record;  ///< the route's recording choice, if it makes one
-};
-
-/// Everything a listener's calls share (immutable once serving).
+/// Everything a listener's calls share (immutable once serving): plain options, and the
+/// observer that decides and follows what the socket does not (routing, recording, webhooks,
+/// the events journal).
 struct SessionConfig {
   std::string listener;
   SessionLimits limits;
@@ -112,33 +105,12 @@ struct SessionConfig {
   /// (playout::PhaseAligner), `tick_alignment_margin` before the tick.
   bool tick_alignment = false;
   std::chrono::microseconds tick_alignment_margin{4000};
+  /// The listener's agent, for logs and /status (the observer may route a call to another).
   std::string agent_name;
-  std::function<std::unique_ptr<agent::Agent>()> make_agent;
-  /// Adds what the Asterisk control path knows of the call (caller ID, variables, actions);
-  /// runs on the call's io thread once the UUID is in. Optional.
-  std::function<void(agent::CallInfo&)> describe_call;
-  /// Routing: runs on the call's io thread right after describe_call, may refuse the call or
-  /// pick its agent. Optional.
-  std::function<CallPlan(agent::CallInfo&)> plan_call;
-  /// Calls admitted process-wide (the acceptor adds one per admitted connection, so a burst
-  /// cannot overshoot max_calls; the session removes it when destroyed). Optional.
-  std::atomic<std::int64_t>* admitted = nullptr;
-  /// The listener's per-peer admission table: a call releases its peer's slot when it ends.
-  /// Optional.
-  access::PeerTable* peers = nullptr;
-  /// Recordings ([recording]); null = off. `record` is the listener's choice for its calls
-  /// (a route may change it); audio and transcript say what a recording keeps.
-  recording::Recorder* recorder = nullptr;
-  bool record = false;
-  bool record_audio = true;
-  bool record_transcript = true;
-  /// Webhooks ([webhook]): call_started, call_ended (with the transcript), action; null = off.
-  webhooks::WebhookSender* webhooks = nullptr;
-  /// Keep each call's transcript events for GET /v1/calls/UUID/events (the HTTP API is on).
-  bool keep_events = false;
-  /// With keep_events: gets a call's events when it has ended (on its io thread), so the end of
-  /// a call can still be followed for a while after it is gone. Optional.
-  std::function<void(const std::string& uuid, std::vector<std::string> events)> ended_events;
+  /// Makes the calls' agents and follows the calls (see call_observer.hpp); shared by every
+  /// call of the listener, so it lives as long as the last of them. Null: no agent, nothing
+  /// observed.
+  std::shared_ptr<CallObserver> observer;
 };
 
 class CallSession;
@@ -176,12 +148,14 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
                                             std::shared_ptr<const SessionConfig> config,
                                             playout::PacingClock& clock, SessionList* list,
                                             std::shared_ptr<Mailbox> mailbox = nullptr,
-                                            SessionCounters* counters = nullptr);
+                                            SessionCounters* counters = nullptr,
+                                            access::AdmissionTicket admission = {});
 
-  /// `counters` (may be null) are the io thread's set for this listener.
+  /// `counters` (may be null) are the io thread's set for this listener; `admission` (may be
+  /// empty) is the connection's place, released when the session is destroyed.
   CallSession(boost::asio::ip::tcp::socket socket, std::shared_ptr<const SessionConfig> config,
               playout::PacingClock& clock, std::shared_ptr<Mailbox> mailbox = nullptr,
-              SessionCounters* counters = nullptr);
+              SessionCounters* counters = nullptr, access::AdmissionTicket admission = {});
   ~CallSession();
   CallSession(const CallSession&) = delete;
   CallSession& operator=(const CallSession&) = delete;
@@ -201,7 +175,8 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   std::string_view uuid() const { return have_uuid_ ? std::string_view(uuid_.data()) : ""; }
   /// Transcript events from index `from` on (JSON objects, the lines of the recording's JSONL:
   /// start, user, interim, agent, dtmf, barge_in, action, end), appended to `out`; returns the
-  /// index after the last. Kept when the HTTP API or a webhook is on. On the io thread.
+  /// index after the last. Kept by the observer (ObservedCall) when it follows the call's
+  /// events (the HTTP API or a webhook is on). On the io thread.
   std::size_t events_from(std::size_t from, std::vector<std::string>& out) const;
 
   /// True while the session reads on its pacing tick (tests and diagnostics).
@@ -253,9 +228,13 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   void flush_counts();
   enum class SocketState { none, handshaking, up, closing };
   void set_socket_state(SocketState s);
-  /// One transcript event: to the recording and, for webhooks, kept for call_ended.
+  /// One transcript event: to the recording and the observer.
   void note(const events::Event& e);
+  /// The UUID arrived: the observer plans the call, then media and tick start. False if refused.
+  bool start_call();
 
+  // First, so destroyed last: the call's admission is released once all of it is gone.
+  access::AdmissionTicket admission_;
   boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<Mailbox> mailbox_;
   // While the tick reads: the descriptor Asio let go of (else -1), its family, and the reference
@@ -281,13 +260,8 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   std::string peer_;
   boost::asio::ip::address peer_addr_;
   std::array<char, 37> uuid_{};
-  std::string agent_name_;  // the listener's agent, or the one routing picked
-  std::string route_;
-  events::CallFacts facts_;       // what was known at the start (for events and webhooks)
-  bool keep_transcript_ = false;  // for the call_ended webhook
-  std::vector<std::string> transcript_;
-  std::size_t transcript_bytes_ = 0;
-  std::chrono::system_clock::time_point wall_start_{};
+  std::string agent_name_;                  // the listener's agent, or the one routing picked
+  std::unique_ptr<ObservedCall> observed_;  // null: nobody follows the call's events
   bool have_uuid_ = false;
   Clock::time_point accepted_at_;
   Clock::time_point started_at_;
