@@ -131,7 +131,6 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
   agent_name_ = config_->agent_name;
   set_socket_state(SocketState::handshaking);
   boost::system::error_code ec;
-  peer_addr_ = socket_.remote_endpoint(ec).address();
   socket_.set_option(tcp::no_delay(true), ec);  // each message leaves in one segment, now
   if (config_->limits.send_buffer_bytes > 0) {
     socket_.set_option(
@@ -151,16 +150,16 @@ CallSession::CallSession(tcp::socket socket, std::shared_ptr<const SessionConfig
 }
 
 CallSession::~CallSession() {
-  if (fd_ >= 0) ::close(fd_);
+  if (tick_.fd >= 0) ::close(tick_.fd);
   set_socket_state(SocketState::none);
 }
 
 void CallSession::abandon() {
   closing_ = true;
   playout::PacingClock::remove(*this);
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
+  if (tick_.fd >= 0) {
+    ::close(tick_.fd);
+    tick_.fd = -1;
   }
   boost::system::error_code ec;
   socket_.close(ec);
@@ -200,8 +199,8 @@ void CallSession::fail(EndCause cause, std::string reason) {
   timer_.cancel();
   if (send_hangup_) {
     arm_close_grace();
-    if (write_pending_) {
-      hangup_after_write_ = true;  // the frame in flight first: messages never interleave
+    if (out_.pending) {
+      out_.hangup_after = true;  // the frame in flight first: messages never interleave
     } else {
       send_hangup();
     }
@@ -248,21 +247,21 @@ void CallSession::on_pacing_tick(Clock::time_point now) {
     return;
   }
   const Clock::time_point deadline = media_.next_deadline();
-  newest_rx_ = Clock::time_point{};  // set by a read that carries the kernel's stamp
-  if (fd_ >= 0 && !poll_input(now)) return;
+  tick_.newest_rx = Clock::time_point{};  // set by a read that carries the kernel's stamp
+  if (tick_.fd >= 0 && !poll_input(now)) return;
   const auto msg = media_.on_tick(now);
   if (!msg.empty()) send_frame(msg);
-  if (aligning_ && !closing_) align_tick(deadline, now);
-  if (talkspurt_lead_ > Clock::duration::zero() && media_.playing_silence() && !closing_) {
+  if (tick_.aligning && !closing_) align_tick(deadline, now);
+  if (tick_.talkspurt_lead > Clock::duration::zero() && media_.playing_silence() && !closing_) {
     // The talkspurt is over: one longer gap of silence puts the timeline back where it was
     // (an aligned call follows the caller's frames instead, which keep real time).
-    if (!aligning_) {
-      media_.shift_timeline(talkspurt_lead_);
+    if (!tick_.aligning) {
+      media_.shift_timeline(tick_.talkspurt_lead);
       clock_.add(*this, media_.next_deadline());
     }
-    talkspurt_lead_ = Clock::duration::zero();
+    tick_.talkspurt_lead = Clock::duration::zero();
   }
-  if (++ticks_since_flush_ >= 50) flush_counts();  // live totals, once a second
+  if (++counted_.ticks >= 50) flush_counts();  // live totals, once a second
   if (!closing_ && media_.hangup_due()) fail(EndCause::server_hangup, media_.hangup_reason());
 }
 
@@ -273,7 +272,7 @@ void CallSession::start_talkspurt() {
   // The clock serves calls on a 1 ms grid: a tick about that close plays it anyway.
   if (due - now <= playout::PacingClock::kResolution) return;
   media_.shift_timeline(now - due);  // the next frame is due now, the rest 20 ms apart from it
-  talkspurt_lead_ += due - now;
+  tick_.talkspurt_lead += due - now;
   try {
     on_pacing_tick(now);
   } catch (...) {
@@ -305,16 +304,16 @@ void CallSession::end_on_error(const char* where, const std::exception_ptr& erro
 }
 
 void CallSession::send_frame(std::span<const std::uint8_t> msg) {
-  if (write_pending_) {
-    ++send_drops_;
+  if (out_.pending) {
+    ++out_.drops;
     return;
   }
   // The socket is non-blocking: a 323-byte frame normally goes straight into the kernel's send
   // buffer in this one call, with no handler, allocation or wake-up.
   boost::system::error_code ec;
   std::size_t n = 0;
-  if (fd_ >= 0) {
-    const ssize_t r = ::send(fd_, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (tick_.fd >= 0) {
+    const ssize_t r = ::send(tick_.fd, msg.data(), msg.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (r >= 0) {
       n = static_cast<std::size_t>(r);
     } else {
@@ -324,7 +323,7 @@ void CallSession::send_frame(std::span<const std::uint8_t> msg) {
     n = socket_.write_some(asio::buffer(msg.data(), msg.size()), ec);
   }
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ++send_drops_;
+    ++out_.drops;
     return;
   }
   if (ec) {
@@ -338,19 +337,19 @@ void CallSession::send_frame(std::span<const std::uint8_t> msg) {
   if (n == msg.size()) return;
   // The kernel took part of the message: the rest must follow at once (Asterisk drops a call
   // whose payload trails its header by ~5 ms), so it goes out asynchronously now.
-  if (!pending_) pending_.reset(new std::uint8_t[CallMedia::kMaxMessageBytes]);
-  pending_len_ = msg.size() - n;
-  std::memcpy(pending_.get(), msg.data() + n, pending_len_);
-  write_pending_ = true;
+  if (!out_.tail) out_.tail.reset(new std::uint8_t[CallMedia::kMaxMessageBytes]);
+  out_.tail_len = msg.size() - n;
+  std::memcpy(out_.tail.get(), msg.data() + n, out_.tail_len);
+  out_.pending = true;
   read_with_asio();  // until the tail is out (the read loop hands back when it is)
   auto self = shared_from_this();
-  asio::async_write(socket_, asio::buffer(pending_.get(), pending_len_),
+  asio::async_write(socket_, asio::buffer(out_.tail.get(), out_.tail_len),
                     [self](const boost::system::error_code& wec, std::size_t) {
-                      self->write_pending_ = false;
+                      self->out_.pending = false;
                       if (wec) {
                         self->fail(EndCause::io_error, "write error: " + wec.message());
-                      } else if (self->hangup_after_write_) {
-                        self->hangup_after_write_ = false;
+                      } else if (self->out_.hangup_after) {
+                        self->out_.hangup_after = false;
                         self->send_hangup();
                       }
                     });
@@ -401,10 +400,10 @@ bool CallSession::handle(const audiosocket::Message& m) {
         reject_input(InputError::bad_audio, why);
         return false;
       }
-      if (aligning_) {
-        ++tick_frames_;
+      if (tick_.aligning) {
+        ++tick_.frames;
         if (m.payload.size() != media_.leg_bytes_for(std::chrono::milliseconds(20))) {
-          tick_odd_ = true;
+          tick_.odd = true;
         }
       }
       return true;
@@ -477,7 +476,7 @@ void CallSession::finish() {
       "call end uuid={} peer={} codec={} rate={} duration={:.2f}s frames_in={} frames_out={} "
       "dtmf={} late={} underruns={} send_drops={} by={} reason=\"{}\"",
       uuid_.data(), peer_, leg_codec_name(media_.leg_codec()), media_.leg_rate_hz(), secs,
-      st.frames_in, st.frames_out, st.dtmf_in, st.late_ticks, st.underruns, send_drops_,
+      st.frames_in, st.frames_out, st.dtmf_in, st.late_ticks, st.underruns, out_.drops,
       end_cause_name(cause_), logtext::log_text(reason_, 200));
 }
 
@@ -487,21 +486,21 @@ void CallSession::reject_input(InputError e, std::string reason) {
 }
 
 void CallSession::flush_counts() {
-  ticks_since_flush_ = 0;
+  counted_.ticks = 0;
   if (counters_ == nullptr) return;
   const MediaStats st = media_.stats();
-  counters_->frames_in.add(st.frames_in - flushed_.frames_in);
-  counters_->frames_out.add(st.frames_out - flushed_.frames_out);
-  counters_->dtmf_in.add(st.dtmf_in - flushed_.dtmf_in);
-  counters_->late_ticks.add(st.late_ticks - flushed_.late_ticks);
-  counters_->underruns.add(st.underruns - flushed_.underruns);
-  counters_->send_drops.add(send_drops_ - flushed_drops_);
-  flushed_ = st;
-  flushed_drops_ = send_drops_;
+  counters_->frames_in.add(st.frames_in - counted_.stats.frames_in);
+  counters_->frames_out.add(st.frames_out - counted_.stats.frames_out);
+  counters_->dtmf_in.add(st.dtmf_in - counted_.stats.dtmf_in);
+  counters_->late_ticks.add(st.late_ticks - counted_.stats.late_ticks);
+  counters_->underruns.add(st.underruns - counted_.stats.underruns);
+  counters_->send_drops.add(out_.drops - counted_.drops);
+  counted_.stats = st;
+  counted_.drops = out_.drops;
 }
 
 void CallSession::set_socket_state(SocketState s) {
-  if (s == socket_state_) return;
+  if (s == counted_.socket_state) return;
   if (counters_ != nullptr) {
     auto gauge = [this](SocketState st) -> metrics::Gauge* {
       switch (st) {
@@ -516,10 +515,10 @@ void CallSession::set_socket_state(SocketState s) {
       }
       return nullptr;
     };
-    if (auto* g = gauge(socket_state_)) g->add(-1);
+    if (auto* g = gauge(counted_.socket_state)) g->add(-1);
     if (auto* g = gauge(s)) g->add(1);
   }
-  socket_state_ = s;
+  counted_.socket_state = s;
 }
 
 CallStatus CallSession::status(Clock::time_point now) const {

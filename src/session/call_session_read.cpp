@@ -42,34 +42,34 @@ void CallSession::spawn_read_loop(std::shared_ptr<CallSession> self) {
 
 void CallSession::read_on_tick() {
   boost::system::error_code ec;
-  v6_ = socket_.local_endpoint(ec).address().is_v6();
+  tick_.v6 = socket_.local_endpoint(ec).address().is_v6();
   if (ec) return;
   const int fd = socket_.release(ec);
   if (ec || fd < 0) return;
-  fd_ = fd;
+  tick_.fd = fd;
   self_ = shared_from_this();
   if (config_->tick_alignment) {
     // The kernel stamps each segment it receives; the tick reads the stamp of the newest.
-    if (net::enable_receive_stamps(fd_)) {
+    if (net::enable_receive_stamps(tick_.fd)) {
       playout::PhaseAligner::Options o;
       o.margin = config_->tick_alignment_margin;
-      aligner_ = playout::PhaseAligner(o);
-      aligning_ = true;
+      tick_.aligner = playout::PhaseAligner(o);
+      tick_.aligning = true;
     }
   }
 }
 
 void CallSession::read_with_asio() {
-  if (fd_ < 0) return;
+  if (tick_.fd < 0) return;
   auto keep = std::move(self_);
-  aligning_ = false;
+  tick_.aligning = false;
   boost::system::error_code ec;
-  socket_.assign(v6_ ? tcp::v6() : tcp::v4(), fd_, ec);
+  socket_.assign(tick_.v6 ? tcp::v6() : tcp::v4(), tick_.fd, ec);
   if (ec) {
-    ::close(fd_);
+    ::close(tick_.fd);
     spdlog::error("[{}] cannot hand the socket back to Asio: {}", peer_, ec.message());
   }
-  fd_ = -1;
+  tick_.fd = -1;
   socket_.non_blocking(true, ec);
   spawn_read_loop(std::move(keep));  // a read on a closed socket fails at once: finish() follows
 }
@@ -95,10 +95,10 @@ bool CallSession::consume(std::size_t n) {
 void CallSession::align_tick(Clock::time_point deadline, Clock::time_point now) {
   // Frames read without a stamp (the kernel starts stamping a moment after the first socket
   // asks) say nothing about the phase.
-  const int frames = newest_rx_ == Clock::time_point{} ? 0 : tick_frames_;
-  tick_frames_ = 0;
-  const bool odd = std::exchange(tick_odd_, false);
-  const Clock::duration move = aligner_.on_tick(deadline, frames, odd, newest_rx_);
+  const int frames = tick_.newest_rx == Clock::time_point{} ? 0 : tick_.frames;
+  tick_.frames = 0;
+  const bool odd = std::exchange(tick_.odd, false);
+  const Clock::duration move = tick_.aligner.on_tick(deadline, frames, odd, tick_.newest_rx);
   if (move == Clock::duration::zero()) return;
   const Clock::time_point next = media_.next_deadline() + move;
   if (next <= now) return;  // earlier would be in the past already (a late tick): not now
@@ -109,8 +109,8 @@ void CallSession::align_tick(Clock::time_point deadline, Clock::time_point now) 
 }
 
 ssize_t CallSession::receive(std::span<std::uint8_t> buf) {
-  if (!aligning_) return ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
-  return net::recv_stamped(fd_, buf, newest_rx_);
+  if (!tick_.aligning) return ::recv(tick_.fd, buf.data(), buf.size(), MSG_DONTWAIT);
+  return net::recv_stamped(tick_.fd, buf, tick_.newest_rx);
 }
 
 std::size_t CallSession::tick_read_budget() {
@@ -186,9 +186,9 @@ asio::awaitable<bool> CallSession::read_loop() {
     if (closing_) continue;
     last_rx_ = Clock::now();
     if (!consume(n)) continue;  // closing: drain until the peer closes or the grace ends
-    if (have_uuid_ && !write_pending_ && config_->read_on_tick) {
+    if (have_uuid_ && !out_.pending && config_->read_on_tick) {
       read_on_tick();
-      if (fd_ >= 0) co_return true;
+      if (tick_.fd >= 0) co_return true;
     }
   }
 }

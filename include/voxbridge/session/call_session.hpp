@@ -180,9 +180,9 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   std::size_t events_from(std::size_t from, std::vector<std::string>& out) const;
 
   /// True while the session reads on its pacing tick (tests and diagnostics).
-  bool reads_on_tick() const { return fd_ >= 0; }
+  bool reads_on_tick() const { return tick_.fd >= 0; }
   /// Times the tick was moved to follow the caller's frames (tests and diagnostics).
-  std::uint32_t tick_moves() const { return aligner_.moves(); }
+  std::uint32_t tick_moves() const { return tick_.aligner.moves(); }
 
  private:
   void run();
@@ -198,7 +198,7 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   /// One tick's reading; false once the call is closing.
   bool poll_input(Clock::time_point now);
   /// One non-blocking read of the descriptor; while aligning, also takes the kernel's receive
-  /// stamp into newest_rx_.
+  /// stamp into tick_.newest_rx.
   ssize_t receive(std::span<std::uint8_t> buf);
   /// After the tick's frame went out: moves the timeline if the aligner says so.
   void align_tick(Clock::time_point deadline, Clock::time_point now);
@@ -237,20 +237,42 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   access::AdmissionTicket admission_;
   boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<Mailbox> mailbox_;
-  // While the tick reads: the descriptor Asio let go of (else -1), its family, and the reference
-  // that keeps the session alive in place of the read coroutine's.
-  int fd_ = -1;
-  bool v6_ = false;
-  // Tick alignment: what this tick's read found (whole frames, other lengths, the kernel's
-  // receive stamp of the newest byte), and the aligner it goes to.
-  bool aligning_ = false;
-  int tick_frames_ = 0;
-  bool tick_odd_ = false;
-  Clock::time_point newest_rx_{};
-  playout::PhaseAligner aligner_;
-  // How far talkspurts moved the timeline earlier; given back in one step at the first silent
-  // frame after them, so the call never runs ahead of real time.
-  Clock::duration talkspurt_lead_{};
+  /// While the tick reads: the descriptor Asio let go of (else -1) and its family; tick
+  /// alignment; talkspurts.
+  struct TickRead {
+    int fd = -1;
+    bool v6 = false;
+    // Tick alignment: what this tick's read found (whole frames, other lengths, the kernel's
+    // receive stamp of the newest byte), and the aligner it goes to.
+    bool aligning = false;
+    int frames = 0;
+    bool odd = false;
+    Clock::time_point newest_rx{};
+    playout::PhaseAligner aligner;
+    // How far talkspurts moved the timeline earlier; given back in one step at the first
+    // silent frame after them, so the call never runs ahead of real time.
+    Clock::duration talkspurt_lead{};
+  };
+  /// A frame the kernel took only part of: its tail goes out asynchronously, and frames due
+  /// meanwhile are dropped (counted), never queued: Asterisk is not reading.
+  struct Outgoing {
+    bool pending = false;
+    bool hangup_after = false;
+    std::size_t tail_len = 0;
+    std::uint64_t drops = 0;
+    std::unique_ptr<std::uint8_t[]> tail;
+  };
+  /// What this call has put into the thread's counters so far.
+  struct Counted {
+    SocketState socket_state = SocketState::none;
+    MediaStats stats{};  // what flush_counts() has already counted
+    std::uint64_t drops = 0;
+    unsigned ticks = 0;  // since the last flush
+  };
+
+  TickRead tick_;
+  // While the tick reads, the reference that keeps the session alive in place of the read
+  // coroutine's.
   std::shared_ptr<CallSession> self_;
   boost::asio::steady_timer timer_;  // handshake deadline, then the hangup grace
   playout::PacingClock& clock_;
@@ -258,7 +280,6 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   audiosocket::FrameParser parser_;
   CallMedia media_;
   std::string peer_;
-  boost::asio::ip::address peer_addr_;
   std::array<char, 37> uuid_{};
   std::string agent_name_;                  // the listener's agent, or the one routing picked
   std::unique_ptr<ObservedCall> observed_;  // null: nobody follows the call's events
@@ -270,18 +291,9 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
   bool send_hangup_ = false;
   EndCause cause_ = EndCause::caller_hangup;
   std::string reason_;
-  // A frame the kernel took only part of: its tail goes out asynchronously, and frames due
-  // meanwhile are dropped (counted), never queued: Asterisk is not reading.
-  bool write_pending_ = false;
-  bool hangup_after_write_ = false;
-  std::size_t pending_len_ = 0;
-  std::uint64_t send_drops_ = 0;
-  std::unique_ptr<std::uint8_t[]> pending_;
+  Outgoing out_;
   SessionCounters* counters_;
-  SocketState socket_state_ = SocketState::none;
-  MediaStats flushed_{};  // what flush_counts() has already counted
-  std::uint64_t flushed_drops_ = 0;
-  unsigned ticks_since_flush_ = 0;
+  Counted counted_;
 };
 
 }  // namespace voxbridge::session
