@@ -1,6 +1,6 @@
 #include "voxbridge/control/ami_client.hpp"
-#include "voxbridge/net/backoff.hpp"
 #include "voxbridge/net/error_text.hpp"
+#include "voxbridge/net/reconnector.hpp"
 #include "voxbridge/net/tls_client.hpp"
 
 #include <spdlog/spdlog.h>
@@ -25,9 +25,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::awaitable;
 using asio::use_awaitable;
-using Clock = std::chrono::steady_clock;
 
-struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
+struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl>, net::Reconnector::Link {
   struct Pending {
     ReplyHandler done;
     std::shared_ptr<asio::steady_timer> timer;
@@ -37,8 +36,8 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
       : exec(std::move(ex)),
         opts(std::move(o)),
         wake(exec),
-        retry(exec),
-        backoff(opts.reconnect_min, opts.reconnect_max) {
+        reconnect(exec, "AMI " + opts.host + ":" + opts.port,
+                  net::Backoff(opts.reconnect_min, opts.reconnect_max)) {
     wake.expires_at(asio::steady_timer::time_point::max());
   }
 
@@ -46,20 +45,18 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
   AmiOptions opts;
   EventHandler on_event;
   StateHandler on_state;
-  bool running = false;
   std::atomic<bool> up{false};   // logged in (read from other threads)
   bool linked = false;           // TCP (and TLS) up: login actions may be sent
   std::uint64_t generation = 0;  // bumps per connection
   std::uint64_t next_id = 0;
   std::map<std::string, Pending> pending;
   std::deque<std::string> outbox;
-  asio::steady_timer wake;   // wakes the writer
-  asio::steady_timer retry;  // reconnect backoff
+  asio::steady_timer wake;     // wakes the writer
+  net::Reconnector reconnect;  // runs connect_once() until stop(); running(): started, not stopped
   std::unique_ptr<beast::tcp_stream> tcp;
   std::unique_ptr<asio::ssl::context> tls_ctx;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   AmiParser parser;
-  net::Backoff backoff;  // reconnect waits
 
   beast::tcp_stream& lowest() { return tls ? tls->next_layer() : *tcp; }
 
@@ -181,7 +178,7 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
   awaitable<void> writer(std::uint64_t gen) {
     auto self = shared_from_this();
     try {
-      while (running && gen == generation) {
+      while (reconnect.running() && gen == generation) {
         if (outbox.empty()) {
           co_await wake.async_wait(asio::as_tuple(use_awaitable));
           continue;
@@ -218,10 +215,10 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
   awaitable<void> pinger(std::uint64_t gen) {
     auto self = shared_from_this();
     asio::steady_timer t(exec);
-    while (running && gen == generation) {
+    while (reconnect.running() && gen == generation) {
       t.expires_after(opts.ping_interval);
       co_await t.async_wait(asio::as_tuple(use_awaitable));
-      if (!running || gen != generation || !up) co_return;
+      if (!reconnect.running() || gen != generation || !up) co_return;
       send("Ping", {}, [w = weak_from_this(), gen](AmiReply r) {
         auto s = w.lock();
         if (!s || r.ok || gen != s->generation) return;
@@ -254,7 +251,7 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
   }
 
   /// One connection, from connect to loss; returns why it ended.
-  awaitable<std::string> session() {
+  awaitable<std::string> connect_once() override {
     const std::uint64_t gen = ++generation;
     parser.reset();
     parser.expect_banner();
@@ -312,25 +309,16 @@ struct AmiClient::Impl : std::enable_shared_from_this<AmiClient::Impl> {
     co_return reason;
   }
 
+  bool lost(const std::string& why, bool stopping) override {
+    const bool was_up = up;
+    set_state(false, why);
+    fail_pending(stopping ? std::string("stopped") : why);
+    return was_up;
+  }
+
   awaitable<void> run() {
     auto self = shared_from_this();
-    while (running) {
-      const auto started = Clock::now();
-      const std::string why = co_await session();
-      const bool was_up = up;
-      set_state(false, why);
-      fail_pending(running ? why : std::string("stopped"));
-      if (!running) break;
-      const auto wait = backoff.after(Clock::now() - started);
-      if (was_up) {
-        spdlog::warn("AMI {}:{}: {}; reconnecting in {} ms", opts.host, opts.port, why,
-                     wait.count());
-      } else {
-        spdlog::warn("AMI {}:{}: {}; retrying in {} ms", opts.host, opts.port, why, wait.count());
-      }
-      retry.expires_after(wait);
-      co_await retry.async_wait(asio::as_tuple(use_awaitable));
-    }
+    co_await reconnect.run(*this);
   }
 };
 
@@ -353,8 +341,8 @@ void AmiClient::on_state(StateHandler h) {
 }
 
 void AmiClient::start() {
-  if (impl_->running) return;
-  impl_->running = true;
+  if (impl_->reconnect.running()) return;
+  impl_->reconnect.start();
   asio::co_spawn(impl_->exec, impl_->run(), [](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -366,9 +354,8 @@ void AmiClient::start() {
 }
 
 void AmiClient::stop() {
-  if (!impl_->running) return;
-  impl_->running = false;
-  impl_->retry.cancel();
+  if (!impl_->reconnect.running()) return;
+  impl_->reconnect.stop();
   impl_->close_link();
 }
 

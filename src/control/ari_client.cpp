@@ -1,6 +1,6 @@
 #include "voxbridge/control/ari_client.hpp"
-#include "voxbridge/net/backoff.hpp"
 #include "voxbridge/net/error_text.hpp"
+#include "voxbridge/net/reconnector.hpp"
 #include "voxbridge/net/tls_client.hpp"
 #include "voxbridge/net/url.hpp"
 
@@ -34,7 +34,6 @@ namespace websocket = beast::websocket;
 namespace json = boost::json;
 using asio::awaitable;
 using asio::use_awaitable;
-using Clock = std::chrono::steady_clock;
 using TcpStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -113,15 +112,14 @@ struct Request {
 
 }  // namespace
 
-struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
+struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl>, net::Reconnector::Link {
   Impl(asio::any_io_executor ex, AriOptions o)
       : exec(std::move(ex)),
         opts(std::move(o)),
         where(parse_url(opts.url)),
         auth("Basic " + base64(opts.username + ":" + opts.password)),
         rest_wake(exec),
-        retry(exec),
-        backoff(opts.reconnect_min, opts.reconnect_max) {
+        reconnect(exec, "ARI", net::Backoff(opts.reconnect_min, opts.reconnect_max)) {
     rest_wake.expires_at(asio::steady_timer::time_point::max());
   }
 
@@ -131,15 +129,14 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
   std::string auth;
   EventHandler on_event;
   StateHandler on_state;
-  bool running = false;
   std::atomic<bool> up{false};
   std::deque<Request> queue;
   asio::steady_timer rest_wake;
-  asio::steady_timer retry;
+  /// Runs the events WebSocket (connect_once()) until stop(); running(): started, not stopped.
+  net::Reconnector reconnect;
   std::unique_ptr<asio::ssl::context> tls_ctx;  // https: made on first use; outlives the streams
   std::variant<std::monostate, TcpStream, TlsStream> rest;  // the keep-alive REST connection
   std::variant<std::monostate, websocket::stream<TcpStream>, websocket::stream<TlsStream>> ws;
-  net::Backoff backoff;  // reconnect waits of the events WebSocket
 
   void set_state(bool now_up, std::string_view why) {
     if (up == now_up) return;
@@ -276,7 +273,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
 
   awaitable<void> rest_worker() {
     auto self = shared_from_this();
-    while (running) {
+    while (reconnect.running()) {
       if (queue.empty()) {
         co_await rest_wake.async_wait(asio::as_tuple(use_awaitable));
         continue;
@@ -297,7 +294,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
   }
 
   /// One events WebSocket, from connect to loss; returns why it ended.
-  awaitable<std::string> events_session() {
+  awaitable<std::string> connect_once() override {
     std::string why;
     try {
       auto tcp = co_await connect();
@@ -355,19 +352,15 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl> {
     }
   }
 
+  bool lost(const std::string& why, bool) override {
+    const bool was_up = up;
+    set_state(false, why);
+    return was_up;
+  }
+
   awaitable<void> run_events() {
     auto self = shared_from_this();
-    while (running) {
-      const auto started = Clock::now();
-      const std::string why = co_await events_session();
-      const bool was_up = up;
-      set_state(false, why);
-      if (!running) break;
-      const auto wait = backoff.after(Clock::now() - started);
-      spdlog::warn("ARI: {}; {} in {} ms", why, was_up ? "reconnecting" : "retrying", wait.count());
-      retry.expires_after(wait);
-      co_await retry.async_wait(asio::as_tuple(use_awaitable));
-    }
+    co_await reconnect.run(*this);
   }
 };
 
@@ -393,8 +386,8 @@ bool AriClient::connected() const {
 }
 
 void AriClient::start() {
-  if (impl_->running) return;
-  impl_->running = true;
+  if (impl_->reconnect.running()) return;
+  impl_->reconnect.start();
   if (impl_->where.tls && !impl_->opts.verify_tls) {
     spdlog::warn("ARI: {}: TLS certificate NOT verified (verify_tls = no)", impl_->opts.url);
   }
@@ -411,9 +404,8 @@ void AriClient::start() {
 }
 
 void AriClient::stop() {
-  if (!impl_->running) return;
-  impl_->running = false;
-  impl_->retry.cancel();
+  if (!impl_->reconnect.running()) return;
+  impl_->reconnect.stop();
   impl_->rest_wake.cancel();
   close_lowest(impl_->ws);
   close_lowest(impl_->rest);
@@ -422,9 +414,10 @@ void AriClient::stop() {
 void AriClient::request(std::string method, std::string path, std::string body,
                         ResponseHandler done) {
   const http::verb v = http::string_to_verb(method);
-  if (!impl_->running || v == http::verb::unknown) {
+  if (!impl_->reconnect.running() || v == http::verb::unknown) {
     AriResponse r;
-    r.error = impl_->running ? "bad method " + method : std::string("ARI client not running");
+    r.error =
+        impl_->reconnect.running() ? "bad method " + method : std::string("ARI client not running");
     asio::post(impl_->exec, [done = std::move(done), r = std::move(r)]() mutable { done(r); });
     return;
   }

@@ -13,7 +13,6 @@
 #include <unordered_map>
 
 #include "control_state.hpp"
-#include "voxbridge/control/ami_actions.hpp"
 
 namespace voxbridge::control {
 
@@ -39,10 +38,6 @@ const char* outcome_name(OriginateResult::Outcome o) {
 
 namespace {
 
-bool watched_variable(std::string_view name) {
-  return name.rfind("VB_", 0) == 0 || name == "FROM_DID";
-}
-
 std::string describe_request(const agent::ActionRequest& r) {
   switch (r.kind) {
     case agent::ActionRequest::Kind::transfer:
@@ -57,21 +52,6 @@ std::string describe_request(const agent::ActionRequest& r) {
   return "action";
 }
 
-/// Asterisk's OriginateResponse Reason codes (AST_CONTROL_*).
-OriginateResult::Outcome outcome_from_reason(int reason) {
-  switch (reason) {
-    case 4:
-      return OriginateResult::Outcome::answered;
-    case 5:
-      return OriginateResult::Outcome::busy;
-    case 3:  // ringing, never answered
-    case 1:  // hung up before answer
-      return OriginateResult::Outcome::no_answer;
-    default:
-      return OriginateResult::Outcome::failed;
-  }
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -83,7 +63,7 @@ class CallActionsImpl : public agent::CallActions {
 
   bool describe(agent::CallInfo& info) const override {
     auto st = st_.lock();
-    return st && st->facts(uuid_, info);
+    return st && st->channels.facts(uuid_, info);
   }
 
   void run(const agent::ActionRequest& request, std::function<void(std::string)> done) override {
@@ -193,143 +173,7 @@ void Controller::State::run_action(const std::string& uuid, const agent::ActionR
     });
     return;
   }
-  if (cfg.mode == ControlConfig::Mode::ari) {
-    ari_action(uuid, r, context, std::move(done));
-  } else {
-    ami_action(uuid, r, context, std::move(done));
-  }
-}
-
-// --- AMI mode ---------------------------------------------------------------------------------
-
-std::string Controller::State::channel_of(const std::string& uuid) const {
-  std::lock_guard lock(mu);
-  auto u = uuid_to_id.find(uuid);
-  if (u == uuid_to_id.end()) return {};
-  auto c = channels.find(u->second);
-  return c == channels.end() ? std::string() : c->second.name;
-}
-
-void Controller::State::ami_action(const std::string& uuid, const agent::ActionRequest& r,
-                                   const std::string& context,
-                                   std::function<void(std::string)> done) {
-  const std::string channel = channel_of(uuid);
-  if (channel.empty()) {
-    finish_action(uuid, r,
-                  "no Asterisk channel known for this call (is " + cfg.uuid_variable +
-                      " set right before AudioSocket(), and AMI connected?)",
-                  done);
-    return;
-  }
-  auto finish = [self = shared_from_this(), uuid, r, done](AmiReply rep) {
-    self->finish_action(uuid, r, rep.ok ? std::string() : "AMI: " + rep.error, done);
-  };
-  switch (r.kind) {
-    case agent::ActionRequest::Kind::transfer: {
-      auto a = ami_actions::redirect(channel, context, r.target);
-      ami->send(a.name, std::move(a.fields), finish);
-      return;
-    }
-    case agent::ActionRequest::Kind::set_variable: {
-      auto a = ami_actions::setvar(channel, r.name, r.value);
-      ami->send(a.name, std::move(a.fields), finish);
-      return;
-    }
-    case agent::ActionRequest::Kind::originate:
-      return;  // run_action places new calls itself
-    case agent::ActionRequest::Kind::send_dtmf:
-      ami_dtmf(channel, r.digits, 0, r.digit_ms,
-               [self = shared_from_this(), uuid, r, done](std::string error) {
-                 self->finish_action(uuid, r, error, done);
-               });
-      return;
-  }
-}
-
-void Controller::State::ami_dtmf(std::string channel, std::string digits, std::size_t index,
-                                 int digit_ms, std::function<void(std::string)> done) {
-  if (index >= digits.size()) {
-    done({});
-    return;
-  }
-  const char d = digits[index];
-  if (d == 'w') {
-    auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(500));
-    t->async_wait([self = shared_from_this(), t, channel, digits, index, digit_ms,
-                   done](const boost::system::error_code&) mutable {
-      self->ami_dtmf(std::move(channel), std::move(digits), index + 1, digit_ms, std::move(done));
-    });
-    return;
-  }
-  auto a = ami_actions::play_dtmf(channel, d, digit_ms);
-  ami->send(
-      a.name, std::move(a.fields),
-      [self = shared_from_this(), channel, digits, index, digit_ms, done](AmiReply rep) mutable {
-        if (!rep.ok) {
-          done("AMI: " + rep.error);
-          return;
-        }
-        self->ami_dtmf(std::move(channel), std::move(digits), index + 1, digit_ms, std::move(done));
-      });
-}
-
-void Controller::State::on_ami_event(const AmiMessage& m) {
-  const std::string_view ev = m.event();
-  if (ev == "OriginateResponse") {
-    on_originate_response(m);
-    return;
-  }
-  if (ev == "DTMFEnd") {
-    spdlog::debug("AMI: DTMF {} ({}) on {}", m.get("Digit"), m.get("Direction"), m.get("Channel"));
-    return;
-  }
-  const std::string id(m.get("Uniqueid"));
-  // Set(GLOBAL(...)) reports "none"; failed originates "<unknown>".
-  if (id.empty() || id == "none" || id == "<unknown>") return;
-  std::lock_guard lock(mu);
-  if (ev == "Hangup") {
-    auto it = channels.find(id);
-    if (it != channels.end()) {
-      if (!it->second.uuid.empty()) uuid_to_id.erase(it->second.uuid);
-      channels.erase(it);
-      full_scan_useless = false;
-    }
-    return;
-  }
-  if (ev != "Newchannel" && ev != "VarSet" && ev != "Newexten" && ev != "NewCallerid") return;
-  auto it = channels.find(id);
-  if (it == channels.end()) {
-    if (channels.size() >= kMaxChannels) {
-      // Full (Hangups missed while disconnected, or a PBX far busier than we serve): the
-      // channels no call of ours is tied to go first. A scan that freed nothing is not
-      // repeated until a Hangup or a reconnect changes the table.
-      if (full_scan_useless) return;
-      std::erase_if(channels, [](const auto& c) { return c.second.uuid.empty(); });
-      if (channels.size() >= kMaxChannels) {
-        full_scan_useless = true;
-        return;
-      }
-    }
-    it = channels.emplace(id, ChannelFacts{}).first;
-    it->second.exten = m.get("Exten");
-  }
-  ChannelFacts& c = it->second;
-  c.name = m.get("Channel");
-  c.caller_number = m.get("CallerIDNum");
-  c.caller_name = m.get("CallerIDName");
-  if (c.caller_name == "<unknown>") c.caller_name.clear();
-  if (c.caller_number == "<unknown>") c.caller_number.clear();
-  if (ev != "VarSet") return;
-  const std::string name(m.get("Variable"));
-  const std::string value(m.get("Value"));
-  if (name == cfg.uuid_variable || name == "AUDIOSOCKET_UUID") {
-    if (!c.uuid.empty()) uuid_to_id.erase(c.uuid);
-    c.uuid = value;
-    uuid_to_id[value] = id;
-  }
-  if (watched_variable(name) && (c.variables.size() < 64 || c.variables.count(name) != 0)) {
-    c.variables[name] = value;
-  }
+  path->run_action(uuid, r, context, std::move(done));
 }
 
 // --- outbound calls -----------------------------------------------------------------------------
@@ -358,64 +202,38 @@ void Controller::State::originate(OriginateRequest req, std::function<void(Origi
     done(res);
     return;
   }
-  if (cfg.mode == ControlConfig::Mode::ari) {
-    ari_originate(std::move(req), std::move(done));
-    return;
-  }
-  std::string channel = cfg.originate_channel;
-  if (auto p = channel.find("${NUMBER}"); p != std::string::npos) channel.replace(p, 9, req.to);
-  const std::string cid = req.caller_id.empty() ? cfg.originate_caller_id : req.caller_id;
-  std::vector<std::pair<std::string, std::string>> vars;
-  if (!req.agent.empty()) vars.emplace_back("VB_AGENT", req.agent);
-  vars.emplace_back("VB_OUTBOUND", req.to);
-  for (const auto& [k, v] : req.variables) vars.emplace_back(k, v);
-  if (!req.requested_by.empty()) vars.emplace_back("VB_REQUESTED_BY", req.requested_by);
-  auto a = ami_actions::originate(channel, cfg.originate_context, cfg.originate_exten,
-                                  static_cast<long>(cfg.originate_timeout.count()), cid, vars);
+  path->originate(std::move(req), std::move(done));
+}
+
+std::shared_ptr<PendingOriginate> Controller::State::begin_originate(
+    const std::string& to, std::function<void(OriginateResult)> done) {
   ++outbound_active;
   counters.originates.fetch_add(1);
   auto entry = std::make_shared<PendingOriginate>();
   entry->done = std::move(done);
-  entry->to = req.to;
-  const std::string id =
-      ami->send(a.name, std::move(a.fields), [self = shared_from_this(), entry](AmiReply r) {
-        if (r.ok) return;  // queued: OriginateResponse tells the rest
-        OriginateResult failed;
-        failed.detail = "AMI: " + r.error;
-        self->finish_originate(entry, failed);
-      });
-  if (id.empty()) return;  // the reply handler reports it
-  entry->action_id = id;
-  pending_originates[id] = entry;
+  entry->to = to;
+  return entry;
+}
+
+void Controller::State::track_originate(const std::shared_ptr<PendingOriginate>& entry,
+                                        std::string id, std::string silence) {
+  entry->id = std::move(id);
+  pending_originates[entry->id] = entry;
   entry->timer =
       std::make_shared<asio::steady_timer>(io, cfg.originate_timeout + std::chrono::seconds(15));
-  entry->timer->async_wait([self = shared_from_this(), entry](const boost::system::error_code& ec) {
+  entry->timer->async_wait([self = shared_from_this(), entry,
+                            silence = std::move(silence)](const boost::system::error_code& ec) {
     if (ec) return;
     OriginateResult lost;
-    lost.detail = "no OriginateResponse from Asterisk";
+    lost.detail = silence;
     self->finish_originate(entry, lost);
   });
 }
 
-void Controller::State::on_originate_response(const AmiMessage& m) {
-  auto it = pending_originates.find(std::string(m.action_id()));
-  if (it == pending_originates.end()) return;
-  auto entry = it->second;
-  OriginateResult res;
-  const std::string reason(m.get("Reason"));
-  int code = 0;
-  try {
-    code = std::stoi(reason);
-  } catch (const std::exception&) {
-  }
-  res.outcome = m.get("Response") == "Success" ? OriginateResult::Outcome::answered
-                                               : outcome_from_reason(code);
-  if (res.outcome != OriginateResult::Outcome::answered && code == 4) {
-    res.outcome = OriginateResult::Outcome::failed;
-  }
-  res.channel = m.get("Channel");
-  res.detail = "Reason " + reason;
-  finish_originate(entry, res);
+std::shared_ptr<PendingOriginate> Controller::State::pending_originate(
+    const std::string& id) const {
+  auto it = pending_originates.find(id);
+  return it == pending_originates.end() ? nullptr : it->second;
 }
 
 void Controller::State::finish_originate(const std::shared_ptr<PendingOriginate>& entry,
@@ -423,7 +241,7 @@ void Controller::State::finish_originate(const std::shared_ptr<PendingOriginate>
   if (entry->finished) return;
   entry->finished = true;
   if (entry->timer) entry->timer->cancel();
-  pending_originates.erase(entry->action_id.empty() ? entry->channel_id : entry->action_id);
+  pending_originates.erase(entry->id);
   if (outbound_active > 0) --outbound_active;
   if (res.outcome == OriginateResult::Outcome::answered) {
     spdlog::info("originate to {}: answered (channel {})", entry->to, res.channel);
@@ -431,6 +249,68 @@ void Controller::State::finish_originate(const std::shared_ptr<PendingOriginate>
     spdlog::warn("originate to {}: {} ({})", entry->to, outcome_name(res.outcome), res.detail);
   }
   entry->done(std::move(res));
+}
+
+// --- the channel table ------------------------------------------------------------------------
+
+bool ChannelTable::facts(const std::string& uuid, agent::CallInfo& info) const {
+  std::lock_guard lock(mu);
+  auto u = uuid_to_id.find(uuid);
+  if (u == uuid_to_id.end()) return false;
+  auto c = by_id.find(u->second);
+  if (c == by_id.end()) return false;
+  const ChannelFacts& f = c->second;
+  info.channel = f.name;
+  info.caller_number = f.caller_number;
+  info.caller_name = f.caller_name;
+  info.variables = f.variables;
+  info.called_number.clear();
+  if (auto d = f.variables.find("FROM_DID"); d != f.variables.end() && !d->second.empty()) {
+    info.called_number = d->second;
+  } else if (f.exten != "s") {
+    info.called_number = f.exten;
+  }
+  return true;
+}
+
+std::string ChannelTable::id_of(const std::string& uuid) const {
+  std::lock_guard lock(mu);
+  auto u = uuid_to_id.find(uuid);
+  return u == uuid_to_id.end() ? std::string() : u->second;
+}
+
+std::string ChannelTable::name_of(const std::string& uuid) const {
+  std::lock_guard lock(mu);
+  auto u = uuid_to_id.find(uuid);
+  if (u == uuid_to_id.end()) return {};
+  auto c = by_id.find(u->second);
+  return c == by_id.end() ? std::string() : c->second.name;
+}
+
+bool ChannelTable::knows(const std::string& uuid) const {
+  std::lock_guard lock(mu);
+  return uuid_to_id.count(uuid) != 0;
+}
+
+void ChannelTable::put(const std::string& id, ChannelFacts f) {
+  std::lock_guard lock(mu);
+  uuid_to_id[f.uuid] = id;
+  by_id[id] = std::move(f);
+}
+
+void ChannelTable::forget(const std::string& id) {
+  std::lock_guard lock(mu);
+  auto it = by_id.find(id);
+  if (it == by_id.end()) return;
+  if (!it->second.uuid.empty()) uuid_to_id.erase(it->second.uuid);
+  by_id.erase(it);
+  full_scan_useless = false;
+}
+
+void ChannelTable::forget_untied() {
+  std::lock_guard lock(mu);
+  std::erase_if(by_id, [](const auto& c) { return c.second.uuid.empty(); });
+  full_scan_useless = false;
 }
 
 // --- Controller -------------------------------------------------------------------------------
@@ -446,26 +326,8 @@ void Controller::start() {
   auto& st = *state_;
   if (st.thread.joinable() || cfg_.mode == ControlConfig::Mode::none) return;
   st.work.emplace(st.io.get_executor());
-  if (cfg_.mode == ControlConfig::Mode::ami) {
-    st.ami = AmiClient::create(st.io.get_executor(), cfg_.ami);
-    st.ami->on_event([w = std::weak_ptr<State>(state_)](const AmiMessage& m) {
-      if (auto s = w.lock()) s->on_ami_event(m);
-    });
-    st.ami->on_state([this, w = std::weak_ptr<State>(state_)](bool up, std::string_view why) {
-      if (!up) counters_.reconnects.fetch_add(1);
-      if (auto s = w.lock(); s && up) {
-        // Events were lost while the link was down (Hangups among them): forget the channels
-        // no call of ours is tied to; they are learnt again from new events.
-        std::lock_guard lock(s->mu);
-        std::erase_if(s->channels, [](const auto& c) { return c.second.uuid.empty(); });
-        s->full_scan_useless = false;
-      }
-      spdlog::info("control: AMI {} ({})", up ? "up" : "down", why);
-    });
-    asio::post(st.io, [a = st.ami] { a->start(); });
-  } else {
-    st.start_ari();
-  }
+  st.path = cfg_.mode == ControlConfig::Mode::ami ? make_ami_path(st) : make_ari_path(st);
+  st.path->start();
   st.thread = std::thread([&st] {
     try {
       st.io.run();
@@ -479,44 +341,22 @@ void Controller::stop() {
   auto& st = *state_;
   if (!st.thread.joinable()) return;
   asio::post(st.io, [s = state_] {
-    if (s->ami) s->ami->stop();
-    s->stop_ari();
+    s->path->stop();
     s->work.reset();
   });
-  // The clients close their sockets; whatever they were doing ends within the io's run.
+  // The client closes its sockets; whatever it was doing ends within the io's run.
   st.io.stop();
   st.thread.join();
-}
-
-bool Controller::State::facts(const std::string& uuid, agent::CallInfo& info) const {
-  std::lock_guard lock(mu);
-  auto u = uuid_to_id.find(uuid);
-  if (u == uuid_to_id.end()) return false;
-  auto c = channels.find(u->second);
-  if (c == channels.end()) return false;
-  const ChannelFacts& f = c->second;
-  info.channel = f.name;
-  info.caller_number = f.caller_number;
-  info.caller_name = f.caller_name;
-  info.variables = f.variables;
-  info.called_number.clear();
-  if (auto d = f.variables.find("FROM_DID"); d != f.variables.end() && !d->second.empty()) {
-    info.called_number = d->second;
-  } else if (f.exten != "s") {
-    info.called_number = f.exten;
-  }
-  return true;
 }
 
 void Controller::describe(agent::CallInfo& info) const {
   if (cfg_.mode == ControlConfig::Mode::none) return;
   info.actions = std::make_shared<CallActionsImpl>(state_, info.uuid);
-  state_->facts(info.uuid, info);
+  state_->channels.facts(info.uuid, info);
 }
 
 bool Controller::knows(const std::string& uuid) const {
-  std::lock_guard lock(state_->mu);
-  return state_->uuid_to_id.count(uuid) != 0;
+  return state_->channels.knows(uuid);
 }
 
 void Controller::originate(OriginateRequest req, std::function<void(OriginateResult)> done) {
@@ -541,8 +381,7 @@ std::shared_ptr<const guard::Policy> Controller::policy() const {
 }
 
 bool Controller::connected() const {
-  if (state_->ami) return state_->ami->connected();
-  return state_->ari_connected();
+  return state_->path && state_->path->connected();
 }
 
 }  // namespace voxbridge::control

@@ -1,7 +1,7 @@
 // A client of the Asterisk Manager Interface (TCP, optionally TLS): checks the banner, logs in
 // (plain or MD5 challenge), asks for the events it needs, sends actions with ActionID
 // correlation and a timeout each, pings to notice a dead link, and reconnects with capped
-// exponential backoff and jitter for as long as it runs.
+// exponential backoff and jitter (net::Reconnector) for as long as it runs.
 //
 // Threads: everything runs on the executor given at creation (one thread, the control thread);
 // send() must be called there too, and handlers run there.

@@ -1,8 +1,9 @@
 // A client of the Asterisk REST Interface: the events WebSocket of one Stasis application
-// (basic auth; reconnect with capped exponential backoff and jitter, which also resubscribes)
-// and REST requests over one keep-alive HTTP connection, each with its own timeout. An answer
-// other than 2xx becomes an error that carries the status and Asterisk's message. An https://
-// url puts both on TLS (https and wss): SNI, the certificate checked against the url's host.
+// (basic auth; net::Reconnector reconnects it with capped exponential backoff and jitter, which
+// also resubscribes) and REST requests over one keep-alive HTTP connection, each with its own
+// timeout. An answer other than 2xx becomes an error that carries the status and Asterisk's
+// message. An https:// url puts both on TLS (https and wss): SNI, the certificate checked
+// against the url's host.
 //
 // Threads: everything runs on the executor given at creation (the control thread); request()
 // must be called there, and handlers run there.

@@ -8,7 +8,7 @@
 //    channel driver), which ties each AudioSocket connection to its channel. Actions become AMI
 //    Redirect, PlayDTMF, Setvar; outbound calls AMI Originate.
 //  - ari: calls enter Stasis(voxbridge); voxbridge answers them, creates the AudioSocket leg
-//    itself (externalMedia) and bridges the two (see ari_calls.hpp).
+//    itself (externalMedia) and bridges the two (see src/control/ari_path.cpp).
 //
 // Every action and outbound call passes guard:: first (the one character rule, then the
 // allowlists, the variables an agent may set and the per-call caps); a refused or failed action

@@ -2,14 +2,18 @@
 // AudioSocket leg to its own listener (externalMedia, with a fresh UUID), bridges the two, and
 // tears all of it down when either side ends. Agent actions go to the caller's channel over
 // ARI; outbound calls are originated into the same app.
+//
+// Thread: the control thread, except connected() (any thread).
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <random>
 
 #include "control_state.hpp"
+#include "voxbridge/control/ari_client.hpp"
 
 namespace voxbridge::control {
 
@@ -55,45 +59,79 @@ OriginateResult::Outcome outcome_from_cause(int cause) {
   }
 }
 
-}  // namespace
+/// ARI mode: one caller in Stasis, its AudioSocket leg and the bridge between them.
+struct AriCall {
+  std::string caller;  ///< channel id of the caller
+  std::string media;   ///< channel id of the externalMedia leg (empty until created)
+  std::string bridge;  ///< bridge id (empty until created)
+  std::string uuid;
+  bool transferred = false;      ///< left Stasis on purpose: do not hang the caller up
+  bool media_in_stasis = false;  ///< the leg's StasisStart came: it may join the bridge
+  bool bridged = false;
+  bool ending = false;
+};
 
-void Controller::State::start_ari() {
-  ari = AriClient::create(io.get_executor(), cfg.ari);
-  ari->on_event([w = weak_from_this()](const json::object& e) {
-    if (auto s = w.lock()) s->on_ari_event(e);
+class AriPath final : public ControlPath, public std::enable_shared_from_this<AriPath> {
+ public:
+  explicit AriPath(Controller::State& state) : st_(state) {}
+
+  void start() override;
+  void stop() override {
+    if (ari_) ari_->stop();
+  }
+  bool connected() const override { return up_; }
+  void run_action(const std::string& uuid, const agent::ActionRequest& r,
+                  const std::string& context, std::function<void(std::string)> done) override;
+  void originate(OriginateRequest req, std::function<void(OriginateResult)> done) override;
+
+ private:
+  void on_event(const json::object& e);
+  void stasis_start(const json::object& channel, const json::value* args);
+  void channel_gone(const std::string& id, int cause);
+  void try_bridge(const std::shared_ptr<AriCall>& call);
+  void teardown(const std::shared_ptr<AriCall>& call, const std::string& why);
+
+  Controller::State& st_;
+  std::shared_ptr<AriClient> ari_;
+  std::atomic<bool> up_{false};
+  std::map<std::string, std::shared_ptr<AriCall>> calls_;     // by caller channel id
+  std::map<std::string, std::shared_ptr<AriCall>> by_media_;  // by media channel id
+  std::map<std::string, std::shared_ptr<AriCall>> by_uuid_;   // by AudioSocket UUID
+};
+
+void AriPath::start() {
+  ari_ = AriClient::create(st_.io.get_executor(), st_.cfg.ari);
+  ari_->on_event([w = weak_from_this()](const json::object& e) {
+    if (auto s = w.lock()) s->on_event(e);
   });
-  ari->on_state([w = weak_from_this()](bool up, std::string_view why) {
+  ari_->on_state([w = weak_from_this()](bool up, std::string_view why) {
     auto s = w.lock();
     if (!s) return;
-    s->ari_up = up;
-    if (!up) s->counters.reconnects.fetch_add(1);
+    s->up_ = up;
+    if (!up) s->st_.counters.reconnects.fetch_add(1);
     spdlog::info("control: ARI {} ({})", up ? "up" : "down", why);
   });
-  boost::asio::post(io, [a = ari] { a->start(); });
+  boost::asio::post(st_.io, [a = ari_] { a->start(); });
 }
 
-void Controller::State::stop_ari() {
-  if (ari) ari->stop();
-}
-
-void Controller::State::on_ari_event(const json::object& e) {
+void AriPath::on_event(const json::object& e) {
   const std::string type = str(e, "type");
   const json::object* channel = obj(e, "channel");
   const std::string id = channel != nullptr ? str(*channel, "id") : std::string();
   if (type == "StasisStart" && channel != nullptr) {
-    ari_stasis_start(*channel, e.if_contains("args"));
+    stasis_start(*channel, e.if_contains("args"));
   } else if (type == "StasisEnd" && !id.empty()) {
-    if (auto it = ari_calls.find(id); it != ari_calls.end()) {
-      ari_teardown(it->second, it->second->transferred ? "caller transferred" : "caller left");
-    } else if (auto m = ari_by_media.find(id); m != ari_by_media.end()) {
-      ari_teardown(m->second, "AudioSocket leg ended");
+    if (auto it = calls_.find(id); it != calls_.end()) {
+      teardown(it->second, it->second->transferred ? "caller transferred" : "caller left");
+    } else if (auto m = by_media_.find(id); m != by_media_.end()) {
+      teardown(m->second, "AudioSocket leg ended");
     }
   } else if (type == "ChannelDestroyed" && !id.empty()) {
     int cause = 0;
     if (const auto* c = e.if_contains("cause"); c != nullptr && c->is_int64()) {
       cause = static_cast<int>(c->as_int64());
     }
-    ari_channel_gone(id, cause);
+    channel_gone(id, cause);
   } else if (type == "ChannelHangupRequest" && !id.empty()) {
     spdlog::debug("ARI: hangup requested on {}", id);
   } else if (type == "ChannelDtmfReceived" && !id.empty()) {
@@ -101,8 +139,9 @@ void Controller::State::on_ari_event(const json::object& e) {
   } else if (type == "ChannelVarset" && !id.empty()) {
     const std::string name = str(e, "variable");
     if (name.rfind("VB_", 0) == 0 || name == "FROM_DID") {
-      std::lock_guard lock(mu);
-      if (auto c = channels.find(id); c != channels.end() && c->second.variables.size() < 64) {
+      ChannelTable& t = st_.channels;
+      std::lock_guard lock(t.mu);
+      if (auto c = t.by_id.find(id); c != t.by_id.end() && c->second.variables.size() < 64) {
         c->second.variables[name] = str(e, "value");
       }
     }
@@ -111,32 +150,31 @@ void Controller::State::on_ari_event(const json::object& e) {
   } else if (type == "BridgeDestroyed") {
     if (const json::object* b = obj(e, "bridge")) {
       const std::string bid = str(*b, "id");
-      for (auto& [cid, call] : ari_calls) {
+      for (auto& [cid, call] : calls_) {
         if (call->bridge == bid) call->bridge.clear();
       }
     }
   }
 }
 
-void Controller::State::ari_stasis_start(const json::object& channel, const json::value* args) {
+void AriPath::stasis_start(const json::object& channel, const json::value* args) {
   const std::string id = str(channel, "id");
-  if (id.empty() || ari_calls.count(id) != 0) return;
-  if (auto m = ari_by_media.find(id); m != ari_by_media.end()) {
+  if (id.empty() || calls_.count(id) != 0) return;
+  if (auto m = by_media_.find(id); m != by_media_.end()) {
     // Our leg, whose externalMedia response came before its StasisStart.
     const auto call = m->second;
     call->media_in_stasis = true;
-    ari_try_bridge(call);
+    try_bridge(call);
     return;
   }
   // An outbound call we originated: it answered.
   std::map<std::string, std::string> originate_vars;
-  if (auto p = pending_originates.find(id); p != pending_originates.end()) {
-    auto entry = p->second;
+  if (auto entry = st_.pending_originate(id)) {
     originate_vars = entry->variables;
     OriginateResult res;
     res.outcome = OriginateResult::Outcome::answered;
     res.channel = str(channel, "name");
-    finish_originate(entry, res);
+    st_.finish_originate(entry, res);
   }
   const std::string name = str(channel, "name");
   if (name.rfind("AudioSocket/", 0) == 0) {
@@ -148,20 +186,20 @@ void Controller::State::ari_stasis_start(const json::object& channel, const json
         args->as_array()[0].is_string()) {
       uuid = std::string(args->as_array()[0].as_string());
     }
-    auto it = ari_by_uuid.find(uuid);
-    if (it == ari_by_uuid.end() || it->second->ending) {
-      ari->hangup(id, "normal", [](AriResponse) {});  // its call is gone: no leftover leg
+    auto it = by_uuid_.find(uuid);
+    if (it == by_uuid_.end() || it->second->ending) {
+      ari_->hangup(id, "normal", [](AriResponse) {});  // its call is gone: no leftover leg
       return;
     }
     it->second->media_in_stasis = true;
-    ari_try_bridge(it->second);
+    try_bridge(it->second);
     return;
   }
 
-  if (ari_calls.size() >= kMaxChannels) {
+  if (calls_.size() >= ChannelTable::kMaxChannels) {
     // Far beyond what one voxbridge serves: hang up rather than track without bound.
-    spdlog::warn("ARI: {} calls in the app already: hanging up {}", ari_calls.size(), id);
-    ari->hangup(id, "congestion", [](AriResponse) {});
+    spdlog::warn("ARI: {} calls in the app already: hanging up {}", calls_.size(), id);
+    ari_->hangup(id, "congestion", [](AriResponse) {});
     return;
   }
   auto call = std::make_shared<AriCall>();
@@ -181,172 +219,151 @@ void Controller::State::ari_stasis_start(const json::object& channel, const json
       if (v.is_string() && f.variables.size() < 64) f.variables[k] = std::string(v.as_string());
     }
   }
-  {
-    std::lock_guard lock(mu);
-    channels[id] = std::move(f);
-    uuid_to_id[call->uuid] = id;
-  }
-  ari_calls[id] = call;
-  ari_by_uuid[call->uuid] = call;
-  spdlog::info("ARI: call {} ({}) entered {}: AudioSocket leg uuid={}", id, name, cfg.ari.app,
+  st_.channels.put(id, std::move(f));
+  calls_[id] = call;
+  by_uuid_[call->uuid] = call;
+  spdlog::info("ARI: call {} ({}) entered {}: AudioSocket leg uuid={}", id, name, st_.cfg.ari.app,
                call->uuid);
   auto self = shared_from_this();
   const std::string state = str(channel, "state");
   auto after_answer = [self, call](AriResponse r) {
     if (call->ending) return;
     if (!r.ok()) {
-      self->ari_teardown(call, "answer failed: " + r.error);
+      self->teardown(call, "answer failed: " + r.error);
       return;
     }
-    self->ari->external_media(
-        self->cfg.media_address, call->uuid, self->cfg.media_format, [self, call](AriResponse m) {
+    self->ari_->external_media(
+        self->st_.cfg.media_address, call->uuid, self->st_.cfg.media_format,
+        [self, call](AriResponse m) {
           if (!m.ok() || !m.body.is_object()) {
-            self->ari_teardown(call, "externalMedia failed: " + m.error);
+            self->teardown(call, "externalMedia failed: " + m.error);
             return;
           }
           call->media = str(m.body.as_object(), "id");
-          self->ari_by_media[call->media] = call;
+          self->by_media_[call->media] = call;
           if (call->ending) {  // the caller left meanwhile
-            self->ari_teardown(call, "caller left");
+            self->teardown(call, "caller left");
             return;
           }
-          self->ari->create_bridge([self, call](AriResponse b) {
+          self->ari_->create_bridge([self, call](AriResponse b) {
             if (b.ok() && b.body.is_object()) call->bridge = str(b.body.as_object(), "id");
             if (!b.ok() || call->ending) {
-              self->ari_teardown(call, b.ok() ? "caller left" : "bridge failed: " + b.error);
+              self->teardown(call, b.ok() ? "caller left" : "bridge failed: " + b.error);
               return;
             }
-            self->ari_try_bridge(call);
+            self->try_bridge(call);
           });
         });
   };
   if (state == "Up") {
     after_answer(AriResponse{204, {}, {}});
   } else {
-    ari->answer(id, after_answer);
+    ari_->answer(id, after_answer);
   }
 }
 
-void Controller::State::ari_try_bridge(const std::shared_ptr<AriCall>& call) {
+void AriPath::try_bridge(const std::shared_ptr<AriCall>& call) {
   if (call->ending || call->bridged || call->bridge.empty() || call->media.empty() ||
       !call->media_in_stasis) {
     return;
   }
   call->bridged = true;
   auto self = shared_from_this();
-  ari->add_to_bridge(call->bridge, call->caller + "," + call->media, [self, call](AriResponse a) {
-    if (!a.ok()) self->ari_teardown(call, "bridging failed: " + a.error);
+  ari_->add_to_bridge(call->bridge, call->caller + "," + call->media, [self, call](AriResponse a) {
+    if (!a.ok()) self->teardown(call, "bridging failed: " + a.error);
   });
 }
 
-void Controller::State::ari_channel_gone(const std::string& id, int cause) {
-  if (auto p = pending_originates.find(id); p != pending_originates.end()) {
-    auto entry = p->second;
+void AriPath::channel_gone(const std::string& id, int cause) {
+  if (auto entry = st_.pending_originate(id)) {
     OriginateResult res;
     res.outcome = outcome_from_cause(cause);
     res.detail = "cause " + std::to_string(cause);
-    finish_originate(entry, res);
+    st_.finish_originate(entry, res);
   }
-  {
-    std::lock_guard lock(mu);
-    if (auto c = channels.find(id); c != channels.end()) {
-      if (!c->second.uuid.empty()) uuid_to_id.erase(c->second.uuid);
-      channels.erase(c);
-    }
-  }
-  if (auto it = ari_calls.find(id); it != ari_calls.end()) {
+  st_.channels.forget(id);
+  if (auto it = calls_.find(id); it != calls_.end()) {
     auto call = it->second;
     call->caller.clear();  // gone: nothing to hang up
-    ari_calls.erase(it);
-    ari_teardown(call, "caller hung up");
-  } else if (auto m = ari_by_media.find(id); m != ari_by_media.end()) {
+    calls_.erase(it);
+    teardown(call, "caller hung up");
+  } else if (auto m = by_media_.find(id); m != by_media_.end()) {
     auto call = m->second;
-    ari_by_media.erase(m);
+    by_media_.erase(m);
     call->media.clear();
-    ari_teardown(call, "AudioSocket leg ended");
+    teardown(call, "AudioSocket leg ended");
   }
 }
 
-void Controller::State::ari_teardown(const std::shared_ptr<AriCall>& call_ref,
-                                     const std::string& why) {
-  // A copy: callers pass map entries (ari_calls / ari_by_media) that are erased below.
+void AriPath::teardown(const std::shared_ptr<AriCall>& call_ref, const std::string& why) {
+  // A copy: callers pass map entries (calls_ / by_media_) that are erased below.
   const std::shared_ptr<AriCall> call = call_ref;
   auto ignore = [](AriResponse) {};
   if (!call->ending) {
     call->ending = true;
     spdlog::info("ARI: call uuid={} ends: {}", call->uuid, why);
   }
-  ari_by_uuid.erase(call->uuid);
+  by_uuid_.erase(call->uuid);
   // Each piece goes exactly once: hang up what is still there, destroy the bridge.
   if (!call->bridge.empty()) {
-    ari->destroy_bridge(call->bridge, ignore);
+    ari_->destroy_bridge(call->bridge, ignore);
     call->bridge.clear();
   }
   if (!call->media.empty()) {
-    ari->hangup(call->media, "normal", ignore);
-    ari_by_media.erase(call->media);
+    ari_->hangup(call->media, "normal", ignore);
+    by_media_.erase(call->media);
     call->media.clear();
   }
   if (!call->caller.empty()) {
-    if (!call->transferred) ari->hangup(call->caller, "normal", ignore);
-    {
-      // Its facts go too: after StasisEnd this app may hear nothing more of the channel (a
-      // Local channel, or one continued in the dialplan, sends it no ChannelDestroyed).
-      std::lock_guard lock(mu);
-      channels.erase(call->caller);
-      uuid_to_id.erase(call->uuid);
-    }
-    ari_calls.erase(call->caller);
+    if (!call->transferred) ari_->hangup(call->caller, "normal", ignore);
+    // Its facts go too: after StasisEnd this app may hear nothing more of the channel (a
+    // Local channel, or one continued in the dialplan, sends it no ChannelDestroyed).
+    st_.channels.forget(call->caller);
+    calls_.erase(call->caller);
     call->caller.clear();
   }
 }
 
-void Controller::State::ari_action(const std::string& uuid, const agent::ActionRequest& r,
-                                   const std::string& context,
-                                   std::function<void(std::string)> done) {
+void AriPath::run_action(const std::string& uuid, const agent::ActionRequest& r,
+                         const std::string& context, std::function<void(std::string)> done) {
   std::shared_ptr<AriCall> call;
-  {
-    std::lock_guard lock(mu);
-    if (auto u = uuid_to_id.find(uuid); u != uuid_to_id.end()) {
-      if (auto c = ari_calls.find(u->second); c != ari_calls.end()) call = c->second;
-    }
-  }
+  if (auto c = calls_.find(st_.channels.id_of(uuid)); c != calls_.end()) call = c->second;
   if (!call || call->ending || call->caller.empty()) {
-    finish_action(uuid, r, "the call is not (or no longer) in the Stasis app", done);
+    st_.finish_action(uuid, r, "the call is not (or no longer) in the Stasis app", done);
     return;
   }
   auto self = shared_from_this();
   auto finish = [self, uuid, r, done](AriResponse res) {
-    self->finish_action(uuid, r, res.ok() ? std::string() : "ARI: " + res.error, done);
+    self->st_.finish_action(uuid, r, res.ok() ? std::string() : "ARI: " + res.error, done);
   };
   switch (r.kind) {
     case agent::ActionRequest::Kind::transfer:
       // The caller leaves Stasis for the dialplan; its AudioSocket leg and bridge go away.
       call->transferred = true;
-      ari->continue_in_dialplan(call->caller, context, r.target, 1,
-                                [self, call, finish](AriResponse res) {
-                                  if (!res.ok()) call->transferred = false;
-                                  finish(std::move(res));
-                                });
+      ari_->continue_in_dialplan(call->caller, context, r.target, 1,
+                                 [self, call, finish](AriResponse res) {
+                                   if (!res.ok()) call->transferred = false;
+                                   finish(std::move(res));
+                                 });
       return;
     case agent::ActionRequest::Kind::send_dtmf: {
       std::string digits = r.digits;
       for (char& c : digits) {
         if (c == 'w') c = ',';  // ARI's pause between digits
       }
-      ari->dtmf(call->caller, digits, r.digit_ms, finish);
+      ari_->dtmf(call->caller, digits, r.digit_ms, finish);
       return;
     }
     case agent::ActionRequest::Kind::set_variable:
-      ari->set_variable(call->caller, r.name, r.value, finish);
+      ari_->set_variable(call->caller, r.name, r.value, finish);
       return;
     case agent::ActionRequest::Kind::originate:
       return;  // run_action places new calls itself
   }
 }
 
-void Controller::State::ari_originate(OriginateRequest req,
-                                      std::function<void(OriginateResult)> done) {
+void AriPath::originate(OriginateRequest req, std::function<void(OriginateResult)> done) {
+  const ControlConfig& cfg = st_.cfg;
   std::string endpoint = cfg.originate_channel;
   if (auto p = endpoint.find("${NUMBER}"); p != std::string::npos) endpoint.replace(p, 9, req.to);
   std::map<std::string, std::string> params{
@@ -360,30 +377,24 @@ void Controller::State::ari_originate(OriginateRequest req,
   if (!req.agent.empty()) vars["VB_AGENT"] = req.agent;
   vars["VB_OUTBOUND"] = req.to;
   if (!req.requested_by.empty()) vars["VB_REQUESTED_BY"] = req.requested_by;
-  ++outbound_active;
-  counters.originates.fetch_add(1);
-  auto entry = std::make_shared<PendingOriginate>();
-  entry->done = std::move(done);
-  entry->to = req.to;
+  auto entry = st_.begin_originate(req.to, std::move(done));
   entry->variables = vars;
-  entry->channel_id = new_uuid();  // our own channel id, so its events are recognised at once
-  params["channelId"] = entry->channel_id;
-  pending_originates[entry->channel_id] = entry;
-  auto self = shared_from_this();
-  ari->originate(params, vars, [self, entry](AriResponse r) {
+  // Our own channel id, so its events are recognised at once.
+  const std::string id = new_uuid();
+  params["channelId"] = id;
+  st_.track_originate(entry, id, "no answer or hangup reported by Asterisk");
+  ari_->originate(params, vars, [self = shared_from_this(), entry](AriResponse r) {
     if (r.ok()) return;  // ringing: StasisStart or ChannelDestroyed tells the rest
     OriginateResult res;
     res.detail = "ARI: " + r.error;
-    self->finish_originate(entry, res);
+    self->st_.finish_originate(entry, res);
   });
-  entry->timer = std::make_shared<boost::asio::steady_timer>(
-      io, cfg.originate_timeout + std::chrono::seconds(15));
-  entry->timer->async_wait([self, entry](const boost::system::error_code& ec) {
-    if (ec) return;
-    OriginateResult res;
-    res.detail = "no answer or hangup reported by Asterisk";
-    self->finish_originate(entry, res);
-  });
+}
+
+}  // namespace
+
+std::shared_ptr<ControlPath> make_ari_path(Controller::State& state) {
+  return std::make_shared<AriPath>(state);
 }
 
 }  // namespace voxbridge::control
