@@ -93,7 +93,7 @@ void apply_command_line(Config& cfg, const CommandLine& cl) {
   if (cl.agent && cfg.find_agent(*cl.agent) == nullptr) {
     Where x = w;
     x.key = "--agent";
-    x.fail("no agent named '" + *cl.agent + "' (built-in: echo, playback)");
+    x.fail("no agent named '" + *cl.agent + "' (built-in: receptionist, echo, playback)");
   }
   validate(cfg);
 }

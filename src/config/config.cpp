@@ -447,17 +447,6 @@ Config default_config() {
   return parse_config("", "(built-in defaults)");
 }
 
-bool Config::uses_builtin_providers() const {
-  for (const auto& l : listeners) {
-    const auto it = pipelines.find(l.agent);
-    if (it == pipelines.end()) continue;
-    for (const auto* t : {&it->second.asr, &it->second.llm, &it->second.tts}) {
-      if (t->address == kBuiltinAddress) return true;
-    }
-  }
-  return false;
-}
-
 Config parse_config(const std::string& text, const std::string& source) {
   Config c;
   c.source = source;

@@ -39,15 +39,15 @@ class SpeechAgent final : public agent::Agent {
   void on_start(agent::CallControl& control, const agent::CallInfo& info) override {
     control_ = &control;
     info_ = info;
-    m_ = info.metrics;
-    started_ = std::chrono::steady_clock::now();
+    counting_.m = info.metrics;
+    counting_.started = std::chrono::steady_clock::now();
     // transfer_without_control: there is no transfer_fallback for s2s agents; a transfer the
     // allowlists let through always ends the socket so that the dialplan continues.
     runner_.emplace(info_, control.poster(), ActionRunner::Options{},
                     [this](const ActionRunner::Result& r) { on_action_result(r); });
-    if (m_ != nullptr) {
-      slot_ = metrics::provider_slots().slot(spec_->agent.name);
-      m_->providers[slot_].streams.add();
+    if (counting_.m != nullptr) {
+      counting_.slot = metrics::provider_slots().slot(spec_->agent.name);
+      counting_.m->providers[counting_.slot].streams.add();
     }
     agent::v1::AgentConfig cfg;
     cfg.mutable_call()->set_call_id(info.uuid);
@@ -104,15 +104,15 @@ class SpeechAgent final : public agent::Agent {
       }
       marks_.pop_front();
     }
-    if (transfer_ && transfer_at_ <= played) {
+    if (transfer_.action && transfer_.at <= played) {
       // The agent's words before the transfer ("Let me put you through") have been heard: go.
-      const common::v1::Action a = std::move(*transfer_);
-      transfer_.reset();
-      transfer_in_flight_ = true;
+      const common::v1::Action a = std::move(*transfer_.action);
+      transfer_.action.reset();
+      transfer_.in_flight = true;
       runner_->run(a);  // without a control path its result comes back at once
     }
     // A transfer on its way must not race the socket's hangup (the dialplan would go on).
-    if (hangup_when_drained_ && !transfer_ && !transfer_in_flight_ && out_.empty() &&
+    if (hangup_when_drained_ && !transfer_.action && !transfer_.in_flight && out_.empty() &&
         control_->queued_samples() == 0) {
       hangup_when_drained_ = false;
       control_->hangup(hangup_reason_, true);
@@ -133,15 +133,31 @@ class SpeechAgent final : public agent::Agent {
   }
 
  private:
+  /// What the agent is counted by: the io thread's counters (null = not counted), its provider's
+  /// slot in them, and when the stream started (for the latency of the first agent audio).
+  struct Counting {
+    metrics::AgentCounters* m = nullptr;
+    std::size_t slot = 0;
+    std::chrono::steady_clock::time_point started{};
+    bool first_audio = false;
+  };
+
+  /// A transfer the agent asked for: it runs once the agent audio queued before it has played.
+  struct PendingTransfer {
+    std::optional<common::v1::Action> action;  // asked for, waiting for `at` to play
+    std::uint64_t at = 0;                      // played position (as marks_)
+    bool in_flight = false;                    // run, result not back yet
+  };
+
   void on_response(agent::v1::AgentResponse& r) {
     switch (r.response_case()) {
       case agent::v1::AgentResponse::kAudio: {
         const std::string& b = r.audio();
-        if (!first_audio_ && m_ != nullptr) {
-          first_audio_ = true;
-          const auto d = std::chrono::steady_clock::now() - started_;
-          m_->first_agent_audio.observe(d);
-          m_->providers[slot_].latency.observe(d);
+        if (!counting_.first_audio && counting_.m != nullptr) {
+          counting_.first_audio = true;
+          const auto d = std::chrono::steady_clock::now() - counting_.started;
+          counting_.m->first_agent_audio.observe(d);
+          counting_.m->providers[counting_.slot].latency.observe(d);
         }
         in_pcm_.resize(b.size() / 2);
         std::memcpy(in_pcm_.data(), b.data(), in_pcm_.size() * 2);
@@ -160,7 +176,7 @@ class SpeechAgent final : public agent::Agent {
       case agent::v1::AgentResponse::kClear: {
         const std::size_t queued = control_->queued_samples();
         control_->flush();
-        if (m_ != nullptr) m_->barge_ins.add();
+        if (counting_.m != nullptr) counting_.m->barge_ins.add();
         note(events::barge_in(static_cast<std::int64_t>((queued + out_.size()) * 1000 /
                                                         static_cast<unsigned>(rate_hz_))));
         spdlog::info("call uuid={}: agent interrupted its reply ({} ms dropped)", info_.uuid,
@@ -170,7 +186,7 @@ class SpeechAgent final : public agent::Agent {
         from_agent_.reset();
         // Marks (and a transfer) behind the dropped audio are reached now.
         for (auto& m : marks_) m.first = std::min<std::uint64_t>(m.first, pushed_);
-        transfer_at_ = std::min(transfer_at_, pushed_);
+        transfer_.at = std::min(transfer_.at, pushed_);
         break;
       }
       case agent::v1::AgentResponse::kTranscript:
@@ -183,9 +199,9 @@ class SpeechAgent final : public agent::Agent {
                  ? events::agent_reply(r.transcript().text())
              : r.transcript().is_final() ? events::user(r.transcript().text())
                                          : events::interim(r.transcript().text()));
-        if (m_ != nullptr && r.transcript().speaker() != agent::v1::Transcript::CALLER &&
+        if (counting_.m != nullptr && r.transcript().speaker() != agent::v1::Transcript::CALLER &&
             r.transcript().is_final()) {
-          m_->turns.add();
+          counting_.m->turns.add();
         }
         break;
       case agent::v1::AgentResponse::kAction:
@@ -217,8 +233,8 @@ class SpeechAgent final : public agent::Agent {
     }
     if (a.has_transfer()) {
       // After the agent audio queued before it has played (a later transfer replaces it).
-      transfer_ = a;
-      transfer_at_ = pushed_ + out_.size();
+      transfer_.action = a;
+      transfer_.at = pushed_ + out_.size();
       return;
     }
     runner_->run(a);
@@ -227,7 +243,7 @@ class SpeechAgent final : public agent::Agent {
   /// An action's outcome: the agent hears it as an action_result event on its stream (ok/error
   /// as the pipeline tells its LLM), then the call does what the runner says.
   void on_action_result(const ActionRunner::Result& r) {
-    if (r.action.has_transfer()) transfer_in_flight_ = false;
+    if (r.action.has_transfer()) transfer_.in_flight = false;
     if (stream_) {
       agent::v1::AgentRequest m;
       auto* res = m.mutable_event()->mutable_action_result();
@@ -265,7 +281,7 @@ class SpeechAgent final : public agent::Agent {
       hangup_after_playout("agent stream ended");
       return;
     }
-    if (m_ != nullptr) m_->providers[slot_].errors.add();
+    if (counting_.m != nullptr) counting_.m->providers[counting_.slot].errors.add();
     fail("agent stream failed: " + st.message);
   }
 
@@ -276,8 +292,8 @@ class SpeechAgent final : public agent::Agent {
 
   void fail(const std::string& why) {
     done_ = true;
-    transfer_.reset();
-    if (m_ != nullptr) m_->fallbacks.add();
+    transfer_.action.reset();
+    if (counting_.m != nullptr) counting_.m->fallbacks.add();
     spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid,
                  logtext::log_text(why));
     control_->flush();
@@ -302,10 +318,7 @@ class SpeechAgent final : public agent::Agent {
   std::shared_ptr<providers::ProviderClients> clients_;
   agent::CallControl* control_ = nullptr;
   agent::CallInfo info_;
-  metrics::AgentCounters* m_ = nullptr;  // the io thread's; null = not counted
-  std::size_t slot_ = 0;
-  std::chrono::steady_clock::time_point started_{};
-  bool first_audio_ = false;
+  Counting counting_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<providers::AgentStream> stream_;
   audio::Resampler to_agent_;
@@ -315,10 +328,8 @@ class SpeechAgent final : public agent::Agent {
   std::deque<std::pair<std::uint64_t, std::uint64_t>> marks_;  // (played position, id)
   bool done_ = false;
   bool hangup_when_drained_ = false;
-  std::optional<ActionRunner> runner_;          // from on_start; uses info_
-  std::optional<common::v1::Action> transfer_;  // asked for, waiting for transfer_at_ to play
-  std::uint64_t transfer_at_ = 0;               // played position (as marks_)
-  bool transfer_in_flight_ = false;             // run, result not back yet
+  std::optional<ActionRunner> runner_;  // from on_start; uses info_
+  PendingTransfer transfer_;
   std::string hangup_reason_;
   std::uint64_t dropped_in_ = 0;
   std::uint64_t dropped_out_ = 0;

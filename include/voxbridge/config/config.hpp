@@ -151,10 +151,6 @@ struct Config {
   /// [webhook]: url empty = off.
   webhooks::WebhookOptions webhook;
 
-  /// True if an agent that a listener uses talks to the built-in providers (address
-  /// `builtin`): the server then starts them in process.
-  bool uses_builtin_providers() const;
-
   const agent::AgentSpec* find_agent(const std::string& name) const;
 };
 

@@ -29,8 +29,13 @@ TEST(Config, DefaultsWorkWithoutAFile) {
   EXPECT_EQ(c.listeners[0].host, "127.0.0.1");
   EXPECT_EQ(c.listeners[0].port, 5001);
   EXPECT_EQ(c.listeners[0].agent, "receptionist");  // the offline agent
-  EXPECT_TRUE(c.uses_builtin_providers());
   ASSERT_EQ(c.pipelines.count("receptionist"), 1u);
+  {
+    // The listener's agent talks to the built-in providers (the server then starts them).
+    const auto& p = c.pipelines.at(c.listeners[0].agent);
+    EXPECT_TRUE(p.asr.address == kBuiltinAddress || p.llm.address == kBuiltinAddress ||
+                p.tts.address == kBuiltinAddress);
+  }
   EXPECT_EQ(c.pipelines.at("receptionist").llm.address, kBuiltinAddress);
   ASSERT_EQ(c.rules.count("receptionist"), 1u);
   EXPECT_EQ(c.rules.at("receptionist").intents.size(), 4u);
@@ -364,8 +369,9 @@ TEST(CommandLine, RejectsBadFlagsClearly) {
   EXPECT_EQ(err({"--listen"}), "--listen: missing value");
   EXPECT_EQ(err({"--listen", "5001"}),
             "command line: --listen: '5001' is not HOST:PORT (an IP address)");
-  EXPECT_EQ(err({"--agent", "nobody"}),
-            "command line: --agent: no agent named 'nobody' (built-in: echo, playback)");
+  EXPECT_EQ(
+      err({"--agent", "nobody"}),
+      "command line: --agent: no agent named 'nobody' (built-in: receptionist, echo, playback)");
   EXPECT_EQ(err({"--threads", "-1"}), "command line: --threads: '-1' is out of range 0..256");
   EXPECT_EQ(err({"--realtime-priority", "100"}),
             "command line: --realtime-priority: '100' is out of range 0..99");
