@@ -48,8 +48,8 @@ playout::Playout::Options playout_options(const MediaOptions& o) {
 
 CallMedia::CallMedia(const MediaOptions& options, std::unique_ptr<agent::Agent> agent)
     : options_(options), agent_(std::move(agent)), playout_(playout_options(options)) {
-  out_rs_.emplace(options_.internal_rate_hz, leg_rate_, options_.resampler_quality, false);
-  size_buffers(leg_rate_);
+  leg_.out_rs.emplace(options_.internal_rate_hz, leg_.rate, options_.resampler_quality, false);
+  size_buffers(leg_.rate);
 }
 
 void CallMedia::size_buffers(int leg_rate_hz) {
@@ -59,18 +59,18 @@ void CallMedia::size_buffers(int leg_rate_hz) {
   const std::size_t slack = 8;
   const std::size_t tx_words = (audiosocket::kHeaderBytes + 2 * (leg + slack) + 1) / 2;
   const std::size_t total = leg + (internal + slack) + internal + (leg + slack) + tx_words;
-  buffer_block_.reset(new std::int16_t[total]);
-  std::int16_t* p = buffer_block_.get();
-  leg_chunk_ = {p, leg};
+  buf_.block.reset(new std::int16_t[total]);
+  std::int16_t* p = buf_.block.get();
+  buf_.leg_chunk = {p, leg};
   p += leg;
-  internal_chunk_ = {p, internal + slack};
+  buf_.internal_chunk = {p, internal + slack};
   p += internal + slack;
-  out_internal_ = {p, internal};
+  buf_.out_internal = {p, internal};
   p += internal;
-  out_leg_ = {p, leg + slack};
+  buf_.out_leg = {p, leg + slack};
   p += leg + slack;
   // Bytes may alias int16 storage (unsigned char access is always allowed).
-  tx_ = {reinterpret_cast<std::uint8_t*>(p), audiosocket::kHeaderBytes + 2 * (leg + slack)};
+  buf_.tx = {reinterpret_cast<std::uint8_t*>(p), audiosocket::kHeaderBytes + 2 * (leg + slack)};
 }
 
 CallMedia::~CallMedia() {
@@ -114,46 +114,46 @@ bool CallMedia::set_format(Kind kind, std::size_t payload_bytes, std::string& wh
     why = "unsupported audio kind";
     return false;
   }
-  const bool changed = leg_codec_ != LegCodec::unknown;
+  const bool changed = leg_.codec != LegCodec::unknown;
   if (changed) ++stats_.format_changes;
-  leg_codec_ = codec;
-  in_kind_ = kind;
+  leg_.codec = codec;
+  leg_.in_kind = kind;
   // Replies are slin, in the kind the caller's audio uses; a G.711 leg gets slin8 as 0x10
   // (Asterisk reads 0x10 as slin whatever the leg's codec is).
-  reply_kind_ = codec == LegCodec::slin ? kind : Kind::slin8;
-  const int reply_rate = audiosocket::rate_hz(reply_kind_);
-  in_rate_ = rate;
-  in_rs_.emplace(rate, options_.internal_rate_hz, options_.resampler_quality, true);
-  if (reply_rate != leg_rate_ || !out_rs_) {
-    leg_rate_ = reply_rate;
-    out_rs_.emplace(options_.internal_rate_hz, leg_rate_, options_.resampler_quality, false);
+  leg_.reply_kind = codec == LegCodec::slin ? kind : Kind::slin8;
+  const int reply_rate = audiosocket::rate_hz(leg_.reply_kind);
+  leg_.in_rate = rate;
+  leg_.in_rs.emplace(rate, options_.internal_rate_hz, options_.resampler_quality, true);
+  if (reply_rate != leg_.rate || !leg_.out_rs) {
+    leg_.rate = reply_rate;
+    leg_.out_rs.emplace(options_.internal_rate_hz, leg_.rate, options_.resampler_quality, false);
   }
   // The inbound chunk is 20 ms of the inbound rate, which may differ from the reply rate only
   // on G.711 legs (both 8 kHz then).
-  if (static_cast<std::size_t>(std::max(rate, leg_rate_)) / 50 != leg_chunk_.size()) {
-    size_buffers(std::max(rate, leg_rate_));
+  if (static_cast<std::size_t>(std::max(rate, leg_.rate)) / 50 != buf_.leg_chunk.size()) {
+    size_buffers(std::max(rate, leg_.rate));
   }
   return true;
 }
 
 bool CallMedia::on_audio(Kind kind, std::span<const std::uint8_t> payload, std::string& why) {
   if (ended_) return true;
-  if (leg_codec_ == LegCodec::unknown || kind != in_kind_) {
+  if (leg_.codec == LegCodec::unknown || kind != leg_.in_kind) {
     if (!set_format(kind, payload.size(), why)) return false;
   }
   ++stats_.frames_in;
-  const bool g711 = leg_codec_ == LegCodec::ulaw || leg_codec_ == LegCodec::alaw;
+  const bool g711 = leg_.codec == LegCodec::ulaw || leg_.codec == LegCodec::alaw;
   const std::size_t bytes_per_sample = g711 ? 1 : 2;
   if (!g711 && (payload.size() & 1) != 0) ++stats_.odd_payloads;
   const std::size_t total = payload.size() / bytes_per_sample;
-  // 20 ms of the leg at a time: the resampled chunk always fits internal_chunk_.
-  const std::size_t max_chunk = leg_chunk_.size();
+  // 20 ms of the leg at a time: the resampled chunk always fits buf_.internal_chunk.
+  const std::size_t max_chunk = buf_.leg_chunk.size();
   for (std::size_t done = 0; done < total;) {
     const std::size_t n = std::min(total - done, max_chunk);
-    std::span<std::int16_t> chunk = leg_chunk_.first(n);
-    if (leg_codec_ == LegCodec::ulaw) {
+    std::span<std::int16_t> chunk = buf_.leg_chunk.first(n);
+    if (leg_.codec == LegCodec::ulaw) {
       audio::ulaw_decode(payload.subspan(done, n), chunk);
-    } else if (leg_codec_ == LegCodec::alaw) {
+    } else if (leg_.codec == LegCodec::alaw) {
       audio::alaw_decode(payload.subspan(done, n), chunk);
     } else {
       const std::uint8_t* p = payload.data() + done * 2;
@@ -161,10 +161,10 @@ bool CallMedia::on_audio(Kind kind, std::span<const std::uint8_t> payload, std::
         chunk[i] = static_cast<std::int16_t>(p[2 * i] | p[2 * i + 1] << 8);  // little-endian
       }
     }
-    if (agent_) agent_->on_leg_audio(chunk, in_rate_);
-    const std::size_t m = in_rs_->process(chunk, internal_chunk_);
-    if (rec_ && m > 0) rec_->caller({internal_chunk_.data(), m});
-    if (agent_ && m > 0) agent_->on_audio({internal_chunk_.data(), m});
+    if (agent_) agent_->on_leg_audio(chunk, leg_.in_rate);
+    const std::size_t m = leg_.in_rs->process(chunk, buf_.internal_chunk);
+    if (rec_ && m > 0) rec_->caller({buf_.internal_chunk.data(), m});
+    if (agent_ && m > 0) agent_->on_audio({buf_.internal_chunk.data(), m});
     done += n;
   }
   return true;
@@ -172,7 +172,7 @@ bool CallMedia::on_audio(Kind kind, std::span<const std::uint8_t> payload, std::
 
 std::size_t CallMedia::leg_bytes_for(std::chrono::milliseconds frame) const {
   const auto ms = static_cast<std::size_t>(frame.count());
-  switch (leg_codec_) {
+  switch (leg_.codec) {
     case LegCodec::unknown:
       return 0;
     case LegCodec::ulaw:
@@ -181,7 +181,7 @@ std::size_t CallMedia::leg_bytes_for(std::chrono::milliseconds frame) const {
     case LegCodec::slin:
       break;
   }
-  return static_cast<std::size_t>(audiosocket::rate_hz(in_kind_)) * ms / 1000 * 2;
+  return static_cast<std::size_t>(audiosocket::rate_hz(leg_.in_kind)) * ms / 1000 * 2;
 }
 
 void CallMedia::on_dtmf(char digit) {
@@ -198,7 +198,7 @@ std::span<const std::uint8_t> CallMedia::on_tick(Clock::time_point now) {
 
 std::span<const std::uint8_t> CallMedia::next_frame(Clock::time_point now) {
   if (!started_) return {};
-  std::span<std::int16_t> frame = out_internal_.first(playout_.frame_samples());
+  std::span<std::int16_t> frame = buf_.out_internal.first(playout_.frame_samples());
   const bool audio = playout_.queue().size() > 0;
   if (!playout_.tick(now, frame)) return {};
   played_ = true;
@@ -209,22 +209,22 @@ std::span<const std::uint8_t> CallMedia::next_frame(Clock::time_point now) {
     rec_->tick();
   }
   if (agent_ && !ended_) agent_->on_tick();
-  if (leg_codec_ == LegCodec::unknown && !options_.early_silence && playout_.queue().size() == 0) {
+  if (leg_.codec == LegCodec::unknown && !options_.early_silence && playout_.queue().size() == 0) {
     // Nothing heard and nothing to say: the caller's leg format is unknown, so keep quiet.
     return {};
   }
-  const std::size_t n = out_rs_->process(frame, out_leg_);
-  std::uint8_t* p = tx_.data() + audiosocket::kHeaderBytes;
+  const std::size_t n = leg_.out_rs->process(frame, buf_.out_leg);
+  std::uint8_t* p = buf_.tx.data() + audiosocket::kHeaderBytes;
   for (std::size_t i = 0; i < n; ++i) {
-    const auto s = static_cast<std::uint16_t>(out_leg_[i]);
+    const auto s = static_cast<std::uint16_t>(buf_.out_leg[i]);
     p[2 * i] = static_cast<std::uint8_t>(s & 0xFF);
     p[2 * i + 1] = static_cast<std::uint8_t>(s >> 8);
   }
   if (n == 0) return {};
-  audiosocket::encode_header(reply_kind_, 2 * n,
-                             std::span<std::uint8_t, audiosocket::kHeaderBytes>(tx_.data(), 3));
+  audiosocket::encode_header(leg_.reply_kind, 2 * n,
+                             std::span<std::uint8_t, audiosocket::kHeaderBytes>(buf_.tx.data(), 3));
   ++stats_.frames_out;
-  return {tx_.data(), audiosocket::kHeaderBytes + 2 * n};
+  return {buf_.tx.data(), audiosocket::kHeaderBytes + 2 * n};
 }
 
 void CallMedia::end(std::string_view reason) {
@@ -234,7 +234,7 @@ void CallMedia::end(std::string_view reason) {
 }
 
 bool CallMedia::hangup_due() const {
-  return hangup_requested_ && (!hangup_after_playout_ || playout_.queue().size() == 0);
+  return hangup_req_.requested && (!hangup_req_.after_playout || playout_.queue().size() == 0);
 }
 
 std::string_view CallMedia::agent_state() const {
@@ -266,10 +266,10 @@ void CallMedia::flush() {
 }
 
 void CallMedia::hangup(std::string_view reason, bool after_playout) {
-  if (hangup_requested_) return;
-  hangup_requested_ = true;
-  hangup_after_playout_ = after_playout;
-  hangup_reason_ = reason;
+  if (hangup_req_.requested) return;
+  hangup_req_.requested = true;
+  hangup_req_.after_playout = after_playout;
+  hangup_req_.reason = reason;
 }
 
 }  // namespace voxbridge::session

@@ -107,18 +107,18 @@ class CallMedia final : public agent::CallControl {
   /// The call is over; the agent hears it once.
   void end(std::string_view reason);
 
-  bool hangup_requested() const { return hangup_requested_; }
+  bool hangup_requested() const { return hangup_req_.requested; }
   /// A requested hangup may go out now (its final audio, if any, has been played).
   bool hangup_due() const;
-  const std::string& hangup_reason() const { return hangup_reason_; }
+  const std::string& hangup_reason() const { return hangup_req_.reason; }
 
   /// A warning about the leg's format found by the last on_audio() (e.g. `auto` had to guess);
   /// the session logs it once and clears it.
   std::string take_format_note() { return std::exchange(format_note_, {}); }
 
-  LegCodec leg_codec() const { return leg_codec_; }
-  int leg_rate_hz() const { return leg_rate_; }
-  audiosocket::Kind reply_kind() const { return reply_kind_; }
+  LegCodec leg_codec() const { return leg_.codec; }
+  int leg_rate_hz() const { return leg_.rate; }
+  audiosocket::Kind reply_kind() const { return leg_.reply_kind; }
   MediaStats stats() const;
   /// For `/status`: the agent's own word ("thinking"...), else "speaking" while reply audio
   /// is queued, else "listening".
@@ -132,7 +132,7 @@ class CallMedia final : public agent::CallControl {
   int internal_rate_hz() const override { return options_.internal_rate_hz; }
   std::size_t queued_samples() const override { return playout_.queue().size(); }
   bool playout_full() const override { return playout_.queue().above_high_watermark(); }
-  int caller_rate_hz() const override { return leg_rate_; }
+  int caller_rate_hz() const override { return leg_.rate; }
   Poster poster() const override { return poster_ ? poster_ : agent::CallControl::poster(); }
   /// What poster() hands out (the session sets it; unset = run at once).
   void set_poster(Poster poster) { poster_ = std::move(poster); }
@@ -154,17 +154,24 @@ class CallMedia final : public agent::CallControl {
   bool talkspurt_waiting_ = false;
   std::function<void()> on_talkspurt_;
 
-  LegCodec leg_codec_ = LegCodec::unknown;
-  audiosocket::Kind in_kind_ = audiosocket::Kind::slin8;
-  int leg_rate_ = 8000;  // outbound rate; 8 kHz (0x10) until the caller's audio says otherwise
-  int in_rate_ = 8000;   // the caller's audio, decoded
-  audiosocket::Kind reply_kind_ = audiosocket::Kind::slin8;
-  std::optional<audio::Resampler> in_rs_;
-  std::optional<audio::Resampler> out_rs_;
+  /// The leg's format as the caller's audio revealed it, and the resamplers between it and
+  /// the internal rate.
+  struct Leg {
+    LegCodec codec = LegCodec::unknown;
+    audiosocket::Kind in_kind = audiosocket::Kind::slin8;
+    int rate = 8000;     // outbound rate; 8 kHz (0x10) until the caller's audio says otherwise
+    int in_rate = 8000;  // the caller's audio, decoded
+    audiosocket::Kind reply_kind = audiosocket::Kind::slin8;
+    std::optional<audio::Resampler> in_rs;
+    std::optional<audio::Resampler> out_rs;
+  } leg_;
 
-  bool hangup_requested_ = false;
-  bool hangup_after_playout_ = true;
-  std::string hangup_reason_;
+  /// The agent's hangup (hangup()), carried out by the session.
+  struct HangupRequest {
+    bool requested = false;
+    bool after_playout = true;
+    std::string reason;
+  } hangup_req_;
 
   MediaStats stats_;
   std::unique_ptr<recording::CallRecording> rec_;
@@ -175,14 +182,16 @@ class CallMedia final : public agent::CallControl {
   /// leg's rate changes, never per frame.
   void size_buffers(int leg_rate_hz);
 
-  // Working buffers, views into buffer_block_. Inbound audio is decoded and resampled in 20 ms
+  // Working buffers, views into `block`. Inbound audio is decoded and resampled in 20 ms
   // chunks of the leg (a 30 ms frame is two chunks); outbound frames are 20 ms.
-  std::unique_ptr<std::int16_t[]> buffer_block_;
-  std::span<std::int16_t> leg_chunk_;       // decoded leg audio, 20 ms at the leg rate
-  std::span<std::int16_t> internal_chunk_;  // that chunk at the internal rate
-  std::span<std::int16_t> out_internal_;    // one frame from the playout queue
-  std::span<std::int16_t> out_leg_;         // that frame at the leg rate
-  std::span<std::uint8_t> tx_;              // header + little-endian samples
+  struct Buffers {
+    std::unique_ptr<std::int16_t[]> block;
+    std::span<std::int16_t> leg_chunk;       // decoded leg audio, 20 ms at the leg rate
+    std::span<std::int16_t> internal_chunk;  // that chunk at the internal rate
+    std::span<std::int16_t> out_internal;    // one frame from the playout queue
+    std::span<std::int16_t> out_leg;         // that frame at the leg rate
+    std::span<std::uint8_t> tx;              // header + little-endian samples
+  } buf_;
   Poster poster_;
 };
 
