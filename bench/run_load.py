@@ -226,6 +226,7 @@ def metrics(result):
     return {
         "failures": result["failures"]["total"],
         "dropped": result["frames"]["dropped"],
+        "dropped_inside": result["frames"].get("dropped_inside", 0),
         "expected": result["frames"]["expected"],
         "underruns": result["underrun_frames"],
         "jitter_p50_ms": result["jitter_ms"]["p50"],
@@ -258,6 +259,7 @@ def conversation_metrics(result, stub_cpu_pct, stub_delay_ms):
     return {
         "failures": result["failures"]["total"],
         "dropped": result["frames"]["dropped"],
+        "dropped_inside": result["frames"].get("dropped_inside", 0),
         "expected": result["frames"]["expected"],
         "underruns": result["underrun_frames"],
         "jitter_p50_ms": result["jitter_ms"]["p50"],

@@ -24,8 +24,13 @@ namespace {
 constexpr std::uint64_t kMaxWriteBacklog = 50;
 /// A returned frame later than this after the previous one shows on the progress line.
 constexpr auto kLongGap = 30ms;
-/// Arrival-time slack when counting frame slots at the edges of the window.
-constexpr auto kEdgeTolerance = kFramePeriod / 2;
+/// Arrival-time slack when counting frame slots at the edges of the window: a slot there counts
+/// as dropped only if no frame came back within this long of it. A frame returned late is late
+/// (jitter and latency show it), not dropped. With half a period of slack, runs on 2026-12-07
+/// booked up to 33 frames a run as dropped, every one at an edge (0 missing inside calls) while
+/// the server logged 0 late ticks and 0 failed sends for all 1,000 calls: echoes a little late
+/// at the edge, not lost. A call that stops for longer than this still counts.
+constexpr auto kEdgeTolerance = 3 * kFramePeriod;
 /// Churn: a call that starts inside the window owes frames from this long after its connect
 /// on (the UUID's trip and the server's first pacing tick).
 constexpr auto kStartGrace = 3 * kFramePeriod;
@@ -388,15 +393,16 @@ void Caller::account_window(Clock::time_point end) {
   if (length_ > Clock::duration::zero()) start = std::max(start, connected_at_ + kStartGrace);
   if (end <= start) return;  // failed before the window
   std::uint64_t expected = 0;
+  std::uint64_t inside = 0;  // slots from the first frame in the window to the last
   if (window_frames_ == 0) {
     expected = static_cast<std::uint64_t>((end - start) / kFramePeriod);
   } else {
     const double span = std::chrono::duration<double>(last_in_window_ - first_in_window_) /
                         std::chrono::duration<double>(kFramePeriod);
-    expected = edge_slots(first_in_window_ - start) +
-               static_cast<std::uint64_t>(std::llround(span)) + 1 +
-               edge_slots(end - last_in_window_);
+    inside = static_cast<std::uint64_t>(std::llround(span)) + 1;
+    expected = edge_slots(first_in_window_ - start) + inside + edge_slots(end - last_in_window_);
   }
+  if (inside > window_frames_) env_.totals.frames_dropped_inside += inside - window_frames_;
   env_.totals.frames_expected += expected;
   env_.totals.frames_received += window_frames_;
   if (expected > window_frames_) {

@@ -75,6 +75,7 @@ void Totals::merge(const Totals& o) {
   frames_received += o.frames_received;
   frames_expected += o.frames_expected;
   frames_dropped += o.frames_dropped;
+  frames_dropped_inside += o.frames_dropped_inside;
   underrun_frames += o.underrun_frames;
   markers_sent += o.markers_sent;
   markers_returned += o.markers_returned;

@@ -79,6 +79,10 @@ struct Totals {
   std::uint64_t frames_received = 0;
   std::uint64_t frames_expected = 0;
   std::uint64_t frames_dropped = 0;
+  /// Of frames_dropped: slots missing between a call's first and last frame in the window (a
+  /// frame really lost); the rest are slots at the window's edges with no frame, which a frame
+  /// arriving just past the edge also leaves.
+  std::uint64_t frames_dropped_inside = 0;
   std::uint64_t underrun_frames = 0;
   std::uint64_t markers_sent = 0;
   std::uint64_t markers_returned = 0;

@@ -110,7 +110,8 @@ void print_table(std::ostream& out, const RunResult& r) {
         << t.max_dropped_in_call << ")\n";
   }
   out << "  frames             sent " << t.frames_sent << ", received " << t.frames_received
-      << ", expected " << t.frames_expected << ", dropped " << t.frames_dropped;
+      << ", expected " << t.frames_expected << ", dropped " << t.frames_dropped << " ("
+      << t.frames_dropped_inside << " inside calls, the rest at the window's edges)";
   if (t.frames_skipped > 0) out << ", send skipped " << t.frames_skipped;
   if (t.odd_frames > 0) out << ", not 320 B slin8 " << t.odd_frames;
   out << "\n";
@@ -193,6 +194,7 @@ bool write_json(const std::string& path, const RunResult& r, std::string& error)
   j << "],\n";
   j << "  \"frames\": {\"sent\": " << t.frames_sent << ", \"received\": " << t.frames_received
     << ", \"expected\": " << t.frames_expected << ", \"dropped\": " << t.frames_dropped
+    << ", \"dropped_inside\": " << t.frames_dropped_inside
     << ", \"send_skipped\": " << t.frames_skipped << ", \"not_slin8_320\": " << t.odd_frames
     << "},\n";
   j << "  \"underrun_frames\": " << t.underrun_frames << ",\n";
