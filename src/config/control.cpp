@@ -12,10 +12,6 @@ using control::AmiOptions;
 using control::AriOptions;
 using control::ControlConfig;
 
-std::chrono::seconds parse_s(W w, V v, long long lo, long long hi) {
-  return std::chrono::seconds(parse_int(w, v, lo, hi));
-}
-
 void set_mode(ControlConfig& c, W w, V v) {
   const std::string x = lower(v);
   if (x == "none") {

@@ -60,9 +60,7 @@ const Key<GeneralConfig> kGeneral[] = {
     {"hangup_grace_ms",
      [](GeneralConfig& g, W w, V v) { g.limits.close_grace = parse_ms(w, v, 0, 60000); }},
     {"drain_timeout_s",
-     [](GeneralConfig& g, W w, V v) {
-       g.drain_timeout = std::chrono::seconds(parse_int(w, v, 0, 86400));
-     }},
+     [](GeneralConfig& g, W w, V v) { g.drain_timeout = parse_s(w, v, 0, 86400); }},
     {"playout_buffer_ms",
      [](GeneralConfig& g, W w, V v) { g.playout_buffer = parse_ms(w, v, 100, 60000); }},
     {"playout_low_watermark_ms",
@@ -89,9 +87,7 @@ const Key<GeneralConfig> kGeneral[] = {
     {"http_max_connections",
      [](GeneralConfig& g, W w, V v) { g.http_max_connections = parse_size(w, v, 1, 10000); }},
     {"provider_check_interval_s",
-     [](GeneralConfig& g, W w, V v) {
-       g.provider_check_interval = std::chrono::seconds(parse_int(w, v, 0, 3600));
-     }},
+     [](GeneralConfig& g, W w, V v) { g.provider_check_interval = parse_s(w, v, 0, 3600); }},
     {"builtin_asr_decoders",
      [](GeneralConfig& g, W w, V v) { g.builtin_asr_decoders = parse_size(w, v, 1, 256); }},
     {"builtin_tts_cache_mb",

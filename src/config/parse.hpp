@@ -43,6 +43,10 @@ inline std::chrono::milliseconds parse_ms(const Where& w, const std::string& v, 
                                           long long hi) {
   return std::chrono::milliseconds(parse_int(w, v, lo, hi));
 }
+inline std::chrono::seconds parse_s(const Where& w, const std::string& v, long long lo,
+                                    long long hi) {
+  return std::chrono::seconds(parse_int(w, v, lo, hi));
+}
 bool parse_bool(const Where& w, const std::string& v);
 session::CodecMode parse_codec(const Where& w, const std::string& v);
 /// ${NAME} in a value comes from the environment, ${file:PATH} from a secret file's first line
