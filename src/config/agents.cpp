@@ -160,6 +160,7 @@ const Key<PipelineSpec> kPipeline[] = {
 /// The options only an s2s agent has.
 const Key<PipelineDraft> kSpeech[] = {
     {"provider", [](PipelineDraft& d, W, V v) { d.provider = v; }},
+    {"realtime", [](PipelineDraft& d, W, V v) { d.realtime = v; }},
     {"input_rate",
      [](PipelineDraft& d, W w, V v) { d.s2s.input_rate_hz = parse_small(w, v, 8000, 48000); }},
     {"output_rate",
@@ -260,6 +261,7 @@ agent::AgentSpec builtin_agent(const std::string& name) {
     a.type = agent::AgentSpec::Type::playback;
     a.then = agent::AgentSpec::Then::echo;
   }
+  if (name == "realtime") a.type = agent::AgentSpec::Type::speech;  // OpenAI Realtime
   return a;
 }
 

@@ -28,6 +28,7 @@ enum class Sec {
   rules,
   intent,
   openai,
+  realtime,
   control,
   ami,
   ari,
@@ -55,6 +56,7 @@ constexpr SectionKind kSections[] = {
     {"ami", false, Sec::ami},
     {"ari", false, Sec::ari},
     {"openai-", true, Sec::openai},
+    {"realtime-", true, Sec::realtime},
     {"intent-", true, Sec::intent},
 };
 
@@ -210,6 +212,10 @@ void Parser::open_section(const Where& w, int line) {
     case Sec::openai:
       c_.openai[name].name = name;
       break;
+    case Sec::realtime:
+      c_.realtime[name] = {};
+      c_.realtime[name].name = name;
+      break;
     case Sec::intent: {
       IntentDraft d;
       d.intent.name = name;
@@ -240,6 +246,8 @@ void Parser::set_option(const Where& w, const std::string& value) {
       return set_intent(intents_.back(), w, value);
     case Sec::openai:
       return set_openai(c_.openai[sec_name_.substr(7)], w, value);
+    case Sec::realtime:
+      return set_realtime(c_.realtime[sec_name_.substr(9)], w, value);
     case Sec::control:
       return set_control(c_.control, w, value);
     case Sec::ami:
@@ -306,7 +314,23 @@ void Parser::resolve_agents(const std::string& source) {
       if (d.first_line > 0 && d.first_key != "language") {
         Where{source, d.first_line, section, d.first_key}.fail("only applies to type = pipeline");
       }
-      d.s2s.agent = provider(Where{source, 0, section, "provider"}, d.provider);
+      if (a.name == "realtime" && d.provider.empty() && d.realtime.empty()) d.realtime = "openai";
+      if (!d.realtime.empty()) {
+        const Where x{source, 0, section, "realtime"};
+        if (!d.provider.empty()) x.fail("name either a provider or a realtime backend, not both");
+        if (d.realtime == "openai" && c_.realtime.count("openai") == 0) {
+          c_.realtime["openai"].name = "openai";  // the built-in defaults
+        }
+        if (c_.realtime.count(d.realtime) == 0) x.fail("no [realtime-" + d.realtime + "] section");
+        // In process: the contract's messages without gRPC, at the rate the service speaks.
+        d.s2s.agent = {};
+        d.s2s.agent.name = d.realtime;
+        d.s2s.agent.backend = "realtime:" + d.realtime;
+        if (d.s2s.input_rate_hz == 16000) d.s2s.input_rate_hz = 24000;
+        if (d.s2s.output_rate_hz == 16000) d.s2s.output_rate_hz = 24000;
+      } else {
+        d.s2s.agent = provider(Where{source, 0, section, "provider"}, d.provider);
+      }
       c_.speech_agents[a.name] = d.s2s;
       continue;
     }
@@ -371,6 +395,16 @@ void Parser::finish(const std::string& source) {
     }
   }
   resolve_agents(source);
+  // The realtime backends that agents in use talk to need their key now.
+  std::vector<std::string> used;
+  for (const auto& l : c_.listeners) used.push_back(l.agent);
+  for (const auto& r : c_.routes) used.push_back(r.agent);
+  for (const auto& a : used) {
+    const auto it = c_.speech_agents.find(a);
+    if (it == c_.speech_agents.end() || it->second.agent.backend.empty()) continue;
+    auto& o = c_.realtime.at(it->second.agent.name);
+    finish_realtime(o, Where{source, 0, "realtime-" + o.name, "api_key"});
+  }
   validate(c_);
 }
 
@@ -395,7 +429,7 @@ void validate(const Config& c) {
     if (c.find_agent(l.agent) == nullptr) {
       Where x{c.source, 0, "listener-" + l.name, "agent"};
       x.fail("no agent named '" + l.agent + "' (define [agent-" + l.agent +
-             "] or use receptionist / echo / playback)");
+             "] or use receptionist / echo / playback / realtime)");
     }
   }
   for (const auto& r : c.routes) {
@@ -453,7 +487,7 @@ Config parse_config(const std::string& text, const std::string& source) {
   // Built in: the echo and playback agents, the in-process providers, and the receptionist
   // (an agent on those providers and its rule set), which lives as data beside the rules
   // dialogue (src/dialogue_rules/receptionist.conf).
-  c.agents = {builtin_agent("echo"), builtin_agent("playback")};
+  c.agents = {builtin_agent("echo"), builtin_agent("playback"), builtin_agent("realtime")};
   c.providers.push_back(
       {"builtin", kBuiltinAddress, false, "", std::chrono::milliseconds(0), {}, "", ""});
   Parser p(c);

@@ -3,6 +3,7 @@
 //   general.cpp    [general], [listener-NAME], [recording], [webhook]
 //   agents.cpp     [agent-NAME] (echo, playback, pipeline, s2s), [route-NAME]
 //   providers.cpp  [provider-NAME], [openai-NAME]
+//   realtime.cpp   [realtime-NAME]
 //   rules.cpp      [rules-NAME], [intent-NAME]
 //   control.cpp    [control], [ami], [ari]
 // config.cpp reads the file line by line, hands each option to its section and resolves what
@@ -94,7 +95,8 @@ struct PipelineDraft {
   pipeline::PipelineSpec spec;
   pipeline::SpeechAgentSpec s2s;
   std::string asr, llm, tts, provider;
-  std::string rules;  // rule set for the built-in rules dialogue (sent as vb-rules metadata)
+  std::string realtime;  // [realtime-NAME] an s2s agent talks to in process
+  std::string rules;     // rule set for the built-in rules dialogue (sent as vb-rules metadata)
   int rules_line = 0;
   std::string openai;  // [openai-NAME] for the built-in dialogue (sent as vb-openai metadata)
   int openai_line = 0;
@@ -106,12 +108,17 @@ struct PipelineDraft {
 /// An option of an [agent-NAME] section: the agent's own, or its pipeline's (`d`).
 void set_agent(agent::AgentSpec& a, PipelineDraft& d, const Where& w, const std::string& v);
 void set_route(RouteConfig& r, const Where& w, const std::string& v);
-/// The built-in agents that need no section: echo and playback.
+/// The built-in agents that need no section: echo, playback and realtime (OpenAI Realtime).
 agent::AgentSpec builtin_agent(const std::string& name);
 
 // providers.cpp
 void set_provider(providers::ProviderTarget& p, const Where& w, const std::string& v);
 void set_openai(llm_openai::OpenAiOptions& o, const Where& w, const std::string& v);
+
+// realtime.cpp
+void set_realtime(realtime_openai::RealtimeOptions& o, const Where& w, const std::string& v);
+/// A [realtime-NAME] that an agent in use names: its key from the environment if not given.
+void finish_realtime(realtime_openai::RealtimeOptions& o, const Where& w);
 
 // rules.cpp
 /// An [intent-NAME] section; it joins its rule set once its text is read (sections may come in

@@ -32,6 +32,9 @@ std::vector<ProviderProbe> ProviderHealth::probe(std::chrono::milliseconds timeo
       used = {{"voxbridge.agent.v1.Agent", &sp->second.agent}};
     }
     for (const auto& [service, t] : used) {
+      // In-process backends (OpenAI Realtime) have no gRPC health service; their sessions
+      // report failures per call.
+      if (!t->backend.empty()) continue;
       const std::string key = t->name + "/" + service;
       if (std::find(done.begin(), done.end(), key) != done.end()) continue;
       done.push_back(key);

@@ -3,6 +3,8 @@
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/net/error_text.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
+#include "voxbridge/providers/routed_clients.hpp"
+#include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/server/routing.hpp"
 
 #include <spdlog/spdlog.h>
@@ -33,6 +35,25 @@ const char* rejection_name(Rejection r) {
       return "peer_limit";
   }
   return "?";
+}
+
+void Server::start_backends() {
+  // One in-process backend per [realtime-NAME] that an agent in use talks to; the agents reach
+  // it through clients_ like a gRPC provider, without a gRPC hop.
+  std::map<std::string, std::shared_ptr<providers::ProviderClients>> backends;
+  for (const auto& a : agents_in_use(cfg_)) {
+    const auto it = cfg_.speech_agents.find(a);
+    if (it == cfg_.speech_agents.end()) continue;
+    const auto& t = it->second.agent;
+    if (t.backend.empty() || backends.count(t.backend) != 0) continue;
+    auto b = std::make_shared<realtime_openai::RealtimeBackend>(cfg_.realtime.at(t.name),
+                                                                cfg_.general.resampler_quality);
+    spdlog::info("OpenAI Realtime backend {}: {} model {}", t.name, b->options().url,
+                 b->options().model);
+    realtime_.push_back(b);
+    backends[t.backend] = std::move(b);
+  }
+  if (!backends.empty()) clients_ = providers::routed_clients(clients_, std::move(backends));
 }
 
 std::uint64_t Totals::rejected_total() const {
@@ -70,6 +91,7 @@ Server::Server(const config::Config& cfg)
     spdlog::info("built-in providers (PocketSphinx, rules, Flite{}) on {} (this user only)",
                  cfg_.openai.empty() ? "" : ", OpenAI-compatible", builtin_->address());
   }
+  start_backends();
   if (cfg_.recording.enabled) {
     recording::RecorderOptions ro;
     ro.directory = cfg_.recording.directory;

@@ -23,6 +23,7 @@
 #include "voxbridge/llm_openai/options.hpp"
 #include "voxbridge/pipeline/spec.hpp"
 #include "voxbridge/providers/target.hpp"
+#include "voxbridge/realtime_openai/options.hpp"
 #include "voxbridge/session/options.hpp"
 #include "voxbridge/webhooks/options.hpp"
 
@@ -143,6 +144,9 @@ struct Config {
   std::map<std::string, dialogue_rules::RuleSet> rules;
   /// OpenAI-compatible models ([openai-NAME]) that built-in agents may use (`openai = NAME`).
   std::map<std::string, llm_openai::OpenAiOptions> openai;
+  /// OpenAI Realtime backends ([realtime-NAME]) for s2s agents (`realtime = NAME`); the
+  /// built-in agent `realtime` uses `openai` (defaults, the key from OPENAI_API_KEY).
+  std::map<std::string, realtime_openai::RealtimeOptions> realtime;
   /// [control], [ami], [ari]: the control path to Asterisk (none by default).
   control::ControlConfig control;
   /// [route-NAME] sections, in file order.

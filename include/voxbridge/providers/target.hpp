@@ -23,6 +23,9 @@ struct ProviderTarget {
   /// neither.
   std::string cert_file;
   std::string key_file;
+  /// An in-process backend that serves this target instead of gRPC ("realtime:NAME"); empty =
+  /// a gRPC provider at `address`.
+  std::string backend{};
 
   bool operator==(const ProviderTarget&) const = default;
 };

@@ -30,6 +30,10 @@
 #include "voxbridge/server/provider_health.hpp"
 #include "voxbridge/session/call_session.hpp"
 
+namespace voxbridge::realtime_openai {
+class RealtimeBackend;
+}  // namespace voxbridge::realtime_openai
+
 namespace voxbridge::provider_host {
 class BuiltinProviders;
 }
@@ -129,6 +133,8 @@ class Server {
   /// built-in providers' address).
   std::vector<std::shared_ptr<const session::SessionConfig>> build_sessions(config::Config& cfg);
   std::shared_ptr<const Snapshot> live() const;
+  /// Starts the in-process backends the agents in use need and routes clients_ to them.
+  void start_backends();
 
   /// One io thread's counters: a set per listener (written by that thread only).
   struct ThreadCounters {
@@ -142,8 +148,10 @@ class Server {
   config::Config cfg_;
   std::unique_ptr<provider_host::BuiltinProviders> builtin_;  // if an agent uses them
   std::shared_ptr<providers::ChannelPool> channels_ = std::make_shared<providers::ChannelPool>();
-  /// The agents' provider clients, over channels_.
+  /// The agents' provider clients: over channels_, or to an in-process backend.
   std::shared_ptr<providers::ProviderClients> clients_ = providers::grpc_clients(channels_);
+  /// The OpenAI Realtime backends in use (also in clients_), for their counters.
+  std::vector<std::shared_ptr<realtime_openai::RealtimeBackend>> realtime_;
   std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
   std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
   // Calls admitted and each listener's per-peer table. Sessions hold its tickets, and those

@@ -331,7 +331,7 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
             "or none");
   EXPECT_EQ(error_of("[listener-a]\nagent = nobody\n"),
             "voxbridge.conf: [listener-a] agent: no agent named 'nobody' (define [agent-nobody] "
-            "or use receptionist / echo / playback)");
+            "or use receptionist / echo / playback / realtime)");
   EXPECT_EQ(
       error_of("[general]\nplayout_low_watermark_ms = 900\nplayout_high_watermark_ms = 500\n"),
       "voxbridge.conf: [general] playout_*_ms: need playout_low_watermark_ms <= "
@@ -354,6 +354,74 @@ TEST(CommandLine, FlagsOverrideTheFile) {
   EXPECT_EQ(c.general.log_level, "debug");
 }
 
+TEST(Config, ARealtimeSectionConfiguresAnInProcessSpeechAgent) {
+  ::setenv("VB_TEST_REALTIME_KEY", "sk-test-123", 1);
+  const Config c = parse_config(
+      "[realtime-sales]\n"
+      "api_key = ${VB_TEST_REALTIME_KEY}\n"
+      "model = gpt-realtime-mini\n"
+      "voice = cedar\n"
+      "turn_detection = semantic_vad\n"
+      "vad_eagerness = low\n"
+      "instructions = You answer for Acme. The caller is {caller_number}.\n"
+      "max_sessions = 20\n"
+      "max_call_s = 600\n"
+      "append_ms = 60\n"
+      "[agent-bot]\ntype = s2s\nrealtime = sales\n"
+      "[listener-main]\nagent = bot\n",
+      "voxbridge.conf");
+  const auto& o = c.realtime.at("sales");
+  EXPECT_EQ(o.name, "sales");
+  EXPECT_EQ(o.api_key, "sk-test-123");
+  EXPECT_EQ(o.model, "gpt-realtime-mini");
+  EXPECT_EQ(o.voice, "cedar");
+  EXPECT_EQ(o.turn_detection, "semantic_vad");
+  EXPECT_EQ(o.vad_eagerness, "low");
+  EXPECT_EQ(o.max_sessions, 20u);
+  EXPECT_EQ(o.max_call_duration, 600s);
+  EXPECT_EQ(o.append_ms, 60);
+  EXPECT_EQ(o.url, "wss://api.openai.com/v1/realtime");
+  const auto& s = c.speech_agents.at("bot");
+  EXPECT_EQ(s.agent.backend, "realtime:sales");
+  EXPECT_EQ(s.agent.name, "sales");
+  EXPECT_EQ(s.agent.address, "");
+  EXPECT_EQ(s.input_rate_hz, 24000);  // the service's PCM rate, not resampled twice
+  EXPECT_EQ(s.output_rate_hz, 24000);
+  ::unsetenv("VB_TEST_REALTIME_KEY");
+}
+
+TEST(Config, RealtimeKeysComeFromTheEnvironmentOrASecretFileOnly) {
+  EXPECT_EQ(error_of("[realtime-x]\napi_key = sk-live-abc\n"),
+            "voxbridge.conf:2: [realtime-x] api_key: give the key as ${NAME} (environment) or "
+            "${file:PATH}, not in the file");
+  EXPECT_EQ(error_of("[realtime-x]\nturn_detection = maybe\n"),
+            "voxbridge.conf:2: [realtime-x] turn_detection: 'maybe' is not one of server_vad, "
+            "semantic_vad, none");
+  EXPECT_EQ(error_of("[realtime-x]\nurl = https://api.openai.com/v1/realtime\n"),
+            "voxbridge.conf:2: [realtime-x] url: 'https://api.openai.com/v1/realtime' is not a "
+            "wss:// (or ws://) URL");
+  EXPECT_EQ(error_of("[agent-bot]\ntype = s2s\nrealtime = nope\n"),
+            "voxbridge.conf: [agent-bot] realtime: no [realtime-nope] section");
+  // The built-in `realtime` agent needs OPENAI_API_KEY once it is used, and only then.
+  const char* saved = std::getenv("OPENAI_API_KEY");
+  const std::string keep = saved != nullptr ? saved : "";
+  ::unsetenv("OPENAI_API_KEY");
+  EXPECT_EQ(error_of(""), "");
+  EXPECT_EQ(error_of("[listener-main]\nagent = realtime\n"),
+            "voxbridge.conf: [realtime-openai] api_key: no API key: set OPENAI_API_KEY or "
+            "api_key = ${NAME} in [realtime-openai]");
+  ::setenv("OPENAI_API_KEY", "sk-env", 1);
+  const Config c = parse_config("[listener-main]\nagent = realtime\n", "voxbridge.conf");
+  EXPECT_EQ(c.realtime.at("openai").api_key, "sk-env");
+  EXPECT_EQ(c.realtime.at("openai").model, "gpt-realtime");
+  EXPECT_EQ(c.speech_agents.at("realtime").agent.backend, "realtime:openai");
+  if (saved != nullptr) {
+    ::setenv("OPENAI_API_KEY", keep.c_str(), 1);
+  } else {
+    ::unsetenv("OPENAI_API_KEY");
+  }
+}
+
 TEST(CommandLine, RejectsBadFlagsClearly) {
   auto err = [](std::vector<const char*> args) {
     args.insert(args.begin(), "voxbridge");
@@ -369,9 +437,9 @@ TEST(CommandLine, RejectsBadFlagsClearly) {
   EXPECT_EQ(err({"--listen"}), "--listen: missing value");
   EXPECT_EQ(err({"--listen", "5001"}),
             "command line: --listen: '5001' is not HOST:PORT (an IP address)");
-  EXPECT_EQ(
-      err({"--agent", "nobody"}),
-      "command line: --agent: no agent named 'nobody' (built-in: receptionist, echo, playback)");
+  EXPECT_EQ(err({"--agent", "nobody"}),
+            "command line: --agent: no agent named 'nobody' (built-in: receptionist, echo, "
+            "playback, realtime)");
   EXPECT_EQ(err({"--threads", "-1"}), "command line: --threads: '-1' is out of range 0..256");
   EXPECT_EQ(err({"--realtime-priority", "100"}),
             "command line: --realtime-priority: '100' is out of range 0..99");
@@ -680,11 +748,12 @@ TEST(Config, TheBuiltInReceptionistKeepsItsMenuGreetingAndProviders) {
   EXPECT_EQ(p.phrase_hints, (std::vector<std::string>{"sales", "sale", "buy", "pricing", "support",
                                                       "technical", "problem", "broken", "time",
                                                       "clock", "goodbye", "bye", "no thanks"}));
-  // Agents in the order they always had.
-  ASSERT_EQ(c.agents.size(), 3u);
+  // Agents in the order they always had, OpenAI Realtime's built-in agent after playback.
+  ASSERT_EQ(c.agents.size(), 4u);
   EXPECT_EQ(c.agents[0].name, "echo");
   EXPECT_EQ(c.agents[1].name, "playback");
-  EXPECT_EQ(c.agents[2].name, "receptionist");
+  EXPECT_EQ(c.agents[2].name, "realtime");
+  EXPECT_EQ(c.agents[3].name, "receptionist");
 }
 
 TEST(Config, TheReceptionistsDataFileLoadsAsAConfigurationFile) {
