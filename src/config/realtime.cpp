@@ -109,3 +109,20 @@ void finish_realtime(RealtimeOptions& o, const Where& w) {
 }
 
 }  // namespace voxbridge::config::detail
+
+namespace voxbridge::config {
+
+realtime_openai::RealtimeOptions realtime_backend(const Config& c, const std::string& name) {
+  realtime_openai::RealtimeOptions o;
+  o.name = name;
+  const auto it = c.realtime.find(name);
+  if (it != c.realtime.end()) {
+    o = it->second;
+  } else if (name != "openai") {
+    throw ConfigError(c.source + ": no [realtime-" + name + "] section");
+  }
+  detail::finish_realtime(o, detail::Where{c.source, 0, "realtime-" + name, "api_key"});
+  return o;
+}
+
+}  // namespace voxbridge::config

@@ -55,6 +55,10 @@ BuiltinProviders::BuiltinProviders(BuiltinOptions o) {
     llm_ = std::make_unique<DialogueRouter>(std::move(o.rules), std::move(o.openai));
     b.RegisterService(llm_.get());
   }
+  if (o.agent_backend) {
+    agent_ = std::make_unique<AgentBridge>(std::move(o.agent_backend), o.agent_target);
+    b.RegisterService(agent_.get());
+  }
   int port = 0;  // last, so that nothing else can throw once the directory exists
   if (o.listen.empty()) {
     private_dir_ = make_private_dir();

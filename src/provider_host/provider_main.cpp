@@ -2,7 +2,7 @@
 // voxbridge (or anything speaking the contract) over the network like any other provider.
 //
 //   voxbridge-provider [--listen HOST:PORT] [--config voxbridge.conf] [--only asr,llm,tts]
-//                      [--asr-decoders N] [--tts-cache-mb N]
+//                      [--asr-decoders N] [--tts-cache-mb N] [--realtime NAME]
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -15,6 +15,7 @@
 
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
+#include "voxbridge/realtime_openai/backend.hpp"
 
 namespace {
 
@@ -27,6 +28,9 @@ constexpr const char* kUsage =
     "  --asr-decoders N     speech decoders, utterances recognized at once (default 2)\n"
     "  --tts-cache-mb N     audio of recent texts the TTS keeps, MiB (default: the config's\n"
     "                       builtin_tts_cache_mb, 16; 0 = none)\n"
+    "  --realtime NAME      serve the config's [realtime-NAME] OpenAI Realtime backend as\n"
+    "                       voxbridge.agent.v1.Agent (`openai`: the built-in defaults with\n"
+    "                       OPENAI_API_KEY); alone, it serves only that\n"
     "  --help\n"
     "Services: voxbridge.asr.v1.Recognizer (PocketSphinx), voxbridge.llm.v1.Dialogue (rules),\n"
     "voxbridge.tts.v1.Synthesizer (Flite), and grpc.health.v1.Health.\n";
@@ -39,6 +43,8 @@ int main(int argc, char** argv) {
   o.listen = "127.0.0.1:50061";
   std::string config_file;
   std::optional<std::size_t> cache_mb;
+  std::string realtime;
+  bool only = false;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -69,6 +75,9 @@ int main(int argc, char** argv) {
         o.llm = v.find("llm") != std::string::npos;
         o.tts = v.find("tts") != std::string::npos;
         if (!o.asr && !o.llm && !o.tts) throw std::runtime_error("--only: name asr, llm or tts");
+        only = true;
+      } else if (a == "--realtime") {
+        realtime = need();
       } else if (a == "--asr-decoders") {
         o.sphinx.decoders = count(1, 256);
       } else if (a == "--tts-cache-mb") {
@@ -82,6 +91,14 @@ int main(int argc, char** argv) {
     o.rules = cfg.rules;
     o.openai = cfg.openai;
     o.tts_cache_bytes = cache_mb.value_or(cfg.general.builtin_tts_cache_mb) << 20;
+    if (!realtime.empty()) {
+      // The same backend a voxbridge runs in process, with its key resolved the same way.
+      o.agent_backend = std::make_shared<realtime_openai::RealtimeBackend>(
+          config::realtime_backend(cfg, realtime), cfg.general.resampler_quality);
+      o.agent_target.name = realtime;
+      o.agent_target.backend = "realtime:" + realtime;
+      if (!only) o.asr = o.llm = o.tts = false;
+    }
   } catch (const std::exception& e) {
     std::cerr << "voxbridge-provider: " << e.what() << "\n";
     return 2;

@@ -158,6 +158,11 @@ struct Config {
   const agent::AgentSpec* find_agent(const std::string& name) const;
 };
 
+/// The [realtime-NAME] backend's options with its key resolved (api_key, else OPENAI_API_KEY or
+/// AZURE_OPENAI_API_KEY); `openai` without a section is the built-in defaults. Throws
+/// ConfigError naming what is missing.
+realtime_openai::RealtimeOptions realtime_backend(const Config& c, const std::string& name);
+
 /// The address of the built-in providers (offline ASR, rules dialogue, TTS), served in process.
 inline constexpr const char* kBuiltinAddress = "builtin";
 

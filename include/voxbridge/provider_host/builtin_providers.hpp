@@ -17,6 +17,7 @@
 #include "voxbridge/asr_sphinx/sphinx_asr.hpp"
 #include "voxbridge/dialogue_rules/rules.hpp"
 #include "voxbridge/llm_openai/openai.hpp"
+#include "voxbridge/provider_host/agent_bridge.hpp"
 #include "voxbridge/tts_flite/flite_tts.hpp"
 
 namespace voxbridge::provider_host {
@@ -30,6 +31,9 @@ struct BuiltinOptions {
   std::map<std::string, dialogue_rules::RuleSet> rules;
   /// OpenAI-compatible models by [openai-NAME]; a turn names one in the vb-openai metadata.
   std::map<std::string, llm_openai::OpenAiOptions> openai;
+  /// An in-process speech-to-speech backend served as voxbridge.agent.v1.Agent (null = none).
+  std::shared_ptr<providers::ProviderClients> agent_backend;
+  providers::ProviderTarget agent_target;
 };
 
 /// The built-in Dialogue service: a turn whose metadata names an OpenAI-compatible model
@@ -71,6 +75,7 @@ class BuiltinProviders {
   std::unique_ptr<asr_sphinx::DecoderPool> decoders_;
   std::unique_ptr<asr_sphinx::SphinxRecognizer> asr_;
   std::unique_ptr<DialogueRouter> llm_;
+  std::unique_ptr<AgentBridge> agent_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::string private_dir_;  // of the private socket; removed by the destructor
