@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <set>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -420,6 +421,29 @@ TEST(Config, RealtimeKeysComeFromTheEnvironmentOrASecretFileOnly) {
   } else {
     ::unsetenv("OPENAI_API_KEY");
   }
+}
+
+TEST(Config, EveryExampleConfigurationLoads) {
+  // etc/examples/*.conf are what README's "Connect an AI service" points at: none may rot.
+  ::setenv("OPENAI_API_KEY", "sk-example", 1);
+  ::setenv("AZURE_OPENAI_API_KEY", "azure-example", 1);
+  std::size_t n = 0;
+  for (const auto& f : std::filesystem::directory_iterator(VB_EXAMPLES_DIR)) {
+    if (f.path().extension() != ".conf") continue;
+    ++n;
+    SCOPED_TRACE(f.path().string());
+    EXPECT_NO_THROW(load_config_file(f.path().string()));
+  }
+  EXPECT_GE(n, 2u);
+  const Config azure =
+      load_config_file(std::string(VB_EXAMPLES_DIR) + "/azure-openai-realtime.conf");
+  EXPECT_TRUE(azure.realtime.at("azure").azure);
+  EXPECT_EQ(azure.realtime.at("azure").api_key, "azure-example");
+  const Config openai = load_config_file(std::string(VB_EXAMPLES_DIR) + "/openai-realtime.conf");
+  EXPECT_EQ(openai.realtime.at("openai").api_key, "sk-example");
+  EXPECT_EQ(openai.speech_agents.at("front-desk").agent.backend, "realtime:openai");
+  ::unsetenv("OPENAI_API_KEY");
+  ::unsetenv("AZURE_OPENAI_API_KEY");
 }
 
 TEST(CommandLine, RejectsBadFlagsClearly) {
