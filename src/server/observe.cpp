@@ -10,6 +10,7 @@
 
 #include "voxbridge/events/call_event.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
+#include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/server/server.hpp"
 
 namespace voxbridge::server {
@@ -297,6 +298,35 @@ std::string Server::metrics_text() const {
     w.sample("voxbridge_builtin_tts_cache_hits_total", static_cast<double>(t.cache_hits));
     w.family("voxbridge_builtin_tts_cache_bytes", "gauge", "Audio held in that cache.");
     w.sample("voxbridge_builtin_tts_cache_bytes", static_cast<double>(t.cached_bytes));
+  }
+  if (!realtime_.empty()) {
+    w.family("voxbridge_realtime_sessions", "gauge",
+             "OpenAI Realtime sessions open now, by backend ([realtime-NAME]).");
+    for (const auto& b : realtime_) {
+      w.sample("voxbridge_realtime_sessions", {{"backend", b->options().name}},
+               static_cast<double>(b->sessions()));
+    }
+    w.family("voxbridge_realtime_sessions_total", "counter",
+             "OpenAI Realtime sessions by outcome: opened, refused (max_sessions), failed (the "
+             "call got the fallback), reconnected (a broken socket reopened once).");
+    for (const auto& b : realtime_) {
+      const auto& c = b->counters();
+      const std::string& n = b->options().name;
+      w.sample("voxbridge_realtime_sessions_total", {{"backend", n}, {"outcome", "opened"}},
+               static_cast<double>(c.sessions_opened.load()));
+      w.sample("voxbridge_realtime_sessions_total", {{"backend", n}, {"outcome", "refused"}},
+               static_cast<double>(c.sessions_refused.load()));
+      w.sample("voxbridge_realtime_sessions_total", {{"backend", n}, {"outcome", "failed"}},
+               static_cast<double>(c.sessions_failed.load()));
+      w.sample("voxbridge_realtime_sessions_total", {{"backend", n}, {"outcome", "reconnected"}},
+               static_cast<double>(c.reconnects.load()));
+    }
+    w.family("voxbridge_realtime_service_errors_total", "counter",
+             "error events from the service that the session survived.");
+    for (const auto& b : realtime_) {
+      w.sample("voxbridge_realtime_service_errors_total", {{"backend", b->options().name}},
+               static_cast<double>(b->counters().service_errors.load()));
+    }
   }
   if (recorder_) {
     const auto& r = recorder_->stats();
