@@ -1,4 +1,5 @@
 #include "voxbridge/control/ari_client.hpp"
+#include "voxbridge/base64/base64.hpp"
 #include "voxbridge/net/error_text.hpp"
 #include "voxbridge/net/reconnector.hpp"
 #include "voxbridge/net/tls_client.hpp"
@@ -56,31 +57,6 @@ std::string url_encode(std::string_view s) {
 
 namespace {
 
-std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(kAlphabet[(v >> 6) & 63]);
-    out.push_back(kAlphabet[v & 63]);
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
 /// The ARI base URL ("http[s]://host[:port]"; a path in it is ignored: requests go to /ari/...).
 net::HttpUrl parse_url(const std::string& url) {
   try {
@@ -117,7 +93,7 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl>, net::Rec
       : exec(std::move(ex)),
         opts(std::move(o)),
         where(parse_url(opts.url)),
-        auth("Basic " + base64(opts.username + ":" + opts.password)),
+        auth("Basic " + base64::encode(opts.username + ":" + opts.password)),
         rest_wake(exec),
         reconnect(exec, "ARI", net::Backoff(opts.reconnect_min, opts.reconnect_max)) {
     rest_wake.expires_at(asio::steady_timer::time_point::max());

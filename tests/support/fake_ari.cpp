@@ -12,7 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
@@ -31,6 +30,7 @@
 
 #include "support/test_tls.hpp"
 #include "voxbridge/audiosocket/protocol.hpp"
+#include "voxbridge/base64/base64.hpp"
 
 namespace voxbridge::testing {
 
@@ -156,10 +156,7 @@ struct FakeAri::Impl {
       tls_ctx->use_private_key(asio::buffer(key), asio::ssl::context::pem);
       certificate = cert;
     }
-    const std::string plain = user + ":" + password;
-    std::string b64(beast::detail::base64::encoded_size(plain.size()), '\0');
-    b64.resize(beast::detail::base64::encode(b64.data(), plain.data(), plain.size()));
-    auth = "Basic " + b64;
+    auth = "Basic " + voxbridge::base64::encode(user + ":" + password);
   }
 
   std::unique_ptr<asio::ssl::context> tls_ctx;  // null = plain HTTP; outlives the streams
