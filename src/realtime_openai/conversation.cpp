@@ -218,16 +218,22 @@ void Conversation::caller_audio(std::string_view bytes) {
 }
 
 void Conversation::flush_input() {
-  if (in_.pending.empty()) return;
+  // Whole batches of append_ms each (the rest waits for the next frame), so every append is
+  // the same size and the service's VAD sees evenly spaced audio.
   static constexpr std::string_view kHead = R"({"type":"input_audio_buffer.append","audio":")";
-  in_.message.clear();
-  in_.message.reserve(kHead.size() + base64::encoded_size(in_.pending.size()) + 2);
-  in_.message.append(kHead);
-  base64::encode(in_.pending, in_.message);
-  in_.message.append("\"}");
-  in_audio_bytes_ += in_.pending.size();
-  in_.pending.clear();
-  sink_.send(std::move(in_.message));
+  std::size_t at = 0;
+  while (in_.pending.size() - at >= in_.batch_bytes) {
+    const std::string_view batch(in_.pending.data() + at, in_.batch_bytes);
+    in_.message.clear();
+    in_.message.reserve(kHead.size() + base64::encoded_size(batch.size()) + 2);
+    in_.message.append(kHead);
+    base64::encode(batch, in_.message);
+    in_.message.append("\"}");
+    in_audio_bytes_ += batch.size();
+    at += batch.size();
+    sink_.send(std::move(in_.message));
+  }
+  in_.pending.erase(0, at);
 }
 
 void Conversation::call_event(const agent::v1::CallEvent& event) {

@@ -115,7 +115,8 @@ TEST(RealtimeConversation, AskForPcmAt24kHzOnALinearLegAndSemanticVadWhenConfigu
   });
   r.conv->opened();
   ASSERT_EQ(r.types(), (std::vector<std::string>{"session.update"}));
-  const auto& s = r.event(0).at("session").as_object();
+  const auto e = r.event(0);
+  const auto& s = e.at("session").as_object();
   EXPECT_EQ(s.at("audio").at("input").at("format"),
             (json::object{{"type", "audio/pcm"}, {"rate", 24000}}));
   EXPECT_EQ(s.at("audio").at("output").at("format"),
