@@ -48,7 +48,11 @@ std::string url_encode(const std::string& s) {
 }  // namespace
 
 std::string session_url(const RealtimeOptions& o) {
-  if (o.azure) {
+  // Azure's GA endpoint (/openai/v1/realtime) names the deployment as `model`, like OpenAI;
+  // its preview endpoint (/openai/realtime) wants api-version and deployment.
+  const bool azure_ga =
+      o.url.size() >= 19 && o.url.compare(o.url.size() - 19, 19, "/openai/v1/realtime") == 0;
+  if (o.azure && !azure_ga) {
     return o.url + "?api-version=" + url_encode(o.api_version) +
            "&deployment=" + url_encode(o.model);
   }

@@ -73,8 +73,8 @@ class RealtimeBackend final : public providers::ProviderClients {
   std::shared_ptr<Shared> shared_;
 };
 
-/// The WebSocket URL for `o`: OpenAI's `URL?model=MODEL`, or Azure's
-/// `URL?api-version=VERSION&deployment=MODEL`.
+/// The WebSocket URL for `o`: `URL?model=MODEL` (OpenAI, and Azure's GA path
+/// .../openai/v1/realtime), or for Azure's preview path `URL?api-version=VERSION&deployment=MODEL`.
 std::string session_url(const RealtimeOptions& o);
 
 }  // namespace voxbridge::realtime_openai

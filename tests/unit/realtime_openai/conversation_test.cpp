@@ -12,6 +12,7 @@
 
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/base64/base64.hpp"
+#include "voxbridge/realtime_openai/backend.hpp"
 
 namespace voxbridge::realtime_openai {
 namespace {
@@ -412,6 +413,19 @@ TEST(RealtimeConversation, ACapHasTheModelSayGoodbyeThenHangsUp) {
   r.server(R"({"type":"response.done","response":{"status":"completed"}})");
   ASSERT_TRUE(r.got.back().has_action());
   EXPECT_EQ(r.got.back().action().hangup().reason(), "call duration cap reached");
+}
+
+TEST(RealtimeBackend, SessionUrlsForOpenAiAndBothAzureEndpoints) {
+  RealtimeOptions o;
+  EXPECT_EQ(session_url(o), "wss://api.openai.com/v1/realtime?model=gpt-realtime");
+  o.azure = true;
+  o.url = "wss://acme.openai.azure.com/openai/v1/realtime";
+  o.model = "my deployment";
+  EXPECT_EQ(session_url(o), "wss://acme.openai.azure.com/openai/v1/realtime?model=my%20deployment");
+  o.url = "wss://acme.openai.azure.com/openai/realtime";
+  EXPECT_EQ(session_url(o),
+            "wss://acme.openai.azure.com/openai/realtime?api-version=2025-04-01-preview"
+            "&deployment=my%20deployment");
 }
 
 }  // namespace

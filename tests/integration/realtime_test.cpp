@@ -1,0 +1,304 @@
+// OpenAI Realtime through real calls: a voxbridge server with an s2s agent on the in-process
+// Realtime backend, a simulated Asterisk placing AudioSocket calls, and the mock of the
+// Realtime wire protocol (tests/support/mock_realtime.hpp, written from OpenAI's reference)
+// recording every client event voxbridge sends.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "support/mock_realtime.hpp"
+#include "support/running_server.hpp"
+#include "support/test_audio.hpp"
+#include "voxbridge/audio/g711.hpp"
+#include "voxbridge/config/config.hpp"
+#include "voxbridge/realtime_openai/backend.hpp"
+#include "voxbridge/sim/sim_call.hpp"
+
+namespace voxbridge {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+using testing::MockRealtime;
+
+/// The mock's URL without the query (voxbridge adds ?model=).
+std::string base_url(const MockRealtime& m) {
+  const std::string u = m.url();
+  return u.substr(0, u.find('?'));
+}
+
+config::Config realtime_config(const MockRealtime& m, const std::string& extra = "",
+                               const std::string& listener_extra = "") {
+  ::setenv("VB_TEST_RT_KEY", "sk-mock-0123456789", 1);
+  const std::string text = "[listener-main]\nbind = 127.0.0.1:0\nagent = bot\n" + listener_extra +
+                           "[agent-bot]\ntype = s2s\nrealtime = mock\n"
+                           "[realtime-mock]\nurl = " +
+                           base_url(m) + "\napi_key = ${VB_TEST_RT_KEY}\n" + extra;
+  return config::parse_config(text, "realtime_test.conf");
+}
+
+sim::CallPlan plan(unsigned short port, const std::string& codec, double seconds) {
+  sim::CallPlan p;
+  p.port = port;
+  p.format = *sim::LegFormat::parse(codec);
+  p.audio = testing::silence(p.format.rate_hz(), seconds);
+  p.max_duration = 20s;
+  return p;
+}
+
+/// Milliseconds of the received audio whose 20 ms blocks carry the tone (RMS over 1000).
+double tone_ms(const sim::CallResult& r) {
+  const int rate = r.reply_rate_hz();
+  const std::size_t block = static_cast<std::size_t>(rate / 50);
+  double ms = 0;
+  for (std::size_t i = 0; i + block <= r.received.size(); i += block) {
+    double e = 0;
+    for (std::size_t k = i; k < i + block; ++k) e += double(r.received[k]) * r.received[k];
+    if (std::sqrt(e / double(block)) > 1000) ms += 20;
+  }
+  return ms;
+}
+
+std::vector<json::object> events_of(const MockRealtime& m, std::size_t conn,
+                                    const std::string& type) {
+  std::vector<json::object> out;
+  for (const auto& e : m.received(conn)) {
+    if (e.type == type && e.json.is_object()) out.push_back(e.json.as_object());
+  }
+  return out;
+}
+
+TEST(Realtime, ACallOnAWidebandLegTalksPcmAt24kHzAndHearsTheGreeting) {
+  MockRealtime mock;
+  mock.set_default_script(MockRealtime::Script::speech("Hello, Example Plumbing.", 1000));
+  testing::RunningServer s(realtime_config(mock));
+  const auto r = sim::place_call(plan(s.port, "slin16", 2.5));
+  ASSERT_TRUE(r.connected) << r.error;
+  ASSERT_GE(mock.connection_count(), 1u);
+  const auto types = mock.types(0);
+  ASSERT_GE(types.size(), 2u);
+  EXPECT_EQ(types[0], "session.update");
+  EXPECT_EQ(types[1], "response.create");
+  const auto session = mock.session(0);
+  EXPECT_EQ(session.at("audio").at("input").at("format"),
+            (json::object{{"type", "audio/pcm"}, {"rate", 24000}}));
+  EXPECT_EQ(session.at("audio").at("output").at("format"),
+            (json::object{{"type", "audio/pcm"}, {"rate", 24000}}));
+  // The greeting's second of tone reached the caller (a frame either way for the edges).
+  EXPECT_NEAR(tone_ms(r), 1000, 40);
+  // Caller audio went out in appends of 40 ms at 24 kHz (1920 bytes each).
+  const auto appends = events_of(mock, 0, "input_audio_buffer.append");
+  ASSERT_GE(appends.size(), 40u);  // 2.5 s of audio, less the connect time
+  EXPECT_EQ(mock.appended_bytes(0), appends.size() * 1920);
+}
+
+TEST(Realtime, ACallerOnAMuLawLegIsHeardInItsOwnBytes) {
+  MockRealtime mock;
+  mock.set_default_script(MockRealtime::Script::speech("Hi.", 400));
+  testing::RunningServer s(realtime_config(mock, "", "codec = ulaw\n"));
+  sim::CallPlan p = plan(s.port, "ulaw", 2.0);
+  p.audio = testing::voice(8000, 2.0, 6000);
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  const auto session = mock.session(0);
+  EXPECT_EQ(session.at("audio").at("input").at("format"), (json::object{{"type", "audio/pcmu"}}));
+  EXPECT_EQ(session.at("audio").at("output").at("format"), (json::object{{"type", "audio/pcmu"}}));
+  // What the mock got is exactly the caller's mu-law, from some frame on (the session opens
+  // while the first frames arrive).
+  std::vector<std::uint8_t> sent(p.audio.size());
+  audio::ulaw_encode(p.audio, sent);
+  const auto got = mock.appended_audio(0);
+  ASSERT_GE(got.size(), 8000u);
+  const auto at = std::search(sent.begin(), sent.end(), got.begin(), got.begin() + 800);
+  ASSERT_NE(at, sent.end()) << "the appended audio is not the caller's bytes";
+  const std::size_t off = static_cast<std::size_t>(at - sent.begin());
+  const std::size_t n = std::min(got.size(), sent.size() - off);
+  EXPECT_TRUE(std::equal(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(n),
+                         sent.begin() + static_cast<std::ptrdiff_t>(off)));
+  EXPECT_EQ(mock.appended_bytes(0) % 320, 0u);  // 40 ms appends of 8 kHz G.711
+}
+
+TEST(Realtime, BargeInTruncatesTheReplyToWhatTheCallerHeard) {
+  MockRealtime mock;
+  // A long greeting, and the caller starts talking into it.
+  mock.set_default_script(MockRealtime::Script::speech("A long greeting.", 4000));
+  testing::RunningServer s(realtime_config(mock));
+  sim::CallPlan p = plan(s.port, "slin16", 1.5);
+  testing::append(p.audio, testing::voice(16000, 1.5, 9000));
+  testing::append(p.audio, testing::silence(16000, 1.0));
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  ASSERT_TRUE(mock.wait_until(
+      [&] { return !events_of(mock, 0, "conversation.item.truncate").empty(); }, 3s));
+  const auto t = events_of(mock, 0, "conversation.item.truncate").at(0);
+  EXPECT_EQ(t.at("content_index"), 0);
+  const double heard = tone_ms(r);
+  const double end_ms = static_cast<double>(t.at("audio_end_ms").to_number<std::int64_t>());
+  // What the model keeps is what the caller heard, to one 20 ms frame.
+  EXPECT_NEAR(end_ms, heard, 20.0 + 1e-9) << "heard " << heard << " ms";
+  EXPECT_LT(heard, 2500);  // the greeting was cut, not played out
+}
+
+TEST(Realtime, DtmfBecomesAConversationItemTheModelAnswers) {
+  MockRealtime mock;
+  mock.set_default_script(MockRealtime::Script::speech("Hi.", 200));
+  testing::RunningServer s(realtime_config(mock));
+  sim::CallPlan p = plan(s.port, "slin16", 2.0);
+  p.dtmf = {{1000ms, '5'}};
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  ASSERT_TRUE(
+      mock.wait_until([&] { return events_of(mock, 0, "conversation.item.create").size() >= 1; }));
+  const auto item = events_of(mock, 0, "conversation.item.create").at(0).at("item");
+  EXPECT_EQ(item.at("role"), "user");
+  EXPECT_EQ(item.at("content").at(0).at("text"), "The caller pressed 5 on the phone keypad.");
+  EXPECT_GE(events_of(mock, 0, "response.create").size(), 2u);  // the greeting's, then this one
+}
+
+TEST(Realtime, ARefusedTransferGoesBackToTheModelAsAnErrorOutput) {
+  MockRealtime mock;
+  mock.push_script(
+      MockRealtime::Script::function_call("transfer", R"({"target":"0900123"})", "call_fraud"));
+  mock.set_default_script(MockRealtime::Script::speech("Sorry, I cannot do that.", 300));
+  testing::RunningServer s(realtime_config(mock));
+  const auto r = sim::place_call(plan(s.port, "slin16", 2.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  ASSERT_TRUE(
+      mock.wait_until([&] { return !events_of(mock, 0, "conversation.item.create").empty(); }));
+  const auto item = events_of(mock, 0, "conversation.item.create").at(0).at("item");
+  EXPECT_EQ(item.at("type"), "function_call_output");
+  EXPECT_EQ(item.at("call_id"), "call_fraud");
+  const auto out = json::parse(item.at("output").as_string());
+  EXPECT_EQ(out.at("ok"), false);
+  EXPECT_EQ(out.at("error"),
+            "denied: '0900123' matches neither allow_extensions nor allow_numbers");
+  EXPECT_FALSE(r.server_sent_hangup);  // the call went on
+}
+
+TEST(Realtime, ARateLimitedSessionGivesTheFallbackAndACleanEnd) {
+  MockRealtime mock;
+  mock.refuse_next(
+      429,
+      R"({"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}})",
+      "7");
+  testing::RunningServer s(realtime_config(mock));
+  sim::CallPlan p = plan(s.port, "slin16", 4.0);
+  p.hangup_at_end = false;
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_GT(testing::rms(r.received, r.reply_rate_hz(), 0, 3.0), 100);  // the fallback prompt
+  EXPECT_EQ(mock.upgrades().at(0).status, 429);
+}
+
+TEST(Realtime, AnErrorEventTheSessionCannotSurviveEndsTheCallCleanly) {
+  MockRealtime mock;
+  mock.set_default_script(MockRealtime::Script::speech("Hi.", 200));
+  testing::RunningServer s(realtime_config(mock));
+  std::thread t([&] {
+    mock.wait_until([&] { return mock.types(0).size() >= 2; });
+    mock.send(
+        0,
+        R"({"type":"error","event_id":"event_x","error":{"type":"insufficient_quota","code":"insufficient_quota","message":"You exceeded your current quota.","param":null,"event_id":null}})");
+  });
+  sim::CallPlan p = plan(s.port, "slin16", 5.0);
+  p.hangup_at_end = false;
+  const auto r = sim::place_call(p);
+  t.join();
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_LT(r.duration_ms, 4500);
+}
+
+TEST(Realtime, ASocketThatBreaksIsReopenedOnceAndTheConversationReplayed) {
+  MockRealtime mock;
+  mock.set_default_script(MockRealtime::Script::speech("Welcome to Example.", 300));
+  testing::RunningServer s(realtime_config(mock));
+  std::thread t([&] {
+    mock.wait_until([&] {
+      for (const auto& ty : mock.sent_types(0)) {
+        if (ty == "response.done") return true;
+      }
+      return false;
+    });
+    mock.drop(0);
+  });
+  const auto r = sim::place_call(plan(s.port, "slin16", 3.0));
+  t.join();
+  ASSERT_TRUE(r.connected) << r.error;
+  ASSERT_TRUE(
+      mock.wait_until([&] { return mock.connection_count() == 2 && mock.types(1).size() >= 2; }));
+  const auto types = mock.types(1);
+  EXPECT_EQ(types[0], "session.update");
+  EXPECT_EQ(types[1], "conversation.item.create");
+  const auto item = events_of(mock, 1, "conversation.item.create").at(0).at("item");
+  EXPECT_EQ(item.at("role"), "assistant");
+  EXPECT_EQ(item.at("content").at(0).at("text"), "Welcome to Example.");
+  EXPECT_FALSE(r.server_sent_hangup);
+}
+
+TEST(Realtime, CallsBeyondMaxSessionsGetTheFallback) {
+  MockRealtime mock;
+  mock.set_default_script(MockRealtime::Script::speech("Hi.", 200));
+  testing::RunningServer s(realtime_config(mock, "max_sessions = 1\n"));
+  sim::CallPlan first = plan(s.port, "slin16", 3.0);
+  sim::CallResult a;
+  std::thread t([&] { a = sim::place_call(first); });
+  ASSERT_TRUE(mock.wait_until([&] { return mock.open_count() == 1; }));
+  sim::CallPlan second = plan(s.port, "slin16", 4.0);
+  second.hangup_at_end = false;
+  const auto b = sim::place_call(second);
+  t.join();
+  EXPECT_TRUE(b.server_sent_hangup);
+  EXPECT_FALSE(a.server_sent_hangup);
+  EXPECT_EQ(mock.connection_count(), 1u);
+}
+
+TEST(Realtime, ADurationCapHasTheModelSayGoodbyeThenHangsUp) {
+  MockRealtime mock;
+  mock.set_default_script(MockRealtime::Script::speech("Hi.", 200));
+  testing::RunningServer s(realtime_config(mock, "max_call_s = 1\ngoodbye = Time is up, bye.\n"));
+  sim::CallPlan p = plan(s.port, "slin16", 6.0);
+  p.hangup_at_end = false;
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  const auto creates = events_of(mock, 0, "response.create");
+  ASSERT_GE(creates.size(), 2u);
+  EXPECT_EQ(creates.back().at("response").at("instructions"),
+            "Say exactly this to the caller, and nothing else: \"Time is up, bye.\"");
+  EXPECT_LT(r.duration_ms, 4000);
+}
+
+TEST(Realtime, OverWssWithThePrivateCaAndNotWithAWrongHostCertificate) {
+  MockRealtime::Options o;
+  o.tls = true;
+  MockRealtime mock(o);
+  mock.set_default_script(MockRealtime::Script::speech("Secure hello.", 400));
+  {
+    testing::RunningServer s(realtime_config(mock, "ca_file = " + mock.ca_file() + "\n"));
+    const auto r = sim::place_call(plan(s.port, "slin16", 2.0));
+    ASSERT_TRUE(r.connected) << r.error;
+    EXPECT_NEAR(tone_ms(r), 400, 40);
+    EXPECT_EQ(mock.types(0).at(0), "session.update");
+  }
+  o.cert_host = "wrong.example";
+  MockRealtime wrong(o);
+  // Its certificate names another host than the one voxbridge dials.
+  config::Config c = realtime_config(wrong, "ca_file = " + wrong.ca_file() + "\n");
+  c.realtime.at("mock").url = "wss://localhost:" + std::to_string(wrong.port()) + "/v1/realtime";
+  testing::RunningServer s(c);
+  sim::CallPlan p = plan(s.port, "slin16", 4.0);
+  p.hangup_at_end = false;
+  const auto r = sim::place_call(p);
+  EXPECT_TRUE(r.server_sent_hangup);  // the fallback, then a clean end
+  for (const auto& u : wrong.upgrades()) EXPECT_NE(u.status, 101);
+}
+
+}  // namespace
+}  // namespace voxbridge
