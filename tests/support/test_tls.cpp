@@ -8,6 +8,10 @@
 namespace voxbridge::testing {
 
 std::pair<std::string, std::string> self_signed_localhost() {
+  return self_signed("localhost");
+}
+
+std::pair<std::string, std::string> self_signed(const std::string& host) {
   EVP_PKEY* key = EVP_RSA_gen(2048);
   X509* x = X509_new();
   ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
@@ -16,9 +20,12 @@ std::pair<std::string, std::string> self_signed_localhost() {
   X509_set_pubkey(x, key);
   X509_NAME* name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1, 0);
   X509_set_issuer_name(x, name);
-  for (const auto& [nid, value] : {std::pair{NID_subject_alt_name, "DNS:localhost"},
+  const bool ip = host.find_first_not_of("0123456789.") == std::string::npos ||
+                  host.find(':') != std::string::npos;
+  const std::string san = (ip ? "IP:" : "DNS:") + host;
+  for (const auto& [nid, value] : {std::pair{NID_subject_alt_name, san.c_str()},
                                    std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, nid, value);
     X509_add_ext(x, ext, -1);
