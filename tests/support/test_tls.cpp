@@ -12,7 +12,6 @@ std::pair<std::string, std::string> self_signed_localhost() {
 }
 
 std::pair<std::string, std::string> self_signed(const std::string& host) {
-  const std::string san = "DNS:" + host;
   EVP_PKEY* key = EVP_RSA_gen(2048);
   X509* x = X509_new();
   ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
@@ -23,6 +22,9 @@ std::pair<std::string, std::string> self_signed(const std::string& host) {
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1, 0);
   X509_set_issuer_name(x, name);
+  const bool ip = host.find_first_not_of("0123456789.") == std::string::npos ||
+                  host.find(':') != std::string::npos;
+  const std::string san = (ip ? "IP:" : "DNS:") + host;
   for (const auto& [nid, value] : {std::pair{NID_subject_alt_name, san.c_str()},
                                    std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, nid, value);

@@ -9,7 +9,7 @@ namespace voxbridge::testing {
 /// A self-signed certificate for "localhost" (its own CA): {certificate PEM, key PEM}.
 std::pair<std::string, std::string> self_signed_localhost();
 
-/// The same for `host` (a DNS name), e.g. "wrong.example" for a server that is not it.
+/// The same for `host`: a DNS name (subjectAltName DNS:host) or an IP literal (IP:host).
 std::pair<std::string, std::string> self_signed(const std::string& host);
 
 }  // namespace voxbridge::testing
