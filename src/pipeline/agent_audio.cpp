@@ -14,6 +14,11 @@ void set_format(common::v1::AudioFormat& f, common::v1::AudioEncoding e, int rat
   f.set_sample_rate_hz(static_cast<std::uint32_t>(rate_hz));
 }
 
+/// Once the caller is heard over the agent (double talk), the gate stays open this many 10 ms
+/// blocks after the last block louder than the echo: the agent's VAD then hears the caller's
+/// words whole, not only their loud middles (a Geigel detector's hangover).
+constexpr long kTalkHangoverBlocks = 10;
+
 std::span<std::uint8_t> as_bytes(std::string& s) {
   return {reinterpret_cast<std::uint8_t*>(s.data()), s.size()};
 }
@@ -58,7 +63,11 @@ std::span<const std::int16_t> AgentAudio::gate(std::span<const std::int16_t> x, 
     }
     const std::span<std::int16_t> block{gate_buf_.data() + at,
                                         std::min(n10, gate_buf_.size() - at)};
-    if (!louder_than_echo(block, far_, waiting, o_.echo_ratio, o_.echo_window)) {
+    if (louder_than_echo(block, far_, waiting, o_.echo_ratio, o_.echo_window)) {
+      talk_blocks_ = kTalkHangoverBlocks;
+    } else if (talk_blocks_ > 0) {
+      --talk_blocks_;  // the quiet end of a syllable of the caller's: it passes too
+    } else {
       std::fill(block.begin(), block.end(), std::int16_t{0});
       ++gated_;
     }
@@ -115,6 +124,7 @@ void AgentAudio::agent(std::string_view bytes, std::vector<std::int16_t>& out) {
 void AgentAudio::cleared() {
   if (from_agent_) from_agent_->reset();
   tail_blocks_ = 0;
+  talk_blocks_ = 0;
 }
 
 }  // namespace voxbridge::pipeline

@@ -1022,7 +1022,9 @@ TEST(SpeechAgent, UsageGoesIntoTheMetricsAndTheCallsEvents) {
   u.set_output_audio_ms(4500);
   fake.end_usage = u;
   testing::FakeProviderServer fs(&fake);
-  RunningServer s(speech_config(fs.address()));
+  config::Config c = speech_config(fs.address());
+  c.general.http_listen = "127.0.0.1:0";  // the calls' events are kept
+  RunningServer s(c);
   std::vector<std::int16_t> audio = silence(kRate, 1.0);
   append(audio, voice(kRate, 0.6));
   append(audio, silence(kRate, 3.0));

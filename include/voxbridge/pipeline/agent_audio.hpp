@@ -12,7 +12,8 @@
 // 10 ms block of caller audio that is no louder than the echo of the agent's voice (the
 // pipeline's louder_than_echo(), caller_listener.hpp) goes to the agent as silence of the same
 // length, so the line's echo does not reach the agent's VAD; a caller speaking over the agent
-// passes unchanged.
+// passes unchanged, and so does what follows it for 100 ms (a double-talk hangover: the quiet
+// ends of the caller's syllables are not cut out of their words).
 //
 // One per call, owned by the speech agent, on the call's io thread. Buffers grow to the largest
 // frame seen, then the per-frame calls allocate nothing; agent audio is bounded by the caller
@@ -91,6 +92,7 @@ class AgentAudio {
   std::optional<audio::Resampler> from_agent_;  // output rate -> internal, once chosen
   FarEndPeaks far_;
   long tail_blocks_ = 0;  // 10 ms blocks the gate stays on after the queue ran dry
+  long talk_blocks_ = 0;  // 10 ms blocks it stays open after the caller was heard over the agent
   std::uint64_t gated_ = 0;
   std::vector<std::int16_t> gate_buf_, pcm_;
   std::string bytes_;
