@@ -59,6 +59,7 @@ std::span<const std::int16_t> AgentAudio::gate(std::span<const std::int16_t> x, 
     } else if (tail_blocks_ > 0) {
       --tail_blocks_;
     } else {
+      talk_blocks_ = 0;  // the next reply starts with no double talk
       continue;
     }
     const std::span<std::int16_t> block{gate_buf_.data() + at,
