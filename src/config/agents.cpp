@@ -171,6 +171,8 @@ const Key<PipelineDraft> kSpeech[] = {
        if (colon == std::string::npos || colon == 0) w.fail("expected 'name: value'");
        d.s2s.options[trim(v.substr(0, colon))] = expand_env(w, trim(v.substr(colon + 1)));
      }},
+    {"leg_codec", [](PipelineDraft& d, W w, V v) { d.s2s.leg_codec = parse_bool(w, v); }},
+    {"echo_gate", [](PipelineDraft& d, W w, V v) { d.s2s.echo_gate = parse_bool(w, v); }},
 };
 
 /// The options of a pipeline agent that name other sections, resolved after the file is read.

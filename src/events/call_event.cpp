@@ -1,8 +1,10 @@
 #include "voxbridge/events/call_event.hpp"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
+#include <limits>
 
 namespace voxbridge::events {
 
@@ -150,6 +152,8 @@ std::string_view type_name(Type type) {
       return "action";
     case Type::dtmf:
       return "dtmf";
+    case Type::usage:
+      return "usage";
     case Type::end:
       return "end";
   }
@@ -222,6 +226,20 @@ Event barge_in(std::uint32_t turn, std::int64_t heard_ms, std::string_view heard
       .number("heard_ms", heard_ms)
       .text("heard", heard)
       .text("reply", reply)
+      .done();
+}
+
+Event usage(std::uint64_t input_tokens, std::uint64_t output_tokens, std::uint64_t input_audio_ms,
+            std::uint64_t output_audio_ms) {
+  auto n = [](std::uint64_t v) {
+    return static_cast<std::int64_t>(
+        std::min<std::uint64_t>(v, std::numeric_limits<std::int64_t>::max()));
+  };
+  return EventBuilder(Type::usage)
+      .number("input_tokens", n(input_tokens))
+      .number("output_tokens", n(output_tokens))
+      .number("input_audio_ms", n(input_audio_ms))
+      .number("output_audio_ms", n(output_audio_ms))
       .done();
 }
 

@@ -58,6 +58,11 @@ std::int16_t FarEndPeaks::peak(std::size_t waiting, std::chrono::milliseconds wi
   return p;
 }
 
+bool louder_than_echo(std::span<const std::int16_t> block, const FarEndPeaks& far,
+                      std::size_t waiting, double ratio, std::chrono::milliseconds window) {
+  return peak_of(block) > ratio * far.peak(waiting, window);
+}
+
 CallerListener::CallerListener(const PipelineSpec& spec, int internal_rate_hz,
                                std::function<void()> started, std::function<void()> ended)
     : spec_(spec),
@@ -99,8 +104,8 @@ CallerListener::Frame CallerListener::hear(std::span<const std::int16_t> leg,
       // left; only the caller speaking over it passes (peaks at the internal rate, as the
       // agent's are kept).
       const std::size_t at = std::min(k * n10_, internal.size());
-      f.voiced = peak_of(internal.subspan(at, std::min(n10_, internal.size() - at))) >
-                 spec_.echo_ratio * far.peak(waiting, spec_.echo_window);
+      f.voiced = louder_than_echo(internal.subspan(at, std::min(n10_, internal.size() - at)), far,
+                                  waiting, spec_.echo_ratio, spec_.echo_window);
     }
     const auto ev = detector_.update(f.voiced);
     if (ev == vad::SpeechDetector::Event::started && started_) started_();

@@ -2,16 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstring>
 #include <deque>
 #include <optional>
 #include <utility>
 #include <vector>
 
-#include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/pipeline/action_event.hpp"
 #include "voxbridge/pipeline/action_runner.hpp"
+#include "voxbridge/pipeline/agent_audio.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/providers/clients.hpp"
 
@@ -21,6 +20,24 @@ namespace {
 
 /// How long an agent may take to end its stream once the call is over.
 constexpr std::chrono::milliseconds kCloseGrace{1000};
+/// With leg_codec, the stream opens at the caller's first audio (which tells the leg's codec) or,
+/// if none came, at this tick (20 ms each) after the start, with the LINEAR16 formats.
+constexpr int kOpenWithoutAudioTicks = 5;
+/// DTMF digits held for the agent until its stream opens (more are dropped).
+constexpr std::size_t kMaxEarlyDigits = 32;
+
+AgentAudio::Options audio_options(const SpeechAgentSpec& s, int rate_hz, int quality) {
+  AgentAudio::Options o;
+  o.internal_rate_hz = rate_hz;
+  o.input_rate_hz = s.input_rate_hz;
+  o.output_rate_hz = s.output_rate_hz;
+  o.quality = quality;
+  o.leg_codec = s.leg_codec.value_or(false);
+  o.echo_gate = s.echo_gate;
+  o.echo_ratio = s.echo_ratio;
+  o.echo_window = s.echo_window;
+  return o;
+}
 
 class SpeechAgent final : public agent::Agent {
  public:
@@ -29,8 +46,7 @@ class SpeechAgent final : public agent::Agent {
       : spec_(std::move(spec)),
         rate_hz_(rate_hz),
         clients_(std::move(clients)),
-        to_agent_(rate_hz, spec_->input_rate_hz, quality),
-        from_agent_(spec_->output_rate_hz, rate_hz, quality, false) {}
+        audio_(audio_options(*spec_, rate_hz, quality)) {}
   // A call torn down without on_end still ends its stream (see ChannelPool::wait_unused).
   ~SpeechAgent() override {
     if (stream_) stream_->cancel();
@@ -45,47 +61,29 @@ class SpeechAgent final : public agent::Agent {
     // allowlists let through always ends the socket so that the dialplan continues.
     runner_.emplace(info_, control.poster(), ActionRunner::Options{},
                     [this](const ActionRunner::Result& r) { on_action_result(r); });
-    if (counting_.m != nullptr) {
-      counting_.slot = metrics::provider_slots().slot(spec_->agent.name);
-      counting_.m->providers[counting_.slot].streams.add();
-    }
-    agent::v1::AgentConfig cfg;
-    cfg.mutable_call()->set_call_id(info.uuid);
-    cfg.mutable_call()->set_listener(info.listener);
-    cfg.mutable_call()->set_language(spec_->language);
-    cfg.mutable_input_format()->set_encoding(common::v1::LINEAR16);
-    cfg.mutable_input_format()->set_sample_rate_hz(
-        static_cast<std::uint32_t>(spec_->input_rate_hz));
-    cfg.mutable_output_format()->set_encoding(common::v1::LINEAR16);
-    cfg.mutable_output_format()->set_sample_rate_hz(
-        static_cast<std::uint32_t>(spec_->output_rate_hz));
-    for (const auto& [k, v] : spec_->options) (*cfg.mutable_options())[k] = v;
-    auto w = std::weak_ptr<int>(alive_);
-    providers::AgentEvents ev;
-    ev.response = [this, w](agent::v1::AgentResponse& r) {
-      if (w.lock()) on_response(r);
-    };
-    ev.closed = [this, w](const providers::StreamStatus& st) {
-      if (w.lock()) on_closed(st);
-    };
-    try {
-      stream_ = clients_->open_agent(spec_->agent, cfg, control.poster(), std::move(ev), 50);
-    } catch (const std::exception& e) {
-      fail(std::string("agent: ") + e.what());
-      return;
-    }
+    if (counting_.m != nullptr) counting_.slot = metrics::provider_slots().slot(spec_->agent.name);
+    // Without leg_codec the formats do not depend on the leg: the stream opens at once.
+    if (!spec_->leg_codec.value_or(false)) open();
+  }
+
+  void on_leg_audio(std::span<const std::int16_t> samples, int rate_hz) override {
+    if (!opening_.opened) open();  // the leg's codec is known now
+    if (!stream_ || done_) return;
+    std::string_view b;
+    if (audio_.caller_leg(samples, rate_hz, control_->queued_samples(), b)) send_audio(b);
   }
 
   void on_audio(std::span<const std::int16_t> samples) override {
     if (!stream_ || done_) return;
-    pcm_.resize(to_agent_.max_output(samples.size()));
-    const std::size_t n = to_agent_.process(samples, pcm_);
-    agent::v1::AgentRequest m;
-    m.set_audio(pcm_.data(), n * 2);
-    if (!stream_->send(std::move(m))) ++dropped_in_;
+    std::string_view b;
+    if (audio_.caller(samples, control_->queued_samples(), b)) send_audio(b);
   }
 
   void on_dtmf(char digit) override {
+    if (!opening_.opened) {
+      if (opening_.digits.size() < kMaxEarlyDigits) opening_.digits += digit;
+      return;
+    }
     if (!stream_ || done_) return;
     agent::v1::AgentRequest m;
     m.mutable_event()->set_dtmf(std::string(1, digit));
@@ -93,17 +91,10 @@ class SpeechAgent final : public agent::Agent {
   }
 
   void on_tick() override {
+    if (!opening_.opened && ++opening_.ticks >= kOpenWithoutAudioTicks) open();
     feed_playout();
-    // Marks whose audio has been played (nothing of it left in either queue).
-    const std::uint64_t played = pushed_ - control_->queued_samples();
-    while (!marks_.empty() && marks_.front().first <= played) {
-      if (stream_) {
-        agent::v1::AgentRequest m;
-        m.mutable_event()->set_mark_played(marks_.front().second);
-        stream_->send(std::move(m));
-      }
-      marks_.pop_front();
-    }
+    const std::uint64_t played = play_.pushed - control_->queued_samples();
+    report_marks(played);
     if (transfer_.action && transfer_.at <= played) {
       // The agent's words before the transfer ("Let me put you through") have been heard: go.
       const common::v1::Action a = std::move(*transfer_.action);
@@ -112,7 +103,7 @@ class SpeechAgent final : public agent::Agent {
       runner_->run(a);  // without a control path its result comes back at once
     }
     // A transfer on its way must not race the socket's hangup (the dialplan would go on).
-    if (hangup_when_drained_ && !transfer_.action && !transfer_.in_flight && out_.empty() &&
+    if (hangup_when_drained_ && !transfer_.action && !transfer_.in_flight && play_.out.empty() &&
         control_->queued_samples() == 0) {
       hangup_when_drained_ = false;
       control_->hangup(hangup_reason_, true);
@@ -121,14 +112,19 @@ class SpeechAgent final : public agent::Agent {
 
   void on_end(std::string_view) override {
     alive_.reset();
+    opening_.opened = true;  // a call over before its stream opened never opens one
     if (runner_) runner_->stop();
+    if (const auto& u = counting_.usage) {
+      note(events::usage(u->input_tokens(), u->output_tokens(), u->input_audio_ms(),
+                         u->output_audio_ms()));
+    }
     // The agent may still be owed the result of the action that ended the call (a transfer
     // without a control path hangs up right after it): let what is queued go out, then give
     // the agent a bounded moment to end its side.
     if (stream_) std::exchange(stream_, nullptr)->close(kCloseGrace);
-    if (dropped_in_ > 0 || dropped_out_ > 0) {
+    if (dropped_in_ > 0 || play_.dropped > 0) {
       spdlog::warn("call uuid={}: agent stream dropped {} caller frames and {} ms of agent audio",
-                   info_.uuid, dropped_in_, dropped_out_ * 1000 / static_cast<unsigned>(rate_hz_));
+                   info_.uuid, dropped_in_, ms(play_.dropped));
     }
   }
 
@@ -140,55 +136,55 @@ class SpeechAgent final : public agent::Agent {
     std::size_t slot = 0;
     std::chrono::steady_clock::time_point started{};
     bool first_audio = false;
+    std::optional<common::v1::Usage> usage;  // the latest the agent reported (cumulative)
+  };
+
+  /// The agent's audio on its way to the caller, in positions of samples at the internal rate
+  /// handed to playout (minus flushed ones): what has played is pushed - queued_samples().
+  struct Playback {
+    std::vector<std::int16_t> out;  // agent audio not yet handed to playout
+    std::uint64_t pushed = 0;       // samples handed to playout (minus flushed ones)
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> marks;  // (position, id), not reached
+    std::pair<std::uint64_t, std::uint64_t> reached{0, 0};      // the last mark reached
+    std::uint64_t dropped = 0;  // agent audio samples over max_buffered_audio
+  };
+
+  /// With leg_codec the stream waits for the leg's codec (see kOpenWithoutAudioTicks).
+  struct Opening {
+    bool opened = false;  // open() ran (or the call ended first)
+    int ticks = 0;
+    std::string digits;  // DTMF before the stream opened, sent right after its config
   };
 
   /// A transfer the agent asked for: it runs once the agent audio queued before it has played.
   struct PendingTransfer {
     std::optional<common::v1::Action> action;  // asked for, waiting for `at` to play
-    std::uint64_t at = 0;                      // played position (as marks_)
+    std::uint64_t at = 0;                      // played position (as Playback::marks)
     bool in_flight = false;                    // run, result not back yet
   };
 
   void on_response(agent::v1::AgentResponse& r) {
     switch (r.response_case()) {
       case agent::v1::AgentResponse::kAudio: {
-        const std::string& b = r.audio();
         if (!counting_.first_audio && counting_.m != nullptr) {
           counting_.first_audio = true;
           const auto d = std::chrono::steady_clock::now() - counting_.started;
           counting_.m->first_agent_audio.observe(d);
           counting_.m->providers[counting_.slot].latency.observe(d);
         }
-        in_pcm_.resize(b.size() / 2);
-        std::memcpy(in_pcm_.data(), b.data(), in_pcm_.size() * 2);
-        const std::size_t at = out_.size();
-        out_.resize(at + from_agent_.max_output(in_pcm_.size()));
-        out_.resize(at + from_agent_.process(in_pcm_, {out_.data() + at, out_.size() - at}));
+        audio_.agent(r.audio(), play_.out);
         const auto cap =
             static_cast<std::size_t>(spec_->max_buffered_audio.count() * rate_hz_ / 1000);
-        if (out_.size() > cap) {
-          dropped_out_ += out_.size() - cap;
-          out_.resize(cap);
+        if (play_.out.size() > cap) {
+          play_.dropped += play_.out.size() - cap;
+          play_.out.resize(cap);
         }
         feed_playout();
         break;
       }
-      case agent::v1::AgentResponse::kClear: {
-        const std::size_t queued = control_->queued_samples();
-        control_->flush();
-        if (counting_.m != nullptr) counting_.m->barge_ins.add();
-        note(events::barge_in(static_cast<std::int64_t>((queued + out_.size()) * 1000 /
-                                                        static_cast<unsigned>(rate_hz_))));
-        spdlog::info("call uuid={}: agent interrupted its reply ({} ms dropped)", info_.uuid,
-                     (queued + out_.size()) * 1000 / static_cast<unsigned>(rate_hz_));
-        pushed_ -= queued;  // what was flushed never plays
-        out_.clear();
-        from_agent_.reset();
-        // Marks (and a transfer) behind the dropped audio are reached now.
-        for (auto& m : marks_) m.first = std::min<std::uint64_t>(m.first, pushed_);
-        transfer_.at = std::min(transfer_.at, pushed_);
+      case agent::v1::AgentResponse::kClear:
+        on_clear();
         break;
-      }
       case agent::v1::AgentResponse::kTranscript:
         spdlog::debug(
             "call uuid={}: {} {}: {}", info_.uuid,
@@ -208,15 +204,121 @@ class SpeechAgent final : public agent::Agent {
         on_action(r.action());
         break;
       case agent::v1::AgentResponse::kMark:
-        marks_.emplace_back(pushed_ + out_.size(), r.mark().id());
+        play_.marks.emplace_back(play_.pushed + play_.out.size(), r.mark().id());
+        break;
+      case agent::v1::AgentResponse::kUsage:
+        take_usage(r.usage());
         break;
       case agent::v1::AgentResponse::kEnd:
+        if (r.end().has_usage()) take_usage(r.end().usage());
         done_ = true;
         hangup_after_playout(r.end().reason().empty() ? "agent ended the call" : r.end().reason());
         break;
       default:
         break;
     }
+  }
+
+  /// The agent interrupted its reply: the caller's playout is flushed at once; the agent hears
+  /// where playback stood (playback_cleared) before the mark_played events of the marks in the
+  /// dropped audio, which follow at the next tick.
+  void on_clear() {
+    const std::size_t queued = control_->queued_samples();
+    const std::uint64_t played = play_.pushed - queued;
+    report_marks(played);  // reached since the last tick: they come first
+    if (stream_) {
+      agent::v1::AgentRequest m;
+      auto* pc = m.mutable_event()->mutable_playback_cleared();
+      pc->set_mark_id(play_.reached.second);
+      pc->set_played_ms(static_cast<std::uint32_t>(ms(played - play_.reached.first)));
+      stream_->send(std::move(m));
+    }
+    control_->flush();
+    audio_.cleared();
+    const std::uint64_t dropped_ms = ms(queued + play_.out.size());
+    if (counting_.m != nullptr) counting_.m->barge_ins.add();
+    note(events::barge_in(static_cast<std::int64_t>(dropped_ms)));
+    spdlog::info("call uuid={}: agent interrupted its reply ({} ms dropped)", info_.uuid,
+                 dropped_ms);
+    play_.pushed -= queued;  // what was flushed never plays
+    play_.out.clear();
+    // Marks (and a transfer) behind the dropped audio are reached now.
+    for (auto& m : play_.marks) m.first = std::min<std::uint64_t>(m.first, play_.pushed);
+    transfer_.at = std::min(transfer_.at, play_.pushed);
+  }
+
+  /// Marks whose audio has been played (nothing of it left in either queue) by `played`.
+  void report_marks(std::uint64_t played) {
+    while (!play_.marks.empty() && play_.marks.front().first <= played) {
+      play_.reached = play_.marks.front();
+      if (stream_) {
+        agent::v1::AgentRequest m;
+        m.mutable_event()->set_mark_played(play_.marks.front().second);
+        stream_->send(std::move(m));
+      }
+      play_.marks.pop_front();
+    }
+  }
+
+  /// AgentResponse.usage or End.usage: cumulative, the latest counts; the metrics get what it
+  /// adds to the one before.
+  void take_usage(const common::v1::Usage& u) {
+    if (counting_.m != nullptr) {
+      const common::v1::Usage before = counting_.usage.value_or(common::v1::Usage{});
+      auto add = [](metrics::Counter& c, std::uint64_t now, std::uint64_t was) {
+        if (now > was) c.add(now - was);
+      };
+      add(counting_.m->input_tokens, u.input_tokens(), before.input_tokens());
+      add(counting_.m->output_tokens, u.output_tokens(), before.output_tokens());
+      add(counting_.m->input_audio_ms, u.input_audio_ms(), before.input_audio_ms());
+      add(counting_.m->output_audio_ms, u.output_audio_ms(), before.output_audio_ms());
+    }
+    counting_.usage = u;
+  }
+
+  /// Opens the agent's stream with the formats the leg allows, then sends the DTMF that came
+  /// before it.
+  void open() {
+    opening_.opened = true;
+    audio_.choose(control_->caller_codec());
+    if (counting_.m != nullptr) counting_.m->providers[counting_.slot].streams.add();
+    agent::v1::AgentConfig cfg;
+    auto* call = cfg.mutable_call();
+    call->set_call_id(info_.uuid);
+    call->set_listener(info_.listener);
+    call->set_caller_number(info_.caller_number);
+    call->set_caller_name(info_.caller_name);
+    call->set_called_number(info_.called_number);
+    call->set_language(spec_->language);
+    for (const auto& [k, v] : info_.variables) (*call->mutable_metadata())[k] = v;
+    *cfg.mutable_input_format() = audio_.input_format();
+    *cfg.mutable_output_format() = audio_.output_format();
+    for (const auto& [k, v] : spec_->options) (*cfg.mutable_options())[k] = v;
+    auto w = std::weak_ptr<int>(alive_);
+    providers::AgentEvents ev;
+    ev.response = [this, w](agent::v1::AgentResponse& r) {
+      if (w.lock()) on_response(r);
+    };
+    ev.closed = [this, w](const providers::StreamStatus& st) {
+      if (w.lock()) on_closed(st);
+    };
+    try {
+      stream_ = clients_->open_agent(spec_->agent, cfg, control_->poster(), std::move(ev), 50);
+    } catch (const std::exception& e) {
+      fail(std::string("agent: ") + e.what());
+      return;
+    }
+    for (const char d : std::exchange(opening_.digits, {})) on_dtmf(d);
+  }
+
+  void send_audio(std::string_view bytes) {
+    agent::v1::AgentRequest m;
+    m.set_audio(bytes.data(), bytes.size());
+    if (!stream_->send(std::move(m))) ++dropped_in_;
+  }
+
+  std::uint64_t ms(std::uint64_t samples) const {
+    return samples * 1000 / static_cast<unsigned>(rate_hz_);
   }
 
   void note(events::Event e) {
@@ -234,7 +336,7 @@ class SpeechAgent final : public agent::Agent {
     if (a.has_transfer()) {
       // After the agent audio queued before it has played (a later transfer replaces it).
       transfer_.action = a;
-      transfer_.at = pushed_ + out_.size();
+      transfer_.at = play_.pushed + play_.out.size();
       return;
     }
     runner_->run(a);
@@ -297,20 +399,22 @@ class SpeechAgent final : public agent::Agent {
     spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid,
                  logtext::log_text(why));
     control_->flush();
-    out_ = default_fallback_prompt(rate_hz_);
+    play_.out = default_fallback_prompt(rate_hz_);
     feed_playout();
     hangup_after_playout("provider failure");
   }
 
   void feed_playout() {
+    auto& out = play_.out;
     std::size_t at = 0;
-    while (at < out_.size() && !control_->playout_full()) {
-      const std::size_t n = control_->play({out_.data() + at, out_.size() - at});
+    while (at < out.size() && !control_->playout_full()) {
+      const std::size_t n = control_->play({out.data() + at, out.size() - at});
       if (n == 0) break;
+      audio_.played({out.data() + at, n});
       at += n;
     }
-    pushed_ += at;
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(at));
+    play_.pushed += at;
+    out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(at));
   }
 
   std::shared_ptr<const SpeechAgentSpec> spec_;
@@ -321,18 +425,15 @@ class SpeechAgent final : public agent::Agent {
   Counting counting_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<providers::AgentStream> stream_;
-  audio::Resampler to_agent_;
-  audio::Resampler from_agent_;
-  std::vector<std::int16_t> pcm_, in_pcm_, out_;
-  std::uint64_t pushed_ = 0;  // samples handed to playout (minus flushed ones)
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> marks_;  // (played position, id)
+  AgentAudio audio_;
+  Playback play_;
+  Opening opening_;
   bool done_ = false;
   bool hangup_when_drained_ = false;
   std::optional<ActionRunner> runner_;  // from on_start; uses info_
   PendingTransfer transfer_;
   std::string hangup_reason_;
   std::uint64_t dropped_in_ = 0;
-  std::uint64_t dropped_out_ = 0;
 };
 
 }  // namespace

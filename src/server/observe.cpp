@@ -211,6 +211,20 @@ std::string Server::metrics_text() const {
            "Calls that played the fallback prompt because providers failed.");
   w.sample("voxbridge_fallbacks_total",
            agent_sum([](const AgentCounters& a) { return a.fallbacks.value(); }));
+  w.family("voxbridge_agent_tokens_total", "counter",
+           "Model tokens speech-to-speech agents reported using, read (input) and written "
+           "(output).");
+  w.sample("voxbridge_agent_tokens_total", {{"direction", "input"}},
+           agent_sum([](const AgentCounters& a) { return a.input_tokens.value(); }));
+  w.sample("voxbridge_agent_tokens_total", {{"direction", "output"}},
+           agent_sum([](const AgentCounters& a) { return a.output_tokens.value(); }));
+  w.family("voxbridge_agent_audio_seconds_total", "counter",
+           "Audio speech-to-speech agents reported: caller audio they took (input), audio they "
+           "sent back (output).");
+  w.sample("voxbridge_agent_audio_seconds_total", {{"direction", "input"}},
+           agent_sum([](const AgentCounters& a) { return a.input_audio_ms.value(); }) / 1000);
+  w.sample("voxbridge_agent_audio_seconds_total", {{"direction", "output"}},
+           agent_sum([](const AgentCounters& a) { return a.output_audio_ms.value(); }) / 1000);
   w.family("voxbridge_turn_phase_seconds", "histogram",
            "One phase of a turn: speech end -> ASR final (asr), -> LLM first token (llm), -> "
            "TTS first audio (tts), -> first frame sent to the caller on its tick (playout).");

@@ -6,11 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <numbers>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +21,7 @@
 #include "support/fake_providers.hpp"
 #include "support/running_server.hpp"
 #include "support/test_audio.hpp"
+#include "voxbridge/audio/g711.hpp"
 #include "voxbridge/audio/wav.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
@@ -916,6 +920,143 @@ TEST(SpeechAgent, ClearPlaybackStopsTheAgentWithinATick) {
   EXPECT_GT(stop + 0.1, 0.6);
   EXPECT_LT(stop + 0.1, 0.5 + 0.2 + 0.1);
   EXPECT_TRUE(fake.marks_played().empty() || fake.marks_played()[0] == 1);
+}
+
+bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+/// The agent audio the caller heard first, in ms: from its first sample that is not silence to
+/// the first 20 ms of silence after it.
+double first_sound_ms(const std::vector<std::int16_t>& x, int rate) {
+  std::size_t i0 = 0;
+  while (i0 < x.size() && x[i0] == 0) ++i0;
+  const auto frame = static_cast<std::size_t>(rate / 50);
+  std::size_t i1 = i0, zeros = 0;
+  for (; i1 < x.size() && zeros < frame; ++i1) zeros = x[i1] == 0 ? zeros + 1 : 0;
+  return static_cast<double>(i1 - zeros - i0) * 1000.0 / rate;
+}
+
+TEST(SpeechAgent, PlaybackClearedTellsTheAgentWhatTheCallerHeard) {
+  testing::FakeSpeechAgent fake;
+  fake.greeting_ms = 3000;
+  testing::FakeProviderServer fs(&fake);
+  RunningServer s(speech_config(fs.address()));
+  std::vector<std::int16_t> audio = silence(kRate, 0.5);
+  append(audio, voice(kRate, 0.6, 12000));
+  append(audio, silence(kRate, 1.5));
+  const auto r = sim::place_call(plan_with(s.port, audio));
+  ASSERT_TRUE(r.connected) << r.error;
+  ASSERT_TRUE(wait_until([&] { return !fake.cleared().empty(); }, 2s));
+  const auto cleared = fake.cleared();
+  ASSERT_EQ(cleared.size(), 1u);
+  EXPECT_EQ(cleared[0].mark_id(), 0u);  // mark 1 comes after the 3 s greeting
+  const double heard = first_sound_ms(r.received, kRate);
+  EXPECT_GT(heard, 300);
+  EXPECT_NEAR(static_cast<double>(cleared[0].played_ms()), heard, 20.0);
+  // The dropped mark still follows, after it.
+  ASSERT_TRUE(wait_until([&] { return !fake.marks_played().empty(); }, 2s));
+  const auto ev = fake.events();
+  const auto at = std::find(ev.begin(), ev.end(), "mark_played 1");
+  ASSERT_NE(at, ev.end());
+  EXPECT_EQ(std::count_if(ev.begin(), at,
+                          [](const std::string& e) { return e.starts_with("playback_cleared"); }),
+            1);
+}
+
+TEST(SpeechAgent, OnAUlawLegTheAgentGetsTheCallersOwnBytes) {
+  testing::FakeSpeechAgent fake;
+  testing::FakeProviderServer fs(&fake);
+  config::Config c = speech_config(fs.address());
+  c.listeners[0].codec = session::CodecMode::ulaw;  // 0x10 carries mu-law
+  c.speech_agents["s2s"].leg_codec = true;
+  RunningServer s(c);
+  // At 8 kHz: quiet while the greeting plays (and its echo window), then a voice the agent
+  // answers. No sample in -3..-1: their mu-law code 0x7F (negative zero) comes back as 0xFF.
+  std::vector<std::int16_t> audio = silence(8000, 1.2);
+  append(audio, voice(8000, 0.6));
+  append(audio, silence(8000, 1.0));
+  for (auto& x : audio) {
+    if (x >= -3 && x <= -1) x = 0;
+  }
+  sim::CallPlan plan = plan_with(s.port, audio);
+  plan.format = *sim::LegFormat::parse("ulaw");
+  plan.hangup_at_end = false;
+  std::string sent(audio.size(), '\0');
+  audio::ulaw_encode(audio, {reinterpret_cast<std::uint8_t*>(sent.data()), sent.size()});
+  sent.append(static_cast<std::size_t>(8000 * 2), '\xFF');  // the simulator's tail: silence
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  const auto cfg = fake.config();
+  EXPECT_EQ(cfg.input_format().encoding(), common::v1::MULAW);
+  EXPECT_EQ(cfg.input_format().sample_rate_hz(), 8000u);
+  EXPECT_EQ(cfg.output_format().encoding(), common::v1::MULAW);
+  EXPECT_EQ(cfg.output_format().sample_rate_hz(), 8000u);
+  const std::string got = fake.audio_in();
+  ASSERT_GE(got.size(), 8000u * 18 / 10);  // at least up to the end of the voice
+  ASSERT_LE(got.size(), sent.size());
+  const auto diff = std::mismatch(got.begin(), got.end(), sent.begin());
+  EXPECT_EQ(diff.first, got.end()) << "first difference at byte " << (diff.first - got.begin());
+  // The agent's mu-law greeting reached the caller (as slin8, what a G.711 leg is sent).
+  EXPECT_EQ(r.reply_rate_hz(), 8000);
+  EXPECT_GT(testing::rms(r.received, 8000, 0.05, 0.4), 0.8 * kToneRms);
+  EXPECT_TRUE(r.server_sent_hangup);  // it answered the voice and ended
+}
+
+TEST(SpeechAgent, UsageGoesIntoTheMetricsAndTheCallsEvents) {
+  testing::FakeSpeechAgent fake;
+  common::v1::Usage u;
+  u.set_input_tokens(10);
+  u.set_output_tokens(20);
+  u.set_input_audio_ms(300);
+  u.set_output_audio_ms(400);
+  fake.usage = u;
+  u.set_input_tokens(100);
+  u.set_output_tokens(200);
+  u.set_input_audio_ms(3000);
+  u.set_output_audio_ms(4500);
+  fake.end_usage = u;
+  testing::FakeProviderServer fs(&fake);
+  config::Config c = speech_config(fs.address());
+  c.general.http_listen = "127.0.0.1:0";  // the calls' events are kept
+  RunningServer s(c);
+  std::vector<std::int16_t> audio = silence(kRate, 1.0);
+  append(audio, voice(kRate, 0.6));
+  append(audio, silence(kRate, 3.0));
+  auto plan = plan_with(s.port, audio);
+  plan.hangup_at_end = false;
+  const std::string id = "a1b2c3d4-0000-4000-8000-00000000d5a6";
+  plan.uuid = audiosocket::Uuid::parse(id);
+  const auto r = sim::place_call(plan);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  std::optional<std::string> ev;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        ev = s.server.events_json(id, 0);
+        return ev && ev->find("\"type\":\"end\"") != std::string::npos;
+      },
+      3s));
+  const auto usage_at =
+      ev->find(R"("type":"usage","input_tokens":100,"output_tokens":200,"input_audio_ms":3000,)"
+               R"("output_audio_ms":4500})");
+  ASSERT_NE(usage_at, std::string::npos) << *ev;
+  EXPECT_LT(usage_at, ev->find("\"type\":\"end\""));
+  EXPECT_EQ(ev->find("\"type\":\"usage\"", usage_at + 1), std::string::npos);  // once
+  const std::string m = s.server.metrics_text();
+  EXPECT_NE(m.find("\nvoxbridge_agent_tokens_total{direction=\"input\"} 100\n"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("\nvoxbridge_agent_tokens_total{direction=\"output\"} 200\n"),
+            std::string::npos);
+  EXPECT_NE(m.find("\nvoxbridge_agent_audio_seconds_total{direction=\"input\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(m.find("\nvoxbridge_agent_audio_seconds_total{direction=\"output\"} 4.5\n"),
+            std::string::npos);
 }
 
 TEST(SpeechAgent, UnreachableAgentPlaysTheFallbackAndHangsUp) {

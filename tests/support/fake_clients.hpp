@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "voxbridge/agent/agent.hpp"
@@ -297,10 +298,13 @@ class FakeCallControl final : public agent::CallControl {
   std::size_t queued_samples() const override { return queue_.size(); }
   bool playout_full() const override { return queue_.size() >= high_; }
   int caller_rate_hz() const override { return caller_rate_; }
+  std::string_view caller_codec() const override { return caller_codec_; }
   Poster poster() const override { return poster_.poster(); }
 
   /// What caller_rate_hz() says (0 = unknown, the default).
   void set_caller_rate(int rate) { caller_rate_ = rate; }
+  /// What caller_codec() says ("" = unknown, the default; "slin", "ulaw", "alaw").
+  void set_caller_codec(std::string codec) { caller_codec_ = std::move(codec); }
   /// One 20 ms frame leaves: the samples the caller hears (silence where the queue ran dry).
   std::vector<std::int16_t> tick();
   /// Every frame tick() played, in order.
@@ -323,6 +327,7 @@ class FakeCallControl final : public agent::CallControl {
   int rate_hz_;
   std::size_t frame_, capacity_, high_;
   int caller_rate_ = 0;
+  std::string caller_codec_;
   std::deque<std::int16_t> queue_;
   std::vector<std::int16_t> heard_;
   int flushes_ = 0;

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <numbers>
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -324,6 +325,37 @@ bool write_tone(int rate, int ms, int level, std::uint64_t* sample, Write write)
   return true;
 }
 
+/// LINEAR16 to the stream's encoding (the fake agent answers in what the config asked for).
+std::string encode_as(const std::string& pcm, common::v1::AudioEncoding e) {
+  if (e != common::v1::MULAW && e != common::v1::ALAW) return pcm;
+  std::vector<std::int16_t> x(pcm.size() / 2);
+  std::memcpy(x.data(), pcm.data(), x.size() * 2);
+  std::string out(x.size(), '\0');
+  std::span<std::uint8_t> o{reinterpret_cast<std::uint8_t*>(out.data()), out.size()};
+  if (e == common::v1::MULAW) {
+    audio::ulaw_encode(x, o);
+  } else {
+    audio::alaw_encode(x, o);
+  }
+  return out;
+}
+
+/// The stream's encoding to LINEAR16.
+std::string decode_from(const std::string& bytes, common::v1::AudioEncoding e) {
+  if (e != common::v1::MULAW && e != common::v1::ALAW) return bytes;
+  std::vector<std::int16_t> x(bytes.size());
+  std::span<const std::uint8_t> b{reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                  bytes.size()};
+  if (e == common::v1::MULAW) {
+    audio::ulaw_decode(b, x);
+  } else {
+    audio::alaw_decode(b, x);
+  }
+  std::string out(x.size() * 2, '\0');
+  std::memcpy(out.data(), x.data(), out.size());
+  return out;
+}
+
 bool voiced_pcm(const std::string& a, int level) {
   long sum = 0;
   const std::size_t n = a.size() / 2;
@@ -345,11 +377,17 @@ grpc::Status FakeSpeechAgent::Converse(
   }
   const int rate = static_cast<int>(req.config().output_format().sample_rate_hz());
   input_rate = static_cast<int>(req.config().input_format().sample_rate_hz());
+  const auto in_encoding = req.config().input_format().encoding();
+  const auto out_encoding = req.config().output_format().encoding();
+  {
+    std::lock_guard lock(mu_);
+    config_ = req.config();
+  }
   std::uint64_t sample = 0;
   agent::v1::AgentResponse r;
   auto audio = [&](const std::string& pcm) {
     r.Clear();
-    r.set_audio(pcm);
+    r.set_audio(encode_as(pcm, out_encoding));
     return stream->Write(r);
   };
   r.mutable_transcript()->set_speaker(agent::v1::Transcript::AGENT);
@@ -360,6 +398,11 @@ grpc::Status FakeSpeechAgent::Converse(
   r.Clear();
   r.mutable_mark()->set_id(1);
   stream->Write(r);
+  if (usage) {
+    r.Clear();
+    *r.mutable_usage() = *usage;
+    stream->Write(r);
+  }
   std::size_t next_action = 0;
   auto ask = [&] {
     if (next_action >= actions.size()) return;
@@ -383,6 +426,12 @@ grpc::Status FakeSpeechAgent::Converse(
           marks_.push_back(req.event().mark_played());
           events_.push_back("mark_played " + std::to_string(req.event().mark_played()));
         }
+        if (req.event().has_playback_cleared()) {
+          const auto& pc = req.event().playback_cleared();
+          cleared_.push_back(pc);
+          events_.push_back("playback_cleared " + std::to_string(pc.mark_id()) + " " +
+                            std::to_string(pc.played_ms()));
+        }
         if (req.event().has_action_result()) {
           results_.push_back(req.event().action_result());
           events_.push_back("action_result");
@@ -392,8 +441,12 @@ grpc::Status FakeSpeechAgent::Converse(
       if (result) ask();
       continue;
     }
+    if (req.request_case() == agent::v1::AgentRequest::kAudio) {
+      std::lock_guard lock(mu_);
+      audio_in_ += req.audio();
+    }
     if (answered || req.request_case() != agent::v1::AgentRequest::kAudio) continue;
-    if (voiced_pcm(req.audio(), 500)) {
+    if (voiced_pcm(decode_from(req.audio(), in_encoding), 500)) {
       ++voiced;
       quiet = 0;
     } else if (voiced >= voiced_frames) {
@@ -410,6 +463,7 @@ grpc::Status FakeSpeechAgent::Converse(
       write_tone(rate, 200, level, &sample, audio);
       r.Clear();
       r.mutable_end()->set_reason("conversation over");
+      if (end_usage) *r.mutable_end()->mutable_usage() = *end_usage;
       stream->Write(r);
     }
   }
@@ -425,6 +479,21 @@ std::string FakeSpeechAgent::dtmf() const {
 std::vector<std::uint64_t> FakeSpeechAgent::marks_played() const {
   std::lock_guard lock(mu_);
   return marks_;
+}
+
+agent::v1::AgentConfig FakeSpeechAgent::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
+std::string FakeSpeechAgent::audio_in() const {
+  std::lock_guard lock(mu_);
+  return audio_in_;
+}
+
+std::vector<agent::v1::PlaybackCleared> FakeSpeechAgent::cleared() const {
+  std::lock_guard lock(mu_);
+  return cleared_;
 }
 
 std::vector<common::v1::ActionResult> FakeSpeechAgent::action_results() const {

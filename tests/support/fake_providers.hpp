@@ -11,6 +11,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "voxbridge/agent/v1/agent.grpc.pb.h"
@@ -137,6 +138,8 @@ class FakeSpeechAgent final : public agent::v1::Agent::Service {
   /// Once voxbridge half-closes, keep the stream open until it is cancelled (an agent that
   /// overstays the grace it is given), instead of ending it with OK.
   bool linger = false;
+  /// (v1.1) Set: sent as AgentResponse.usage after the greeting, and in End.
+  std::optional<common::v1::Usage> usage, end_usage;
 
   grpc::Status Converse(
       grpc::ServerContext* ctx,
@@ -149,6 +152,13 @@ class FakeSpeechAgent final : public agent::v1::Agent::Service {
   /// The CallEvents in the order they came: "dtmf 5", "mark_played 1", "action_result".
   std::vector<std::string> events() const;
   std::atomic<int> input_rate{0};
+  /// (v1.1) The config the last stream opened with (MULAW/ALAW: the fake answers in it).
+  agent::v1::AgentConfig config() const;
+  /// Every audio message's bytes, joined, as they came.
+  std::string audio_in() const;
+  /// The CallEvent.playback_cleared events, in order (also in events():
+  /// "playback_cleared MARK MS").
+  std::vector<agent::v1::PlaybackCleared> cleared() const;
 
  private:
   mutable std::mutex mu_;
@@ -156,6 +166,9 @@ class FakeSpeechAgent final : public agent::v1::Agent::Service {
   std::vector<std::uint64_t> marks_;
   std::vector<common::v1::ActionResult> results_;
   std::vector<std::string> events_;
+  agent::v1::AgentConfig config_;
+  std::string audio_in_;
+  std::vector<agent::v1::PlaybackCleared> cleared_;
 };
 
 /// A gRPC server on 127.0.0.1:<free port> with the standard health service.

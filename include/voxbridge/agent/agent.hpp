@@ -44,6 +44,9 @@ class CallControl {
   virtual bool playout_full() const = 0;
   /// Sample rate of the caller's leg as far as known (its first audio tells), 0 if unknown.
   virtual int caller_rate_hz() const { return 0; }
+  /// The codec of the caller's leg as far as known (its first audio tells): "slin", "ulaw" or
+  /// "alaw"; empty if unknown.
+  virtual std::string_view caller_codec() const { return {}; }
   /// How an agent whose work completes elsewhere (gRPC threads) gets back to its call: the
   /// returned function runs its argument later on the call's io thread. It stays valid after
   /// the call (and this control) are gone: functions posted late run (guard them with a weak

@@ -36,11 +36,12 @@ enum class Type {
   barge_in,  ///< the caller interrupted the agent (pipeline), or the agent cleared its reply (s2s)
   action,    ///< something the agent asked Asterisk to do, and what became of it
   dtmf,      ///< a digit the caller pressed
+  usage,     ///< what a speech-to-speech agent's conversation used (once, before `end`)
   end,       ///< the call is over (last event of every call)
 };
 
 /// The event's "type" member: "start", "user", "interim", "agent", "barge_in", "action", "dtmf",
-/// "end".
+/// "usage", "end".
 std::string_view type_name(Type type);
 
 /// One event: its type and its members in schema order. Built by the functions below only.
@@ -126,6 +127,11 @@ Event barge_in(std::int64_t dropped_ms);
 Event action(const ActionFields& fields, std::string_view error, std::string_view how = {});
 /// {"digit"}: one DTMF digit, as a one-character string.
 Event dtmf(char digit);
+/// {"input_tokens", "output_tokens", "input_audio_ms", "output_audio_ms"}: what a
+/// speech-to-speech agent reported its conversation used in all (its latest usage, cumulative);
+/// a field the provider does not count is 0. Values above 2^63 - 1 are written as 2^63 - 1.
+Event usage(std::uint64_t input_tokens, std::uint64_t output_tokens, std::uint64_t input_audio_ms,
+            std::uint64_t output_audio_ms);
 /// {"by", "reason", "duration_ms"}: who ended the call ("caller", "server"...), why, and how long
 /// it lasted from its UUID.
 Event end(std::string_view by, std::string_view reason, std::int64_t duration_ms);

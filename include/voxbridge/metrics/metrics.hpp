@@ -106,6 +106,11 @@ struct AgentCounters {
   Counter turns;
   Counter barge_ins;
   Counter fallbacks;  ///< calls that played the fallback prompt (providers failed)
+  // What speech-to-speech agents reported their conversations used (AgentResponse.usage).
+  Counter input_tokens;
+  Counter output_tokens;
+  Counter input_audio_ms;   ///< caller audio the provider took
+  Counter output_audio_ms;  ///< audio the provider sent back
   std::array<ProviderCounters, Slots::kMax> providers;
 };
 

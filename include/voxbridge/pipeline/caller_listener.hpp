@@ -40,6 +40,14 @@ class FarEndPeaks {
   std::uint64_t total_ = 0;
 };
 
+/// The echo gate's decision for one block of caller audio (10 ms, at any rate) while the agent is
+/// audible, a Geigel double-talk test: true if its peak exceeds `ratio` x the agent's peak over
+/// the `window` before the block playing now (`waiting` samples still queued), i.e. the caller
+/// speaks over the agent; false if it may be only the agent's own voice coming back from the
+/// line, weaker than it left. Shared by the pipeline's listener and the speech-to-speech agent.
+bool louder_than_echo(std::span<const std::int16_t> block, const FarEndPeaks& far,
+                      std::size_t waiting, double ratio, std::chrono::milliseconds window);
+
 class CallerListener {
  public:
   using Clock = std::chrono::steady_clock;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,15 @@ struct SpeechAgentSpec {
   std::map<std::string, std::string> options;  ///< passed in AgentConfig.options
   /// Most agent audio held beyond the playout queue (the rest is dropped, counted).
   std::chrono::milliseconds max_buffered_audio{30000};
+  /// On a G.711 leg, the stream carries the leg's own codec both ways (MULAW or ALAW at 8000 Hz,
+  /// no transcoding or resampling on the agent's side) instead of LINEAR16 at the rates above
+  /// (`leg_codec = on|off`). Unset: the backend's default, off for gRPC agents.
+  std::optional<bool> leg_codec;
+  /// While agent audio plays, caller audio no louder than its echo (PipelineSpec::echo_ratio of
+  /// the agent's peak over echo_window) goes to the agent as silence (`echo_gate = on|off`).
+  bool echo_gate = true;
+  double echo_ratio = 0.5;
+  std::chrono::milliseconds echo_window{200};
 };
 
 }  // namespace voxbridge::pipeline

@@ -8,6 +8,14 @@
 // transfer is noted for the dialplan and the call hangs up: s2s agents have no
 // transfer_fallback). The agent hears each result as CallEvent.action_result; three refused or
 // failed transfers end the call with the fallback prompt.
+//
+// Contract v1.1: a ClearPlayback is answered with CallEvent.playback_cleared (the last mark
+// played and the ms of agent audio played since, to the 20 ms frame) before the mark_played
+// events of the dropped marks; usage the agent reports (cumulative) is counted in the agent
+// metrics as it comes and written once to the call's events (`usage`) at its end. With
+// leg_codec a G.711 leg's own codec goes both ways (AgentAudio): the stream then opens at the
+// caller's first audio, or 100 ms after the start without it (DTMF before is held for it). The
+// echo gate (AgentAudio) keeps the agent's own voice, coming back from the line, away from it.
 #pragma once
 
 #include <map>

@@ -133,6 +133,9 @@ class CallMedia final : public agent::CallControl {
   std::size_t queued_samples() const override { return playout_.queue().size(); }
   bool playout_full() const override { return playout_.queue().above_high_watermark(); }
   int caller_rate_hz() const override { return leg_.rate; }
+  std::string_view caller_codec() const override {
+    return leg_.codec == LegCodec::unknown ? std::string_view() : leg_codec_name(leg_.codec);
+  }
   Poster poster() const override { return poster_ ? poster_ : agent::CallControl::poster(); }
   /// What poster() hands out (the session sets it; unset = run at once).
   void set_poster(Poster poster) { poster_ = std::move(poster); }

@@ -166,7 +166,27 @@ option = instructions: Be brief.
   EXPECT_EQ(s.output_rate_hz, 24000);
   EXPECT_EQ(s.options.at("voice"), "alloy");
   EXPECT_EQ(s.options.at("instructions"), "Be brief.");
+  EXPECT_EQ(s.leg_codec, std::nullopt);  // the backend's default
+  EXPECT_TRUE(s.echo_gate);
   EXPECT_EQ(c.find_agent("live")->type, agent::AgentSpec::Type::speech);
+  const Config g = parse_config(
+      "[provider-rt]\naddress = h:1\n[agent-g]\ntype = s2s\nprovider = rt\nleg_codec = on\n"
+      "echo_gate = off\n",
+      "t.conf");
+  EXPECT_EQ(g.speech_agents.at("g").leg_codec, std::optional<bool>(true));
+  EXPECT_FALSE(g.speech_agents.at("g").echo_gate);
+  EXPECT_EQ(parse_config("[provider-rt]\naddress = h:1\n[agent-g]\ntype = s2s\nprovider = "
+                         "rt\nleg_codec = off\n",
+                         "t.conf")
+                .speech_agents.at("g")
+                .leg_codec,
+            std::optional<bool>(false));
+  EXPECT_THROW(parse_config("[provider-rt]\naddress = h:1\n[agent-g]\ntype = s2s\nprovider = "
+                            "rt\nleg_codec = maybe\n",
+                            "t.conf"),
+               ConfigError);
+  // An s2s option on a pipeline agent is refused.
+  EXPECT_THROW(parse_config("[agent-p]\ntype = pipeline\necho_gate = on\n", "t.conf"), ConfigError);
   EXPECT_THROW(parse_config("[agent-x]\ntype = s2s\n", "t.conf"), ConfigError);
   EXPECT_THROW(parse_config("[provider-p]\naddress = h:1\n[agent-x]\ntype = s2s\nprovider = "
                             "p\ngreeting = hi\n",

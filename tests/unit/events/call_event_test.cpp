@@ -6,6 +6,9 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -236,7 +239,17 @@ TEST(CallEvent, TypeNamesAreTheSchemas) {
   EXPECT_EQ(type_name(Type::barge_in), "barge_in");
   EXPECT_EQ(type_name(Type::action), "action");
   EXPECT_EQ(type_name(Type::dtmf), "dtmf");
+  EXPECT_EQ(type_name(Type::usage), "usage");
   EXPECT_EQ(type_name(Type::end), "end");
+}
+
+TEST(CallEvent, UsageHasItsFourCountsInSchemaOrder) {
+  EXPECT_EQ(usage(1200, 340, 61000, 17500).serialize(std::chrono::milliseconds(9000)),
+            R"({"t_ms":9000,"type":"usage","input_tokens":1200,"output_tokens":340,)"
+            R"("input_audio_ms":61000,"output_audio_ms":17500})");
+  // A count beyond JSON's exact integers stays an integer: the largest int64.
+  EXPECT_EQ(usage(0, ~std::uint64_t{0}, 0, 0).members().at("output_tokens").as_int64(),
+            std::numeric_limits<std::int64_t>::max());
 }
 
 }  // namespace

@@ -85,8 +85,10 @@ TEST(CallMedia, NoEarlySilenceWhenDisabled) {
 
 TEST(CallMedia, Slin16CallIsAnsweredIn0x12) {
   Harness h;
+  EXPECT_EQ(h.media->caller_codec(), "");  // not known before the first audio
   ASSERT_TRUE(h.audio(Kind::slin16, slin_bytes(std::vector<std::int16_t>(320, 1000))));
   EXPECT_EQ(h.media->leg_codec(), LegCodec::slin);
+  EXPECT_EQ(h.media->caller_codec(), "slin");
   EXPECT_EQ(h.media->reply_kind(), Kind::slin16);
   EXPECT_EQ(h.agent->heard.size(), 320u);  // 16 kHz in = internal rate: exact copy
   EXPECT_EQ(h.agent->heard[5], 1000);
@@ -100,6 +102,7 @@ TEST(CallMedia, UlawOnAnAutoListenerIsDecodedAndAnsweredInSlin8) {
   std::vector<std::uint8_t> ulaw(160, audio::linear_to_ulaw(4000));
   ASSERT_TRUE(h.audio(Kind::slin8, ulaw));
   EXPECT_EQ(h.media->leg_codec(), LegCodec::ulaw);
+  EXPECT_EQ(h.media->caller_codec(), "ulaw");
   EXPECT_EQ(h.media->reply_kind(), Kind::slin8);
   // 160 samples at 8 kHz are 320 at 16 kHz, less the resampler's start-up delay (trimmed once).
   ASSERT_GE(h.agent->heard.size(), 320u - 64u);
@@ -119,6 +122,7 @@ TEST(CallMedia, AlawListenerDecodesAlaw) {
   std::vector<std::uint8_t> alaw(160, audio::linear_to_alaw(-3000));
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(h.audio(Kind::slin8, alaw));
   EXPECT_EQ(h.media->leg_codec(), LegCodec::alaw);
+  EXPECT_EQ(h.media->caller_codec(), "alaw");
   EXPECT_NEAR(h.agent->heard.back(), audio::alaw_to_linear(alaw[0]), 40);
 }
 
