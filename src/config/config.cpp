@@ -326,6 +326,8 @@ void Parser::resolve_agents(const std::string& source) {
         d.s2s.agent = {};
         d.s2s.agent.name = d.realtime;
         d.s2s.agent.backend = "realtime:" + d.realtime;
+        // The service speaks G.711 itself: on a G.711 leg, no transcoding either way.
+        if (!d.s2s.leg_codec) d.s2s.leg_codec = true;
         if (d.s2s.input_rate_hz == 16000) d.s2s.input_rate_hz = 24000;
         if (d.s2s.output_rate_hz == 16000) d.s2s.output_rate_hz = 24000;
       } else {
