@@ -633,20 +633,33 @@ TEST(MockRealtime, TlsWithTheMocksCertificate) {
   EXPECT_EQ(json::parse(beast::buffers_to_string(buf.data())).at("type"), "session.created");
 }
 
-TEST(MockRealtime, ManyConnectionsAtOnceEachWithItsOwnSession) {
+TEST(MockRealtime, ThreeHundredCallsAtOnceEachWithItsOwnSessionAndReply) {
   MockRealtime::Options o;
   o.io_threads = 3;
+  o.record_sent = false;
   MockRealtime mock(o);
+  mock.set_default_script(MockRealtime::Script::speech("Hi.", 200));
+  constexpr std::size_t kCalls = 300;  // what the benchmark holds
   std::vector<std::unique_ptr<Client>> clients;
-  for (int i = 0; i < 64; ++i) clients.push_back(std::make_unique<Client>(mock));
+  for (std::size_t i = 0; i < kCalls; ++i) clients.push_back(std::make_unique<Client>(mock));
   for (auto& c : clients) EXPECT_EQ(c->next()["type"], "session.created");
-  ASSERT_TRUE(mock.wait_until([&] { return mock.open_count() == 64; }));
+  ASSERT_TRUE(mock.wait_until([&] { return mock.open_count() == kCalls; }));
   std::set<std::string> ids;
-  for (std::size_t i = 0; i < 64; ++i)
+  for (std::size_t i = 0; i < kCalls; ++i)
     ids.insert(std::string(mock.session(i).at("id").as_string()));
-  EXPECT_EQ(ids.size(), 64u);
+  EXPECT_EQ(ids.size(), kCalls);
+  // Every call has a response in flight at once; each gets all of its own audio.
+  for (auto& c : clients) c->send(R"({"type":"response.create"})");
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    std::size_t bytes = 0;
+    for (const auto& e : clients[i]->until("response.done"))
+      if (e.at("type") == "response.output_audio.delta")
+        bytes += unb64(e.at("delta").as_string()).size();
+    EXPECT_EQ(bytes, 200u * 48u) << "call " << i;
+  }
+  EXPECT_TRUE(mock.sent(0).empty());  // record_sent off
   clients[3].reset();
-  EXPECT_TRUE(mock.wait_until([&] { return mock.open_count() == 63; }));
+  EXPECT_TRUE(mock.wait_until([&] { return mock.open_count() == kCalls - 1; }));
   mock.send(5, R"({"type":"rate_limits.updated","custom":1})");
   EXPECT_EQ(clients[5]->next()["custom"], 1);
   mock.send_rate_limits(6);
@@ -658,7 +671,7 @@ TEST(MockRealtime, ManyConnectionsAtOnceEachWithItsOwnSession) {
   mock.drop(8);
   const auto ec = clients[8]->read_end();
   EXPECT_TRUE(ec && ec != websocket::error::closed && ec != beast::error::timeout) << ec.message();
-  EXPECT_TRUE(mock.wait_until([&] { return mock.open_count() == 61; }));
+  EXPECT_TRUE(mock.wait_until([&] { return mock.open_count() == kCalls - 3; }));
 }
 
 }  // namespace
