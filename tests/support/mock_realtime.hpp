@@ -182,14 +182,15 @@ class MockRealtime {
   /// Lets a stalled response (Script::stall_after_ms) send the rest of its audio.
   void resume(std::size_t conn);
 
-  /// Connections accepted so far (indexes are 0 .. count-1, in accept order).
+  /// Connections accepted so far: indexes 0 .. count-1, taken before the 101 goes out (clients
+  /// that connect one after the other get 0, 1, 2 ...; refused upgrades take none).
   std::size_t connection_count() const;
   std::size_t open_count() const;
   std::vector<Upgrade> upgrades() const;
   std::vector<ClientEvent> received(std::size_t conn) const;
   /// The "type" of every received event, in order.
   std::vector<std::string> types(std::size_t conn) const;
-  /// Every server event sent, as sent (JSON text), in order.
+  /// Every server event sent (the mock's and what send() pushed), as sent, in order.
   std::vector<std::string> sent(std::size_t conn) const;
   std::vector<boost::json::value> sent_json(std::size_t conn) const;
   std::vector<std::string> sent_types(std::size_t conn) const;
