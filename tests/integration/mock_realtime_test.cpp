@@ -132,6 +132,24 @@ class Client {
     buf_.consume(buf_.size());
     return v.as_object();
   }
+  /// Reads until the connection ends; the error that ended it (closed: a close frame came).
+  beast::error_code read_end(std::chrono::milliseconds timeout = 5000ms) {
+    beast::error_code ec;
+    for (int i = 0; i < 100 && !ec; ++i) {
+      bool done = false;
+      ws_.async_read(buf_, [&](beast::error_code e, std::size_t) {
+        ec = e;
+        done = true;
+      });
+      io_.restart();
+      io_.run_for(timeout);
+      if (!done) return beast::error::timeout;
+      buf_.consume(buf_.size());
+    }
+    return ec;
+  }
+  websocket::close_reason close_reason() const { return ws_.reason(); }
+
   /// Reads until an event of `type`; returns every event read, that one last.
   std::vector<json::object> until(std::string_view type) {
     std::vector<json::object> out;
@@ -209,7 +227,13 @@ TEST(MockRealtime, SessionCreatedThenTheReferenceSessionUpdateIsEchoed) {
                                                               {"interrupt_response", true}}));
   EXPECT_EQ(mock.session(0).at("audio").at("output").at("voice"), "marin");
   EXPECT_EQ(mock.types(0), (std::vector<std::string>{"session.update", "session.update"}));
-  EXPECT_EQ(mock.received(0)[0].json.at("event_id"), "5fc543c4-f59c-420f-8fb9-68c45d1546a7");
+  const auto received = mock.received(0);
+  EXPECT_EQ(received[0].json.at("event_id"), "5fc543c4-f59c-420f-8fb9-68c45d1546a7");
+  EXPECT_EQ(received[0].raw, fixture("session_update.json"));
+  EXPECT_EQ(received[0].conn, 0u);
+  EXPECT_LE(received[0].at, received[1].at);
+  EXPECT_EQ(mock.sent_types(0),
+            (std::vector<std::string>{"session.created", "session.updated", "session.updated"}));
 }
 
 TEST(MockRealtime, MalformedUnknownAndInvalidEventsGetTheVendorsErrorShape) {
@@ -398,6 +422,11 @@ TEST(MockRealtime, G711OutputIsEightKilohertzMuLaw) {
     if (e.at("type") == "response.output_audio.delta") audio = unb64(e.at("delta").as_string());
   EXPECT_EQ(audio, MockRealtime::test_signal("audio/pcmu", 0, 800));
   EXPECT_EQ(audio.size(), 800u);
+  // Assistant audio exists now: the voice can no longer change (the service's error).
+  c.send(R"({"type":"session.update","session":{"type":"realtime","audio":{
+      "output":{"voice":"cedar"}}}})");
+  const auto e = c.next();
+  EXPECT_EQ(err_of(e).at("code"), "cannot_update_voice");
 }
 
 TEST(MockRealtime, TruncateBeyondTheAudioSentIsAnError) {
@@ -604,22 +633,45 @@ TEST(MockRealtime, TlsWithTheMocksCertificate) {
   EXPECT_EQ(json::parse(beast::buffers_to_string(buf.data())).at("type"), "session.created");
 }
 
-TEST(MockRealtime, ManyConnectionsAtOnceEachWithItsOwnSession) {
-  MockRealtime mock;
+TEST(MockRealtime, ThreeHundredCallsAtOnceEachWithItsOwnSessionAndReply) {
+  MockRealtime::Options o;
+  o.io_threads = 3;
+  o.record_sent = false;
+  MockRealtime mock(o);
+  mock.set_default_script(MockRealtime::Script::speech("Hi.", 200));
+  constexpr std::size_t kCalls = 300;  // what the benchmark holds
   std::vector<std::unique_ptr<Client>> clients;
-  for (int i = 0; i < 64; ++i) clients.push_back(std::make_unique<Client>(mock));
+  for (std::size_t i = 0; i < kCalls; ++i) clients.push_back(std::make_unique<Client>(mock));
   for (auto& c : clients) EXPECT_EQ(c->next()["type"], "session.created");
-  ASSERT_TRUE(mock.wait_until([&] { return mock.open_count() == 64; }));
+  ASSERT_TRUE(mock.wait_until([&] { return mock.open_count() == kCalls; }));
   std::set<std::string> ids;
-  for (std::size_t i = 0; i < 64; ++i)
+  for (std::size_t i = 0; i < kCalls; ++i)
     ids.insert(std::string(mock.session(i).at("id").as_string()));
-  EXPECT_EQ(ids.size(), 64u);
+  EXPECT_EQ(ids.size(), kCalls);
+  // Every call has a response in flight at once; each gets all of its own audio.
+  for (auto& c : clients) c->send(R"({"type":"response.create"})");
+  for (std::size_t i = 0; i < kCalls; ++i) {
+    std::size_t bytes = 0;
+    for (const auto& e : clients[i]->until("response.done"))
+      if (e.at("type") == "response.output_audio.delta")
+        bytes += unb64(e.at("delta").as_string()).size();
+    EXPECT_EQ(bytes, 200u * 48u) << "call " << i;
+  }
+  EXPECT_TRUE(mock.sent(0).empty());  // record_sent off
   clients[3].reset();
-  EXPECT_TRUE(mock.wait_until([&] { return mock.open_count() == 63; }));
+  EXPECT_TRUE(mock.wait_until([&] { return mock.open_count() == kCalls - 1; }));
   mock.send(5, R"({"type":"rate_limits.updated","custom":1})");
   EXPECT_EQ(clients[5]->next()["custom"], 1);
   mock.send_rate_limits(6);
   EXPECT_EQ(clients[6]->next()["type"], "rate_limits.updated");
+  mock.close(7, 4000, "bye");
+  EXPECT_EQ(clients[7]->read_end(), websocket::error::closed);
+  EXPECT_EQ(clients[7]->close_reason().code, 4000);
+  EXPECT_EQ(clients[7]->close_reason().reason, "bye");
+  mock.drop(8);
+  const auto ec = clients[8]->read_end();
+  EXPECT_TRUE(ec && ec != websocket::error::closed && ec != beast::error::timeout) << ec.message();
+  EXPECT_TRUE(mock.wait_until([&] { return mock.open_count() == kCalls - 3; }));
 }
 
 }  // namespace

@@ -591,6 +591,7 @@ struct MockRealtime::Impl {
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   tcp::acceptor acceptor{io};
+  asio::steady_timer accept_retry{io};
   ssl::context tls_ctx{ssl::context::tls_server};
   std::string ca_file;
   unsigned short port = 0;
@@ -668,9 +669,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
     with_ws([](auto& ws) { beast::get_lowest_layer(ws).close(); });
   }
   void close(std::uint16_t code, std::string reason) {
-    if (closing_) return;
-    closing_ = true;
+    if (closing_ || close_when_open_) return;
     close_frame_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+    if (!open_) {  // still in the handshake: after session.created
+      close_when_open_ = true;
+      return;
+    }
+    closing_ = true;
     if (!writing_) do_close();
   }
   void resume() {
@@ -827,17 +832,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
       });
       return;
     }
-    with_ws([&](auto& ws) {
-      beast::get_lowest_layer(ws).expires_never();
-      ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-      ws.read_message_max(m_.opt.max_message_bytes);
-      ws.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
-        if (!ec) self->on_open();
-      });
-    });
-  }
-
-  void on_open() {
+    // The index is taken before the 101 goes out: a client that has its handshake done has
+    // its connection index (clients that connect one after the other get 0, 1, 2...).
     {
       std::lock_guard lock(m_.mu);
       idx_ = m_.conns.size();
@@ -846,10 +842,31 @@ class Conn : public std::enable_shared_from_this<Conn> {
       rec_ = m_.records.back().get();
       m_.changed();
     }
+    with_ws([&](auto& ws) {
+      beast::get_lowest_layer(ws).expires_never();
+      ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+      ws.read_message_max(m_.opt.max_message_bytes);
+      ws.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
+        if (ec) return self->on_closed();
+        self->on_open();
+      });
+    });
+  }
+
+  void on_open() {
+    open_ = true;
     session_ = default_session(idx_, m_.opt.model);
     auto e = base("session.created");
     e["session"] = session_;
     emit(std::move(e));
+    // What tests pushed during the handshake goes after session.created.
+    for (auto& text : early_) out_.push_back(std::move(text));
+    early_.clear();
+    if (!out_.empty() && !writing_) do_write();
+    if (close_when_open_) {
+      closing_ = true;
+      if (!writing_) do_close();
+    }
     read();
   }
 
@@ -879,6 +896,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   void write(std::string text) {
     if (closing_ || closed_) return;
+    if (!open_) {
+      early_.push_back(std::move(text));
+      return;
+    }
     out_.push_back(std::move(text));
     if (!writing_) do_write();
   }
@@ -1687,8 +1708,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   beast::flat_buffer rbuf_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> req_;
-  std::deque<std::string> out_;
-  bool writing_ = false, closing_ = false, closed_ = false;
+  std::deque<std::string> out_, early_;
+  bool open_ = false, writing_ = false, closing_ = false, closed_ = false;
+  bool close_when_open_ = false;
   websocket::close_reason close_frame_;
   asio::steady_timer timer_;
   std::uint64_t tick_gen_ = 0;
@@ -1718,12 +1740,14 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
 void MockRealtime::Impl::accept() {
   acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket s) {
-    if (ec) {
-      if (!acceptor.is_open()) return;
-    } else {
+    if (!acceptor.is_open()) return;
+    if (!ec) {
       std::make_shared<Conn>(*this, std::move(s))->start();
+      return accept();
     }
-    accept();
+    // Out of descriptors (a benchmark's many calls) or the like: retry a little later, no spin.
+    accept_retry.expires_after(std::chrono::milliseconds(20));
+    accept_retry.async_wait([this](beast::error_code) { accept(); });
   });
 }
 

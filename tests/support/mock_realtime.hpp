@@ -46,6 +46,10 @@
 // committed user audio ms / 100, input text_tokens = (bytes of instructions + every text and
 // function_call_output item in the conversation) / 4; cached 0; totals are the sums.
 //
+// Not emulated: output_modalities ["text"] (accepted; replies are still spoken),
+// idle_timeout_ms (accepted, never fires), input transcription deltas, MCP tools, images,
+// out-of-band responses (conversation "none" is accepted and treated as "auto").
+//
 // Ids are deterministic per connection c: session sess_c, conversation conv_c, server events
 // event_c_N, items item_c_N, responses resp_c_N, call ids call_c_N (N counts from 1).
 //
@@ -92,10 +96,12 @@ class MockRealtime {
     int io_threads = 1;
     int chunk_ms = 100;          ///< audio per response.output_audio.delta
     int chunk_interval_ms = 20;  ///< between two deltas (100 ms every 20 ms: 5x real time)
+    // For a long benchmark (hundreds of calls): record_appends, record_sent false and
+    // max_kept_audio_bytes 0, or every call's audio and events stay in memory.
     bool record_appends = true;  ///< keep input_audio_buffer.append events in received()
     bool record_sent = true;     ///< keep the server events in sent()
     std::size_t max_message_bytes = 24u << 20;
-    std::size_t max_kept_audio_bytes = 32u << 20;
+    std::size_t max_kept_audio_bytes = 8u << 20;  ///< per connection (87 s of audio/pcm)
   };
   /// What the next response says. Speech: `text` as transcript with `reply_ms` of tone; with
   /// stall_after_ms >= 0 the audio stops after that many ms and the response stays in progress
@@ -176,14 +182,15 @@ class MockRealtime {
   /// Lets a stalled response (Script::stall_after_ms) send the rest of its audio.
   void resume(std::size_t conn);
 
-  /// Connections accepted so far (indexes are 0 .. count-1, in accept order).
+  /// Connections accepted so far: indexes 0 .. count-1, taken before the 101 goes out (clients
+  /// that connect one after the other get 0, 1, 2 ...; refused upgrades take none).
   std::size_t connection_count() const;
   std::size_t open_count() const;
   std::vector<Upgrade> upgrades() const;
   std::vector<ClientEvent> received(std::size_t conn) const;
   /// The "type" of every received event, in order.
   std::vector<std::string> types(std::size_t conn) const;
-  /// Every server event sent, as sent (JSON text), in order.
+  /// Every server event sent (the mock's and what send() pushed), as sent, in order.
   std::vector<std::string> sent(std::size_t conn) const;
   std::vector<boost::json::value> sent_json(std::size_t conn) const;
   std::vector<std::string> sent_types(std::size_t conn) const;
