@@ -242,6 +242,7 @@ class Stream final : public providers::AgentStream, public std::enable_shared_fr
     if (was_open_ && sh_->options->reconnect && !reconnected_) {
       // Once per call: a new socket, and the conversation so far told to it as items.
       reconnected_ = true;
+      conv_->disconnected();
       sh_->counters.reconnects.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("realtime {}: the socket broke ({}); reconnecting once", sh_->options->name,
                    logtext::log_text(c.reason));

@@ -182,11 +182,10 @@ void Conversation::opened() {
     // A new socket knows nothing: the items of the old one cannot be truncated any more, and
     // what was said so far is told again as items.
     items_.clear();
-    const bool ended = resp_.ended;
-    resp_ = {};
-    resp_.ended = ended;
+    resp_.active = false;  // the old socket's response is gone; what was wanted still is
     clear_pending_ = false;
   }
+  connected_ = true;
   sink_.send(session_update());
   if (reopened_) {
     for (const auto& [caller, text] : history_) {
@@ -201,6 +200,28 @@ void Conversation::opened() {
     request_response(o_->greeting_instructions);
   }
   reopened_ = true;
+  // What happened while the socket was not open (DTMF, tool results), then the caller's audio
+  // kept meanwhile, in the format the session now has.
+  while (!deferred_.empty()) {
+    std::string m = std::move(deferred_.front());
+    deferred_.pop_front();
+    sink_.send(std::move(m));
+  }
+  if (resp_.wanted) request_response(std::exchange(resp_.wanted_instructions, {}));
+  flush_input();
+}
+
+void Conversation::disconnected() {
+  connected_ = false;
+}
+
+void Conversation::send(std::string json) {
+  if (connected_) {
+    sink_.send(std::move(json));
+    return;
+  }
+  if (deferred_.size() == kMaxDeferred) deferred_.pop_front();
+  deferred_.push_back(std::move(json));
 }
 
 void Conversation::caller_audio(std::string_view bytes) {
@@ -214,10 +235,18 @@ void Conversation::caller_audio(std::string_view bytes) {
   } else {
     in_.pending.append(bytes.data(), bytes.size());
   }
+  if (!connected_) {
+    // Not open yet (or reopening): keep the newest second, for the caller's first words.
+    const std::size_t keep =
+        in_.batch_bytes * static_cast<std::size_t>(1000 / std::clamp(o_->append_ms, 20, 200));
+    if (in_.pending.size() > keep) in_.pending.erase(0, in_.pending.size() - keep);
+    return;
+  }
   if (in_.pending.size() >= in_.batch_bytes) flush_input();
 }
 
 void Conversation::flush_input() {
+  if (!connected_) return;
   // Whole batches of append_ms each (the rest waits for the next frame), so every append is
   // the same size and the service's VAD sees evenly spaced audio.
   static constexpr std::string_view kHead = R"({"type":"input_audio_buffer.append","audio":")";
@@ -260,19 +289,19 @@ void Conversation::send_user_text(const std::string& text) {
   json::object part{{"type", "input_text"}, {"text", text}};
   json::object item{
       {"type", "message"}, {"role", "user"}, {"content", json::array{std::move(part)}}};
-  sink_.send(json::serialize(json::object{
+  send(json::serialize(json::object{
       {"type", "conversation.item.create"}, {"event_id", event_id()}, {"item", std::move(item)}}));
 }
 
 void Conversation::send_tool_output(const std::string& call_id, const std::string& output_json) {
   json::object item{
       {"type", "function_call_output"}, {"call_id", call_id}, {"output", output_json}};
-  sink_.send(json::serialize(json::object{
+  send(json::serialize(json::object{
       {"type", "conversation.item.create"}, {"event_id", event_id()}, {"item", std::move(item)}}));
 }
 
 void Conversation::request_response(std::string instructions) {
-  if (resp_.active) {
+  if (resp_.active || !connected_) {
     resp_.wanted = true;
     if (!instructions.empty()) resp_.wanted_instructions = std::move(instructions);
     return;
@@ -288,7 +317,7 @@ void Conversation::request_response(std::string instructions) {
 
 void Conversation::end_call(const std::string& reason) {
   if (resp_.hangup_after || resp_.ended) return;
-  if (resp_.active) {
+  if (resp_.active && connected_) {
     sink_.send(
         json::serialize(json::object{{"type", "response.cancel"}, {"event_id", event_id()}}));
   }
@@ -296,12 +325,8 @@ void Conversation::end_call(const std::string& reason) {
   resp_.hangup_reason = reason;
   const std::string say =
       "Say exactly this to the caller, and nothing else: \"" + o_->goodbye + "\"";
-  if (resp_.active) {
-    resp_.wanted = true;
-    resp_.wanted_instructions = say;
-  } else {
-    request_response(say);
-  }
+  resp_.wanted_instructions.clear();
+  request_response(say);
 }
 
 Conversation::Item* Conversation::item(const std::string& id) {
@@ -387,6 +412,7 @@ void Conversation::on_playback_cleared(std::uint64_t mark_id, std::uint32_t play
     // (start_mark > mark_id: not reached, nothing of it was heard)
     end_ms = std::min<std::uint64_t>(end_ms, i->wire_samples * 1000 / wire_rate);
     i->cut = true;
+    if (!connected_) continue;  // the items were the old socket's: nothing to cut there
     sink_.send(json::serialize(json::object{{"type", "conversation.item.truncate"},
                                             {"event_id", event_id()},
                                             {"item_id", i->id},

@@ -76,7 +76,11 @@ class Conversation {
   ~Conversation();
 
   /// The socket is open (again, after a reconnect: then the conversation so far is replayed).
+  /// Before it, nothing is sent: the caller's newest second of audio and up to 32 other
+  /// messages (DTMF, tool results) wait, and go out right after the session is set up.
   void opened();
+  /// The socket broke (a reconnect may follow): hold what would be sent until opened().
+  void disconnected();
   /// Caller audio in the config's input format.
   void caller_audio(std::string_view bytes);
   void call_event(const agent::v1::CallEvent& event);
@@ -100,6 +104,8 @@ class Conversation {
   };
 
   std::string session_update();
+  /// A client event now, or after opened() when the socket is not open.
+  void send(std::string json);
   void request_response(std::string instructions = {});
   void send_user_text(const std::string& text);
   void send_tool_output(const std::string& call_id, const std::string& output_json);
@@ -150,6 +156,9 @@ class Conversation {
   std::deque<std::pair<bool, std::string>> history_;
   std::size_t history_bytes_ = 0;
   bool session_ready_ = false;
+  bool connected_ = false;
+  static constexpr std::size_t kMaxDeferred = 32;
+  std::deque<std::string> deferred_;
   bool reopened_ = false;
   common::v1::Usage usage_;
   std::uint64_t out_audio_bytes_ = 0;
