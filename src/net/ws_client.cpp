@@ -9,9 +9,11 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <chrono>
 #include <deque>
-#include <optional>
+#include <iterator>
 #include <stdexcept>
+#include <string>
 
 #include "voxbridge/net/tls_client.hpp"
 #include "voxbridge/net/url.hpp"
@@ -274,7 +276,10 @@ class Client final : public WsClient {
 
   void on_write(error_code ec) {
     writing_ = false;
-    if (state_ == State::closed) return;
+    if (state_ == State::closed) {
+      queue_.clear();
+      return;
+    }
     if (ec) return fail("write: " + ec.message());
     queued_ -= queue_.front().size();
     queue_.pop_front();
@@ -333,7 +338,8 @@ class Client final : public WsClient {
     idle_timer_.cancel();
     resolver_.cancel();
     beast::get_lowest_layer(ws_).socket().close(ignored);
-    queue_.clear();
+    // The message being written stays until its write completes: Beast reads it until then.
+    queue_.erase(writing_ ? std::next(queue_.begin()) : queue_.begin(), queue_.end());
     queued_ = 0;
     asio::post(ex_, [self = self(), c = std::move(c)] {
       auto closed = std::move(self->h_.closed);
