@@ -9,9 +9,11 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <chrono>
 #include <deque>
-#include <optional>
+#include <iterator>
 #include <stdexcept>
+#include <string>
 
 #include "voxbridge/net/tls_client.hpp"
 #include "voxbridge/net/url.hpp"
@@ -70,6 +72,7 @@ class Client final : public WsClient {
         url_(std::move(url)),
         resolver_(ex_),
         timer_(ex_),
+        idle_timer_(ex_),
         ws_(make_stream()) {}
 
   void connect() override {
@@ -101,7 +104,7 @@ class Client final : public WsClient {
       return;
     }
     close_requested_ = true;
-    if (state_ == State::open && !writing_ && queue_.empty()) start_close();
+    maybe_close();
     // Connecting: once open, after the queue. Writing: after the queue.
   }
 
@@ -194,26 +197,55 @@ class Client final : public WsClient {
     response_ = {};  // nothing of it is needed once open
     timer_.cancel();
     state_ = State::open;
+    // Beast times the close handshake, either side's. Its idle timeout is not used: a ping
+    // timer that has expired but not yet run when async_close starts is taken by Beast 1.81 for
+    // the close handshake's timeout (the close fails at once); our own timer pings instead.
     websocket::stream_base::timeout t{};
-    t.handshake_timeout = kCloseTimeout;  // the close handshake, either side's
-    if (opts_.idle_timeout.count() > 0) {
-      t.idle_timeout = opts_.idle_timeout;
-      t.keep_alive_pings = true;
-    } else {
-      t.idle_timeout = websocket::stream_base::none();
-      t.keep_alive_pings = false;
-    }
+    t.handshake_timeout = kCloseTimeout;
+    t.idle_timeout = websocket::stream_base::none();
+    t.keep_alive_pings = false;
     ws_.set_option(t);
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard(); });
+    if (opts_.idle_timeout.count() > 0) {
+      heard();
+      arm_idle();
+    }
     if (h_.open) h_.open();
     if (state_ == State::closed) return;  // open() aborted it
     read_next();
-    if (state_ == State::open && !writing_) {  // open() may have sent or closed already
-      if (!queue_.empty()) {
-        write_next();
-      } else if (close_requested_) {
-        start_close();
-      }
+    if (state_ == State::open && !writing_ && !queue_.empty()) write_next();  // unless open() did
+    maybe_close();
+  }
+
+  /// Something came from the server (a message, a ping, a pong, a close).
+  void heard() { last_heard_ = std::chrono::steady_clock::now(); }
+
+  /// The idle check: a ping after half the idle timeout of silence, the end after all of it.
+  void arm_idle() {
+    const auto half = opts_.idle_timeout / 2;
+    const auto now = std::chrono::steady_clock::now();
+    idle_timer_.expires_at(now - last_heard_ < half ? last_heard_ + half
+                                                    : last_heard_ + opts_.idle_timeout);
+    idle_timer_.async_wait([self = self()](error_code ec) {
+      if (!ec && self->state_ == State::open) self->on_idle_timer();
+    });
+  }
+
+  void on_idle_timer() {
+    const auto silent = std::chrono::steady_clock::now() - last_heard_;
+    if (silent >= opts_.idle_timeout) {
+      return fail("idle for " + std::to_string(opts_.idle_timeout.count()) + " ms");
     }
+    if (silent >= opts_.idle_timeout / 2 && !pinging_) {
+      pinging_ = true;
+      ws_.async_ping({}, [self = self()](error_code ec) {
+        self->pinging_ = false;
+        if (self->state_ == State::closed) return;
+        if (ec) return self->fail("ping: " + ec.message());
+        self->maybe_close();
+      });
+    }
+    arm_idle();
   }
 
   void read_next() {
@@ -226,12 +258,9 @@ class Client final : public WsClient {
     if (ec == websocket::error::message_too_big) {
       return fail("message over " + std::to_string(opts_.max_message_bytes) + " bytes");
     }
-    if (ec == beast::error::timeout) {
-      return fail(state_ == State::closing
-                      ? "close timed out"
-                      : "idle for " + std::to_string(opts_.idle_timeout.count()) + " ms");
-    }
+    if (ec == beast::error::timeout) return fail("close timed out");  // (only then)
     if (ec) return fail("read: " + ec.message());
+    heard();
     const auto data = buffer_.cdata();
     if (h_.message) h_.message({static_cast<const char*>(data.data()), data.size()});
     buffer_.clear();
@@ -247,19 +276,33 @@ class Client final : public WsClient {
 
   void on_write(error_code ec) {
     writing_ = false;
-    if (state_ == State::closed) return;
+    if (state_ == State::closed) {
+      queue_.clear();
+      return;
+    }
     if (ec) return fail("write: " + ec.message());
     queued_ -= queue_.front().size();
     queue_.pop_front();
     if (!queue_.empty()) {
       write_next();
-    } else if (close_requested_) {
+    } else {
+      maybe_close();
+    }
+  }
+
+  /// The close handshake once close() asked for it and nothing else is being written.
+  void maybe_close() {
+    if (close_requested_ && state_ == State::open && !writing_ && !pinging_ && queue_.empty()) {
       start_close();
     }
   }
 
   void start_close() {
     state_ = State::closing;
+    idle_timer_.cancel();
+    // Beast 1.81 with a control callback set can leave the close handshake waiting until its
+    // timeout when a message is still arriving as it starts; nothing needs it from here on.
+    ws_.control_callback();
     timer_.expires_after(kCloseTimeout);  // a backstop beside Beast's handshake_timeout
     timer_.async_wait([self = self()](error_code ec) {
       if (!ec && self->state_ == State::closing) self->fail("close timed out");
@@ -292,9 +335,11 @@ class Client final : public WsClient {
     state_ = State::closed;
     error_code ignored;
     timer_.cancel();
+    idle_timer_.cancel();
     resolver_.cancel();
     beast::get_lowest_layer(ws_).socket().close(ignored);
-    queue_.clear();
+    // The message being written stays until its write completes: Beast reads it until then.
+    queue_.erase(writing_ ? std::next(queue_.begin()) : queue_.begin(), queue_.end());
     queued_ = 0;
     asio::post(ex_, [self = self(), c = std::move(c)] {
       auto closed = std::move(self->h_.closed);
@@ -311,6 +356,9 @@ class Client final : public WsClient {
   HttpUrl url_;
   tcp::resolver resolver_;
   asio::steady_timer timer_;  // the connect deadline, then the close backstop
+  asio::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point last_heard_;
+  bool pinging_ = false;  // one ping at a time
   Stream<Tls> ws_;
   websocket::response_type response_;
   beast::flat_buffer buffer_;

@@ -28,6 +28,7 @@
 
 #include "e2e_support.hpp"
 #include "support/fake_providers.hpp"
+#include "voxbridge/base64/base64.hpp"
 
 #ifndef VB_VOXBRIDGE_BIN
 #error "VB_VOXBRIDGE_BIN (path of the voxbridge binary) must be defined"
@@ -45,32 +46,6 @@ using namespace vb_e2e;
 
 constexpr const char* kAriUser = "voxbridge";
 constexpr const char* kAriPassword = "vbari";
-
-std::string base64(const std::string& in) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 16 |
-                       static_cast<unsigned char>(in[i + 1]) << 8 |
-                       static_cast<unsigned char>(in[i + 2]);
-    for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
-  }
-  if (i + 1 == in.size()) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += t[(v >> 18) & 63];
-    out += t[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const unsigned v =
-        static_cast<unsigned char>(in[i]) << 16 | static_cast<unsigned char>(in[i + 1]) << 8;
-    out += t[(v >> 18) & 63];
-    out += t[(v >> 12) & 63];
-    out += t[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 struct HttpReply {
   int status = 0;  ///< 0: no answer
@@ -94,7 +69,8 @@ HttpReply http_get(unsigned short port, const std::string& path, const std::stri
     return r;
   }
   const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                          "\r\nAuthorization: Basic " + base64(user + ":" + password) +
+                          "\r\nAuthorization: Basic " +
+                          voxbridge::base64::encode(user + ":" + password) +
                           "\r\nConnection: close\r\n\r\n";
   if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
     close(fd);
