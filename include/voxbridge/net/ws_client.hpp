@@ -14,7 +14,7 @@
 // deadline; a message larger than max_message_bytes ends the connection with an error; what is
 // queued to send is at most max_queued_bytes (send() refuses more: the caller counts a drop);
 // with idle_timeout, a connection that receives nothing for that long is ended as an error
-// (Beast's pings keep a quiet but live server answering); the close handshake is bounded.
+// (the client's own pings keep a quiet but live server answering); the close handshake is bounded.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

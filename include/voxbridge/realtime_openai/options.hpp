@@ -61,7 +61,7 @@ struct RealtimeOptions {
 
   std::chrono::milliseconds connect_timeout{10000};
   /// Nothing from the service for this long ends the session as failed (the service sends
-  /// events at least at every turn; Beast's pings keep an idle but live socket answering).
+  /// events at least at every turn; the socket's own pings keep an idle but live one answering).
   std::chrono::milliseconds idle_timeout{120000};
   /// A socket that breaks mid-call is reopened once and the conversation so far replayed.
   bool reconnect = true;
