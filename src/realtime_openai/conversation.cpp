@@ -301,6 +301,7 @@ void Conversation::send_tool_output(const std::string& call_id, const std::strin
 }
 
 void Conversation::request_response(std::string instructions) {
+  if (resp_.ended) return;  // the goodbye has been said: the call is hanging up
   if (resp_.active || !connected_) {
     resp_.wanted = true;
     if (!instructions.empty()) resp_.wanted_instructions = std::move(instructions);

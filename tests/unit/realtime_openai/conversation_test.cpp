@@ -415,6 +415,56 @@ TEST(RealtimeConversation, ACapHasTheModelSayGoodbyeThenHangsUp) {
   EXPECT_EQ(r.got.back().action().hangup().reason(), "call duration cap reached");
 }
 
+TEST(RealtimeConversation, NothingGoesOutBeforeTheSessionIsSetUpAndTheNewestSecondWaits) {
+  Rig r;
+  // 1.5 s of caller audio and a digit before the socket opened.
+  for (int f = 0; f < 75; ++f) r.conv->caller_audio(std::string(160, static_cast<char>(f)));
+  agent::v1::CallEvent d;
+  d.set_dtmf("7");
+  r.conv->call_event(d);
+  EXPECT_TRUE(r.sent.empty());
+  r.conv->opened();
+  const auto t = r.types();
+  ASSERT_GE(t.size(), 4u);
+  EXPECT_EQ(t[0], "session.update");
+  EXPECT_EQ(t[1], "response.create");           // the greeting
+  EXPECT_EQ(t[2], "conversation.item.create");  // the digit, after the set-up
+  // The newest second of audio (25 appends of 40 ms), oldest first: frames 25..74.
+  std::size_t appends = 0;
+  for (std::size_t i = 0; i < r.sent.size(); ++i) {
+    const auto e = r.event(i);
+    if (e.at("type") != "input_audio_buffer.append") continue;
+    std::string a;
+    ASSERT_TRUE(base64::decode(std::string(e.at("audio").as_string()), a));
+    if (appends == 0) {
+      EXPECT_EQ(static_cast<unsigned char>(a[0]), 25u);
+    }
+    ++appends;
+  }
+  EXPECT_EQ(appends, 25u);
+}
+
+TEST(RealtimeConversation, ATokenCapHasTheModelSayGoodbyeThenHangsUp) {
+  Rig r(common::v1::MULAW, 8000, [](RealtimeOptions& o) { o.max_call_tokens = 100; });
+  r.ready();  // 30 tokens so far
+  r.server(
+      R"({"type":"response.done","response":{"status":"completed","usage":{"input_tokens":40,"output_tokens":35}}})");
+  ASSERT_EQ(r.types(), (std::vector<std::string>{"response.create"}));
+  EXPECT_EQ(r.event(0).at("response").at("instructions"),
+            "Say exactly this to the caller, and nothing else: \"I'm sorry, we have to end the "
+            "call now. Goodbye.\"");
+  r.server(
+      R"({"type":"response.done","response":{"status":"completed","usage":{"input_tokens":1,"output_tokens":9}}})");
+  ASSERT_TRUE(r.got.back().has_action());
+  EXPECT_EQ(r.got.back().action().hangup().reason(), "token cap reached");
+  // Nothing more is asked of the model after that.
+  r.sent.clear();
+  agent::v1::CallEvent d;
+  d.set_dtmf("1");
+  r.conv->call_event(d);
+  EXPECT_EQ(r.types(), (std::vector<std::string>{"conversation.item.create"}));
+}
+
 TEST(RealtimeBackend, SessionUrlsForOpenAiAndBothAzureEndpoints) {
   RealtimeOptions o;
   EXPECT_EQ(session_url(o), "wss://api.openai.com/v1/realtime?model=gpt-realtime");
