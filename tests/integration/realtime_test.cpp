@@ -16,6 +16,7 @@
 #include "support/test_audio.hpp"
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/config/config.hpp"
+#include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/sim/sim_call.hpp"
 
@@ -309,6 +310,71 @@ TEST(Realtime, OverWssWithThePrivateCaAndNotWithAWrongHostCertificate) {
   const auto r = sim::place_call(p);
   EXPECT_TRUE(r.server_sent_hangup);  // the fallback, then a clean end
   for (const auto& u : wrong.upgrades()) EXPECT_NE(u.status, 101);
+}
+
+TEST(Realtime, TranscriptsAndUsageGoIntoTheCallsEvents) {
+  MockRealtime mock;
+  mock.set_default_script(MockRealtime::Script::speech("Thanks for calling Example.", 300));
+  mock.push_transcript("I need a plumber");
+  config::Config c = realtime_config(mock);
+  c.general.http_listen = "127.0.0.1:0";  // the calls' events are kept
+  testing::RunningServer s(c);
+  sim::CallPlan p = plan(s.port, "slin16", 1.0);
+  testing::append(p.audio, testing::voice(16000, 0.8, 20000));
+  testing::append(p.audio, testing::silence(16000, 1.5));
+  const std::string id = "a1b2c3d4-0000-4000-8000-0000000be7a1";
+  p.uuid = audiosocket::Uuid::parse(id);
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  std::optional<std::string> ev;
+  ASSERT_TRUE(mock.wait_until(
+      [&] {
+        ev = s.server.events_json(id, 0);
+        return ev && ev->find("\"type\":\"end\"") != std::string::npos;
+      },
+      3s));
+  EXPECT_NE(ev->find(R"("type":"agent","text":"Thanks for calling Example.")"), std::string::npos)
+      << *ev;
+  EXPECT_NE(ev->find(R"("type":"user","text":"I need a plumber")"), std::string::npos) << *ev;
+  // Usage: the mock's deterministic counts (its header), at least the greeting's audio tokens.
+  const auto u = ev->find(R"("type":"usage","input_tokens":)");
+  ASSERT_NE(u, std::string::npos) << *ev;
+  EXPECT_LT(u, ev->find("\"type\":\"end\""));
+  const std::string m = s.server.metrics_text();
+  EXPECT_NE(m.find("voxbridge_realtime_sessions_total{backend=\"mock\",outcome=\"opened\"} 1"),
+            std::string::npos)
+      << m;
+}
+
+TEST(Realtime, TheSameBackendServedOverGrpcByVoxbridgeProvider) {
+  // voxbridge-provider --realtime NAME: the backend behind voxbridge.agent.v1.Agent, reached by
+  // another voxbridge as an ordinary s2s [provider-NAME].
+  MockRealtime mock;
+  mock.set_default_script(MockRealtime::Script::speech("Hello over gRPC.", 600));
+  const config::Config rt = realtime_config(mock);
+  provider_host::BuiltinOptions o;
+  o.listen = "127.0.0.1:0";
+  o.asr = o.llm = o.tts = false;
+  o.agent_backend =
+      std::make_shared<realtime_openai::RealtimeBackend>(config::realtime_backend(rt, "mock"), 2);
+  o.agent_target.name = "mock";
+  o.agent_target.backend = "realtime:mock";
+  provider_host::BuiltinProviders host(o);
+  const config::Config c = config::parse_config(
+      "[listener-main]\nbind = 127.0.0.1:0\nagent = bot\n[provider-remote]\naddress = " +
+          host.address() +
+          "\n[agent-bot]\ntype = s2s\nprovider = remote\ninput_rate = 24000\n"
+          "output_rate = 24000\n",
+      "realtime_test.conf");
+  testing::RunningServer s(c);
+  const auto r = sim::place_call(plan(s.port, "slin16", 2.0));
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_NEAR(tone_ms(r), 600, 40);
+  ASSERT_GE(mock.types(0).size(), 2u);
+  EXPECT_EQ(mock.types(0)[0], "session.update");
+  EXPECT_EQ(mock.session(0).at("audio").at("input").at("format"),
+            (json::object{{"type", "audio/pcm"}, {"rate", 24000}}));
+  host.shutdown();
 }
 
 }  // namespace
