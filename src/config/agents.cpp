@@ -173,6 +173,15 @@ const Key<PipelineDraft> kSpeech[] = {
      }},
     {"leg_codec", [](PipelineDraft& d, W w, V v) { d.s2s.leg_codec = parse_bool(w, v); }},
     {"echo_gate", [](PipelineDraft& d, W w, V v) { d.s2s.echo_gate = parse_bool(w, v); }},
+    {"failure_transfer",
+     [](PipelineDraft& d, W w, V v) {
+       const auto at = v.find('@');
+       d.s2s.failure_transfer = v.substr(0, at);
+       d.s2s.failure_context = at == std::string::npos ? "" : v.substr(at + 1);
+       if (const auto bad = guard::check_dial_string(d.s2s.failure_transfer); !bad.empty()) {
+         w.fail(bad);
+       }
+     }},
 };
 
 /// The options of a pipeline agent that name other sections, resolved after the file is read.

@@ -402,6 +402,15 @@ class SpeechAgent final : public agent::Agent {
     play_.out = default_fallback_prompt(rate_hz_);
     feed_playout();
     hangup_after_playout("provider failure");
+    if (!spec_->failure_transfer.empty() && runner_) {
+      // After the prompt, the configured transfer instead of the hangup (if it goes through;
+      // refused, the hangup above stands).
+      common::v1::Action a;
+      a.mutable_transfer()->set_target(spec_->failure_transfer);
+      a.mutable_transfer()->set_context(spec_->failure_context);
+      transfer_.action = std::move(a);
+      transfer_.at = play_.pushed + play_.out.size();
+    }
   }
 
   void feed_playout() {

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "support/http_client.hpp"
 #include "support/mock_realtime.hpp"
 #include "support/running_server.hpp"
 #include "support/test_audio.hpp"
@@ -375,6 +376,27 @@ TEST(Realtime, TheSameBackendServedOverGrpcByVoxbridgeProvider) {
   EXPECT_EQ(mock.session(0).at("audio").at("input").at("format"),
             (json::object{{"type", "audio/pcm"}, {"rate", 24000}}));
   host.shutdown();
+}
+
+TEST(Realtime, AFailedSessionCanEndInAConfiguredTransferInsteadOfAHangup) {
+  MockRealtime mock;
+  mock.refuse_next(503, R"({"error":{"message":"overloaded","type":"server_error"}})");
+  config::Config c = realtime_config(mock, "", "");
+  c.general.http_listen = "127.0.0.1:0";
+  c.speech_agents.at("bot").failure_transfer = "100";  // as `failure_transfer = 100`
+  testing::RunningServer s(c);
+  sim::CallPlan p = plan(s.port, "slin16", 5.0);
+  p.hangup_at_end = false;
+  const std::string id = "a1b2c3d4-0000-4000-8000-00000000fa11";
+  p.uuid = audiosocket::Uuid::parse(id);
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);  // no control path: noted for the dialplan, then hung up
+  EXPECT_GT(testing::rms(r.received, r.reply_rate_hz(), 0, 2.0), 100);  // the fallback first
+  const auto [st, body] = testing::http_request(s.server.http_port(), boost::beast::http::verb::get,
+                                                "/v1/calls/" + id + "/transfer");
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(body, "100");
 }
 
 }  // namespace

@@ -121,6 +121,11 @@ struct SpeechAgentSpec {
   bool echo_gate = true;
   double echo_ratio = 0.5;
   std::chrono::milliseconds echo_window{200};
+  /// When the agent fails (its service refuses, errs or goes away), after the fallback prompt
+  /// the caller is transferred here instead of hung up (`failure_transfer = EXTEN[@CONTEXT]`;
+  /// the same security rule and allowlists as any transfer). Empty = hang up.
+  std::string failure_transfer;
+  std::string failure_context;
 };
 
 }  // namespace voxbridge::pipeline

@@ -388,7 +388,7 @@ TEST(Config, ARealtimeSectionConfiguresAnInProcessSpeechAgent) {
       "max_sessions = 20\n"
       "max_call_s = 600\n"
       "append_ms = 60\n"
-      "[agent-bot]\ntype = s2s\nrealtime = sales\n"
+      "[agent-bot]\ntype = s2s\nrealtime = sales\nfailure_transfer = 100@sales-queue\n"
       "[listener-main]\nagent = bot\n",
       "voxbridge.conf");
   const auto& o = c.realtime.at("sales");
@@ -408,6 +408,9 @@ TEST(Config, ARealtimeSectionConfiguresAnInProcessSpeechAgent) {
   EXPECT_EQ(s.agent.address, "");
   EXPECT_EQ(s.input_rate_hz, 24000);  // the service's PCM rate, not resampled twice
   EXPECT_EQ(s.output_rate_hz, 24000);
+  EXPECT_EQ(s.leg_codec, std::optional<bool>(true));  // G.711 legs speak their own codec
+  EXPECT_EQ(s.failure_transfer, "100");
+  EXPECT_EQ(s.failure_context, "sales-queue");
   ::unsetenv("VB_TEST_REALTIME_KEY");
 }
 
@@ -421,6 +424,9 @@ TEST(Config, RealtimeKeysComeFromTheEnvironmentOrASecretFileOnly) {
   EXPECT_EQ(error_of("[realtime-x]\nurl = https://api.openai.com/v1/realtime\n"),
             "voxbridge.conf:2: [realtime-x] url: 'https://api.openai.com/v1/realtime' is not a "
             "wss:// (or ws://) URL");
+  EXPECT_EQ(error_of("[agent-bot]\ntype = s2s\nfailure_transfer = 1,2\n"),
+            "voxbridge.conf:3: [agent-bot] failure_transfer: '1,2' is not a number (only 0-9 * # "
+            "and a leading +)");
   EXPECT_EQ(error_of("[agent-bot]\ntype = s2s\nrealtime = nope\n"),
             "voxbridge.conf: [agent-bot] realtime: no [realtime-nope] section");
   // The built-in `realtime` agent needs OPENAI_API_KEY once it is used, and only then.
