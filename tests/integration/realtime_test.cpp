@@ -399,5 +399,50 @@ TEST(Realtime, AFailedSessionCanEndInAConfiguredTransferInsteadOfAHangup) {
   EXPECT_EQ(body, "100");
 }
 
+TEST(Realtime, HangUpWithFinalWordsIsSpokenByTheModelThenTheCallEnds) {
+  MockRealtime mock;
+  mock.push_script(MockRealtime::Script::function_call(
+      "hang_up", R"({"final_words":"Thanks for calling, goodbye!","reason":"caller is done"})",
+      "call_bye"));
+  mock.set_default_script(MockRealtime::Script::speech("Thanks for calling, goodbye!", 700));
+  testing::RunningServer s(realtime_config(mock));
+  sim::CallPlan p = plan(s.port, "slin16", 6.0);
+  p.hangup_at_end = false;
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);
+  EXPECT_LT(r.duration_ms, 4000);
+  EXPECT_NEAR(tone_ms(r), 700, 40);  // the final words were played before the hangup
+  const auto outputs = events_of(mock, 0, "conversation.item.create");
+  ASSERT_EQ(outputs.size(), 1u);
+  EXPECT_EQ(outputs[0].at("item").at("call_id"), "call_bye");
+  EXPECT_EQ(json::parse(outputs[0].at("item").at("output").as_string()),
+            (json::object{{"ok", true}}));
+  const auto creates = events_of(mock, 0, "response.create");
+  ASSERT_EQ(creates.size(), 2u);
+  EXPECT_EQ(creates[1].at("response").at("instructions"),
+            "Say exactly this to the caller, and nothing else: \"Thanks for calling, goodbye!\"");
+}
+
+TEST(Realtime, AnAllowedTransferWithoutAControlPathIsNotedForTheDialplan) {
+  MockRealtime mock;
+  mock.push_script(
+      MockRealtime::Script::function_call("transfer", R"({"target":"100"})", "call_sales"));
+  config::Config c = realtime_config(mock);
+  c.general.http_listen = "127.0.0.1:0";
+  testing::RunningServer s(c);
+  sim::CallPlan p = plan(s.port, "slin16", 5.0);
+  p.hangup_at_end = false;
+  const std::string id = "a1b2c3d4-0000-4000-8000-0000000c0100";
+  p.uuid = audiosocket::Uuid::parse(id);
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  EXPECT_TRUE(r.server_sent_hangup);  // the socket ends so that the dialplan goes on
+  const auto [st, body] = testing::http_request(s.server.http_port(), boost::beast::http::verb::get,
+                                                "/v1/calls/" + id + "/transfer");
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(body, "100");
+}
+
 }  // namespace
 }  // namespace voxbridge
