@@ -13,14 +13,25 @@
 // dropouts, after a short delay; voxbridge sent 50 frames per second; DTMF digits and hangups in
 // both directions are seen and logged as they should be.
 //
+// A second voxbridge (started from a config file) has one listener whose agent is an s2s agent on
+// the in-process OpenAI Realtime backend, pointed at this program's MockRealtime
+// (tests/support/mock_realtime.hpp, ws://127.0.0.1, the key from an environment variable). One
+// call reaches it on a c(ulaw) leg, through a second TCP tap: the mock must be asked for
+// audio/pcmu both ways, must receive the leg's own bytes (the caller's probe), and the caller
+// must hear the mock's 440 Hz greeting.
+//
 // Needs Asterisk built by ../shared/asterisk/build.sh in $VOXBRIDGE_ASTERISK_PREFIX (default
 // $HOME/.cache/voxbridge/asterisk); without it every test fails and says how to build it.
 // VOXBRIDGE_E2E_KEEP=1 keeps the temp dir (it is always kept when a test failed).
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <iostream>
+#include <memory>
 
 #include "e2e_support.hpp"
+#include "support/mock_realtime.hpp"
+#include "voxbridge/audio/g711.hpp"
 
 #ifndef VB_VOXBRIDGE_BIN
 #error "VB_VOXBRIDGE_BIN (path of the voxbridge binary) must be defined"
@@ -35,6 +46,9 @@
 namespace {
 
 using namespace vb_e2e;
+
+/// The mock's greeting: this long a 440 Hz tone (amplitude 8000).
+constexpr int kGreetingMs = 1500;
 
 // ---------------------------------------------------------------------------------------------
 // The shared Asterisk + voxbridge.
@@ -55,13 +69,17 @@ class E2E : public ::testing::Environment {
   }
   std::map<std::string, std::string> globals() const;
   int active_channels() const;  ///< -1 if unknown
-  std::string voxbridge_log() const { return read_file(vb_log_); }
+  /// Both voxbridges' logs (the echo one's, then the realtime one's; calls differ by UUID).
+  std::string voxbridge_log() const { return read_file(vb_log_) + read_file(rt_log_); }
   Tap& tap() { return tap_; }
+  voxbridge::testing::MockRealtime& mock() { return *mock_; }
+  Tap& rt_tap() { return rt_tap_; }
 
   /// Tails of every log, for failure messages.
   std::string diagnostics() const {
-    return tail_file(vb_log_, 25) + tail_file(tmp_ / "log" / "messages.log", 25) +
-           tail_file(tmp_ / "asterisk.out", 10) + "(all files: " + tmp_.string() + ")\n";
+    return tail_file(vb_log_, 25) + tail_file(rt_log_, 25) +
+           tail_file(tmp_ / "log" / "messages.log", 25) + tail_file(tmp_ / "asterisk.out", 10) +
+           "(all files: " + tmp_.string() + ")\n";
   }
 
  private:
@@ -69,6 +87,7 @@ class E2E : public ::testing::Environment {
   bool check_prefix(std::string& error);
   bool write_configs(std::string& error);
   bool start_voxbridge(std::string& error);
+  bool start_realtime_voxbridge(std::string& error);
   bool start_asterisk(std::string& error);
 
   bool ready_ = false;
@@ -82,6 +101,12 @@ class E2E : public ::testing::Environment {
   fs::path vb_log_;
   unsigned short vb_port_ = 0;
   Process voxbridge_;
+  // The realtime listener's voxbridge and the service it talks to (stopped after it).
+  std::unique_ptr<voxbridge::testing::MockRealtime> mock_;
+  fs::path rt_log_;
+  unsigned short rt_port_ = 0;
+  Process rt_voxbridge_;
+  Tap rt_tap_;
   Process asterisk_;
   Tap tap_;
   SteadyClock::time_point started_;
@@ -170,8 +195,23 @@ bool E2E::setup(std::string& error) {
     error = "cannot write the probe: " + err;
     return false;
   }
+  // The realtime call's caller: 2.5 s of silence (the greeting plays), the probe, 0.3 s of
+  // silence. Asterisk sends a Local channel's audio only while it plays something (a phone sends
+  // all along), and voxbridge sends the service 40 ms at a time: the silence after the probe
+  // carries the probe's last frames to the service.
+  std::vector<std::int16_t> greeted(kProbeRate * 5 / 2, 0);
+  const auto probe = make_probe();
+  greeted.insert(greeted.end(), probe.begin(), probe.end());
+  greeted.insert(greeted.end(), kProbeRate * 3 / 10, 0);
+  if (!voxbridge::audio::write_wav(tmp_ / "sounds" / "probe-greeted.wav", kProbeRate, greeted,
+                                   err)) {
+    error = "cannot write the probe: " + err;
+    return false;
+  }
   if (!start_voxbridge(error)) return false;
+  if (!start_realtime_voxbridge(error)) return false;
   if (!tap_.start(vb_port_, error)) return false;
+  if (!rt_tap_.start(rt_port_, error)) return false;
   if (!write_configs(error)) return false;
   return start_asterisk(error);
 }
@@ -208,19 +248,64 @@ bool E2E::start_voxbridge(std::string& error) {
   return false;
 }
 
+bool E2E::start_realtime_voxbridge(std::string& error) {
+  mock_ = std::make_unique<voxbridge::testing::MockRealtime>();
+  mock_->set_default_script(
+      voxbridge::testing::MockRealtime::Script::speech("Hello from the mock.", kGreetingMs));
+  // voxbridge reads the key from its environment (${VB_E2E_REALTIME_KEY}), inherited from here.
+  ::setenv("VB_E2E_REALTIME_KEY", voxbridge::testing::MockRealtime::Options{}.api_key.c_str(), 1);
+  std::string url = mock_->url();
+  url = url.substr(0, url.find('?'));  // voxbridge adds ?model=
+  std::mt19937 rng(std::random_device{}());
+  const fs::path conf = tmp_ / "voxbridge-realtime.conf";
+  rt_log_ = tmp_ / "voxbridge-realtime.log";
+  std::string last;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    rt_port_ = pick_free_port(rng, {vb_port_, mock_->port()});
+    const std::string listen = "127.0.0.1:" + std::to_string(rt_port_);
+    {
+      std::ofstream out(conf);
+      out << "[general]\nlog_level = debug\n"
+          << "[listener-rt]\nbind = " << listen << "\nagent = rt\n"
+          << "[agent-rt]\ntype = s2s\nrealtime = mock\n"
+          << "[realtime-mock]\nurl = " << url << "\napi_key = ${VB_E2E_REALTIME_KEY}\n";
+    }
+    std::error_code ec;
+    fs::remove(rt_log_, ec);
+    if (!rt_voxbridge_.start({VB_VOXBRIDGE_BIN, "--config", conf.string()}, rt_log_, error)) {
+      return false;
+    }
+    const auto deadline = SteadyClock::now() + 10s;
+    while (SteadyClock::now() < deadline) {
+      if (read_file(rt_log_).find("listening on " + listen) != std::string::npos) return true;
+      if (!rt_voxbridge_.running()) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    rt_voxbridge_.kill_now();
+    last =
+        "voxbridge on " + listen + " " + rt_voxbridge_.describe_exit() + ":\n" + read_file(rt_log_);
+  }
+  error = "could not start the realtime voxbridge; last try: " + last;
+  return false;
+}
+
 bool E2E::write_configs(std::string& error) {
   conf_ = tmp_ / "etc" / "asterisk.conf";
   // This test uses neither AMI nor ARI, but the shared templates enable both (for
   // control_e2e_test): give them free ports. The control test's voxbridge ports stay unused.
   std::mt19937 rng(std::random_device{}());
-  const unsigned short ami = pick_free_port(rng, {vb_port_, tap_.port()});
-  const unsigned short http = pick_free_port(rng, {vb_port_, tap_.port(), ami});
+  const std::vector<unsigned short> taken = {vb_port_, tap_.port(), rt_port_, rt_tap_.port()};
+  const unsigned short ami = pick_free_port(rng, taken);
+  auto taken_ami = taken;
+  taken_ami.push_back(ami);
+  const unsigned short http = pick_free_port(rng, taken_ami);
   const std::string unused = std::to_string(tap_.port());
   if (!write_templates(VB_ASTERISK_CONF_DIR, tmp_ / "etc",
                        {{"@PREFIX@", prefix_.string()},
                         {"@TMP@", tmp_.string()},
                         {"@VB_PORT@", std::to_string(vb_port_)},
                         {"@VB_TAP_PORT@", std::to_string(tap_.port())},
+                        {"@VB_RT_TAP_PORT@", std::to_string(rt_tap_.port())},
                         {"@REC_DIR@", rec_dir_.string()},
                         {"@PROBE@", probe_.string()},
                         {"@AMI_PORT@", std::to_string(ami)},
@@ -278,13 +363,17 @@ void E2E::TearDown() {
     }
   }
   tap_.stop();
-  if (voxbridge_.running()) {
-    voxbridge_.signal(SIGTERM);
-    if (!voxbridge_.wait_for(15s)) {
-      std::cout << "[ e2e      ] voxbridge did not stop on SIGTERM; killing it\n";
-      voxbridge_.kill_now();
+  rt_tap_.stop();
+  for (Process* vb : {&voxbridge_, &rt_voxbridge_}) {
+    if (vb->running()) {
+      vb->signal(SIGTERM);
+      if (!vb->wait_for(15s)) {
+        std::cout << "[ e2e      ] voxbridge did not stop on SIGTERM; killing it\n";
+        vb->kill_now();
+      }
     }
   }
+  mock_.reset();  // after its client
   if (tmp_.empty()) return;
   const bool failed = ::testing::UnitTest::GetInstance()->Failed();
   const char* keep = std::getenv("VOXBRIDGE_E2E_KEEP");
@@ -703,6 +792,182 @@ TEST_F(AsteriskE2E, ServerHangupChannelDriverEndsDial) {
   EXPECT_LT(c.seconds, 5.0) << "the call outlived voxbridge's hangup";
   std::cout << "[ figures  ] server hangup chan/slin16: gone after " << c.seconds << " s\n";
   check_server_hangup_wire(c, "chan/slin16");
+}
+
+// 6. OpenAI Realtime on a c(ulaw) leg: the realtime listener's s2s agent talks to this program's
+// MockRealtime. The session is asked for audio/pcmu both ways (the leg's own codec); the mock
+// gets the caller's probe, in order and in tune; the caller hears the mock's greeting (its
+// 440 Hz tone, whole); the caller's hangup ends the call and the session.
+TEST_F(AsteriskE2E, RealtimeAgentOnAUlawLegTalksPcmuWithTheService) {
+  auto& mock = g_env->mock();
+  const std::size_t conn = mock.connection_count();  // this call's WebSocket
+  const Call c = place_call("greeted", "rt-ulaw-tap", true);
+  ASSERT_TRUE(c.end.has_value());
+  EXPECT_EQ(c.end->codec, "ulaw") << c.end->line;
+  EXPECT_EQ(c.end->rate, 8000) << c.end->line;
+  check_caller_hangup(*c.end, true);
+  // The session ends with the call: voxbridge closes its WebSocket.
+  EXPECT_TRUE(mock.wait_until([&] { return mock.open_count() == 0; }, 5s))
+      << "the Realtime session outlived the call\n"
+      << g_env->diagnostics();
+  ASSERT_EQ(mock.connection_count(), conn + 1) << "one WebSocket for the call";
+  const auto upgrades = mock.upgrades();
+  ASSERT_FALSE(upgrades.empty());
+  EXPECT_EQ(upgrades.back().status, 101);
+  EXPECT_EQ(upgrades.back().auth, "bearer");
+
+  // The first thing sent is the session's setup, and it asks for the leg's own codec.
+  const auto events = mock.received(conn);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().type, "session.update");
+  ASSERT_TRUE(events.front().json.is_object()) << events.front().raw;
+  const boost::json::value& audio = events.front().json.at("session").at("audio");
+  const boost::json::value pcmu = boost::json::object{{"type", "audio/pcmu"}};
+  EXPECT_EQ(audio.at("input").at("format"), pcmu) << events.front().raw;
+  EXPECT_EQ(audio.at("output").at("format"), pcmu) << events.front().raw;
+  const auto session = mock.session(conn);
+  EXPECT_EQ(session.at("audio").at("input").at("format"), pcmu);
+  EXPECT_EQ(session.at("audio").at("output").at("format"), pcmu);
+  std::size_t errors = 0, truncates = 0;
+  for (const auto& t : mock.sent_types(conn)) errors += t == "error" ? 1 : 0;
+  for (const auto& e : events) truncates += e.type == "conversation.item.truncate" ? 1 : 0;
+  EXPECT_EQ(errors, 0u) << "the mock refused something voxbridge sent";
+  EXPECT_EQ(truncates, 0u) << "voxbridge cut the greeting short (barge-in on silence?)";
+
+  // What the mock got of the caller (mu-law, decoded) is the probe the caller sent: the same
+  // extent, the four tones in order at their frequencies and level, and the same waveform.
+  std::string err;
+  const auto sent_wav = voxbridge::audio::read_wav(c.sent, err);
+  ASSERT_TRUE(err.empty()) << "sent recording: " << err;
+  ASSERT_EQ(sent_wav.rate_hz, kProbeRate);
+  const auto& sent = sent_wav.samples;
+  const std::size_t probe_len = kSegmentSamples * kProbeTonesHz.size();
+  const auto [s_first, s_last] = active_extent(sent, 0, sent.size(), 1000);
+  ASSERT_LT(s_first, sent.size()) << "the sent recording holds no probe";
+  ASSERT_GE(s_first, 10u);
+  ASSERT_LE(s_first - 10 + probe_len, sent.size());
+  const std::span<const std::int16_t> ref(sent.data() + s_first - 10, probe_len);
+
+  const auto bytes = mock.appended_audio(conn);
+  std::vector<std::int16_t> got(bytes.size());
+  voxbridge::audio::ulaw_decode(bytes, got);
+  const auto [g_first, g_last] = active_extent(got, 0, got.size(), 1000);
+  ASSERT_LT(g_first, got.size()) << "the mock received no caller audio louder than silence ("
+                                 << bytes.size() << " bytes)";
+  const double sent_active_s = static_cast<double>(s_last - s_first + 1) / kProbeRate;
+  const double got_active_s = static_cast<double>(g_last - g_first + 1) / kProbeRate;
+  EXPECT_NEAR(got_active_s, sent_active_s, 0.04) << "the probe reached the service cut or padded";
+  ASSERT_GE(g_first, 10u);
+  ASSERT_LE(g_first - 10 + probe_len, got.size()) << "the probe's end never reached the service";
+  const std::size_t margin = kProbeRate / 20;
+  const auto got_probe = std::span<const std::int16_t>(got).subspan(g_first - 10, probe_len);
+  std::string tones;
+  for (std::size_t k = 0; k < kProbeTonesHz.size(); ++k) {
+    const std::size_t from = k * kSegmentSamples + margin, len = kSegmentSamples - 2 * margin;
+    const Tone ts = analyse_tone(ref.subspan(from, len), kProbeRate);
+    const Tone tg = analyse_tone(got_probe.subspan(from, len), kProbeRate);
+    EXPECT_NEAR(ts.freq_hz, kProbeTonesHz[k], 3.0) << "tone " << k << " (analysis bug?)";
+    EXPECT_NEAR(tg.freq_hz, kProbeTonesHz[k], 3.0) << "tone " << k << " reached the service at "
+                                                   << "another frequency or out of order";
+    EXPECT_NEAR(tg.rms_dbfs, ts.rms_dbfs, 1.0) << "tone " << k;
+    EXPECT_GT(tg.purity, 0.95) << "tone " << k << " reached the service distorted";
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " %.1f->%.1f (%.2f/%.2f dBFS)", ts.freq_hz, tg.freq_hz,
+                  ts.rms_dbfs, tg.rms_dbfs);
+    tones += buf;
+  }
+  // The waveform: normalised correlation with the sent recording, at the best lag within 10 ms
+  // of where the extents put it (mu-law's quantisation noise alone keeps it above 0.999).
+  double ref_energy = 0;
+  for (const auto v : ref) ref_energy += static_cast<double>(v) * v;
+  double best_c = -2;
+  long best_lag = 0;
+  for (long lag = -80; lag <= 80; ++lag) {
+    const long off = static_cast<long>(g_first) - 10 + lag;
+    if (off < 0 || static_cast<std::size_t>(off) + probe_len > got.size()) continue;
+    double dot = 0, e = 0;
+    for (std::size_t i = 0; i < probe_len; ++i) {
+      const double g = got[static_cast<std::size_t>(off) + i];
+      dot += ref[i] * g;
+      e += g * g;
+    }
+    const double corr = dot / std::sqrt(ref_energy * e + 1.0);
+    if (corr > best_c) {
+      best_c = corr;
+      best_lag = lag;
+    }
+  }
+  EXPECT_GT(best_c, 0.99) << "the service did not get the caller's waveform";
+  // And the bytes: the service got the leg's own bytes, as the tap saw Asterisk send them (kind
+  // 0x10, mu-law), all of them from the first on, except the last append voxbridge was still
+  // filling (40 ms) when the caller hung up; mu-law's negative zero 0x7f comes as 0xff.
+  auto wire = g_env->rt_tap().take(5s);
+  ASSERT_TRUE(wire.has_value()) << "the call did not go through the tap";
+  // (wire->error may say "Connection reset by peer": chan_audiosocket closes with voxbridge's
+  // latest frame unread. Everything the tap forwarded is recorded.)
+  std::size_t rest = 0;
+  std::vector<std::uint8_t> leg;
+  std::size_t leg_frames = 0, leg_other = 0;
+  for (const auto& m : parse_wire(wire->up, rest)) {
+    if (m.kind < 0x10 || m.kind > 0x18) continue;
+    ++leg_frames;
+    if (m.kind != 0x10) ++leg_other;
+    for (const auto b : m.payload) leg.push_back(b == 0x7f ? 0xff : b);
+  }
+  EXPECT_EQ(leg_other, 0u) << "c(ulaw) should give kind 0x10";
+  ASSERT_LE(bytes.size(), leg.size()) << "the service got more audio than the leg carried";
+  EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), leg.begin()))
+      << "the service did not get the leg's bytes, from the first on";
+  EXPECT_LT(leg.size() - bytes.size(), 320u) << "more than one append's audio never reached it";
+
+  // The caller heard the greeting: the first sound in its recording is the mock's 440 Hz tone,
+  // kGreetingMs long (to a frame or two), at the mock's level.
+  const auto heard_wav = voxbridge::audio::read_wav(c.heard, err);
+  ASSERT_TRUE(err.empty()) << "heard recording: " << err;
+  ASSERT_EQ(heard_wav.rate_hz, kProbeRate);
+  const auto& heard = heard_wav.samples;
+  const std::size_t block = kProbeRate / 50;
+  std::size_t run_from = heard.size(), run_to = heard.size();
+  for (std::size_t i = 0; i + block <= heard.size(); i += block) {
+    const bool loud = rms(std::span<const std::int16_t>(heard).subspan(i, block)) > 1000;
+    if (loud && run_from == heard.size()) run_from = i;
+    if (!loud && run_from != heard.size()) {
+      run_to = i;
+      break;
+    }
+  }
+  ASSERT_LT(run_from, heard.size()) << "the caller heard nothing\n" << g_env->diagnostics();
+  const auto [h_first, h_last] = active_extent(heard, run_from > block ? run_from - block : 0,
+                                               std::min(run_to + block, heard.size()), 1000);
+  const double greeting_ms = 1000.0 * static_cast<double>(h_last - h_first + 1) / kProbeRate;
+  EXPECT_NEAR(greeting_ms, kGreetingMs, 40.0) << "the greeting was cut, had a gap, or ran long";
+  ASSERT_GT(h_last, h_first + 2 * margin);
+  const Tone greeting = analyse_tone(
+      std::span<const std::int16_t>(heard).subspan(h_first + margin, h_last - h_first - 2 * margin),
+      kProbeRate);
+  EXPECT_NEAR(greeting.freq_hz, 440.0, 2.0);
+  EXPECT_GT(greeting.purity, 0.95) << "the greeting arrived distorted or noisy";
+  EXPECT_NEAR(greeting.rms_dbfs, dbfs(8000.0 / std::numbers::sqrt2), 1.0);
+  // No holes inside it: every 10 ms block (clear of the edges) within 10 dB of the tone's level.
+  // As for the echo, a late frame on a loaded machine may cost up to two blocks.
+  std::size_t greeting_blocks = 0, greeting_holes = 0;
+  for (std::size_t i = h_first + margin; i + block / 2 <= h_last - margin; i += block / 2) {
+    ++greeting_blocks;
+    const double r = rms(std::span<const std::int16_t>(heard).subspan(i, block / 2));
+    if (r < 0.316 * 8000.0 / std::numbers::sqrt2) ++greeting_holes;
+  }
+  EXPECT_GT(greeting_blocks, 130u);
+  EXPECT_LE(greeting_holes, 2u) << "10 ms blocks of the greeting missing (dropouts)";
+
+  std::printf(
+      "[ figures  ] realtime/ulaw: session pcmu/pcmu; the service got %.3f s of probe (sent "
+      "%.3f s), corr %.4f at lag %ld, %zu of the leg's %zu bytes (%zu frames); tones Hz "
+      "sent->service:%s; the caller heard a %.1f ms greeting at %.2f Hz, %.2f dBFS, purity "
+      "%.4f, %zu/%zu blocks missing; call %.2f s by=%s\n",
+      got_active_s, sent_active_s, best_c, best_lag, bytes.size(), leg.size(), leg_frames,
+      tones.c_str(), greeting_ms, greeting.freq_hz, greeting.rms_dbfs, greeting.purity,
+      greeting_holes, greeting_blocks, c.end->duration_s, c.end->by.c_str());
+  std::fflush(stdout);
 }
 
 }  // namespace

@@ -257,6 +257,7 @@ bool ControlEnv::setup(std::string& error) {
                         // agent-app & co. (asterisk_e2e_test's echo calls) are unused here.
                         {"@VB_PORT@", std::to_string(ari_port_)},
                         {"@VB_TAP_PORT@", std::to_string(ari_port_)},
+                        {"@VB_RT_TAP_PORT@", std::to_string(ari_port_)},
                         {"@VB_CTL_PORT@", std::to_string(ctl_port_)},
                         {"@VB_RULES_PORT@", std::to_string(rules_port_)},
                         {"@VB_S2S_PORT@", std::to_string(s2s_port_)},
