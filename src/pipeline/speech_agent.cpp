@@ -62,8 +62,9 @@ class SpeechAgent final : public agent::Agent {
     runner_.emplace(info_, control.poster(), ActionRunner::Options{},
                     [this](const ActionRunner::Result& r) { on_action_result(r); });
     if (counting_.m != nullptr) counting_.slot = metrics::provider_slots().slot(spec_->agent.name);
-    // Without leg_codec the formats do not depend on the leg: the stream opens at once.
-    if (!spec_->leg_codec.value_or(false)) open();
+    // Without leg_codec the formats do not depend on the leg: the stream opens at once; nor
+    // when the listener already says the leg is G.711 (codec = ulaw / alaw).
+    if (!spec_->leg_codec.value_or(false) || !control.caller_codec().empty()) open();
   }
 
   void on_leg_audio(std::span<const std::int16_t> samples, int rate_hz) override {

@@ -133,8 +133,13 @@ class CallMedia final : public agent::CallControl {
   std::size_t queued_samples() const override { return playout_.queue().size(); }
   bool playout_full() const override { return playout_.queue().above_high_watermark(); }
   int caller_rate_hz() const override { return leg_.rate; }
+  /// The leg's codec once its audio showed it; before, the listener's codec if it names G.711
+  /// (its first audio will be read as that).
   std::string_view caller_codec() const override {
-    return leg_.codec == LegCodec::unknown ? std::string_view() : leg_codec_name(leg_.codec);
+    if (leg_.codec != LegCodec::unknown) return leg_codec_name(leg_.codec);
+    if (options_.codec == CodecMode::ulaw) return leg_codec_name(LegCodec::ulaw);
+    if (options_.codec == CodecMode::alaw) return leg_codec_name(LegCodec::alaw);
+    return {};
   }
   Poster poster() const override { return poster_ ? poster_ : agent::CallControl::poster(); }
   /// What poster() hands out (the session sets it; unset = run at once).

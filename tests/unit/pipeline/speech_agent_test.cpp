@@ -368,12 +368,12 @@ struct LegCodecTest : SpeechAgentTest {
 };
 
 TEST_F(LegCodecTest, AUlawLegOpensTheStreamWithMulawBothWaysAndSendsTheLegsOwnBytes) {
-  control.set_caller_codec("ulaw");
   start_unopened();
   agent->on_dtmf('5');  // before the stream: held for it
   agent->on_tick();
   EXPECT_TRUE(clients->agents().empty());
   const std::string a = g711_frame(0x00), b = g711_frame(0x80);
+  control.set_caller_codec("ulaw");  // the leg's first audio shows it
   leg_frame(decode(a, audio::G711Law::ulaw));
   ASSERT_EQ(clients->agents().size(), 1u);
   const auto& cfg = stream().config();
@@ -395,6 +395,13 @@ TEST_F(LegCodecTest, AUlawLegOpensTheStreamWithMulawBothWaysAndSendsTheLegsOwnBy
   // The agent's mu-law comes back decoded and at the internal rate: 160 bytes, 20 ms.
   agent_bytes(a);
   EXPECT_EQ(control.accepted(), 320u);
+}
+
+TEST_F(LegCodecTest, AListenerThatSaysItsLegIsG711OpensAtOnce) {
+  control.set_caller_codec("ulaw");  // codec = ulaw on the listener: known before any audio
+  start_unopened();
+  ASSERT_EQ(clients->agents().size(), 1u);
+  EXPECT_EQ(stream().config().input_format().encoding(), common::v1::MULAW);
 }
 
 TEST_F(LegCodecTest, AnAlawLegGetsAlawBothWays) {
