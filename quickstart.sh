@@ -100,6 +100,8 @@ cmd_test() {
   fuzz http_request "${VOXBRIDGE_HTTP_FUZZ_SECONDS:-20}"
   step "libFuzzer: SSE parser for ${VOXBRIDGE_SSE_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
   fuzz sse_parser "${VOXBRIDGE_SSE_FUZZ_SECONDS:-20}"
+  step "libFuzzer: OpenAI Realtime server events for ${VOXBRIDGE_REALTIME_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
+  fuzz realtime_event "${VOXBRIDGE_REALTIME_FUZZ_SECONDS:-20}"
 
   step "end-to-end: real Asterisk calls into voxbridge (Asterisk is built once into $VOXBRIDGE_ASTERISK_PREFIX)"
   if [ ! -d "$asterisk_src" ]; then

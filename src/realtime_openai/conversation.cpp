@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "voxbridge/base64/base64.hpp"
+#include "voxbridge/events/call_event.hpp"
 
 namespace voxbridge::realtime_openai {
 
@@ -163,7 +164,8 @@ std::string Conversation::session_update() {
   }
   json::object session{
       {"type", "realtime"},
-      {"instructions", fill_call_facts(o_->instructions, config_.call())},
+      // The call's facts are the caller's (a SIP display name): JSON text must be UTF-8.
+      {"instructions", events::valid_utf8(fill_call_facts(o_->instructions, config_.call()))},
       {"output_modalities", json::array{"audio"}},
       {"audio", json::object{{"input", std::move(input)},
                              {"output", json::object{{"format", format_json(formats_.output_type)},
@@ -228,7 +230,7 @@ void Conversation::caller_audio(std::string_view bytes) {
   if (formats_.input_linear) {
     const std::size_t n = bytes.size() / 2;
     in_.pcm.resize(n);
-    std::memcpy(in_.pcm.data(), bytes.data(), n * 2);
+    if (n != 0) std::memcpy(in_.pcm.data(), bytes.data(), n * 2);  // (no data() when empty)
     in_.pcm24.resize(in_rs_->max_output(n));
     const std::size_t m = in_rs_->process(in_.pcm, in_.pcm24);
     in_.pending.append(reinterpret_cast<const char*>(in_.pcm24.data()), m * 2);
@@ -268,7 +270,8 @@ void Conversation::flush_input() {
 void Conversation::call_event(const agent::v1::CallEvent& event) {
   switch (event.kind_case()) {
     case agent::v1::CallEvent::kDtmf:
-      send_user_text("The caller pressed " + event.dtmf() + " on the phone keypad.");
+      send_user_text("The caller pressed " + events::valid_utf8(event.dtmf()) +
+                     " on the phone keypad.");
       request_response();
       break;
     case agent::v1::CallEvent::kMarkPlayed:
@@ -366,7 +369,7 @@ void Conversation::on_audio_delta(const std::string& item_id, std::string_view b
     const std::size_t n = decoded_.size() / 2;
     it->wire_samples += n;
     out_pcm_.resize(n);
-    std::memcpy(out_pcm_.data(), decoded_.data(), n * 2);
+    if (n != 0) std::memcpy(out_pcm_.data(), decoded_.data(), n * 2);  // "" or one byte: none
     out_resampled_.resize(out_rs_->max_output(n));
     const std::size_t m = out_rs_->process(out_pcm_, out_resampled_);
     r.set_audio(reinterpret_cast<const char*>(out_resampled_.data()), m * 2);
@@ -484,8 +487,9 @@ void Conversation::on_action_result(const common::v1::ActionResult& r) {
   if (it == tool_calls_.end()) return;  // not asked for as a tool (or already answered)
   const std::string call_id = it->call_id;
   tool_calls_.erase(it);
-  send_tool_output(call_id,
-                   r.ok() ? json::serialize(json::object{{"ok", true}}) : error_output(r.error()));
+  // The error's words may be a peer's (AMI's Message, ARI's reason): JSON text must be UTF-8.
+  send_tool_output(call_id, r.ok() ? json::serialize(json::object{{"ok", true}})
+                                   : error_output(events::valid_utf8(r.error())));
   // A transfer that went through moves the caller away: nothing more to say.
   if (!(r.ok() && kind == common::v1::Action::kTransfer)) request_response();
 }

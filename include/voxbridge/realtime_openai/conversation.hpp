@@ -23,7 +23,8 @@
 // Thread: one at a time, the backend thread that owns the call's socket.
 // Bounds: a server event over the socket's message limit never gets here; every list it keeps
 // (items, marks, pending tool calls, the replay transcript) is capped; a broken or hostile
-// event is an error result, never undefined behaviour.
+// event is an error result, never undefined behaviour. Text of the call's peers that goes out
+// (the caller's name, an action's error, DTMF) is mended to UTF-8 first: JSON text must be UTF-8.
 #pragma once
 
 #include <cstdint>

@@ -465,6 +465,69 @@ TEST(RealtimeConversation, ATokenCapHasTheModelSayGoodbyeThenHangsUp) {
   EXPECT_EQ(r.types(), (std::vector<std::string>{"conversation.item.create"}));
 }
 
+// Found by tests/fuzz/realtime_event_fuzz: text from the call's peers (a SIP display name, AMI's
+// or ARI's words in an action's error, a DTMF byte) went into client events as it was, so a byte
+// that is not UTF-8 made JSON the service refuses (a refused session.update ends the call).
+TEST(RealtimeConversation, TextFromTheCallsPeersGoesOutAsUtf8) {
+  Rig r(common::v1::MULAW, 8000,
+        [](RealtimeOptions& o) { o.instructions = "Caller {caller_name} ({caller_number})."; });
+  auto c = config(common::v1::MULAW, 8000);
+  c.mutable_call()->set_caller_name("J\xc3\xa9r\xf4me \xff");
+  r.conv.emplace(r.o, c, 2,
+                 Conversation::Sink{[&r](std::string j) { r.sent.push_back(std::move(j)); },
+                                    [&r](agent::v1::AgentResponse g) { r.got.push_back(g); }});
+  r.conv->opened();
+  ASSERT_EQ(r.types(), (std::vector<std::string>{"session.update", "response.create"}));
+  EXPECT_EQ(r.event(0).at("session").at("instructions"),
+            "Caller J\xc3\xa9r\xef\xbf\xbdme \xef\xbf\xbd (+15551234567).");
+  ASSERT_EQ(r.server(R"({"type":"session.updated","event_id":"event_0","session":{}})"),
+            Conversation::Verdict::go_on);
+  r.server(R"({"type":"response.done","response":{"status":"completed"}})");
+  r.server(
+      R"({"type":"response.function_call_arguments.done","call_id":"c1","name":"send_dtmf","arguments":"{\"digits\":\"1\"}"})");
+  ASSERT_EQ(r.got.size(), 2u);  // the usage, then the action
+  agent::v1::CallEvent res;
+  *res.mutable_action_result()->mutable_action() = r.got[1].action();
+  res.mutable_action_result()->set_ok(false);
+  res.mutable_action_result()->set_error("Channel \xc0\xafgone");
+  r.sent.clear();
+  r.conv->call_event(res);
+  agent::v1::CallEvent d;
+  d.set_dtmf("\x9a");
+  r.conv->call_event(d);
+  ASSERT_EQ(r.types(), (std::vector<std::string>{"conversation.item.create", "response.create",
+                                                 "conversation.item.create"}));
+  EXPECT_EQ(json::parse(r.event(0).at("item").at("output").as_string()),
+            (json::object{{"ok", false}, {"error", "Channel \xef\xbf\xbd\xef\xbf\xbdgone"}}));
+  EXPECT_EQ(r.event(2).at("item").at("content").at(0).at("text"),
+            "The caller pressed \xef\xbf\xbd on the phone keypad.");
+}
+
+// Found by tests/fuzz/realtime_event_fuzz: an empty or one-byte audio chunk on a LINEAR16 leg
+// copied from the data() of an empty buffer (null; undefined behaviour, UBSan's report).
+TEST(RealtimeConversation, EmptyAndOneByteAudioOnALinearLegIsHarmless) {
+  Rig r(common::v1::LINEAR16, 16000);
+  r.ready();
+  r.conv->caller_audio("");
+  r.conv->caller_audio(std::string(1, '\x01'));
+  EXPECT_TRUE(r.sent.empty());
+  r.delta("item_1", "");
+  r.delta("item_1", std::string(1, '\x7f'));
+  ASSERT_EQ(r.got.size(), 3u);  // the item's start mark, then two chunks without a sample
+  EXPECT_EQ(r.got[0].mark().id(), 1u);
+  EXPECT_TRUE(r.got[1].has_audio());
+  EXPECT_EQ(r.got[1].audio(), "");
+  EXPECT_EQ(r.got[2].audio(), "");
+  // Nothing of it was heard: a barge-in truncates it at 0 ms.
+  r.server(R"({"type":"input_audio_buffer.speech_started","audio_start_ms":10,"item_id":"i"})");
+  agent::v1::CallEvent cleared;
+  cleared.mutable_playback_cleared()->set_mark_id(1);
+  cleared.mutable_playback_cleared()->set_played_ms(40);
+  r.conv->call_event(cleared);
+  ASSERT_EQ(r.types(), (std::vector<std::string>{"conversation.item.truncate"}));
+  EXPECT_EQ(r.event(0).at("audio_end_ms"), 0);
+}
+
 TEST(RealtimeBackend, SessionUrlsForOpenAiAndBothAzureEndpoints) {
   RealtimeOptions o;
   EXPECT_EQ(session_url(o), "wss://api.openai.com/v1/realtime?model=gpt-realtime");
