@@ -18,7 +18,9 @@
 namespace voxbridge::base64 {
 
 /// Characters encode() writes for `n` bytes.
-constexpr std::size_t encoded_size(std::size_t n) { return (n + 2) / 3 * 4; }
+constexpr std::size_t encoded_size(std::size_t n) {
+  return (n + 2) / 3 * 4;
+}
 
 /// Appends the encoding of `in` to `out`.
 void encode(std::span<const std::uint8_t> in, std::string& out);
