@@ -877,22 +877,30 @@ class Conn : public std::enable_shared_from_this<Conn> {
     m_.changed();
   }
 
-  void write(std::string text) {
+  /// `chunk`: an audio delta's index in its response, for Options::observer (kNoChunk: none).
+  void write(std::string text, std::size_t chunk = kNoChunk) {
     if (closing_ || closed_) return;
     out_.push_back(std::move(text));
+    out_chunk_.push_back(chunk);
     if (!writing_) do_write();
   }
 
   void do_write() {
     writing_ = true;
+    // An audio delta is timed as it is handed to the socket: what waited in out_ before it
+    // (the mock's own queue) is not in the time.
+    if (out_chunk_.front() != kNoChunk && m_.opt.observer.audio_delta)
+      m_.opt.observer.audio_delta(idx_, out_chunk_.front());
     with_ws([&](auto& ws) {
       ws.text(true);
       ws.async_write(asio::buffer(out_.front()),
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->out_.pop_front();
+                       self->out_chunk_.pop_front();
                        if (ec) {
                          self->writing_ = false;
                          self->out_.clear();
+                         self->out_chunk_.clear();
                          return;
                        }
                        if (!self->out_.empty()) return self->do_write();
@@ -916,7 +924,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   json::object base(std::string_view type) {
     return json::object{{"type", type}, {"event_id", next_id("event_", n_event_)}};
   }
-  void emit(json::object e) {
+  void emit(json::object e, std::size_t chunk = kNoChunk) {
     std::string text = json::serialize(e);
     {
       std::lock_guard lock(m_.mu);
@@ -925,7 +933,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         rec_->session = session_;
       m_.changed();
     }
-    write(std::move(text));
+    write(std::move(text), chunk);
   }
   void error(const json::object* ev, const Err& err) {
     json::value client_id = nullptr;
@@ -1012,6 +1020,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     json::object next = session_;
     if (auto e = apply_session(*s, next, audio_sent_)) return error(&ev, *e);
     session_ = std::move(next);
+    if (m_.opt.observer.session) m_.opt.observer.session(idx_, session_);
     auto e = base("session.updated");
     e["session"] = session_;
     emit(std::move(e));
@@ -1052,6 +1061,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
       m_.changed();
     }
     buffer_fmt_ = fmt;
+    if (m_.opt.observer.append) m_.opt.observer.append(idx_, bytes, fmt);
     if (turn_detection().is_object())
       vad(bytes, fmt);  // counts the buffer block by block: a commit takes audio up to its block
     else
@@ -1614,7 +1624,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
                                                static_cast<std::size_t>(chunk) * spm);
     auto d = part_event("response.output_audio.delta");
     d["delta"] = b64_encode(pcm);
-    emit(std::move(d));
+    emit(std::move(d), a.chunks_sent - 1);
     a.sent_ms += chunk;
     audio_sent_ = true;
     items_[a.item_id].audio_ms = a.sent_ms;
@@ -1687,7 +1697,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   beast::flat_buffer rbuf_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> req_;
+  static constexpr std::size_t kNoChunk = ~std::size_t{0};
   std::deque<std::string> out_;
+  std::deque<std::size_t> out_chunk_;  // beside out_: the audio delta's chunk, or kNoChunk
   bool writing_ = false, closing_ = false, closed_ = false;
   websocket::close_reason close_frame_;
   asio::steady_timer timer_;
@@ -1734,7 +1746,7 @@ MockRealtime::MockRealtime(Options options) : impl_(std::make_shared<Impl>()) {
   m.opt = std::move(options);
   m.acceptor.open(tcp::v4());
   m.acceptor.set_option(tcp::acceptor::reuse_address(true));
-  m.acceptor.bind({asio::ip::make_address("127.0.0.1"), 0});
+  m.acceptor.bind({asio::ip::make_address("127.0.0.1"), m.opt.port});
   m.acceptor.listen(asio::socket_base::max_listen_connections);
   m.port = m.acceptor.local_endpoint().port();
   if (m.opt.tls) {
