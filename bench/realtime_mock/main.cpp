@@ -140,6 +140,7 @@ int main(int argc, char** argv) {
   o.record_appends = false;
   o.record_sent = false;
   o.max_kept_audio_bytes = 0;
+  o.no_delay = true;  // else the mock's kernel holds deltas back under Nagle (bench/README.md)
   int reply_ms = 1000, onset_level = 64, port = 0;
   std::string ca_out, stamps_path;
   for (int i = 1; i < argc; ++i) {

@@ -633,11 +633,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
   using Script = MockRealtime::Script;
 
   Conn(Impl& m, tcp::socket s) : m_(m), ex_(s.get_executor()), timer_(ex_) {
-    // Like a service's socket (and voxbridge's own), no Nagle: a small event written while an
-    // earlier one is unacknowledged would otherwise wait for the peer's ACK (up to its delayed
-    // ACK, 40 ms on Linux), and the benchmark would book that wait to voxbridge.
-    boost::system::error_code ignored;
-    s.set_option(tcp::no_delay(true), ignored);
+    if (m_.opt.no_delay) {  // see Options::no_delay
+      boost::system::error_code ignored;
+      s.set_option(tcp::no_delay(true), ignored);
+    }
     if (m_.opt.tls)
       tls_ = std::make_unique<TlsWs>(beast::tcp_stream(std::move(s)), m_.tls_ctx);
     else

@@ -95,6 +95,11 @@ class MockRealtime {
     int chunk_interval_ms = 20;  ///< between two deltas (100 ms every 20 ms: 5x real time)
     bool record_appends = true;  ///< keep input_audio_buffer.append events in received()
     bool record_sent = true;     ///< keep the server events in sent()
+    /// TCP_NODELAY on accepted sockets, as voxbridge sets on its own. Without it a small event
+    /// written while an earlier one is unacknowledged waits for the peer's ACK (up to its
+    /// delayed ACK, 40 ms on Linux): a benchmark timing the mock's events needs it on. Off by
+    /// default, the timing the tests were written against.
+    bool no_delay = false;
     std::size_t max_message_bytes = 24u << 20;
     std::size_t max_kept_audio_bytes = 32u << 20;
     /// Benchmarks: called on the connection's strand, without the mock's lock, so a load test
