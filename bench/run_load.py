@@ -18,6 +18,22 @@ the load generator's. The summary adds the reply after speech and "voxbridge's s
 minus the stub's delays); the only target is no dropped frames. Defaults for this scenario:
 --calls 500, --duration 30, --ramp 100.
 
+With --scenario realtime each run starts a fresh voxbridge-realtime-mock (the tests' OpenAI
+Realtime mock as a process, over TLS with a throwaway CA) on --mock-port, runs the server with an
+s2s agent on voxbridge's in-process Realtime backend pointed at it (OUT/realtime.conf; the key
+from the environment variable VB_BENCH_REALTIME_KEY), and voxbridge-load --scenario conversation
+--stamps. Each caller speaks 1 s every 6 s; the mock's server VAD answers each turn with
+--mock-reply-ms of tone. The mock's CPU over the window is measured here and left out of the
+disturbance. Both sides time stamp on this machine's monotonic clock, and the calls are
+matched to the mock's connections by their AudioSocket UUID (the instructions carry {call_id}),
+which gives two more figures (see bench/README.md, "OpenAI Realtime"):
+  delta to wire: the mock hands a response's first audio delta to its socket -> the first frame
+    of that reply reaches the caller's socket (kernel receive stamp): voxbridge's whole path;
+  caller to append: a turn's first voice frame leaves the caller -> the mock has read the
+    input_audio_buffer.append that carries its start.
+Targets: 0 dropped frames, p99 jitter <= 2 ms, server CPU <= 0.25 % of a core per call, delta to
+wire p99 <= 25 ms. Defaults: --calls 300, --duration 30, --ramp 50.
+
 Example (the 1,000-call target, three runs):
   bench/run_load.py --build build --calls 1000 --duration 60 --runs 3 --out /tmp/vb-1000
 
@@ -52,11 +68,49 @@ CONVERSATION_TARGETS = {
     "dropped": ("dropped frames", 0, "<="),
 }
 
+# --scenario realtime (the OpenAI Realtime backend against voxbridge-realtime-mock).
+REALTIME_TARGETS = {
+    "dropped": ("dropped frames", 0, "<="),
+    "jitter_p99_ms": ("p99 |inter-arrival - 20 ms| (ms)", 2.0, "<="),
+    "server_cpu_pct_per_call": ("server CPU per call (% of one core)", 0.25, "<="),
+    "delta_to_wire_p99_ms": ("p99 mock audio delta -> frame on the wire (ms)", 25.0, "<="),
+}
+
 # Defaults of --calls, --duration and --ramp per scenario.
 SCENARIO_DEFAULTS = {
     "echo": {"calls": 1000, "duration": 60.0, "ramp": 200.0},
     "conversation": {"calls": 500, "duration": 30.0, "ramp": 100.0},
+    "realtime": {"calls": 300, "duration": 30.0, "ramp": 50.0},
 }
+
+REALTIME_KEY = "sk-bench-realtime-0123456789"
+
+# Written per run with the mock's port and CA file. vad_threshold 0.25: the mock's VAD takes a
+# 20 ms block as voiced at RMS >= 2000 x threshold, and the load generator's voice has block RMS
+# of 330-1080 (about -30 dBFS); at the default 0.5 it would never hear a turn.
+REALTIME_CONF = """[general]
+log_level = warning
+max_calls = 4096
+
+[agent-rt]
+type = s2s
+realtime = mock
+
+[realtime-mock]
+url = wss://localhost:{port}/v1/realtime
+api_key = ${{VB_BENCH_REALTIME_KEY}}
+ca_file = {ca}
+model = gpt-realtime
+instructions = Benchmark call call_id=<{{call_id}}>.
+vad_threshold = 0.25
+append_ms = {append_ms}
+threads = {threads}
+idle_timeout_ms = 600000
+
+[listener-main]
+bind = 127.0.0.1:5001
+agent = rt
+"""
 
 CONVERSATION_CONF = pathlib.Path(__file__).resolve().parent / "conf" / "conversation.conf"
 
@@ -101,13 +155,13 @@ def listening(port, tables=("/proc/net/tcp",)):
     return False
 
 
-def start_server(binary, port, threads, config, log_path, agent="echo"):
+def start_server(binary, port, threads, config, log_path, agent="echo", env=None):
     log = open(log_path, "w")
     cmd = [binary, "--listen", f"127.0.0.1:{port}", "--agent", agent, "--threads", str(threads),
            "--log-level", "warning"]
     if config:
         cmd += ["--config", config]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     for _ in range(100):
         if proc.poll() is not None:
             sys.exit(f"server exited at start (see {log_path})")
@@ -147,6 +201,120 @@ def start_stub(binary, port, args, log_path):
     proc.kill()
     proc.wait()
     sys.exit(f"stub provider did not listen on port {port}")
+
+
+def start_mock(binary, args, ca_path, stamps_path, log_path):
+    """A fresh voxbridge-realtime-mock (TLS) on 127.0.0.1:--mock-port, once it listens."""
+    log = open(log_path, "w")
+    cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
+           "--api-key", REALTIME_KEY, "--reply-ms", str(args.mock_reply_ms),
+           "--threads", str(args.mock_threads), "--stamps", str(stamps_path)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(200):
+        if proc.poll() is not None:
+            sys.exit(f"realtime mock exited at start (see {log_path})")
+        if listening(args.mock_port) and pathlib.Path(ca_path).exists():
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    sys.exit(f"realtime mock did not listen on port {args.mock_port}")
+
+
+def percentiles(values):
+    """count, p50, p99 and max (nearest rank) of `values` in ms, NaN when empty."""
+    if not values:
+        return {"count": 0, "p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+    v = sorted(values)
+
+    def rank(q):
+        return v[min(len(v) - 1, max(0, int(-(-q * len(v) // 1)) - 1))]
+
+    return {"count": len(v), "p50": rank(0.50), "p99": rank(0.99), "max": v[-1]}
+
+
+def realtime_latencies(load_stamps, mock_stamps, limit_ms=6000.0):
+    """The two latencies of --scenario realtime, matching calls by UUID (see the docstring).
+
+    delta to wire: for every response whose first audio delta the mock handed to its socket
+    inside the window, the first reply onset the caller got at or after it. caller to append:
+    for every turn the caller began inside the window, the mock's first speech onset at or after
+    it. A pair further apart than `limit_ms` (one turn cycle of the conversation scenario: a later
+    stamp would be the next turn's) is not a match (counted as unmatched)."""
+    import bisect
+    w0, w1 = load_stamps["window_start_ns"], load_stamps["window_end_ns"]
+    calls = {c["uuid"].lower(): c for c in load_stamps["calls"]}
+    conns = {}
+    for c in mock_stamps["conns"]:
+        if c["call_id"]:
+            conns.setdefault(c["call_id"].lower(), []).append(c)
+    d2w, c2a, greet = [], [], []
+    unmatched = {"deltas": 0, "turns": 0, "calls_without_connection": 0}
+    limit = limit_ms * 1e6
+
+    def first_at_or_after(sorted_list, t):
+        i = bisect.bisect_left(sorted_list, t)
+        return sorted_list[i] if i < len(sorted_list) else None
+
+    for uuid, call in calls.items():
+        mine = conns.get(uuid)
+        if not mine:
+            unmatched["calls_without_connection"] += 1
+            continue
+        replies = sorted(call["reply"])
+        onsets = sorted(t for c in mine for t in c["onsets"])
+        for c in mine:
+            # The greeting (each connection's first response, asked for by voxbridge at session
+            # start, during the ramp) comes at a random phase of the call's tick; the turns'
+            # replies come right after one (the mock answers the append that ends the turn).
+            if c["deltas"]:
+                r = first_at_or_after(replies, c["deltas"][0])
+                if r is not None and r - c["deltas"][0] <= limit:
+                    greet.append((r - c["deltas"][0]) / 1e6)
+            for d in c["deltas"]:
+                if not (w0 <= d < w1):
+                    continue
+                r = first_at_or_after(replies, d)
+                if r is None or r - d > limit:
+                    unmatched["deltas"] += 1
+                else:
+                    d2w.append((r - d) / 1e6)
+        for v in call["voice"]:
+            if not (w0 <= v < w1):
+                continue
+            o = first_at_or_after(onsets, v)
+            if o is None or o - v > limit:
+                unmatched["turns"] += 1
+            else:
+                c2a.append((o - v) / 1e6)
+    unmatched["greeting"] = percentiles(greet)
+    return percentiles(d2w), percentiles(c2a), unmatched
+
+
+def realtime_metrics(result, mock_cpu_pct, d2w, c2a, unmatched, mock_total):
+    """The numbers of a --scenario realtime run. The disturbance leaves out the mock."""
+    m = conversation_metrics(result, mock_cpu_pct, 0)
+    for k in ("share_p50_ms", "share_p99_ms", "stub_cpu_pct"):
+        m.pop(k)
+    m.update({
+        "mock_cpu_pct": mock_cpu_pct,
+        "mock_cpu_pct_per_call": mock_cpu_pct / max(result["calls"], 1),
+        "mock_cpu_s_whole_run": mock_total,
+        "delta_to_wire_n": d2w["count"],
+        "delta_to_wire_p50_ms": d2w["p50"],
+        "delta_to_wire_p99_ms": d2w["p99"],
+        "delta_to_wire_max_ms": d2w["max"],
+        "deltas_unmatched": unmatched["deltas"],
+        "caller_to_append_n": c2a["count"],
+        "caller_to_append_p50_ms": c2a["p50"],
+        "caller_to_append_p99_ms": c2a["p99"],
+        "caller_to_append_max_ms": c2a["max"],
+        "turns_unmatched": unmatched["turns"],
+        "calls_without_connection": unmatched["calls_without_connection"],
+        "greeting_to_wire_p50_ms": unmatched["greeting"]["p50"],
+        "greeting_to_wire_p99_ms": unmatched["greeting"]["p99"],
+    })
+    return m
 
 
 def conversation_config(template, stub_port, path):
@@ -299,7 +467,18 @@ def fmt(v):
 def summarize(runs, args):
     keys = list(runs[0].keys())
     conversation = args.scenario == "conversation"
-    if conversation:
+    realtime = args.scenario == "realtime"
+    if realtime:
+        header = [
+            f"{args.calls} OpenAI Realtime calls (--scenario realtime) against "
+            f"voxbridge-realtime-mock over TLS (reply {args.mock_reply_ms} ms of tone per turn, "
+            f"mock --threads {args.mock_threads}), {args.duration:g} s window, server --threads "
+            f"{args.server_threads}, [realtime] threads {args.realtime_threads}, append_ms "
+            f"{args.append_ms}, voxbridge-load --threads {args.load_threads}, {len(runs)} "
+            "undisturbed run(s)",
+            "the disturbance leaves out the mock's CPU (mock_cpu_pct)",
+        ]
+    elif conversation:
         delay = stub_delay_ms(args)
         header = [
             f"{args.calls} conversations (--scenario conversation), {args.duration:g} s window, "
@@ -326,10 +505,16 @@ def summarize(runs, args):
         medians[k] = statistics.median(values)
         lines.append(f"| {k} | " + " | ".join(fmt(v) for v in values) + f" | {fmt(medians[k])} |")
     lines.append("")
-    for k, (label, limit, _) in (CONVERSATION_TARGETS if conversation else TARGETS).items():
+    targets = REALTIME_TARGETS if realtime else (CONVERSATION_TARGETS if conversation else TARGETS)
+    for k, (label, limit, _) in targets.items():
         ok = medians[k] <= limit
         lines.append(f"- {label}: median {fmt(medians[k])}, target <= {limit:g}: "
                      f"{'met' if ok else 'MISSED'}")
+    if realtime:
+        lines.append(f"- caller frame -> input_audio_buffer.append p50 / p99 (ms): median "
+                     f"{fmt(medians['caller_to_append_p50_ms'])} / "
+                     f"{fmt(medians['caller_to_append_p99_ms'])} (reported, no target)")
+        lines.append(f"- the mock's own CPU: median {fmt(medians['mock_cpu_pct'])} % of a core")
     if conversation:
         lines.append(f"- reply after speech p50 / p99 (ms): median {fmt(medians['reply_p50_ms'])} / "
                      f"{fmt(medians['reply_p99_ms'])}")
@@ -347,9 +532,10 @@ def main():
                    "resampler_quality); --listen, --agent echo and --threads still apply. With "
                    "--scenario conversation (default bench/conf/conversation.conf) a copy with "
                    "[provider-stub] address pointed at the stub is used, and --agent bot")
-    p.add_argument("--scenario", choices=["echo", "conversation"], default="echo",
+    p.add_argument("--scenario", choices=["echo", "conversation", "realtime"], default="echo",
                    help="echo (default): echo agent; conversation: pipeline agent against "
-                   "voxbridge-stub-provider")
+                   "voxbridge-stub-provider; realtime: s2s agent on the OpenAI Realtime backend "
+                   "against voxbridge-realtime-mock (TLS)")
     p.add_argument("--calls", type=int, help="default 1000 (echo), 500 (conversation)")
     p.add_argument("--duration", type=float, help="default 60 (echo), 30 (conversation)")
     p.add_argument("--ramp", type=float, help="calls per second while ramping up (default 200 "
@@ -373,16 +559,28 @@ def main():
                    help="conversation: stub --llm-delay-ms (default 100)")
     p.add_argument("--stub-tts-delay-ms", type=int, default=50,
                    help="conversation: stub --tts-delay-ms (default 50)")
+    p.add_argument("--mock-port", type=int, default=17101,
+                   help="realtime: the mock's port (default 17101)")
+    p.add_argument("--mock-threads", type=int, default=1,
+                   help="realtime: the mock's io threads (default 1)")
+    p.add_argument("--mock-reply-ms", type=int, default=1000,
+                   help="realtime: tone per response (default 1000)")
+    p.add_argument("--realtime-threads", type=int, default=1,
+                   help="realtime: [realtime-NAME] threads, voxbridge's service threads (default 1)")
+    p.add_argument("--append-ms", type=int, default=40,
+                   help="realtime: [realtime-NAME] append_ms (default 40, voxbridge's default)")
     args = p.parse_args()
     for key, value in SCENARIO_DEFAULTS[args.scenario].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     conversation = args.scenario == "conversation"
+    realtime = args.scenario == "realtime"
 
     build = pathlib.Path(args.build)
     server_bin = pathlib.Path(args.server_bin) if args.server_bin else build / "src/app/voxbridge"
     load_bin = build / "bench/load/voxbridge-load"
     stub_bin = build / "bench/stub/voxbridge-stub-provider"
+    mock_bin = build / "bench/realtime_mock/voxbridge-realtime-mock"
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     server_config, agent = args.server_config, "echo"
@@ -394,6 +592,19 @@ def main():
         server_config = str(conversation_config(args.server_config or CONVERSATION_CONF,
                                                 args.stub_port, out / "conversation.conf"))
         agent = "bot"
+    server_env = None
+    if realtime:
+        if not mock_bin.exists():
+            sys.exit(f"{mock_bin} not built")
+        if args.mock_port == args.port:
+            sys.exit("--mock-port and --port must differ")
+        ca_path = (out / "mock-ca.pem").resolve()
+        server_config = str(out / "realtime.conf")
+        pathlib.Path(server_config).write_text(REALTIME_CONF.format(
+            port=args.mock_port, ca=ca_path, append_ms=args.append_ms,
+            threads=args.realtime_threads))
+        agent = "rt"
+        server_env = dict(os.environ, VB_BENCH_REALTIME_KEY=REALTIME_KEY)
 
     good = []
     attempt = 0
@@ -403,12 +614,19 @@ def main():
         busy = wait_for_idle(args.idle_below, args.idle_wait)
         print(f"{tag}: machine {busy:.0%} busy, load average {os.getloadavg()[0]:.2f}", flush=True)
         stub = sampler = None
+        mock_stamps = out / f"{tag}.mock-stamps.json"
+        load_stamps = out / f"{tag}.load-stamps.json"
         if conversation:
             stub = start_stub(str(stub_bin), args.stub_port, args, out / f"{tag}.stub.log")
             sampler = CpuSampler(stub.pid)
+        if realtime:
+            if ca_path.exists():
+                ca_path.unlink()
+            stub = start_mock(str(mock_bin), args, ca_path, mock_stamps, out / f"{tag}.mock.log")
+            sampler = CpuSampler(stub.pid)
         try:
             server = start_server(str(server_bin), args.port, args.server_threads, server_config,
-                                  out / f"{tag}.server.log", agent)
+                                  out / f"{tag}.server.log", agent, server_env)
         except BaseException:
             if stub:
                 stop_server(stub, timeout_s=10)
@@ -420,6 +638,8 @@ def main():
                     str(json_path)]
         if conversation:
             load_cmd += ["--scenario", "conversation"]
+        if realtime:
+            load_cmd += ["--scenario", "conversation", "--stamps", str(load_stamps)]
         try:
             with open(out / f"{tag}.txt", "w") as table, \
                     open(out / f"{tag}.progress", "w") as prog:
@@ -438,7 +658,24 @@ def main():
             print(f"{tag}: voxbridge-load did not finish (exit {rc}); rerunning", flush=True)
             continue
         result = json.loads(json_path.read_text())
-        if conversation:
+        if realtime:
+            mock_cpu = sampler.cpu_percent(load_exit - result["window_s"], load_exit)
+            if not mock_stamps.exists() or not load_stamps.exists():
+                print(f"{tag}: stamps missing; rerunning", flush=True)
+                continue
+            ms = json.loads(mock_stamps.read_text())
+            d2w, c2a, unmatched = realtime_latencies(json.loads(load_stamps.read_text()), ms)
+            m = realtime_metrics(result, mock_cpu, d2w, c2a, unmatched,
+                                 ms["cpu_user_s"] + ms["cpu_system_s"])
+            print(f"{tag}: mock {mock_cpu:.1f} % of a core; other processes without it "
+                  f"{m['disturbance_cpu_pct']:.1f} %; delta to wire p50/p99 "
+                  f"{fmt(d2w['p50'])}/{fmt(d2w['p99'])} ms (n={d2w['count']}), caller to append "
+                  f"p50/p99 {fmt(c2a['p50'])}/{fmt(c2a['p99'])} ms (n={c2a['count']}), "
+                  f"unmatched deltas {unmatched['deltas']} turns {unmatched['turns']} calls "
+                  f"{unmatched['calls_without_connection']}; greeting delta to wire p50/p99 "
+                  f"{fmt(unmatched['greeting']['p50'])}/{fmt(unmatched['greeting']['p99'])} ms",
+                  flush=True)
+        elif conversation:
             # The stub's CPU over the steady window: the window_s seconds before voxbridge-load
             # exited (its teardown after the window, a fraction of a second, is ignored).
             stub_cpu = sampler.cpu_percent(load_exit - result["window_s"], load_exit)

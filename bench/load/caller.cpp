@@ -34,6 +34,12 @@ constexpr auto kEdgeTolerance = 3 * kFramePeriod;
 /// Churn: a call that starts inside the window owes frames from this long after its connect
 /// on (the UUID's trip and the server's first pacing tick).
 constexpr auto kStartGrace = 3 * kFramePeriod;
+/// --stamps: turns and replies kept per call at most (a 6 s cycle: over 16 hours).
+constexpr std::size_t kMaxStamps = 10000;
+
+std::int64_t steady_ns(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 
 std::uint64_t to_ns(Clock::duration d) {
   return static_cast<std::uint64_t>(
@@ -52,6 +58,7 @@ Caller::Caller(CallEnv& env, const audiosocket::Uuid& uuid, Clock::duration phas
                Clock::duration length)
     : env_(env), socket_(env.io), phase_(phase), length_(length), reader_(*this) {
   audiosocket::encode(audiosocket::Kind::uuid, uuid.bytes, uuid_message_);
+  if (env_.stamps) stamps_.uuid = std::string(uuid.text().data(), 36);
 }
 
 void Caller::start() {
@@ -144,6 +151,8 @@ void Caller::write_next() {
           m = &env_.signal.voice[at];
           if (at == 0 && awaiting_reply_ && reply_in_window_) ++env_.totals.replies_missed;
           if (at == 0) awaiting_reply_ = false;
+          if (at == 0 && env_.stamps && stamps_.voice.size() < kMaxStamps)
+            stamps_.voice.push_back(steady_ns(now));
           if (at == env_.signal.last_voiced) {
             awaiting_reply_ = true;
             reply_in_window_ = in_window;
@@ -287,6 +296,15 @@ void Caller::on_audio(std::span<const std::uint8_t> payload, Clock::time_point n
   ++received_;
   const bool in_window = env_.window.contains(now);
   if (env_.scenario != Scenario::echo) {
+    if (env_.stamps) {
+      if (frame_peak(payload) < kReplyOnsetPeak) {
+        ++quiet_frames_;
+      } else {
+        if (quiet_frames_ >= kReplyOnsetQuietFrames && stamps_.reply.size() < kMaxStamps)
+          stamps_.reply.push_back(steady_ns(now));
+        quiet_frames_ = 0;
+      }
+    }
     if (frame_rms(payload) >= kReplyRms) {
       if (awaiting_reply_) {
         awaiting_reply_ = false;
@@ -371,9 +389,16 @@ void Caller::hang_up() {
   finish(now, false);
 }
 
+void Caller::keep_stamps() {
+  if (!env_.stamps || stamps_.uuid.empty()) return;
+  env_.totals.stamps.push_back(std::move(stamps_));
+  stamps_.uuid.clear();
+}
+
 void Caller::finish(Clock::time_point end, bool failed) {
   if (up_) account_window(std::min(env_.window.end(), end));
   accounted_ = true;
+  keep_stamps();
   env_.on_end(*this, failed);  // may retire this caller (kept alive for a while)
 }
 
@@ -382,6 +407,7 @@ void Caller::stop() {
   // Frames that came back since this call's last tick (up to 20 ms ago) count too.
   if (!closed_ && fd_ >= 0) poll_input();
   if (up_) account_window(std::min(env_.window.end(), failed_at_));
+  keep_stamps();
   if (closed_) return;
   if (up_) env_.live.connected.fetch_sub(1, std::memory_order_relaxed);
   close();

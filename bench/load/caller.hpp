@@ -33,6 +33,7 @@ struct CallEnv {
   playout::PacingClock& clock;  ///< the thread's: sends every call's frames on a 1 ms grid
   Totals& totals;               ///< this thread's; no locking
   Scenario scenario = Scenario::echo;
+  bool stamps = false;  ///< --stamps: keep CallStamps, into totals at the call's end
   bool stopping = false;
   /// Call churn: told when a call has ended (we hung up, or it failed) and its window
   /// accounting is done. Unset without churn: calls then stay until stop().
@@ -81,6 +82,8 @@ class Caller : private playout::PacingClock::Client {
   /// Churn: the call has ended at `end`; accounts its window and tells the worker.
   void finish(Clock::time_point end, bool failed);
   void account_window(Clock::time_point end);
+  /// --stamps: hands this call's stamps to the totals (once).
+  void keep_stamps();
 
   CallEnv& env_;
   boost::asio::ip::tcp::socket socket_;  // until connected; then the call owns fd_
@@ -131,6 +134,9 @@ class Caller : private playout::PacingClock::Client {
   std::uint64_t speaking_from_ = kSilent;
   Clock::time_point listening_since_{};
   Clock::time_point marker_sent_at_{};
+  // --stamps (bounded: kMaxStamps each).
+  CallStamps stamps_;
+  std::uint64_t quiet_frames_ = kReplyOnsetQuietFrames;
 
   // Returned frames inside the steady window.
   std::uint64_t window_frames_ = 0;

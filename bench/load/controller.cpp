@@ -29,6 +29,7 @@ Controller::Controller(const Options& options, const boost::asio::ip::tcp::endpo
     const std::uint64_t seed = options_.seed ^ (0x9E3779B97F4A7C15ULL * (i + 1));
     workers_.push_back(std::make_unique<Worker>(server, signal_, window_, options.scenario,
                                                 options.call_seconds, seed));
+    if (!options.stamps_path.empty()) workers_.back()->record_stamps();
   }
 }
 
@@ -151,6 +152,8 @@ RunResult Controller::run() {
   const auto end = start + std::chrono::duration_cast<Clock::duration>(
                                std::chrono::duration<double>(options_.duration_s));
   window_.set(start, end);
+  r.window_start = start;
+  r.window_end = end;
   const auto server_cpu0 = options_.server_pid ? process_cpu(server.pid) : std::nullopt;
   const double own0 = own_cpu_seconds();
   const MachineCpu machine0 = machine_cpu();

@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
     std::cerr << "voxbridge-load: " << error << "\n";
     return 2;
   }
+  if (!options->stamps_path.empty() && !write_stamps(options->stamps_path, result, error)) {
+    std::cerr << "voxbridge-load: " << error << "\n";
+    return 2;
+  }
   if (result.totals.total_failures() > 0) {
     std::cerr << "voxbridge-load: " << result.totals.total_failures() << " connection failure(s)\n";
     return 1;

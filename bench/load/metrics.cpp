@@ -89,6 +89,7 @@ void Totals::merge(const Totals& o) {
   max_dropped_in_call = std::max(max_dropped_in_call, o.max_dropped_in_call);
   completed_sent.merge(o.completed_sent);
   completed_received.merge(o.completed_received);
+  stamps.insert(stamps.end(), o.stamps.begin(), o.stamps.end());
   for (const auto& e : o.first_errors) {
     if (first_errors.size() < kKeptErrors) first_errors.push_back(e);
   }

@@ -66,6 +66,15 @@ struct PerCall {
   }
 };
 
+/// --stamps: one call's turns and replies, on the steady clock (ns since its epoch).
+struct CallStamps {
+  std::string uuid;
+  std::vector<std::int64_t> voice;  ///< the first frame of each turn of voice, as it was sent
+  /// The arrival (kernel stamp) of each returned frame that starts a reply: a sample at
+  /// kReplyOnsetPeak or more after kReplyOnsetQuietFrames frames below it.
+  std::vector<std::int64_t> reply;
+};
+
 /// Everything one io thread measured. Histograms hold nanoseconds.
 struct Totals {
   Histogram jitter;         ///< |inter-arrival - 20 ms| of returned frames (kernel stamps)
@@ -102,6 +111,7 @@ struct Totals {
   PerCall completed_sent;      ///< frames each completed call sent, over its whole life
   PerCall completed_received;  ///< frames each completed call received, over its whole life
   std::vector<std::string> first_errors;  ///< the first few failure messages
+  std::vector<CallStamps> stamps;         ///< --stamps only: every call's, whole life
 
   void fail(Failure f, std::string message);
   std::uint64_t total_failures() const;

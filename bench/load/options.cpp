@@ -54,6 +54,9 @@ std::string usage() {
          "  --call-seconds S      call churn: each call hangs up S seconds (+-20 %) after it\n"
          "                        connected and a new call replaces it at once (a failed call\n"
          "                        after 1 s); default: calls last the whole run\n"
+         "  --stamps FILE         conversation, dialogue: each call's UUID, the times its turns\n"
+         "                        began to leave and its replies began to arrive (steady clock,\n"
+         "                        ns; kernel receive stamps) as JSON, for bench/run_load.py\n"
          "  --no-progress         no live line on stderr\n"
          "\n"
          "Exit status: 0 on success, 1 if any connection failed, 2 on a bad command line.\n";
@@ -94,6 +97,9 @@ std::optional<Options> parse_options(int argc, const char* const* argv, std::str
     } else if (arg == "--json") {
       o.json_path = std::string(value);
       ok = !o.json_path.empty();
+    } else if (arg == "--stamps") {
+      o.stamps_path = std::string(value);
+      ok = !o.stamps_path.empty();
     } else if (arg == "--seed") {
       ok = parse_number(value, o.seed);
     } else if (arg == "--call-seconds") {

@@ -34,6 +34,10 @@ struct Options {
   /// Call churn: each call hangs up this many seconds (+-20 %, uniformly) after it connected and
   /// a new call takes its place at once, so `calls` stay up. 0 = no churn (calls last the run).
   double call_seconds = 0;
+  /// Conversation and dialogue: write each call's UUID, when each of its turns' first voice
+  /// frame left and when each reply's first frame arrived, to this file (JSON) for a
+  /// correlation with the other side's clock (bench/run_load.py --scenario realtime).
+  std::string stamps_path;
 };
 
 /// Parses argv. Returns nullopt with `error` set on a bad command line, or with `error` empty

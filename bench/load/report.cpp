@@ -233,4 +233,32 @@ bool write_json(const std::string& path, const RunResult& r, std::string& error)
   return true;
 }
 
+bool write_stamps(const std::string& path, const RunResult& r, std::string& error) {
+  std::ofstream f(path);
+  if (!f) {
+    error = "cannot write " + path;
+    return false;
+  }
+  const auto ns = [](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  };
+  f << "{\"window_start_ns\": " << ns(r.window_start) << ", \"window_end_ns\": " << ns(r.window_end)
+    << ",\n \"calls\": [";
+  bool first = true;
+  for (const auto& c : r.totals.stamps) {
+    f << (first ? "\n" : ",\n") << "  {\"uuid\": \"" << c.uuid << "\", \"voice\": [";
+    for (std::size_t i = 0; i < c.voice.size(); ++i) f << (i ? "," : "") << c.voice[i];
+    f << "], \"reply\": [";
+    for (std::size_t i = 0; i < c.reply.size(); ++i) f << (i ? "," : "") << c.reply[i];
+    f << "]}";
+    first = false;
+  }
+  f << "\n ]}\n";
+  if (!f) {
+    error = "cannot write " + path;
+    return false;
+  }
+  return true;
+}
+
 }  // namespace voxbridge::loadgen

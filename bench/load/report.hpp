@@ -27,7 +27,8 @@ struct RunResult {
   std::string machine;
   double load_before = 0;  ///< 1-minute load average before the run
   double load_after = 0;
-  double window_s = 0;  ///< the steady window as measured
+  double window_s = 0;                             ///< the steady window as measured
+  Clock::time_point window_start{}, window_end{};  ///< the steady window as set
   Totals totals;
   std::optional<ServerUsage> server;
   double own_cpu_percent = 0;  ///< the load generator itself, of one core, over the window
@@ -47,5 +48,7 @@ struct RunResult {
 void print_table(std::ostream& out, const RunResult& r);
 /// Writes the JSON; returns false (with `error`) if the file cannot be written.
 bool write_json(const std::string& path, const RunResult& r, std::string& error);
+/// --stamps: the window and every call's CallStamps (steady clock, ns), as JSON.
+bool write_stamps(const std::string& path, const RunResult& r, std::string& error);
 
 }  // namespace voxbridge::loadgen

@@ -38,6 +38,16 @@ Message make_message(double hz, double amplitude, double phase) {
 
 }  // namespace
 
+int frame_peak(std::span<const std::uint8_t> payload) {
+  int peak = 0;
+  for (std::size_t i = 0; i + 1 < payload.size(); i += 2) {
+    int v = static_cast<std::int16_t>(payload[i] | (payload[i + 1] << 8));
+    if (v < 0) v = -v;
+    peak = std::max(peak, v);
+  }
+  return peak;
+}
+
 double frame_rms(std::span<const std::uint8_t> payload) {
   double e = 0;
   const std::size_t n = payload.size() / 2;

@@ -54,6 +54,12 @@ inline constexpr auto kAgentTalkingWithin = std::chrono::milliseconds(300);
 inline constexpr auto kTurnPause = std::chrono::milliseconds(1000);
 inline constexpr auto kReplyTimeout = std::chrono::seconds(10);
 double frame_rms(std::span<const std::uint8_t> payload);
+/// --stamps: a returned frame with a sample this loud, after this many quieter frames, starts a
+/// reply (the agent's silence between replies is quieter; the mock's tone peaks at 8000).
+inline constexpr int kReplyOnsetPeak = 500;
+inline constexpr std::uint64_t kReplyOnsetQuietFrames = 5;
+/// The largest |sample| of a slin payload.
+int frame_peak(std::span<const std::uint8_t> payload);
 
 /// What one returned frame holds.
 struct FrameAnalysis {

@@ -29,6 +29,8 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  /// --stamps: the calls keep their turn and reply stamps (before start()).
+  void record_stamps() { env_.stamps = true; }
   /// Starts the thread.
   void start();
   /// Places one more call (from any thread).

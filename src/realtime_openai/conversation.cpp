@@ -114,6 +114,7 @@ std::string fill_call_facts(std::string text, const common::v1::CallInfo& call) 
   put("{caller_name}", call.caller_name());
   put("{caller_number}", call.caller_number());
   put("{called_number}", call.called_number());
+  put("{call_id}", call.call_id());
   for (const auto& [k, v] : call.metadata()) put("{" + k + "}", v);
   return text;
 }

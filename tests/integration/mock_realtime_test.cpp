@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -675,3 +676,65 @@ TEST(MockRealtime, ThreeHundredCallsAtOnceEachWithItsOwnSessionAndReply) {
 }
 
 }  // namespace
+
+TEST(MockRealtime, TheObserverSeesSessionsAppendsAndEachDeltaAsItIsWritten) {
+  struct Seen {
+    std::mutex mu;
+    std::string instructions, format;
+    std::vector<std::uint8_t> audio;
+    std::vector<std::size_t> chunks;
+  };
+  auto seen = std::make_shared<Seen>();
+  MockRealtime::Options o;
+  o.record_appends = false;
+  o.observer.session = [seen](std::size_t conn, const json::object& s) {
+    std::lock_guard lock(seen->mu);
+    EXPECT_EQ(conn, 0u);
+    seen->instructions = std::string(s.at("instructions").as_string());
+  };
+  o.observer.append = [seen](std::size_t, const std::vector<std::uint8_t>& a,
+                             const std::string& f) {
+    std::lock_guard lock(seen->mu);
+    seen->audio.insert(seen->audio.end(), a.begin(), a.end());
+    seen->format = f;
+  };
+  o.observer.audio_delta = [seen](std::size_t, std::size_t chunk) {
+    std::lock_guard lock(seen->mu);
+    seen->chunks.push_back(chunk);
+  };
+  MockRealtime mock(o);
+  mock.push_script(MockRealtime::Script::speech("Hi there friend.", 250));
+  Client c(mock);
+  c.next();
+  auto update = turn_off_vad();
+  update["session"].as_object()["instructions"] = "call_id=<abc>";
+  c.send(json::serialize(update));
+  c.next();
+  const std::vector<std::uint8_t> a{1, 2, 3, 4, 250, 251};
+  c.send(append(a));
+  c.send(R"({"type":"response.create"})");
+  c.until("response.done");
+  std::lock_guard lock(seen->mu);
+  EXPECT_EQ(seen->instructions, "call_id=<abc>");
+  EXPECT_EQ(seen->audio, a);
+  EXPECT_EQ(seen->format, "audio/pcm");
+  // 250 ms in 100 ms chunks: three deltas, each told once, in order.
+  EXPECT_EQ(seen->chunks, (std::vector<std::size_t>{0, 1, 2}));
+  EXPECT_EQ(mock.types(0),
+            (std::vector<std::string>{"session.update", "response.create"}));  // no append kept
+}
+
+TEST(MockRealtime, ListensOnTheGivenPort) {
+  unsigned short port = 0;
+  {
+    MockRealtime any;
+    port = any.port();  // free a moment ago
+  }
+  MockRealtime::Options o;
+  o.port = port;
+  MockRealtime mock(o);
+  EXPECT_EQ(mock.port(), port);
+  Client c(mock);
+  EXPECT_FALSE(c.handshake_error());
+  EXPECT_EQ(c.next()["type"], "session.created");
+}

@@ -634,6 +634,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
   using Script = MockRealtime::Script;
 
   Conn(Impl& m, tcp::socket s) : m_(m), ex_(s.get_executor()), timer_(ex_) {
+    if (m_.opt.no_delay) {  // see Options::no_delay
+      boost::system::error_code ignored;
+      s.set_option(tcp::no_delay(true), ignored);
+    }
     if (m_.opt.tls)
       tls_ = std::make_unique<TlsWs>(beast::tcp_stream(std::move(s)), m_.tls_ctx);
     else
@@ -860,7 +864,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
     e["session"] = session_;
     emit(std::move(e));
     // What tests pushed during the handshake goes after session.created.
-    for (auto& text : early_) out_.push_back(std::move(text));
+    for (auto& text : early_) {
+      out_.push_back(std::move(text));
+      out_chunk_.push_back(kNoChunk);  // nothing sent before session.created is an audio delta
+    }
     early_.clear();
     if (!out_.empty() && !writing_) do_write();
     if (close_when_open_) {
@@ -894,26 +901,34 @@ class Conn : public std::enable_shared_from_this<Conn> {
     m_.changed();
   }
 
-  void write(std::string text) {
+  /// `chunk`: an audio delta's index in its response, for Options::observer (kNoChunk: none).
+  void write(std::string text, std::size_t chunk = kNoChunk) {
     if (closing_ || closed_) return;
     if (!open_) {
       early_.push_back(std::move(text));
       return;
     }
     out_.push_back(std::move(text));
+    out_chunk_.push_back(chunk);
     if (!writing_) do_write();
   }
 
   void do_write() {
     writing_ = true;
+    // An audio delta is timed as it is handed to the socket: what waited in out_ before it
+    // (the mock's own queue) is not in the time.
+    if (out_chunk_.front() != kNoChunk && m_.opt.observer.audio_delta)
+      m_.opt.observer.audio_delta(idx_, out_chunk_.front());
     with_ws([&](auto& ws) {
       ws.text(true);
       ws.async_write(asio::buffer(out_.front()),
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->out_.pop_front();
+                       self->out_chunk_.pop_front();
                        if (ec) {
                          self->writing_ = false;
                          self->out_.clear();
+                         self->out_chunk_.clear();
                          return;
                        }
                        if (!self->out_.empty()) return self->do_write();
@@ -937,7 +952,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   json::object base(std::string_view type) {
     return json::object{{"type", type}, {"event_id", next_id("event_", n_event_)}};
   }
-  void emit(json::object e) {
+  void emit(json::object e, std::size_t chunk = kNoChunk) {
     std::string text = json::serialize(e);
     {
       std::lock_guard lock(m_.mu);
@@ -946,7 +961,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         rec_->session = session_;
       m_.changed();
     }
-    write(std::move(text));
+    write(std::move(text), chunk);
   }
   void error(const json::object* ev, const Err& err) {
     json::value client_id = nullptr;
@@ -1033,6 +1048,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     json::object next = session_;
     if (auto e = apply_session(*s, next, audio_sent_)) return error(&ev, *e);
     session_ = std::move(next);
+    if (m_.opt.observer.session) m_.opt.observer.session(idx_, session_);
     auto e = base("session.updated");
     e["session"] = session_;
     emit(std::move(e));
@@ -1073,6 +1089,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
       m_.changed();
     }
     buffer_fmt_ = fmt;
+    if (m_.opt.observer.append) m_.opt.observer.append(idx_, bytes, fmt);
     if (turn_detection().is_object())
       vad(bytes, fmt);  // counts the buffer block by block: a commit takes audio up to its block
     else
@@ -1635,7 +1652,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
                                                static_cast<std::size_t>(chunk) * spm);
     auto d = part_event("response.output_audio.delta");
     d["delta"] = b64_encode(pcm);
-    emit(std::move(d));
+    emit(std::move(d), a.chunks_sent - 1);
     a.sent_ms += chunk;
     audio_sent_ = true;
     items_[a.item_id].audio_ms = a.sent_ms;
@@ -1708,7 +1725,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   beast::flat_buffer rbuf_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> req_;
+  static constexpr std::size_t kNoChunk = ~std::size_t{0};
   std::deque<std::string> out_, early_;
+  std::deque<std::size_t> out_chunk_;  // beside out_: the audio delta's chunk, or kNoChunk
   bool open_ = false, writing_ = false, closing_ = false, closed_ = false;
   bool close_when_open_ = false;
   websocket::close_reason close_frame_;
@@ -1758,7 +1777,7 @@ MockRealtime::MockRealtime(Options options) : impl_(std::make_shared<Impl>()) {
   m.opt = std::move(options);
   m.acceptor.open(tcp::v4());
   m.acceptor.set_option(tcp::acceptor::reuse_address(true));
-  m.acceptor.bind({asio::ip::make_address("127.0.0.1"), 0});
+  m.acceptor.bind({asio::ip::make_address("127.0.0.1"), m.opt.port});
   m.acceptor.listen(asio::socket_base::max_listen_connections);
   m.port = m.acceptor.local_endpoint().port();
   if (m.opt.tls) {

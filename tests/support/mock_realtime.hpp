@@ -88,7 +88,8 @@ class MockRealtime {
              ///< /openai/realtime?api-version=V&deployment=DEPLOYMENT), api-key: KEY
   };
   struct Options {
-    bool tls = false;  ///< wss:// with a self-signed certificate for cert_host
+    unsigned short port = 0;  ///< on 127.0.0.1; 0 = any free port (see port())
+    bool tls = false;         ///< wss:// with a self-signed certificate for cert_host
     std::string cert_host = "localhost";
     Api api = Api::openai;
     std::string api_key = "sk-mock-0123456789";
@@ -100,8 +101,29 @@ class MockRealtime {
     // max_kept_audio_bytes 0, or every call's audio and events stay in memory.
     bool record_appends = true;  ///< keep input_audio_buffer.append events in received()
     bool record_sent = true;     ///< keep the server events in sent()
+    /// TCP_NODELAY on accepted sockets, as voxbridge sets on its own. Without it a small event
+    /// written while an earlier one is unacknowledged waits for the peer's ACK (up to its
+    /// delayed ACK, 40 ms on Linux): a benchmark timing the mock's events needs it on. Off by
+    /// default, the timing the tests were written against.
+    bool no_delay = false;
     std::size_t max_message_bytes = 24u << 20;
     std::size_t max_kept_audio_bytes = 8u << 20;  ///< per connection (87 s of audio/pcm)
+    /// Benchmarks: called on the connection's strand, without the mock's lock, so a load test
+    /// can time events without recording them. Each must be cheap and thread-safe across
+    /// connections (io_threads > 1 runs several strands at once). Unset: not called.
+    struct Observer {
+      /// A session.update was applied: the effective session.
+      std::function<void(std::size_t conn, const boost::json::object& session)> session;
+      /// An input_audio_buffer.append was accepted: its audio, decoded from base64, in
+      /// `format` ("audio/pcm": 24 kHz s16le; G.711 bytes otherwise).
+      std::function<void(std::size_t conn, const std::vector<std::uint8_t>& audio,
+                         const std::string& format)>
+          append;
+      /// A response.output_audio.delta is being handed to the socket (after what was queued
+      /// before it): chunk 0 is the response's first.
+      std::function<void(std::size_t conn, std::size_t chunk)> audio_delta;
+    };
+    Observer observer{};
   };
   /// What the next response says. Speech: `text` as transcript with `reply_ms` of tone; with
   /// stall_after_ms >= 0 the audio stops after that many ms and the response stays in progress

@@ -56,8 +56,8 @@ struct Formats {
 /// The formats for `config`, or why they cannot be served (empty Formats::input_type).
 Formats formats_for(const agent::v1::AgentConfig& config, std::string& why);
 
-/// `text` with {caller_number}, {caller_name}, {called_number} and {NAME} for each of the
-/// call's metadata filled in.
+/// `text` with {caller_number}, {caller_name}, {called_number}, {call_id} (the AudioSocket
+/// UUID) and {NAME} for each of the call's metadata filled in.
 std::string fill_call_facts(std::string text, const common::v1::CallInfo& call);
 
 class Conversation {

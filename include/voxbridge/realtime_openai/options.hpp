@@ -25,8 +25,8 @@ struct RealtimeOptions {
   std::string api_key;
   std::string ca_file;  ///< PEM CAs to trust for wss (empty = the system's)
 
-  /// The model's instructions; {caller_number}, {caller_name}, {called_number} and {VB_...}
-  /// (the call's variables) are filled in per call.
+  /// The model's instructions; {caller_number}, {caller_name}, {called_number}, {call_id} (the
+  /// AudioSocket UUID) and {VB_...} (the call's variables) are filled in per call.
   std::string instructions =
       "You are a helpful voice assistant answering a telephone call. Keep answers short.";
   std::string voice = "marin";

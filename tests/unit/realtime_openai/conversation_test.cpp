@@ -40,7 +40,7 @@ struct Rig {
 
   explicit Rig(common::v1::AudioEncoding enc = common::v1::MULAW, int rate = 8000,
                std::function<void(RealtimeOptions&)> tweak = {}) {
-    o->instructions = "Caller {caller_number} ({VB_ACCOUNT}) called {called_number}.";
+    o->instructions = "Caller {caller_number} ({VB_ACCOUNT}) called {called_number} on {call_id}.";
     if (tweak) tweak(*o);
     conv.emplace(o, config(enc, rate), 2,
                  Conversation::Sink{[this](std::string j) { sent.push_back(std::move(j)); },
@@ -85,7 +85,8 @@ TEST(RealtimeConversation, SetsUpTheSessionForAMuLawLegAndGreetsFirst) {
   const auto e = r.event(0);
   const auto& s = e.at("session").as_object();
   EXPECT_EQ(s.at("type"), "realtime");
-  EXPECT_EQ(s.at("instructions"), "Caller +15551234567 (gold) called 5551000.");
+  EXPECT_EQ(s.at("instructions"),
+            "Caller +15551234567 (gold) called 5551000 on 7e2d5a8c-0000-4000-8000-000000000001.");
   EXPECT_EQ(s.at("output_modalities"), json::array{"audio"});
   const auto& in = s.at("audio").at("input").as_object();
   EXPECT_EQ(in.at("format"), (json::object{{"type", "audio/pcmu"}}));
