@@ -24,6 +24,11 @@ using asio::ip::tcp;
 using audiosocket::Kind;
 
 namespace {
+// Talkspurts: a reply's first frame may leave up to one period early (when its audio comes),
+// and the lead goes back 1 ms per silent frame after it (see on_pacing_tick).
+constexpr Clock::duration kMaxTalkspurtLead = std::chrono::milliseconds(20);
+constexpr Clock::duration kTimelineReturnStep = std::chrono::milliseconds(1);
+
 std::string endpoint_text(const tcp::socket& s) {
   boost::system::error_code ec;
   auto ep = s.remote_endpoint(ec);
@@ -253,13 +258,18 @@ void CallSession::on_pacing_tick(Clock::time_point now) {
   if (!msg.empty()) send_frame(msg);
   if (tick_.aligning && !closing_) align_tick(deadline, now);
   if (tick_.talkspurt_lead > Clock::duration::zero() && media_.playing_silence() && !closing_) {
-    // The talkspurt is over: one longer gap of silence puts the timeline back where it was
-    // (an aligned call follows the caller's frames instead, which keep real time).
-    if (!tick_.aligning) {
-      media_.shift_timeline(tick_.talkspurt_lead);
+    // The talkspurt is over: its lead goes back a step per silent frame (each gap 1 ms longer
+    // than a period, never one long gap a receiver's jitter buffer would grow for), so the
+    // call does not run ahead of real time. An aligned call follows the caller's frames
+    // instead, which keep real time.
+    if (tick_.aligning) {
+      tick_.talkspurt_lead = Clock::duration::zero();
+    } else {
+      const Clock::duration step = std::min(tick_.talkspurt_lead, kTimelineReturnStep);
+      media_.shift_timeline(step);
+      tick_.talkspurt_lead -= step;
       clock_.add(*this, media_.next_deadline());
     }
-    tick_.talkspurt_lead = Clock::duration::zero();
   }
   if (++counted_.ticks >= 50) flush_counts();  // live totals, once a second
   if (!closing_ && media_.hangup_due()) fail(EndCause::server_hangup, media_.hangup_reason());
@@ -269,10 +279,17 @@ void CallSession::start_talkspurt() {
   if (closing_ || !media_.talkspurt_waiting()) return;
   const Clock::time_point now = Clock::now();
   const Clock::time_point due = media_.next_deadline();
+  // The call runs at most kMaxTalkspurtLead ahead of real time: a talkspurt that comes before
+  // the last one's lead is given back starts only as early as what is left of the bound.
+  const Clock::duration early = std::min(due - now, kMaxTalkspurtLead - tick_.talkspurt_lead);
   // The clock serves calls on a 1 ms grid: a tick about that close plays it anyway.
-  if (due - now <= playout::PacingClock::kResolution) return;
-  media_.shift_timeline(now - due);  // the next frame is due now, the rest 20 ms apart from it
-  tick_.talkspurt_lead += due - now;
+  if (early <= playout::PacingClock::kResolution) return;
+  media_.shift_timeline(-early);  // the next frame is due sooner, the rest 20 ms apart from it
+  tick_.talkspurt_lead += early;
+  if (early < due - now) {  // bounded: the frame waits for its (earlier) deadline
+    clock_.add(*this, media_.next_deadline());
+    return;
+  }
   try {
     on_pacing_tick(now);
   } catch (...) {

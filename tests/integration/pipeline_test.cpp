@@ -146,6 +146,19 @@ std::size_t first_tone_frame(const sim::CallResult& r) {
   return r.arrival_ms.size();
 }
 
+/// The index of the last returned frame that carries the fake TTS's tone, or 0 if none does.
+std::size_t last_tone_frame(const sim::CallResult& r) {
+  const std::size_t per = kRate / 50;
+  std::size_t last = 0;
+  for (std::size_t i = 0; i < r.arrival_ms.size() && (i + 1) * per <= r.received.size(); ++i) {
+    if (testing::rms(r.received, kRate, static_cast<double>(i) / 50,
+                     static_cast<double>(i + 1) / 50) > kToneRms / 2) {
+      last = i;
+    }
+  }
+  return last;
+}
+
 TEST(Pipeline, TheTimelinesFirstFrameIsWhenTheCallerGetsIt) {
   // The turn timeline's first_frame (and so voice-to-voice and first_agent_audio) is the tick
   // that sends the reply's first frame, not the moment its audio was queued: up to a frame
@@ -184,7 +197,7 @@ TEST(Pipeline, TheAgentsFirstFrameLeavesWhenItsAudioArrivesAndTheCadenceFollowsI
   pipeline::PipelineSpec spec;
   spec.greeting = "Hello there";
   RunningServer s(pipeline_config(f.server->address(), spec));
-  const auto r = sim::place_call(plan_with(s.port, silence(kRate, 1.0)));
+  const auto r = sim::place_call(plan_with(s.port, silence(kRate, 1.5)));
   ASSERT_TRUE(r.connected) << r.error;
   const std::size_t first = first_tone_frame(r);
   ASSERT_GE(first, 2u) << "the greeting came before any silence";
@@ -197,14 +210,21 @@ TEST(Pipeline, TheAgentsFirstFrameLeavesWhenItsAudioArrivesAndTheCadenceFollowsI
     const double gap = r.arrival_ms[i] - r.arrival_ms[i - 1];
     EXPECT_NEAR(gap, 20.0, 5.0) << "frame " << i;
   }
-  // Once the greeting is over, one longer gap of silence puts the frames back on the call's
-  // timeline (frame n at n x 20 ms from the UUID): the call never runs ahead of real time.
+  // Once the greeting is over, the silence frames put the call back on its timeline (frame n
+  // at n x 20 ms from the UUID) 1 ms per frame: the call never runs ahead of real time, and
+  // no gap is a long one a receiver's jitter buffer would grow for.
   const auto offset = [&](std::size_t i) {
     return r.arrival_ms[i] - 20.0 * static_cast<double>(i + 1);
   };
   const std::size_t last = r.arrival_ms.size() - 2;  // (the last one may come with the hangup)
+  const std::size_t greeting_end = last_tone_frame(r);
+  ASSERT_GT(last, greeting_end + 25) << "too little silence after the greeting to come back";
   EXPECT_LT(offset(first), offset(first - 1) - 3.0) << "the talkspurt did not move ahead";
   EXPECT_NEAR(offset(last), offset(first - 1), 3.0) << "the timeline did not come back";
+  for (std::size_t i = greeting_end + 1; i <= last; ++i) {
+    const double gap = r.arrival_ms[i] - r.arrival_ms[i - 1];
+    EXPECT_NEAR(gap, 20.5, 4.0) << "frame " << i << ": the lead came back in one long gap";
+  }
 }
 
 TEST(Pipeline, SilenceReachesTheRecognizerWithoutWaitingForAFullChunk) {

@@ -249,8 +249,8 @@ class CallSession : public std::enable_shared_from_this<CallSession>,
     bool odd = false;
     Clock::time_point newest_rx{};
     playout::PhaseAligner aligner;
-    // How far talkspurts moved the timeline earlier; given back in one step at the first
-    // silent frame after them, so the call never runs ahead of real time.
+    // How far talkspurts moved the timeline earlier (at most one period); given back 1 ms per
+    // silent frame after them, so the call never runs more than a frame ahead of real time.
     Clock::duration talkspurt_lead{};
   };
   /// A frame the kernel took only part of: its tail goes out asynchronously, and frames due
