@@ -72,6 +72,7 @@ struct ActionRequest {
 };
 
 struct CallInfo;
+class CallTools;
 
 /// The Asterisk side of one call, when voxbridge has a control path (ARI or AMI) to it.
 class CallActions {
@@ -107,6 +108,8 @@ struct CallInfo {
   std::function<std::string(const std::string& target, const std::string& context)> note_transfer;
   /// The call's io thread's agent metrics (turn phases, providers); null = not counted.
   metrics::AgentCounters* metrics = nullptr;
+  /// The business tools this call's agent may offer its model (see tools.hpp); null = none.
+  std::shared_ptr<CallTools> tools;
   /// The call's transcript (JSONL recording, webhooks, events API): one typed event (build it
   /// with the events:: functions); the session adds the time and serializes it. On the call's
   /// thread; empty when nobody keeps a transcript.
