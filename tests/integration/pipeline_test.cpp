@@ -204,27 +204,38 @@ TEST(Pipeline, TheAgentsFirstFrameLeavesWhenItsAudioArrivesAndTheCadenceFollowsI
   ASSERT_LT(first + 10, r.arrival_ms.size());
   // Frame n of the silence went at n x 20 ms; the greeting's audio is ready at 41 ms + a hop:
   // its frame leaves then, instead of on the tick at 60 ms (the checks allow a 15 ms hop).
-  const double lead = r.arrival_ms[first] - r.arrival_ms[first - 1];
-  EXPECT_LT(lead, 17.0) << "the greeting's first frame waited for the next tick";
+  const double first_gap = r.arrival_ms[first] - r.arrival_ms[first - 1];
+  EXPECT_LT(first_gap, 17.0) << "the greeting's first frame waited for the next tick";
   for (std::size_t i = first + 1; i < first + 10; ++i) {
     const double gap = r.arrival_ms[i] - r.arrival_ms[i - 1];
     EXPECT_NEAR(gap, 20.0, 5.0) << "frame " << i;
   }
   // Once the greeting is over, the silence frames put the call back on its timeline (frame n
   // at n x 20 ms from the UUID) 1 ms per frame: the call never runs ahead of real time, and
-  // no gap is a long one a receiver's jitter buffer would grow for.
+  // no gap is a long one a receiver's jitter buffer would grow for. A tick late under load
+  // only makes its own frame late (the next keeps the schedule), so each position is the
+  // lowest offset of a few frames.
   const auto offset = [&](std::size_t i) {
     return r.arrival_ms[i] - 20.0 * static_cast<double>(i + 1);
+  };
+  const auto low = [&](std::size_t from, std::size_t to) {
+    double m = offset(from);
+    for (std::size_t i = from + 1; i <= to; ++i) m = std::min(m, offset(i));
+    return m;
   };
   const std::size_t last = r.arrival_ms.size() - 2;  // (the last one may come with the hangup)
   const std::size_t greeting_end = last_tone_frame(r);
   ASSERT_GT(last, greeting_end + 25) << "too little silence after the greeting to come back";
-  EXPECT_LT(offset(first), offset(first - 1) - 3.0) << "the talkspurt did not move ahead";
-  EXPECT_NEAR(offset(last), offset(first - 1), 3.0) << "the timeline did not come back";
-  for (std::size_t i = greeting_end + 1; i <= last; ++i) {
-    const double gap = r.arrival_ms[i] - r.arrival_ms[i - 1];
-    EXPECT_NEAR(gap, 20.5, 4.0) << "frame " << i << ": the lead came back in one long gap";
-  }
+  const double before = low(first >= 3 ? first - 3 : 0, first - 1);
+  const double lead = before - low(first, first + 3);
+  EXPECT_GT(lead, 3.0) << "the talkspurt did not move ahead";
+  // The first silent frame after the greeting keeps the talkspurt's timeline; from the next
+  // one on, the lead comes back 1 ms a frame: four frames on, about 4 ms of it is back (it all
+  // came back in that one gap before), and by the end all of it is.
+  const double back_early =
+      low(greeting_end + 2, greeting_end + 5) - low(greeting_end - 3, greeting_end + 1);
+  EXPECT_LT(back_early, std::max(lead / 2, 1.5)) << "the lead came back in one long gap";
+  EXPECT_NEAR(low(last - 3, last), before, 3.0) << "the timeline did not come back";
 }
 
 TEST(Pipeline, SilenceReachesTheRecognizerWithoutWaitingForAFullChunk) {
