@@ -641,6 +641,10 @@ void ToolRunner::start() {
                    for (const auto& n : t->o.agents) a += (a.empty() ? "" : ", ") + n;
                    return a;
                  }());
+    if (!t->o.filler_moh.empty()) {
+      spdlog::warn("tool {}: filler_moh is not supported yet: the caller hears the filler phrase",
+                   t->o.name);
+    }
   }
 }
 
