@@ -570,12 +570,12 @@ class CallHandle final : public agent::CallTools, public std::enable_shared_from
     const bool ok = a.outcome == Outcome::ok;
     if (!ok && a.outcome != Outcome::refused) {
       spdlog::info("call uuid={}: tool {}: {} ({} ms)", facts_->uuid, logtext::log_text(p.name, 64),
-                   a.output, ms);
+                   logtext::log_text(a.output, kExcerptBytes + 64), ms);
     }
     if (transcript_) {
       events::ToolFields f;
-      f.name = p.name;
-      f.id = p.id;
+      f.name = logtext::log_text(p.name, 64);  // the model's word: bounded like the rest
+      f.id = logtext::log_text(p.id, 64);
       f.ok = ok;
       f.duration_ms = ms;
       f.bytes = a.bytes;
