@@ -29,6 +29,7 @@ enum class Sec {
   intent,
   openai,
   realtime,
+  tool,
   control,
   ami,
   ari,
@@ -57,6 +58,7 @@ constexpr SectionKind kSections[] = {
     {"ari", false, Sec::ari},
     {"openai-", true, Sec::openai},
     {"realtime-", true, Sec::realtime},
+    {"tool-", true, Sec::tool},
     {"intent-", true, Sec::intent},
 };
 
@@ -159,8 +161,8 @@ void Parser::open_section(const Where& w, int line) {
   if (kind == std::end(kSections)) {
     w.fail(
         "unknown section (expected general, listener-NAME, agent-NAME, provider-NAME, "
-        "rules-NAME, intent-NAME, openai-NAME, route-NAME, recording, webhook, control, ami "
-        "or ari)");
+        "rules-NAME, intent-NAME, openai-NAME, realtime-NAME, tool-NAME, route-NAME, recording, "
+        "webhook, control, ami or ari)");
   }
   sec_ = kind->sec;
   const std::string name = kind->named ? sec_name_.substr(kind->name.size()) : std::string();
@@ -216,6 +218,12 @@ void Parser::open_section(const Where& w, int line) {
       c_.realtime[name] = {};
       c_.realtime[name].name = name;
       break;
+    case Sec::tool: {
+      if (const auto why = check_tool_name(name); !why.empty()) w.fail(why);
+      c_.tools[name] = {};
+      c_.tools[name].name = name;
+      break;
+    }
     case Sec::intent: {
       IntentDraft d;
       d.intent.name = name;
@@ -248,6 +256,8 @@ void Parser::set_option(const Where& w, const std::string& value) {
       return set_openai(c_.openai[sec_name_.substr(7)], w, value);
     case Sec::realtime:
       return set_realtime(c_.realtime[sec_name_.substr(9)], w, value);
+    case Sec::tool:
+      return set_tool(c_.tools[sec_name_.substr(5)], w, value);
     case Sec::control:
       return set_control(c_.control, w, value);
     case Sec::ami:
@@ -397,6 +407,7 @@ void Parser::finish(const std::string& source) {
     }
   }
   resolve_agents(source);
+  for (auto& [name, t] : c_.tools) finish_tool(t, c_, source);
   // The realtime backends that agents in use talk to need their key now.
   std::vector<std::string> used;
   for (const auto& l : c_.listeners) used.push_back(l.agent);

@@ -4,6 +4,7 @@
 //   agents.cpp     [agent-NAME] (echo, playback, pipeline, s2s), [route-NAME]
 //   providers.cpp  [provider-NAME], [openai-NAME]
 //   realtime.cpp   [realtime-NAME]
+//   tools.cpp      [tool-NAME]
 //   rules.cpp      [rules-NAME], [intent-NAME]
 //   control.cpp    [control], [ami], [ari]
 // config.cpp reads the file line by line, hands each option to its section and resolves what
@@ -119,6 +120,14 @@ void set_openai(llm_openai::OpenAiOptions& o, const Where& w, const std::string&
 void set_realtime(realtime_openai::RealtimeOptions& o, const Where& w, const std::string& v);
 /// A [realtime-NAME] that an agent in use names: its key from the environment if not given.
 void finish_realtime(realtime_openai::RealtimeOptions& o, const Where& w);
+
+// tools.cpp
+/// Why `name` cannot name a tool ([A-Za-z0-9_-]{1,64}, not a built-in action); empty if it can.
+std::string check_tool_name(const std::string& name);
+void set_tool(tools::ToolOptions& o, const Where& w, const std::string& v);
+/// What a [tool-NAME] says of the rest (its agents exist and have models, the URL's host and
+/// allowed_host agree), once the whole file is read; throws ConfigError.
+void finish_tool(tools::ToolOptions& o, const Config& c, const std::string& source);
 
 // rules.cpp
 /// An [intent-NAME] section; it joins its rule set once its text is read (sections may come in

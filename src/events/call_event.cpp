@@ -154,6 +154,8 @@ std::string_view type_name(Type type) {
       return "dtmf";
     case Type::usage:
       return "usage";
+    case Type::tool:
+      return "tool";
     case Type::end:
       return "end";
   }
@@ -278,6 +280,18 @@ Event action(const ActionFields& a, std::string_view error, std::string_view how
 
 Event dtmf(char digit) {
   return EventBuilder(Type::dtmf).text("digit", std::string_view(&digit, 1)).done();
+}
+
+Event tool(const ToolFields& f) {
+  return EventBuilder(Type::tool)
+      .text("name", f.name)
+      .text("id", f.id)
+      .boolean("ok", f.ok)
+      .number("duration_ms", f.duration_ms)
+      .number("bytes", f.bytes)
+      .text("arguments", f.arguments)
+      .text("output", f.output)
+      .done();
 }
 
 Event end(std::string_view by, std::string_view reason, std::int64_t duration_ms) {

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "voxbridge/agent/tools.hpp"
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/pipeline/action_event.hpp"
 #include "voxbridge/pipeline/action_runner.hpp"
@@ -25,6 +26,11 @@ constexpr std::chrono::milliseconds kCloseGrace{1000};
 constexpr int kOpenWithoutAudioTicks = 5;
 /// DTMF digits held for the agent until its stream opens (more are dropped).
 constexpr std::size_t kMaxEarlyDigits = 32;
+/// A filler is fed to playout this far ahead of what plays, so that it stops within this much
+/// once the tool's result is back (its queued part plays out; nothing else is dropped).
+constexpr std::chrono::milliseconds kFillerLead{60};
+/// Tool calls the agent may have waiting for their results at once; more are refused.
+constexpr std::size_t kMaxToolsWaiting = 16;
 
 AgentAudio::Options audio_options(const SpeechAgentSpec& s, int rate_hz, int quality) {
   AgentAudio::Options o;
@@ -94,6 +100,7 @@ class SpeechAgent final : public agent::Agent {
   void on_tick() override {
     if (!opening_.opened && ++opening_.ticks >= kOpenWithoutAudioTicks) open();
     feed_playout();
+    tick_filler();
     const std::uint64_t played = play_.pushed - control_->queued_samples();
     report_marks(played);
     if (transfer_.action && transfer_.at <= played) {
@@ -115,6 +122,8 @@ class SpeechAgent final : public agent::Agent {
     alive_.reset();
     opening_.opened = true;  // a call over before its stream opened never opens one
     if (runner_) runner_->stop();
+    // Tool results still owed are dropped (the stream is closing); their requests cancelled.
+    if (info_.tools) info_.tools->stop();
     if (const auto& u = counting_.usage) {
       note(events::usage(u->input_tokens(), u->output_tokens(), u->input_audio_ms(),
                          u->output_audio_ms()));
@@ -157,6 +166,18 @@ class SpeechAgent final : public agent::Agent {
     std::string digits;  // DTMF before the stream opened, sent right after its config
   };
 
+  /// Business tool calls waiting for their results, and the filler the caller hears meanwhile:
+  /// it starts `after` into the wait if nothing plays, and stops when the last result is back
+  /// (or the agent speaks).
+  struct ToolWait {
+    std::size_t waiting = 0;          // calls run, results not back
+    int ticks = 0;                    // since the wait began
+    agent::CallTools::Filler filler;  // of the call that began the wait
+    bool playing = false;
+    bool played = false;  // once per wait
+    std::size_t at = 0;   // samples of filler.audio handed to playout
+  };
+
   /// A transfer the agent asked for: it runs once the agent audio queued before it has played.
   struct PendingTransfer {
     std::optional<common::v1::Action> action;  // asked for, waiting for `at` to play
@@ -167,6 +188,7 @@ class SpeechAgent final : public agent::Agent {
   void on_response(agent::v1::AgentResponse& r) {
     switch (r.response_case()) {
       case agent::v1::AgentResponse::kAudio: {
+        tools_.playing = false;  // the agent speaks: the filler (what is queued) gives way
         if (!counting_.first_audio && counting_.m != nullptr) {
           counting_.first_audio = true;
           const auto d = std::chrono::steady_clock::now() - counting_.started;
@@ -209,6 +231,9 @@ class SpeechAgent final : public agent::Agent {
         break;
       case agent::v1::AgentResponse::kUsage:
         take_usage(r.usage());
+        break;
+      case agent::v1::AgentResponse::kToolCall:
+        on_tool_call(r.tool_call());
         break;
       case agent::v1::AgentResponse::kEnd:
         if (r.end().has_usage()) take_usage(r.end().usage());
@@ -295,6 +320,9 @@ class SpeechAgent final : public agent::Agent {
     *cfg.mutable_input_format() = audio_.input_format();
     *cfg.mutable_output_format() = audio_.output_format();
     for (const auto& [k, v] : spec_->options) (*cfg.mutable_options())[k] = v;
+    if (info_.tools) {
+      for (const auto& d : info_.tools->definitions()) *cfg.add_tools() = d;
+    }
     auto w = std::weak_ptr<int>(alive_);
     providers::AgentEvents ev;
     ev.response = [this, w](agent::v1::AgentResponse& r) {
@@ -341,6 +369,69 @@ class SpeechAgent final : public agent::Agent {
       return;
     }
     runner_->run(a);
+  }
+
+  /// The agent's model asked for a business tool: it runs through the call's tools handle (which
+  /// refuses a tool not offered), and its result goes back as CallEvent.tool_result, exactly
+  /// once (refused at once when the call has no tools or too many wait).
+  void on_tool_call(const common::v1::ToolCall& call) {
+    if (!info_.tools || tools_.waiting >= kMaxToolsWaiting) {
+      common::v1::ToolResult r;
+      r.set_id(call.id());
+      r.set_name(call.name());
+      r.set_ok(false);
+      r.set_output(!info_.tools ? "no business tools are available on this call"
+                                : "too many tool calls are waiting for their results");
+      send_tool_result(r);
+      return;
+    }
+    if (tools_.waiting++ == 0) {
+      tools_.ticks = 0;
+      tools_.filler = info_.tools->filler(call.name());
+      tools_.playing = tools_.played = false;
+      tools_.at = 0;
+    }
+    auto w = std::weak_ptr<int>(alive_);
+    info_.tools->run(call, [this, w](const common::v1::ToolResult& r) {
+      if (!w.lock()) return;
+      if (--tools_.waiting == 0) tools_.playing = false;  // what is queued of it plays out
+      send_tool_result(r);
+    });
+  }
+
+  void send_tool_result(const common::v1::ToolResult& r) {
+    if (!stream_) return;
+    agent::v1::AgentRequest m;
+    *m.mutable_event()->mutable_tool_result() = r;
+    stream_->send(std::move(m));
+  }
+
+  /// Once per tick: starts the filler when a wait has lasted `after` with nothing playing, and
+  /// keeps kFillerLead of it queued while it plays.
+  void tick_filler() {
+    if (tools_.waiting == 0 || done_) return;
+    ++tools_.ticks;
+    const auto& f = tools_.filler;
+    if (!tools_.playing) {
+      if (tools_.played || f.after.count() <= 0 || !f.audio || f.audio->empty() ||
+          std::chrono::milliseconds(20 * tools_.ticks) < f.after || !play_.out.empty() ||
+          control_->queued_samples() > 0) {
+        return;
+      }
+      tools_.playing = tools_.played = true;
+      tools_.at = 0;
+    }
+    const auto lead = static_cast<std::size_t>(kFillerLead.count() * rate_hz_ / 1000);
+    const auto& a = *f.audio;
+    while (tools_.at < a.size() && control_->queued_samples() < lead) {
+      const std::size_t want = std::min(lead - control_->queued_samples(), a.size() - tools_.at);
+      const std::size_t n = control_->play({a.data() + tools_.at, want});
+      if (n == 0) break;
+      audio_.played({a.data() + tools_.at, n});
+      play_.pushed += n;
+      tools_.at += n;
+    }
+    if (tools_.at >= a.size()) tools_.playing = false;  // said once, in full
   }
 
   /// An action's outcome: the agent hears it as an action_result event on its stream (ok/error
@@ -442,6 +533,7 @@ class SpeechAgent final : public agent::Agent {
   bool hangup_when_drained_ = false;
   std::optional<ActionRunner> runner_;  // from on_start; uses info_
   PendingTransfer transfer_;
+  ToolWait tools_;
   std::string hangup_reason_;
   std::uint64_t dropped_in_ = 0;
 };

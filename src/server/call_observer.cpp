@@ -7,6 +7,7 @@
 
 #include "voxbridge/control/controller.hpp"
 #include "voxbridge/logtext/log_text.hpp"
+#include "voxbridge/tools/tools.hpp"
 
 namespace voxbridge::server {
 
@@ -155,6 +156,12 @@ session::CallPlan ListenerObserver::start(agent::CallInfo& info) {
     plan.call = std::make_unique<ServerCall>(f, o_.webhooks, o_.ended);
   }
   if (o_.webhooks != nullptr) o_.webhooks->post("call_started", events::call_started_body(f));
+  if (o_.tools != nullptr && o_.tools->offers(agent_name)) {
+    plan.tools = [runner = o_.tools, agent_name](const agent::CallInfo& i,
+                                                 agent::CallControl::Poster post) {
+      return runner->for_call(agent_name, i, std::move(post));
+    };
+  }
   return plan;
 }
 

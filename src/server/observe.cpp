@@ -12,6 +12,7 @@
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/server/server.hpp"
+#include "voxbridge/tools/tools.hpp"
 
 namespace voxbridge::server {
 
@@ -368,6 +369,7 @@ std::string Server::metrics_text() const {
     w.family("voxbridge_webhook_retries_total", "counter", "Webhook delivery attempts retried.");
     w.sample("voxbridge_webhook_retries_total", static_cast<double>(h.retries.load()));
   }
+  if (tools_) tools_->write_metrics(w);
   const ProcessFacts pf = process_facts();
   w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
   w.sample("process_resident_memory_bytes", pf.resident_bytes);

@@ -35,6 +35,8 @@ std::string reload_refusal(const config::Config& now, const config::Config& next
   }
   if (next.control.mode != now.control.mode) return differs("[control] mode");
   if (next.realtime != now.realtime) return differs("[realtime-*] (the backends' sessions)");
+  // The tool runner's TLS contexts, filler audio and rate windows are made once at start.
+  if (next.tools != now.tools) return differs("[tool-*]");
   if (next.general.http_listen != now.general.http_listen) return differs("http_listen");
   // Everything else that was read once at start must be unchanged too.
   {

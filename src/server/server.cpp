@@ -1,11 +1,14 @@
 #include "voxbridge/server/server.hpp"
 
+#include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/net/error_text.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/providers/routed_clients.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/server/routing.hpp"
+#include "voxbridge/tools/tools.hpp"
+#include "voxbridge/tts_flite/flite_tts.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -56,6 +59,23 @@ void Server::start_backends() {
   if (!backends.empty()) clients_ = providers::routed_clients(clients_, std::move(backends));
 }
 
+void Server::start_tools() {
+  tools::RunnerOptions o;
+  for (const auto& [name, t] : cfg_.tools) o.tools.push_back(t);
+  // Each filler phrase is spoken once, here, by the built-in Flite voice (its own engine, no
+  // cache: the runner keeps the audio), at the calls' internal rate.
+  auto flite = std::make_shared<tts_flite::FliteEngine>(0);
+  o.voice = [flite, rate = cfg_.general.internal_rate_hz,
+             quality = cfg_.general.resampler_quality](const std::string& phrase) {
+    const auto speech = flite->synthesize(phrase);
+    audio::Resampler rs(tts_flite::FliteEngine::kRateHz, rate, quality, false);
+    std::vector<std::int16_t> out(rs.max_output(speech.size()));
+    out.resize(rs.process(speech, out));
+    return out;
+  };
+  tools_ = std::make_unique<tools::ToolRunner>(std::move(o));
+}
+
 std::uint64_t Totals::rejected_total() const {
   std::uint64_t n = 0;
   for (auto r : rejected) n += r;
@@ -104,6 +124,7 @@ Server::Server(const config::Config& cfg)
   }
   if (!cfg_.webhook.url.empty())
     webhooks_ = std::make_unique<webhooks::WebhookSender>(cfg_.webhook);
+  if (!cfg_.tools.empty()) start_tools();
   for (std::size_t i = 0; i < pool_.size(); ++i) {
     thread_counters_.push_back(std::make_unique<ThreadCounters>(cfg_.listeners.size()));
     clocks_.push_back(std::make_unique<playout::PacingClock>(pool_.context(i).get_executor()));
@@ -199,6 +220,7 @@ void Server::start() {
   if (control_) control_->start();
   if (http_) http_->start();
   if (webhooks_) webhooks_->start();
+  if (tools_) tools_->start();
   if (http_ && cfg_.general.provider_check_interval.count() > 0) health_.start();
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     const auto& l = cfg_.listeners[i];
@@ -322,6 +344,7 @@ std::vector<std::shared_ptr<const session::SessionConfig>> Server::build_session
     o.record_transcript = cfg.recording.transcript;
     o.webhooks = webhooks_.get();
     if (!g.http_listen.empty()) o.ended = &ended_;
+    o.tools = tools_.get();
     sc->observer = std::make_shared<ListenerObserver>(std::move(o));
     out.push_back(std::move(sc));
   }

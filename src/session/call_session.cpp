@@ -455,6 +455,7 @@ bool CallSession::start_call() {
   if (media_.recording() != nullptr || observed_) {
     info.transcript = [this](events::Event e) { note(e); };
   }
+  if (plan.tools) info.tools = plan.tools(info, media_.poster());
   spdlog::info("call start uuid={} peer={} listener={} codec={} agent={}{}{}", uuid_.data(), peer_,
                config_->listener, codec_mode_name(config_->media.codec), agent_name_,
                plan.route.empty() ? "" : " route=", plan.route);

@@ -403,6 +403,11 @@ grpc::Status FakeSpeechAgent::Converse(
     *r.mutable_usage() = *usage;
     stream->Write(r);
   }
+  for (const auto& c : tool_calls) {
+    r.Clear();
+    *r.mutable_tool_call() = c;
+    stream->Write(r);
+  }
   std::size_t next_action = 0;
   auto ask = [&] {
     if (next_action >= actions.size()) return;
@@ -431,6 +436,11 @@ grpc::Status FakeSpeechAgent::Converse(
           cleared_.push_back(pc);
           events_.push_back("playback_cleared " + std::to_string(pc.mark_id()) + " " +
                             std::to_string(pc.played_ms()));
+        }
+        if (req.event().has_tool_result()) {
+          tool_results_.push_back(req.event().tool_result());
+          tool_result_times_.push_back(std::chrono::steady_clock::now());
+          events_.push_back("tool_result");
         }
         if (req.event().has_action_result()) {
           results_.push_back(req.event().action_result());
@@ -494,6 +504,16 @@ std::string FakeSpeechAgent::audio_in() const {
 std::vector<agent::v1::PlaybackCleared> FakeSpeechAgent::cleared() const {
   std::lock_guard lock(mu_);
   return cleared_;
+}
+
+std::vector<common::v1::ToolResult> FakeSpeechAgent::tool_results() const {
+  std::lock_guard lock(mu_);
+  return tool_results_;
+}
+
+std::vector<std::chrono::steady_clock::time_point> FakeSpeechAgent::tool_result_times() const {
+  std::lock_guard lock(mu_);
+  return tool_result_times_;
 }
 
 std::vector<common::v1::ActionResult> FakeSpeechAgent::action_results() const {

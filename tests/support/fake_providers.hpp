@@ -5,6 +5,7 @@
 #include <grpcpp/server.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -140,6 +141,9 @@ class FakeSpeechAgent final : public agent::v1::Agent::Service {
   bool linger = false;
   /// (v1.1) Set: sent as AgentResponse.usage after the greeting, and in End.
   std::optional<common::v1::Usage> usage, end_usage;
+  /// (v1.2) Sent as AgentResponse.tool_call, all at once, right after the greeting's Mark 1
+  /// (set before the call).
+  std::vector<common::v1::ToolCall> tool_calls;
 
   grpc::Status Converse(
       grpc::ServerContext* ctx,
@@ -149,6 +153,9 @@ class FakeSpeechAgent final : public agent::v1::Agent::Service {
   std::vector<std::uint64_t> marks_played() const;
   /// The CallEvent.action_result events voxbridge sent, in order.
   std::vector<common::v1::ActionResult> action_results() const;
+  /// (v1.2) The CallEvent.tool_result events voxbridge sent, in order, and when each came.
+  std::vector<common::v1::ToolResult> tool_results() const;
+  std::vector<std::chrono::steady_clock::time_point> tool_result_times() const;
   /// The CallEvents in the order they came: "dtmf 5", "mark_played 1", "action_result".
   std::vector<std::string> events() const;
   std::atomic<int> input_rate{0};
@@ -165,6 +172,8 @@ class FakeSpeechAgent final : public agent::v1::Agent::Service {
   std::string dtmf_;
   std::vector<std::uint64_t> marks_;
   std::vector<common::v1::ActionResult> results_;
+  std::vector<common::v1::ToolResult> tool_results_;
+  std::vector<std::chrono::steady_clock::time_point> tool_result_times_;
   std::vector<std::string> events_;
   agent::v1::AgentConfig config_;
   std::string audio_in_;

@@ -13,7 +13,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,10 @@ class CallTools {
     std::chrono::milliseconds after{0};
     /// A short phrase for the agent to speak (or play, pre-synthesized); empty = none.
     std::string phrase;
+    /// `phrase` already spoken (the built-in Flite voice, once per server) at the server's
+    /// internal rate, shared by every call; null = not synthesized (speak `phrase` yourself, or
+    /// play nothing).
+    std::shared_ptr<const std::vector<std::int16_t>> audio;
     /// ARI mode: the music-on-hold class to start on the channel instead of the phrase
     /// ("default"); empty = the phrase.
     std::string moh_class;

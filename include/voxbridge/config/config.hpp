@@ -25,6 +25,7 @@
 #include "voxbridge/providers/target.hpp"
 #include "voxbridge/realtime_openai/options.hpp"
 #include "voxbridge/session/options.hpp"
+#include "voxbridge/tools/options.hpp"
 #include "voxbridge/webhooks/options.hpp"
 
 namespace voxbridge::config {
@@ -147,6 +148,8 @@ struct Config {
   /// OpenAI Realtime backends ([realtime-NAME]) for s2s agents (`realtime = NAME`); the
   /// built-in agent `realtime` uses `openai` (defaults, the key from OPENAI_API_KEY).
   std::map<std::string, realtime_openai::RealtimeOptions> realtime;
+  /// Business tools ([tool-NAME]) that the models of the agents they name may call, by name.
+  std::map<std::string, tools::ToolOptions> tools;
   /// [control], [ami], [ari]: the control path to Asterisk (none by default).
   control::ControlConfig control;
   /// [route-NAME] sections, in file order.

@@ -37,11 +37,12 @@ enum class Type {
   action,    ///< something the agent asked Asterisk to do, and what became of it
   dtmf,      ///< a digit the caller pressed
   usage,     ///< what a speech-to-speech agent's conversation used (once, before `end`)
+  tool,      ///< a business tool the model called ([tool-NAME]), and what became of it
   end,       ///< the call is over (last event of every call)
 };
 
 /// The event's "type" member: "start", "user", "interim", "agent", "barge_in", "action", "dtmf",
-/// "usage", "end".
+/// "usage", "tool", "end".
 std::string_view type_name(Type type);
 
 /// One event: its type and its members in schema order. Built by the functions below only.
@@ -132,6 +133,18 @@ Event dtmf(char digit);
 /// a field the provider does not count is 0. Values above 2^63 - 1 are written as 2^63 - 1.
 Event usage(std::uint64_t input_tokens, std::uint64_t output_tokens, std::uint64_t input_audio_ms,
             std::uint64_t output_audio_ms);
+/// What a tool call was and what became of it (the `tool` event).
+struct ToolFields {
+  std::string name;              ///< the tool the model asked for (untrusted: the model's word)
+  std::string id;                ///< the model's id for the call
+  bool ok = false;               ///< the tool answered 2xx
+  std::int64_t duration_ms = 0;  ///< from the model's call to its result
+  std::int64_t bytes = 0;        ///< of the tool's response body (0 without one)
+  std::string arguments;         ///< the model's arguments (capped by the caller)
+  std::string output;            ///< the result the model got (capped by the caller)
+};
+/// {"name", "id", "ok", "duration_ms", "bytes", "arguments", "output"}.
+Event tool(const ToolFields& fields);
 /// {"by", "reason", "duration_ms"}: who ended the call ("caller", "server"...), why, and how long
 /// it lasted from its UUID.
 Event end(std::string_view by, std::string_view reason, std::int64_t duration_ms);

@@ -16,6 +16,16 @@
 // leg_codec a G.711 leg's own codec goes both ways (AgentAudio): the stream then opens at the
 // caller's first audio, or 100 ms after the start without it (DTMF before is held for it). The
 // echo gate (AgentAudio) keeps the agent's own voice, coming back from the line, away from it.
+//
+// Contract v1.2, business tools: the call's tools (CallInfo::tools, the [tool-NAME] sections
+// naming the agent) go out in AgentConfig.tools; each AgentResponse.tool_call runs through that
+// handle (which refuses a tool not offered, over a cap, with bad arguments) and its result goes
+// back as CallEvent.tool_result, exactly once (at once, refused, on a call without tools); at
+// the call's end the results still owed are dropped and their requests cancelled. While results
+// are owed, once the tool's filler_after has passed with nothing queued to play, the caller
+// hears the tool's filler phrase (pre-synthesized, CallTools::Filler::audio), fed 60 ms ahead of
+// playout, so that it stops within 60 ms of the last result (or of the agent's next audio)
+// without dropping anything else; it plays at most once per wait.
 #pragma once
 
 #include <map>

@@ -1,7 +1,7 @@
 // The server's side of every call (session::CallObserver): the listener's agent, what the
 // control path knows of a call, routing, recording, webhooks (call_started, action,
-// call_ended) and the transcript events kept for GET /v1/calls/UUID/events, live and for a
-// minute after the call ended (EndedCalls).
+// call_ended), the business tools its agent offers, and the transcript events kept for GET
+// /v1/calls/UUID/events, live and for a minute after the call ended (EndedCalls).
 //
 // Threads: a ListenerObserver serves a listener's calls on every io thread at once (it is
 // immutable once built; what it reaches is thread-safe). A call's ServerCall (what start()
@@ -29,6 +29,10 @@
 
 namespace voxbridge::control {
 class Controller;
+}
+
+namespace voxbridge::tools {
+class ToolRunner;
 }
 
 namespace voxbridge::server {
@@ -89,6 +93,9 @@ struct ListenerObserverOptions {
   webhooks::WebhookSender* webhooks = nullptr;  ///< null = off
   /// Non-null: each call's events are kept (the HTTP API is on) and go here when it ends.
   EndedCalls* ended = nullptr;
+  /// Business tools ([tool-NAME]): a call whose agent offers some gets its handle
+  /// (CallInfo::tools); null = none configured.
+  tools::ToolRunner* tools = nullptr;
 };
 
 /// The server's session::CallObserver for one listener (see the opening comment).

@@ -38,6 +38,10 @@ namespace voxbridge::provider_host {
 class BuiltinProviders;
 }
 
+namespace voxbridge::tools {
+class ToolRunner;
+}
+
 namespace voxbridge::server {
 
 /// Why the acceptor closed a connection at once.
@@ -135,6 +139,8 @@ class Server {
   std::shared_ptr<const Snapshot> live() const;
   /// Starts the in-process backends the agents in use need and routes clients_ to them.
   void start_backends();
+  /// The business tools' runner ([tool-NAME]), with its filler phrases spoken.
+  void start_tools();
 
   /// One io thread's counters: a set per listener (written by that thread only).
   struct ThreadCounters {
@@ -154,6 +160,7 @@ class Server {
   std::vector<std::shared_ptr<realtime_openai::RealtimeBackend>> realtime_;
   std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
   std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
+  std::unique_ptr<tools::ToolRunner> tools_;           // [tool-NAME]; outlives the calls
   // Calls admitted and each listener's per-peer table. Sessions hold its tickets, and those
   // still pending when the pool's io_contexts are destroyed release theirs then: outlives pool_.
   access::Admission admission_;

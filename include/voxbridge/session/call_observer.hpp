@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,12 @@ struct CallPlan {
   std::unique_ptr<recording::CallRecording> recording;
   /// Set: the observer follows the call's events and end; null = nobody keeps them.
   std::unique_ptr<ObservedCall> call;
+  /// Set: makes the call's business-tools handle (CallInfo::tools) once the session has filled
+  /// in the rest of `info` (its transcript); `post` runs functions on the call's io thread. Run
+  /// once, on the call's io thread, before the agent starts.
+  std::function<std::shared_ptr<agent::CallTools>(const agent::CallInfo& info,
+                                                  agent::CallControl::Poster post)>
+      tools;
 };
 
 /// The server's side of every call of a listener (see the opening comment).

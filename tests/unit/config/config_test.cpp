@@ -308,8 +308,8 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
   EXPECT_EQ(error_of("threads = 1\n"), "voxbridge.conf:1: threads: option outside of any section");
   EXPECT_EQ(error_of("[bogus]\n"),
             "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME, "
-            "agent-NAME, provider-NAME, rules-NAME, intent-NAME, openai-NAME, route-NAME, "
-            "recording, webhook, control, ami or ari)");
+            "agent-NAME, provider-NAME, rules-NAME, intent-NAME, openai-NAME, realtime-NAME, "
+            "tool-NAME, route-NAME, recording, webhook, control, ami or ari)");
   EXPECT_EQ(error_of("[intent-x]\nrules = nope\nkeywords = a\n"),
             "voxbridge.conf:1: [intent-x] rules: no [rules-nope] section");
   EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\n"),
@@ -453,6 +453,7 @@ TEST(Config, EveryExampleConfigurationLoads) {
   // etc/examples/*.conf are what README's "Connect an AI service" points at: none may rot.
   ::setenv("OPENAI_API_KEY", "sk-example", 1);
   ::setenv("AZURE_OPENAI_API_KEY", "azure-example", 1);
+  ::setenv("ORDERS_API_TOKEN", "orders-example", 1);
   std::size_t n = 0;
   for (const auto& f : std::filesystem::directory_iterator(VB_EXAMPLES_DIR)) {
     if (f.path().extension() != ".conf") continue;

@@ -21,6 +21,7 @@
 
 #include "support/fake_clients.hpp"
 #include "support/test_audio.hpp"
+#include "voxbridge/agent/tools.hpp"
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/events/call_event.hpp"
 #include "voxbridge/pipeline/speech_agent.hpp"
@@ -583,6 +584,158 @@ TEST_F(LegCodecTest, OnAUlawLegTheEchoGoesOutAsMulawSilence) {
     leg_frame(echo8);
   }
   EXPECT_EQ(audio_sent(), std::string(21 * 160, '\xFF'));
+}
+
+/// The call's business tools as the agent sees them: records each run() and lets the test give
+/// its result.
+class FakeCallTools final : public agent::CallTools {
+ public:
+  std::vector<common::v1::ToolDefinition> defs;
+  Filler fill;
+  struct Run {
+    common::v1::ToolCall call;
+    std::function<void(const common::v1::ToolResult&)> done;
+  };
+  std::vector<Run> runs;
+  bool stopped = false;
+
+  const std::vector<common::v1::ToolDefinition>& definitions() const override { return defs; }
+  void run(const common::v1::ToolCall& call,
+           std::function<void(const common::v1::ToolResult&)> done) override {
+    runs.push_back({call, std::move(done)});
+  }
+  Filler filler(const std::string& name) const override {
+    return name == defs.at(0).name() ? fill : Filler{};
+  }
+  void stop() override { stopped = true; }
+};
+
+struct SpeechAgentToolsTest : SpeechAgentTest {
+  SpeechAgentToolsTest() {
+    common::v1::ToolDefinition d;
+    d.set_name("lookup");
+    d.set_description("Looks up.");
+    d.set_parameters_json(R"({"type":"object"})");
+    tools->defs = {d};
+    tools->fill.after = 100ms;
+    tools->fill.audio = std::make_shared<const std::vector<std::int16_t>>(kRate * 2, 1000);
+    info.tools = tools;
+  }
+  void model_calls(const std::string& id, const std::string& name = "lookup") {
+    agent::v1::AgentResponse r;
+    r.mutable_tool_call()->set_id(id);
+    r.mutable_tool_call()->set_name(name);
+    r.mutable_tool_call()->set_arguments_json("{}");
+    respond(std::move(r));
+  }
+  static common::v1::ToolResult result(const std::string& id, bool ok, const std::string& out) {
+    common::v1::ToolResult r;
+    r.set_id(id);
+    r.set_name("lookup");
+    r.set_ok(ok);
+    r.set_output(out);
+    return r;
+  }
+  std::vector<common::v1::ToolResult> results_sent() const {
+    std::vector<common::v1::ToolResult> out;
+    for (const auto& m : stream().sent()) {
+      if (m.has_event() && m.event().has_tool_result()) out.push_back(m.event().tool_result());
+    }
+    return out;
+  }
+  /// Samples of the filler (value 1000) the caller heard.
+  std::size_t filler_heard() const {
+    return static_cast<std::size_t>(
+        std::count(control.heard().begin(), control.heard().end(), std::int16_t{1000}));
+  }
+  std::shared_ptr<FakeCallTools> tools = std::make_shared<FakeCallTools>();
+};
+
+TEST_F(SpeechAgentToolsTest, OffersTheCallsToolsAndSendsBackEachResultOnce) {
+  start();
+  ASSERT_EQ(stream().config().tools_size(), 1);
+  EXPECT_EQ(stream().config().tools(0).name(), "lookup");
+  EXPECT_EQ(stream().config().tools(0).parameters_json(), R"({"type":"object"})");
+  model_calls("c1");
+  ASSERT_EQ(tools->runs.size(), 1u);
+  EXPECT_EQ(tools->runs[0].call.id(), "c1");
+  EXPECT_TRUE(results_sent().empty());
+  tools->runs[0].done(result("c1", true, R"({"a":1})"));
+  const auto sent = results_sent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].id(), "c1");
+  EXPECT_TRUE(sent[0].ok());
+  EXPECT_EQ(sent[0].output(), R"({"a":1})");
+}
+
+TEST_F(SpeechAgentToolsTest, ACallWithoutToolsRefusesAToolCallAtOnce) {
+  info.tools = nullptr;
+  start();
+  EXPECT_EQ(stream().config().tools_size(), 0);
+  model_calls("c1");
+  const auto sent = results_sent();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].id(), "c1");
+  EXPECT_FALSE(sent[0].ok());
+  EXPECT_EQ(sent[0].output(), "no business tools are available on this call");
+}
+
+TEST_F(SpeechAgentToolsTest, TheFillerStartsAfterItsDelayAndStopsWithinItsLeadOfTheResult) {
+  start();
+  model_calls("c1");
+  ticks(4);  // 80 ms: not yet
+  EXPECT_EQ(filler_heard(), 0u);
+  ticks(6);
+  EXPECT_GT(filler_heard(), 0u);
+  const std::size_t before = filler_heard();
+  tools->runs[0].done(result("c1", true, "{}"));
+  ticks(10);
+  // What was queued of it (60 ms) plays out; nothing after.
+  EXPECT_LE(filler_heard() - before, static_cast<std::size_t>(kRate * 60 / 1000));
+  const std::size_t after = filler_heard();
+  ticks(10);
+  EXPECT_EQ(filler_heard(), after);
+  EXPECT_LT(after, static_cast<std::size_t>(kRate * 2));  // cut, not the whole phrase
+}
+
+TEST_F(SpeechAgentToolsTest, TheAgentsAudioEndsTheFillerAndNoneOfItIsDropped) {
+  start();
+  model_calls("c1");
+  ticks(10);
+  ASSERT_GT(filler_heard(), 0u);
+  agent_audio(std::vector<std::int16_t>(kRate / 5, 2000));  // 200 ms
+  ticks(20);
+  EXPECT_EQ(std::count(control.heard().begin(), control.heard().end(), std::int16_t{2000}),
+            kRate / 5);
+  const std::size_t after = filler_heard();
+  tools->runs[0].done(result("c1", true, "{}"));
+  ticks(10);
+  EXPECT_EQ(filler_heard(), after);
+}
+
+TEST_F(SpeechAgentToolsTest, NoFillerWhileTheAgentSpeaksOrWithoutAudioOrWhenQuick) {
+  tools->fill.after = 0ms;  // never
+  start();
+  model_calls("c1");
+  ticks(20);
+  EXPECT_EQ(filler_heard(), 0u);
+  tools->runs[0].done(result("c1", true, "{}"));
+  tools->fill.after = 100ms;
+  model_calls("c2");
+  ticks(2);
+  tools->runs[1].done(result("c2", true, "{}"));  // back before the filler's time
+  ticks(20);
+  EXPECT_EQ(filler_heard(), 0u);
+  EXPECT_EQ(results_sent().size(), 2u);
+}
+
+TEST_F(SpeechAgentToolsTest, TheCallsEndStopsTheToolsAndALateResultIsDropped) {
+  start();
+  model_calls("c1");
+  agent->on_end("caller hung up");
+  EXPECT_TRUE(tools->stopped);
+  tools->runs[0].done(result("c1", true, "{}"));  // a handle that still delivered
+  EXPECT_TRUE(results_sent().empty());
 }
 
 }  // namespace
