@@ -76,8 +76,17 @@ void LlmTurns::build(unsigned turn, const std::string& user_text) {
   request_ = llm::v1::TurnRequest();
   *request_.mutable_call() = call_;
   request_.set_session_id(call_.call_id());
-  for (const auto& m : history_.messages()) *request_.add_history() = m;
+  // The replies the caller interrupted go after the conversation, but before a tool round
+  // being continued: a follow-up's history ends with the round's calls and their answers.
+  const auto& h = history_.messages();
+  std::size_t round_at = h.size();
+  if (user_text.empty()) {
+    for (std::size_t i = h.size(); i > 0 && h[i - 1].role() == llm::v1::TOOL; --i) round_at = i - 2;
+    if (round_at >= h.size() || h[round_at].tool_calls_size() == 0) round_at = h.size();
+  }
+  for (std::size_t i = 0; i < round_at; ++i) *request_.add_history() = h[i];
   for (const auto& m : interrupted_) *request_.add_history() = m;
+  for (std::size_t i = round_at; i < h.size(); ++i) *request_.add_history() = h[i];
   request_.set_user_text(user_text);
   request_.set_turn(turn);
   for (const auto& t : tools_) *request_.add_tools() = t;

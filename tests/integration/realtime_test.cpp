@@ -573,6 +573,61 @@ TEST(Realtime, BusinessToolsGoIntoTheSessionAfterTheActionsAndACallsResultBackAs
   rig.pump([&] { return rig.closed; });
 }
 
+TEST(Realtime, ParallelCallsInOneResponseAreAllAnsweredBeforeOneResponseCreate) {
+  MockRealtime mock;
+  auto both =
+      MockRealtime::Script::function_call("order_status", R"({"order":"A-17"})", "call_biz_3");
+  both.more_calls.push_back({"set_variable", R"({"name":"VB_ORDER","value":"A-17"})", "call_var"});
+  mock.push_script(both);
+  mock.set_default_script(MockRealtime::Script::speech("Done.", 200));
+  const config::Config c = realtime_config(mock);
+  realtime_openai::RealtimeBackend backend(config::realtime_backend(c, "mock"), 2);
+  StreamRig rig;
+  providers::ProviderTarget target;
+  target.name = "mock";
+  auto stream = backend.open_agent(target, tools_config(), rig.poster(), rig.events(), 50);
+  auto seen = [&](auto pred) { return std::any_of(rig.got.begin(), rig.got.end(), pred); };
+  ASSERT_TRUE(rig.pump([&] {
+    return seen([](auto& r) { return r.has_tool_call(); }) &&
+           seen([](auto& r) { return r.has_action(); });
+  }));
+  const auto action = std::find_if(rig.got.begin(), rig.got.end(), [](auto& r) {
+                        return r.has_action();
+                      })->action();
+  EXPECT_EQ(action.tool_call_id(), "call_var");
+  EXPECT_EQ(action.set_variable().name(), "VB_ORDER");
+  // The action's result: its output goes, the model waits for the other call.
+  agent::v1::AgentRequest ar;
+  *ar.mutable_event()->mutable_action_result()->mutable_action() = action;
+  ar.mutable_event()->mutable_action_result()->set_ok(true);
+  ASSERT_TRUE(stream->send(std::move(ar)));
+  ASSERT_TRUE(
+      mock.wait_until([&] { return events_of(mock, 0, "conversation.item.create").size() == 1; }));
+  agent::v1::AgentRequest tr;
+  auto* t = tr.mutable_event()->mutable_tool_result();
+  t->set_id("call_biz_3");
+  t->set_name("order_status");
+  t->set_ok(true);
+  t->set_output("shipped");
+  ASSERT_TRUE(stream->send(std::move(tr)));
+  ASSERT_TRUE(mock.wait_until([&] {
+    return events_of(mock, 0, "response.create").size() == 2;  // the greeting's, then one
+  }));
+  std::vector<std::string> after;  // the client events after session.update and the greeting
+  for (const auto& e : mock.received(0)) {
+    if (e.type == "conversation.item.create" || e.type == "response.create") {
+      after.push_back(e.type == "response.create"
+                          ? "response.create"
+                          : std::string(e.json.at("item").at("call_id").as_string()));
+    }
+  }
+  EXPECT_EQ(after, (std::vector<std::string>{"response.create", "call_var", "call_biz_3",
+                                             "response.create"}));
+  for (const auto& ty : mock.sent_types(0)) EXPECT_NE(ty, "error");
+  stream->cancel();
+  rig.pump([&] { return rig.closed; });
+}
+
 // Needs the tool runner's server wiring ([tool-NAME] sections, CallInfo.tools, the s2s agent
 // answering AgentResponse.tool_call): enable after merging it. A business tool through a real
 // call: the model calls it, voxbridge runs it against a local HTTP tool server, and its answer

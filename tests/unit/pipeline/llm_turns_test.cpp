@@ -363,16 +363,20 @@ TEST_F(LlmTurnsTest, ToolCallsAreOfferedBoundedAndTheirIdsUniqueInTheCall) {
     results.push_back(r);
   }
   results.pop_back();  // one without a result: answered with an error, never left open
+  turns.interrupted("An earlier reply.", "An earlier");
   turns.continue_with(1, "Checking.", results);
   ASSERT_EQ(clients->llm().size(), 2u);
   const auto& r = clients->last_llm().request();
   EXPECT_EQ(r.turn(), 1u);
   EXPECT_EQ(r.user_text(), "");
-  ASSERT_EQ(r.history_size(), 1 + 1 + 8);
-  EXPECT_EQ(r.history(1).tool_calls_size(), 8);
-  EXPECT_EQ(r.history(9).tool_call_id(), "c3");
-  EXPECT_EQ(r.history(9).text(), "error: no result");
-  EXPECT_EQ(r.history(2).text(), "fine");
+  // The interrupted reply before the round: the history ends with the calls and answers.
+  ASSERT_EQ(r.history_size(), 1 + 1 + 1 + 8);
+  EXPECT_TRUE(r.history(1).interrupted());
+  EXPECT_EQ(r.history(2).text(), "Checking.");
+  EXPECT_EQ(r.history(2).tool_calls_size(), 8);
+  EXPECT_EQ(r.history(3).text(), "fine");
+  EXPECT_EQ(r.history(10).tool_call_id(), "c3");
+  EXPECT_EQ(r.history(10).text(), "error: no result");
 }
 
 }  // namespace
