@@ -733,7 +733,6 @@ TEST_F(PipelineAgentTest, DigitsPressedDuringTheReplyGetATurnOnceItHasBeenSpoken
   EXPECT_EQ(state(), "thinking");
 }
 
-
 // --- business tools ---
 
 /// The call's tools as the test wants them: what was run, answered when the test says.
