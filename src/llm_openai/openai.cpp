@@ -3,6 +3,7 @@
 #include "voxbridge/net/tls_client.hpp"
 #include "voxbridge/net/url.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +19,10 @@
 #include <boost/json.hpp>
 #include <cstdint>
 #include <optional>
+#include <set>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace voxbridge::llm_openai {
 
@@ -55,10 +60,33 @@ json::object tool(const char* name, const char* description, json::object proper
          {{"type", "object"}, {"properties", std::move(properties)}, {"required", required}}}}}};
 }
 
-/// One tool call being streamed: its name and JSON arguments arrive in pieces.
+/// One tool call being streamed: its id (first delta), name and JSON arguments arrive in pieces.
 struct ToolCall {
-  std::string name, arguments;
+  std::string id, name, arguments;
 };
+
+constexpr std::string_view kActionNames[] = {"transfer", "hang_up", "send_dtmf"};
+
+bool action_name(std::string_view name) {
+  return std::find(std::begin(kActionNames), std::end(kActionNames), name) !=
+         std::end(kActionNames);
+}
+
+/// The business tools of `turn` that can be offered: a name free of the actions' (and of the
+/// ones before it), parameters that are a JSON object. In TurnRequest order.
+std::vector<std::pair<std::string, json::object>> offered_tools(const llm::v1::TurnRequest& turn) {
+  std::vector<std::pair<std::string, json::object>> out;
+  for (const auto& t : turn.tools()) {
+    if (t.name().empty() || action_name(t.name())) continue;
+    if (std::any_of(out.begin(), out.end(), [&](const auto& o) { return o.first == t.name(); }))
+      continue;
+    boost::system::error_code ec;
+    json::value p = json::parse(t.parameters_json(), ec);
+    if (ec || !p.is_object()) continue;
+    out.emplace_back(t.name(), std::move(p.as_object()));
+  }
+  return out;
+}
 
 common::v1::Action to_action(const ToolCall& t) {
   common::v1::Action a;
@@ -105,9 +133,17 @@ struct ToolCalls {
       }
       i = idx->as_int64();
     }
+    auto& call = calls[static_cast<std::size_t>(i)];
+    if (const auto* id = t.if_contains("id"); id && id->is_string()) {
+      // The first delta of a call carries its id (OpenAI: "call_..."); later ones none.
+      if (id->as_string().size() > kMaxToolCallIdBytes) {
+        return limit_error("tool call id longer than " + std::to_string(kMaxToolCallIdBytes) +
+                           " bytes");
+      }
+      call.id.assign(id->as_string().data(), id->as_string().size());
+    }
     const auto* f = t.if_contains("function");
     if (f == nullptr || !f->is_object()) return std::nullopt;
-    auto& call = calls[static_cast<std::size_t>(i)];
     used[static_cast<std::size_t>(i)] = true;
     if (const auto* nm = f->as_object().if_contains("name"); nm && nm->is_string()) {
       if (call.name.size() + nm->as_string().size() > kMaxToolNameBytes) {
@@ -128,6 +164,7 @@ struct ToolCalls {
 
 template <class Stream>
 asio::awaitable<void> exchange(Stream& s, beast::tcp_stream& tcp, const OpenAiOptions& o,
+                               const llm::v1::TurnRequest& turn,
                                http::request<http::string_body>& req, const TurnSink& sink,
                                TurnError& err) {
   tcp.expires_after(o.stall_timeout);
@@ -212,10 +249,33 @@ asio::awaitable<void> exchange(Stream& s, beast::tcp_stream& tcp, const OpenAiOp
     co_return;
   }
   if (err.code != kOk) co_return;
+  const auto offered = offered_tools(turn);
+  std::set<std::string> ids;  // a server that repeats an id gets ours for the repeat
   for (std::size_t i = 0; i < kMaxToolCalls; ++i) {
     if (!tools.used[i]) continue;
-    const auto a = to_action(tools.calls[i]);
-    if (a.kind_case() != common::v1::Action::KIND_NOT_SET) sink.action(a);
+    const ToolCall& t = tools.calls[i];
+    std::string id = t.id;
+    if (id.empty() || !ids.insert(id).second) {
+      // Some servers (Ollama, llama.cpp) send no id: one unique within the call (the history
+      // grows with every turn and round).
+      id = "call_vb" + std::to_string(turn.turn()) + "_" + std::to_string(turn.history_size()) +
+           "_" + std::to_string(i);
+      ids.insert(id);
+    }
+    if (std::any_of(offered.begin(), offered.end(),
+                    [&](const auto& x) { return x.first == t.name; })) {
+      if (!sink.tool_call) continue;
+      common::v1::ToolCall c;
+      c.set_id(id);
+      c.set_name(t.name);
+      c.set_arguments_json(t.arguments.empty() ? std::string("{}") : t.arguments);
+      sink.tool_call(c);
+      continue;
+    }
+    auto a = to_action(t);
+    if (a.kind_case() == common::v1::Action::KIND_NOT_SET) continue;  // not a tool we offered
+    a.set_tool_call_id(id);
+    sink.action(a);
   }
 }
 
@@ -226,20 +286,63 @@ std::string request_body(const OpenAiOptions& o, const llm::v1::TurnRequest& tur
   if (!o.system_prompt.empty()) {
     messages.push_back({{"role", "system"}, {"content", o.system_prompt}});
   }
+  // The API refuses (400) an assistant message with tool_calls that is not followed by one
+  // `tool` message per call id, and a `tool` message that answers no such call. The history
+  // keeps them together; should it not (a remote history, a cap), the wire stays valid: a call
+  // without its answer gets one saying so, an answer without its call is left out.
+  std::vector<std::string> open_ids;
+  std::set<std::string> answered;  // every id given a `tool` message
+  auto close_open = [&] {
+    for (auto& id : open_ids) {
+      messages.push_back({{"role", "tool"}, {"tool_call_id", id}, {"content", "no result"}});
+      answered.insert(std::move(id));
+    }
+    open_ids.clear();
+  };
   for (const auto& m : turn.history()) {
+    if (m.role() == llm::v1::TOOL) {
+      const auto it = std::find(open_ids.begin(), open_ids.end(), m.tool_call_id());
+      if (it == open_ids.end()) continue;
+      open_ids.erase(it);
+      answered.insert(m.tool_call_id());
+      messages.push_back(
+          {{"role", "tool"}, {"tool_call_id", m.tool_call_id()}, {"content", m.text()}});
+      continue;
+    }
+    close_open();
     const char* role = m.role() == llm::v1::ASSISTANT ? "assistant"
                        : m.role() == llm::v1::SYSTEM  ? "system"
                                                       : "user";
     std::string text = m.text();
     if (m.interrupted()) text += " [interrupted by the caller]";
-    messages.push_back({{"role", role}, {"content", text}});
+    json::object msg{{"role", role}};
+    if (m.role() == llm::v1::ASSISTANT && m.tool_calls_size() > 0) {
+      json::array calls;
+      for (const auto& c : m.tool_calls()) {
+        if (c.id().empty() ||
+            std::find(open_ids.begin(), open_ids.end(), c.id()) != open_ids.end()) {
+          continue;
+        }
+        open_ids.push_back(c.id());
+        calls.push_back({{"id", c.id()},
+                         {"type", "function"},
+                         {"function", {{"name", c.name()}, {"arguments", c.arguments_json()}}}});
+      }
+      msg["content"] = text.empty() && !calls.empty() ? json::value(nullptr) : json::value(text);
+      if (!calls.empty()) msg["tool_calls"] = std::move(calls);
+    } else {
+      msg["content"] = text;
+    }
+    messages.push_back(std::move(msg));
   }
+  close_open();
   std::string user;
   for (const auto& e : turn.events()) {
     if (e.has_dtmf()) user += "[The caller pressed " + e.dtmf().digits() + "] ";
     if (e.has_no_input()) user += "[The caller has said nothing for a while] ";
     if (e.has_barge_in()) user += "[The caller interrupted you] ";
-    if (e.has_action_result()) {
+    // An action the model called with an id has its result as a `tool` message in the history.
+    if (e.has_action_result() && !answered.count(e.action_result().action().tool_call_id())) {
       user += e.action_result().ok()
                   ? "[Your last action succeeded] "
                   : "[Your last action failed: " + e.action_result().error() + "] ";
@@ -255,6 +358,18 @@ std::string request_body(const OpenAiOptions& o, const llm::v1::TurnRequest& tur
                        {{"final_words", {{"type", "string"}}}}, {}));
   tools.push_back(tool("send_dtmf", "Send DTMF tones (digits 0-9, * or #) on the line.",
                        {{"digits", {{"type", "string"}}}}, {"digits"}));
+  auto offered = offered_tools(turn);
+  for (const auto& t : turn.tools()) {
+    const auto it = std::find_if(offered.begin(), offered.end(),
+                                 [&](const auto& x) { return x.first == t.name(); });
+    if (it == offered.end()) continue;
+    tools.push_back({{"type", "function"},
+                     {"function",
+                      {{"name", t.name()},
+                       {"description", t.description()},
+                       {"parameters", std::move(it->second)}}}});
+    offered.erase(it);
+  }
   json::object body{{"model", o.model},
                     {"stream", true},
                     {"temperature", o.temperature},
@@ -317,9 +432,9 @@ TurnError run_turn(const OpenAiOptions& o, const llm::v1::TurnRequest& turn, con
         if (tls_stream) {
           tcp.expires_after(o.connect_timeout);
           co_await tls_stream->async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-          co_await exchange(*tls_stream, tcp, o, req, sink, err);
+          co_await exchange(*tls_stream, tcp, o, turn, req, sink, err);
         } else {
-          co_await exchange(tcp, tcp, o, req, sink, err);
+          co_await exchange(tcp, tcp, o, turn, req, sink, err);
         }
       },
       [&](std::exception_ptr e) {

@@ -13,23 +13,75 @@ providers::ProviderTarget bounded(const providers::ProviderTarget& t,
   return b;
 }
 
+std::size_t ConversationHistory::size_of(const Entry& m) {
+  std::size_t n = m.text().size();
+  for (const auto& c : m.tool_calls()) n += c.arguments_json().size();
+  return n;
+}
+
 void ConversationHistory::add(llm::v1::Role role, std::string text) {
-  bytes_ += text.size();
-  messages_.emplace_back(role, std::move(text));
+  Entry m;
+  m.set_role(role);
+  m.set_text(std::move(text));
+  push(std::move(m));
+}
+
+void ConversationHistory::add_tool_round(std::string text,
+                                         const std::vector<common::v1::ToolCall>& calls,
+                                         const std::vector<std::string>& answers,
+                                         const std::string& pending) {
+  Entry a;
+  a.set_role(llm::v1::ASSISTANT);
+  a.set_text(std::move(text));
+  for (const auto& c : calls) *a.add_tool_calls() = c;
+  if (calls.empty()) return push(std::move(a));
+  bytes_ += size_of(a);
+  messages_.push_back(std::move(a));
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    Entry t;
+    t.set_role(llm::v1::TOOL);
+    t.set_tool_call_id(calls[i].id());
+    t.set_text(i < answers.size() ? answers[i] : pending);
+    if (i + 1 < calls.size()) {
+      bytes_ += size_of(t);
+      messages_.push_back(std::move(t));
+    } else {
+      push(std::move(t));  // the caps are applied once the round is whole
+    }
+  }
+}
+
+bool ConversationHistory::answer(const std::string& id, std::string text) {
+  for (auto& m : messages_) {
+    if (m.role() != llm::v1::TOOL || m.tool_call_id() != id) continue;
+    bytes_ = bytes_ - m.text().size() + text.size();
+    m.set_text(std::move(text));
+    return true;
+  }
+  return false;
+}
+
+void ConversationHistory::push(Entry m) {
+  bytes_ += size_of(m);
+  messages_.push_back(std::move(m));
   while (messages_.size() > max_messages_ || bytes_ > max_bytes_) {
-    const auto oldest = std::find_if(messages_.begin(), messages_.end(),
-                                     [](const Entry& m) { return m.first != llm::v1::SYSTEM; });
-    if (oldest == messages_.end() || std::next(oldest) == messages_.end()) break;  // the newest
-    bytes_ -= oldest->second.size();
-    messages_.erase(oldest);
+    auto oldest = std::find_if(messages_.begin(), messages_.end(),
+                               [](const Entry& e) { return e.role() != llm::v1::SYSTEM; });
+    // An assistant message with tool calls goes with the TOOL messages after it.
+    auto last = oldest == messages_.end() ? oldest : std::next(oldest);
+    while (last != messages_.end() && last->role() == llm::v1::TOOL) ++last;
+    if (oldest == messages_.end() || last == messages_.end()) break;  // the newest stays
+    for (auto i = oldest; i != last; ++i) bytes_ -= size_of(*i);
+    messages_.erase(oldest, last);
   }
 }
 
 bool ConversationHistory::drop_last_if(llm::v1::Role role, const std::string& text) {
-  if (messages_.empty() || messages_.back().first != role || messages_.back().second != text) {
+  if (messages_.empty() || messages_.back().role() != role || messages_.back().text() != text ||
+      messages_.back().tool_calls_size() > 0) {
     return false;
   }
-  bytes_ -= text.size();
+  bytes_ -= size_of(messages_.back());
   messages_.pop_back();
   return true;
 }

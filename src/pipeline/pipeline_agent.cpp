@@ -4,9 +4,18 @@
 //   listening; DTMF and the no-input timeout start a turn from listening; a barge-in returns a
 //   speaking turn to hearing; a hangup or transfer makes it ending (the reply is played first,
 //   then the call ends or moves); a provider failure makes it fallback (prompt, then hangup).
+//
+// Business tools: a turn whose model called tools stays thinking/speaking after its stream
+// ends: the calls run through CallInfo.tools (refused when the call has none), the tool's
+// filler is spoken once `after` has passed with nothing playing (cut when the results are
+// in), then a follow-up turn continues the reply with the results. At most kMaxToolRounds such
+// rounds per caller turn (then the fallback); a barge-in, failure or hangup while tools run
+// drops their results.
 #include <spdlog/spdlog.h>
 
 #include <optional>
+
+#include "voxbridge/agent/tools.hpp"
 
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/pipeline/action_runner.hpp"
@@ -23,6 +32,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kTickMs = 20;
+/// Tool rounds (the model calls tools, gets their results, goes on) in one caller turn.
+constexpr int kMaxToolRounds = 3;
 
 enum class TurnState { listening, hearing, thinking, speaking, ending, fallback };
 
@@ -64,6 +75,7 @@ class PipelineAgent final : public agent::Agent {
     control_ = &control;
     info_ = info;
     report_.emplace(*spec_, info_);
+    if (info_.tools) llm_.offer(info_.tools->definitions());
     actions_.emplace(info_, control.poster(), ActionRunner::Options{spec_->transfer_hangs_up},
                      [this](const ActionRunner::Result& r) { on_action_result(r); });
     call_.set_call_id(info.uuid);
@@ -169,6 +181,7 @@ class PipelineAgent final : public agent::Agent {
     speaker_.tick();
     asr_.tick();
     speaker_.feed();
+    if (tools_.running) filler_due();
     if (!digits_.empty() && (tick_ - digits_since_) * kTickMs >=
                                 static_cast<std::uint64_t>(spec_->dtmf_timeout.count())) {
       digits_event(std::exchange(digits_, {}));
@@ -184,6 +197,7 @@ class PipelineAgent final : public agent::Agent {
   }
 
   void on_end(std::string_view) override {
+    drop_tools();
     ending_.exit = Exit::ended;
     state_ = TurnState::ending;
     if (asr_.dropped() > 0 || speaker_.dropped_samples() > 0) {
@@ -207,6 +221,7 @@ class PipelineAgent final : public agent::Agent {
     bool interrupted = false;
     bool text_cut = false;  // the model wrote more than kMaxReplyBytes
     std::string text;
+    std::size_t round_start = 0;  // where the text of the current tool round starts
     std::string user_text;
     TurnTimeline timeline;
   };
@@ -299,6 +314,7 @@ class PipelineAgent final : public agent::Agent {
     begin_turn();
     turn_.user_text = user_text;
     turn_.timeline.turn = ++turns_;
+    tools_.rounds = 0;
     llm_.ask(turn_.timeline.turn, user_text);
   }
 
@@ -313,10 +329,93 @@ class PipelineAgent final : public agent::Agent {
   }
 
   void on_llm_done() {
-    turn_.llm_done = true;
     speaker_.flush_text();
+    const std::string round_text = turn_.text.substr(turn_.round_start);
+    if (!llm_.tool_calls().empty()) {
+      run_tools(round_text);
+      return;
+    }
+    turn_.llm_done = true;
     speaker_.finish();
-    if (!turn_.text.empty()) llm_.said(turn_.text);
+    llm_.said(round_text);
+  }
+
+  // --- tools ---
+  /// Runs the calls of the round that just ended; the reply goes on once all results are in.
+  void run_tools(const std::string& round_text) {
+    if (tools_.rounds == kMaxToolRounds) {
+      fail("the model asked for tools more than " + std::to_string(kMaxToolRounds) +
+           " times in one turn");
+      return;
+    }
+    ++tools_.rounds;
+    tools_.running = true;
+    tools_.round_text = round_text;
+    tools_.calls = llm_.tool_calls();
+    tools_.results.assign(tools_.calls.size(), std::nullopt);
+    tools_.waiting = tools_.calls.size();
+    tools_.since = tick_;
+    tools_.filler =
+        info_.tools ? info_.tools->filler(tools_.calls.front().name()) : agent::CallTools::Filler{};
+    tools_.filler_on = false;
+    const std::uint64_t gen = ++tools_.gen;
+    const std::weak_ptr<int> alive = alive_;
+    for (std::size_t i = 0; i < tools_.calls.size(); ++i) {
+      const auto& c = tools_.calls[i];
+      if (!info_.tools) {
+        common::v1::ToolResult r;
+        r.set_ok(false);
+        r.set_output("tool '" + c.name() + "' is not available on this call");
+        on_tool_result(gen, i, r);
+        continue;
+      }
+      info_.tools->run(c, [this, alive, gen, i](const common::v1::ToolResult& r) {
+        if (!alive.expired()) on_tool_result(gen, i, r);
+      });
+    }
+  }
+
+  void on_tool_result(std::uint64_t gen, std::size_t i, const common::v1::ToolResult& r) {
+    if (gen != tools_.gen || !tools_.running || i >= tools_.results.size() || tools_.results[i]) {
+      return;  // dropped (barge-in, failure, hangup) or a second answer
+    }
+    auto& kept = tools_.results[i].emplace(r);
+    kept.set_id(tools_.calls[i].id());  // the result answers the call it was run for
+    kept.set_name(tools_.calls[i].name());
+    if (--tools_.waiting == 0) tools_done();
+  }
+
+  void tools_done() {
+    tools_.running = false;
+    if (tools_.filler_on) {
+      // The filler stops the moment the results are back; the reply goes on afresh.
+      tools_.filler_on = false;
+      speaker_.interrupt();
+      speaker_.begin();
+    }
+    std::vector<common::v1::ToolResult> results;
+    for (auto& r : tools_.results) results.push_back(std::move(*r));
+    tools_.results.clear();
+    turn_.round_start = turn_.text.size();
+    llm_.continue_with(turn_.timeline.turn, tools_.round_text, results);
+  }
+
+  /// Every tick while tools run: the filler, once `after` has passed with nothing playing.
+  void filler_due() {
+    const auto& f = tools_.filler;
+    if (tools_.filler_on || f.after.count() <= 0 || f.phrase.empty()) return;
+    if ((tick_ - tools_.since) * kTickMs < static_cast<std::uint64_t>(f.after.count())) return;
+    if (!speaker_.idle()) return;
+    tools_.filler_on = true;
+    speaker_.say(f.phrase);
+  }
+
+  /// Results still to come are dropped (barge-in, failure, hangup).
+  void drop_tools() {
+    ++tools_.gen;
+    tools_.running = false;
+    tools_.filler_on = false;
+    tools_.results.clear();
   }
 
   /// What of the model's `delta` fits in the reply (kMaxReplyBytes); warns once when cut.
@@ -361,11 +460,15 @@ class PipelineAgent final : public agent::Agent {
   /// How an action went: the model hears it with its next turn; a transfer that did not happen
   /// lets the call go on (the model is told at once), or ends it after too many.
   void on_action_result(const ActionRunner::Result& r) {
-    llm::v1::Event e;
-    *e.mutable_action_result()->mutable_action() = r.action;
-    e.mutable_action_result()->set_ok(r.error.empty());
-    e.mutable_action_result()->set_error(r.error);
-    llm_.add_event(std::move(e));
+    // An action the model called with an id is answered in the history; others, or one whose
+    // call is no longer there, are told with the next turn.
+    if (!llm_.action_result(r.action.tool_call_id(), r.error.empty() ? "ok" : r.error)) {
+      llm::v1::Event e;
+      *e.mutable_action_result()->mutable_action() = r.action;
+      e.mutable_action_result()->set_ok(r.error.empty());
+      e.mutable_action_result()->set_error(r.error);
+      llm_.add_event(std::move(e));
+    }
     switch (r.next) {
       case ActionRunner::Next::transferred:
         break;  // Asterisk moves the caller; the AudioSocket closes
@@ -440,6 +543,7 @@ class PipelineAgent final : public agent::Agent {
                  turn_.timeline.turn, why, heard.ms, logtext::log_text(heard.text));
     turn_.interrupted = true;
     turn_.timeline.interrupted = true;
+    drop_tools();
     llm_.cancel();
     llm_.interrupted(turn_.text, heard.text);
     llm::v1::Event e;
@@ -460,6 +564,7 @@ class PipelineAgent final : public agent::Agent {
     spdlog::warn("call uuid={}: {}; playing the fallback prompt and hanging up", info_.uuid,
                  logtext::log_text(why));
     asr_.cancel();
+    drop_tools();
     llm_.cancel();
     speaker_.cancel();
     speaker_.end();
@@ -496,6 +601,20 @@ class PipelineAgent final : public agent::Agent {
   std::optional<ActionRunner> actions_;  // made at on_start (it needs the call's facts)
   Turn turn_;
   unsigned turns_ = 0;
+  /// The tool round in progress (results by call), and the rounds of this caller turn.
+  struct Tools {
+    bool running = false;
+    std::uint64_t gen = 0;  // results of an older round (dropped) are ignored
+    int rounds = 0;
+    std::string round_text;  // what the model said before its calls
+    std::vector<common::v1::ToolCall> calls;
+    std::vector<std::optional<common::v1::ToolResult>> results;
+    std::size_t waiting = 0;
+    std::uint64_t since = 0;  // tick the round started
+    agent::CallTools::Filler filler;
+    bool filler_on = false;
+  } tools_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // tool callbacks check it
 
   std::span<const std::int16_t> leg_;  // on_leg_audio()'s piece, for the on_audio() after it
   int leg_rate_ = 0;

@@ -220,6 +220,11 @@ bool ReplySpeaker::audible() const {
   return (reply_.active && reply_.pushed > 0) || control_->queued_samples() > 0;
 }
 
+bool ReplySpeaker::idle() const {
+  return out_.empty() && control_->queued_samples() == 0 &&
+         (reply_.chunks.empty() || reply_.chunks.back().done_ms != 0);
+}
+
 ReplySpeaker::Heard ReplySpeaker::interrupt() {
   const std::size_t queued = control_->queued_samples();
   control_->flush();

@@ -107,6 +107,11 @@ grpc::Status DialogueRouter::Turn(grpc::ServerContext* ctx, const llm::v1::TurnR
     *r.mutable_action() = a;
     writable = writable && writer->Write(r);
   };
+  sink.tool_call = [&](const common::v1::ToolCall& c) {
+    r.Clear();
+    *r.mutable_tool_call() = c;
+    writable = writable && writer->Write(r);
+  };
   sink.cancelled = [&] { return !writable || ctx->IsCancelled(); };
   const auto err = llm_openai::run_turn(it->second, *req, sink);
   if (err.code != 0) return {static_cast<grpc::StatusCode>(err.code), err.message};

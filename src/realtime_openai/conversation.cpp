@@ -1,12 +1,15 @@
 #include "voxbridge/realtime_openai/conversation.hpp"
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
+
 #include <boost/json.hpp>
 #include <cstring>
 #include <stdexcept>
 
 #include "voxbridge/base64/base64.hpp"
 #include "voxbridge/events/call_event.hpp"
+#include "voxbridge/logtext/log_text.hpp"
 
 namespace voxbridge::realtime_openai {
 
@@ -55,6 +58,8 @@ json::object format_json(const std::string& type) {
   if (type == "audio/pcm") f["rate"] = kPcmRate;
   return f;
 }
+
+constexpr std::string_view kActionNames[] = {"transfer", "hang_up", "send_dtmf", "set_variable"};
 
 std::string error_output(const std::string& why) {
   return json::serialize(json::object{{"ok", false}, {"error", why}});
@@ -133,6 +138,26 @@ Conversation::Conversation(std::shared_ptr<const RealtimeOptions> options,
   in_.batch_bytes = formats_.input_linear ? static_cast<std::size_t>(kPcmRate / 1000 * 2 * ms)
                                           : static_cast<std::size_t>(8 * ms);
   in_.pending.reserve(in_.batch_bytes * 2);
+  json::array tools;
+  for (const auto& t : config_.tools()) {
+    const bool clash = std::find(std::begin(kActionNames), std::end(kActionNames), t.name()) !=
+                           std::end(kActionNames) ||
+                       std::find(business_names_.begin(), business_names_.end(), t.name()) !=
+                           business_names_.end();
+    boost::system::error_code ec;
+    json::value params = json::parse(t.parameters_json(), ec);
+    if (clash || t.name().empty() || ec || !params.is_object()) {
+      spdlog::warn("realtime: tool '{}' is not offered: {}", logtext::log_text(t.name()),
+                   clash ? "its name is taken" : "its parameters are not a JSON object");
+      continue;
+    }
+    business_names_.push_back(t.name());
+    tools.push_back(json::object{{"type", "function"},
+                                 {"name", t.name()},
+                                 {"description", events::valid_utf8(t.description())},
+                                 {"parameters", std::move(params)}});
+  }
+  if (!tools.empty()) business_tools_json_ = json::serialize(tools);
 }
 
 Conversation::~Conversation() = default;
@@ -171,8 +196,14 @@ std::string Conversation::session_update() {
       {"audio", json::object{{"input", std::move(input)},
                              {"output", json::object{{"format", format_json(formats_.output_type)},
                                                      {"voice", o_->voice}}}}}};
-  if (o_->tools) {
-    session["tools"] = json::parse(kToolsJson);
+  json::array tools;
+  if (o_->tools) tools = json::parse(kToolsJson).as_array();
+  if (!business_tools_json_.empty()) {
+    json::value business = json::parse(business_tools_json_);
+    for (auto& t : business.as_array()) tools.push_back(std::move(t));
+  }
+  if (!tools.empty()) {
+    session["tools"] = std::move(tools);
     session["tool_choice"] = "auto";
   }
   if (o_->max_output_tokens > 0) session["max_output_tokens"] = o_->max_output_tokens;
@@ -283,6 +314,9 @@ void Conversation::call_event(const agent::v1::CallEvent& event) {
       break;
     case agent::v1::CallEvent::kActionResult:
       on_action_result(event.action_result());
+      break;
+    case agent::v1::CallEvent::kToolResult:
+      on_tool_result(event.tool_result());
       break;
     default:
       break;
@@ -427,19 +461,43 @@ void Conversation::on_playback_cleared(std::uint64_t mark_id, std::uint32_t play
   last_played_mark_ = std::max(last_played_mark_, next_mark_ - 1);
 }
 
+bool Conversation::business_tool(const std::string& name) const {
+  return std::find(business_names_.begin(), business_names_.end(), name) != business_names_.end();
+}
+
+void Conversation::answered(bool respond) {
+  respond_after_tools_ = respond_after_tools_ || respond;
+  // Several calls in one response: the model speaks again once it has every answer.
+  if (!tool_calls_.empty() || !std::exchange(respond_after_tools_, false)) return;
+  request_response();
+}
+
 void Conversation::on_tool_call(const std::string& call_id, const std::string& name,
                                 const std::string& arguments) {
   if (call_id.empty() || call_id.size() > kMaxIdBytes) return;
   auto refuse = [&](const std::string& why) {
     send_tool_output(call_id, error_output(why));
-    request_response();
+    answered(true);
   };
+  if (business_tool(name)) {
+    if (tool_calls_.size() == kMaxToolCalls) return refuse("too many tool calls at once");
+    tool_calls_.push_back({call_id, common::v1::Action::KIND_NOT_SET});
+    // The arguments go on as the model wrote them: the tool runner checks them.
+    agent::v1::AgentResponse r;
+    auto* c = r.mutable_tool_call();
+    c->set_id(call_id);
+    c->set_name(name);
+    c->set_arguments_json(arguments.empty() ? std::string("{}") : arguments);
+    sink_.respond(std::move(r));
+    return;
+  }
   if (!o_->tools) return refuse("no tools are available");
   boost::system::error_code ec;
   const json::value v = json::parse(arguments.empty() ? std::string("{}") : arguments, ec);
   if (ec || !v.is_object()) return refuse("arguments are not a JSON object");
   const json::object& a = v.as_object();
   common::v1::Action action;
+  action.set_tool_call_id(call_id);
   if (name == "transfer") {
     const auto* t = str(a, "target");
     if (t == nullptr) return refuse("transfer needs a target");
@@ -483,8 +541,12 @@ void Conversation::on_tool_call(const std::string& call_id, const std::string& n
 
 void Conversation::on_action_result(const common::v1::ActionResult& r) {
   const auto kind = r.action().kind_case();
-  const auto it = std::find_if(tool_calls_.begin(), tool_calls_.end(),
-                               [&](const ToolCall& t) { return t.kind == kind; });
+  const std::string& id = r.action().tool_call_id();
+  // By its call id; a result without one (a v1.1 runner) takes the oldest call of its kind.
+  const auto it = std::find_if(tool_calls_.begin(), tool_calls_.end(), [&](const ToolCall& t) {
+    return t.kind != common::v1::Action::KIND_NOT_SET && t.kind == kind &&
+           (id.empty() || t.call_id == id);
+  });
   if (it == tool_calls_.end()) return;  // not asked for as a tool (or already answered)
   const std::string call_id = it->call_id;
   tool_calls_.erase(it);
@@ -492,7 +554,19 @@ void Conversation::on_action_result(const common::v1::ActionResult& r) {
   send_tool_output(call_id, r.ok() ? json::serialize(json::object{{"ok", true}})
                                    : error_output(events::valid_utf8(r.error())));
   // A transfer that went through moves the caller away: nothing more to say.
-  if (!(r.ok() && kind == common::v1::Action::kTransfer)) request_response();
+  answered(!(r.ok() && kind == common::v1::Action::kTransfer));
+}
+
+void Conversation::on_tool_result(const common::v1::ToolResult& r) {
+  const auto it = std::find_if(tool_calls_.begin(), tool_calls_.end(), [&](const ToolCall& t) {
+    return t.kind == common::v1::Action::KIND_NOT_SET && t.call_id == r.id();
+  });
+  if (it == tool_calls_.end()) return;  // not a call of this socket's model (or answered)
+  tool_calls_.erase(it);
+  // The tool's body is a web service's words: JSON text must be UTF-8.
+  send_tool_output(r.id(), r.ok() ? events::valid_utf8(r.output())
+                                  : error_output(events::valid_utf8(r.output())));
+  answered(true);
 }
 
 void Conversation::on_response_done(std::string_view status, std::uint64_t in_tokens,

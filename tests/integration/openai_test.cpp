@@ -44,6 +44,7 @@ namespace json = boost::json;
 struct Outcome {
   std::vector<std::pair<std::string, double>> texts;  // text, ms since the turn started
   std::vector<common::v1::Action> actions;
+  std::vector<common::v1::ToolCall> tool_calls;
   llm_openai::TurnError error;
   double took_ms = 0;
 };
@@ -130,6 +131,199 @@ TEST(OpenAi, ToolCallDeltasBecomeActions) {
   EXPECT_EQ(r.actions[0].transfer().target(), "100");
   EXPECT_EQ(r.actions[1].send_dtmf().digits(), "12#");
   EXPECT_EQ(r.actions[2].hangup().final_words(), "Bye.");
+}
+
+/// Runs `req` as it is.
+Outcome run(const llm_openai::OpenAiOptions& o, const llm::v1::TurnRequest& req) {
+  Outcome out;
+  llm_openai::TurnSink sink;
+  sink.text = [&](const std::string& t) { out.texts.emplace_back(t, 0); };
+  sink.action = [&](const common::v1::Action& a) { out.actions.push_back(a); };
+  sink.tool_call = [&](const common::v1::ToolCall& c) { out.tool_calls.push_back(c); };
+  sink.cancelled = [] { return false; };
+  out.error = llm_openai::run_turn(o, req, sink);
+  return out;
+}
+
+common::v1::ToolDefinition tool_def(const std::string& name, const std::string& params) {
+  common::v1::ToolDefinition t;
+  t.set_name(name);
+  t.set_description("Look up " + name);
+  t.set_parameters_json(params);
+  return t;
+}
+
+const char* kOrderParams =
+    R"({"type":"object","properties":{"order":{"type":"string"}},"required":["order"]})";
+
+common::v1::ToolCall call(const std::string& id, const std::string& name, const std::string& args) {
+  common::v1::ToolCall c;
+  c.set_id(id);
+  c.set_name(name);
+  c.set_arguments_json(args);
+  return c;
+}
+
+TEST(OpenAi, BusinessToolsFollowTheActionsAndTheirCallsComeBackWithTheStreamsIds) {
+  MockChatServer m;
+  m.set_script(
+      {200,
+       "",
+       {MockChatServer::text("Let me check."),
+        MockChatServer::tool_call(0, "call_A1", "order_status", R"({"ord)"),
+        MockChatServer::tool(0, "", R"(er":"A-17"})"),
+        MockChatServer::tool_call(1, "call_B2", "send_dtmf", R"({"digits":"1"})"),
+        MockChatServer::tool_call(2, "call_C3", "not_offered", "{}"), MockChatServer::done()}});
+  llm::v1::TurnRequest req;
+  req.set_turn(1);
+  req.set_user_text("where is my order");
+  *req.add_tools() = tool_def("order_status", kOrderParams);
+  *req.add_tools() = tool_def("hang_up", "{}");        // an action's name: not offered
+  *req.add_tools() = tool_def("broken", "{not json");  // not offered
+  const auto r = run(options_for(m), req);
+  ASSERT_EQ(r.error.code, 0) << r.error.message;
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].id(), "call_A1");
+  EXPECT_EQ(r.tool_calls[0].name(), "order_status");
+  EXPECT_EQ(r.tool_calls[0].arguments_json(), R"({"order":"A-17"})");
+  ASSERT_EQ(r.actions.size(), 1u);  // the unknown tool is dropped
+  EXPECT_EQ(r.actions[0].send_dtmf().digits(), "1");
+  EXPECT_EQ(r.actions[0].tool_call_id(), "call_B2");
+  const auto body = json::parse(m.requests().at(0).body).as_object();
+  const auto& tools = body.at("tools").as_array();
+  ASSERT_EQ(tools.size(), 4u);
+  EXPECT_EQ(tools[2].at("function").at("name"), "send_dtmf");
+  EXPECT_EQ(tools[3],
+            (json::object{{"type", "function"},
+                          {"function", json::object{{"name", "order_status"},
+                                                    {"description", "Look up order_status"},
+                                                    {"parameters", json::parse(kOrderParams)}}}}));
+}
+
+TEST(OpenAi, AServerWithoutIdsGetsIdsMadeUpUniqueInTheCall) {
+  MockChatServer m;
+  m.set_script(
+      {200,
+       "",
+       {MockChatServer::tool(0, "order_status", "{}"),
+        MockChatServer::tool(1, "order_status", R"({"order":"2"})"), MockChatServer::done()}});
+  llm::v1::TurnRequest req;
+  req.set_turn(4);
+  req.add_history()->set_text("hi");
+  *req.add_tools() = tool_def("order_status", kOrderParams);
+  const auto r = run(options_for(m), req);
+  ASSERT_EQ(r.tool_calls.size(), 2u);
+  EXPECT_EQ(r.tool_calls[0].id(), "call_vb4_1_0");
+  EXPECT_EQ(r.tool_calls[1].id(), "call_vb4_1_1");
+}
+
+TEST(OpenAi, ToolCallsInTheHistoryGoOutAsAssistantToolCallsAndToolMessages) {
+  MockChatServer m;
+  m.set_script({200, "", {MockChatServer::text("It shipped."), MockChatServer::done()}});
+  llm::v1::TurnRequest req;
+  req.set_turn(2);
+  *req.add_tools() = tool_def("order_status", kOrderParams);
+  auto* u = req.add_history();
+  u->set_role(llm::v1::USER);
+  u->set_text("where is A-17");
+  auto* a = req.add_history();
+  a->set_role(llm::v1::ASSISTANT);
+  a->set_text("Let me check.");
+  *a->add_tool_calls() = call("call_1", "order_status", R"({"order":"A-17"})");
+  *a->add_tool_calls() = call("call_2", "send_dtmf", R"({"digits":"1"})");
+  auto* t1 = req.add_history();
+  t1->set_role(llm::v1::TOOL);
+  t1->set_tool_call_id("call_1");
+  t1->set_text(R"({"status":"shipped"})");
+  auto* t2 = req.add_history();
+  t2->set_role(llm::v1::TOOL);
+  t2->set_tool_call_id("call_2");
+  t2->set_text("ok");
+  auto* silent = req.add_history();  // a call without words: content null
+  silent->set_role(llm::v1::ASSISTANT);
+  *silent->add_tool_calls() = call("call_3", "order_status", "{}");
+  auto* t3 = req.add_history();
+  t3->set_role(llm::v1::TOOL);
+  t3->set_tool_call_id("call_3");
+  t3->set_text("error: the tool did not answer within 5000 ms");
+  // The action's result, already answered in the history: no note in a user message.
+  auto* e = req.add_events()->mutable_action_result();
+  e->mutable_action()->mutable_send_dtmf()->set_digits("1");
+  e->mutable_action()->set_tool_call_id("call_2");
+  e->set_ok(true);
+  const auto r = run(options_for(m), req);
+  ASSERT_EQ(r.error.code, 0) << r.error.message;  // the mock checks as the API does
+  const auto msgs = json::parse(m.requests().at(0).body).at("messages").as_array();
+  const json::array want{
+      json::object{{"role", "system"}, {"content", "Be brief."}},
+      json::object{{"role", "user"}, {"content", "where is A-17"}},
+      json::object{
+          {"role", "assistant"},
+          {"content", "Let me check."},
+          {"tool_calls",
+           json::array{
+               json::object{{"id", "call_1"},
+                            {"type", "function"},
+                            {"function", json::object{{"name", "order_status"},
+                                                      {"arguments", R"({"order":"A-17"})"}}}},
+               json::object{{"id", "call_2"},
+                            {"type", "function"},
+                            {"function", json::object{{"name", "send_dtmf"},
+                                                      {"arguments", R"({"digits":"1"})"}}}}}}},
+      json::object{
+          {"role", "tool"}, {"tool_call_id", "call_1"}, {"content", R"({"status":"shipped"})"}},
+      json::object{{"role", "tool"}, {"tool_call_id", "call_2"}, {"content", "ok"}},
+      json::object{{"role", "assistant"},
+                   {"content", nullptr},
+                   {"tool_calls",
+                    json::array{json::object{{"id", "call_3"},
+                                             {"type", "function"},
+                                             {"function", json::object{{"name", "order_status"},
+                                                                       {"arguments", "{}"}}}}}}},
+      json::object{{"role", "tool"},
+                   {"tool_call_id", "call_3"},
+                   {"content", "error: the tool did not answer within 5000 ms"}}};
+  EXPECT_EQ(msgs, want);
+}
+
+TEST(OpenAi, AHistoryBrokenAroundToolCallsIsMendedBeforeTheApiWouldRefuseIt) {
+  // What the mock (like the API) refuses: an unanswered call id, an answer to no call.
+  EXPECT_NE(
+      MockChatServer::check_request(
+          R"({"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"call_9","type":"function","function":{"name":"x","arguments":"{}"}}]},{"role":"user","content":"hi"}]})")
+          .find("The following tool_call_ids did not have response messages: call_9"),
+      std::string::npos);
+  EXPECT_NE(MockChatServer::check_request(
+                R"({"messages":[{"role":"tool","tool_call_id":"call_1","content":"x"}]})")
+                .find("messages with role 'tool' must be a response to a preceeding message with "
+                      "'tool_calls'"),
+            std::string::npos);
+  MockChatServer m;
+  m.set_script({200, "", {MockChatServer::text("Sorry."), MockChatServer::done()}});
+  llm::v1::TurnRequest req;
+  auto* orphan = req.add_history();  // its call was capped away
+  orphan->set_role(llm::v1::TOOL);
+  orphan->set_tool_call_id("call_0");
+  orphan->set_text("old");
+  auto* a = req.add_history();
+  a->set_role(llm::v1::ASSISTANT);
+  a->set_text("Checking.");
+  *a->add_tool_calls() = call("call_1", "order_status", "{}");
+  auto* e = req.add_events()->mutable_action_result();  // an action without a call id
+  e->mutable_action()->mutable_send_dtmf()->set_digits("1");
+  e->set_ok(false);
+  e->set_error("no control path");
+  req.set_user_text("hello?");
+  const auto r = run(options_for(m), req);
+  ASSERT_EQ(r.error.code, 0) << r.error.message;
+  const auto msgs = json::parse(m.requests().at(0).body).at("messages").as_array();
+  ASSERT_EQ(msgs.size(), 4u);
+  EXPECT_EQ(msgs[1].at("role"), "assistant");
+  EXPECT_EQ(msgs[2],
+            (json::object{{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "no result"}}));
+  EXPECT_EQ(msgs[3],
+            (json::object{{"role", "user"},
+                          {"content", "[Your last action failed: no control path] hello?"}}));
 }
 
 TEST(OpenAi, HttpErrorsStallsAndDeadServersEndTheTurnWithAnError) {
@@ -401,6 +595,49 @@ TEST(OpenAi, InACallTheModelsWordsAreSpokenAndItsFailuresGetTheFallback) {
   EXPECT_TRUE(r.server_sent_hangup);
   EXPECT_EQ(m.requests().size(), 5u);
   EXPECT_LT(r.duration_ms, 6000);
+}
+
+TEST(OpenAi, InACallAnActionsResultGoesBackAsAToolMessageWithItsCallId) {
+  // The pipeline through a real call: the model presses a key as tool call call_D1; the result
+  // (no control path here: refused) is the `tool` message answering call_D1 in the next
+  // request, right after the assistant message that made the call; the mock refuses (400) a
+  // request where it is not.
+  CallThroughHost call;
+  auto& m = call.m;
+  m.push_script({200,
+                 "",
+                 {MockChatServer::text("Pressing one for you."),
+                  MockChatServer::tool_call(0, "call_D1", "send_dtmf", R"({"digits":"1"})"),
+                  MockChatServer::done()}});
+  m.push_script(
+      {200,
+       "",
+       {MockChatServer::text("Goodbye."), MockChatServer::tool_call(0, "call_H2", "hang_up", "{}"),
+        MockChatServer::done()}});
+  auto plan = call.plan;
+  plan.dtmf = {{2500ms, '5'}};
+  const auto r = sim::place_call(plan);
+  EXPECT_TRUE(r.server_sent_hangup);
+  const auto reqs = m.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  const auto msgs = json::parse(reqs[1].body).at("messages").as_array();
+  const json::array want{
+      json::object{{"role", "system"}, {"content", "Be brief."}},
+      json::object{{"role", "user"}, {"content", "hello world"}},
+      json::object{
+          {"role", "assistant"},
+          {"content", "Pressing one for you."},
+          {"tool_calls", json::array{json::object{
+                             {"id", "call_D1"},
+                             {"type", "function"},
+                             {"function", json::object{{"name", "send_dtmf"},
+                                                       {"arguments", R"({"digits":"1"})"}}}}}}},
+      json::object{{"role", "tool"},
+                   {"tool_call_id", "call_D1"},
+                   {"content", "not configured: no Asterisk control path"}},
+      json::object{{"role", "user"}, {"content", "[The caller pressed 5] "}}};
+  EXPECT_EQ(msgs, want);
+  EXPECT_EQ(call.tts.texts(), (std::vector<std::string>{"Pressing one for you.", "Goodbye."}));
 }
 
 TEST(OpenAi, TheModelsTextCannotForgeALogLine) {

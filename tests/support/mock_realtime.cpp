@@ -1535,56 +1535,67 @@ class Conn : public std::enable_shared_from_this<Conn> {
     emit(std::move(c));
     const std::string item_id = next_id("item_", n_item_);
     if (s.kind == Script::Kind::function_call) {
-      const std::string call_id = s.call_id.empty() ? next_id("call_", n_call_) : s.call_id;
-      call_ids_.insert(call_id);
-      json::object item{{"id", item_id},           {"object", "realtime.item"},
-                        {"type", "function_call"}, {"status", "in_progress"},
-                        {"name", s.name},          {"call_id", call_id},
-                        {"arguments", ""}};
-      auto a = base("response.output_item.added");
-      a["response_id"] = rid;
-      a["output_index"] = 0;
-      a["item"] = item;
-      emit(std::move(a));
-      auto ca = base("conversation.item.added");
-      ca["previous_item_id"] = last_item();
-      ca["item"] = item;
-      emit(std::move(ca));
-      const auto half = s.arguments.size() / 2;
-      for (const auto& piece : {s.arguments.substr(0, half), s.arguments.substr(half)}) {
-        auto d = base("response.function_call_arguments.delta");
-        d["response_id"] = rid;
-        d["item_id"] = item_id;
-        d["output_index"] = 0;
-        d["call_id"] = call_id;
-        d["delta"] = piece;
-        emit(std::move(d));
+      std::vector<Script::Call> calls{{s.name, s.arguments, s.call_id}};
+      calls.insert(calls.end(), s.more_calls.begin(), s.more_calls.end());
+      json::array output;
+      std::size_t words = 0;
+      for (std::size_t k = 0; k < calls.size(); ++k) {
+        const auto& fc = calls[k];
+        const std::string fc_item = k == 0 ? item_id : next_id("item_", n_item_);
+        const std::string call_id = fc.call_id.empty() ? next_id("call_", n_call_) : fc.call_id;
+        call_ids_.insert(call_id);
+        json::object item{{"id", fc_item},           {"object", "realtime.item"},
+                          {"type", "function_call"}, {"status", "in_progress"},
+                          {"name", fc.name},         {"call_id", call_id},
+                          {"arguments", ""}};
+        auto a = base("response.output_item.added");
+        a["response_id"] = rid;
+        a["output_index"] = k;
+        a["item"] = item;
+        emit(std::move(a));
+        auto ca = base("conversation.item.added");
+        ca["previous_item_id"] = last_item();
+        ca["item"] = item;
+        emit(std::move(ca));
+        const auto half = fc.arguments.size() / 2;
+        for (const auto& piece : {fc.arguments.substr(0, half), fc.arguments.substr(half)}) {
+          auto d = base("response.function_call_arguments.delta");
+          d["response_id"] = rid;
+          d["item_id"] = fc_item;
+          d["output_index"] = k;
+          d["call_id"] = call_id;
+          d["delta"] = piece;
+          emit(std::move(d));
+        }
+        auto dn = base("response.function_call_arguments.done");
+        dn["response_id"] = rid;
+        dn["item_id"] = fc_item;
+        dn["output_index"] = k;
+        dn["call_id"] = call_id;
+        dn["name"] = fc.name;
+        dn["arguments"] = fc.arguments;
+        emit(std::move(dn));
+        item["status"] = "completed";
+        item["arguments"] = fc.arguments;
+        auto od = base("response.output_item.done");
+        od["response_id"] = rid;
+        od["output_index"] = k;
+        od["item"] = item;
+        emit(std::move(od));
+        order_.push_back(fc_item);
+        items_[fc_item] = Item{"function_call", "", 0, fc.arguments.size(), item};
+        text_bytes_ += fc.arguments.size();
+        words += split_words(fc.arguments).size();
+        auto cd = base("conversation.item.done");
+        cd["previous_item_id"] =
+            order_.size() > 1 ? json::value(order_[order_.size() - 2]) : nullptr;
+        cd["item"] = item;
+        emit(std::move(cd));
+        output.push_back(std::move(item));
       }
-      auto dn = base("response.function_call_arguments.done");
-      dn["response_id"] = rid;
-      dn["item_id"] = item_id;
-      dn["output_index"] = 0;
-      dn["call_id"] = call_id;
-      dn["name"] = s.name;
-      dn["arguments"] = s.arguments;
-      emit(std::move(dn));
-      item["status"] = "completed";
-      item["arguments"] = s.arguments;
-      auto od = base("response.output_item.done");
-      od["response_id"] = rid;
-      od["output_index"] = 0;
-      od["item"] = item;
-      emit(std::move(od));
-      order_.push_back(item_id);
-      items_[item_id] = Item{"function_call", "", 0, s.arguments.size(), item};
-      text_bytes_ += s.arguments.size();
-      auto cd = base("conversation.item.done");
-      cd["previous_item_id"] = order_.size() > 1 ? json::value(order_[order_.size() - 2]) : nullptr;
-      cd["item"] = item;
-      emit(std::move(cd));
       auto r = response_object(rid, "completed");
-      r["output"] = json::array{item};
-      r["usage"] = usage(split_words(s.arguments).size(), 0);
+      r["output"] = std::move(output);
+      r["usage"] = usage(words, 0);
       auto done = base("response.done");
       done["response"] = std::move(r);
       emit(std::move(done));

@@ -129,14 +129,19 @@ class MockRealtime {
   /// stall_after_ms >= 0 the audio stops after that many ms and the response stays in progress
   /// (for barge-in and response.create-while-active tests) until resume(), response.cancel or
   /// speech. Function call: function_call item `name` with `arguments` (a JSON text), call_id
-  /// as given or call_c_N.
+  /// as given or call_c_N; `more_calls`: further function_call items of the same response
+  /// (output_index 1, 2 ...), as the service sends parallel calls.
   struct Script {
     enum class Kind { speech, function_call };
+    struct Call {
+      std::string name, arguments, call_id;
+    };
     Kind kind = Kind::speech;
     std::string text = "Hello from the mock.";
     int reply_ms = 1000;
     int stall_after_ms = -1;
     std::string name{}, arguments{}, call_id{};
+    std::vector<Call> more_calls{};
 
     static Script speech(std::string text, int reply_ms, int stall_after_ms = -1) {
       Script s;

@@ -1,7 +1,11 @@
 // An OpenAI-compatible LLM behind the project's LLM contract: Chat Completions with streaming
 // (server-sent events) over HTTP or HTTPS, which OpenAI, Ollama, vLLM and the llama.cpp server
 // all speak. Text deltas are passed on as they arrive (so TTS starts on the first sentence);
-// tool calls become voxbridge actions (transfer, hang_up, send_dtmf).
+// tool calls become voxbridge actions (transfer, hang_up, send_dtmf; Action.tool_call_id = the
+// call's id) or, for the turn's business tools (TurnRequest.tools, offered after the actions),
+// TurnResponse.tool_call. History: an ASSISTANT message with tool_calls goes out with its
+// `tool_calls`, a TOOL message as {"role":"tool","tool_call_id","content"}; an action result
+// whose call is answered in the history is not repeated as a note in the user message.
 //
 // A turn runs on the gRPC thread that serves it (never an io thread) with its own small
 // io_context: connect, send, then read the event stream with a stall timeout; the turn ends
@@ -31,6 +35,8 @@ inline constexpr std::size_t kMaxResponseBytes = 1024 * 1024;
 inline constexpr std::size_t kMaxToolCalls = 8;
 /// Longest tool name (ours are "transfer", "hang_up", "send_dtmf").
 inline constexpr std::size_t kMaxToolNameBytes = 64;
+/// Longest tool call id (OpenAI's are ~30 characters).
+inline constexpr std::size_t kMaxToolCallIdBytes = 128;
 /// Longest JSON arguments of one tool call.
 inline constexpr std::size_t kMaxToolArgumentsBytes = 8 * 1024;
 
@@ -41,6 +47,8 @@ std::string request_body(const OpenAiOptions& o, const llm::v1::TurnRequest& tur
 struct TurnSink {
   std::function<void(const std::string& text)> text;
   std::function<void(const common::v1::Action& action)> action;
+  /// A call of one of the turn's business tools (after the stream ended, like actions).
+  std::function<void(const common::v1::ToolCall& call)> tool_call;
   std::function<bool()> cancelled;  ///< polled; true ends the turn with CANCELLED
 };
 

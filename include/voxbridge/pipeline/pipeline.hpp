@@ -77,16 +77,24 @@ inline constexpr std::size_t kMaxHistoryMessages = 40;
 inline constexpr std::size_t kMaxHistoryBytes = 32 * 1024;
 inline constexpr std::size_t kMaxInterruptedMessages = 8;
 
-/// The conversation sent with each LLM turn, capped at `max_messages` and `max_bytes` of text:
-/// the oldest user and assistant messages go first (system messages stay), the newest always
-/// stays. One per call, used on the call's thread.
+/// The conversation sent with each LLM turn, capped at `max_messages` and `max_bytes` of text
+/// (tool calls' arguments count as text): the oldest user and assistant messages go first
+/// (system messages stay), the newest always stays. An assistant message with tool calls and
+/// the TOOL messages answering them go together, so every call in it keeps its answer (the
+/// Chat Completions API refuses a call without one). One per call, used on the call's thread.
 class ConversationHistory {
  public:
-  using Entry = std::pair<llm::v1::Role, std::string>;
+  using Entry = llm::v1::Message;
   explicit ConversationHistory(std::size_t max_messages = kMaxHistoryMessages,
                                std::size_t max_bytes = kMaxHistoryBytes)
       : max_messages_(max_messages), max_bytes_(max_bytes) {}
   void add(llm::v1::Role role, std::string text);
+  /// The assistant's `text` with the tool `calls` it made, then one TOOL message per call:
+  /// `answers[i]` answers calls[i] (answers shorter than calls: the rest say `pending`).
+  void add_tool_round(std::string text, const std::vector<common::v1::ToolCall>& calls,
+                      const std::vector<std::string>& answers, const std::string& pending);
+  /// The TOOL message answering call `id` now says `text`; false if there is none (capped away).
+  bool answer(const std::string& id, std::string text);
   /// Removes the newest message if it is `role` saying `text`; true if it did.
   bool drop_last_if(llm::v1::Role role, const std::string& text);
   const std::vector<Entry>& messages() const { return messages_; }
@@ -94,6 +102,9 @@ class ConversationHistory {
   std::size_t bytes() const { return bytes_; }
 
  private:
+  void push(Entry m);
+  static std::size_t size_of(const Entry& m);
+
   std::size_t max_messages_, max_bytes_;
   std::vector<Entry> messages_;
   std::size_t bytes_ = 0;

@@ -76,6 +76,9 @@ class ReplySpeaker {
   bool done() const;
   /// The agent's voice is on the line or about to be.
   bool audible() const;
+  /// Nothing of this reply waits to be synthesized or played (the reply may go on later:
+  /// a tool's filler may be spoken now).
+  bool idle() const;
   /// Barge-in: the playout queue is flushed and synthesis stops; what the caller heard.
   Heard interrupt();
   /// Synthesis stops and audio not yet queued is dropped (the playout queue is left alone).

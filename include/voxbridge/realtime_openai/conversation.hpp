@@ -14,10 +14,15 @@
 //   response. On `input_audio_buffer.speech_started` while the caller has not heard all of an
 //   item: ClearPlayback; voxbridge's playback_cleared then gives `conversation.item.truncate`
 //   with audio_end_ms = what the caller heard of that item (0 for items not reached).
-// - tools: transfer, hang_up, send_dtmf, set_variable become voxbridge actions; their results
-//   come back as `function_call_output` then `response.create`. hang_up with final words asks
+// - tools: transfer, hang_up, send_dtmf, set_variable become voxbridge actions (tool_call_id =
+//   the call_id); after them, the call's business tools (AgentConfig.tools) are offered, and a
+//   call of one becomes AgentResponse.tool_call {call_id, name, arguments}. Results (action
+//   results, CallEvent.tool_result) come back as `function_call_output`; once every call the
+//   model has outstanding is answered, one `response.create`. hang_up with final words asks
 //   the model to say them, then hangs up. Unknown tools and bad arguments are answered with an
-//   error output (the model's words are untrusted; the action runner applies the security rule).
+//   error output (the model's words are untrusted; the action runner applies the security rule,
+//   the tool runner refuses what it may not run). A business tool whose parameters are not a
+//   JSON object, or named like an action, is not offered (logged once, at construction).
 // - DTMF: a user message item ("The caller pressed 5") and a response.
 // - caps: end_call() has the model say the goodbye, then hangs up.
 // Thread: one at a time, the backend thread that owns the call's socket.
@@ -101,7 +106,7 @@ class Conversation {
   struct Item;
   struct ToolCall {
     std::string call_id;
-    common::v1::Action::KindCase kind = common::v1::Action::KIND_NOT_SET;
+    common::v1::Action::KindCase kind = common::v1::Action::KIND_NOT_SET;  // unset: business
   };
 
   std::string session_update();
@@ -118,6 +123,10 @@ class Conversation {
   void on_tool_call(const std::string& call_id, const std::string& name,
                     const std::string& arguments);
   void on_action_result(const common::v1::ActionResult& r);
+  void on_tool_result(const common::v1::ToolResult& r);
+  /// A call was answered; `respond`: the model speaks again (once all calls are answered).
+  void answered(bool respond);
+  bool business_tool(const std::string& name) const;
   void on_response_done(std::string_view status, std::uint64_t in_tokens, std::uint64_t out_tokens);
   void respond_usage();
   void remember(bool caller, const std::string& text);
@@ -152,7 +161,11 @@ class Conversation {
     bool ended = false;         // the hangup was asked for: nothing more is said
     std::string hangup_reason;
   } resp_;
-  std::deque<ToolCall> tool_calls_;  // asked for, result not back yet
+  std::deque<ToolCall> tool_calls_;   // asked for, result not back yet
+  bool respond_after_tools_ = false;  // an answered call wants a response once all are in
+  /// The business tools offered (a JSON array of function tools) and their names.
+  std::string business_tools_json_;
+  std::vector<std::string> business_names_;
   /// Final transcripts so far (caller?, text), replayed after a reconnect (capped).
   std::deque<std::pair<bool, std::string>> history_;
   std::size_t history_bytes_ = 0;

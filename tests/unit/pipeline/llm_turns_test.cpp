@@ -89,8 +89,8 @@ TEST_F(LlmTurnsTest, ATurnSendsTheCallerWordsTurnSessionCallFactsAndTheBoundedTa
   EXPECT_EQ(counters.streams.value(), 1u);
   // ...and join the history for the next turn.
   ASSERT_EQ(turns.history().messages().size(), 1u);
-  EXPECT_EQ(turns.history().messages()[0],
-            (ConversationHistory::Entry{llm::v1::USER, "book a table"}));
+  EXPECT_EQ(turns.history().messages()[0].role(), llm::v1::USER);
+  EXPECT_EQ(turns.history().messages()[0].text(), "book a table");
 }
 
 TEST_F(LlmTurnsTest, AProviderDeadlineIsKept) {
@@ -175,7 +175,7 @@ TEST_F(LlmTurnsTest, AnInterruptedReplyReplacesTheFullReplyInTheHistory) {
   turns.said("Other.");
   turns.interrupted("Not the last one.", "");  // not the newest message: it stays
   ASSERT_EQ(turns.history().messages().size(), 1u);
-  EXPECT_EQ(turns.history().messages()[0].second, "Other.");
+  EXPECT_EQ(turns.history().messages()[0].text(), "Other.");
 }
 
 TEST_F(LlmTurnsTest, TextActionsAndTheEndAreDeliveredThroughThePoster) {
@@ -324,6 +324,59 @@ TEST_F(LlmTurnsTest, ATurnThatCannotBeSetUpFails) {
   turns.ask(1, "hello");
   poster.run();
   EXPECT_EQ(failures, (std::vector<std::string>{"LLM: cannot read CA file"}));
+}
+
+TEST_F(LlmTurnsTest, ToolCallsAreOfferedBoundedAndTheirIdsUniqueInTheCall) {
+  start();
+  common::v1::ToolDefinition d;
+  d.set_name("order_status");
+  turns.offer({d});
+  turns.ask(1, "where is my order");
+  ASSERT_EQ(clients->last_llm().request().tools_size(), 1);
+  auto model_call = [&](const std::string& id, const std::string& name) {
+    llm::v1::TurnResponse r;
+    r.mutable_tool_call()->set_id(id);
+    r.mutable_tool_call()->set_name(name);
+    r.mutable_tool_call()->set_arguments_json("{}");
+    clients->last_llm().respond(r);
+  };
+  model_call("", "order_status");  // no id: one of ours
+  model_call("dup", "order_status");
+  model_call("dup", "order_status");                  // a repeated id: one of ours
+  model_call("x", std::string(65, 'n'));              // a name too long: dropped
+  model_call(std::string(129, 'i'), "order_status");  // an id too long: one of ours
+  for (int i = 0; i < 10; ++i) model_call("c" + std::to_string(i), "order_status");  // over the cap
+  clients->last_llm().close();
+  poster.run();
+  std::vector<std::string> ids;
+  for (const auto& c : turns.tool_calls()) ids.push_back(c.id());
+  EXPECT_EQ(ids, (std::vector<std::string>{"vb_call_1", "dup", "vb_call_2", "vb_call_3", "c0", "c1",
+                                           "c2", "c3"}));
+  EXPECT_EQ(done, 1);
+  // The round joins the history with the results, and the follow-up asks for the rest.
+  std::vector<common::v1::ToolResult> results;
+  for (const auto& c : turns.tool_calls()) {
+    common::v1::ToolResult r;
+    r.set_id(c.id());
+    r.set_ok(true);
+    r.set_output("fine");
+    results.push_back(r);
+  }
+  results.pop_back();  // one without a result: answered with an error, never left open
+  turns.interrupted("An earlier reply.", "An earlier");
+  turns.continue_with(1, "Checking.", results);
+  ASSERT_EQ(clients->llm().size(), 2u);
+  const auto& r = clients->last_llm().request();
+  EXPECT_EQ(r.turn(), 1u);
+  EXPECT_EQ(r.user_text(), "");
+  // The interrupted reply before the round: the history ends with the calls and answers.
+  ASSERT_EQ(r.history_size(), 1 + 1 + 1 + 8);
+  EXPECT_TRUE(r.history(1).interrupted());
+  EXPECT_EQ(r.history(2).text(), "Checking.");
+  EXPECT_EQ(r.history(2).tool_calls_size(), 8);
+  EXPECT_EQ(r.history(3).text(), "fine");
+  EXPECT_EQ(r.history(10).tool_call_id(), "c3");
+  EXPECT_EQ(r.history(10).text(), "error: no result");
 }
 
 }  // namespace

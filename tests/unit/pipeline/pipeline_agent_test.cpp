@@ -17,6 +17,7 @@
 
 #include "support/fake_clients.hpp"
 #include "support/test_audio.hpp"
+#include "voxbridge/agent/tools.hpp"
 #include "voxbridge/events/call_event.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 
@@ -732,5 +733,334 @@ TEST_F(PipelineAgentTest, DigitsPressedDuringTheReplyGetATurnOnceItHasBeenSpoken
   EXPECT_EQ(state(), "thinking");
 }
 
+// --- business tools ---
+
+/// The call's tools as the test wants them: what was run, answered when the test says.
+class FakeCallTools final : public agent::CallTools {
+ public:
+  const std::vector<common::v1::ToolDefinition>& definitions() const override { return defs; }
+  void run(const common::v1::ToolCall& call,
+           std::function<void(const common::v1::ToolResult&)> done) override {
+    runs.push_back(call);
+    dones.push_back(std::move(done));
+  }
+  Filler filler(const std::string& name) const override {
+    filler_asked.push_back(name);
+    return fill;
+  }
+  void stop() override {}
+
+  /// Tool run `i` answers (as the runner does, on the call's thread).
+  void answer(std::size_t i, bool ok, const std::string& output) {
+    common::v1::ToolResult r;
+    r.set_id(runs.at(i).id());
+    r.set_name(runs.at(i).name());
+    r.set_ok(ok);
+    r.set_output(output);
+    dones.at(i)(r);
+  }
+
+  std::vector<common::v1::ToolDefinition> defs;
+  std::vector<common::v1::ToolCall> runs;
+  std::vector<std::function<void(const common::v1::ToolResult&)>> dones;
+  Filler fill;
+  mutable std::vector<std::string> filler_asked;
+};
+
+/// The history as lines: "user: text", "assistant: text [id name args, ...]", "tool id: text".
+std::vector<std::string> lines_of(const llm::v1::TurnRequest& r) {
+  std::vector<std::string> out;
+  for (const auto& m : r.history()) {
+    switch (m.role()) {
+      case llm::v1::USER:
+        out.push_back("user: " + m.text());
+        break;
+      case llm::v1::TOOL:
+        out.push_back("tool " + m.tool_call_id() + ": " + m.text());
+        break;
+      default: {
+        std::string l = "assistant: " + m.text();
+        if (m.tool_calls_size() > 0) {
+          l += " [";
+          for (int i = 0; i < m.tool_calls_size(); ++i) {
+            const auto& c = m.tool_calls(i);
+            l += (i > 0 ? ", " : "") + c.id() + " " + c.name() + " " + c.arguments_json();
+          }
+          l += "]";
+        }
+        out.push_back(l);
+      }
+    }
+  }
+  return out;
+}
+
+struct PipelineToolsTest : PipelineAgentTest {
+  PipelineToolsTest() {
+    common::v1::ToolDefinition d;
+    d.set_name("order_status");
+    d.set_description("Where an order is");
+    d.set_parameters_json(R"({"type":"object"})");
+    tools->defs.push_back(d);
+    info.tools = tools;
+  }
+
+  static void call(testing::FakeLlmTurn& llm, const std::string& id, const std::string& name,
+                   const std::string& args) {
+    llm::v1::TurnResponse r;
+    r.mutable_tool_call()->set_id(id);
+    r.mutable_tool_call()->set_name(name);
+    r.mutable_tool_call()->set_arguments_json(args);
+    llm.respond(std::move(r));
+  }
+
+  /// The model says `text` (may be empty), calls `order_status` as `id`, and ends its turn.
+  void model_calls(const std::string& text, const std::string& id,
+                   const std::string& args = R"({"order":"A-17"})") {
+    auto& llm = clients->last_llm();
+    if (!text.empty()) llm.text(text);
+    call(llm, id, "order_status", args);
+    llm.end_of_turn();
+    llm.close();
+    step();
+  }
+
+  std::shared_ptr<FakeCallTools> tools = std::make_shared<FakeCallTools>();
+};
+
+TEST_F(PipelineToolsTest, AToolCallRunsAndItsResultContinuesTheReplyInAFollowUpTurn) {
+  start();
+  agent->on_dtmf('1');
+  ASSERT_EQ(clients->llm().size(), 1u);
+  const auto& first = clients->last_llm().request();
+  ASSERT_EQ(first.tools_size(), 1);
+  EXPECT_EQ(first.tools(0).name(), "order_status");
+  EXPECT_EQ(first.tools(0).parameters_json(), R"({"type":"object"})");
+
+  model_calls("Let me check.", "call_1");
+  ASSERT_EQ(tools->runs.size(), 1u);
+  EXPECT_EQ(tools->runs[0].id(), "call_1");
+  EXPECT_EQ(tools->runs[0].name(), "order_status");
+  EXPECT_EQ(tools->runs[0].arguments_json(), R"({"order":"A-17"})");
+  EXPECT_EQ(clients->llm().size(), 1u);  // nothing more until the result
+  auto& tts = clients->last_tts();
+  EXPECT_EQ(texts_of(tts), (Texts{{{"Let me check.", 1}}}));
+  EXPECT_FALSE(tts.finished());  // the reply goes on after the tool
+  speak(tts, tts_audio(kRate / 5), 1);
+  step(20);
+  EXPECT_NE(state(), "listening");  // the turn is not over while its tool runs
+  EXPECT_TRUE(events("agent").empty());
+
+  tools->answer(0, true, R"({"status":"shipped"})");
+  ASSERT_EQ(clients->llm().size(), 2u);
+  const auto& next = clients->last_llm().request();
+  EXPECT_EQ(next.turn(), 1u);  // the same caller turn
+  EXPECT_EQ(next.user_text(), "");
+  EXPECT_EQ(next.events_size(), 0);
+  EXPECT_EQ(next.tools_size(), 1);
+  EXPECT_EQ(lines_of(next),
+            (std::vector<std::string>{
+                R"(assistant: Let me check. [call_1 order_status {"order":"A-17"}])",
+                R"(tool call_1: {"status":"shipped"})"}));
+
+  // The rest of the reply is spoken on the same stream, and the turn ends as usual.
+  clients->last_llm().text("It shipped today.");
+  clients->last_llm().end_of_turn();
+  clients->last_llm().close();
+  step();
+  EXPECT_EQ(texts_of(tts), (Texts{{{"Let me check.", 1}, {"It shipped today.", 2}}}));
+  EXPECT_TRUE(tts.finished());
+  speak(tts, tts_audio(kRate / 5), 2);
+  tts.close();
+  ASSERT_TRUE(step_until([&] { return state() == "listening"; }));
+  agent->on_dtmf('2');
+  EXPECT_EQ(lines_of(clients->last_llm().request()),
+            (std::vector<std::string>{
+                R"(assistant: Let me check. [call_1 order_status {"order":"A-17"}])",
+                R"(tool call_1: {"status":"shipped"})", "assistant: It shipped today."}));
+  EXPECT_TRUE(control.hangups().empty());
+}
+
+TEST_F(PipelineToolsTest, TwoToolCallsInOneTurnGoOnOnceBothAreAnswered) {
+  start();
+  agent->on_dtmf('1');
+  auto& llm = clients->last_llm();
+  call(llm, "call_a", "order_status", R"({"order":"1"})");
+  call(llm, "call_b", "order_status", R"({"order":"2"})");
+  llm.end_of_turn();
+  llm.close();
+  step();
+  ASSERT_EQ(tools->runs.size(), 2u);
+  tools->answer(1, false, "HTTP 503 from the tool");
+  EXPECT_EQ(clients->llm().size(), 1u);  // call_a still runs
+  tools->answer(0, true, "in transit");
+  ASSERT_EQ(clients->llm().size(), 2u);
+  EXPECT_EQ(
+      lines_of(clients->last_llm().request()),
+      (std::vector<std::string>{
+          R"(assistant:  [call_a order_status {"order":"1"}, call_b order_status {"order":"2"}])",
+          "tool call_a: in transit", "tool call_b: error: HTTP 503 from the tool"}));
+  // A second answer to a call is ignored.
+  tools->answer(0, true, "again");
+  EXPECT_EQ(clients->llm().size(), 2u);
+}
+
+TEST_F(PipelineToolsTest, WithoutToolsOnTheCallACallIsRefusedAndTheModelToldSo) {
+  info.tools = nullptr;
+  start();
+  agent->on_dtmf('1');
+  EXPECT_EQ(clients->last_llm().request().tools_size(), 0);
+  model_calls("", "call_x");
+  EXPECT_TRUE(tools->runs.empty());
+  ASSERT_EQ(clients->llm().size(), 2u);
+  EXPECT_EQ(lines_of(clients->last_llm().request()),
+            (std::vector<std::string>{
+                R"(assistant:  [call_x order_status {"order":"A-17"}])",
+                "tool call_x: error: tool 'order_status' is not available on this call"}));
+}
+
+TEST_F(PipelineToolsTest, AToolNotOfferedIsPassedToTheRunnerWhichRefusesIt) {
+  start();
+  agent->on_dtmf('1');
+  auto& llm = clients->last_llm();
+  call(llm, "call_r", "refund", R"({"amount":1000})");
+  llm.end_of_turn();
+  llm.close();
+  step();
+  ASSERT_EQ(tools->runs.size(), 1u);  // the runner is the one that knows what is offered
+  EXPECT_EQ(tools->runs[0].name(), "refund");
+  tools->answer(0, false, "tool 'refund' is not available on this call");
+  EXPECT_EQ(lines_of(clients->last_llm().request()).back(),
+            "tool call_r: error: tool 'refund' is not available on this call");
+}
+
+TEST_F(PipelineToolsTest, AFourthToolRoundInOneTurnGetsTheFallback) {
+  start();
+  agent->on_dtmf('1');
+  for (int round = 1; round <= 3; ++round) {
+    model_calls("", "call_" + std::to_string(round));
+    ASSERT_EQ(tools->runs.size(), static_cast<std::size_t>(round));
+    tools->answer(static_cast<std::size_t>(round - 1), true, "still looking");
+    ASSERT_EQ(clients->llm().size(), static_cast<std::size_t>(round + 1));
+    EXPECT_EQ(clients->last_llm().request().turn(), 1u);
+  }
+  EXPECT_NE(state(), "fallback");
+  model_calls("", "call_4");
+  EXPECT_EQ(tools->runs.size(), 3u);  // not run
+  EXPECT_EQ(state(), "fallback");
+  ASSERT_TRUE(step_until([&] { return !control.hangups().empty(); }));
+  EXPECT_EQ(control.hangups()[0].reason, "provider failure");
+}
+
+TEST_F(PipelineToolsTest, TheRoundsAreCountedPerCallerTurn) {
+  start();
+  for (int turn = 1; turn <= 2; ++turn) {
+    agent->on_dtmf('1');
+    for (int round = 1; round <= 2; ++round) {
+      model_calls("", "call_" + std::to_string(turn) + std::to_string(round));
+      tools->answer(tools->runs.size() - 1, true, "ok");
+    }
+    auto& llm = clients->last_llm();
+    llm.text("Done.");
+    llm.end_of_turn();
+    llm.close();
+    step();
+    auto& tts = clients->last_tts();
+    speak(tts, tts_audio(kRate / 10), tts.texts().back().chunk_id);
+    tts.close();
+    ASSERT_TRUE(step_until([&] { return state() == "listening"; }));
+  }
+  EXPECT_EQ(tools->runs.size(), 4u);
+  EXPECT_NE(state(), "fallback");
+}
+
+TEST_F(PipelineToolsTest, ABargeInWhileAToolRunsDropsItsResult) {
+  spec.barge_in_after = 300ms;
+  start();
+  step(5);
+  agent->on_dtmf('1');
+  model_calls("Let me look that up for you. ", "call_1");
+  ASSERT_EQ(tools->runs.size(), 1u);
+  auto& tts = clients->last_tts();
+  tts.audio(tts_audio(kRate * 2));  // 2 s of words, still synthesizing
+  step(10);
+  caller_says(testing::voice(kRate, 1.2));
+  ASSERT_TRUE(step_until([&] { return control.flushes() > 0; }, 100));
+  tools->answer(0, true, "shipped");
+  step();
+  EXPECT_EQ(clients->llm().size(), 1u);  // the result went nowhere
+  // The caller's words start a turn whose history holds no call without its answer.
+  auto& asr = clients->last_asr();
+  ASSERT_TRUE(step_until([&] { return asr.finished(); }));
+  asr.result("never mind", true);
+  asr.close();
+  step();
+  ASSERT_EQ(clients->llm().size(), 2u);
+  for (const auto& m : clients->last_llm().request().history()) {
+    EXPECT_EQ(m.tool_calls_size(), 0);
+    EXPECT_NE(m.role(), llm::v1::TOOL);
+  }
+  EXPECT_EQ(clients->last_llm().request().user_text(), "never mind");
+}
+
+TEST_F(PipelineToolsTest, TheFillerIsSpokenWhenNothingPlaysAndCutWhenTheResultIsBack) {
+  tools->fill.after = 200ms;
+  tools->fill.phrase = "One moment please.";
+  start();
+  agent->on_dtmf('1');
+  model_calls("Let me check. ", "call_1");
+  EXPECT_EQ(tools->filler_asked, (std::vector<std::string>{"order_status"}));
+  auto& tts = clients->last_tts();
+  speak(tts, tts_audio(kRate * 3 / 10), 1);  // 300 ms: plays past the filler's 200 ms
+  step(12);
+  EXPECT_EQ(tts.texts().size(), 1u);  // the words still play: no filler over them
+  ASSERT_TRUE(step_until([&] { return tts.texts().size() == 2; }, 50));
+  EXPECT_EQ(tts.texts()[1].text, "One moment please.");
+  tts.audio(tts_audio(kRate));  // a second of filler, playing
+  step(5);
+  EXPECT_GT(control.queued_samples(), 0u);
+  const int flushes = control.flushes();
+  tools->answer(0, true, "shipped");
+  EXPECT_EQ(control.flushes(), flushes + 1);  // cut the moment the result is back
+  EXPECT_EQ(control.queued_samples(), 0u);
+  EXPECT_TRUE(tts.cancelled());
+  ASSERT_EQ(clients->llm().size(), 2u);
+  clients->last_llm().text("It shipped.");
+  clients->last_llm().end_of_turn();
+  clients->last_llm().close();
+  step();
+  ASSERT_EQ(clients->tts().size(), 2u);  // the rest of the reply on a stream of its own
+  EXPECT_EQ(clients->last_tts().texts().at(0).text, "It shipped.");
+}
+
+TEST_F(PipelineToolsTest, AnActionCalledWithAnIdIsAnsweredInTheHistoryNotAsANote) {
+  auto actions = std::make_shared<FakeActions>();
+  info.actions = actions;
+  start();
+  agent->on_dtmf('1');
+  auto& llm = clients->last_llm();
+  llm.text("Pressing one.");
+  common::v1::Action a;
+  a.mutable_send_dtmf()->set_digits("1");
+  a.set_tool_call_id("call_d");
+  llm.action(a);
+  llm.end_of_turn();
+  llm.close();
+  step();
+  ASSERT_EQ(actions->requests.size(), 1u);
+  auto& tts = clients->last_tts();
+  speak(tts, tts_audio(kRate / 10), 1);
+  tts.close();
+  ASSERT_TRUE(step_until([&] { return state() == "listening"; }));
+  actions->dones.at(0)("");
+  poster.run();
+  agent->on_dtmf('2');
+  const auto& r = clients->last_llm().request();
+  EXPECT_EQ(lines_of(r), (std::vector<std::string>{
+                             R"(assistant: Pressing one. [call_d send_dtmf {"digits":"1"}])",
+                             "tool call_d: ok"}));
+  ASSERT_EQ(r.events_size(), 1);  // the digit; no note of the action's result
+  EXPECT_TRUE(r.events(0).has_dtmf());
+}
 }  // namespace
 }  // namespace voxbridge::pipeline

@@ -63,9 +63,9 @@ TEST(ConversationHistory, DropsTheOldestMessagesOverTheCountKeepingSystemOnes) {
   h.add(llm::v1::USER, "u1");
   h.add(llm::v1::ASSISTANT, "a2");
   ASSERT_EQ(h.messages().size(), 3u);
-  EXPECT_EQ(h.messages()[0].second, "rules");
-  EXPECT_EQ(h.messages()[1].second, "u1");
-  EXPECT_EQ(h.messages()[2].second, "a2");
+  EXPECT_EQ(h.messages()[0].text(), "rules");
+  EXPECT_EQ(h.messages()[1].text(), "u1");
+  EXPECT_EQ(h.messages()[2].text(), "a2");
   EXPECT_EQ(h.bytes(), 9u);
 }
 
@@ -75,7 +75,7 @@ TEST(ConversationHistory, DropsTheOldestMessagesOverTheBytesButKeepsTheNewest) {
   h.add(llm::v1::ASSISTANT, "6789");
   h.add(llm::v1::USER, "abc");  // 12 bytes: the first goes
   ASSERT_EQ(h.messages().size(), 2u);
-  EXPECT_EQ(h.messages()[0].second, "6789");
+  EXPECT_EQ(h.messages()[0].text(), "6789");
   EXPECT_EQ(h.bytes(), 7u);
   h.add(llm::v1::ASSISTANT, std::string(50, 'z'));  // alone over the cap: kept, alone
   ASSERT_EQ(h.messages().size(), 1u);
@@ -93,7 +93,36 @@ TEST(ConversationHistory, AThousandTurnsStayWithinTheDefaultCaps) {
   }
   EXPECT_LE(h.messages().size(), kMaxHistoryMessages);
   EXPECT_LE(h.bytes(), kMaxHistoryBytes);
-  EXPECT_EQ(h.messages().back().second.size(), kMaxReplyBytes);
+  EXPECT_EQ(h.messages().back().text().size(), kMaxReplyBytes);
+}
+
+TEST(ConversationHistory, AToolRoundGoesWholeSoNoCallIsLeftWithoutItsAnswer) {
+  ConversationHistory h(3, 1000);
+  common::v1::ToolCall c;
+  c.set_id("call_1");
+  c.set_name("order_status");
+  c.set_arguments_json("{}");  // 2 bytes, counted
+  h.add(llm::v1::USER, "u1");
+  h.add_tool_round("a1", {c}, {}, "no result yet");
+  ASSERT_EQ(h.messages().size(), 3u);
+  EXPECT_EQ(h.messages()[2].role(), llm::v1::TOOL);
+  EXPECT_EQ(h.messages()[2].tool_call_id(), "call_1");
+  EXPECT_EQ(h.messages()[2].text(), "no result yet");
+  EXPECT_TRUE(h.answer("call_1", "ok"));
+  EXPECT_FALSE(h.answer("call_9", "ok"));
+  EXPECT_EQ(h.messages()[2].text(), "ok");
+  EXPECT_EQ(h.bytes(), 2u + 2u + 2u + 2u);
+  h.add(llm::v1::USER, "u2");  // over the count: u1 goes
+  ASSERT_EQ(h.messages().size(), 3u);
+  EXPECT_EQ(h.messages()[0].tool_calls_size(), 1);
+  h.add(llm::v1::ASSISTANT, "a2");  // the call goes with its answer
+  ASSERT_EQ(h.messages().size(), 2u);
+  EXPECT_EQ(h.messages()[0].text(), "u2");
+  EXPECT_EQ(h.messages()[1].text(), "a2");
+  EXPECT_EQ(h.bytes(), 4u);
+  // A reply with calls is not dropped as if it were a plain one (barge-in bookkeeping).
+  h.add_tool_round("a3", {c}, {"ok"}, "");
+  EXPECT_FALSE(h.drop_last_if(llm::v1::ASSISTANT, "a3"));
 }
 
 }  // namespace

@@ -39,10 +39,13 @@ struct Rig {
   std::optional<Conversation> conv;
 
   explicit Rig(common::v1::AudioEncoding enc = common::v1::MULAW, int rate = 8000,
-               std::function<void(RealtimeOptions&)> tweak = {}) {
+               std::function<void(RealtimeOptions&)> tweak = {},
+               const std::vector<common::v1::ToolDefinition>& tools = {}) {
     o->instructions = "Caller {caller_number} ({VB_ACCOUNT}) called {called_number} on {call_id}.";
     if (tweak) tweak(*o);
-    conv.emplace(o, config(enc, rate), 2,
+    auto c = config(enc, rate);
+    for (const auto& t : tools) *c.add_tools() = t;
+    conv.emplace(o, std::move(c), 2,
                  Conversation::Sink{[this](std::string j) { sent.push_back(std::move(j)); },
                                     [this](agent::v1::AgentResponse r) { got.push_back(r); }});
   }
@@ -320,6 +323,141 @@ TEST(RealtimeConversation, HangUpWithFinalWordsHasTheModelSayThemThenHangsUp) {
       R"({"type":"response.done","response":{"status":"completed","usage":{"input_tokens":5,"output_tokens":7}}})");
   ASSERT_TRUE(r.got.back().has_action());
   EXPECT_EQ(r.got.back().action().hangup().reason(), "done");
+}
+
+common::v1::ToolDefinition tool_def(const std::string& name, const std::string& params) {
+  common::v1::ToolDefinition t;
+  t.set_name(name);
+  t.set_description("Look up " + name);
+  t.set_parameters_json(params);
+  return t;
+}
+
+const char* kOrderParams =
+    R"({"type":"object","properties":{"order":{"type":"string"}},"required":["order"]})";
+
+/// A rig whose call offers the business tool order_status (and two that must not be offered).
+Rig business_rig(std::function<void(RealtimeOptions&)> tweak = {}) {
+  return Rig(common::v1::MULAW, 8000, std::move(tweak),
+             {tool_def("order_status", kOrderParams), tool_def("transfer", "{}"),
+              tool_def("broken", "{not json")});
+}
+
+agent::v1::CallEvent tool_result(const std::string& id, const std::string& name, bool ok,
+                                 const std::string& output) {
+  agent::v1::CallEvent e;
+  auto* t = e.mutable_tool_result();
+  t->set_id(id);
+  t->set_name(name);
+  t->set_ok(ok);
+  t->set_output(output);
+  return e;
+}
+
+TEST(RealtimeConversation, BusinessToolsAreOfferedAfterTheActionsAndClashesAreLeftOut) {
+  Rig r = business_rig();
+  r.conv->opened();
+  const auto tools = r.event(0).at("session").at("tools").as_array();
+  ASSERT_EQ(tools.size(), 5u);  // the four actions, then order_status only
+  EXPECT_EQ(tools[0].at("name"), "transfer");
+  EXPECT_EQ(tools[3].at("name"), "set_variable");
+  EXPECT_EQ(tools[4], (json::object{{"type", "function"},
+                                    {"name", "order_status"},
+                                    {"description", "Look up order_status"},
+                                    {"parameters", json::parse(kOrderParams)}}));
+  EXPECT_EQ(r.event(0).at("session").at("tool_choice"), "auto");
+  // Without the actions, the business tools alone.
+  Rig only = business_rig([](RealtimeOptions& o) { o.tools = false; });
+  only.conv->opened();
+  const auto t2 = only.event(0).at("session").at("tools").as_array();
+  ASSERT_EQ(t2.size(), 1u);
+  EXPECT_EQ(t2[0].at("name"), "order_status");
+  // No tools at all: none offered.
+  Rig none(common::v1::MULAW, 8000, [](RealtimeOptions& o) { o.tools = false; });
+  none.conv->opened();
+  EXPECT_FALSE(none.event(0).at("session").as_object().contains("tools"));
+}
+
+TEST(RealtimeConversation, ABusinessToolCallGoesToTheAgentAndItsResultBackAsAnOutput) {
+  Rig r = business_rig();
+  r.ready();
+  r.server(R"({"type":"response.created","response":{"id":"resp_2","status":"in_progress"}})");
+  r.server(
+      R"({"type":"response.function_call_arguments.done","event_id":"e","response_id":"resp_2","item_id":"fc_1","output_index":0,"call_id":"call_77","name":"order_status","arguments":"{\"order\":\"A-17\"}"})");
+  ASSERT_EQ(r.got.size(), 1u);
+  ASSERT_TRUE(r.got[0].has_tool_call());
+  EXPECT_EQ(r.got[0].tool_call().id(), "call_77");
+  EXPECT_EQ(r.got[0].tool_call().name(), "order_status");
+  EXPECT_EQ(r.got[0].tool_call().arguments_json(), R"({"order":"A-17"})");
+  EXPECT_TRUE(r.sent.empty());  // nothing goes back before the result
+  r.server(R"({"type":"response.done","response":{"status":"completed"}})");
+  r.got.clear();
+  r.conv->call_event(tool_result("call_77", "order_status", true, R"({"status":"shipped"})"));
+  ASSERT_EQ(r.types(), (std::vector<std::string>{"conversation.item.create", "response.create"}));
+  EXPECT_EQ(r.event(0).at("item"), (json::object{{"type", "function_call_output"},
+                                                 {"call_id", "call_77"},
+                                                 {"output", R"({"status":"shipped"})"}}));
+  // A second result for the same id, or one for an id never asked for, is not sent.
+  r.server(R"({"type":"response.done","response":{"status":"completed"}})");
+  r.sent.clear();
+  r.conv->call_event(tool_result("call_77", "order_status", true, "again"));
+  r.conv->call_event(tool_result("call_made_up", "order_status", true, "x"));
+  EXPECT_TRUE(r.sent.empty());
+}
+
+TEST(RealtimeConversation, AFailedBusinessToolIsAnErrorOutput) {
+  Rig r = business_rig();
+  r.ready();
+  r.server(
+      R"({"type":"response.function_call_arguments.done","call_id":"call_5","name":"order_status","arguments":""})");
+  ASSERT_EQ(r.got.size(), 1u);
+  EXPECT_EQ(r.got[0].tool_call().arguments_json(), "{}");
+  r.conv->call_event(
+      tool_result("call_5", "order_status", false, "the tool did not answer within 5000 ms"));
+  ASSERT_EQ(r.types(), (std::vector<std::string>{"conversation.item.create", "response.create"}));
+  EXPECT_EQ(r.event(0).at("item").at("output"),
+            R"({"ok":false,"error":"the tool did not answer within 5000 ms"})");
+}
+
+TEST(RealtimeConversation, SeveralCallsInOneResponseAreAllAnsweredBeforeOneResponse) {
+  Rig r = business_rig();
+  r.ready();
+  r.server(R"({"type":"response.created","response":{"id":"resp_3","status":"in_progress"}})");
+  r.server(
+      R"({"type":"response.function_call_arguments.done","call_id":"call_a","name":"order_status","arguments":"{\"order\":\"1\"}"})");
+  r.server(
+      R"({"type":"response.function_call_arguments.done","call_id":"call_b","name":"set_variable","arguments":"{\"name\":\"VB_X\",\"value\":\"1\"}"})");
+  r.server(R"({"type":"response.done","response":{"status":"completed"}})");
+  ASSERT_EQ(r.got.size(), 3u);  // the tool call, the action, usage
+  ASSERT_TRUE(r.got[1].has_action());
+  EXPECT_EQ(r.got[1].action().tool_call_id(), "call_b");
+  // The action's result first: its output goes, but no response while call_a is open.
+  agent::v1::CallEvent res;
+  *res.mutable_action_result()->mutable_action() = r.got[1].action();
+  res.mutable_action_result()->set_ok(true);
+  r.conv->call_event(res);
+  ASSERT_EQ(r.types(), (std::vector<std::string>{"conversation.item.create"}));
+  EXPECT_EQ(r.event(0).at("item").at("call_id"), "call_b");
+  r.conv->call_event(tool_result("call_a", "order_status", true, "shipped"));
+  ASSERT_EQ(r.types(), (std::vector<std::string>{"conversation.item.create",
+                                                 "conversation.item.create", "response.create"}));
+  EXPECT_EQ(r.event(1).at("item").at("call_id"), "call_a");
+  EXPECT_EQ(r.event(1).at("item").at("output"), "shipped");
+}
+
+TEST(RealtimeConversation, BusinessToolCallsOverTheCapAreRefused) {
+  Rig r = business_rig();
+  r.ready();
+  for (int i = 0; i < 9; ++i) {
+    r.server(R"({"type":"response.function_call_arguments.done","call_id":"c)" + std::to_string(i) +
+             R"(","name":"order_status","arguments":"{}"})");
+  }
+  EXPECT_EQ(std::count_if(r.got.begin(), r.got.end(), [](auto& g) { return g.has_tool_call(); }),
+            8);
+  ASSERT_EQ(r.types(), (std::vector<std::string>{"conversation.item.create"}));
+  EXPECT_EQ(r.event(0).at("item").at("call_id"), "c8");
+  EXPECT_EQ(r.event(0).at("item").at("output"),
+            R"({"ok":false,"error":"too many tool calls at once"})");
 }
 
 TEST(RealtimeConversation, DtmfBecomesAUserItemAndAResponseAfterTheCurrentOne) {
