@@ -21,6 +21,7 @@
 #include "support/mock_realtime.hpp"
 #include "support/running_server.hpp"
 #include "support/test_audio.hpp"
+#include "support/tool_server.hpp"
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
@@ -448,6 +449,233 @@ TEST(Realtime, AnAllowedTransferWithoutAControlPathIsNotedForTheDialplan) {
                                                 "/v1/calls/" + id + "/transfer");
   EXPECT_EQ(st, 200);
   EXPECT_EQ(body, "100");
+}
+
+}  // namespace
+}  // namespace voxbridge
+
+namespace voxbridge {
+namespace {
+
+/// The call's side of one Realtime stream, played by the test: the backend's posts are run on
+/// the test's thread by pump().
+struct StreamRig {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::function<void()>> posted;
+  std::vector<agent::v1::AgentResponse> got;
+  bool closed = false;
+
+  providers::Poster poster() {
+    return [this](std::function<void()> f) {
+      std::lock_guard lock(mu);
+      posted.push_back(std::move(f));
+      cv.notify_one();
+    };
+  }
+  providers::AgentEvents events() {
+    providers::AgentEvents ev;
+    ev.response = [this](agent::v1::AgentResponse& r) { got.push_back(r); };
+    ev.closed = [this](const providers::StreamStatus&) { closed = true; };
+    return ev;
+  }
+  /// Runs what the backend posted until `done` holds (or 5 s passed).
+  bool pump(const std::function<bool()>& done) {
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (!done()) {
+      std::function<void()> f;
+      {
+        std::unique_lock lock(mu);
+        if (!cv.wait_until(lock, until, [&] { return !posted.empty(); })) return done();
+        f = std::move(posted.front());
+        posted.pop_front();
+      }
+      f();
+    }
+    return true;
+  }
+};
+
+agent::v1::AgentConfig tools_config() {
+  agent::v1::AgentConfig cfg;
+  cfg.mutable_call()->set_call_id("7e2d5a8c-0000-4000-8000-0000000000aa");
+  for (auto* f : {cfg.mutable_input_format(), cfg.mutable_output_format()}) {
+    f->set_encoding(common::v1::LINEAR16);
+    f->set_sample_rate_hz(16000);
+  }
+  auto* t = cfg.add_tools();
+  t->set_name("order_status");
+  t->set_description("Where an order is.");
+  t->set_parameters_json(
+      R"({"type":"object","properties":{"order":{"type":"string"}},"required":["order"]})");
+  return cfg;
+}
+
+TEST(Realtime, BusinessToolsGoIntoTheSessionAfterTheActionsAndACallsResultBackAsAnOutput) {
+  // The backend as the s2s agent opens it (ProviderClients::open_agent) with AgentConfig.tools:
+  // the session offers the tool, the model's call of it reaches the agent's side as
+  // AgentResponse.tool_call, and the result the agent sends goes back to the model.
+  MockRealtime mock;
+  mock.push_script(
+      MockRealtime::Script::function_call("order_status", R"({"order":"A-17"})", "call_biz_1"));
+  mock.set_default_script(MockRealtime::Script::speech("It shipped yesterday.", 200));
+  const config::Config c = realtime_config(mock);
+  realtime_openai::RealtimeBackend backend(config::realtime_backend(c, "mock"), 2);
+  StreamRig rig;
+  providers::ProviderTarget target;
+  target.name = "mock";
+  auto stream = backend.open_agent(target, tools_config(), rig.poster(), rig.events(), 50);
+  ASSERT_TRUE(rig.pump([&] {
+    return std::any_of(rig.got.begin(), rig.got.end(), [](auto& r) { return r.has_tool_call(); });
+  }));
+  // session.update: the four actions, then the business tool exactly as configured.
+  const auto updates = events_of(mock, 0, "session.update");
+  ASSERT_EQ(updates.size(), 1u);
+  const auto& tools = updates[0].at("session").at("tools").as_array();
+  ASSERT_EQ(tools.size(), 5u);
+  EXPECT_EQ(
+      tools[4],
+      json::parse(
+          R"({"type":"function","name":"order_status","description":"Where an order is.","parameters":{"type":"object","properties":{"order":{"type":"string"}},"required":["order"]}})"));
+  EXPECT_EQ(mock.session(0).at("tools").as_array().size(), 5u);  // the service took them
+  const auto call = std::find_if(rig.got.begin(), rig.got.end(), [](auto& r) {
+                      return r.has_tool_call();
+                    })->tool_call();
+  EXPECT_EQ(call.id(), "call_biz_1");
+  EXPECT_EQ(call.name(), "order_status");
+  EXPECT_EQ(call.arguments_json(), R"({"order":"A-17"})");
+  EXPECT_TRUE(events_of(mock, 0, "conversation.item.create").empty());  // nothing before it
+
+  agent::v1::AgentRequest res;
+  auto* tr = res.mutable_event()->mutable_tool_result();
+  tr->set_id("call_biz_1");
+  tr->set_name("order_status");
+  tr->set_ok(true);
+  tr->set_output(R"({"status":"shipped"})");
+  ASSERT_TRUE(stream->send(std::move(res)));
+  ASSERT_TRUE(mock.wait_until([&] {
+    const auto t = mock.types(0);
+    const auto at = std::find(t.begin(), t.end(), "conversation.item.create");
+    return at != t.end() && std::find(at, t.end(), "response.create") != t.end();
+  }));
+  const auto items = events_of(mock, 0, "conversation.item.create");
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].at("item"), (json::object{{"type", "function_call_output"},
+                                               {"call_id", "call_biz_1"},
+                                               {"output", R"({"status":"shipped"})"}}));
+  // The service took the output (no error event) and answered with the spoken reply.
+  ASSERT_TRUE(rig.pump([&] {
+    return std::any_of(rig.got.begin(), rig.got.end(), [](auto& r) {
+      return r.has_transcript() && r.transcript().text() == "It shipped yesterday.";
+    });
+  }));
+  for (const auto& t : mock.sent_types(0)) EXPECT_NE(t, "error");
+  stream->cancel();
+  rig.pump([&] { return rig.closed; });
+}
+
+TEST(Realtime, ParallelCallsInOneResponseAreAllAnsweredBeforeOneResponseCreate) {
+  MockRealtime mock;
+  auto both =
+      MockRealtime::Script::function_call("order_status", R"({"order":"A-17"})", "call_biz_3");
+  both.more_calls.push_back({"set_variable", R"({"name":"VB_ORDER","value":"A-17"})", "call_var"});
+  mock.push_script(both);
+  mock.set_default_script(MockRealtime::Script::speech("Done.", 200));
+  const config::Config c = realtime_config(mock);
+  realtime_openai::RealtimeBackend backend(config::realtime_backend(c, "mock"), 2);
+  StreamRig rig;
+  providers::ProviderTarget target;
+  target.name = "mock";
+  auto stream = backend.open_agent(target, tools_config(), rig.poster(), rig.events(), 50);
+  auto seen = [&](auto pred) { return std::any_of(rig.got.begin(), rig.got.end(), pred); };
+  ASSERT_TRUE(rig.pump([&] {
+    return seen([](auto& r) { return r.has_tool_call(); }) &&
+           seen([](auto& r) { return r.has_action(); });
+  }));
+  const auto action = std::find_if(rig.got.begin(), rig.got.end(), [](auto& r) {
+                        return r.has_action();
+                      })->action();
+  EXPECT_EQ(action.tool_call_id(), "call_var");
+  EXPECT_EQ(action.set_variable().name(), "VB_ORDER");
+  // The action's result: its output goes, the model waits for the other call.
+  agent::v1::AgentRequest ar;
+  *ar.mutable_event()->mutable_action_result()->mutable_action() = action;
+  ar.mutable_event()->mutable_action_result()->set_ok(true);
+  ASSERT_TRUE(stream->send(std::move(ar)));
+  ASSERT_TRUE(
+      mock.wait_until([&] { return events_of(mock, 0, "conversation.item.create").size() == 1; }));
+  agent::v1::AgentRequest tr;
+  auto* t = tr.mutable_event()->mutable_tool_result();
+  t->set_id("call_biz_3");
+  t->set_name("order_status");
+  t->set_ok(true);
+  t->set_output("shipped");
+  ASSERT_TRUE(stream->send(std::move(tr)));
+  ASSERT_TRUE(mock.wait_until([&] {
+    return events_of(mock, 0, "response.create").size() == 2;  // the greeting's, then one
+  }));
+  std::vector<std::string> after;  // the client events after session.update and the greeting
+  for (const auto& e : mock.received(0)) {
+    if (e.type == "conversation.item.create" || e.type == "response.create") {
+      after.push_back(e.type == "response.create"
+                          ? "response.create"
+                          : std::string(e.json.at("item").at("call_id").as_string()));
+    }
+  }
+  EXPECT_EQ(after, (std::vector<std::string>{"response.create", "call_var", "call_biz_3",
+                                             "response.create"}));
+  for (const auto& ty : mock.sent_types(0)) EXPECT_NE(ty, "error");
+  stream->cancel();
+  rig.pump([&] { return rig.closed; });
+}
+
+// Needs the tool runner's server wiring ([tool-NAME] sections, CallInfo.tools, the s2s agent
+// answering AgentResponse.tool_call): enable after merging it. A business tool through a real
+// call: the model calls it, voxbridge runs it against a local HTTP tool server, and its answer
+// goes back to the model as function_call_output, then response.create.
+TEST(Realtime, ABusinessToolThroughARealCallAnswersTheModel) {
+  // The model calls a business tool: voxbridge's tool runner makes the HTTP request (the call's
+  // facts and the model's arguments, the secret header from the environment), and the tool's
+  // body goes back to the model as the call's function_call_output, then a response.create.
+  MockRealtime mock;
+  mock.push_script(
+      MockRealtime::Script::function_call("order_status", R"({"order":"A-17"})", "call_biz_2"));
+  mock.set_default_script(MockRealtime::Script::speech("It shipped.", 300));
+  testing::ToolServer tools;
+  tools.script("/orders/A-17", {200, R"({"status":"shipped"})"});
+  ::setenv("VB_TEST_TOOL_KEY", "tk-0123456789", 1);
+  testing::RunningServer s(realtime_config(
+      mock, "[tool-order_status]\ndescription = Where an order is.\nparameters = " +
+                std::string(R"({"type":"object","properties":{"order":{"type":"string"}}})") +
+                "\nurl = " + tools.url("/orders/{order}") +
+                "\nheader = X-Api-Key: ${VB_TEST_TOOL_KEY}\nagents = bot\n"));
+  const auto r = sim::place_call(plan(s.port, "slin16", 2.5));
+  ASSERT_TRUE(r.connected) << r.error;
+  // The model was offered the tool after the four actions.
+  const auto setup = events_of(mock, 0, "session.update").at(0).at("session").at("tools");
+  ASSERT_EQ(setup.as_array().size(), 5u);
+  EXPECT_EQ(setup.at(4).at("name"), "order_status");
+  EXPECT_EQ(setup.at(4).at("parameters"),
+            json::parse(R"({"type":"object","properties":{"order":{"type":"string"}}})"));
+  // The exact request.
+  ASSERT_TRUE(tools.wait_for(1));
+  const auto req = tools.requests().at(0);
+  EXPECT_EQ(req.method, "POST");
+  EXPECT_EQ(req.target, "/orders/A-17");
+  EXPECT_EQ(req.header("X-Api-Key"), "tk-0123456789");
+  EXPECT_EQ(req.header("X-Voxbridge-Tool"), "order_status");
+  const auto body = json::parse(req.body).as_object();
+  EXPECT_EQ(body.at("tool"), "order_status");
+  EXPECT_EQ(body.at("arguments"), json::parse(R"({"order":"A-17"})"));
+  EXPECT_EQ(body.at("call").at("uuid"), json::value(req.header("X-Voxbridge-Call-Id")));
+  // Its body is the model's answer.
+  ASSERT_TRUE(
+      mock.wait_until([&] { return !events_of(mock, 0, "conversation.item.create").empty(); }));
+  const auto item = events_of(mock, 0, "conversation.item.create").at(0).at("item");
+  EXPECT_EQ(item, (json::object{{"type", "function_call_output"},
+                                {"call_id", "call_biz_2"},
+                                {"output", R"({"status":"shipped"})"}}));
+  EXPECT_GE(events_of(mock, 0, "response.create").size(), 2u);
 }
 
 }  // namespace
