@@ -4,6 +4,7 @@
 //   agents.cpp     [agent-NAME] (echo, playback, pipeline, s2s), [route-NAME]
 //   providers.cpp  [provider-NAME], [openai-NAME]
 //   realtime.cpp   [realtime-NAME]
+//   gemini.cpp     [gemini-NAME]
 //   rules.cpp      [rules-NAME], [intent-NAME]
 //   control.cpp    [control], [ami], [ari]
 // config.cpp reads the file line by line, hands each option to its section and resolves what
@@ -96,6 +97,7 @@ struct PipelineDraft {
   pipeline::SpeechAgentSpec s2s;
   std::string asr, llm, tts, provider;
   std::string realtime;  // [realtime-NAME] an s2s agent talks to in process
+  std::string gemini;    // [gemini-NAME] an s2s agent talks to in process
   std::string rules;     // rule set for the built-in rules dialogue (sent as vb-rules metadata)
   int rules_line = 0;
   std::string openai;  // [openai-NAME] for the built-in dialogue (sent as vb-openai metadata)
@@ -108,7 +110,8 @@ struct PipelineDraft {
 /// An option of an [agent-NAME] section: the agent's own, or its pipeline's (`d`).
 void set_agent(agent::AgentSpec& a, PipelineDraft& d, const Where& w, const std::string& v);
 void set_route(RouteConfig& r, const Where& w, const std::string& v);
-/// The built-in agents that need no section: echo, playback and realtime (OpenAI Realtime).
+/// The built-in agents that need no section: echo, playback, realtime (OpenAI Realtime) and
+/// gemini (Gemini Live).
 agent::AgentSpec builtin_agent(const std::string& name);
 
 // providers.cpp
@@ -119,6 +122,13 @@ void set_openai(llm_openai::OpenAiOptions& o, const Where& w, const std::string&
 void set_realtime(realtime_openai::RealtimeOptions& o, const Where& w, const std::string& v);
 /// A [realtime-NAME] that an agent in use names: its key from the environment if not given.
 void finish_realtime(realtime_openai::RealtimeOptions& o, const Where& w);
+
+// gemini.cpp
+void set_gemini(realtime_gemini::GeminiOptions& o, const Where& w, const std::string& v);
+/// A [gemini-NAME] that an agent in use names: its key from GEMINI_API_KEY if not given.
+void finish_gemini(realtime_gemini::GeminiOptions& o, const Where& w);
+/// The key of the in-process backend (realtime or gemini) that s2s agent `s` talks to, if any.
+void finish_backend_key(Config& c, const pipeline::SpeechAgentSpec& s, const std::string& source);
 
 // rules.cpp
 /// An [intent-NAME] section; it joins its rule set once its text is read (sections may come in

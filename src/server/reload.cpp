@@ -35,6 +35,7 @@ std::string reload_refusal(const config::Config& now, const config::Config& next
   }
   if (next.control.mode != now.control.mode) return differs("[control] mode");
   if (next.realtime != now.realtime) return differs("[realtime-*] (the backends' sessions)");
+  if (next.gemini != now.gemini) return differs("[gemini-*] (the backends' sessions)");
   if (next.general.http_listen != now.general.http_listen) return differs("http_listen");
   // Everything else that was read once at start must be unchanged too.
   {
