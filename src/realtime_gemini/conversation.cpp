@@ -336,15 +336,15 @@ void Conversation::remember(bool caller, const std::string& text) {
   // The service's transcription pieces carry their own spaces; trim the ends.
   const auto b = text.find_first_not_of(" \n");
   if (b == std::string::npos) return;
-  const std::string t = text.substr(b, text.find_last_not_of(" \n") - b + 1);
+  std::string t = events::valid_utf8(text.substr(b, text.find_last_not_of(" \n") - b + 1));
   agent::v1::AgentResponse r;
   auto* tr = r.mutable_transcript();
   tr->set_speaker(caller ? agent::v1::Transcript::CALLER : agent::v1::Transcript::AGENT);
-  tr->set_text(events::valid_utf8(t));
+  tr->set_text(t);
   tr->set_is_final(true);
   sink_.respond(std::move(r));
-  history_.emplace_back(caller, tr->text());
   history_bytes_ += t.size();
+  history_.emplace_back(caller, std::move(t));
   while (history_bytes_ > kMaxHistoryBytes && !history_.empty()) {
     history_bytes_ -= history_.front().second.size();
     history_.pop_front();

@@ -81,14 +81,24 @@ Why only_keys(const json::object& o, std::initializer_list<std::string_view> kno
   return {};
 }
 
-bool is_obj(const json::value& v) { return v.is_object(); }
-bool is_str(const json::value& v) { return v.is_string(); }
-bool is_bool(const json::value& v) { return v.is_bool(); }
-bool is_arr(const json::value& v) { return v.is_array(); }
-bool is_int(const json::value& v) { return v.is_int64() || v.is_uint64(); }
+bool is_obj(const json::value& v) {
+  return v.is_object();
+}
+bool is_str(const json::value& v) {
+  return v.is_string();
+}
+bool is_bool(const json::value& v) {
+  return v.is_bool();
+}
+bool is_arr(const json::value& v) {
+  return v.is_array();
+}
+bool is_int(const json::value& v) {
+  return v.is_int64() || v.is_uint64();
+}
 
-#define VB_CHECK(expr)          \
-  do {                          \
+#define VB_CHECK(expr)                           \
+  do {                                           \
     if (Why w_ = (expr); !w_.empty()) return w_; \
   } while (0)
 
@@ -130,15 +140,33 @@ Why check_schema(const json::value& v, const std::string& at, int depth) {
   if (depth > 16 || !v.is_object()) return invalid_value(at, v);
   const auto& s = v.as_object();
   VB_CHECK(only_keys(s,
-                     {"type", "format", "title", "description", "nullable", "enum", "maxItems",
-                      "minItems", "properties", "required", "items", "anyOf", "propertyOrdering",
-                      "minimum", "maximum", "minLength", "maxLength", "pattern", "example",
-                      "default", "minProperties", "maxProperties"},
+                     {"type",
+                      "format",
+                      "title",
+                      "description",
+                      "nullable",
+                      "enum",
+                      "maxItems",
+                      "minItems",
+                      "properties",
+                      "required",
+                      "items",
+                      "anyOf",
+                      "propertyOrdering",
+                      "minimum",
+                      "maximum",
+                      "minLength",
+                      "maxLength",
+                      "pattern",
+                      "example",
+                      "default",
+                      "minProperties",
+                      "maxProperties"},
                      at));
   // The Type enum's names (https://ai.google.dev/api/caching#Type).
-  VB_CHECK(enum_of(s, "type", at,
-                   {"TYPE_UNSPECIFIED", "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY",
-                    "OBJECT", "NULL"}));
+  VB_CHECK(enum_of(
+      s, "type", at,
+      {"TYPE_UNSPECIFIED", "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"}));
   VB_CHECK(typed(s, "description", at, is_str));
   VB_CHECK(typed(s, "required", at, is_arr));
   if (const auto* p = s.if_contains("properties")) {
@@ -155,8 +183,8 @@ Why check_schema(const json::value& v, const std::string& at, int depth) {
 bool valid_function_name(std::string_view n) {
   if (n.empty() || n.size() > 64) return false;
   return std::all_of(n.begin(), n.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == ':';
   });
 }
 
@@ -215,9 +243,8 @@ Why check_setup(const json::value& v) {
     const auto& go = g->as_object();
     VB_CHECK(only_keys(go,
                        {"candidateCount", "maxOutputTokens", "temperature", "topP", "topK",
-                        "presencePenalty", "frequencyPenalty", "responseModalities",
-                        "speechConfig", "mediaResolution", "enableAffectiveDialog",
-                        "thinkingConfig"},
+                        "presencePenalty", "frequencyPenalty", "responseModalities", "speechConfig",
+                        "mediaResolution", "enableAffectiveDialog", "thinkingConfig"},
                        gat));
     if (const auto* m = go.if_contains("responseModalities")) {
       if (!m->is_array()) return invalid_value(gat + ".responseModalities", *m);
@@ -267,12 +294,12 @@ Why check_setup(const json::value& v) {
                           "prefixPaddingMs", "silenceDurationMs"},
                          aat));
       VB_CHECK(typed(ao, "disabled", aat, is_bool));
-      VB_CHECK(enum_of(ao, "startOfSpeechSensitivity", aat,
-                       {"START_SENSITIVITY_UNSPECIFIED", "START_SENSITIVITY_HIGH",
-                        "START_SENSITIVITY_LOW"}));
-      VB_CHECK(enum_of(ao, "endOfSpeechSensitivity", aat,
-                       {"END_SENSITIVITY_UNSPECIFIED", "END_SENSITIVITY_HIGH",
-                        "END_SENSITIVITY_LOW"}));
+      VB_CHECK(enum_of(
+          ao, "startOfSpeechSensitivity", aat,
+          {"START_SENSITIVITY_UNSPECIFIED", "START_SENSITIVITY_HIGH", "START_SENSITIVITY_LOW"}));
+      VB_CHECK(
+          enum_of(ao, "endOfSpeechSensitivity", aat,
+                  {"END_SENSITIVITY_UNSPECIFIED", "END_SENSITIVITY_HIGH", "END_SENSITIVITY_LOW"}));
       VB_CHECK(typed(ao, "prefixPaddingMs", aat, is_int));
       VB_CHECK(typed(ao, "silenceDurationMs", aat, is_int));
     }
@@ -509,7 +536,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     if (status == 101 && !websocket::is_upgrade(req_)) {
       status = 400;  // mock wording
-      body = R"({"error":{"code":400,"message":"Expected a WebSocket upgrade.","status":"INVALID_ARGUMENT"}})";
+      body =
+          R"({"error":{"code":400,"message":"Expected a WebSocket upgrade.","status":"INVALID_ARGUMENT"}})";
     }
     if (status == 101 && path != MockGeminiLive::kPath) {
       status = 404;  // Google's 404 page is HTML; the mock's body is short (mock wording)
@@ -672,7 +700,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     std::string resumed;
     if (const auto* r = s.if_contains("sessionResumption")) {
       resumption_ = true;
-      if (const auto* h = r->as_object().if_contains("handle")) resumed = std::string(h->as_string());
+      if (const auto* h = r->as_object().if_contains("handle"))
+        resumed = std::string(h->as_string());
     }
     {
       std::lock_guard lock(m_.mu);
@@ -753,14 +782,15 @@ class Conn : public std::enable_shared_from_this<Conn> {
     std::vector<std::uint8_t> pcm;
     if (!base64::decode(std::string_view(data->as_string()), pcm) || pcm.size() % 2 != 0) {
       // Google's wording for bytes fields that are not base64.
-      return close(1007, "Invalid value at 'realtime_input.audio.data' (TYPE_BYTES), Base64 "
-                         "decoding failed");
+      return close(1007,
+                   "Invalid value at 'realtime_input.audio.data' (TYPE_BYTES), Base64 "
+                   "decoding failed");
     }
     {
       std::lock_guard lock(m_.mu);
       rec_->audio_total += pcm.size();
-      const std::size_t room = m_.opt.max_kept_audio_bytes - std::min(m_.opt.max_kept_audio_bytes,
-                                                                      rec_->audio.size());
+      const std::size_t room =
+          m_.opt.max_kept_audio_bytes - std::min(m_.opt.max_kept_audio_bytes, rec_->audio.size());
       rec_->audio.insert(rec_->audio.end(), pcm.begin(),
                          pcm.begin() + static_cast<std::ptrdiff_t>(std::min(room, pcm.size())));
       m_.changed();
@@ -801,8 +831,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
           }
         }
         if (in_transcription_) {
-          emit(json::object{
-              {"serverContent", json::object{{"inputTranscription", json::object{{"text", text}}}}}});
+          emit(json::object{{"serverContent",
+                             json::object{{"inputTranscription", json::object{{"text", text}}}}}});
         }
         start_turn();
       }
@@ -887,12 +917,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
       boost::system::error_code ec;
       json::value args = json::parse(s.args_json, ec);
       emit(json::object{
-          {"toolCall",
-           json::object{{"functionCalls",
-                         json::array{json::object{{"id", id},
-                                                  {"name", s.name},
-                                                  {"args", ec ? json::value(json::object{})
-                                                              : std::move(args)}}}}}}});
+          {"toolCall", json::object{{"functionCalls", json::array{json::object{
+                                                          {"id", id},
+                                                          {"name", s.name},
+                                                          {"args", ec ? json::value(json::object{})
+                                                                      : std::move(args)}}}}}}});
       return;
     }
     Turn t;
@@ -900,12 +929,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
     const int chunk = std::max(1, m_.opt.chunk_ms);
     t.chunks = static_cast<std::size_t>((std::max(0, s.reply_ms) + chunk - 1) / chunk);
     t.script = std::move(s);
+    t.started = std::chrono::steady_clock::now();
     turn_ = std::move(t);
     tick();
   }
 
   void tick() {
-    if (!turn_) return;
+    if (!turn_ || turn_->generated) return;
     auto& t = *turn_;
     if (t.chunks_sent >= t.chunks) return finish();
     const int chunk = std::min(std::max(1, m_.opt.chunk_ms), t.script.reply_ms - t.sent_ms);
@@ -918,10 +948,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
         {"serverContent",
          json::object{
              {"modelTurn",
-              json::object{{"parts", json::array{json::object{
-                                         {"inlineData",
-                                          json::object{{"mimeType", "audio/pcm;rate=24000"},
-                                                       {"data", b64}}}}}}}}}}});
+              json::object{
+                  {"parts", json::array{json::object{
+                                {"inlineData", json::object{{"mimeType", "audio/pcm;rate=24000"},
+                                                            {"data", b64}}}}}}}}}}});
     const std::size_t due = (t.chunks_sent * t.words.size() + t.chunks - 1) / t.chunks;
     for (; out_transcription_ && t.words_sent < due; ++t.words_sent) {
       emit(json::object{
@@ -947,13 +977,24 @@ class Conn : public std::enable_shared_from_this<Conn> {
                         {"totalTokenCount", prompt + response}};
   }
 
+  /// All audio is generated: generationComplete now; the turn completes once its audio has had
+  /// time to play (the reference: "there will be delay between generation_complete and
+  /// turn_complete that is caused by model waiting for playback to finish"), and until then
+  /// the caller's speech interrupts it.
   void finish() {
-    const std::int64_t ms = turn_->sent_ms;
-    stop_turn();
+    auto& t = *turn_;
+    t.generated = true;
     emit(json::object{{"serverContent", json::object{{"generationComplete", true}}}});
-    emit(json::object{{"serverContent", json::object{{"turnComplete", true}}},
-                      {"usageMetadata", usage(ms)}});
-    issue_handle();
+    const auto gen = ++tick_gen_;
+    timer_.expires_at(t.started + std::chrono::milliseconds(t.sent_ms));
+    timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+      if (ec || gen != self->tick_gen_ || !self->turn_) return;
+      const std::int64_t ms = self->turn_->sent_ms;
+      self->stop_turn();
+      self->emit(json::object{{"serverContent", json::object{{"turnComplete", true}}},
+                              {"usageMetadata", self->usage(ms)}});
+      self->issue_handle();
+    });
   }
 
   void interrupt() {
@@ -977,6 +1018,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
     std::vector<std::string> words;
     std::size_t chunks = 0, chunks_sent = 0, words_sent = 0;
     int sent_ms = 0;
+    bool generated = false;
+    std::chrono::steady_clock::time_point started;
   };
 
   Impl& m_;

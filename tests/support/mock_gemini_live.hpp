@@ -13,11 +13,11 @@
 //     (newHandle empty unless resumable)
 //   https://docs.cloud.google.com/nodejs/docs/reference/generativelanguage/latest/generativelanguage/protos.google.ai.generativelanguage.v1beta.ibidigeneratecontentservercontent
 // Close codes and reasons the reference does not spell out are the service's as reported in
-// public threads: 1007 "Request contains an invalid argument." (https://github.com/google/adk-python/issues/225,
-// https://github.com/livekit/agents/issues/4159), 1007 with the key's problem as the reason
-// (https://github.com/yagudaev/voiceclaw/pull/155), 1011 for its own failures
-// (https://github.com/google/adk-python/issues/3918), and Google's JSON error wording "Invalid
-// JSON payload received. Unknown name \"X\" at 'Y': Cannot find field."
+// public threads: 1007 "Request contains an invalid argument."
+// (https://github.com/google/adk-python/issues/225, https://github.com/livekit/agents/issues/4159),
+// 1007 with the key's problem as the reason (https://github.com/yagudaev/voiceclaw/pull/155), 1011
+// for its own failures (https://github.com/google/adk-python/issues/3918), and Google's JSON error
+// wording "Invalid JSON payload received. Unknown name \"X\" at 'Y': Cannot find field."
 // (https://github.com/musistudio/claude-code-router/issues/187). Where none says, the .cpp marks
 // the wording as the mock's. Fixtures from the reference's examples: tests/data/gemini_live/.
 //
@@ -29,7 +29,8 @@
 // toolResponse for no call: close 1007 with the reason), and answers as the reference says:
 // setupComplete, then model turns from a script queue (spoken reply: a 440 Hz tone of reply_ms
 // at 24 kHz, "audio/pcm;rate=24000", faster than real time, with outputTranscription words;
-// or a toolCall), generationComplete, turnComplete with usageMetadata, and after each turn a
+// or a toolCall), generationComplete once it is all sent, turnComplete with usageMetadata once
+// the audio has had its real time to play (interruptible until then), and after each turn a
 // sessionResumptionUpdate with a new handle when setup asked for sessionResumption.
 // Server messages go out as binary frames, as the service sends its JSON.
 //
@@ -82,8 +83,8 @@ class MockGeminiLive {
     bool tls = false;         ///< wss:// with a self-signed certificate for cert_host
     std::string cert_host = "localhost";
     std::string api_key = "AIzaMock-0123456789";
-    int chunk_ms = 100;          ///< audio per serverContent message
-    int chunk_interval_ms = 20;  ///< between two (100 ms every 20 ms: 5x real time)
+    int chunk_ms = 100;                 ///< audio per serverContent message
+    int chunk_interval_ms = 20;         ///< between two (100 ms every 20 ms: 5x real time)
     bool record_audio_messages = true;  ///< keep realtimeInput messages in received()
     std::size_t max_message_bytes = 16u << 20;
     std::size_t max_kept_audio_bytes = 8u << 20;
