@@ -456,7 +456,7 @@ void validate(const Config& c) {
     if (c.find_agent(l.agent) == nullptr) {
       Where x{c.source, 0, "listener-" + l.name, "agent"};
       x.fail("no agent named '" + l.agent + "' (define [agent-" + l.agent +
-             "] or use receptionist / echo / playback / realtime)");
+             "] or use receptionist / echo / playback / realtime / gemini)");
     }
   }
   for (const auto& r : c.routes) {
