@@ -13,15 +13,6 @@ using W = const Where&;
 using V = const std::string&;
 using realtime_gemini::GeminiOptions;
 
-void one_of(W w, V v, std::initializer_list<const char*> allowed) {
-  std::string list;
-  for (const char* a : allowed) {
-    if (v == a) return;
-    list += list.empty() ? a : std::string(", ") + a;
-  }
-  w.fail("'" + v + "' is not one of " + list);
-}
-
 const Key<GeminiOptions> kGemini[] = {
     {"url",
      [](GeminiOptions& o, W w, V v) {

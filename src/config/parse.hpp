@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,8 @@ inline std::chrono::seconds parse_s(const Where& w, const std::string& v, long l
   return std::chrono::seconds(parse_int(w, v, lo, hi));
 }
 bool parse_bool(const Where& w, const std::string& v);
+/// Fails unless `v` is one of `allowed` (the error lists them).
+void one_of(const Where& w, const std::string& v, std::initializer_list<const char*> allowed);
 session::CodecMode parse_codec(const Where& w, const std::string& v);
 /// ${NAME} in a value comes from the environment, ${file:PATH} from a secret file's first line
 /// (secrets stay out of the file).

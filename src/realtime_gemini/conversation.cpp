@@ -174,16 +174,17 @@ std::string Conversation::setup_message(const std::string& handle) const {
 }
 
 void Conversation::opened() {
-  connected_ = true;
   ready_ = false;
   resumed_from_handle_ = !handle_.empty();
   sink_.send(setup_message(handle_));
 }
 
 void Conversation::disconnected() {
-  connected_ = false;
   ready_ = false;
-  // The old socket's turn is gone: what it still had to say will not come.
+  // The old socket's turn is gone: what it still had to say will not come. Its audio so far
+  // plays out; the next turn gets marks of its own.
+  if (turn_start_mark_ != 0 && !turn_cut_) on_turn_end(false);
+  turn_start_mark_ = 0;
   turn_cut_ = false;
 }
 

@@ -135,7 +135,6 @@ class Conversation {
   std::deque<PendingTool> tools_;
   std::deque<std::pair<bool, std::string>> history_;
   std::size_t history_bytes_ = 0;
-  bool connected_ = false;
   bool ready_ = false;
   bool greeted_ = false;
   bool resumed_from_handle_ = false;

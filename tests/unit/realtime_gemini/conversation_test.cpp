@@ -357,5 +357,18 @@ TEST(GeminiConversation, BrokenOrHostileMessagesAreErrorsNotCrashes) {
   EXPECT_EQ(r.conv->resumption_handle(), "");
 }
 
+TEST(GeminiBackend, TheKeyGoesInTheUrlOnlyWhenAskedAndEscaped) {
+  GeminiOptions o;
+  o.api_key = "AIza+/ key";
+  EXPECT_EQ(session_url(o),
+            "wss://generativelanguage.googleapis.com/ws/"
+            "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent");
+  o.key_in_query = true;
+  EXPECT_EQ(session_url(o),
+            "wss://generativelanguage.googleapis.com/ws/"
+            "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+            "?key=AIza%2B%2F%20key");
+}
+
 }  // namespace
 }  // namespace voxbridge::realtime_gemini
