@@ -100,6 +100,8 @@ cmd_test() {
   fuzz sse_parser "${VOXBRIDGE_SSE_FUZZ_SECONDS:-20}"
   step "libFuzzer: OpenAI Realtime server events for ${VOXBRIDGE_REALTIME_FUZZ_SECONDS:-20} s on tests/fuzz/corpus"
   fuzz realtime_event "${VOXBRIDGE_REALTIME_FUZZ_SECONDS:-20}"
+  step "libFuzzer: Gemini Live server messages for ${VOXBRIDGE_GEMINI_FUZZ_SECONDS:-10} s on tests/fuzz/corpus"
+  fuzz gemini_event "${VOXBRIDGE_GEMINI_FUZZ_SECONDS:-10}"
 
   step "end-to-end: real Asterisk calls into voxbridge (Asterisk is built once into $VOXBRIDGE_ASTERISK_PREFIX)"
   if [ ! -d "$asterisk_src" ]; then

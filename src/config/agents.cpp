@@ -161,6 +161,7 @@ const Key<PipelineSpec> kPipeline[] = {
 const Key<PipelineDraft> kSpeech[] = {
     {"provider", [](PipelineDraft& d, W, V v) { d.provider = v; }},
     {"realtime", [](PipelineDraft& d, W, V v) { d.realtime = v; }},
+    {"gemini", [](PipelineDraft& d, W, V v) { d.gemini = v; }},
     {"input_rate",
      [](PipelineDraft& d, W w, V v) { d.s2s.input_rate_hz = parse_small(w, v, 8000, 48000); }},
     {"output_rate",
@@ -273,6 +274,7 @@ agent::AgentSpec builtin_agent(const std::string& name) {
     a.then = agent::AgentSpec::Then::echo;
   }
   if (name == "realtime") a.type = agent::AgentSpec::Type::speech;  // OpenAI Realtime
+  if (name == "gemini") a.type = agent::AgentSpec::Type::speech;    // Gemini Live
   return a;
 }
 

@@ -93,14 +93,12 @@ void apply_command_line(Config& cfg, const CommandLine& cl) {
   if (cl.agent && cfg.find_agent(*cl.agent) == nullptr) {
     Where x = w;
     x.key = "--agent";
-    x.fail("no agent named '" + *cl.agent + "' (built-in: receptionist, echo, playback, realtime)");
+    x.fail("no agent named '" + *cl.agent +
+           "' (built-in: receptionist, echo, playback, realtime, gemini)");
   }
   if (cl.agent) {
     const auto it = cfg.speech_agents.find(*cl.agent);
-    if (it != cfg.speech_agents.end() && !it->second.agent.backend.empty()) {
-      auto& o = cfg.realtime.at(it->second.agent.name);
-      finish_realtime(o, Where{"command line", 0, "realtime-" + o.name, "api_key"});
-    }
+    if (it != cfg.speech_agents.end()) detail::finish_backend_key(cfg, it->second, "command line");
   }
   validate(cfg);
 }
@@ -115,7 +113,8 @@ options:
   -c, --config FILE     voxbridge.conf to read (default: built-in defaults, no file needed)
       --listen H:P      listen on H:P only, replacing the configured listeners
       --agent NAME      agent for every listener (built-in: receptionist, echo, playback,
-                        realtime: OpenAI Realtime with OPENAI_API_KEY)
+                        realtime: OpenAI Realtime with OPENAI_API_KEY,
+                        gemini: Gemini Live with GEMINI_API_KEY)
       --codec MODE      auto | slin | ulaw | alaw, for every listener
       --threads N       io threads (0 = one per core)
       --realtime-priority P

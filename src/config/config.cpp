@@ -30,6 +30,7 @@ enum class Sec {
   openai,
   realtime,
   tool,
+  gemini,
   control,
   ami,
   ari,
@@ -59,6 +60,7 @@ constexpr SectionKind kSections[] = {
     {"openai-", true, Sec::openai},
     {"realtime-", true, Sec::realtime},
     {"tool-", true, Sec::tool},
+    {"gemini-", true, Sec::gemini},
     {"intent-", true, Sec::intent},
 };
 
@@ -224,6 +226,10 @@ void Parser::open_section(const Where& w, int line) {
       c_.tools[name].name = name;
       break;
     }
+    case Sec::gemini:
+      c_.gemini[name] = {};
+      c_.gemini[name].name = name;
+      break;
     case Sec::intent: {
       IntentDraft d;
       d.intent.name = name;
@@ -258,6 +264,8 @@ void Parser::set_option(const Where& w, const std::string& value) {
       return set_realtime(c_.realtime[sec_name_.substr(9)], w, value);
     case Sec::tool:
       return set_tool(c_.tools[sec_name_.substr(5)], w, value);
+    case Sec::gemini:
+      return set_gemini(c_.gemini[sec_name_.substr(7)], w, value);
     case Sec::control:
       return set_control(c_.control, w, value);
     case Sec::ami:
@@ -325,7 +333,25 @@ void Parser::resolve_agents(const std::string& source) {
         Where{source, d.first_line, section, d.first_key}.fail("only applies to type = pipeline");
       }
       if (a.name == "realtime" && d.provider.empty() && d.realtime.empty()) d.realtime = "openai";
-      if (!d.realtime.empty()) {
+      if (a.name == "gemini" && d.provider.empty() && d.gemini.empty()) d.gemini = "google";
+      if (!d.gemini.empty()) {
+        const Where x{source, 0, section, "gemini"};
+        if (!d.provider.empty() || !d.realtime.empty()) {
+          x.fail("name one of a provider, a realtime backend or a gemini backend");
+        }
+        if (d.gemini == "google" && c_.gemini.count("google") == 0) {
+          c_.gemini["google"].name = "google";  // the built-in defaults
+        }
+        if (c_.gemini.count(d.gemini) == 0) x.fail("no [gemini-" + d.gemini + "] section");
+        // In process: the contract's messages without gRPC. The Live API takes 16 kHz PCM and
+        // speaks 24 kHz PCM: voxbridge gives it LINEAR16 at those rates unless told otherwise.
+        d.s2s.agent = {};
+        d.s2s.agent.name = d.gemini;
+        d.s2s.agent.backend = "gemini:" + d.gemini;
+        if (d.s2s.leg_codec.value_or(false)) x.fail("leg_codec: Gemini Live takes PCM only");
+        d.s2s.leg_codec = false;
+        if (d.s2s.output_rate_hz == 16000) d.s2s.output_rate_hz = 24000;
+      } else if (!d.realtime.empty()) {
         const Where x{source, 0, section, "realtime"};
         if (!d.provider.empty()) x.fail("name either a provider or a realtime backend, not both");
         if (d.realtime == "openai" && c_.realtime.count("openai") == 0) {
@@ -408,15 +434,14 @@ void Parser::finish(const std::string& source) {
   }
   resolve_agents(source);
   for (auto& [name, t] : c_.tools) finish_tool(t, c_, source);
-  // The realtime backends that agents in use talk to need their key now.
+  // The in-process backends that agents in use talk to need their key now.
   std::vector<std::string> used;
   for (const auto& l : c_.listeners) used.push_back(l.agent);
   for (const auto& r : c_.routes) used.push_back(r.agent);
   for (const auto& a : used) {
     const auto it = c_.speech_agents.find(a);
-    if (it == c_.speech_agents.end() || it->second.agent.backend.empty()) continue;
-    auto& o = c_.realtime.at(it->second.agent.name);
-    finish_realtime(o, Where{source, 0, "realtime-" + o.name, "api_key"});
+    if (it == c_.speech_agents.end()) continue;
+    finish_backend_key(c_, it->second, source);
   }
   validate(c_);
 }
@@ -442,7 +467,7 @@ void validate(const Config& c) {
     if (c.find_agent(l.agent) == nullptr) {
       Where x{c.source, 0, "listener-" + l.name, "agent"};
       x.fail("no agent named '" + l.agent + "' (define [agent-" + l.agent +
-             "] or use receptionist / echo / playback / realtime)");
+             "] or use receptionist / echo / playback / realtime / gemini)");
     }
   }
   for (const auto& r : c.routes) {
@@ -500,7 +525,8 @@ Config parse_config(const std::string& text, const std::string& source) {
   // Built in: the echo and playback agents, the in-process providers, and the receptionist
   // (an agent on those providers and its rule set), which lives as data beside the rules
   // dialogue (src/dialogue_rules/receptionist.conf).
-  c.agents = {builtin_agent("echo"), builtin_agent("playback"), builtin_agent("realtime")};
+  c.agents = {builtin_agent("echo"), builtin_agent("playback"), builtin_agent("realtime"),
+              builtin_agent("gemini")};
   c.providers.push_back(
       {"builtin", kBuiltinAddress, false, "", std::chrono::milliseconds(0), {}, "", ""});
   Parser p(c);

@@ -5,6 +5,7 @@
 //   providers.cpp  [provider-NAME], [openai-NAME]
 //   realtime.cpp   [realtime-NAME]
 //   tools.cpp      [tool-NAME]
+//   gemini.cpp     [gemini-NAME]
 //   rules.cpp      [rules-NAME], [intent-NAME]
 //   control.cpp    [control], [ami], [ari]
 // config.cpp reads the file line by line, hands each option to its section and resolves what
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +52,8 @@ inline std::chrono::seconds parse_s(const Where& w, const std::string& v, long l
   return std::chrono::seconds(parse_int(w, v, lo, hi));
 }
 bool parse_bool(const Where& w, const std::string& v);
+/// Fails unless `v` is one of `allowed` (the error lists them).
+void one_of(const Where& w, const std::string& v, std::initializer_list<const char*> allowed);
 session::CodecMode parse_codec(const Where& w, const std::string& v);
 /// ${NAME} in a value comes from the environment, ${file:PATH} from a secret file's first line
 /// (secrets stay out of the file).
@@ -97,6 +101,7 @@ struct PipelineDraft {
   pipeline::SpeechAgentSpec s2s;
   std::string asr, llm, tts, provider;
   std::string realtime;  // [realtime-NAME] an s2s agent talks to in process
+  std::string gemini;    // [gemini-NAME] an s2s agent talks to in process
   std::string rules;     // rule set for the built-in rules dialogue (sent as vb-rules metadata)
   int rules_line = 0;
   std::string openai;  // [openai-NAME] for the built-in dialogue (sent as vb-openai metadata)
@@ -109,7 +114,8 @@ struct PipelineDraft {
 /// An option of an [agent-NAME] section: the agent's own, or its pipeline's (`d`).
 void set_agent(agent::AgentSpec& a, PipelineDraft& d, const Where& w, const std::string& v);
 void set_route(RouteConfig& r, const Where& w, const std::string& v);
-/// The built-in agents that need no section: echo, playback and realtime (OpenAI Realtime).
+/// The built-in agents that need no section: echo, playback, realtime (OpenAI Realtime) and
+/// gemini (Gemini Live).
 agent::AgentSpec builtin_agent(const std::string& name);
 
 // providers.cpp
@@ -128,6 +134,12 @@ void set_tool(tools::ToolOptions& o, const Where& w, const std::string& v);
 /// What a [tool-NAME] says of the rest (its agents exist and have models, the URL's host and
 /// allowed_host agree), once the whole file is read; throws ConfigError.
 void finish_tool(tools::ToolOptions& o, const Config& c, const std::string& source);
+// gemini.cpp
+void set_gemini(realtime_gemini::GeminiOptions& o, const Where& w, const std::string& v);
+/// A [gemini-NAME] that an agent in use names: its key from GEMINI_API_KEY if not given.
+void finish_gemini(realtime_gemini::GeminiOptions& o, const Where& w);
+/// The key of the in-process backend (realtime or gemini) that s2s agent `s` talks to, if any.
+void finish_backend_key(Config& c, const pipeline::SpeechAgentSpec& s, const std::string& source);
 
 // rules.cpp
 /// An [intent-NAME] section; it joins its rule set once its text is read (sections may come in

@@ -18,15 +18,6 @@ double parse_fraction(W w, V v) {
   return d;
 }
 
-void one_of(W w, V v, std::initializer_list<const char*> allowed) {
-  std::string list;
-  for (const char* a : allowed) {
-    if (v == a) return;
-    list += list.empty() ? a : std::string(", ") + a;
-  }
-  w.fail("'" + v + "' is not one of " + list);
-}
-
 const Key<RealtimeOptions> kRealtime[] = {
     {"url",
      [](RealtimeOptions& o, W w, V v) {

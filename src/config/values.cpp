@@ -47,6 +47,15 @@ long long parse_int(const Where& w, const std::string& v, long long lo, long lon
   return x;
 }
 
+void one_of(const Where& w, const std::string& v, std::initializer_list<const char*> allowed) {
+  std::string list;
+  for (const char* a : allowed) {
+    if (v == a) return;
+    list += list.empty() ? a : std::string(", ") + a;
+  }
+  w.fail("'" + v + "' is not one of " + list);
+}
+
 bool parse_bool(const Where& w, const std::string& v) {
   const std::string l = lower(v);
   if (l == "yes" || l == "true" || l == "on" || l == "1") return true;

@@ -3,6 +3,7 @@
 //
 //   voxbridge-provider [--listen HOST:PORT] [--config voxbridge.conf] [--only asr,llm,tts]
 //                      [--asr-decoders N] [--tts-cache-mb N] [--realtime NAME]
+//                      [--gemini NAME]
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -15,6 +16,7 @@
 
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
+#include "voxbridge/realtime_gemini/backend.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
 
 namespace {
@@ -31,6 +33,8 @@ constexpr const char* kUsage =
     "  --realtime NAME      serve the config's [realtime-NAME] OpenAI Realtime backend as\n"
     "                       voxbridge.agent.v1.Agent (`openai`: the built-in defaults with\n"
     "                       OPENAI_API_KEY); alone, it serves only that\n"
+    "  --gemini NAME        the same for the config's [gemini-NAME] Gemini Live backend\n"
+    "                       (`google`: the built-in defaults with GEMINI_API_KEY)\n"
     "  --help\n"
     "Services: voxbridge.asr.v1.Recognizer (PocketSphinx), voxbridge.llm.v1.Dialogue (rules),\n"
     "voxbridge.tts.v1.Synthesizer (Flite), and grpc.health.v1.Health.\n";
@@ -44,6 +48,7 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::optional<std::size_t> cache_mb;
   std::string realtime;
+  std::string gemini;
   bool only = false;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -78,6 +83,8 @@ int main(int argc, char** argv) {
         only = true;
       } else if (a == "--realtime") {
         realtime = need();
+      } else if (a == "--gemini") {
+        gemini = need();
       } else if (a == "--asr-decoders") {
         o.sphinx.decoders = count(1, 256);
       } else if (a == "--tts-cache-mb") {
@@ -97,6 +104,14 @@ int main(int argc, char** argv) {
           config::realtime_backend(cfg, realtime), cfg.general.resampler_quality);
       o.agent_target.name = realtime;
       o.agent_target.backend = "realtime:" + realtime;
+      if (!only) o.asr = o.llm = o.tts = false;
+    }
+    if (!gemini.empty()) {
+      if (!realtime.empty()) throw std::runtime_error("--realtime or --gemini, not both");
+      o.agent_backend = std::make_shared<realtime_gemini::GeminiBackend>(
+          config::gemini_backend(cfg, gemini), cfg.general.resampler_quality);
+      o.agent_target.name = gemini;
+      o.agent_target.backend = "gemini:" + gemini;
       if (!only) o.asr = o.llm = o.tts = false;
     }
   } catch (const std::exception& e) {

@@ -10,6 +10,7 @@
 
 #include "voxbridge/events/call_event.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
+#include "voxbridge/realtime_gemini/backend.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/tools/tools.hpp"
@@ -341,6 +342,30 @@ std::string Server::metrics_text() const {
     for (const auto& b : realtime_) {
       w.sample("voxbridge_realtime_service_errors_total", {{"backend", b->options().name}},
                static_cast<double>(b->counters().service_errors.load()));
+    }
+  }
+  if (!gemini_.empty()) {
+    w.family("voxbridge_gemini_sessions", "gauge",
+             "Gemini Live sessions open now, by backend ([gemini-NAME]).");
+    for (const auto& b : gemini_) {
+      w.sample("voxbridge_gemini_sessions", {{"backend", b->options().name}},
+               static_cast<double>(b->sessions()));
+    }
+    w.family("voxbridge_gemini_sessions_total", "counter",
+             "Gemini Live sessions by outcome: opened, refused (max_sessions), failed (the call "
+             "got the fallback), resumed (a new socket went on with the call after goAway or a "
+             "break).");
+    for (const auto& b : gemini_) {
+      const auto& c = b->counters();
+      const std::string& n = b->options().name;
+      w.sample("voxbridge_gemini_sessions_total", {{"backend", n}, {"outcome", "opened"}},
+               static_cast<double>(c.sessions_opened.load()));
+      w.sample("voxbridge_gemini_sessions_total", {{"backend", n}, {"outcome", "refused"}},
+               static_cast<double>(c.sessions_refused.load()));
+      w.sample("voxbridge_gemini_sessions_total", {{"backend", n}, {"outcome", "failed"}},
+               static_cast<double>(c.sessions_failed.load()));
+      w.sample("voxbridge_gemini_sessions_total", {{"backend", n}, {"outcome", "resumed"}},
+               static_cast<double>(c.resumptions.load()));
     }
   }
   if (recorder_) {

@@ -5,6 +5,7 @@
 #include "voxbridge/net/error_text.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/providers/routed_clients.hpp"
+#include "voxbridge/realtime_gemini/backend.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/server/routing.hpp"
 #include "voxbridge/tools/tools.hpp"
@@ -41,14 +42,23 @@ const char* rejection_name(Rejection r) {
 }
 
 void Server::start_backends() {
-  // One in-process backend per [realtime-NAME] that an agent in use talks to; the agents reach
-  // it through clients_ like a gRPC provider, without a gRPC hop.
+  // One in-process backend per [realtime-NAME] or [gemini-NAME] that an agent in use talks to;
+  // the agents reach it through clients_ like a gRPC provider, without a gRPC hop.
   std::map<std::string, std::shared_ptr<providers::ProviderClients>> backends;
   for (const auto& a : agents_in_use(cfg_)) {
     const auto it = cfg_.speech_agents.find(a);
     if (it == cfg_.speech_agents.end()) continue;
     const auto& t = it->second.agent;
     if (t.backend.empty() || backends.count(t.backend) != 0) continue;
+    if (t.backend.rfind("gemini:", 0) == 0) {
+      auto g = std::make_shared<realtime_gemini::GeminiBackend>(cfg_.gemini.at(t.name),
+                                                                cfg_.general.resampler_quality);
+      spdlog::info("Gemini Live backend {}: {} model {}", t.name, g->options().url,
+                   g->options().model);
+      gemini_.push_back(g);
+      backends[t.backend] = std::move(g);
+      continue;
+    }
     auto b = std::make_shared<realtime_openai::RealtimeBackend>(cfg_.realtime.at(t.name),
                                                                 cfg_.general.resampler_quality);
     spdlog::info("OpenAI Realtime backend {}: {} model {}", t.name, b->options().url,

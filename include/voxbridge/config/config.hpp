@@ -23,6 +23,7 @@
 #include "voxbridge/llm_openai/options.hpp"
 #include "voxbridge/pipeline/spec.hpp"
 #include "voxbridge/providers/target.hpp"
+#include "voxbridge/realtime_gemini/options.hpp"
 #include "voxbridge/realtime_openai/options.hpp"
 #include "voxbridge/session/options.hpp"
 #include "voxbridge/tools/options.hpp"
@@ -150,6 +151,9 @@ struct Config {
   std::map<std::string, realtime_openai::RealtimeOptions> realtime;
   /// Business tools ([tool-NAME]) that the models of the agents they name may call, by name.
   std::map<std::string, tools::ToolOptions> tools;
+  /// Gemini Live backends ([gemini-NAME]) for s2s agents (`gemini = NAME`); the built-in agent
+  /// `gemini` uses `google` (defaults, the key from GEMINI_API_KEY).
+  std::map<std::string, realtime_gemini::GeminiOptions> gemini;
   /// [control], [ami], [ari]: the control path to Asterisk (none by default).
   control::ControlConfig control;
   /// [route-NAME] sections, in file order.
@@ -165,6 +169,11 @@ struct Config {
 /// AZURE_OPENAI_API_KEY); `openai` without a section is the built-in defaults. Throws
 /// ConfigError naming what is missing.
 realtime_openai::RealtimeOptions realtime_backend(const Config& c, const std::string& name);
+
+/// The [gemini-NAME] backend's options with its key resolved (api_key, else GEMINI_API_KEY);
+/// `google` without a section is the built-in defaults. Throws ConfigError naming what is
+/// missing.
+realtime_gemini::GeminiOptions gemini_backend(const Config& c, const std::string& name);
 
 /// The address of the built-in providers (offline ASR, rules dialogue, TTS), served in process.
 inline constexpr const char* kBuiltinAddress = "builtin";

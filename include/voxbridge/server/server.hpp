@@ -33,6 +33,9 @@
 namespace voxbridge::realtime_openai {
 class RealtimeBackend;
 }  // namespace voxbridge::realtime_openai
+namespace voxbridge::realtime_gemini {
+class GeminiBackend;
+}  // namespace voxbridge::realtime_gemini
 
 namespace voxbridge::provider_host {
 class BuiltinProviders;
@@ -158,6 +161,8 @@ class Server {
   std::shared_ptr<providers::ProviderClients> clients_ = providers::grpc_clients(channels_);
   /// The OpenAI Realtime backends in use (also in clients_), for their counters.
   std::vector<std::shared_ptr<realtime_openai::RealtimeBackend>> realtime_;
+  /// The Gemini Live backends in use (also in clients_), for their counters.
+  std::vector<std::shared_ptr<realtime_gemini::GeminiBackend>> gemini_;
   std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
   std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
   std::unique_ptr<tools::ToolRunner> tools_;           // [tool-NAME]; outlives the calls

@@ -352,7 +352,7 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
             "or none");
   EXPECT_EQ(error_of("[listener-a]\nagent = nobody\n"),
             "voxbridge.conf: [listener-a] agent: no agent named 'nobody' (define [agent-nobody] "
-            "or use receptionist / echo / playback / realtime)");
+            "or use receptionist / echo / playback / realtime / gemini)");
   EXPECT_EQ(
       error_of("[general]\nplayout_low_watermark_ms = 900\nplayout_high_watermark_ms = 500\n"),
       "voxbridge.conf: [general] playout_*_ms: need playout_low_watermark_ms <= "
@@ -449,11 +449,84 @@ TEST(Config, RealtimeKeysComeFromTheEnvironmentOrASecretFileOnly) {
   }
 }
 
+TEST(Config, AGeminiSectionConfiguresAnInProcessSpeechAgent) {
+  ::setenv("VB_TEST_GEMINI_KEY", "AIza-test-123", 1);
+  const Config c = parse_config(
+      "[gemini-front]\n"
+      "api_key = ${VB_TEST_GEMINI_KEY}\n"
+      "api_key_in = query\n"
+      "model = models/gemini-live-2.5-flash-preview\n"
+      "voice = Kore\n"
+      "language = de-DE\n"
+      "vad_start_sensitivity = low\n"
+      "vad_end_sensitivity = high\n"
+      "vad_silence_ms = 800\n"
+      "max_sessions = 20\n"
+      "max_resumes = 3\n"
+      "append_ms = 60\n"
+      "[agent-bot]\ntype = s2s\ngemini = front\n"
+      "[listener-main]\nagent = bot\n",
+      "voxbridge.conf");
+  const auto& o = c.gemini.at("front");
+  EXPECT_EQ(o.name, "front");
+  EXPECT_EQ(o.api_key, "AIza-test-123");
+  EXPECT_TRUE(o.key_in_query);
+  EXPECT_EQ(o.model, "models/gemini-live-2.5-flash-preview");
+  EXPECT_EQ(o.voice, "Kore");
+  EXPECT_EQ(o.language, "de-DE");
+  EXPECT_EQ(o.vad_start_sensitivity, "START_SENSITIVITY_LOW");
+  EXPECT_EQ(o.vad_end_sensitivity, "END_SENSITIVITY_HIGH");
+  EXPECT_EQ(o.vad_silence_ms, 800);
+  EXPECT_EQ(o.max_sessions, 20u);
+  EXPECT_EQ(o.max_resumes, 3);
+  EXPECT_EQ(o.append_ms, 60);
+  const auto& s = c.speech_agents.at("bot");
+  EXPECT_EQ(s.agent.backend, "gemini:front");
+  EXPECT_EQ(s.agent.name, "front");
+  EXPECT_EQ(s.input_rate_hz, 16000);   // the Live API's input rate
+  EXPECT_EQ(s.output_rate_hz, 24000);  // and its output rate: neither resampled twice
+  EXPECT_EQ(s.leg_codec, std::optional<bool>(false));  // PCM only
+  ::unsetenv("VB_TEST_GEMINI_KEY");
+}
+
+TEST(Config, GeminiKeysComeFromTheEnvironmentOrASecretFileOnly) {
+  EXPECT_EQ(error_of("[gemini-x]\napi_key = AIzaSyLiteral\n"),
+            "voxbridge.conf:2: [gemini-x] api_key: give the key as ${NAME} (environment) or "
+            "${file:PATH}, not in the file");
+  EXPECT_EQ(error_of("[gemini-x]\nurl = https://generativelanguage.googleapis.com/ws\n"),
+            "voxbridge.conf:2: [gemini-x] url: 'https://generativelanguage.googleapis.com/ws' is "
+            "not a wss:// (or ws://) URL");
+  EXPECT_EQ(error_of("[gemini-x]\nvad_end_sensitivity = medium\n"),
+            "voxbridge.conf:2: [gemini-x] vad_end_sensitivity: 'medium' is not one of high, low");
+  EXPECT_EQ(error_of("[agent-bot]\ntype = s2s\ngemini = nope\n"),
+            "voxbridge.conf: [agent-bot] gemini: no [gemini-nope] section");
+  EXPECT_EQ(error_of("[gemini-x]\n[agent-bot]\ntype = s2s\ngemini = x\nleg_codec = on\n"),
+            "voxbridge.conf: [agent-bot] gemini: leg_codec: Gemini Live takes PCM only");
+  // The built-in `gemini` agent needs GEMINI_API_KEY once it is used, and only then.
+  const char* saved = std::getenv("GEMINI_API_KEY");
+  const std::string keep = saved != nullptr ? saved : "";
+  ::unsetenv("GEMINI_API_KEY");
+  EXPECT_EQ(error_of(""), "");
+  EXPECT_EQ(error_of("[listener-main]\nagent = gemini\n"),
+            "voxbridge.conf: [gemini-google] api_key: no API key: set GEMINI_API_KEY or "
+            "api_key = ${NAME} in [gemini-google]");
+  ::setenv("GEMINI_API_KEY", "AIza-env", 1);
+  const Config c = parse_config("[listener-main]\nagent = gemini\n", "voxbridge.conf");
+  EXPECT_EQ(c.gemini.at("google").api_key, "AIza-env");
+  EXPECT_EQ(c.speech_agents.at("gemini").agent.backend, "gemini:google");
+  if (saved != nullptr) {
+    ::setenv("GEMINI_API_KEY", keep.c_str(), 1);
+  } else {
+    ::unsetenv("GEMINI_API_KEY");
+  }
+}
+
 TEST(Config, EveryExampleConfigurationLoads) {
   // etc/examples/*.conf are what README's "Connect an AI service" points at: none may rot.
   ::setenv("OPENAI_API_KEY", "sk-example", 1);
   ::setenv("AZURE_OPENAI_API_KEY", "azure-example", 1);
   ::setenv("ORDERS_API_TOKEN", "orders-example", 1);
+  ::setenv("GEMINI_API_KEY", "gemini-example", 1);
   std::size_t n = 0;
   for (const auto& f : std::filesystem::directory_iterator(VB_EXAMPLES_DIR)) {
     if (f.path().extension() != ".conf") continue;
@@ -469,8 +542,12 @@ TEST(Config, EveryExampleConfigurationLoads) {
   const Config openai = load_config_file(std::string(VB_EXAMPLES_DIR) + "/openai-realtime.conf");
   EXPECT_EQ(openai.realtime.at("openai").api_key, "sk-example");
   EXPECT_EQ(openai.speech_agents.at("front-desk").agent.backend, "realtime:openai");
+  const Config gemini = load_config_file(std::string(VB_EXAMPLES_DIR) + "/gemini-live.conf");
+  EXPECT_EQ(gemini.gemini.at("google").api_key, "gemini-example");
+  EXPECT_EQ(gemini.speech_agents.at("front-desk").agent.backend, "gemini:google");
   ::unsetenv("OPENAI_API_KEY");
   ::unsetenv("AZURE_OPENAI_API_KEY");
+  ::unsetenv("GEMINI_API_KEY");
 }
 
 TEST(CommandLine, RejectsBadFlagsClearly) {
@@ -490,7 +567,7 @@ TEST(CommandLine, RejectsBadFlagsClearly) {
             "command line: --listen: '5001' is not HOST:PORT (an IP address)");
   EXPECT_EQ(err({"--agent", "nobody"}),
             "command line: --agent: no agent named 'nobody' (built-in: receptionist, echo, "
-            "playback, realtime)");
+            "playback, realtime, gemini)");
   EXPECT_EQ(err({"--threads", "-1"}), "command line: --threads: '-1' is out of range 0..256");
   EXPECT_EQ(err({"--realtime-priority", "100"}),
             "command line: --realtime-priority: '100' is out of range 0..99");
@@ -799,12 +876,14 @@ TEST(Config, TheBuiltInReceptionistKeepsItsMenuGreetingAndProviders) {
   EXPECT_EQ(p.phrase_hints, (std::vector<std::string>{"sales", "sale", "buy", "pricing", "support",
                                                       "technical", "problem", "broken", "time",
                                                       "clock", "goodbye", "bye", "no thanks"}));
-  // Agents in the order they always had, OpenAI Realtime's built-in agent after playback.
-  ASSERT_EQ(c.agents.size(), 4u);
+  // Agents in the order they always had, OpenAI Realtime's and Gemini Live's built-in agents
+  // after playback.
+  ASSERT_EQ(c.agents.size(), 5u);
   EXPECT_EQ(c.agents[0].name, "echo");
   EXPECT_EQ(c.agents[1].name, "playback");
   EXPECT_EQ(c.agents[2].name, "realtime");
-  EXPECT_EQ(c.agents[3].name, "receptionist");
+  EXPECT_EQ(c.agents[3].name, "gemini");
+  EXPECT_EQ(c.agents[4].name, "receptionist");
 }
 
 TEST(Config, TheReceptionistsDataFileLoadsAsAConfigurationFile) {
