@@ -15,6 +15,7 @@
 #include "support/mock_gemini_live.hpp"
 #include "support/running_server.hpp"
 #include "support/test_audio.hpp"
+#include "support/tool_server.hpp"
 #include "voxbridge/base64/base64.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
@@ -30,13 +31,13 @@ using testing::MockGeminiLive;
 
 config::Config gemini_config(const MockGeminiLive& m, const std::string& extra = "",
                              const std::string& listener_extra = "",
-                             const std::string& general = "") {
+                             const std::string& general = "", const std::string& sections = "") {
   ::setenv("VB_TEST_GEMINI_KEY", m.api_key().c_str(), 1);
   const std::string text = general + "[listener-main]\nbind = 127.0.0.1:0\nagent = bot\n" +
                            listener_extra +
                            "[agent-bot]\ntype = s2s\ngemini = mock\n"
                            "[gemini-mock]\nurl = " +
-                           m.url() + "\napi_key = ${VB_TEST_GEMINI_KEY}\n" + extra;
+                           m.url() + "\napi_key = ${VB_TEST_GEMINI_KEY}\n" + extra + sections;
   return config::parse_config(text, "gemini_test.conf");
 }
 
@@ -226,6 +227,40 @@ TEST(Gemini, ATransferToolCallGoesThroughTheActionRunnerAndAHostileOneIsDenied) 
       "error": "denied: '0900123' matches neither allow_extensions nor allow_numbers"}}]})"));
   EXPECT_FALSE(r.server_sent_hangup);  // the call went on
   EXPECT_NEAR(tone_ms(r), 300, 40);    // and the model's answer to the refusal was heard
+}
+
+TEST(Gemini, ABusinessToolThroughARealCallAnswersTheModel) {
+  // The call's business tool is declared in setup; the model's toolCall for it is run by
+  // voxbridge's tool runner (the exact request asserted), and the tool's JSON body goes back as
+  // the functionResponse's output.
+  MockGeminiLive mock;
+  mock.push_script(
+      MockGeminiLive::Script::tool_call("order_status", R"({"order":"A-17"})", "fc_order"));
+  mock.set_default_script(MockGeminiLive::Script::speech("It shipped.", 300));
+  testing::ToolServer tools;
+  tools.script("/orders/A-17", {200, R"({"status":"shipped"})"});
+  const std::string tool =
+      "[tool-order_status]\ndescription = Where an order is.\nparameters = "
+      R"({"type":"object","properties":{"order":{"type":"string"}}})"
+      "\nurl = " +
+      tools.url("/orders/{order}") + "\nagents = bot\n";
+  testing::RunningServer s(gemini_config(mock, "", "", "", tool));
+  const auto r = sim::place_call(plan(s.port, "slin16", 2.5));
+  ASSERT_TRUE(r.connected) << r.error;
+  const auto decls =
+      messages(mock, 0, "setup").at(0).at("tools").at(0).at("functionDeclarations").as_array();
+  ASSERT_EQ(decls.size(), 5u);  // the four actions, then the business tool
+  EXPECT_EQ(decls.at(4).at("name"), "order_status");
+  ASSERT_TRUE(tools.wait_for(1));
+  const auto req = tools.requests().at(0);
+  EXPECT_EQ(req.method, "POST");
+  EXPECT_EQ(req.target, "/orders/A-17");
+  EXPECT_EQ(json::parse(req.body).at("arguments"), json::parse(R"({"order":"A-17"})"));
+  ASSERT_TRUE(mock.wait_until([&] { return !messages(mock, 0, "toolResponse").empty(); }));
+  EXPECT_EQ(json::value(messages(mock, 0, "toolResponse").at(0)), json::parse(R"({
+    "functionResponses": [{"id": "fc_order", "name": "order_status",
+      "response": {"output": {"status": "shipped"}}}]})"));
+  EXPECT_NEAR(tone_ms(r), 300, 40);  // the model's answer was heard
 }
 
 TEST(Gemini, AnAllowedTransferIsCarriedOut) {

@@ -29,9 +29,11 @@
 #include "support/mock_chat_server.hpp"
 #include "support/running_server.hpp"
 #include "support/test_audio.hpp"
+#include "support/tool_server.hpp"
 #include "voxbridge/llm_openai/openai.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/sim/sim_call.hpp"
+#include "voxbridge/tools/options.hpp"
 
 namespace voxbridge {
 namespace {
@@ -638,6 +640,67 @@ TEST(OpenAi, InACallAnActionsResultGoesBackAsAToolMessageWithItsCallId) {
       json::object{{"role", "user"}, {"content", "[The caller pressed 5] "}}};
   EXPECT_EQ(msgs, want);
   EXPECT_EQ(call.tts.texts(), (std::vector<std::string>{"Pressing one for you.", "Goodbye."}));
+}
+
+TEST(OpenAi, InACallABusinessToolsResultGoesBackAsAToolMessageAndTheModelAnswers) {
+  // The pipeline through a real call with a [tool-NAME] for its agent: the model is offered the
+  // tool, calls it (call_T1), voxbridge's tool runner makes the request, and the follow-up
+  // request carries the assistant message with the call and the tool's body as the `tool`
+  // message answering it; the model's answer is spoken.
+  testing::ToolServer tools;
+  tools.script("/orders/A-17", {200, R"({"status":"shipped"})"});
+  MockChatServer m;
+  testing::FakeRecognizer asr;
+  testing::FakeSynthesizer tts;
+  testing::FakeProviderServer fakes{{&asr, &tts}};
+  provider_host::BuiltinProviders host{CallThroughHost::host_options(m)};
+  config::Config c = CallThroughHost::server_config(fakes.address(), host.address());
+  tools::ToolOptions t;
+  t.name = "order_status";
+  t.description = "Where an order is.";
+  t.parameters_json = R"({"type":"object","properties":{"order":{"type":"string"}}})";
+  t.url = tools.url("/orders/{order}");
+  t.allowed_host = "127.0.0.1";
+  t.agents = {"bot"};
+  t.filler_after = 0ms;
+  c.tools[t.name] = t;
+  testing::RunningServer s{c};
+  m.push_script({200,
+                 "",
+                 {MockChatServer::tool_call(0, "call_T1", "order_status", R"({"order":"A-17"})"),
+                  MockChatServer::done()}});
+  m.push_script(
+      {200,
+       "",
+       {MockChatServer::text("It shipped."),
+        MockChatServer::tool_call(0, "call_H2", "hang_up", "{}"), MockChatServer::done()}});
+  const auto r = sim::place_call(CallThroughHost::call_plan(s.port));
+  EXPECT_TRUE(r.server_sent_hangup);
+  ASSERT_TRUE(tools.wait_for(1));
+  const auto req = tools.requests().at(0);
+  EXPECT_EQ(req.target, "/orders/A-17");
+  EXPECT_EQ(json::parse(req.body).at("arguments"), json::parse(R"({"order":"A-17"})"));
+  const auto reqs = m.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  const auto offered = json::parse(reqs[0].body).at("tools").as_array();
+  ASSERT_EQ(offered.size(), 4u);  // transfer, hang_up, send_dtmf, then the business tool
+  EXPECT_EQ(offered.at(3).at("function").at("name"), "order_status");
+  const auto msgs = json::parse(reqs[1].body).at("messages").as_array();
+  const json::array want{
+      json::object{{"role", "system"}, {"content", "Be brief."}},
+      json::object{{"role", "user"}, {"content", "hello world"}},
+      json::object{
+          {"role", "assistant"},
+          {"content", nullptr},
+          {"tool_calls", json::array{json::object{
+                             {"id", "call_T1"},
+                             {"type", "function"},
+                             {"function", json::object{{"name", "order_status"},
+                                                       {"arguments", R"({"order":"A-17"})"}}}}}}},
+      json::object{
+          {"role", "tool"}, {"tool_call_id", "call_T1"}, {"content", R"({"status":"shipped"})"}}};
+  EXPECT_EQ(msgs, want);
+  EXPECT_EQ(tts.texts(), (std::vector<std::string>{"It shipped."}));
 }
 
 TEST(OpenAi, TheModelsTextCannotForgeALogLine) {
