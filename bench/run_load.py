@@ -34,6 +34,11 @@ which gives two more figures (see bench/README.md, "OpenAI Realtime"):
 Targets: 0 dropped frames, p99 jitter <= 2 ms, server CPU <= 0.25 % of a core per call, delta to
 wire p99 <= 25 ms. Defaults: --calls 300, --duration 30, --ramp 50.
 
+--scenario gemini is the same against voxbridge-gemini-mock (the tests' Gemini Live mock) and
+voxbridge's in-process Gemini Live backend (OUT/gemini.conf; the key from VB_BENCH_GEMINI_KEY; the
+call's UUID in the setup's systemInstruction): "delta" is the mock's first serverContent audio of
+a model turn, "append" a realtimeInput message. Same targets and defaults.
+
 Example (the 1,000-call target, three runs):
   bench/run_load.py --build build --calls 1000 --duration 60 --runs 3 --out /tmp/vb-1000
 
@@ -76,11 +81,16 @@ REALTIME_TARGETS = {
     "delta_to_wire_p99_ms": ("p99 mock audio delta -> frame on the wire (ms)", 25.0, "<="),
 }
 
+# --scenario gemini: the same figures against voxbridge-gemini-mock.
+GEMINI_TARGETS = dict(REALTIME_TARGETS, delta_to_wire_p99_ms=(
+    "p99 mock serverContent audio -> frame on the wire (ms)", 25.0, "<="))
+
 # Defaults of --calls, --duration and --ramp per scenario.
 SCENARIO_DEFAULTS = {
     "echo": {"calls": 1000, "duration": 60.0, "ramp": 200.0},
     "conversation": {"calls": 500, "duration": 30.0, "ramp": 100.0},
     "realtime": {"calls": 300, "duration": 30.0, "ramp": 50.0},
+    "gemini": {"calls": 300, "duration": 30.0, "ramp": 50.0},
 }
 
 REALTIME_KEY = "sk-bench-realtime-0123456789"
@@ -111,6 +121,53 @@ idle_timeout_ms = 600000
 bind = 127.0.0.1:5001
 agent = rt
 """
+
+GEMINI_KEY = "AIzaBench-0123456789"
+
+# Written per run with the mock's port and CA file. The mock's activity detection takes no
+# setting from the config (its level: S2S["gemini"]["mock_args"]).
+GEMINI_CONF = """[general]
+log_level = warning
+max_calls = 4096
+
+[agent-gl]
+type = s2s
+gemini = mock
+
+[gemini-mock]
+url = wss://localhost:{port}/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent
+api_key = ${{VB_BENCH_GEMINI_KEY}}
+ca_file = {ca}
+instructions = Benchmark call call_id=<{{call_id}}>.
+append_ms = {append_ms}
+threads = {threads}
+idle_timeout_ms = 600000
+
+[listener-main]
+bind = 127.0.0.1:5001
+agent = gl
+"""
+
+# The speech-to-speech scenarios: each runs its mock (TLS) beside the server, with the same
+# figures (see realtime_latencies). "delta": the mock's first reply audio of a response;
+# "append": the input audio message that carries the start of the caller's speech.
+S2S = {
+    "realtime": {
+        "title": "OpenAI Realtime", "mock": "bench/realtime_mock/voxbridge-realtime-mock",
+        "conf": REALTIME_CONF, "conf_name": "realtime.conf", "agent": "rt",
+        "key_env": "VB_BENCH_REALTIME_KEY", "key": REALTIME_KEY, "section": "realtime",
+        "append": "input_audio_buffer.append", "targets": REALTIME_TARGETS, "mock_args": [],
+    },
+    "gemini": {
+        "title": "Gemini Live", "mock": "bench/gemini_mock/voxbridge-gemini-mock",
+        "conf": GEMINI_CONF, "conf_name": "gemini.conf", "agent": "gl",
+        "key_env": "VB_BENCH_GEMINI_KEY", "key": GEMINI_KEY, "section": "gemini",
+        "append": "realtimeInput", "targets": GEMINI_TARGETS,
+        # The load generator's voice has 20 ms blocks of RMS 330-1,080: at the mock's default
+        # 1,000 its activity detection never hears a turn (as vad_threshold 0.25 for realtime).
+        "mock_args": ["--voiced-rms", "500"],
+    },
+}
 
 CONVERSATION_CONF = pathlib.Path(__file__).resolve().parent / "conf" / "conversation.conf"
 
@@ -204,21 +261,23 @@ def start_stub(binary, port, args, log_path):
 
 
 def start_mock(binary, args, ca_path, stamps_path, log_path):
-    """A fresh voxbridge-realtime-mock (TLS) on 127.0.0.1:--mock-port, once it listens."""
+    """A fresh mock of --scenario realtime or gemini (TLS) on 127.0.0.1:--mock-port, once it
+    listens."""
     log = open(log_path, "w")
     cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
-           "--api-key", REALTIME_KEY, "--reply-ms", str(args.mock_reply_ms),
+           "--api-key", S2S[args.scenario]["key"], "--reply-ms", str(args.mock_reply_ms),
            "--threads", str(args.mock_threads), "--stamps", str(stamps_path)]
+    cmd += S2S[args.scenario]["mock_args"]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(200):
         if proc.poll() is not None:
-            sys.exit(f"realtime mock exited at start (see {log_path})")
+            sys.exit(f"{args.scenario} mock exited at start (see {log_path})")
         if listening(args.mock_port) and pathlib.Path(ca_path).exists():
             return proc
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    sys.exit(f"realtime mock did not listen on port {args.mock_port}")
+    sys.exit(f"{args.scenario} mock did not listen on port {args.mock_port}")
 
 
 def percentiles(values):
@@ -233,14 +292,18 @@ def percentiles(values):
     return {"count": len(v), "p50": rank(0.50), "p99": rank(0.99), "max": v[-1]}
 
 
-def realtime_latencies(load_stamps, mock_stamps, limit_ms=6000.0):
-    """The two latencies of --scenario realtime, matching calls by UUID (see the docstring).
+def realtime_latencies(load_stamps, mock_stamps, limit_ms=6000.0, end_margin_ms=100.0):
+    """The two latencies of --scenario realtime and gemini, matching calls by UUID (see the
+    docstring).
 
     delta to wire: for every response whose first audio delta the mock handed to its socket
     inside the window, the first reply onset the caller got at or after it. caller to append:
     for every turn the caller began inside the window, the mock's first speech onset at or after
     it. A pair further apart than `limit_ms` (one turn cycle of the conversation scenario: a later
-    stamp would be the next turn's) is not a match (counted as unmatched)."""
+    stamp would be the next turn's) is not a match (counted as unmatched). A turn begun less than
+    `end_margin_ms` before the window's end is not timed (counted as turns_at_window_end): the
+    calls hang up at the end, before its first append could leave voxbridge (up to 20 ms for
+    the call's tick and append_ms of batching)."""
     import bisect
     w0, w1 = load_stamps["window_start_ns"], load_stamps["window_end_ns"]
     calls = {c["uuid"].lower(): c for c in load_stamps["calls"]}
@@ -249,7 +312,7 @@ def realtime_latencies(load_stamps, mock_stamps, limit_ms=6000.0):
         if c["call_id"]:
             conns.setdefault(c["call_id"].lower(), []).append(c)
     d2w, c2a, greet = [], [], []
-    unmatched = {"deltas": 0, "turns": 0, "calls_without_connection": 0}
+    unmatched = {"deltas": 0, "turns": 0, "calls_without_connection": 0, "turns_at_end": 0}
     limit = limit_ms * 1e6
 
     def first_at_or_after(sorted_list, t):
@@ -282,6 +345,9 @@ def realtime_latencies(load_stamps, mock_stamps, limit_ms=6000.0):
         for v in call["voice"]:
             if not (w0 <= v < w1):
                 continue
+            if v >= w1 - end_margin_ms * 1e6:
+                unmatched["turns_at_end"] += 1
+                continue
             o = first_at_or_after(onsets, v)
             if o is None or o - v > limit:
                 unmatched["turns"] += 1
@@ -292,7 +358,7 @@ def realtime_latencies(load_stamps, mock_stamps, limit_ms=6000.0):
 
 
 def realtime_metrics(result, mock_cpu_pct, d2w, c2a, unmatched, mock_total):
-    """The numbers of a --scenario realtime run. The disturbance leaves out the mock."""
+    """The numbers of a --scenario realtime or gemini run. The disturbance leaves out the mock."""
     m = conversation_metrics(result, mock_cpu_pct, 0)
     for k in ("share_p50_ms", "share_p99_ms", "stub_cpu_pct"):
         m.pop(k)
@@ -310,6 +376,7 @@ def realtime_metrics(result, mock_cpu_pct, d2w, c2a, unmatched, mock_total):
         "caller_to_append_p99_ms": c2a["p99"],
         "caller_to_append_max_ms": c2a["max"],
         "turns_unmatched": unmatched["turns"],
+        "turns_at_window_end": unmatched["turns_at_end"],
         "calls_without_connection": unmatched["calls_without_connection"],
         "greeting_to_wire_p50_ms": unmatched["greeting"]["p50"],
         "greeting_to_wire_p99_ms": unmatched["greeting"]["p99"],
@@ -467,13 +534,14 @@ def fmt(v):
 def summarize(runs, args):
     keys = list(runs[0].keys())
     conversation = args.scenario == "conversation"
-    realtime = args.scenario == "realtime"
-    if realtime:
+    s2s = S2S.get(args.scenario)
+    if s2s:
+        mock = pathlib.Path(s2s["mock"]).name
         header = [
-            f"{args.calls} OpenAI Realtime calls (--scenario realtime) against "
-            f"voxbridge-realtime-mock over TLS (reply {args.mock_reply_ms} ms of tone per turn, "
+            f"{args.calls} {s2s['title']} calls (--scenario {args.scenario}) against "
+            f"{mock} over TLS (reply {args.mock_reply_ms} ms of tone per turn, "
             f"mock --threads {args.mock_threads}), {args.duration:g} s window, server --threads "
-            f"{args.server_threads}, [realtime] threads {args.realtime_threads}, append_ms "
+            f"{args.server_threads}, [{s2s['section']}] threads {args.realtime_threads}, append_ms "
             f"{args.append_ms}, voxbridge-load --threads {args.load_threads}, {len(runs)} "
             "undisturbed run(s)",
             "the disturbance leaves out the mock's CPU (mock_cpu_pct)",
@@ -505,13 +573,13 @@ def summarize(runs, args):
         medians[k] = statistics.median(values)
         lines.append(f"| {k} | " + " | ".join(fmt(v) for v in values) + f" | {fmt(medians[k])} |")
     lines.append("")
-    targets = REALTIME_TARGETS if realtime else (CONVERSATION_TARGETS if conversation else TARGETS)
+    targets = s2s["targets"] if s2s else (CONVERSATION_TARGETS if conversation else TARGETS)
     for k, (label, limit, _) in targets.items():
         ok = medians[k] <= limit
         lines.append(f"- {label}: median {fmt(medians[k])}, target <= {limit:g}: "
                      f"{'met' if ok else 'MISSED'}")
-    if realtime:
-        lines.append(f"- caller frame -> input_audio_buffer.append p50 / p99 (ms): median "
+    if s2s:
+        lines.append(f"- caller frame -> {s2s['append']} p50 / p99 (ms): median "
                      f"{fmt(medians['caller_to_append_p50_ms'])} / "
                      f"{fmt(medians['caller_to_append_p99_ms'])} (reported, no target)")
         lines.append(f"- the mock's own CPU: median {fmt(medians['mock_cpu_pct'])} % of a core")
@@ -532,10 +600,12 @@ def main():
                    "resampler_quality); --listen, --agent echo and --threads still apply. With "
                    "--scenario conversation (default bench/conf/conversation.conf) a copy with "
                    "[provider-stub] address pointed at the stub is used, and --agent bot")
-    p.add_argument("--scenario", choices=["echo", "conversation", "realtime"], default="echo",
+    p.add_argument("--scenario", choices=["echo", "conversation", "realtime", "gemini"],
+                   default="echo",
                    help="echo (default): echo agent; conversation: pipeline agent against "
                    "voxbridge-stub-provider; realtime: s2s agent on the OpenAI Realtime backend "
-                   "against voxbridge-realtime-mock (TLS)")
+                   "against voxbridge-realtime-mock (TLS); gemini: s2s agent on the Gemini Live "
+                   "backend against voxbridge-gemini-mock (TLS)")
     p.add_argument("--calls", type=int, help="default 1000 (echo), 500 (conversation)")
     p.add_argument("--duration", type=float, help="default 60 (echo), 30 (conversation)")
     p.add_argument("--ramp", type=float, help="calls per second while ramping up (default 200 "
@@ -560,27 +630,29 @@ def main():
     p.add_argument("--stub-tts-delay-ms", type=int, default=50,
                    help="conversation: stub --tts-delay-ms (default 50)")
     p.add_argument("--mock-port", type=int, default=17101,
-                   help="realtime: the mock's port (default 17101)")
+                   help="realtime, gemini: the mock's port (default 17101)")
     p.add_argument("--mock-threads", type=int, default=1,
-                   help="realtime: the mock's io threads (default 1)")
+                   help="realtime, gemini: the mock's io threads (default 1)")
     p.add_argument("--mock-reply-ms", type=int, default=1000,
-                   help="realtime: tone per response (default 1000)")
+                   help="realtime, gemini: tone per response (default 1000)")
     p.add_argument("--realtime-threads", type=int, default=1,
-                   help="realtime: [realtime-NAME] threads, voxbridge's service threads (default 1)")
+                   help="realtime, gemini: [realtime-NAME] / [gemini-NAME] threads, voxbridge's "
+                   "service threads (default 1)")
     p.add_argument("--append-ms", type=int, default=40,
-                   help="realtime: [realtime-NAME] append_ms (default 40, voxbridge's default)")
+                   help="realtime, gemini: [realtime-NAME] / [gemini-NAME] append_ms (default 40, "
+                   "voxbridge's default)")
     args = p.parse_args()
     for key, value in SCENARIO_DEFAULTS[args.scenario].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     conversation = args.scenario == "conversation"
-    realtime = args.scenario == "realtime"
+    s2s = S2S.get(args.scenario)
 
     build = pathlib.Path(args.build)
     server_bin = pathlib.Path(args.server_bin) if args.server_bin else build / "src/app/voxbridge"
     load_bin = build / "bench/load/voxbridge-load"
     stub_bin = build / "bench/stub/voxbridge-stub-provider"
-    mock_bin = build / "bench/realtime_mock/voxbridge-realtime-mock"
+    mock_bin = build / s2s["mock"] if s2s else None
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     server_config, agent = args.server_config, "echo"
@@ -593,18 +665,18 @@ def main():
                                                 args.stub_port, out / "conversation.conf"))
         agent = "bot"
     server_env = None
-    if realtime:
+    if s2s:
         if not mock_bin.exists():
             sys.exit(f"{mock_bin} not built")
         if args.mock_port == args.port:
             sys.exit("--mock-port and --port must differ")
         ca_path = (out / "mock-ca.pem").resolve()
-        server_config = str(out / "realtime.conf")
-        pathlib.Path(server_config).write_text(REALTIME_CONF.format(
+        server_config = str(out / s2s["conf_name"])
+        pathlib.Path(server_config).write_text(s2s["conf"].format(
             port=args.mock_port, ca=ca_path, append_ms=args.append_ms,
             threads=args.realtime_threads))
-        agent = "rt"
-        server_env = dict(os.environ, VB_BENCH_REALTIME_KEY=REALTIME_KEY)
+        agent = s2s["agent"]
+        server_env = dict(os.environ, **{s2s["key_env"]: s2s["key"]})
 
     good = []
     attempt = 0
@@ -619,7 +691,7 @@ def main():
         if conversation:
             stub = start_stub(str(stub_bin), args.stub_port, args, out / f"{tag}.stub.log")
             sampler = CpuSampler(stub.pid)
-        if realtime:
+        if s2s:
             if ca_path.exists():
                 ca_path.unlink()
             stub = start_mock(str(mock_bin), args, ca_path, mock_stamps, out / f"{tag}.mock.log")
@@ -638,7 +710,7 @@ def main():
                     str(json_path)]
         if conversation:
             load_cmd += ["--scenario", "conversation"]
-        if realtime:
+        if s2s:
             load_cmd += ["--scenario", "conversation", "--stamps", str(load_stamps)]
         try:
             with open(out / f"{tag}.txt", "w") as table, \
@@ -658,7 +730,7 @@ def main():
             print(f"{tag}: voxbridge-load did not finish (exit {rc}); rerunning", flush=True)
             continue
         result = json.loads(json_path.read_text())
-        if realtime:
+        if s2s:
             mock_cpu = sampler.cpu_percent(load_exit - result["window_s"], load_exit)
             if not mock_stamps.exists() or not load_stamps.exists():
                 print(f"{tag}: stamps missing; rerunning", flush=True)

@@ -8,96 +8,40 @@
 // silence). Nothing is recorded (record_appends / record_sent off, no audio kept), so memory
 // does not grow with the run.
 //
-// What it measures for the benchmark, on CLOCK_MONOTONIC (steady_clock: the same clock as the
-// load generator's on this machine):
-// - per connection, the call's AudioSocket UUID, read from the session's instructions (the
-//   benchmark's config says "call_id=<{call_id}>", which voxbridge fills in per call);
+// What it measures for the benchmark (bench/mock_stamps/stamps.hpp), on CLOCK_MONOTONIC:
+// - per connection, the call's AudioSocket UUID, read from the session's instructions;
 // - "deltas": when the first response.output_audio.delta of each response was handed to the
 //   socket;
-// - "onsets": when an input_audio_buffer.append arrived (the mock's read of the WebSocket
-//   message, after TLS) whose audio holds the start of caller speech: a sample at or above
-//   --onset-level after at least 100 ms of appends below it (the load generator's silence is
-//   exact zeros).
+// - "onsets": when an input_audio_buffer.append arrived whose audio holds the start of caller
+//   speech: a sample at or above --onset-level after at least 100 ms of appends below it.
 // At SIGTERM or SIGINT it writes them with its own CPU time (getrusage) to --stamps FILE (JSON)
 // and prints a one-line summary; SIGUSR1 prints the CPU time so far.
 //
 // Thread: main waits for signals; the mock's --threads io threads call the observer, each
 // connection on its own strand, so a connection's record is written by one thread at a time
 // and read by main only after the mock is destroyed (threads joined).
-// Bounds: a connection keeps at most kMaxStamps deltas and onsets each.
-#include <pthread.h>
-#include <sys/resource.h>
-
-#include <charconv>
+// Bounds: a connection keeps at most bench::kMaxStamps deltas and onsets each.
 #include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <deque>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "stamps.hpp"
 #include "support/mock_realtime.hpp"
 #include "voxbridge/audio/g711.hpp"
 
 namespace {
 
+using voxbridge::bench::Cpu;
+using voxbridge::bench::number;
+using voxbridge::bench::own_cpu;
+using voxbridge::bench::Stamps;
 using voxbridge::testing::MockRealtime;
-
-constexpr std::size_t kMaxStamps = 100000;
-constexpr std::string_view kIdTag = "call_id=<";
-
-struct ConnStamps {
-  std::string call_id;
-  std::vector<std::int64_t> deltas;  // steady ns: first delta of each response
-  std::vector<std::int64_t> onsets;  // steady ns: append carrying the start of caller speech
-  double quiet_ms = 1e9;             // audio below the onset level since the last loud sample
-  std::uint64_t appends = 0;
-  std::uint64_t responses = 0;
-};
-
-class Stamps {
- public:
-  ConnStamps& at(std::size_t conn) {
-    std::lock_guard lock(mu_);
-    while (conns_.size() <= conn) conns_.push_back(std::make_unique<ConnStamps>());
-    return *conns_[conn];
-  }
-  /// After the mock is gone.
-  const std::deque<std::unique_ptr<ConnStamps>>& all() const { return conns_; }
-
- private:
-  std::mutex mu_;
-  std::deque<std::unique_ptr<ConnStamps>> conns_;
-};
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-struct Cpu {
-  double user = 0, system = 0;
-};
-Cpu own_cpu() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return {static_cast<double>(u.ru_utime.tv_sec) + static_cast<double>(u.ru_utime.tv_usec) / 1e6,
-          static_cast<double>(u.ru_stime.tv_sec) + static_cast<double>(u.ru_stime.tv_usec) / 1e6};
-}
-
-bool number(std::string_view s, int& out) {
-  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size() && out >= 0;
-}
 
 const char* kUsage =
     "usage: voxbridge-realtime-mock [options]\n"
@@ -112,26 +56,6 @@ const char* kUsage =
     "  --threads N          io threads (default 1)\n"
     "  --onset-level N      caller speech starts at a sample this loud (default 64)\n"
     "  --stamps FILE        at exit: CPU time and per-connection stamps as JSON\n";
-
-void write_stamps(const std::string& path, const Stamps& stamps, const Cpu& cpu, double wall_s,
-                  std::size_t connections) {
-  std::ofstream f(path);
-  f << "{\"cpu_user_s\": " << cpu.user << ", \"cpu_system_s\": " << cpu.system
-    << ", \"wall_s\": " << wall_s << ", \"connections\": " << connections << ",\n \"conns\": [";
-  bool first = true;
-  std::size_t i = 0;
-  for (const auto& c : stamps.all()) {
-    f << (first ? "\n" : ",\n") << "  {\"conn\": " << i++ << ", \"call_id\": \"" << c->call_id
-      << "\", \"appends\": " << c->appends << ", \"responses\": " << c->responses
-      << ", \"deltas\": [";
-    for (std::size_t k = 0; k < c->deltas.size(); ++k) f << (k ? "," : "") << c->deltas[k];
-    f << "], \"onsets\": [";
-    for (std::size_t k = 0; k < c->onsets.size(); ++k) f << (k ? "," : "") << c->onsets[k];
-    f << "]}";
-    first = false;
-  }
-  f << "\n ]}\n";
-}
 
 }  // namespace
 
@@ -193,67 +117,33 @@ int main(int argc, char** argv) {
   Stamps stamps;
   o.observer.session = [&stamps](std::size_t conn, const boost::json::object& session) {
     const auto* ins = session.if_contains("instructions");
-    if (!ins || !ins->is_string()) return;
-    const std::string_view text = ins->as_string();
-    const auto at = text.find(kIdTag);
-    if (at == std::string_view::npos) return;
-    const auto id = text.substr(at + kIdTag.size());
-    stamps.at(conn).call_id = std::string(id.substr(0, std::min<std::size_t>(36, id.find('>'))));
+    if (ins && ins->is_string()) stamps.at(conn).take_call_id(ins->as_string());
   };
   o.observer.append = [&stamps, onset_level](std::size_t conn,
                                              const std::vector<std::uint8_t>& audio,
                                              const std::string& format) {
-    const std::int64_t at = now_ns();
+    const std::int64_t at = voxbridge::bench::now_ns();
     auto& c = stamps.at(conn);
-    ++c.appends;
-    const bool pcm = format == "audio/pcm";
-    const std::size_t samples = pcm ? audio.size() / 2 : audio.size();
-    const double sample_ms = pcm ? 1.0 / 24.0 : 1.0 / 8.0;
-    // The first loud sample's position, or samples if none.
-    std::size_t loud = samples;
-    for (std::size_t i = 0; i < samples && loud == samples; ++i) {
-      int v = pcm ? static_cast<std::int16_t>(audio[2 * i] | (audio[2 * i + 1] << 8))
-                  : (format == "audio/pcmu" ? voxbridge::audio::ulaw_to_linear(audio[i])
-                                            : voxbridge::audio::alaw_to_linear(audio[i]));
-      if (v < 0) v = -v;
-      if (v >= onset_level) loud = i;
-    }
-    if (loud == samples) {
-      c.quiet_ms += static_cast<double>(samples) * sample_ms;
+    if (format == "audio/pcm") {  // 24 kHz s16le
+      c.input_audio(at, audio.size() / 2, 1.0 / 24.0, onset_level, [&audio](std::size_t i) {
+        const int v = static_cast<std::int16_t>(audio[2 * i] | (audio[2 * i + 1] << 8));
+        return v < 0 ? -v : v;
+      });
       return;
     }
-    if (c.quiet_ms + static_cast<double>(loud) * sample_ms >= 100.0 && c.onsets.size() < kMaxStamps)
-      c.onsets.push_back(at);
-    // Quiet from the last loud sample on.
-    std::size_t last = samples;
-    for (std::size_t i = samples; i-- > loud;) {
-      int v = pcm ? static_cast<std::int16_t>(audio[2 * i] | (audio[2 * i + 1] << 8))
-                  : (format == "audio/pcmu" ? voxbridge::audio::ulaw_to_linear(audio[i])
-                                            : voxbridge::audio::alaw_to_linear(audio[i]));
-      if (v < 0) v = -v;
-      if (v >= onset_level) {
-        last = i;
-        break;
-      }
-    }
-    c.quiet_ms = static_cast<double>(samples - 1 - last) * sample_ms;
+    const bool ulaw = format == "audio/pcmu";
+    c.input_audio(at, audio.size(), 1.0 / 8.0, onset_level, [&audio, ulaw](std::size_t i) {
+      const int v = ulaw ? voxbridge::audio::ulaw_to_linear(audio[i])
+                         : voxbridge::audio::alaw_to_linear(audio[i]);
+      return v < 0 ? -v : v;
+    });
   };
   o.observer.audio_delta = [&stamps](std::size_t conn, std::size_t chunk) {
-    if (chunk != 0) return;
-    const std::int64_t at = now_ns();
-    auto& c = stamps.at(conn);
-    ++c.responses;
-    if (c.deltas.size() < kMaxStamps) c.deltas.push_back(at);
+    if (chunk == 0) stamps.at(conn).response_started(voxbridge::bench::now_ns());
   };
 
   // Signals are taken by sigwait on this thread; the mock's threads inherit the mask.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
+  const sigset_t set = voxbridge::bench::block_exit_signals();
   const auto t0 = std::chrono::steady_clock::now();
   std::size_t connections = 0;
   {
@@ -265,32 +155,13 @@ int main(int argc, char** argv) {
     std::printf("listening 127.0.0.1:%u%s\n", static_cast<unsigned>(mock.port()),
                 o.tls ? " (tls)" : "");
     std::fflush(stdout);
-    for (;;) {
-      int sig = 0;
-      if (sigwait(&set, &sig) != 0) continue;
-      if (sig == SIGUSR1) {
-        const Cpu c = own_cpu();
-        std::printf("cpu user %.3f s, system %.3f s, connections %zu open %zu\n", c.user, c.system,
-                    mock.connection_count(), mock.open_count());
-        std::fflush(stdout);
-        continue;
-      }
-      break;
-    }
+    voxbridge::bench::wait_for_exit(set, mock);
     connections = mock.connection_count();
   }
   const Cpu cpu = own_cpu();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::size_t deltas = 0, onsets = 0;
-  for (const auto& c : stamps.all()) {
-    deltas += c->deltas.size();
-    onsets += c->onsets.size();
-  }
-  std::printf(
-      "voxbridge-realtime-mock: %zu connections, %zu responses timed, %zu speech onsets; cpu "
-      "user %.3f s, system %.3f s over %.1f s (%.1f %% of a core)\n",
-      connections, deltas, onsets, cpu.user, cpu.system, wall,
-      100.0 * (cpu.user + cpu.system) / wall);
-  if (!stamps_path.empty()) write_stamps(stamps_path, stamps, cpu, wall, connections);
+  voxbridge::bench::print_summary("voxbridge-realtime-mock", stamps, cpu, wall, connections);
+  if (!stamps_path.empty())
+    voxbridge::bench::write_stamps(stamps_path, stamps, cpu, wall, connections);
   return 0;
 }

@@ -393,7 +393,7 @@ struct MockGeminiLive::Impl {
   ssl::context tls_ctx{ssl::context::tls_server};
   std::string ca_file;
   unsigned short port = 0;
-  std::thread thread;
+  std::vector<std::thread> threads;
 
   mutable std::mutex mu;
   mutable std::condition_variable cv;
@@ -433,6 +433,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
   using Script = MockGeminiLive::Script;
 
   Conn(Impl& m, tcp::socket s) : m_(m), ex_(s.get_executor()), timer_(ex_), away_timer_(ex_) {
+    if (m_.opt.no_delay) {  // see Options::no_delay
+      boost::system::error_code ignored;
+      s.set_option(tcp::no_delay(true), ignored);
+    }
     if (m_.opt.tls)
       tls_ = std::make_unique<TlsWs>(beast::tcp_stream(std::move(s)), m_.tls_ctx);
     else
@@ -618,22 +622,30 @@ class Conn : public std::enable_shared_from_this<Conn> {
     m_.changed();
   }
 
-  void write(std::string text) {
+  /// `chunk`: a model turn's audio chunk index, for Options::observer (kNoChunk: none).
+  void write(std::string text, std::size_t chunk = kNoChunk) {
     if (closing_ || closed_ || !open_) return;
     out_.push_back(std::move(text));
+    out_chunk_.push_back(chunk);
     if (!writing_) do_write();
   }
 
   void do_write() {
     writing_ = true;
+    // An audio chunk is timed as it is handed to the socket: what waited in out_ before it (the
+    // mock's own queue) is not in the time.
+    if (out_chunk_.front() != kNoChunk && m_.opt.observer.audio_chunk)
+      m_.opt.observer.audio_chunk(idx_, out_chunk_.front());
     with_ws([&](auto& ws) {
       ws.binary(true);  // the service's JSON comes in binary frames
       ws.async_write(asio::buffer(out_.front()),
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->out_.pop_front();
+                       self->out_chunk_.pop_front();
                        if (ec) {
                          self->writing_ = false;
                          self->out_.clear();
+                         self->out_chunk_.clear();
                          return;
                        }
                        if (!self->out_.empty()) return self->do_write();
@@ -649,15 +661,17 @@ class Conn : public std::enable_shared_from_this<Conn> {
     });
   }
 
-  void emit_text(std::string text) {
+  void emit_text(std::string text, std::size_t chunk = kNoChunk) {
     {
       std::lock_guard lock(m_.mu);
-      rec_->sent.push_back(text);
+      if (m_.opt.record_sent) rec_->sent.push_back(text);
       m_.changed();
     }
-    write(std::move(text));
+    write(std::move(text), chunk);
   }
-  void emit(const json::object& m) { emit_text(json::serialize(m)); }
+  void emit(const json::object& m, std::size_t chunk = kNoChunk) {
+    emit_text(json::serialize(m), chunk);
+  }
 
   // ---- messages in ----
 
@@ -738,6 +752,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     out_transcription_ = s.contains("outputAudioTranscription");
     in_transcription_ = s.contains("inputAudioTranscription");
+    if (m_.opt.observer.setup) m_.opt.observer.setup(idx_, s);
     emit(json::object{{"setupComplete", json::object{}}});
     issue_handle();
   }
@@ -795,6 +810,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
                          pcm.begin() + static_cast<std::ptrdiff_t>(std::min(room, pcm.size())));
       m_.changed();
     }
+    if (m_.opt.observer.input_audio) m_.opt.observer.input_audio(idx_, pcm, rate);
     const std::size_t block = static_cast<std::size_t>(rate / 50);
     for (std::size_t i = 0; i + 1 < pcm.size(); i += 2) {
       block_.push_back(static_cast<std::int16_t>(pcm[i] | (pcm[i + 1] << 8)));
@@ -810,7 +826,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     if (!vad_on_) return;
     double e = 0;
     for (auto s : block_) e += double(s) * s;
-    const bool voiced = std::sqrt(e / double(block_.size())) >= 1000;
+    const bool voiced = std::sqrt(e / double(block_.size())) >= m_.opt.voiced_rms;
     if (voiced) {
       silent_ms_ = 0;
       if (!speaking_ && ++voiced_run_ >= 3) {
@@ -944,14 +960,16 @@ class Conn : public std::enable_shared_from_this<Conn> {
                                                  static_cast<std::size_t>(chunk) * 24);
     std::string b64;
     base64::encode(std::span<const std::uint8_t>(pcm), b64);
-    emit(json::object{
-        {"serverContent",
-         json::object{
-             {"modelTurn",
-              json::object{
-                  {"parts", json::array{json::object{
-                                {"inlineData", json::object{{"mimeType", "audio/pcm;rate=24000"},
-                                                            {"data", b64}}}}}}}}}}});
+    emit(
+        json::object{
+            {"serverContent",
+             json::object{
+                 {"modelTurn",
+                  json::object{{"parts", json::array{json::object{
+                                             {"inlineData",
+                                              json::object{{"mimeType", "audio/pcm;rate=24000"},
+                                                           {"data", b64}}}}}}}}}}},
+        t.chunks_sent - 1);
     const std::size_t due = (t.chunks_sent * t.words.size() + t.chunks - 1) / t.chunks;
     for (; out_transcription_ && t.words_sent < due; ++t.words_sent) {
       emit(json::object{
@@ -1029,7 +1047,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   beast::flat_buffer rbuf_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> req_;
+  static constexpr std::size_t kNoChunk = ~std::size_t{0};
   std::deque<std::string> out_;
+  std::deque<std::size_t> out_chunk_;  // beside out_: the audio chunk's index, or kNoChunk
   bool open_ = false, writing_ = false, closing_ = false, closed_ = false;
   websocket::close_reason close_frame_;
   asio::steady_timer timer_, away_timer_;
@@ -1082,7 +1102,8 @@ MockGeminiLive::MockGeminiLive(Options options) : impl_(std::make_shared<Impl>()
   }
   m.work.emplace(m.io.get_executor());
   m.accept();
-  m.thread = std::thread([&m] { m.io.run(); });
+  for (int i = 0; i < std::max(1, m.opt.io_threads); ++i)
+    m.threads.emplace_back([&m] { m.io.run(); });
 }
 
 MockGeminiLive::~MockGeminiLive() {
@@ -1093,7 +1114,7 @@ MockGeminiLive::~MockGeminiLive() {
   });
   m.work.reset();
   m.io.stop();
-  m.thread.join();
+  for (auto& t : m.threads) t.join();
   {
     std::lock_guard lock(m.mu);
     m.conns.clear();

@@ -35,21 +35,22 @@
 // Server messages go out as binary frames, as the service sends its JSON.
 //
 // Activity detection (deterministic, unless setup disables it): input audio is cut in 20 ms
-// blocks; a block is voiced when its RMS >= 1000 (about -30 dBFS). Three voiced blocks in a row
-// start speech: a model turn in progress is interrupted (serverContent.interrupted, then
-// turnComplete; no generationComplete). Then silenceDurationMs (default 500) of unvoiced blocks
-// end it: inputTranscription with the next push_transcript() text (else "hello"), then a model
-// turn. A clientContent with turnComplete true starts a model turn too (interrupting one in
-// progress); a toolResponse answering every call of the last toolCall starts the next.
-// Usage (deterministic): promptTokenCount = (bytes of systemInstruction and text turns) / 4 +
-// input audio ms * 32 / 1000; responseTokenCount = reply audio ms * 32 / 1000 (the reference's
+// blocks; a block is voiced when its RMS >= Options::voiced_rms (1000, about -30 dBFS). Three
+// voiced blocks in a row start speech: a model turn in progress is interrupted
+// (serverContent.interrupted, then turnComplete; no generationComplete). Then silenceDurationMs
+// (default 500) of unvoiced blocks end it: inputTranscription with the next push_transcript() text
+// (else "hello"), then a model turn. A clientContent with turnComplete true starts a model turn too
+// (interrupting one in progress); a toolResponse answering every call of the last toolCall starts
+// the next. Usage (deterministic): promptTokenCount = (bytes of systemInstruction and text turns) /
+// 4 + input audio ms * 32 / 1000; responseTokenCount = reply audio ms * 32 / 1000 (the reference's
 // 32 tokens a second of audio); totalTokenCount the sum.
 // goAway: go_away() sends {"goAway":{"timeLeft":"Ns"}} and closes the socket (1000) when that
 // time has passed. A setup whose sessionResumption.handle is one this mock issued resumes that
 // session (its conversation and counts); an unknown handle is refused (close 1007).
 //
 // Ids are deterministic per connection c: function call ids fc_c_N, handles handle_c_N.
-// Thread: the server runs on its own io thread; each connection's state lives on its strand.
+// Thread: the server runs on its own io thread (Options::io_threads of them); each connection's
+// state lives on its strand.
 // Every public method may be called from any thread (queries take one mutex; actions are posted).
 // Ownership: the mock owns its connections; the destructor stops the server, drops every
 // connection and joins the thread.
@@ -86,8 +87,34 @@ class MockGeminiLive {
     int chunk_ms = 100;                 ///< audio per serverContent message
     int chunk_interval_ms = 20;         ///< between two (100 ms every 20 ms: 5x real time)
     bool record_audio_messages = true;  ///< keep realtimeInput messages in received()
+    double voiced_rms = 1000;  ///< activity detection: a 20 ms block this loud (RMS) is voiced
+    /// Keep the server messages in sent(). For a long benchmark (hundreds of calls):
+    /// record_audio_messages, record_sent false and max_kept_audio_bytes 0, or every call's
+    /// audio and messages stay in memory.
+    bool record_sent = true;
+    int io_threads = 1;  ///< threads running the server (each connection stays on its strand)
+    /// TCP_NODELAY on accepted sockets, as voxbridge sets on its own. Without it a small message
+    /// written while an earlier one is unacknowledged waits for the peer's ACK (up to its
+    /// delayed ACK, 40 ms on Linux): a benchmark timing the mock's messages needs it on. Off by
+    /// default, the timing the tests were written against.
+    bool no_delay = false;
     std::size_t max_message_bytes = 16u << 20;
     std::size_t max_kept_audio_bytes = 8u << 20;
+    /// Benchmarks: called on the connection's strand, without the mock's lock, so a load test
+    /// can time messages without recording them. Each must be cheap and thread-safe across
+    /// connections (io_threads > 1 runs several strands at once). Unset: not called.
+    struct Observer {
+      /// A setup was accepted: the `setup` object as received (systemInstruction included).
+      std::function<void(std::size_t conn, const boost::json::object& setup)> setup;
+      /// A realtimeInput with audio was accepted: its audio, decoded from base64 (s16le), at
+      /// `rate` Hz as its mimeType says.
+      std::function<void(std::size_t conn, const std::vector<std::uint8_t>& pcm, int rate)>
+          input_audio;
+      /// A serverContent with a model turn's audio is being handed to the socket (after what
+      /// was queued before it): chunk 0 is the turn's first.
+      std::function<void(std::size_t conn, std::size_t chunk)> audio_chunk;
+    };
+    Observer observer{};
   };
   /// What the next model turn does. Speech: `text` as outputTranscription with `reply_ms` of tone;
   /// with stall_after_ms >= 0 the audio stops after that many ms and the turn stays in progress
