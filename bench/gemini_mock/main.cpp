@@ -23,11 +23,7 @@
 // connection on its own strand (see stamps.hpp).
 // Bounds: a connection keeps at most bench::kMaxStamps deltas and onsets each.
 #include <boost/json/object.hpp>
-#include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <filesystem>
-#include <iostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,9 +33,7 @@
 
 namespace {
 
-using voxbridge::bench::Cpu;
 using voxbridge::bench::number;
-using voxbridge::bench::own_cpu;
 using voxbridge::bench::Stamps;
 using voxbridge::testing::MockGeminiLive;
 
@@ -66,55 +60,26 @@ int main(int argc, char** argv) {
   o.record_sent = false;
   o.max_kept_audio_bytes = 0;
   o.no_delay = true;  // else the mock's kernel holds messages back under Nagle (bench/README.md)
-  int reply_ms = 1000, onset_level = 64, port = 0, voiced_rms = 1000;
-  std::string ca_out, stamps_path;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    const bool has = i + 1 < argc;
-    bool ok = true;
-    if (a == "--tls") {
-      o.tls = true;
-    } else if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (!has) {
-      ok = false;
-    } else {
-      const std::string_view v = argv[++i];
-      if (a == "--port")
-        ok = number(v, port) && port <= 65535;
-      else if (a == "--ca-out")
-        ca_out = v;
-      else if (a == "--api-key")
-        o.api_key = v;
-      else if (a == "--reply-ms")
-        ok = number(v, reply_ms) && reply_ms > 0;
-      else if (a == "--chunk-ms")
-        ok = number(v, o.chunk_ms) && o.chunk_ms > 0;
-      else if (a == "--chunk-interval-ms")
-        ok = number(v, o.chunk_interval_ms);
-      else if (a == "--threads")
-        ok = number(v, o.io_threads) && o.io_threads > 0;
-      else if (a == "--onset-level")
-        ok = number(v, onset_level) && onset_level > 0;
-      else if (a == "--voiced-rms")
-        ok = number(v, voiced_rms) && voiced_rms > 0;
-      else if (a == "--stamps")
-        stamps_path = v;
-      else
-        ok = false;
-    }
-    if (!ok) {
-      std::cerr << "voxbridge-gemini-mock: bad argument near '" << a << "'\n" << kUsage;
-      return 2;
-    }
-  }
-  if (!ca_out.empty() && !o.tls) {
-    std::cerr << "voxbridge-gemini-mock: --ca-out needs --tls\n";
-    return 2;
-  }
-  o.port = static_cast<unsigned short>(port);
+  voxbridge::bench::MockArgs args;
+  args.api_key = o.api_key;
+  args.chunk_ms = o.chunk_ms;
+  args.chunk_interval_ms = o.chunk_interval_ms;
+  int voiced_rms = 1000;
+  const int rc =
+      voxbridge::bench::parse_mock_args(argc, argv, "voxbridge-gemini-mock", kUsage, args,
+                                        [&](std::string_view a, std::string_view v) {
+                                          if (a != "--voiced-rms") return false;
+                                          return number(v, voiced_rms) && voiced_rms > 0;
+                                        });
+  if (rc >= 0) return rc;
+  o.port = static_cast<unsigned short>(args.port);
+  o.tls = args.tls;
+  o.api_key = args.api_key;
+  o.chunk_ms = args.chunk_ms;
+  o.chunk_interval_ms = args.chunk_interval_ms;
+  o.io_threads = args.threads;
   o.voiced_rms = voiced_rms;
+  const int onset_level = args.onset_level;
 
   Stamps stamps;
   o.observer.setup = [&stamps](std::size_t conn, const boost::json::object& setup) {
@@ -141,26 +106,5 @@ int main(int argc, char** argv) {
     if (chunk == 0) stamps.at(conn).response_started(voxbridge::bench::now_ns());
   };
 
-  // Signals are taken by sigwait on this thread; the mock's threads inherit the mask.
-  const sigset_t set = voxbridge::bench::block_exit_signals();
-  const auto t0 = std::chrono::steady_clock::now();
-  std::size_t connections = 0;
-  {
-    MockGeminiLive mock(o);
-    mock.set_default_script(MockGeminiLive::Script::speech("Thanks for calling.", reply_ms));
-    if (!ca_out.empty())
-      std::filesystem::copy_file(mock.ca_file(), ca_out,
-                                 std::filesystem::copy_options::overwrite_existing);
-    std::printf("listening 127.0.0.1:%u%s\n", static_cast<unsigned>(mock.port()),
-                o.tls ? " (tls)" : "");
-    std::fflush(stdout);
-    voxbridge::bench::wait_for_exit(set, mock);
-    connections = mock.connection_count();
-  }
-  const Cpu cpu = own_cpu();
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  voxbridge::bench::print_summary("voxbridge-gemini-mock", stamps, cpu, wall, connections);
-  if (!stamps_path.empty())
-    voxbridge::bench::write_stamps(stamps_path, stamps, cpu, wall, connections);
-  return 0;
+  return voxbridge::bench::serve<MockGeminiLive>("voxbridge-gemini-mock", o, args, stamps);
 }

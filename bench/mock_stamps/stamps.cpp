@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 
 namespace voxbridge::bench {
 
@@ -69,6 +70,53 @@ void write_stamps(const std::string& path, const Stamps& stamps, const Cpu& cpu,
     first = false;
   }
   f << "\n ]}\n";
+}
+
+int parse_mock_args(int argc, char** argv, const char* name, const char* usage, MockArgs& args,
+                    const std::function<bool(std::string_view, std::string_view)>& extra) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    bool ok = true;
+    if (a == "--tls") {
+      args.tls = true;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << usage;
+      return 0;
+    } else if (i + 1 >= argc) {
+      ok = false;
+    } else {
+      const std::string_view v = argv[++i];
+      if (a == "--port")
+        ok = number(v, args.port) && args.port <= 65535;
+      else if (a == "--ca-out")
+        args.ca_out = v;
+      else if (a == "--api-key")
+        args.api_key = v;
+      else if (a == "--reply-ms")
+        ok = number(v, args.reply_ms) && args.reply_ms > 0;
+      else if (a == "--chunk-ms")
+        ok = number(v, args.chunk_ms) && args.chunk_ms > 0;
+      else if (a == "--chunk-interval-ms")
+        ok = number(v, args.chunk_interval_ms);
+      else if (a == "--threads")
+        ok = number(v, args.threads) && args.threads > 0;
+      else if (a == "--onset-level")
+        ok = number(v, args.onset_level) && args.onset_level > 0;
+      else if (a == "--stamps")
+        args.stamps = v;
+      else
+        ok = extra(a, v);
+    }
+    if (!ok) {
+      std::cerr << name << ": bad argument near '" << a << "'\n" << usage;
+      return 2;
+    }
+  }
+  if (!args.ca_out.empty() && !args.tls) {
+    std::cerr << name << ": --ca-out needs --tls\n";
+    return 2;
+  }
+  return -1;
 }
 
 sigset_t block_exit_signals() {

@@ -8,6 +8,7 @@
 //   after TLS) whose audio holds the start of caller speech: a sample at or above the onset
 //   level after at least 100 ms of audio below it (the load generator's silence is exact zeros).
 // At exit the mock writes them with its own CPU time (getrusage) as JSON (write_stamps).
+// Also the command line both mocks share (parse_mock_args).
 //
 // Thread: at() may be called from any thread (one mutex); a ConnStamps is written by one
 // thread at a time (the mock calls its observer on the connection's strand) and read by
@@ -17,11 +18,14 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -98,6 +102,19 @@ bool number(std::string_view s, int& out);
 void write_stamps(const std::string& path, const Stamps& stamps, const Cpu& cpu, double wall_s,
                   std::size_t connections);
 
+/// The options both mocks take (see their usage text); defaults as set before parsing.
+struct MockArgs {
+  int port = 0;
+  bool tls = false;
+  std::string ca_out, api_key, stamps;
+  int reply_ms = 1000, chunk_ms = 100, chunk_interval_ms = 20, threads = 1, onset_level = 64;
+};
+/// Parses argv into `args`; an option not shared goes to `extra(option, value)` (false: unknown
+/// or bad). Returns -1 to go on, or the exit code: 0 after --help (usage printed), 2 on a bad
+/// argument (said on stderr with the usage).
+int parse_mock_args(int argc, char** argv, const char* name, const char* usage, MockArgs& args,
+                    const std::function<bool(std::string_view, std::string_view)>& extra);
+
 /// SIGINT, SIGTERM and SIGUSR1 blocked on this thread (call before starting the mock: its
 /// threads inherit the mask), to be taken by wait_for_exit.
 sigset_t block_exit_signals();
@@ -120,5 +137,33 @@ void wait_for_exit(const sigset_t& set, const Mock& mock) {
 /// Prints "<name>: N connections, N responses timed, N speech onsets; cpu ..." to stdout.
 void print_summary(const char* name, const Stamps& stamps, const Cpu& cpu, double wall_s,
                    std::size_t connections);
+
+/// Runs `Mock` (MockRealtime or MockGeminiLive) with `o`, every response `args.reply_ms` of
+/// tone, until SIGINT or SIGTERM; then prints the summary and writes args.stamps. Call from
+/// main, before any other thread starts (the signals are blocked here). Returns main's code.
+template <class Mock>
+int serve(const char* name, const typename Mock::Options& o, const MockArgs& args,
+          const Stamps& stamps) {
+  const sigset_t set = block_exit_signals();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::size_t connections = 0;
+  {
+    Mock mock(o);
+    mock.set_default_script(Mock::Script::speech("Thanks for calling.", args.reply_ms));
+    if (!args.ca_out.empty())
+      std::filesystem::copy_file(mock.ca_file(), args.ca_out,
+                                 std::filesystem::copy_options::overwrite_existing);
+    std::printf("listening 127.0.0.1:%u%s\n", static_cast<unsigned>(mock.port()),
+                o.tls ? " (tls)" : "");
+    std::fflush(stdout);
+    wait_for_exit(set, mock);
+    connections = mock.connection_count();
+  }
+  const Cpu cpu = own_cpu();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  print_summary(name, stamps, cpu, wall, connections);
+  if (!args.stamps.empty()) write_stamps(args.stamps, stamps, cpu, wall, connections);
+  return 0;
+}
 
 }  // namespace voxbridge::bench
