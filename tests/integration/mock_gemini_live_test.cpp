@@ -1,7 +1,9 @@
 // The Gemini Live mock against a plain Beast WebSocket client: it wants setup first and once,
 // closes what the service refuses with 1007 and the service's reasons, answers a valid setup
 // (tests/data/gemini_live/setup.json) with setupComplete and a resumption handle, and resumes a
-// session from a handle it issued.
+// session from a handle it issued. For the benchmarks: Options::observer sees the setup, the
+// realtimeInput audio and each model turn's audio chunks as they go out, with no_delay and two
+// io threads, and nothing kept when record_sent is off.
 #include "support/mock_gemini_live.hpp"
 
 #include <gtest/gtest.h>
@@ -13,6 +15,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -149,6 +152,55 @@ TEST(MockGeminiLive, GoAwayTellsTheTimeLeftThenClosesNormally) {
   mock.go_away(0, 100ms);
   EXPECT_EQ(*c.next(), json::parse(R"({"goAway":{"timeLeft":"0.100s"}})"));
   EXPECT_EQ(c.closed().first, 1000);
+}
+
+TEST(MockGeminiLive, TheObserverSeesSetupInputAudioAndEachTurnsAudioChunks) {
+  std::mutex mu;
+  std::string instruction;
+  std::vector<std::uint8_t> audio;
+  int rate = 0;
+  std::vector<std::size_t> chunks;
+  MockGeminiLive::Options o;
+  o.no_delay = true;
+  o.io_threads = 2;
+  o.record_sent = false;
+  o.observer.setup = [&](std::size_t conn, const json::object& setup) {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(conn, 0u);
+    instruction = setup.at("systemInstruction").at("parts").at(0).at("text").as_string();
+  };
+  o.observer.input_audio = [&](std::size_t, const std::vector<std::uint8_t>& pcm, int r) {
+    std::lock_guard lock(mu);
+    audio.insert(audio.end(), pcm.begin(), pcm.end());
+    rate = r;
+  };
+  o.observer.audio_chunk = [&](std::size_t, std::size_t chunk) {
+    std::lock_guard lock(mu);
+    chunks.push_back(chunk);
+  };
+  MockGeminiLive mock(o);
+  mock.set_default_script(MockGeminiLive::Script::speech("Hi.", 250));
+  Client c(mock, mock.api_key());
+  c.send(
+      R"({"setup":{"model":"models/x","systemInstruction":{"parts":[{"text":"call_id=<id-1>"}]}}})");
+  EXPECT_TRUE(c.next()->as_object().contains("setupComplete"));
+  c.send(R"({"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":"AQACAA=="}}})");
+  for (int turn = 0; turn < 2; ++turn) {
+    c.send(R"({"clientContent":{"turnComplete":true}})");
+    for (;;) {
+      const auto m = c.next();
+      ASSERT_TRUE(m);
+      const auto* sc = m->as_object().if_contains("serverContent");
+      if (sc && sc->as_object().contains("turnComplete")) break;
+    }
+  }
+  std::lock_guard lock(mu);
+  EXPECT_EQ(instruction, "call_id=<id-1>");
+  EXPECT_EQ(audio, (std::vector<std::uint8_t>{1, 0, 2, 0}));
+  EXPECT_EQ(rate, 16000);
+  // 250 ms in 100 ms chunks: three per turn, each turn's first is chunk 0.
+  EXPECT_EQ(chunks, (std::vector<std::size_t>{0, 1, 2, 0, 1, 2}));
+  EXPECT_TRUE(mock.sent(0).empty());
 }
 
 }  // namespace
