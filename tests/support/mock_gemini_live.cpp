@@ -460,7 +460,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
   }
 
   void send_raw(std::string text) { emit_text(std::move(text)); }
+  /// Breaks the socket (no close frame) once what is already queued has been written: a test
+  /// that saw an event queued knows the client got it before the break.
   void drop() {
+    if (writing_) {
+      drop_after_write_ = true;
+      return;
+    }
     with_ws([](auto& ws) { beast::get_lowest_layer(ws).close(); });
   }
   void close(std::uint16_t code, std::string reason) {
@@ -650,6 +656,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
                        }
                        if (!self->out_.empty()) return self->do_write();
                        self->writing_ = false;
+                       if (self->drop_after_write_) return self->drop();
                        if (self->closing_) self->do_close();
                      });
     });
@@ -1051,6 +1058,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::deque<std::string> out_;
   std::deque<std::size_t> out_chunk_;  // beside out_: the audio chunk's index, or kNoChunk
   bool open_ = false, writing_ = false, closing_ = false, closed_ = false;
+  bool drop_after_write_ = false;
   websocket::close_reason close_frame_;
   asio::steady_timer timer_, away_timer_;
   std::uint64_t tick_gen_ = 0;

@@ -189,7 +189,7 @@ class MockGeminiLive {
   void send(std::size_t conn, std::string json_text);
   /// goAway with timeLeft, then a normal close (1000) once it has passed.
   void go_away(std::size_t conn, std::chrono::milliseconds time_left);
-  /// Closes the socket without a close frame.
+  /// Closes the socket without a close frame, after the events already queued are written.
   void drop(std::size_t conn);
   /// A close handshake with this code and reason.
   void close(std::size_t conn, std::uint16_t code, std::string reason);

@@ -669,7 +669,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     write(std::move(text));
   }
+  /// Breaks the socket (no close frame) once what is already queued has been written: a test
+  /// that saw an event queued knows the client got it before the break.
   void drop() {
+    if (writing_) {
+      drop_after_write_ = true;
+      return;
+    }
     with_ws([](auto& ws) { beast::get_lowest_layer(ws).close(); });
   }
   void close(std::uint16_t code, std::string reason) {
@@ -933,6 +939,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
                        }
                        if (!self->out_.empty()) return self->do_write();
                        self->writing_ = false;
+                       if (self->drop_after_write_) return self->drop();
                        if (self->closing_) self->do_close();
                      });
     });
@@ -1740,6 +1747,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::deque<std::string> out_, early_;
   std::deque<std::size_t> out_chunk_;  // beside out_: the audio delta's chunk, or kNoChunk
   bool open_ = false, writing_ = false, closing_ = false, closed_ = false;
+  bool drop_after_write_ = false;
   bool close_when_open_ = false;
   websocket::close_reason close_frame_;
   asio::steady_timer timer_;

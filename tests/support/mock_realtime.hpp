@@ -200,7 +200,7 @@ class MockRealtime {
 
   /// Sends `json_text` as is to connection `conn` (no validation: tests push anything).
   void send(std::size_t conn, std::string json_text);
-  /// Closes the socket without a close frame.
+  /// Closes the socket without a close frame, after the events already queued are written.
   void drop(std::size_t conn);
   /// A close handshake after what is queued.
   void close(std::size_t conn, std::uint16_t code = 1000, std::string reason = {});
