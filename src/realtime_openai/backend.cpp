@@ -3,19 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <deque>
-#include <mutex>
 #include <optional>
-#include <stdexcept>
-#include <thread>
-#include <vector>
 
 #include "voxbridge/logtext/log_text.hpp"
-#include "voxbridge/net/io_pool.hpp"
-#include "voxbridge/net/tls_client.hpp"
-#include "voxbridge/net/ws_client.hpp"
+#include "voxbridge/net/url.hpp"
 #include "voxbridge/realtime_openai/conversation.hpp"
 
 namespace voxbridge::realtime_openai {
@@ -27,23 +18,6 @@ namespace {
 
 /// A server event can carry a few seconds of audio as base64 (the service sends ~100 ms).
 constexpr std::size_t kMaxServerEventBytes = 4u << 20;
-/// The model's audio held for the call while it has paused reads.
-constexpr std::size_t kMaxHeldResponses = 1500;
-
-std::string url_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -53,117 +27,22 @@ std::string session_url(const RealtimeOptions& o) {
   const bool azure_ga =
       o.url.size() >= 19 && o.url.compare(o.url.size() - 19, 19, "/openai/v1/realtime") == 0;
   if (o.azure && !azure_ga) {
-    return o.url + "?api-version=" + url_encode(o.api_version) +
-           "&deployment=" + url_encode(o.model);
+    return o.url + "?api-version=" + net::percent_encode(o.api_version) +
+           "&deployment=" + net::percent_encode(o.model);
   }
-  return o.url + "?model=" + url_encode(o.model);
+  return o.url + "?model=" + net::percent_encode(o.model);
 }
-
-struct RealtimeBackend::Shared {
-  std::shared_ptr<const RealtimeOptions> options;
-  int quality = 2;
-  std::shared_ptr<asio::ssl::context> tls;  // null for ws:// (tests, a local proxy)
-  BackendCounters counters;
-  std::atomic<std::size_t> sessions{0};
-  std::atomic<std::size_t> next_thread{0};
-  std::unique_ptr<net::IoPool> pool;
-};
 
 namespace {
 
-class Stream final : public providers::AgentStream, public std::enable_shared_from_this<Stream> {
+/// One call's Realtime session: the shared stream (ws_agent.hpp) with OpenAI's wire protocol
+/// (Conversation) and its reconnect-once rule.
+class Stream final : public ws_agent::ConversationStream<Conversation, RealtimeBackend::State> {
  public:
-  Stream(std::shared_ptr<RealtimeBackend::Shared> shared, asio::io_context& io,
-         providers::Poster post, providers::AgentEvents events, std::size_t max_queued)
-      : sh_(std::move(shared)),
-        io_(io),
-        post_(std::move(post)),
-        ev_(std::move(events)),
-        max_queued_(max_queued),
-        cap_timer_(io) {}
-
-  ~Stream() override { sh_->sessions.fetch_sub(1); }
-
-  /// On the call's thread, once, right after construction.
-  void start(agent::v1::AgentConfig config) {
-    asio::post(io_, [self = shared_from_this(), config = std::move(config)]() mutable {
-      self->open(std::move(config));
-    });
-  }
-
-  // --- the call's thread ---
-
-  bool send(agent::v1::AgentRequest request) override {
-    if (finished_.load(std::memory_order_relaxed) ||
-        queued_.load(std::memory_order_relaxed) >= max_queued_) {
-      dropped_.fetch_add(1, std::memory_order_relaxed);
-      sh_->counters.dropped_messages.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-    queued_.fetch_add(1, std::memory_order_relaxed);
-    asio::post(io_, [self = shared_from_this(), r = std::move(request)]() mutable {
-      self->queued_.fetch_sub(1, std::memory_order_relaxed);
-      self->handle(r);
-    });
-    return true;
-  }
-  void finish() override {
-    finished_ = true;
-    asio::post(io_, [self = shared_from_this()] { self->close_socket(); });
-  }
-  void cancel() override {
-    finished_ = true;
-    asio::post(io_, [self = shared_from_this()] {
-      self->closing_ = true;
-      if (self->ws_) self->ws_->abort();
-      self->end({StreamStatus::kCancelled, "cancelled"});
-    });
-  }
-  void close(std::chrono::milliseconds grace) override {
-    // The service is owed nothing the way a gRPC agent is: what is queued (an action's
-    // result) goes out, then the socket is closed politely (bounded by the client's close
-    // handshake limit, well under `grace`).
-    (void)grace;
-    owner_gone_ = true;
-    finished_ = true;
-    asio::post(io_, [self = shared_from_this()] { self->close_socket(); });
-  }
-  void pause_reads() override {
-    asio::post(io_, [self = shared_from_this()] { self->paused_ = true; });
-  }
-  void resume_reads() override {
-    asio::post(io_, [self = shared_from_this()] {
-      self->paused_ = false;
-      while (!self->held_.empty()) {
-        self->deliver(std::move(self->held_.front()));
-        self->held_.pop_front();
-      }
-    });
-  }
-  std::uint64_t dropped() const override { return dropped_.load(std::memory_order_relaxed); }
+  using ConversationStream::ConversationStream;
 
  private:
-  // --- the backend's thread from here on ---
-
-  void open(agent::v1::AgentConfig config) {
-    Conversation::Sink sink;
-    sink.send = [this](std::string json) {
-      if (ws_ && !ws_->send(std::move(json))) {
-        // The service does not read what we send (1 MiB waiting): it is as good as gone.
-        fail(StreamStatus::kUnavailable, "the service stopped reading (send queue full)");
-      }
-    };
-    sink.respond = [this](agent::v1::AgentResponse r) { deliver(std::move(r)); };
-    try {
-      conv_.emplace(sh_->options, std::move(config), sh_->quality, std::move(sink));
-    } catch (const std::exception& e) {
-      end({StreamStatus::kInvalidArgument, e.what()});
-      return;
-    }
-    connect();
-  }
-
-  void connect() {
+  net::WsOptions socket_options() override {
     const RealtimeOptions& o = *sh_->options;
     net::WsOptions w;
     w.url = session_url(o);
@@ -175,43 +54,10 @@ class Stream final : public providers::AgentStream, public std::enable_shared_fr
     w.connect_timeout = o.connect_timeout;
     w.idle_timeout = o.idle_timeout;
     w.max_message_bytes = kMaxServerEventBytes;
-    net::WsHandlers h;
-    auto weak = weak_from_this();
-    h.open = [weak] {
-      if (auto s = weak.lock()) s->on_open();
-    };
-    h.message = [weak](std::string_view m) {
-      if (auto s = weak.lock()) s->on_message(m);
-    };
-    h.closed = [weak](const net::WsClose& c) {
-      if (auto s = weak.lock()) s->on_socket_closed(c);
-    };
-    try {
-      ws_ = net::WsClient::create(io_.get_executor(), sh_->tls, true, std::move(w), std::move(h));
-    } catch (const std::exception& e) {
-      end({StreamStatus::kInvalidArgument, e.what()});
-      return;
-    }
-    ws_->connect();
+    return w;
   }
 
-  void on_open() {
-    if (ended_) return;
-    was_open_ = true;
-    conv_->opened();
-    const auto cap = sh_->options->max_call_duration;
-    if (cap.count() > 0 && !cap_armed_) {
-      cap_armed_ = true;
-      cap_timer_.expires_after(cap);
-      cap_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-        auto s = weak.lock();
-        if (!ec && s && !s->ended_ && s->conv_) s->conv_->end_call("call duration cap reached");
-      });
-    }
-  }
-
-  void on_message(std::string_view m) {
-    if (ended_ || !conv_) return;
+  void message(std::string_view m) override {
     std::string why;
     const auto before = conv_->errors();
     if (conv_->server_event(m, why) == Conversation::Verdict::fatal) {
@@ -220,198 +66,39 @@ class Stream final : public providers::AgentStream, public std::enable_shared_fr
     }
     if (conv_->errors() != before) {
       sh_->counters.service_errors.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("realtime {}: the service reported an error: {}", sh_->options->name,
+      spdlog::warn("{}: the service reported an error: {}", log_name(),
                    logtext::log_text(conv_->last_error()));
     }
   }
 
-  void on_socket_closed(const net::WsClose& c) {
-    if (ended_) return;
-    if (closing_) {
-      end({StreamStatus::kOk, ""});
-      return;
-    }
-    if (c.http_status != 0) {
-      std::string why = "the service refused the session: HTTP " + std::to_string(c.http_status);
-      if (!c.retry_after.empty()) why += " (retry after " + logtext::log_text(c.retry_after) + ")";
-      if (!c.http_body.empty()) why += ": " + logtext::log_text(c.http_body.substr(0, 300));
-      fail(c.http_status == 429 ? StreamStatus::kResourceExhausted : StreamStatus::kUnavailable,
-           why);
-      return;
-    }
-    if (was_open_ && sh_->options->reconnect && !reconnected_) {
+  void broke(const net::WsClose& c) override {
+    if (was_open() && sh_->options->reconnect && !reconnected_) {
       // Once per call: a new socket, and the conversation so far told to it as items.
       reconnected_ = true;
       conv_->disconnected();
       sh_->counters.reconnects.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("realtime {}: the socket broke ({}); reconnecting once", sh_->options->name,
+      spdlog::warn("{}: the socket broke ({}); reconnecting once", log_name(),
                    logtext::log_text(c.reason));
       connect();
       return;
     }
     fail(StreamStatus::kUnavailable,
-         std::string(was_open_ ? "the socket broke: " : "cannot connect: ") +
+         std::string(was_open() ? "the socket broke: " : "cannot connect: ") +
              logtext::log_text(c.reason));
   }
 
-  void handle(agent::v1::AgentRequest& r) {
-    if (ended_ || !conv_) return;
-    switch (r.request_case()) {
-      case agent::v1::AgentRequest::kAudio:
-        conv_->caller_audio(r.audio());
-        break;
-      case agent::v1::AgentRequest::kEvent:
-        conv_->call_event(r.event());
-        break;
-      default:
-        break;
-    }
-  }
-
-  void close_socket() {
-    if (ended_) return;
-    closing_ = true;
-    cap_timer_.cancel();
-    if (ws_) {
-      ws_->close();
-    } else {
-      end({StreamStatus::kOk, ""});
-    }
-  }
-
-  void fail(int code, const std::string& why) {
-    if (ended_) return;
-    sh_->counters.sessions_failed.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("realtime {}: {}", sh_->options->name, why);
-    closing_ = true;
-    if (ws_) ws_->abort();
-    end({code, why});
-  }
-
-  void deliver(agent::v1::AgentResponse r) {
-    if (ended_) return;
-    if (paused_) {
-      if (held_.size() >= kMaxHeldResponses) {
-        dropped_.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-      held_.push_back(std::move(r));
-      return;
-    }
-    post_([self = shared_from_this(), r = std::move(r)]() mutable {
-      if (!self->owner_gone_ && self->ev_.response) self->ev_.response(r);
-    });
-  }
-
-  void end(StreamStatus st) {
-    if (ended_) return;
-    ended_ = true;
-    cap_timer_.cancel();
-    held_.clear();
-    post_([self = shared_from_this(), st = std::move(st)] {
-      if (!self->owner_gone_ && self->ev_.closed) self->ev_.closed(st);
-    });
-  }
-
-  std::shared_ptr<RealtimeBackend::Shared> sh_;
-  asio::io_context& io_;
-  providers::Poster post_;
-  providers::AgentEvents ev_;
-  std::size_t max_queued_;
-  // Touched by the call's thread.
-  std::atomic<std::size_t> queued_{0};
-  std::atomic<std::uint64_t> dropped_{0};
-  std::atomic<bool> finished_{false};
-  std::atomic<bool> owner_gone_{false};
-  // The backend's thread.
-  std::optional<Conversation> conv_;
-  std::shared_ptr<net::WsClient> ws_;
-  asio::steady_timer cap_timer_;
-  std::deque<agent::v1::AgentResponse> held_;
-  bool paused_ = false;
-  bool was_open_ = false;
   bool reconnected_ = false;
-  bool closing_ = false;
-  bool ended_ = false;
-  bool cap_armed_ = false;
 };
-
-[[noreturn]] void not_served(const char* what) {
-  throw std::runtime_error(std::string("an OpenAI Realtime backend serves speech-to-speech "
-                                       "agents only, not ") +
-                           what);
-}
 
 }  // namespace
 
 RealtimeBackend::RealtimeBackend(RealtimeOptions options, int resampler_quality)
-    : shared_(std::make_shared<Shared>()) {
-  shared_->options = std::make_shared<const RealtimeOptions>(std::move(options));
-  shared_->quality = resampler_quality;
-  if (shared_->options->url.rfind("wss://", 0) == 0) {
-    shared_->tls = std::make_shared<asio::ssl::context>(
-        net::tls_client_context({shared_->options->ca_file, true}));
-  }
-  shared_->pool = std::make_unique<net::IoPool>(
-      static_cast<std::size_t>(std::max(1, shared_->options->threads)));
-  shared_->pool->start();
-}
-
-RealtimeBackend::~RealtimeBackend() {
-  // Calls have ended before the server drops its backends; what is left is a socket closing.
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (shared_->sessions.load() > 0 && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  shared_->pool->stop_now();
-}
+    : Backend("realtime", "an OpenAI Realtime backend", std::move(options), resampler_quality) {}
 
 std::shared_ptr<providers::AgentStream> RealtimeBackend::open_agent(
-    const providers::ProviderTarget& target, const agent::v1::AgentConfig& config,
-    providers::Poster post, providers::AgentEvents events, std::size_t max_queued) {
-  (void)target;
-  const auto max = shared_->options->max_sessions;
-  const std::size_t now = shared_->sessions.fetch_add(1) + 1;
-  if (max > 0 && now > max) {
-    shared_->sessions.fetch_sub(1);
-    shared_->counters.sessions_refused.fetch_add(1, std::memory_order_relaxed);
-    throw std::runtime_error("realtime " + shared_->options->name + ": all " + std::to_string(max) +
-                             " sessions (max_sessions) are in use");
-  }
-  shared_->counters.sessions_opened.fetch_add(1, std::memory_order_relaxed);
-  auto& io = shared_->pool->context(shared_->next_thread.fetch_add(1) % shared_->pool->size());
-  auto s = std::make_shared<Stream>(shared_, io, std::move(post), std::move(events), max_queued);
-  s->start(config);
-  return s;
-}
-
-std::shared_ptr<providers::AsrStream> RealtimeBackend::open_asr(const providers::ProviderTarget&,
-                                                                const asr::v1::RecognitionConfig&,
-                                                                providers::Poster,
-                                                                providers::AsrEvents, std::size_t) {
-  not_served("speech recognition");
-}
-std::shared_ptr<providers::LlmTurn> RealtimeBackend::open_llm(const providers::ProviderTarget&,
-                                                              const llm::v1::TurnRequest&,
-                                                              providers::Poster,
-                                                              providers::LlmEvents) {
-  not_served("LLM turns");
-}
-std::shared_ptr<providers::TtsStream> RealtimeBackend::open_tts(const providers::ProviderTarget&,
-                                                                const tts::v1::SynthesisConfig&,
-                                                                providers::Poster,
-                                                                providers::TtsEvents, std::size_t) {
-  not_served("speech synthesis");
-}
-
-std::size_t RealtimeBackend::sessions() const {
-  return shared_->sessions.load();
-}
-const BackendCounters& RealtimeBackend::counters() const {
-  return shared_->counters;
-}
-const RealtimeOptions& RealtimeBackend::options() const {
-  return *shared_->options;
+    const providers::ProviderTarget&, const agent::v1::AgentConfig& config, providers::Poster post,
+    providers::AgentEvents events, std::size_t max_queued) {
+  return open<Stream>(config, std::move(post), std::move(events), max_queued);
 }
 
 }  // namespace voxbridge::realtime_openai

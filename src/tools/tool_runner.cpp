@@ -606,23 +606,6 @@ class CallHandle final : public agent::CallTools, public std::enable_shared_from
 
 }  // namespace
 
-std::string percent_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3);
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0x0f];
-    }
-  }
-  return out;
-}
-
 ToolRunner::ToolRunner(RunnerOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
 
 ToolRunner::~ToolRunner() {
@@ -641,10 +624,6 @@ void ToolRunner::start() {
                    for (const auto& n : t->o.agents) a += (a.empty() ? "" : ", ") + n;
                    return a;
                  }());
-    if (!t->o.filler_moh.empty()) {
-      spdlog::warn("tool {}: filler_moh is not supported yet: the caller hears the filler phrase",
-                   t->o.name);
-    }
   }
 }
 

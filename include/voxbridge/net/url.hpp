@@ -23,4 +23,8 @@ struct HttpUrl {
 /// client's own options), or spaces and control characters (percent-encode them).
 HttpUrl parse_http_url(std::string_view url);
 
+/// `text` percent-encoded for a URL's path segment or query value: every byte but RFC 3986's
+/// unreserved characters (A-Z a-z 0-9 - . _ ~) as %XX. The one encoder of every client here.
+std::string percent_encode(std::string_view text);
+
 }  // namespace voxbridge::net

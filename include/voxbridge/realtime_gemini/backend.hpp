@@ -29,52 +29,25 @@
 
 #include "voxbridge/providers/clients.hpp"
 #include "voxbridge/realtime_gemini/options.hpp"
+#include "voxbridge/ws_agent/ws_agent.hpp"
 
 namespace voxbridge::realtime_gemini {
 
 /// What a backend has done, for metrics and tests (any thread).
-struct BackendCounters {
-  std::atomic<std::uint64_t> sessions_opened{0};
-  std::atomic<std::uint64_t> sessions_refused{0};  ///< over max_sessions
-  std::atomic<std::uint64_t> sessions_failed{0};   ///< ended by an error
-  std::atomic<std::uint64_t> resumptions{0};       ///< new sockets that went on with a call
-  std::atomic<std::uint64_t> dropped_messages{0};
+struct BackendCounters : ws_agent::StreamCounters {
+  std::atomic<std::uint64_t> resumptions{0};  ///< new sockets that went on with a call
 };
 
-class GeminiBackend final : public providers::ProviderClients {
+class GeminiBackend final : public ws_agent::Backend<GeminiOptions, BackendCounters> {
  public:
   /// Starts the threads; throws std::runtime_error if the TLS set-up (ca_file) fails.
   GeminiBackend(GeminiOptions options, int resampler_quality);
-  ~GeminiBackend() override;
-  GeminiBackend(const GeminiBackend&) = delete;
-  GeminiBackend& operator=(const GeminiBackend&) = delete;
 
   std::shared_ptr<providers::AgentStream> open_agent(const providers::ProviderTarget& target,
                                                      const agent::v1::AgentConfig& config,
                                                      providers::Poster post,
                                                      providers::AgentEvents events,
                                                      std::size_t max_queued) override;
-  /// Not served here: each throws std::runtime_error.
-  std::shared_ptr<providers::AsrStream> open_asr(const providers::ProviderTarget&,
-                                                 const asr::v1::RecognitionConfig&,
-                                                 providers::Poster, providers::AsrEvents,
-                                                 std::size_t) override;
-  std::shared_ptr<providers::LlmTurn> open_llm(const providers::ProviderTarget&,
-                                               const llm::v1::TurnRequest&, providers::Poster,
-                                               providers::LlmEvents) override;
-  std::shared_ptr<providers::TtsStream> open_tts(const providers::ProviderTarget&,
-                                                 const tts::v1::SynthesisConfig&, providers::Poster,
-                                                 providers::TtsEvents, std::size_t) override;
-
-  /// Sessions open now.
-  std::size_t sessions() const;
-  const BackendCounters& counters() const;
-  const GeminiOptions& options() const;
-
-  struct Shared;
-
- private:
-  std::shared_ptr<Shared> shared_;
 };
 
 /// The WebSocket URL for `o`: the endpoint, with `?key=KEY` when key_in_query.

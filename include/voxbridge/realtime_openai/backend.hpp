@@ -24,53 +24,26 @@
 
 #include "voxbridge/providers/clients.hpp"
 #include "voxbridge/realtime_openai/options.hpp"
+#include "voxbridge/ws_agent/ws_agent.hpp"
 
 namespace voxbridge::realtime_openai {
 
 /// What a backend has done, for metrics and tests (any thread).
-struct BackendCounters {
-  std::atomic<std::uint64_t> sessions_opened{0};
-  std::atomic<std::uint64_t> sessions_refused{0};  ///< over max_sessions
-  std::atomic<std::uint64_t> sessions_failed{0};   ///< ended by an error
+struct BackendCounters : ws_agent::StreamCounters {
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> service_errors{0};  ///< `error` events the session survived
-  std::atomic<std::uint64_t> dropped_messages{0};
 };
 
-class RealtimeBackend final : public providers::ProviderClients {
+class RealtimeBackend final : public ws_agent::Backend<RealtimeOptions, BackendCounters> {
  public:
   /// Starts the threads; throws std::runtime_error if the TLS set-up (ca_file) fails.
   RealtimeBackend(RealtimeOptions options, int resampler_quality);
-  ~RealtimeBackend() override;
-  RealtimeBackend(const RealtimeBackend&) = delete;
-  RealtimeBackend& operator=(const RealtimeBackend&) = delete;
 
   std::shared_ptr<providers::AgentStream> open_agent(const providers::ProviderTarget& target,
                                                      const agent::v1::AgentConfig& config,
                                                      providers::Poster post,
                                                      providers::AgentEvents events,
                                                      std::size_t max_queued) override;
-  /// Not served here: each throws std::runtime_error.
-  std::shared_ptr<providers::AsrStream> open_asr(const providers::ProviderTarget&,
-                                                 const asr::v1::RecognitionConfig&,
-                                                 providers::Poster, providers::AsrEvents,
-                                                 std::size_t) override;
-  std::shared_ptr<providers::LlmTurn> open_llm(const providers::ProviderTarget&,
-                                               const llm::v1::TurnRequest&, providers::Poster,
-                                               providers::LlmEvents) override;
-  std::shared_ptr<providers::TtsStream> open_tts(const providers::ProviderTarget&,
-                                                 const tts::v1::SynthesisConfig&, providers::Poster,
-                                                 providers::TtsEvents, std::size_t) override;
-
-  /// Sessions open now.
-  std::size_t sessions() const;
-  const BackendCounters& counters() const;
-  const RealtimeOptions& options() const;
-
-  struct Shared;
-
- private:
-  std::shared_ptr<Shared> shared_;
 };
 
 /// The WebSocket URL for `o`: `URL?model=MODEL` (OpenAI, and Azure's GA path

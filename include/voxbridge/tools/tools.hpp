@@ -50,6 +50,7 @@
 #include "voxbridge/agent/agent.hpp"
 #include "voxbridge/agent/tools.hpp"
 #include "voxbridge/metrics/metrics.hpp"
+#include "voxbridge/net/url.hpp"
 #include "voxbridge/tools/options.hpp"
 
 namespace voxbridge::tools {
@@ -96,8 +97,7 @@ class ToolRunner {
   std::shared_ptr<Impl> impl_;
 };
 
-/// `text` percent-encoded: every byte but A-Z a-z 0-9 - . _ ~ as %XX (what a URL template's
-/// placeholders and a GET's query get).
-std::string percent_encode(std::string_view text);
+/// What a URL template's placeholders and a GET's query get (net::percent_encode).
+using net::percent_encode;
 
 }  // namespace voxbridge::tools
