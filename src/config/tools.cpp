@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "parse.hpp"
+#include "voxbridge/guard/guard.hpp"
 #include "voxbridge/net/url.hpp"
 
 namespace voxbridge::config::detail {
@@ -125,7 +126,11 @@ const Key<ToolOptions> kTool[] = {
     {"filler", [](ToolOptions& o, W, V v) { o.filler = v; }},
     {"filler_after_ms",
      [](ToolOptions& o, W w, V v) { o.filler_after = parse_ms(w, v, 0, 60000); }},
-    {"filler_moh", [](ToolOptions& o, W, V v) { o.filler_moh = v; }},
+    {"filler_moh",
+     [](ToolOptions& o, W w, V v) {
+       if (const auto bad = guard::check_moh_class(v); !bad.empty()) w.fail(bad);
+       o.filler_moh = v;
+     }},
 };
 
 }  // namespace

@@ -103,6 +103,10 @@ void AmiPath::run_action(const std::string& uuid, const agent::ActionRequest& r,
     }
     case agent::ActionRequest::Kind::originate:
       return;  // the State places new calls itself
+    case agent::ActionRequest::Kind::start_moh:
+    case agent::ActionRequest::Kind::stop_moh:
+      st_.finish_action(uuid, r, "AMI has no action for music on hold", done);  // (State refuses)
+      return;
     case agent::ActionRequest::Kind::send_dtmf:
       dtmf(channel, r.digits, 0, r.digit_ms,
            [self = shared_from_this(), uuid, r, done](std::string error) {

@@ -38,23 +38,6 @@ using asio::use_awaitable;
 using TcpStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-std::string url_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0x0f]);
-    }
-  }
-  return out;
-}
-
 namespace {
 
 /// The ARI base URL ("http[s]://host[:port]"; a path in it is ignored: requests go to /ari/...).
@@ -302,7 +285,8 @@ struct AriClient::Impl : std::enable_shared_from_this<AriClient::Impl>, net::Rec
       req.set(http::field::user_agent, "voxbridge");
     }));
     beast::get_lowest_layer(w).expires_after(opts.connect_timeout);
-    const std::string target = "/ari/events?app=" + url_encode(opts.app) + "&subscribeAll=false";
+    const std::string target =
+        "/ari/events?app=" + net::percent_encode(opts.app) + "&subscribeAll=false";
     websocket::response_type res;
     co_await w.async_handshake(res, where.authority, target, use_awaitable);
     beast::get_lowest_layer(w).expires_never();
@@ -403,7 +387,7 @@ void AriClient::request(std::string method, std::string path, std::string body,
 
 namespace {
 std::string ch(const std::string& id) {
-  return "/channels/" + url_encode(id);
+  return "/channels/" + net::percent_encode(id);
 }
 }  // namespace
 
@@ -411,20 +395,30 @@ void AriClient::answer(const std::string& c, ResponseHandler done) {
   request("POST", ch(c) + "/answer", {}, std::move(done));
 }
 void AriClient::hangup(const std::string& c, const std::string& reason, ResponseHandler done) {
-  request("DELETE", ch(c) + (reason.empty() ? "" : "?reason=" + url_encode(reason)), {},
+  request("DELETE", ch(c) + (reason.empty() ? "" : "?reason=" + net::percent_encode(reason)), {},
           std::move(done));
 }
 void AriClient::play(const std::string& c, const std::string& media, ResponseHandler done) {
-  request("POST", ch(c) + "/play?media=" + url_encode(media), {}, std::move(done));
+  request("POST", ch(c) + "/play?media=" + net::percent_encode(media), {}, std::move(done));
 }
 void AriClient::dtmf(const std::string& c, const std::string& digits, int duration_ms,
                      ResponseHandler done) {
-  std::string q = ch(c) + "/dtmf?dtmf=" + url_encode(digits);
+  std::string q = ch(c) + "/dtmf?dtmf=" + net::percent_encode(digits);
   if (duration_ms > 0) q += "&duration=" + std::to_string(duration_ms);
   request("POST", q, {}, std::move(done));
 }
 void AriClient::hold(const std::string& c, bool on, ResponseHandler done) {
   request(on ? "POST" : "DELETE", ch(c) + "/hold", {}, std::move(done));
+}
+void AriClient::music_on_hold(const std::string& c, bool on, const std::string& moh_class,
+                              ResponseHandler done) {
+  if (!on) {
+    request("DELETE", ch(c) + "/moh", {}, std::move(done));
+    return;
+  }
+  std::string q = ch(c) + "/moh";
+  if (!moh_class.empty()) q += "?mohClass=" + net::percent_encode(moh_class);
+  request("POST", q, {}, std::move(done));
 }
 void AriClient::ring(const std::string& c, ResponseHandler done) {
   request("POST", ch(c) + "/ring", {}, std::move(done));
@@ -432,19 +426,22 @@ void AriClient::ring(const std::string& c, ResponseHandler done) {
 void AriClient::continue_in_dialplan(const std::string& c, const std::string& context,
                                      const std::string& exten, int priority, ResponseHandler done) {
   request("POST",
-          ch(c) + "/continue?context=" + url_encode(context) + "&extension=" + url_encode(exten) +
-              "&priority=" + std::to_string(priority),
+          ch(c) + "/continue?context=" + net::percent_encode(context) +
+              "&extension=" + net::percent_encode(exten) + "&priority=" + std::to_string(priority),
           {}, std::move(done));
 }
 void AriClient::redirect(const std::string& c, const std::string& endpoint, ResponseHandler done) {
-  request("POST", ch(c) + "/redirect?endpoint=" + url_encode(endpoint), {}, std::move(done));
+  request("POST", ch(c) + "/redirect?endpoint=" + net::percent_encode(endpoint), {},
+          std::move(done));
 }
 void AriClient::get_variable(const std::string& c, const std::string& name, ResponseHandler done) {
-  request("GET", ch(c) + "/variable?variable=" + url_encode(name), {}, std::move(done));
+  request("GET", ch(c) + "/variable?variable=" + net::percent_encode(name), {}, std::move(done));
 }
 void AriClient::set_variable(const std::string& c, const std::string& name,
                              const std::string& value, ResponseHandler done) {
-  request("POST", ch(c) + "/variable?variable=" + url_encode(name) + "&value=" + url_encode(value),
+  request("POST",
+          ch(c) + "/variable?variable=" + net::percent_encode(name) +
+              "&value=" + net::percent_encode(value),
           {}, std::move(done));
 }
 void AriClient::originate(const std::map<std::string, std::string>& params,
@@ -453,7 +450,7 @@ void AriClient::originate(const std::map<std::string, std::string>& params,
   std::string q = "/channels";
   char sep = '?';
   for (const auto& [k, v] : params) {
-    q += sep + url_encode(k) + "=" + url_encode(v);
+    q += sep + net::percent_encode(k) + "=" + net::percent_encode(v);
     sep = '&';
   }
   std::string body;
@@ -467,10 +464,10 @@ void AriClient::originate(const std::map<std::string, std::string>& params,
 void AriClient::external_media(const std::string& host_port, const std::string& uuid,
                                const std::string& format, ResponseHandler done) {
   request("POST",
-          "/channels/externalMedia?app=" + url_encode(impl_->opts.app) +
-              "&external_host=" + url_encode(host_port) +
-              "&encapsulation=audiosocket&transport=tcp&format=" + url_encode(format) +
-              "&data=" + url_encode(uuid),
+          "/channels/externalMedia?app=" + net::percent_encode(impl_->opts.app) +
+              "&external_host=" + net::percent_encode(host_port) +
+              "&encapsulation=audiosocket&transport=tcp&format=" + net::percent_encode(format) +
+              "&data=" + net::percent_encode(uuid),
           {}, std::move(done));
 }
 void AriClient::create_bridge(ResponseHandler done) {
@@ -478,16 +475,19 @@ void AriClient::create_bridge(ResponseHandler done) {
 }
 void AriClient::add_to_bridge(const std::string& b, const std::string& channels,
                               ResponseHandler done) {
-  request("POST", "/bridges/" + url_encode(b) + "/addChannel?channel=" + url_encode(channels), {},
-          std::move(done));
+  request(
+      "POST",
+      "/bridges/" + net::percent_encode(b) + "/addChannel?channel=" + net::percent_encode(channels),
+      {}, std::move(done));
 }
 void AriClient::remove_from_bridge(const std::string& b, const std::string& c,
                                    ResponseHandler done) {
-  request("POST", "/bridges/" + url_encode(b) + "/removeChannel?channel=" + url_encode(c), {},
-          std::move(done));
+  request("POST",
+          "/bridges/" + net::percent_encode(b) + "/removeChannel?channel=" + net::percent_encode(c),
+          {}, std::move(done));
 }
 void AriClient::destroy_bridge(const std::string& b, ResponseHandler done) {
-  request("DELETE", "/bridges/" + url_encode(b), {}, std::move(done));
+  request("DELETE", "/bridges/" + net::percent_encode(b), {}, std::move(done));
 }
 
 }  // namespace voxbridge::control

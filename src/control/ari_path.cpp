@@ -359,6 +359,16 @@ void AriPath::run_action(const std::string& uuid, const agent::ActionRequest& r,
       return;
     case agent::ActionRequest::Kind::originate:
       return;  // run_action places new calls itself
+    case agent::ActionRequest::Kind::start_moh:
+    case agent::ActionRequest::Kind::stop_moh:
+      // On the caller's channel only. Asterisk runs it as a generator on that channel
+      // (res/stasis/control.c app_control_moh_start -> ast_moh_start): it is written towards
+      // the caller, never into the bridge, so the AudioSocket leg does not hear it; and while
+      // it runs, the bridge's voice frames to the caller are dropped (main/channel.c,
+      // ast_write_stream: a generator without AST_FLAG_WRITE_INT keeps the channel).
+      ari_->music_on_hold(call->caller, r.kind == agent::ActionRequest::Kind::start_moh, r.name,
+                          finish);
+      return;
   }
 }
 

@@ -48,6 +48,10 @@ std::string describe_request(const agent::ActionRequest& r) {
       return "set " + r.name.substr(0, guard::kMaxVariableName);
     case agent::ActionRequest::Kind::originate:
       return "call " + r.target;
+    case agent::ActionRequest::Kind::start_moh:
+      return "start music on hold" + (r.name.empty() ? "" : " '" + r.name.substr(0, 80) + "'");
+    case agent::ActionRequest::Kind::stop_moh:
+      return "stop music on hold";
   }
   return "action";
 }
@@ -118,6 +122,22 @@ void Controller::State::run_action(const std::string& uuid, const agent::ActionR
   // Checks that need no Asterisk come first: a denied action never reaches it. Whatever the
   // agent asked for passes guard:: (characters and lengths, then the policy in force now).
   const auto policy = shared_policy.get();
+  const bool moh = r.kind == agent::ActionRequest::Kind::start_moh ||
+                   r.kind == agent::ActionRequest::Kind::stop_moh;
+  if (moh) {
+    // voxbridge's own filler, not the agent's: outside the agent's caps (the tool runner's
+    // per-call cap bounds how often it can happen), and only ARI can play it.
+    std::string refused = guard::check_moh_class(r.name);
+    if (refused.empty() && cfg.mode != ControlConfig::Mode::ari) {
+      refused = "music on hold needs [control] mode = ari";
+    }
+    if (!refused.empty()) {
+      deny_action(uuid, r, refused, done);
+      return;
+    }
+    path->run_action(uuid, r, cfg.transfer_context, std::move(done));
+    return;
+  }
   if (use.actions >= policy->max_actions_per_call) {
     deny_action(uuid, r,
                 "this call has had its " + std::to_string(policy->max_actions_per_call) +
@@ -150,6 +170,9 @@ void Controller::State::run_action(const std::string& uuid, const agent::ActionR
         if (refused.empty() && !r.name.empty()) refused = guard::check_agent_name(r.name);
       }
       break;
+    case agent::ActionRequest::Kind::start_moh:
+    case agent::ActionRequest::Kind::stop_moh:
+      break;  // above
   }
   if (!refused.empty()) {
     deny_action(uuid, r, refused, done);

@@ -158,6 +158,12 @@ std::string check_agent_name(std::string_view s) {
   return {};
 }
 
+std::string check_moh_class(std::string_view s) {
+  if (s.size() > kMaxMohClass) return too_long("music-on-hold class", kMaxMohClass);
+  if (!all_of(s, kWordDash)) return shown(s) + " is not a music-on-hold class (A-Z a-z 0-9 _ -)";
+  return {};
+}
+
 bool reserved_variable(std::string_view name, std::string_view uuid_variable) {
   static constexpr std::array<std::string_view, 14> kReserved = {
       "VB_UUID",         "VB_TRANSFER",   "VB_AGENT",        "VB_LANGUAGE", "VB_OUTBOUND",

@@ -21,6 +21,7 @@
 #include "voxbridge/pipeline/action_runner.hpp"
 #include "voxbridge/pipeline/asr_feed.hpp"
 #include "voxbridge/pipeline/caller_listener.hpp"
+#include "voxbridge/pipeline/hold_music.hpp"
 #include "voxbridge/pipeline/llm_turns.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/pipeline/reply_speaker.hpp"
@@ -78,6 +79,7 @@ class PipelineAgent final : public agent::Agent {
     if (info_.tools) llm_.offer(info_.tools->definitions());
     actions_.emplace(info_, control.poster(), ActionRunner::Options{spec_->transfer_hangs_up},
                      [this](const ActionRunner::Result& r) { on_action_result(r); });
+    moh_.emplace(info_, control.poster());
     call_.set_call_id(info.uuid);
     call_.set_listener(info.listener);
     call_.set_language(spec_->language);
@@ -198,6 +200,8 @@ class PipelineAgent final : public agent::Agent {
 
   void on_end(std::string_view) override {
     drop_tools();
+    // Tool requests still running are cancelled (their results would be dropped anyway).
+    if (info_.tools) info_.tools->stop();
     ending_.exit = Exit::ended;
     state_ = TurnState::ending;
     if (asr_.dropped() > 0 || speaker_.dropped_samples() > 0) {
@@ -358,6 +362,7 @@ class PipelineAgent final : public agent::Agent {
     tools_.filler =
         info_.tools ? info_.tools->filler(tools_.calls.front().name()) : agent::CallTools::Filler{};
     tools_.filler_on = false;
+    tools_.moh_refused = false;
     const std::uint64_t gen = ++tools_.gen;
     const std::weak_ptr<int> alive = alive_;
     for (std::size_t i = 0; i < tools_.calls.size(); ++i) {
@@ -390,8 +395,12 @@ class PipelineAgent final : public agent::Agent {
     if (tools_.filler_on) {
       // The filler stops the moment the results are back; the reply goes on afresh.
       tools_.filler_on = false;
-      speaker_.interrupt();
-      speaker_.begin();
+      if (moh_ && moh_->on()) {
+        moh_->stop();
+      } else {
+        speaker_.interrupt();
+        speaker_.begin();
+      }
     }
     std::vector<common::v1::ToolResult> results;
     for (auto& r : tools_.results) results.push_back(std::move(*r));
@@ -401,12 +410,25 @@ class PipelineAgent final : public agent::Agent {
   }
 
   /// Every tick while tools run: the filler, once `after` has passed with nothing playing.
+  /// In ARI mode a tool with a music-on-hold class gets Asterisk's music instead of the phrase
+  /// (the phrase if Asterisk or the rules refuse it).
   void filler_due() {
     const auto& f = tools_.filler;
-    if (tools_.filler_on || f.after.count() <= 0 || f.phrase.empty()) return;
+    const bool music = !f.moh_class.empty() && !tools_.moh_refused && moh_ && moh_->available();
+    if (tools_.filler_on || f.after.count() <= 0 || (f.phrase.empty() && !music)) return;
     if ((tick_ - tools_.since) * kTickMs < static_cast<std::uint64_t>(f.after.count())) return;
     if (!speaker_.idle()) return;
     tools_.filler_on = true;
+    if (music) {
+      moh_->start(f.moh_class, [this, gen = tools_.gen](const std::string& why) {
+        spdlog::warn("call uuid={}: no music on hold ({}); the filler phrase instead", info_.uuid,
+                     logtext::log_text(why, 200));
+        if (gen != tools_.gen || !tools_.running) return;
+        tools_.moh_refused = true;
+        tools_.filler_on = false;  // the next tick says the phrase
+      });
+      return;
+    }
     speaker_.say(f.phrase);
   }
 
@@ -415,6 +437,7 @@ class PipelineAgent final : public agent::Agent {
     ++tools_.gen;
     tools_.running = false;
     tools_.filler_on = false;
+    if (moh_) moh_->stop();
     tools_.results.clear();
   }
 
@@ -518,6 +541,7 @@ class PipelineAgent final : public agent::Agent {
       ending_.exit = Exit::transferring;
       const common::v1::Action a = std::move(*ending_.transfer);
       ending_.transfer.reset();
+      if (moh_) moh_->stop();  // (before the caller leaves Stasis: ARI requests go in order)
       actions_->run(a);
     }
   }
@@ -612,8 +636,10 @@ class PipelineAgent final : public agent::Agent {
     std::size_t waiting = 0;
     std::uint64_t since = 0;  // tick the round started
     agent::CallTools::Filler filler;
-    bool filler_on = false;
+    bool filler_on = false;    // the phrase is said, or the music asked for
+    bool moh_refused = false;  // this round's music was refused: the phrase instead
   } tools_;
+  std::optional<HoldMusic> moh_;                           // from on_start (uses info_)
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // tool callbacks check it
 
   std::span<const std::int16_t> leg_;  // on_leg_audio()'s piece, for the on_audio() after it

@@ -12,6 +12,7 @@
 #include "voxbridge/pipeline/action_event.hpp"
 #include "voxbridge/pipeline/action_runner.hpp"
 #include "voxbridge/pipeline/agent_audio.hpp"
+#include "voxbridge/pipeline/hold_music.hpp"
 #include "voxbridge/pipeline/pipeline.hpp"
 #include "voxbridge/providers/clients.hpp"
 
@@ -67,6 +68,7 @@ class SpeechAgent final : public agent::Agent {
     // allowlists let through always ends the socket so that the dialplan continues.
     runner_.emplace(info_, control.poster(), ActionRunner::Options{},
                     [this](const ActionRunner::Result& r) { on_action_result(r); });
+    moh_.emplace(info_, control.poster());
     if (counting_.m != nullptr) counting_.slot = metrics::provider_slots().slot(spec_->agent.name);
     // Without leg_codec the formats do not depend on the leg: the stream opens at once; nor
     // when the listener already says the leg is G.711 (codec = ulaw / alaw).
@@ -108,7 +110,8 @@ class SpeechAgent final : public agent::Agent {
       const common::v1::Action a = std::move(*transfer_.action);
       transfer_.action.reset();
       transfer_.in_flight = true;
-      runner_->run(a);  // without a control path its result comes back at once
+      if (moh_) moh_->stop();  // (before the caller leaves Stasis: ARI requests go in order)
+      runner_->run(a);         // without a control path its result comes back at once
     }
     // A transfer on its way must not race the socket's hangup (the dialplan would go on).
     if (hangup_when_drained_ && !transfer_.action && !transfer_.in_flight && play_.out.empty() &&
@@ -122,6 +125,7 @@ class SpeechAgent final : public agent::Agent {
     alive_.reset();
     opening_.opened = true;  // a call over before its stream opened never opens one
     if (runner_) runner_->stop();
+    if (moh_) moh_->stop();
     // Tool results still owed are dropped (the stream is closing); their requests cancelled.
     if (info_.tools) info_.tools->stop();
     if (const auto& u = counting_.usage) {
@@ -189,6 +193,7 @@ class SpeechAgent final : public agent::Agent {
     switch (r.response_case()) {
       case agent::v1::AgentResponse::kAudio: {
         tools_.playing = false;  // the agent speaks: the filler (what is queued) gives way
+        if (moh_) moh_->stop();
         if (!counting_.first_audio && counting_.m != nullptr) {
           counting_.first_audio = true;
           const auto d = std::chrono::steady_clock::now() - counting_.started;
@@ -394,7 +399,10 @@ class SpeechAgent final : public agent::Agent {
     auto w = std::weak_ptr<int>(alive_);
     info_.tools->run(call, [this, w](const common::v1::ToolResult& r) {
       if (!w.lock()) return;
-      if (--tools_.waiting == 0) tools_.playing = false;  // what is queued of it plays out
+      if (--tools_.waiting == 0) {
+        tools_.playing = false;  // what is queued of it plays out
+        if (moh_) moh_->stop();
+      }
       send_tool_result(r);
     });
   }
@@ -408,16 +416,30 @@ class SpeechAgent final : public agent::Agent {
 
   /// Once per tick: starts the filler when a wait has lasted `after` with nothing playing, and
   /// keeps kFillerLead of it queued while it plays.
+  /// In ARI mode a tool with a music-on-hold class gets Asterisk's music instead (the phrase if
+  /// Asterisk or the rules refuse it).
   void tick_filler() {
     if (tools_.waiting == 0 || done_) return;
     ++tools_.ticks;
-    const auto& f = tools_.filler;
+    auto& f = tools_.filler;
     if (!tools_.playing) {
-      if (tools_.played || f.after.count() <= 0 || !f.audio || f.audio->empty() ||
+      if (tools_.played || f.after.count() <= 0 ||
           std::chrono::milliseconds(20 * tools_.ticks) < f.after || !play_.out.empty() ||
           control_->queued_samples() > 0) {
         return;
       }
+      if (!f.moh_class.empty() && moh_ && moh_->available()) {
+        tools_.played = true;  // once per wait
+        moh_->start(f.moh_class, [this](const std::string& why) {
+          spdlog::warn("call uuid={}: no music on hold ({}); the filler phrase instead", info_.uuid,
+                       logtext::log_text(why, 200));
+          if (tools_.waiting == 0) return;
+          tools_.filler.moh_class.clear();
+          tools_.played = false;  // the next tick plays the phrase
+        });
+        return;
+      }
+      if (!f.audio || f.audio->empty()) return;
       tools_.playing = tools_.played = true;
       tools_.at = 0;
     }
@@ -534,6 +556,7 @@ class SpeechAgent final : public agent::Agent {
   std::optional<ActionRunner> runner_;  // from on_start; uses info_
   PendingTransfer transfer_;
   ToolWait tools_;
+  std::optional<HoldMusic> moh_;  // from on_start; uses info_
   std::string hangup_reason_;
   std::uint64_t dropped_in_ = 0;
 };

@@ -16,12 +16,14 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/fake_ari.hpp"
 #include "support/fake_providers.hpp"
 #include "support/running_server.hpp"
 #include "support/test_audio.hpp"
+#include "support/tool_server.hpp"
 #include "voxbridge/config/config.hpp"
 
 namespace voxbridge {
@@ -283,6 +285,99 @@ TEST(Ari, SpeechAgentsDeniedTransferNeverReachesAsteriskAndTheAgentIsTold) {
   EXPECT_EQ(ari.count_requests("DELETE", "/ari/channels/"), 0u);
   ari.hangup_caller(caller);
   EXPECT_TRUE(all_gone(ari, s));
+}
+
+/// The s2s agent asks for the tool "lookup" (a ToolServer answering after 900 ms) right after
+/// its 200 ms greeting; the tool's filler is music on hold `moh` (the phrase as the fallback).
+struct SlowToolCall {
+  testing::ToolServer tools;
+  testing::FakeSpeechAgent agent;
+  std::unique_ptr<testing::FakeProviderServer> fs;
+  FakeAri ari{"vb", "s3cret"};
+  std::unique_ptr<RunningServer> s;
+  std::string caller;
+
+  explicit SlowToolCall(const std::string& moh) {
+    tools.script("/lookup", {.delay = 900ms});
+    agent.greeting_ms = 200;
+    common::v1::ToolCall c;
+    c.set_id("t1");
+    c.set_name("lookup");
+    c.set_arguments_json("{}");
+    agent.tool_calls = {c};
+    fs = std::make_unique<testing::FakeProviderServer>(&agent);
+    s = std::make_unique<RunningServer>(ari_config(
+        ari, "s2s", "",
+        "[provider-fake]\naddress = " + fs->address() +
+            "\n[agent-s2s]\ntype = s2s\nprovider = fake\n"
+            "[tool-lookup]\ndescription = Looks it up.\nurl = " +
+            tools.url("/lookup") +
+            "\nagents = s2s\nfiller = Please hold the line while I look that up for you.\n"
+            "filler_after_ms = 200\nfiller_moh = " +
+            moh + "\n"));
+    ari.set_caller_audio(testing::silence(kRate, 0.1));
+  }
+
+  /// Frames (20 ms) of what voxbridge sent to the leg that are not silent, as offsets from the
+  /// leg's first frame.
+  std::vector<std::size_t> voiced_frames() const {
+    std::vector<std::size_t> out;
+    const auto got = leg(ari).received;
+    for (std::size_t f = 0; f + 320 <= got.size(); f += 320) {
+      bool silent = true;
+      for (std::size_t i = f; i < f + 320; ++i) silent = silent && std::abs(got[i]) < 200;
+      if (!silent) out.push_back(f / 320);
+    }
+    return out;
+  }
+};
+
+TEST(Ari, ASlowToolPlaysMusicOnHoldToTheCallerAndStopsItWithTheResult) {
+  SlowToolCall t("hold-music");
+  ASSERT_TRUE(connected(t.ari));
+  t.caller = t.ari.start_call("5551234", "7000");
+  ASSERT_TRUE(t.ari.wait_for([&] { return t.agent.tool_results().size() == 1; }, 5s));
+  ASSERT_TRUE(t.ari.wait_for(
+      [&] { return t.ari.count_requests("DELETE", "/ari/channels/" + t.caller + "/moh") == 1; },
+      2s));
+  const auto asked = t.tools.requests().at(0).at;
+  const auto result = t.agent.tool_result_times().at(0);
+  ASSERT_TRUE(t.agent.tool_results()[0].ok());
+  const auto start = t.ari.find_request("POST", "/ari/channels/" + t.caller + "/moh");
+  const auto stop = t.ari.find_request("DELETE", "/ari/channels/" + t.caller + "/moh");
+  ASSERT_TRUE(start && stop);
+  // On the caller's channel (never the AudioSocket leg's), with the tool's class...
+  EXPECT_EQ(start->target, "/ari/channels/" + t.caller + "/moh?mohClass=hold-music");
+  EXPECT_EQ(t.ari.count_requests("POST", "/ari/channels/" + leg(t.ari).channel + "/moh"), 0u);
+  // ... once filler_after_ms had passed, and stopped the moment the result was back.
+  EXPECT_GE(start->at, asked + 150ms);
+  EXPECT_LT(start->at, asked + 600ms);
+  EXPECT_GE(stop->at, result - 5ms);
+  EXPECT_LT(stop->at, result + 100ms);
+  // The phrase was not played instead (the greeting is all the leg carried).
+  const auto voiced = t.voiced_frames();
+  ASSERT_FALSE(voiced.empty());
+  EXPECT_LE(voiced.back() - voiced.front(), 12u) << "more than the 200 ms greeting on the leg";
+  t.ari.hangup_caller(t.caller);
+  EXPECT_TRUE(all_gone(t.ari, *t.s));
+  EXPECT_EQ(t.ari.count_requests("POST", "/ari/channels/" + t.caller + "/moh"), 1u);
+}
+
+TEST(Ari, MusicOnHoldAsteriskRefusesGivesTheCallerThePhraseInstead) {
+  SlowToolCall t("hold-music");
+  t.ari.refuse_action("moh");
+  ASSERT_TRUE(connected(t.ari));
+  t.caller = t.ari.start_call("5551234", "7000");
+  ASSERT_TRUE(t.ari.wait_for([&] { return t.agent.tool_results().size() == 1; }, 5s));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(t.ari.count_requests("POST", "/ari/channels/" + t.caller + "/moh"), 1u);
+  // Refused: nothing to stop; the phrase played on the leg after the greeting instead.
+  EXPECT_EQ(t.ari.count_requests("DELETE", "/ari/channels/" + t.caller + "/moh"), 0u);
+  const auto voiced = t.voiced_frames();
+  ASSERT_FALSE(voiced.empty());
+  EXPECT_GT(voiced.back() - voiced.front(), 20u) << "no filler phrase after the refusal";
+  t.ari.hangup_caller(t.caller);
+  EXPECT_TRUE(all_gone(t.ari, *t.s));
 }
 
 TEST(Ari, DeniedTransferNeverReachesAsteriskAndTheCallGoesOn) {

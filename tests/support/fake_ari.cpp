@@ -26,6 +26,7 @@
 #include <future>
 #include <mutex>
 #include <numbers>
+#include <set>
 #include <thread>
 
 #include "support/test_tls.hpp"
@@ -78,7 +79,12 @@ std::string percent_decode(std::string_view s) {
 }
 
 FakeAri::Request parse_request(std::string method, std::string target, std::string body) {
-  FakeAri::Request r{std::move(method), std::move(target), {}, {}, std::move(body)};
+  FakeAri::Request r{std::move(method),
+                     std::move(target),
+                     {},
+                     {},
+                     std::move(body),
+                     std::chrono::steady_clock::now()};
   const auto q = r.target.find('?');
   r.path = r.target.substr(0, q);
   if (q == std::string::npos) return r;
@@ -118,6 +124,7 @@ struct Channel {
   std::string id, name, state, number, context, exten, app_data;
   std::map<std::string, std::string> vars;
   bool in_stasis = true;
+  bool moh = false;  // music on hold playing to it
   std::string bridge;
   std::shared_ptr<Leg> leg;  // externalMedia channels only
 };
@@ -179,6 +186,7 @@ struct FakeAri::Impl {
   std::vector<MediaLeg> legs;
   std::shared_ptr<const std::vector<std::int16_t>> caller_audio;
   int originate_cause = 0;
+  std::set<std::string> refused_actions;
   int ws_connects = 0;
   int tls_failures = 0;
   unsigned next_id = 1;
@@ -457,6 +465,9 @@ struct FakeAri::Impl {
         co_return error(req, http::status::conflict, "Channel not in Stasis application");
       }
       const std::string action = seg.size() == 3 ? seg[2] : std::string();
+      if (!action.empty() && refused_actions.count(action) != 0) {
+        co_return error(req, http::status::conflict, "Channel not in Stasis application");
+      }
       if (action == "answer" && verb == http::verb::post) {
         if (c.state != "Up") {
           c.state = "Up";
@@ -471,6 +482,13 @@ struct FakeAri::Impl {
         c.context = r.query.count("context") ? r.query.at("context") : c.context;
         c.exten = r.query.count("extension") ? r.query.at("extension") : c.exten;
         emit("StasisEnd", {{"channel", channel_json(c)}});
+        co_return reply(req, http::status::no_content);
+      }
+      if (action == "moh" && (verb == http::verb::post || verb == http::verb::delete_)) {
+        // POST /channels/{id}/moh[?mohClass=] starts music on hold on the channel (mohClass
+        // optional), DELETE stops it; 204, or 404/409 as above (Asterisk's Channels REST API,
+        // docs.asterisk.org, "startMoh" / "stopMoh").
+        c.moh = verb == http::verb::post;
         co_return reply(req, http::status::no_content);
       }
       if (action == "dtmf" && verb == http::verb::post) {
@@ -809,6 +827,11 @@ void FakeAri::set_caller_audio(std::vector<std::int16_t> samples) {
 std::int16_t FakeAri::tone(std::size_t i) {
   return static_cast<std::int16_t>(
       std::lround(8000 * std::sin(2 * std::numbers::pi * 440.0 * static_cast<double>(i) / 16000)));
+}
+
+void FakeAri::refuse_action(const std::string& action) {
+  std::lock_guard lock(impl_->mu);
+  impl_->refused_actions.insert(action);
 }
 
 void FakeAri::set_originate_cause(int cause) {

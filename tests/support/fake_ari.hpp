@@ -32,6 +32,7 @@ class FakeAri {
     std::string path;                          ///< without the query
     std::map<std::string, std::string> query;  ///< decoded
     std::string body;
+    std::chrono::steady_clock::time_point at = std::chrono::steady_clock::now();  ///< received
   };
 
   /// One AudioSocket leg (an externalMedia channel) as the fake's AudioSocket client saw it.
@@ -89,6 +90,9 @@ class FakeAri {
   /// How the next POST /ari/channels (originate) ends: 0 = answered (StasisStart), else
   /// ChannelDestroyed with this Q.850 cause (17 busy, 19 no answer...).
   void set_originate_cause(int cause);
+  /// Requests for /channels/{id}/ACTION (e.g. "moh") are answered 409 "Channel not in Stasis
+  /// application" from now on.
+  void refuse_action(const std::string& action);
 
   std::size_t live_channels() const;
   std::size_t live_bridges() const;

@@ -60,13 +60,16 @@ class CallControl {
 
 /// Something the agent asks Asterisk to do to its call (through ARI or AMI).
 struct ActionRequest {
-  enum class Kind { transfer, send_dtmf, set_variable, originate };
+  /// start_moh / stop_moh: music on hold on the caller's channel, voxbridge's own filler while a
+  /// business tool runs (ARI mode only; never an agent's action, not counted against its caps).
+  enum class Kind { transfer, send_dtmf, set_variable, originate, start_moh, stop_moh };
   Kind kind = Kind::transfer;
   std::string target;   ///< transfer: extension or number; originate: number to call
   std::string context;  ///< transfer: dialplan context (empty = the configured default)
   std::string digits;   ///< send_dtmf: 0-9 * # A-D, w = 500 ms pause
   int digit_ms = 0;     ///< send_dtmf: per digit, 0 = Asterisk's default
-  std::string name;     ///< set_variable; originate: the agent for the new call
+  std::string name;     ///< set_variable; originate: the agent for the new call; start_moh: the
+                        ///< music-on-hold class (empty = the channel's default)
   std::string value;    ///< set_variable
   std::map<std::string, std::string> variables;  ///< originate: for the new call
 };

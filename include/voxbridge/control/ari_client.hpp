@@ -30,9 +30,6 @@ struct AriResponse {
   bool ok() const { return error.empty(); }
 };
 
-/// Percent-encodes a query value.
-std::string url_encode(std::string_view s);
-
 class AriClient : public std::enable_shared_from_this<AriClient> {
  public:
   using EventHandler = std::function<void(const boost::json::object&)>;
@@ -60,6 +57,9 @@ class AriClient : public std::enable_shared_from_this<AriClient> {
   void dtmf(const std::string& channel, const std::string& digits, int duration_ms,
             ResponseHandler done);
   void hold(const std::string& channel, bool on, ResponseHandler done);
+  /// POST /channels/{id}/moh?mohClass=CLASS (start) or DELETE /channels/{id}/moh (stop).
+  void music_on_hold(const std::string& channel, bool on, const std::string& moh_class,
+                     ResponseHandler done);
   void ring(const std::string& channel, ResponseHandler done);
   void continue_in_dialplan(const std::string& channel, const std::string& context,
                             const std::string& exten, int priority, ResponseHandler done);

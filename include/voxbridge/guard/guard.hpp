@@ -43,6 +43,8 @@ inline constexpr std::size_t kMaxVariableValue = 256;
 inline constexpr std::size_t kMaxDtmf = 32;
 inline constexpr std::size_t kMaxCallerId = 80;
 inline constexpr std::size_t kMaxAgentName = 64;
+/// Asterisk's own limit for a music-on-hold class name (MAX_MUSICCLASS, 80 with its NUL).
+inline constexpr std::size_t kMaxMohClass = 79;
 /// Variables one originate request may carry.
 inline constexpr std::size_t kMaxOriginateVariables = 32;
 
@@ -56,6 +58,8 @@ std::string check_variable_value(std::string_view s, bool split_safe);
 std::string check_dtmf(std::string_view s);
 std::string check_caller_id(std::string_view s);
 std::string check_agent_name(std::string_view s);
+/// A music-on-hold class name; "" (the channel's default class) is acceptable.
+std::string check_moh_class(std::string_view s);
 
 /// Names voxbridge and its shipped dialplan rely on (VB_UUID, VB_TRANSFER, VB_AGENT,
 /// VB_LANGUAGE, VB_OUTBOUND, VB_REQUESTED_BY, VB_HOST, VB_API, VB_REG, AUDIOSOCKET_UUID,

@@ -42,7 +42,8 @@ struct ToolOptions {
   /// What the caller hears while the tool runs longer than filler_after (0 = never).
   std::string filler = "One moment, please.";
   std::chrono::milliseconds filler_after{1500};
-  /// ARI mode: a music-on-hold class to play instead of the phrase; empty = the phrase.
+  /// ARI mode: a music-on-hold class (musiconhold.conf) Asterisk plays to the caller instead of
+  /// the phrase; empty = the phrase (also in AMI mode, or when Asterisk refuses it).
   std::string filler_moh;
 
   bool operator==(const ToolOptions&) const = default;

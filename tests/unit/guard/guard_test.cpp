@@ -186,6 +186,16 @@ TEST(Guard, CallerIdAndAgentNames) {
   EXPECT_NE(check_agent_name("sales,CALLERID(num)=1"), "");
 }
 
+TEST(Guard, MusicOnHoldClasses) {
+  EXPECT_EQ(check_moh_class(""), "");  // the channel's default class
+  EXPECT_EQ(check_moh_class("hold-music_2"), "");
+  EXPECT_EQ(check_moh_class(std::string(79, 'a')), "");
+  EXPECT_NE(check_moh_class(std::string(80, 'a')), "");
+  EXPECT_EQ(check_moh_class("default&mohClass=x"),
+            "'default&mohClass=x' is not a music-on-hold class (A-Z a-z 0-9 _ -)");
+  EXPECT_NE(check_moh_class("a/../b"), "");
+}
+
 TEST(Guard, APolicyThatListsAReservedNameIsRefused) {
   Policy p;
   EXPECT_EQ(p.validate(), "");
