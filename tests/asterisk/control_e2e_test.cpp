@@ -23,8 +23,11 @@
 // VOXBRIDGE_E2E_KEEP=1 keeps the temp dir (it is always kept when a test failed).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <span>
 
 #include "e2e_support.hpp"
 #include "support/fake_providers.hpp"
@@ -52,9 +55,10 @@ struct HttpReply {
   std::string body;
 };
 
-/// GET http://127.0.0.1:port/path with basic auth, Connection: close (a few lines of HTTP/1.1).
-HttpReply http_get(unsigned short port, const std::string& path, const std::string& user,
-                   const std::string& password) {
+/// METHOD http://127.0.0.1:port/path with basic auth and no body, Connection: close (a few
+/// lines of HTTP/1.1).
+HttpReply http_request(unsigned short port, const std::string& method, const std::string& path,
+                       const std::string& user, const std::string& password) {
   HttpReply r;
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return r;
@@ -68,10 +72,10 @@ HttpReply http_get(unsigned short port, const std::string& path, const std::stri
     close(fd);
     return r;
   }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                          "\r\nAuthorization: Basic " +
-                          voxbridge::base64::encode(user + ":" + password) +
-                          "\r\nConnection: close\r\n\r\n";
+  const std::string req =
+      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+      "\r\nContent-Length: 0" + "\r\nAuthorization: Basic " +
+      voxbridge::base64::encode(user + ":" + password) + "\r\nConnection: close\r\n\r\n";
   if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
     close(fd);
     return r;
@@ -89,6 +93,22 @@ HttpReply http_get(unsigned short port, const std::string& path, const std::stri
   const auto hdr_end = resp.find("\r\n\r\n");
   if (hdr_end != std::string::npos) r.body = resp.substr(hdr_end + 4);
   return r;
+}
+
+HttpReply http_get(unsigned short port, const std::string& path, const std::string& user,
+                   const std::string& password) {
+  return http_request(port, "GET", path, user, password);
+}
+
+/// The music-on-hold class vbtest's tone (musiconhold.conf): none of the probe's tones.
+constexpr double kMohToneHz = 1100.0;
+
+/// The share of x's energy in the sinusoid at f (1 = all of it).
+double energy_share(std::span<const std::int16_t> x, double f, int rate) {
+  double energy = 0;
+  for (const auto v : x) energy += static_cast<double>(v) * v;
+  if (energy <= 0) return 0;
+  return 2.0 * tone_power(x, f, rate, false) / (static_cast<double>(x.size()) * energy);
 }
 
 /// Seconds since midnight of an spdlog line "YYYY-MM-DD HH:MM:SS.mmm ..." (-1 if none).
@@ -116,6 +136,7 @@ class ControlEnv : public ::testing::Environment {
   bool ready() const { return ready_; }
   const std::string& error() const { return error_; }
   const fs::path& rec_dir() const { return rec_dir_; }
+  const fs::path& tmp() const { return tmp_; }
   unsigned short http_port() const { return http_port_; }
   Voxbridge& ami() { return vb_ami_; }
   Voxbridge& ari() { return vb_ari_; }
@@ -227,7 +248,7 @@ bool ControlEnv::setup(std::string& error) {
   tmp_ = tmpl;
   rec_dir_ = tmp_ / "rec";
   for (const char* d : {"etc", "cache", "varlib", "db", "keys", "data", "agi", "spool", "run",
-                        "log", "rec", "sounds"}) {
+                        "log", "rec", "sounds", "moh", "vbrec"}) {
     fs::create_directories(tmp_ / d);
   }
   fs::create_directory_symlink(prefix_ / "var/lib/asterisk/documentation",
@@ -237,6 +258,15 @@ bool ControlEnv::setup(std::string& error) {
   if (!voxbridge::audio::write_wav(tmp_ / "sounds" / "probe.wav", kProbeRate, make_probe(), err)) {
     error = "cannot write the probe: " + err;
     return false;
+  }
+  {
+    // musiconhold.conf's class vbtest plays this: 4 s of kMohToneHz, raw slin 8 kHz.
+    std::ofstream moh(tmp_ / "moh" / "tone.sln", std::ios::binary);
+    for (int i = 0; i < 4 * 8000; ++i) {
+      const auto v =
+          static_cast<std::int16_t>(8000.0 * std::sin(2.0 * M_PI * kMohToneHz * i / 8000.0));
+      moh.write(reinterpret_cast<const char*>(&v), sizeof v);
+    }
   }
 
   std::mt19937 rng(std::random_device{}());
@@ -329,6 +359,9 @@ bool ControlEnv::setup(std::string& error) {
                                "[listener-ari]\nbind = 127.0.0.1:" + std::to_string(ari_port_) +
                                "\nagent = echo\n"
                                "[control]\nmode = ari\nmedia_format = slin16\n"
+                               "[recording]\nrecord = yes\ndirectory = " +
+                               (tmp_ / "vbrec").string() +
+                               "\n"
                                "[ari]\nurl = http://127.0.0.1:" +
                                std::to_string(http_port_) + "\nusername = " + kAriUser +
                                "\npassword = " + kAriPassword + "\napp = voxbridge\n";
@@ -915,6 +948,61 @@ TEST_F(ControlE2E, AriStasisExternalMediaEcho) {
       a.correlation, a.lag_ms, a.sent_dbfs, a.heard_dbfs, a.missing_blocks, a.loud_blocks,
       end->line.substr(end->line.find("call end")).c_str(),
       std::chrono::duration<double>(SteadyClock::now() - t0).count());
+  std::fflush(stdout);
+}
+
+// 7. ARI mode, music on hold (a slow business tool's filler, filler_moh): voxbridge starts it on
+// the caller's channel. The caller hears it; the AudioSocket leg in the bridge never does, so the
+// model and the VAD cannot take the music for the caller: voxbridge's recording of the call (what
+// the leg received, and the echo agent's answer) has the caller's probe and no music.
+TEST_F(ControlE2E, AriMusicOnHoldReachesTheCallerButNotTheAudioSocketLeg) {
+  const std::string id = next_id();
+  const auto r = g_env->rx("channel originate Local/" + id + "@caller-echo-late/n extension " + id +
+                           "@agent-stasis");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto entered =
+      wait_log(g_env->ari(), {"ARI: call ", "(Local/" + id + "@caller-echo-late-", "uuid="}, 5s);
+  ASSERT_TRUE(entered.has_value()) << "voxbridge saw no StasisStart\n" << g_env->diagnostics();
+  const std::string uuid = entered->substr(entered->find("uuid=") + 5, 36);
+  const auto at = entered->find("ARI: call ") + 10;
+  const std::string caller = entered->substr(at, entered->find(' ', at) - at);
+  // What voxbridge's HoldMusic sends (ari_client music_on_hold), to the caller's channel.
+  const auto moh =
+      http_request(g_env->http_port(), "POST", "/ari/channels/" + caller + "/moh?mohClass=vbtest",
+                   kAriUser, kAriPassword);
+  ASSERT_EQ(moh.status, 204) << moh.body;
+  const fs::path done = g_env->rec_dir() / (id + ".done");
+  const auto deadline = SteadyClock::now() + 12s;
+  while (!fs::exists(done) && SteadyClock::now() < deadline) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(fs::exists(done)) << "MixMonitor never finished\n" << g_env->diagnostics();
+  ASSERT_TRUE(wait_end(g_env->ari(), uuid).has_value());
+
+  std::string err;
+  // The caller heard the music (from 0.5 s after the call began: MOH was started by then).
+  const auto heard = voxbridge::audio::read_wav(rec_path(id, "heard"), err);
+  ASSERT_TRUE(err.empty()) << err;
+  const std::size_t skip = static_cast<std::size_t>(heard.rate_hz / 2);
+  ASSERT_GT(heard.samples.size(), skip + static_cast<std::size_t>(heard.rate_hz));
+  const std::span<const std::int16_t> heard_part(heard.samples.data() + skip,
+                                                 heard.samples.size() - skip);
+  const double heard_share = energy_share(heard_part, kMohToneHz, heard.rate_hz);
+  EXPECT_GT(heard_share, 0.5) << "the caller did not hear the music on hold";
+  // voxbridge's leg did not: its recording (caller and echo averaged) is the probe, not music.
+  fs::path wav;
+  for (const auto& e : fs::recursive_directory_iterator(g_env->tmp() / "vbrec")) {
+    if (e.path().filename() == uuid + ".wav") wav = e.path();
+  }
+  ASSERT_FALSE(wav.empty()) << "no recording of the call";
+  const auto leg = voxbridge::audio::read_wav(wav, err);
+  ASSERT_TRUE(err.empty()) << err;
+  const double leg_share = energy_share(leg.samples, kMohToneHz, leg.rate_hz);
+  const double leg_dbfs = dbfs(rms(leg.samples));
+  EXPECT_LT(leg_share, 0.01) << "the music on hold reached the AudioSocket leg";
+  EXPECT_GT(leg_dbfs, -30.0) << "the leg did not get the caller's probe";
+  std::printf(
+      "[ figures  ] ARI music on hold: share of %.0f Hz in what the caller heard %.3f, "
+      "on the AudioSocket leg %.5f (the leg's level %.1f dBFS: the caller's probe)\n",
+      kMohToneHz, heard_share, leg_share, leg_dbfs);
   std::fflush(stdout);
 }
 
