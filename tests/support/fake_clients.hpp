@@ -282,6 +282,23 @@ class FakeProviderClients final : public providers::ProviderClients {
   std::vector<std::shared_ptr<FakeAgentStream>> agent_;
 };
 
+/// A control path (agent::CallActions) that keeps every request and its `done`, for the test to
+/// call later, as the control thread would.
+class FakeCallActions final : public agent::CallActions {
+ public:
+  struct Call {
+    agent::ActionRequest request;
+    std::function<void(std::string error)> done;
+  };
+  void run(const agent::ActionRequest& request,
+           std::function<void(std::string error)> done) override {
+    calls.push_back({request, std::move(done)});
+  }
+  bool describe(agent::CallInfo&) const override { return false; }
+
+  std::vector<Call> calls;
+};
+
 /// A call's control with a bounded playout queue like the session's (capacity and high
 /// watermark in ms at the internal rate; defaults as session::MediaOptions). tick() plays one
 /// 20 ms frame, so a test hears exactly what the caller would.

@@ -28,22 +28,7 @@ using Kind = agent::ActionRequest::Kind;
 constexpr const char* kNotConfigured = "not configured: no Asterisk control path";
 constexpr const char* kNoControlHow = "the socket closes after the reply, the dialplan continues";
 
-/// A control path that keeps every request and its `done`, for the test to call later, as the
-/// control thread would.
-class FakeActions final : public agent::CallActions {
- public:
-  struct Call {
-    agent::ActionRequest request;
-    std::function<void(std::string error)> done;
-  };
-  void run(const agent::ActionRequest& request,
-           std::function<void(std::string error)> done) override {
-    calls.push_back({request, std::move(done)});
-  }
-  bool describe(agent::CallInfo&) const override { return false; }
-
-  std::vector<Call> calls;
-};
+using FakeActions = testing::FakeCallActions;
 
 common::v1::Action transfer(const std::string& target, const std::string& context = "") {
   common::v1::Action a;

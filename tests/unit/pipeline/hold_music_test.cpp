@@ -19,19 +19,7 @@ namespace {
 
 using Kind = agent::ActionRequest::Kind;
 
-class FakeActions final : public agent::CallActions {
- public:
-  struct Call {
-    agent::ActionRequest request;
-    std::function<void(std::string error)> done;
-  };
-  void run(const agent::ActionRequest& request,
-           std::function<void(std::string error)> done) override {
-    calls.push_back({request, std::move(done)});
-  }
-  bool describe(agent::CallInfo&) const override { return false; }
-  std::vector<Call> calls;
-};
+using FakeActions = testing::FakeCallActions;
 
 struct Fixture {
   std::shared_ptr<FakeActions> actions = std::make_shared<FakeActions>();

@@ -91,19 +91,7 @@ common::v1::Action transfer_to(const std::string& target) {
   return a;
 }
 
-/// A control path whose answers the test gives, later, as the control thread would.
-class FakeActions final : public agent::CallActions {
- public:
-  void run(const agent::ActionRequest& request,
-           std::function<void(std::string error)> done) override {
-    requests.push_back(request);
-    dones.push_back(std::move(done));
-  }
-  bool describe(agent::CallInfo&) const override { return false; }
-
-  std::vector<agent::ActionRequest> requests;
-  std::vector<std::function<void(std::string error)>> dones;
-};
+using FakeActions = testing::FakeCallActions;
 
 struct PipelineAgentTest : ::testing::Test {
   PipelineAgentTest() {
@@ -429,17 +417,17 @@ struct PipelineTransferTest : PipelineAgentTest {
     EXPECT_EQ(tts.texts().back().text, "Let me put you through.");
     speak(tts, tts_audio(kRate * 3 / 10), tts.texts().back().chunk_id);
     tts.close();
-    const std::size_t requests = actions->requests.size();
+    const std::size_t requests = actions->calls.size();
     step();
     EXPECT_EQ(state(), "speaking");
     // Nothing goes to Asterisk while the words before the transfer play.
     while (control.queued_samples() > 0) {
-      EXPECT_EQ(actions->requests.size(), requests);
+      EXPECT_EQ(actions->calls.size(), requests);
       step();
     }
-    EXPECT_EQ(actions->requests.size(), requests + 1);
-    EXPECT_EQ(actions->requests.back().kind, agent::ActionRequest::Kind::transfer);
-    EXPECT_EQ(actions->requests.back().target, target);
+    EXPECT_EQ(actions->calls.size(), requests + 1);
+    EXPECT_EQ(actions->calls.back().request.kind, agent::ActionRequest::Kind::transfer);
+    EXPECT_EQ(actions->calls.back().request.target, target);
     EXPECT_EQ(state(), "ending");
   }
 
@@ -454,8 +442,8 @@ TEST_F(PipelineTransferTest, ARefusedTransferLetsTheCallGoOnAndTheModelHearsWhy)
   step(5);
   EXPECT_EQ(state(), "ending");  // waiting for Asterisk's answer
   EXPECT_EQ(clients->llm().size(), 1u);
-  actions->dones[0]("refused: 2001 is not allowed");  // the control thread
-  EXPECT_EQ(clients->llm().size(), 1u);               // posted, not yet on the call's thread
+  actions->calls[0].done("refused: 2001 is not allowed");  // the control thread
+  EXPECT_EQ(clients->llm().size(), 1u);                    // posted, not yet on the call's thread
   step();
   // A new turn at once, carrying the result.
   ASSERT_EQ(clients->llm().size(), 2u);
@@ -480,7 +468,7 @@ TEST_F(PipelineTransferTest, ThreeRefusedTransfersEndTheCallWithTheFallback) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(clients->llm().size(), static_cast<std::size_t>(i + 1));
     model_transfers("900" + std::to_string(i));
-    actions->dones[static_cast<std::size_t>(i)]("refused: not allowed");
+    actions->calls[static_cast<std::size_t>(i)].done("refused: not allowed");
     if (i < 2) step();
   }
   const std::size_t before = control.heard().size();
@@ -1047,12 +1035,12 @@ TEST_F(PipelineToolsTest, AnActionCalledWithAnIdIsAnsweredInTheHistoryNotAsANote
   llm.end_of_turn();
   llm.close();
   step();
-  ASSERT_EQ(actions->requests.size(), 1u);
+  ASSERT_EQ(actions->calls.size(), 1u);
   auto& tts = clients->last_tts();
   speak(tts, tts_audio(kRate / 10), 1);
   tts.close();
   ASSERT_TRUE(step_until([&] { return state() == "listening"; }));
-  actions->dones.at(0)("");
+  actions->calls.at(0).done("");
   poster.run();
   agent->on_dtmf('2');
   const auto& r = clients->last_llm().request();
