@@ -4,42 +4,26 @@
 #include "support/mock_gemini_live.hpp"
 
 #include <algorithm>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
-#include <thread>
+#include <span>
 
-#include "support/test_tls.hpp"
+#include "support/ws_server.hpp"
 #include "voxbridge/base64/base64.hpp"
 
 namespace voxbridge::testing {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-namespace ssl = asio::ssl;
 namespace json = boost::json;
-using asio::ip::tcp;
 
 namespace {
 
@@ -387,13 +371,8 @@ using mock_gemini_detail::SessionState;
 
 struct MockGeminiLive::Impl {
   Options opt;
-  asio::io_context io;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  tcp::acceptor acceptor{io};
-  ssl::context tls_ctx{ssl::context::tls_server};
-  std::string ca_file;
-  unsigned short port = 0;
-  std::vector<std::thread> threads;
+  // First: destroyed last, after the connections it still holds (they refer to this Impl).
+  std::unique_ptr<WsServer> server;
 
   mutable std::mutex mu;
   mutable std::condition_variable cv;
@@ -411,7 +390,6 @@ struct MockGeminiLive::Impl {
   std::optional<Refusal> refusal;
   std::vector<Upgrade> upgrades;
 
-  void accept();
   void changed() {  // with mu held
     ++version;
     cv.notify_all();
@@ -424,51 +402,20 @@ struct MockGeminiLive::Impl {
 
 namespace mock_gemini_detail {
 
-using PlainWs = websocket::stream<beast::tcp_stream>;
-using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
-
-class Conn : public std::enable_shared_from_this<Conn> {
+class Conn : public WsServer::Connection {
  public:
   using Impl = MockGeminiLive::Impl;
   using Script = MockGeminiLive::Script;
 
-  Conn(Impl& m, tcp::socket s) : m_(m), ex_(s.get_executor()), timer_(ex_), away_timer_(ex_) {
-    if (m_.opt.no_delay) {  // see Options::no_delay
-      boost::system::error_code ignored;
-      s.set_option(tcp::no_delay(true), ignored);
-    }
-    if (m_.opt.tls)
-      tls_ = std::make_unique<TlsWs>(beast::tcp_stream(std::move(s)), m_.tls_ctx);
-    else
-      plain_ = std::make_unique<PlainWs>(beast::tcp_stream(std::move(s)));
-  }
-
-  void start() {
-    if (tls_) {
-      beast::get_lowest_layer(*tls_).expires_after(std::chrono::seconds(10));
-      tls_->next_layer().async_handshake(ssl::stream_base::server,
-                                         [self = shared_from_this()](beast::error_code ec) {
-                                           if (!ec) self->read_upgrade();
-                                         });
-    } else {
-      read_upgrade();
-    }
-  }
+  Conn(Impl& m, WsServer::Accepted a)
+      : WsServer::Connection(std::move(a)), m_(m), timer_(executor()), away_timer_(executor()) {}
 
   void post(std::function<void(Conn&)> f) {
-    asio::post(ex_, [self = shared_from_this(), f = std::move(f)] { f(*self); });
+    asio::post(executor(), [self = self<Conn>(), f = std::move(f)] { f(*self); });
   }
 
   void send_raw(std::string text) { emit_text(std::move(text)); }
-  /// Breaks the socket (no close frame) once what is already queued has been written: a test
-  /// that saw an event queued knows the client got it before the break.
-  void drop() {
-    if (writing_) {
-      drop_after_write_ = true;
-      return;
-    }
-    with_ws([](auto& ws) { beast::get_lowest_layer(ws).close(); });
-  }
+  using WsServer::Connection::drop;  // breaks the socket once what is queued is written
   void close(std::uint16_t code, std::string reason) {
     if (closing_ || closed_) return;
     if (reason.size() > 123) reason.resize(123);  // a close frame's reason is at most 123 bytes
@@ -477,46 +424,23 @@ class Conn : public std::enable_shared_from_this<Conn> {
       if (rec_) rec_->closed = {code, reason};
       m_.changed();
     }
-    close_frame_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
     closing_ = true;
     stop_turn();
-    if (!writing_) do_close();
+    WsServer::Connection::close(code, std::move(reason));
   }
   void go_away(std::chrono::milliseconds left) {
     emit(json::object{{"goAway", json::object{{"timeLeft", duration(left)}}}});
     away_timer_.expires_after(left);
-    away_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    away_timer_.async_wait([self = self<Conn>()](boost::system::error_code ec) {
       if (!ec) self->close(1000, "");
     });
   }
 
  private:
-  template <class F>
-  void with_ws(F&& f) {
-    if (tls_)
-      f(*tls_);
-    else
-      f(*plain_);
-  }
-
   // ---- upgrade ----
 
-  void read_upgrade() {
-    parser_.emplace();
-    parser_->header_limit(8192);
-    parser_->body_limit(1024);
-    with_ws([&](auto& ws) {
-      beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
-      http::async_read(ws.next_layer(), rbuf_, *parser_,
-                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                         if (!ec) self->on_upgrade();
-                       });
-    });
-  }
-
-  void on_upgrade() {
-    req_ = parser_->release();
-    const std::string target(req_.target());
+  std::optional<Refusal> on_upgrade(const Upgrade& req) override {
+    const std::string& target = req.target;
     const auto q = target.find('?');
     const std::string path = target.substr(0, q);
     std::string query_key;
@@ -530,7 +454,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         i = amp + 1;
       }
     }
-    const std::string header_key(req_["x-goog-api-key"]);
+    const std::string header_key = req.header("x-goog-api-key");
     auth_ = !header_key.empty() ? "header" : (!query_key.empty() ? "query" : "");
     key_ok_ = (header_key.empty() ? query_key : header_key) == m_.opt.api_key;
     int status = 101;
@@ -544,7 +468,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
         m_.refusal.reset();
       }
     }
-    if (status == 101 && !websocket::is_upgrade(req_)) {
+    if (status == 101 && !req.websocket) {
       status = 400;  // mock wording
       body =
           R"({"error":{"code":400,"message":"Expected a WebSocket upgrade.","status":"INVALID_ARGUMENT"}})";
@@ -558,43 +482,19 @@ class Conn : public std::enable_shared_from_this<Conn> {
       m_.upgrades.push_back({path, auth_, status});
       m_.changed();
     }
-    if (status != 101) {
-      auto res = std::make_shared<http::response<http::string_body>>(
-          static_cast<http::status>(status), req_.version());
-      res->set(http::field::content_type, "application/json; charset=UTF-8");
-      if (!retry_after.empty()) res->set(http::field::retry_after, retry_after);
-      res->keep_alive(false);
-      res->body() = body;
-      res->prepare_payload();
-      with_ws([&](auto& ws) {
-        http::async_write(
-            ws.next_layer(), *res,
-            [self = shared_from_this(), res](beast::error_code, std::size_t) { self->drop(); });
-      });
-      return;
-    }
-    {
-      std::lock_guard lock(m_.mu);
-      idx_ = m_.conns.size();
-      m_.conns.push_back(shared_from_this());
-      m_.records.push_back(std::make_unique<Record>());
-      rec_ = m_.records.back().get();
-      m_.changed();
-    }
-    with_ws([&](auto& ws) {
-      beast::get_lowest_layer(ws).expires_never();
-      ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-      ws.read_message_max(m_.opt.max_message_bytes);
-      ws.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
-        if (ec) return self->on_closed();
-        self->on_open();
-      });
-    });
+    if (status != 101)
+      return Refusal{status, std::move(body), "application/json; charset=UTF-8", retry_after};
+    std::lock_guard lock(m_.mu);
+    idx_ = m_.conns.size();
+    m_.conns.push_back(self<Conn>());
+    m_.records.push_back(std::make_unique<Record>());
+    rec_ = m_.records.back().get();
+    m_.changed();
+    return std::nullopt;
   }
 
-  void on_open() {
+  void on_open() override {
     open_ = true;
-    read();
     // The service opens the socket and then closes it with the key's problem (voiceclaw#155).
     if (!key_ok_) {
       close(1007, auth_.empty() ? "Method doesn't allow unregistered callers (callers without "
@@ -606,19 +506,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   // ---- transport ----
 
-  void read() {
-    with_ws([&](auto& ws) {
-      ws.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (ec) return self->on_closed();
-        std::string text = beast::buffers_to_string(self->rbuf_.data());
-        self->rbuf_.consume(self->rbuf_.size());
-        if (!self->closing_) self->on_message(std::move(text));
-        self->read();
-      });
-    });
-  }
-
-  void on_closed() {
+  void on_closed() override {
     if (closed_) return;
     closed_ = true;
     stop_turn();
@@ -631,41 +519,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
   /// `chunk`: a model turn's audio chunk index, for Options::observer (kNoChunk: none).
   void write(std::string text, std::size_t chunk = kNoChunk) {
     if (closing_ || closed_ || !open_) return;
-    out_.push_back(std::move(text));
-    out_chunk_.push_back(chunk);
-    if (!writing_) do_write();
+    send(std::move(text), chunk);
   }
-
-  void do_write() {
-    writing_ = true;
-    // An audio chunk is timed as it is handed to the socket: what waited in out_ before it (the
-    // mock's own queue) is not in the time.
-    if (out_chunk_.front() != kNoChunk && m_.opt.observer.audio_chunk)
-      m_.opt.observer.audio_chunk(idx_, out_chunk_.front());
-    with_ws([&](auto& ws) {
-      ws.binary(true);  // the service's JSON comes in binary frames
-      ws.async_write(asio::buffer(out_.front()),
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->out_.pop_front();
-                       self->out_chunk_.pop_front();
-                       if (ec) {
-                         self->writing_ = false;
-                         self->out_.clear();
-                         self->out_chunk_.clear();
-                         return;
-                       }
-                       if (!self->out_.empty()) return self->do_write();
-                       self->writing_ = false;
-                       if (self->drop_after_write_) return self->drop();
-                       if (self->closing_) self->do_close();
-                     });
-    });
-  }
-
-  void do_close() {
-    with_ws([&](auto& ws) {
-      ws.async_close(close_frame_, [self = shared_from_this()](beast::error_code) {});
-    });
+  // An audio chunk is timed as it is handed to the socket: what waited in the queue before it
+  // (the mock's own) is not in the time.
+  void on_handed(std::size_t chunk) override {
+    if (m_.opt.observer.audio_chunk) m_.opt.observer.audio_chunk(idx_, chunk);
   }
 
   void emit_text(std::string text, std::size_t chunk = kNoChunk) {
@@ -682,7 +541,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   // ---- messages in ----
 
-  void on_message(std::string raw) {
+  void on_message(std::string raw) override {
+    if (!closing_) handle(std::move(raw));
+  }
+  void handle(std::string raw) {
     MockGeminiLive::ClientMessage cm;
     cm.conn = idx_;
     cm.at = std::chrono::steady_clock::now();
@@ -988,7 +850,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     if (t.script.stall_after_ms >= 0 && t.sent_ms >= t.script.stall_after_ms) return;  // stalls
     const auto gen = ++tick_gen_;
     timer_.expires_after(std::chrono::milliseconds(m_.opt.chunk_interval_ms));
-    timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+    timer_.async_wait([self = self<Conn>(), gen](boost::system::error_code ec) {
       if (!ec && gen == self->tick_gen_) self->tick();
     });
   }
@@ -1012,7 +874,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     emit(json::object{{"serverContent", json::object{{"generationComplete", true}}}});
     const auto gen = ++tick_gen_;
     timer_.expires_at(t.started + std::chrono::milliseconds(t.sent_ms));
-    timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+    timer_.async_wait([self = self<Conn>(), gen](boost::system::error_code ec) {
       if (ec || gen != self->tick_gen_ || !self->turn_) return;
       const std::int64_t ms = self->turn_->sent_ms;
       self->stop_turn();
@@ -1048,18 +910,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   };
 
   Impl& m_;
-  asio::any_io_executor ex_;
-  std::unique_ptr<PlainWs> plain_;
-  std::unique_ptr<TlsWs> tls_;
-  beast::flat_buffer rbuf_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::request<http::string_body> req_;
-  static constexpr std::size_t kNoChunk = ~std::size_t{0};
-  std::deque<std::string> out_;
-  std::deque<std::size_t> out_chunk_;  // beside out_: the audio chunk's index, or kNoChunk
-  bool open_ = false, writing_ = false, closing_ = false, closed_ = false;
-  bool drop_after_write_ = false;
-  websocket::close_reason close_frame_;
+  static constexpr std::size_t kNoChunk = WsServer::Connection::kNoTag;
+  bool open_ = false, closing_ = false, closed_ = false;
   asio::steady_timer timer_, away_timer_;
   std::uint64_t tick_gen_ = 0;
   std::size_t idx_ = 0;
@@ -1083,66 +935,43 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
 }  // namespace mock_gemini_detail
 
-void MockGeminiLive::Impl::accept() {
-  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket s) {
-    if (!acceptor.is_open()) return;
-    if (!ec) std::make_shared<Conn>(*this, std::move(s))->start();
-    accept();
-  });
-}
-
 MockGeminiLive::MockGeminiLive(Options options) : impl_(std::make_shared<Impl>()) {
   auto& m = *impl_;
   m.opt = std::move(options);
-  m.acceptor.open(tcp::v4());
-  m.acceptor.set_option(tcp::acceptor::reuse_address(true));
-  m.acceptor.bind({asio::ip::make_address("127.0.0.1"), m.opt.port});
-  m.acceptor.listen(asio::socket_base::max_listen_connections);
-  m.port = m.acceptor.local_endpoint().port();
-  if (m.opt.tls) {
-    const auto [cert, key] = self_signed(m.opt.cert_host);
-    m.tls_ctx.use_certificate_chain(asio::buffer(cert));
-    m.tls_ctx.use_private_key(asio::buffer(key), ssl::context::pem);
-    m.ca_file = (std::filesystem::temp_directory_path() /
-                 ("vb_mock_gemini_ca_" + std::to_string(m.port) + ".pem"))
-                    .string();
-    std::ofstream(m.ca_file) << cert;
-  }
-  m.work.emplace(m.io.get_executor());
-  m.accept();
-  for (int i = 0; i < std::max(1, m.opt.io_threads); ++i)
-    m.threads.emplace_back([&m] { m.io.run(); });
+  WsServer::Options so;
+  so.port = m.opt.port;
+  so.tls = m.opt.tls;
+  so.cert_host = m.opt.cert_host;
+  so.ca_file_prefix = "vb_mock_gemini_ca_";
+  so.io_threads = m.opt.io_threads;
+  so.no_delay = m.opt.no_delay;  // see Options::no_delay
+  so.max_message_bytes = m.opt.max_message_bytes;
+  so.binary = true;  // the service's JSON comes in binary frames
+  m.server = std::make_unique<WsServer>(std::move(so), [&m](WsServer::Accepted a) {
+    return std::make_shared<Conn>(m, std::move(a));
+  });
 }
 
 MockGeminiLive::~MockGeminiLive() {
   auto& m = *impl_;
-  asio::post(m.io, [&m] {
-    beast::error_code ec;
-    m.acceptor.close(ec);
-  });
-  m.work.reset();
-  m.io.stop();
-  for (auto& t : m.threads) t.join();
-  {
-    std::lock_guard lock(m.mu);
-    m.conns.clear();
-  }
-  if (!m.ca_file.empty()) std::filesystem::remove(m.ca_file);
+  m.server->stop();
+  std::lock_guard lock(m.mu);
+  m.conns.clear();
 }
 
 unsigned short MockGeminiLive::port() const {
-  return impl_->port;
+  return impl_->server->port();
 }
 std::string MockGeminiLive::url() const {
   const auto& o = impl_->opt;
   return (o.tls ? "wss://" + o.cert_host : std::string("ws://127.0.0.1")) + ":" +
-         std::to_string(impl_->port) + kPath;
+         std::to_string(impl_->server->port()) + kPath;
 }
 const std::string& MockGeminiLive::api_key() const {
   return impl_->opt.api_key;
 }
 std::string MockGeminiLive::ca_file() const {
-  return impl_->ca_file;
+  return impl_->server->ca_file();
 }
 
 void MockGeminiLive::push_script(Script s) {

@@ -5,109 +5,41 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
-#include "support/test_tls.hpp"
+#include "support/ws_server.hpp"
 #include "voxbridge/audio/g711.hpp"
+#include "voxbridge/base64/base64.hpp"
 
 namespace voxbridge::testing {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-namespace ssl = asio::ssl;
 namespace json = boost::json;
-using asio::ip::tcp;
 
 namespace {
 
-// ---- base64 (RFC 4648 section 4): vb_base64 is not built on main yet, so a private copy ----
-
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+// ---- base64 (RFC 4648 section 4; strict decoding) ----
 
 std::string b64_encode(const std::vector<std::uint8_t>& in) {
   std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (unsigned{in[i]} << 16) | (unsigned{in[i + 1]} << 8) | in[i + 2];
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    const unsigned v = unsigned{in[i]} << 16;
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const unsigned v = (unsigned{in[i]} << 16) | (unsigned{in[i + 1]} << 8);
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += '=';
-  }
+  base64::encode(std::span<const std::uint8_t>(in), out);
   return out;
 }
 
-/// Strict: length a multiple of 4, padding only at the end, no stray bits.
 bool b64_decode(std::string_view in, std::vector<std::uint8_t>& out) {
-  if (in.size() % 4 != 0) return false;
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  out.reserve(out.size() + in.size() / 4 * 3);
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    const bool last = i + 4 == in.size();
-    const int pad = last ? (in[i + 3] == '=' ? (in[i + 2] == '=' ? 2 : 1) : 0) : 0;
-    int v[4];
-    for (int k = 0; k < 4 - pad; ++k) {
-      v[k] = val(in[i + static_cast<std::size_t>(k)]);
-      if (v[k] < 0) return false;
-    }
-    if (pad == 2) {
-      if ((v[1] & 15) != 0) return false;
-      out.push_back(static_cast<std::uint8_t>((v[0] << 2) | (v[1] >> 4)));
-    } else if (pad == 1) {
-      if ((v[2] & 3) != 0) return false;
-      out.push_back(static_cast<std::uint8_t>((v[0] << 2) | (v[1] >> 4)));
-      out.push_back(static_cast<std::uint8_t>(((v[1] & 15) << 4) | (v[2] >> 2)));
-    } else {
-      out.push_back(static_cast<std::uint8_t>((v[0] << 2) | (v[1] >> 4)));
-      out.push_back(static_cast<std::uint8_t>(((v[1] & 15) << 4) | (v[2] >> 2)));
-      out.push_back(static_cast<std::uint8_t>(((v[2] & 3) << 6) | v[3]));
-    }
-  }
-  return true;
+  return base64::decode(in, out);
 }
 
 // ---- errors in the vendor's shape ----
@@ -588,14 +520,8 @@ using mock_realtime_detail::Record;
 
 struct MockRealtime::Impl {
   Options opt;
-  asio::io_context io;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  tcp::acceptor acceptor{io};
-  asio::steady_timer accept_retry{io};
-  ssl::context tls_ctx{ssl::context::tls_server};
-  std::string ca_file;
-  unsigned short port = 0;
-  std::vector<std::thread> threads;
+  // First: destroyed last, after the connections it still holds (they refer to this Impl).
+  std::unique_ptr<WsServer> server;
 
   mutable std::mutex mu;
   mutable std::condition_variable cv;
@@ -612,7 +538,6 @@ struct MockRealtime::Impl {
   std::optional<Refusal> refusal;
   std::vector<Upgrade> upgrades;
 
-  void accept();
   void changed() {  // with mu held
     ++version;
     cv.notify_all();
@@ -625,40 +550,17 @@ struct MockRealtime::Impl {
 
 namespace mock_realtime_detail {
 
-using PlainWs = websocket::stream<beast::tcp_stream>;
-using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
-
-class Conn : public std::enable_shared_from_this<Conn> {
+class Conn : public WsServer::Connection {
  public:
   using Impl = MockRealtime::Impl;
   using Script = MockRealtime::Script;
 
-  Conn(Impl& m, tcp::socket s) : m_(m), ex_(s.get_executor()), timer_(ex_) {
-    if (m_.opt.no_delay) {  // see Options::no_delay
-      boost::system::error_code ignored;
-      s.set_option(tcp::no_delay(true), ignored);
-    }
-    if (m_.opt.tls)
-      tls_ = std::make_unique<TlsWs>(beast::tcp_stream(std::move(s)), m_.tls_ctx);
-    else
-      plain_ = std::make_unique<PlainWs>(beast::tcp_stream(std::move(s)));
-  }
-
-  void start() {
-    if (tls_) {
-      beast::get_lowest_layer(*tls_).expires_after(std::chrono::seconds(10));
-      tls_->next_layer().async_handshake(ssl::stream_base::server,
-                                         [self = shared_from_this()](beast::error_code ec) {
-                                           if (!ec) self->read_upgrade();
-                                         });
-    } else {
-      read_upgrade();
-    }
-  }
+  Conn(Impl& m, WsServer::Accepted a)
+      : WsServer::Connection(std::move(a)), m_(m), timer_(executor()) {}
 
   // Called from any thread: post to the strand.
   void post(std::function<void(Conn&)> f) {
-    asio::post(ex_, [self = shared_from_this(), f = std::move(f)] { f(*self); });
+    asio::post(executor(), [self = self<Conn>(), f = std::move(f)] { f(*self); });
   }
 
   void send_raw(std::string text) {
@@ -669,24 +571,17 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     write(std::move(text));
   }
-  /// Breaks the socket (no close frame) once what is already queued has been written: a test
-  /// that saw an event queued knows the client got it before the break.
-  void drop() {
-    if (writing_) {
-      drop_after_write_ = true;
-      return;
-    }
-    with_ws([](auto& ws) { beast::get_lowest_layer(ws).close(); });
-  }
+  using WsServer::Connection::drop;  // breaks the socket once what is queued is written
   void close(std::uint16_t code, std::string reason) {
     if (closing_ || close_when_open_) return;
-    close_frame_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+    close_code_ = code;
+    close_reason_ = std::move(reason);
     if (!open_) {  // still in the handshake: after session.created
       close_when_open_ = true;
       return;
     }
     closing_ = true;
-    if (!writing_) do_close();
+    WsServer::Connection::close(close_code_, close_reason_);
   }
   void resume() {
     if (active_ && active_->stalled) {
@@ -706,198 +601,119 @@ class Conn : public std::enable_shared_from_this<Conn> {
   }
 
  private:
-  template <class F>
-  void with_ws(F&& f) {
-    if (tls_)
-      f(*tls_);
-    else
-      f(*plain_);
-  }
-
   // ---- upgrade ----
 
-  void read_upgrade() {
-    parser_.emplace();
-    parser_->header_limit(8192);
-    parser_->body_limit(1024);
-    with_ws([&](auto& ws) {
-      beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
-      http::async_read(ws.next_layer(), rbuf_, *parser_,
-                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                         if (!ec) self->on_upgrade();
-                       });
-    });
-  }
-
-  struct Decision {
-    int status = 101;
-    std::string body, retry_after;
-  };
-
-  Decision decide(const http::request<http::string_body>& req, std::string& auth) {
+  Refusal decide(const Upgrade& req, std::string& auth) {
     const auto& o = m_.opt;
-    const auto bearer = req[http::field::authorization];
-    const auto api_key = req["api-key"];
+    const auto bearer = req.header("Authorization");
+    const auto api_key = req.header("api-key");
     auth = !bearer.empty() ? "bearer" : (!api_key.empty() ? "api-key" : "");
     {
       std::lock_guard lock(m_.mu);
       if (m_.refusal) {
-        Decision d{m_.refusal->status, m_.refusal->body, m_.refusal->retry_after};
+        Refusal d{m_.refusal->status, m_.refusal->body, "application/json",
+                  m_.refusal->retry_after};
         m_.refusal.reset();
         return d;
       }
     }
-    if (!websocket::is_upgrade(req))  // mock wording
-      return {426, error_body("Expected a WebSocket upgrade.", "invalid_request_error", ""), ""};
-    const std::string target(req.target());
+    if (!req.websocket)  // mock wording
+      return {426, error_body("Expected a WebSocket upgrade.", "invalid_request_error", "")};
+    const std::string& target = req.target;
     const auto qpos = target.find('?');
     const std::string path = target.substr(0, qpos);
     const auto query = parse_query(
         qpos == std::string::npos ? std::string_view{} : std::string_view(target).substr(qpos + 1));
-    const auto beta = req["OpenAI-Beta"];
+    const auto beta = req.header("OpenAI-Beta");
     if (o.api == MockRealtime::Api::openai) {
       if (path != "/v1/realtime")  // the service's 404 body
-        return {404, error_body("Invalid URL (GET " + path + ")", "invalid_request_error", ""), ""};
+        return {404, error_body("Invalid URL (GET " + path + ")", "invalid_request_error", "")};
       if (bearer.empty())
         return {401,
                 error_body("You didn't provide an API key. You need to provide your API key in an "
                            "Authorization header using Bearer auth (i.e. Authorization: Bearer "
                            "YOUR_KEY).",
-                           "invalid_request_error", ""),
-                ""};
-      if (std::string(bearer) != "Bearer " + o.api_key) {
+                           "invalid_request_error", "")};
+      if (bearer != "Bearer " + o.api_key) {
         const std::string given(bearer.substr(std::min<std::size_t>(bearer.size(), 7)));
         const std::string masked =
             given.size() > 8 ? std::string(given.size() - 4, '*') + given.substr(given.size() - 4)
                              : std::string(given.size(), '*');
-        return {401,
-                error_body("Incorrect API key provided: " + masked +
-                               ". You can find your API key at "
-                               "https://platform.openai.com/account/api-keys.",
-                           "invalid_request_error", "invalid_api_key"),
-                ""};
+        return {401, error_body("Incorrect API key provided: " + masked +
+                                    ". You can find your API key at "
+                                    "https://platform.openai.com/account/api-keys.",
+                                "invalid_request_error", "invalid_api_key")};
       }
       const auto model = query.find("model");
       if (model == query.end())
-        return {400,
-                error_body("Missing required parameter: 'model'.", "invalid_request_error",
-                           "missing_required_parameter", "model"),
-                ""};
+        return {400, error_body("Missing required parameter: 'model'.", "invalid_request_error",
+                                "missing_required_parameter", "model")};
       if (model->second != o.model)
-        return {404,
-                error_body("The model '" + model->second +
-                               "' does not exist or you do not have access to it.",
-                           "invalid_request_error", "model_not_found"),
-                ""};
+        return {404, error_body("The model '" + model->second +
+                                    "' does not exist or you do not have access to it.",
+                                "invalid_request_error", "model_not_found")};
     } else {
       const bool ga = path == "/openai/v1/realtime";
       if (!ga && path != "/openai/realtime")
-        return {404, R"({"error":{"code":"404","message":"Resource not found"}})", ""};
-      if (std::string(api_key) != o.api_key)
+        return {404, R"({"error":{"code":"404","message":"Resource not found"}})"};
+      if (api_key != o.api_key)
         return {
             401,
-            R"({"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}})",
-            ""};
+            R"({"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}})"};
       const auto dep = query.find(ga ? "model" : "deployment");
       if (!ga && query.find("api-version") == query.end())
-        return {404, R"({"error":{"code":"404","message":"Resource not found"}})", ""};
+        return {404, R"({"error":{"code":"404","message":"Resource not found"}})"};
       if (dep == query.end() || dep->second != o.model)
         return {
             404,
-            R"({"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."}})",
-            ""};
+            R"({"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."}})"};
     }
     // With this header the service speaks the 2024 beta protocol; the mock speaks GA only
     // (mock wording): a client that sends it would not get what it expects.
-    if (beta.find("realtime=v1") != beast::string_view::npos)
-      return {400,
-              error_body("This mock serves the GA Realtime interface only; do not send "
-                         "'OpenAI-Beta: realtime=v1'.",
-                         "invalid_request_error", ""),
-              ""};
-    return {};
+    if (beta.find("realtime=v1") != std::string::npos)
+      return {400, error_body("This mock serves the GA Realtime interface only; do not send "
+                              "'OpenAI-Beta: realtime=v1'.",
+                              "invalid_request_error", "")};
+    return {101, "", "", ""};
   }
 
-  void on_upgrade() {
-    req_ = parser_->release();
+  std::optional<Refusal> on_upgrade(const Upgrade& req) override {
     std::string auth;
-    const Decision d = decide(req_, auth);
+    Refusal d = decide(req, auth);
     {
       std::lock_guard lock(m_.mu);
-      m_.upgrades.push_back({std::string(req_.target()), auth, d.status});
+      m_.upgrades.push_back({req.target, auth, d.status});
       m_.changed();
     }
-    if (d.status != 101) {
-      auto res = std::make_shared<http::response<http::string_body>>(
-          static_cast<http::status>(d.status), req_.version());
-      res->set(http::field::content_type, "application/json");
-      if (!d.retry_after.empty()) res->set(http::field::retry_after, d.retry_after);
-      res->keep_alive(false);
-      res->body() = d.body;
-      res->prepare_payload();
-      with_ws([&](auto& ws) {
-        http::async_write(
-            ws.next_layer(), *res,
-            [self = shared_from_this(), res](beast::error_code, std::size_t) { self->drop(); });
-      });
-      return;
-    }
+    if (d.status != 101) return d;
     // The index is taken before the 101 goes out: a client that has its handshake done has
     // its connection index (clients that connect one after the other get 0, 1, 2...).
-    {
-      std::lock_guard lock(m_.mu);
-      idx_ = m_.conns.size();
-      m_.conns.push_back(shared_from_this());
-      m_.records.push_back(std::make_unique<Record>());
-      rec_ = m_.records.back().get();
-      m_.changed();
-    }
-    with_ws([&](auto& ws) {
-      beast::get_lowest_layer(ws).expires_never();
-      ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-      ws.read_message_max(m_.opt.max_message_bytes);
-      ws.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
-        if (ec) return self->on_closed();
-        self->on_open();
-      });
-    });
+    std::lock_guard lock(m_.mu);
+    idx_ = m_.conns.size();
+    m_.conns.push_back(self<Conn>());
+    m_.records.push_back(std::make_unique<Record>());
+    rec_ = m_.records.back().get();
+    m_.changed();
+    return std::nullopt;
   }
 
-  void on_open() {
+  // What tests pushed during the handshake goes after session.created (the transport sends
+  // what was queued before the socket opened after what on_open() queues).
+  void on_open() override {
     open_ = true;
     session_ = default_session(idx_, m_.opt.model);
     auto e = base("session.created");
     e["session"] = session_;
     emit(std::move(e));
-    // What tests pushed during the handshake goes after session.created.
-    for (auto& text : early_) {
-      out_.push_back(std::move(text));
-      out_chunk_.push_back(kNoChunk);  // nothing sent before session.created is an audio delta
-    }
-    early_.clear();
-    if (!out_.empty() && !writing_) do_write();
     if (close_when_open_) {
       closing_ = true;
-      if (!writing_) do_close();
+      WsServer::Connection::close(close_code_, close_reason_);
     }
-    read();
   }
 
   // ---- transport ----
 
-  void read() {
-    with_ws([&](auto& ws) {
-      ws.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (ec) return self->on_closed();
-        std::string text = beast::buffers_to_string(self->rbuf_.data());
-        self->rbuf_.consume(self->rbuf_.size());
-        self->on_message(std::move(text));
-        self->read();
-      });
-    });
-  }
-
-  void on_closed() {
+  void on_closed() override {
     if (closed_) return;
     closed_ = true;
     timer_.cancel();
@@ -910,45 +726,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
   /// `chunk`: an audio delta's index in its response, for Options::observer (kNoChunk: none).
   void write(std::string text, std::size_t chunk = kNoChunk) {
     if (closing_ || closed_) return;
-    if (!open_) {
-      early_.push_back(std::move(text));
-      return;
-    }
-    out_.push_back(std::move(text));
-    out_chunk_.push_back(chunk);
-    if (!writing_) do_write();
+    send(std::move(text), chunk);
   }
-
-  void do_write() {
-    writing_ = true;
-    // An audio delta is timed as it is handed to the socket: what waited in out_ before it
-    // (the mock's own queue) is not in the time.
-    if (out_chunk_.front() != kNoChunk && m_.opt.observer.audio_delta)
-      m_.opt.observer.audio_delta(idx_, out_chunk_.front());
-    with_ws([&](auto& ws) {
-      ws.text(true);
-      ws.async_write(asio::buffer(out_.front()),
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->out_.pop_front();
-                       self->out_chunk_.pop_front();
-                       if (ec) {
-                         self->writing_ = false;
-                         self->out_.clear();
-                         self->out_chunk_.clear();
-                         return;
-                       }
-                       if (!self->out_.empty()) return self->do_write();
-                       self->writing_ = false;
-                       if (self->drop_after_write_) return self->drop();
-                       if (self->closing_) self->do_close();
-                     });
-    });
-  }
-
-  void do_close() {
-    with_ws([&](auto& ws) {
-      ws.async_close(close_frame_, [self = shared_from_this()](beast::error_code) {});
-    });
+  // An audio delta is timed as it is handed to the socket: what waited in the queue before it
+  // (the mock's own) is not in the time.
+  void on_handed(std::size_t chunk) override {
+    if (m_.opt.observer.audio_delta) m_.opt.observer.audio_delta(idx_, chunk);
   }
 
   // ---- events out ----
@@ -986,7 +769,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   // ---- events in ----
 
-  void on_message(std::string raw) {
+  void on_message(std::string raw) override {
     MockRealtime::ClientEvent ce;
     ce.conn = idx_;
     ce.at = std::chrono::steady_clock::now();
@@ -1681,7 +1464,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     const auto gen = ++tick_gen_;
     timer_.expires_after(std::chrono::milliseconds(m_.opt.chunk_interval_ms));
-    timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+    timer_.async_wait([self = self<Conn>(), gen](boost::system::error_code ec) {
       if (!ec && gen == self->tick_gen_) self->tick();
     });
   }
@@ -1737,19 +1520,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
   };
 
   Impl& m_;
-  asio::any_io_executor ex_;
-  std::unique_ptr<PlainWs> plain_;
-  std::unique_ptr<TlsWs> tls_;
-  beast::flat_buffer rbuf_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::request<http::string_body> req_;
-  static constexpr std::size_t kNoChunk = ~std::size_t{0};
-  std::deque<std::string> out_, early_;
-  std::deque<std::size_t> out_chunk_;  // beside out_: the audio delta's chunk, or kNoChunk
-  bool open_ = false, writing_ = false, closing_ = false, closed_ = false;
-  bool drop_after_write_ = false;
+  static constexpr std::size_t kNoChunk = WsServer::Connection::kNoTag;
+  bool open_ = false, closing_ = false, closed_ = false;
   bool close_when_open_ = false;
-  websocket::close_reason close_frame_;
+  std::uint16_t close_code_ = 0;
+  std::string close_reason_;
   asio::steady_timer timer_;
   std::uint64_t tick_gen_ = 0;
   std::size_t idx_ = 0;
@@ -1776,62 +1551,33 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
 }  // namespace mock_realtime_detail
 
-void MockRealtime::Impl::accept() {
-  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket s) {
-    if (!acceptor.is_open()) return;
-    if (!ec) {
-      std::make_shared<Conn>(*this, std::move(s))->start();
-      return accept();
-    }
-    // Out of descriptors (a benchmark's many calls) or the like: retry a little later, no spin.
-    accept_retry.expires_after(std::chrono::milliseconds(20));
-    accept_retry.async_wait([this](beast::error_code) { accept(); });
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 
 MockRealtime::MockRealtime(Options options) : impl_(std::make_shared<Impl>()) {
   auto& m = *impl_;
   m.opt = std::move(options);
-  m.acceptor.open(tcp::v4());
-  m.acceptor.set_option(tcp::acceptor::reuse_address(true));
-  m.acceptor.bind({asio::ip::make_address("127.0.0.1"), m.opt.port});
-  m.acceptor.listen(asio::socket_base::max_listen_connections);
-  m.port = m.acceptor.local_endpoint().port();
-  if (m.opt.tls) {
-    const auto [cert, key] = self_signed(m.opt.cert_host);
-    m.tls_ctx.use_certificate_chain(asio::buffer(cert));
-    m.tls_ctx.use_private_key(asio::buffer(key), ssl::context::pem);
-    m.ca_file = (std::filesystem::temp_directory_path() /
-                 ("vb_mock_realtime_ca_" + std::to_string(m.port) + ".pem"))
-                    .string();
-    std::ofstream(m.ca_file) << cert;
-  }
-  m.work.emplace(m.io.get_executor());
-  m.accept();
-  for (int i = 0; i < std::max(1, m.opt.io_threads); ++i)
-    m.threads.emplace_back([&m] { m.io.run(); });
+  WsServer::Options so;
+  so.port = m.opt.port;
+  so.tls = m.opt.tls;
+  so.cert_host = m.opt.cert_host;
+  so.ca_file_prefix = "vb_mock_realtime_ca_";
+  so.io_threads = m.opt.io_threads;
+  so.no_delay = m.opt.no_delay;  // see Options::no_delay
+  so.max_message_bytes = m.opt.max_message_bytes;
+  m.server = std::make_unique<WsServer>(std::move(so), [&m](WsServer::Accepted a) {
+    return std::make_shared<Conn>(m, std::move(a));
+  });
 }
 
 MockRealtime::~MockRealtime() {
   auto& m = *impl_;
-  asio::post(m.io, [&m] {
-    beast::error_code ec;
-    m.acceptor.close(ec);
-  });
-  m.work.reset();
-  m.io.stop();
-  for (auto& t : m.threads) t.join();
-  {
-    std::lock_guard lock(m.mu);
-    m.conns.clear();
-  }
-  if (!m.ca_file.empty()) std::filesystem::remove(m.ca_file);
+  m.server->stop();
+  std::lock_guard lock(m.mu);
+  m.conns.clear();
 }
 
 unsigned short MockRealtime::port() const {
-  return impl_->port;
+  return impl_->server->port();
 }
 
 std::string MockRealtime::url() const {
@@ -1839,7 +1585,8 @@ std::string MockRealtime::url() const {
   const std::string host = o.tls ? o.cert_host : "127.0.0.1";
   const std::string path =
       o.api == Api::openai ? "/v1/realtime?model=" : "/openai/v1/realtime?model=";
-  return (o.tls ? "wss://" : "ws://") + host + ":" + std::to_string(impl_->port) + path + o.model;
+  return (o.tls ? "wss://" : "ws://") + host + ":" + std::to_string(impl_->server->port()) + path +
+         o.model;
 }
 
 std::vector<std::pair<std::string, std::string>> MockRealtime::auth_headers() const {
@@ -1849,7 +1596,7 @@ std::vector<std::pair<std::string, std::string>> MockRealtime::auth_headers() co
 }
 
 std::string MockRealtime::ca_file() const {
-  return impl_->ca_file;
+  return impl_->server->ca_file();
 }
 
 void MockRealtime::push_script(Script s) {
