@@ -10,7 +10,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
@@ -164,7 +163,7 @@ class Client {
 
  private:
   asio::io_context io_;
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<tcp::socket> ws_;
   beast::flat_buffer buf_;
   websocket::response_type response_;
   beast::error_code ec_;
@@ -618,7 +617,7 @@ TEST(MockRealtime, TlsWithTheMocksCertificate) {
   asio::io_context io;
   asio::ssl::context ctx(asio::ssl::context::tls_client);
   ctx.load_verify_file(mock.ca_file());
-  websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(io, ctx);
+  websocket::stream<asio::ssl::stream<tcp::socket>> ws(io, ctx);
   beast::get_lowest_layer(ws).connect({asio::ip::make_address("127.0.0.1"), mock.port()});
   ws.next_layer().set_verify_mode(asio::ssl::verify_peer);
   ws.next_layer().set_verify_callback(asio::ssl::host_name_verification("localhost"));

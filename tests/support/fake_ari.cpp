@@ -43,7 +43,9 @@ namespace json = boost::json;
 using asio::awaitable;
 using asio::ip::tcp;
 using Response = http::response<http::string_body>;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+// Plain sockets under HTTP and the WebSocket (beast::tcp_stream's timer and rate policy templates
+// cost compile time and the fake needs no timeouts: its clients are the tests' own).
+using TlsStream = asio::ssl::stream<tcp::socket>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
@@ -148,7 +150,7 @@ struct EventsOn : Events {
   }
   void close() override {
     boost::system::error_code ignored;
-    beast::get_lowest_layer(ws).socket().close(ignored);
+    beast::get_lowest_layer(ws).close(ignored);
   }
   websocket::stream<Next> ws;
 };
@@ -176,7 +178,7 @@ struct FakeAri::Impl {
 
   // Only on the io thread.
   std::vector<std::shared_ptr<Events>> events;
-  std::vector<std::weak_ptr<beast::tcp_stream>> http_conns;
+  std::vector<std::weak_ptr<tcp::socket>> http_conns;
 
   // The model: written on the io thread, read by the test thread.
   mutable std::mutex mu;
@@ -343,23 +345,20 @@ struct FakeAri::Impl {
   /// the events WebSocket.
   awaitable<void> serve(tcp::socket socket) {
     if (!tls_ctx) {
-      auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+      auto stream = std::make_shared<tcp::socket>(std::move(socket));
       http_conns.push_back(stream);
       co_await serve_http(std::move(stream));
       co_return;
     }
-    auto stream = std::make_shared<TlsStream>(beast::tcp_stream(std::move(socket)), *tls_ctx);
+    auto stream = std::make_shared<TlsStream>(std::move(socket), *tls_ctx);
     // (Aliasing: drop_connections() closes the TCP under the TLS.)
-    http_conns.push_back(
-        std::shared_ptr<beast::tcp_stream>(stream, &beast::get_lowest_layer(*stream)));
-    beast::get_lowest_layer(*stream).expires_after(std::chrono::seconds(5));
+    http_conns.push_back(std::shared_ptr<tcp::socket>(stream, &beast::get_lowest_layer(*stream)));
     auto [ec] = co_await stream->async_handshake(asio::ssl::stream_base::server, kTuple);
     if (ec) {
       std::lock_guard lock(mu);
       ++tls_failures;
       co_return;
     }
-    beast::get_lowest_layer(*stream).expires_never();
     co_await serve_http(std::move(stream));
   }
 
@@ -422,7 +421,7 @@ struct FakeAri::Impl {
     for (auto& s : events) s->close();
     events.clear();
     for (auto& w : http_conns) {
-      if (auto c = w.lock()) c->socket().close(ignored);
+      if (auto c = w.lock()) c->close(ignored);
     }
     http_conns.clear();
   }
