@@ -325,6 +325,8 @@ void WsServer::Connection::close(std::uint16_t code, std::string reason) {
 }
 
 void WsServer::Connection::do_close() {
+  if (close_sent_) return;
+  close_sent_ = true;
   t_->with_ws([&](auto& ws) {
     ws.async_close(t_->close_frame, [self = shared_from_this()](beast::error_code) {});
   });

@@ -158,7 +158,7 @@ class WsServer::Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::string> out_;
   std::deque<std::size_t> out_tag_;
   bool accepted_ = false, open_ = false, writing_ = false, closing_ = false, ended_ = false;
-  bool drop_after_write_ = false;
+  bool drop_after_write_ = false, close_sent_ = false;
 };
 
 }  // namespace voxbridge::testing
