@@ -39,14 +39,14 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 }  // namespace
 
 /// What the server's connections share; outlives them (see WsServer::Impl's member order).
-struct Shared {
+struct WsServerShared {
   WsServer::Options opt;
   ssl::context tls_ctx{ssl::context::tls_server};
 };
 
 struct WsServer::Accepted::State {
   tcp::socket socket;
-  Shared* shared;
+  WsServerShared* shared;
 };
 
 WsServer::Accepted::Accepted() = default;
@@ -54,7 +54,8 @@ WsServer::Accepted::Accepted(Accepted&&) noexcept = default;
 WsServer::Accepted::~Accepted() = default;
 
 struct WsServer::Impl {
-  Shared shared;  // first: destroyed after the io_context and the connections it still holds
+  // First: destroyed after the io_context and the connections it still holds.
+  WsServerShared shared;
   Factory factory;
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -139,7 +140,7 @@ const std::string& WsServer::ca_file() const {
 // ---- one connection ----
 
 struct WsServer::Connection::Transport {
-  Shared& shared;
+  WsServerShared& shared;
   std::unique_ptr<PlainWs> plain;
   std::unique_ptr<TlsWs> tls;
   beast::flat_buffer rbuf;
