@@ -99,6 +99,8 @@ void apply_command_line(Config& cfg, const CommandLine& cl) {
   if (cl.agent) {
     const auto it = cfg.speech_agents.find(*cl.agent);
     if (it != cfg.speech_agents.end()) detail::finish_backend_key(cfg, it->second, "command line");
+    const auto p = cfg.pipelines.find(*cl.agent);
+    if (p != cfg.pipelines.end()) detail::finish_pipeline_keys(cfg, p->second, "command line");
   }
   validate(cfg);
 }

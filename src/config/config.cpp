@@ -31,6 +31,7 @@ enum class Sec {
   realtime,
   tool,
   gemini,
+  deepgram,
   control,
   ami,
   ari,
@@ -61,6 +62,7 @@ constexpr SectionKind kSections[] = {
     {"realtime-", true, Sec::realtime},
     {"tool-", true, Sec::tool},
     {"gemini-", true, Sec::gemini},
+    {"deepgram-", true, Sec::deepgram},
     {"intent-", true, Sec::intent},
 };
 
@@ -163,8 +165,8 @@ void Parser::open_section(const Where& w, int line) {
   if (kind == std::end(kSections)) {
     w.fail(
         "unknown section (expected general, listener-NAME, agent-NAME, provider-NAME, "
-        "rules-NAME, intent-NAME, openai-NAME, realtime-NAME, tool-NAME, route-NAME, recording, "
-        "webhook, control, ami or ari)");
+        "rules-NAME, intent-NAME, openai-NAME, realtime-NAME, gemini-NAME, deepgram-NAME, "
+        "tool-NAME, route-NAME, recording, webhook, control, ami or ari)");
   }
   sec_ = kind->sec;
   const std::string name = kind->named ? sec_name_.substr(kind->name.size()) : std::string();
@@ -220,6 +222,10 @@ void Parser::open_section(const Where& w, int line) {
       c_.realtime[name] = {};
       c_.realtime[name].name = name;
       break;
+    case Sec::deepgram:
+      c_.deepgram[name] = {};
+      c_.deepgram[name].name = name;
+      break;
     case Sec::tool: {
       if (const auto why = check_tool_name(name); !why.empty()) w.fail(why);
       c_.tools[name] = {};
@@ -266,6 +272,8 @@ void Parser::set_option(const Where& w, const std::string& value) {
       return set_tool(c_.tools[sec_name_.substr(5)], w, value);
     case Sec::gemini:
       return set_gemini(c_.gemini[sec_name_.substr(7)], w, value);
+    case Sec::deepgram:
+      return set_deepgram(c_.deepgram[sec_name_.substr(9)], w, value);
     case Sec::control:
       return set_control(c_.control, w, value);
     case Sec::ami:
@@ -323,6 +331,22 @@ void Parser::resolve_agents(const std::string& source) {
                           [&](const providers::ProviderTarget& t) { return t.name == name; });
     if (p == c_.providers.end()) x.fail("no [provider-" + name + "] section");
     return *p;
+  };
+  // A recognizer: a [provider-NAME] (gRPC), or an in-process backend by its section's NAME
+  // ([deepgram-NAME]; `deepgram` alone: the defaults).
+  auto recognizer = [&](const Where& x, const std::string& name) {
+    const bool grpc =
+        std::any_of(c_.providers.begin(), c_.providers.end(),
+                    [&](const providers::ProviderTarget& t) { return t.name == name; });
+    const bool deepgram = c_.deepgram.count(name) != 0 || (name == "deepgram" && !grpc);
+    if (grpc && deepgram)
+      x.fail("both [provider-" + name + "] and [deepgram-" + name + "]: rename one");
+    if (!deepgram) return provider(x, name);
+    if (c_.deepgram.count(name) == 0) c_.deepgram[name].name = name;  // the defaults
+    providers::ProviderTarget t;
+    t.name = name;
+    t.backend = "deepgram:" + name;
+    return t;
   };
   for (const auto& a : c_.agents) {
     auto it = drafts_.find(a.name);
@@ -386,7 +410,7 @@ void Parser::resolve_agents(const std::string& source) {
         chunk != 60) {
       Where{source, 0, section, "asr_chunk_ms"}.fail("Opus packets are 20, 40 or 60 ms");
     }
-    d.spec.asr = provider(Where{source, 0, section, "asr"}, d.asr);
+    d.spec.asr = recognizer(Where{source, 0, section, "asr"}, d.asr);
     d.spec.llm = provider(Where{source, 0, section, "llm"}, d.llm);
     d.spec.tts = provider(Where{source, 0, section, "tts"}, d.tts);
     if (!d.openai.empty()) {
@@ -439,6 +463,9 @@ void Parser::finish(const std::string& source) {
   for (const auto& l : c_.listeners) used.push_back(l.agent);
   for (const auto& r : c_.routes) used.push_back(r.agent);
   for (const auto& a : used) {
+    if (const auto p = c_.pipelines.find(a); p != c_.pipelines.end()) {
+      finish_pipeline_keys(c_, p->second, source);
+    }
     const auto it = c_.speech_agents.find(a);
     if (it == c_.speech_agents.end()) continue;
     finish_backend_key(c_, it->second, source);

@@ -6,6 +6,7 @@
 //   realtime.cpp   [realtime-NAME]
 //   tools.cpp      [tool-NAME]
 //   gemini.cpp     [gemini-NAME]
+//   deepgram.cpp   [deepgram-NAME]
 //   rules.cpp      [rules-NAME], [intent-NAME]
 //   control.cpp    [control], [ami], [ari]
 // config.cpp reads the file line by line, hands each option to its section and resolves what
@@ -140,6 +141,13 @@ void set_gemini(realtime_gemini::GeminiOptions& o, const Where& w, const std::st
 void finish_gemini(realtime_gemini::GeminiOptions& o, const Where& w);
 /// The key of the in-process backend (realtime or gemini) that s2s agent `s` talks to, if any.
 void finish_backend_key(Config& c, const pipeline::SpeechAgentSpec& s, const std::string& source);
+
+// deepgram.cpp
+void set_deepgram(asr_deepgram::DeepgramOptions& o, const Where& w, const std::string& v);
+/// A [deepgram-NAME] that an agent in use names: its key from DEEPGRAM_API_KEY if not given.
+void finish_deepgram(asr_deepgram::DeepgramOptions& o, const Where& w);
+/// The keys of the in-process backends that pipeline `p` uses (its recognizer's, ...).
+void finish_pipeline_keys(Config& c, const pipeline::PipelineSpec& p, const std::string& source);
 
 // rules.cpp
 /// An [intent-NAME] section; it joins its rule set once its text is read (sections may come in

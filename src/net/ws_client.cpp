@@ -88,14 +88,8 @@ class Client final : public WsClient {
                             });
   }
 
-  bool send(std::string text) override {
-    if (state_ == State::closing || state_ == State::closed || close_requested_) return false;
-    if (text.size() > opts_.max_queued_bytes - queued_) return false;  // queued_ <= max always
-    queued_ += text.size();
-    queue_.push_back(std::move(text));
-    if (state_ == State::open && !writing_) write_next();
-    return true;
-  }
+  bool send(std::string text) override { return queue(std::move(text), false); }
+  bool send_binary(std::string bytes) override { return queue(std::move(bytes), true); }
 
   void close() override {
     if (state_ == State::closing || state_ == State::closed || close_requested_) return;
@@ -124,6 +118,15 @@ class Client final : public WsClient {
     } else {
       return Stream<Tls>(ex_);
     }
+  }
+
+  bool queue(std::string data, bool binary) {
+    if (state_ == State::closing || state_ == State::closed || close_requested_) return false;
+    if (data.size() > opts_.max_queued_bytes - queued_) return false;  // queued_ <= max always
+    queued_ += data.size();
+    queue_.push_back({std::move(data), binary});
+    if (state_ == State::open && !writing_) write_next();
+    return true;
   }
 
   std::shared_ptr<Client> self() { return std::static_pointer_cast<Client>(shared_from_this()); }
@@ -270,7 +273,8 @@ class Client final : public WsClient {
 
   void write_next() {
     writing_ = true;
-    ws_.async_write(asio::buffer(queue_.front()),
+    ws_.text(!queue_.front().binary);
+    ws_.async_write(asio::buffer(queue_.front().data),
                     [self = self()](error_code ec, std::size_t) { self->on_write(ec); });
   }
 
@@ -281,7 +285,7 @@ class Client final : public WsClient {
       return;
     }
     if (ec) return fail("write: " + ec.message());
-    queued_ -= queue_.front().size();
+    queued_ -= queue_.front().data.size();
     queue_.pop_front();
     if (!queue_.empty()) {
       write_next();
@@ -362,7 +366,11 @@ class Client final : public WsClient {
   Stream<Tls> ws_;
   websocket::response_type response_;
   beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;  // front() is being written while writing_
+  struct Out {
+    std::string data;
+    bool binary = false;
+  };
+  std::deque<Out> queue_;  // front() is being written while writing_
   std::size_t queued_ = 0;
   bool writing_ = false;
   bool close_requested_ = false;

@@ -319,6 +319,7 @@ void AsrFeed::cancel() {
 void AsrFeed::stop() {
   alive_.reset();
   cancel();
+  clients_->call_ended(call_.call_id());
 }
 
 std::uint64_t AsrFeed::dropped() const {

@@ -1,11 +1,9 @@
 #include "voxbridge/provider_host/agent_bridge.hpp"
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <mutex>
 #include <thread>
+
+#include "mailbox.hpp"
 
 namespace voxbridge::provider_host {
 
@@ -14,32 +12,7 @@ namespace {
 /// Messages from the client waiting for the backend (as a call's io thread would queue them).
 constexpr std::size_t kMaxQueued = 200;
 
-/// The RPC's own "io thread": functions posted by the backend, run in order by Converse.
-class Mailbox {
- public:
-  void post(std::function<void()> fn) {
-    {
-      std::lock_guard lock(mu_);
-      q_.push_back(std::move(fn));
-    }
-    cv_.notify_one();
-  }
-  /// The next function, or none once `done` and the queue is empty.
-  std::function<void()> next(const bool& done) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !q_.empty() || done; });
-    if (q_.empty()) return {};
-    auto fn = std::move(q_.front());
-    q_.pop_front();
-    return fn;
-  }
-  void wake() { cv_.notify_all(); }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> q_;
-};
+using detail::Mailbox;
 
 }  // namespace
 

@@ -46,7 +46,10 @@ BuiltinProviders::BuiltinProviders(BuiltinOptions o) {
     tts_ = std::make_unique<tts_flite::FliteSynthesizer>(*flite_);
     b.RegisterService(tts_.get());
   }
-  if (o.asr) {
+  if (o.asr_backend) {
+    asr_bridge_ = std::make_unique<RecognizerBridge>(std::move(o.asr_backend), o.asr_target);
+    b.RegisterService(asr_bridge_.get());
+  } else if (o.asr) {
     decoders_ = std::make_unique<asr_sphinx::DecoderPool>(o.sphinx);
     asr_ = std::make_unique<asr_sphinx::SphinxRecognizer>(*decoders_, o.sphinx);
     b.RegisterService(asr_.get());

@@ -3,7 +3,7 @@
 //
 //   voxbridge-provider [--listen HOST:PORT] [--config voxbridge.conf] [--only asr,llm,tts]
 //                      [--asr-decoders N] [--tts-cache-mb N] [--realtime NAME]
-//                      [--gemini NAME]
+//                      [--gemini NAME] [--deepgram NAME]
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "voxbridge/asr_deepgram/backend.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/realtime_gemini/backend.hpp"
@@ -35,6 +36,9 @@ constexpr const char* kUsage =
     "                       OPENAI_API_KEY); alone, it serves only that\n"
     "  --gemini NAME        the same for the config's [gemini-NAME] Gemini Live backend\n"
     "                       (`google`: the built-in defaults with GEMINI_API_KEY)\n"
+    "  --deepgram NAME      serve the config's [deepgram-NAME] Deepgram recognizer as\n"
+    "                       voxbridge.asr.v1.Recognizer (`deepgram`: the defaults with\n"
+    "                       DEEPGRAM_API_KEY); alone, it serves only that\n"
     "  --help\n"
     "Services: voxbridge.asr.v1.Recognizer (PocketSphinx), voxbridge.llm.v1.Dialogue (rules),\n"
     "voxbridge.tts.v1.Synthesizer (Flite), and grpc.health.v1.Health.\n";
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
   std::optional<std::size_t> cache_mb;
   std::string realtime;
   std::string gemini;
+  std::string deepgram;
   bool only = false;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -85,6 +90,8 @@ int main(int argc, char** argv) {
         realtime = need();
       } else if (a == "--gemini") {
         gemini = need();
+      } else if (a == "--deepgram") {
+        deepgram = need();
       } else if (a == "--asr-decoders") {
         o.sphinx.decoders = count(1, 256);
       } else if (a == "--tts-cache-mb") {
@@ -113,6 +120,16 @@ int main(int argc, char** argv) {
       o.agent_target.name = gemini;
       o.agent_target.backend = "gemini:" + gemini;
       if (!only) o.asr = o.llm = o.tts = false;
+    }
+    if (!deepgram.empty()) {
+      // One socket per utterance stream's call UUID, kept `linger` between its utterances:
+      // over gRPC the end of the call is not known.
+      o.asr_backend =
+          std::make_shared<asr_deepgram::DeepgramBackend>(config::deepgram_backend(cfg, deepgram));
+      o.asr_target.name = deepgram;
+      o.asr_target.backend = "deepgram:" + deepgram;
+      if (!only) o.llm = o.tts = false;
+      if (realtime.empty() && gemini.empty()) o.asr = true;
     }
   } catch (const std::exception& e) {
     std::cerr << "voxbridge-provider: " << e.what() << "\n";

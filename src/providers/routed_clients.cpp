@@ -29,6 +29,10 @@ class RoutedClients final : public ProviderClients {
                                           std::size_t max_queued) override {
     return pick(t).open_agent(t, c, std::move(post), std::move(ev), max_queued);
   }
+  void call_ended(std::string_view call_uuid) override {
+    grpc_->call_ended(call_uuid);
+    for (const auto& [name, b] : backends_) b->call_ended(call_uuid);
+  }
 
  private:
   ProviderClients& pick(const ProviderTarget& t) const {

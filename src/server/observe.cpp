@@ -8,6 +8,7 @@
 #include <fstream>
 #include <future>
 
+#include "voxbridge/asr_deepgram/backend.hpp"
 #include "voxbridge/events/call_event.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/realtime_gemini/backend.hpp"
@@ -366,6 +367,44 @@ std::string Server::metrics_text() const {
                static_cast<double>(c.sessions_failed.load()));
       w.sample("voxbridge_gemini_sessions_total", {{"backend", n}, {"outcome", "resumed"}},
                static_cast<double>(c.resumptions.load()));
+    }
+  }
+  if (!deepgram_.empty()) {
+    w.family("voxbridge_deepgram_sockets", "gauge",
+             "Deepgram sockets open now (one per call, kept between its utterances), by "
+             "recognizer ([deepgram-NAME]).");
+    for (const auto& b : deepgram_) {
+      w.sample("voxbridge_deepgram_sockets", {{"recognizer", b->options().name}},
+               static_cast<double>(b->sessions()));
+    }
+    w.family("voxbridge_deepgram_events_total", "counter",
+             "Deepgram recognizers: sockets opened, refused (max_sessions) and failed; "
+             "utterances, and those on a socket the call already had open; finalize timeouts "
+             "(an utterance closed without Deepgram's last results); keepalives sent; malformed "
+             "messages.");
+    for (const auto& b : deepgram_) {
+      const auto& c = b->counters();
+      const std::string& n = b->options().name;
+      const std::pair<const char*, std::uint64_t> events[] = {
+          {"socket_opened", c.sessions_opened.load()},
+          {"socket_refused", c.sessions_refused.load()},
+          {"socket_failed", c.sessions_failed.load()},
+          {"utterance", c.utterances.load()},
+          {"utterance_reused_socket", c.sockets_reused.load()},
+          {"finalize_timeout", c.finalize_timeouts.load()},
+          {"keepalive", c.keepalives.load()},
+          {"malformed", c.malformed.load()},
+      };
+      for (const auto& [event, value] : events) {
+        w.sample("voxbridge_deepgram_events_total", {{"recognizer", n}, {"event", event}},
+                 static_cast<double>(value));
+      }
+    }
+    w.family("voxbridge_deepgram_audio_seconds_total", "counter",
+             "Caller audio sent to Deepgram (what it bills), on sockets that have closed.");
+    for (const auto& b : deepgram_) {
+      w.sample("voxbridge_deepgram_audio_seconds_total", {{"recognizer", b->options().name}},
+               static_cast<double>(b->counters().audio_ms.load()) / 1000.0);
     }
   }
   if (recorder_) {

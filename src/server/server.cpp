@@ -1,5 +1,6 @@
 #include "voxbridge/server/server.hpp"
 
+#include "voxbridge/asr_deepgram/backend.hpp"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/net/error_text.hpp"
@@ -65,6 +66,18 @@ void Server::start_backends() {
                  b->options().model);
     realtime_.push_back(b);
     backends[t.backend] = std::move(b);
+  }
+  // One per [deepgram-NAME] that a pipeline agent in use recognizes with.
+  for (const auto& a : agents_in_use(cfg_)) {
+    const auto it = cfg_.pipelines.find(a);
+    if (it == cfg_.pipelines.end()) continue;
+    const auto& t = it->second.asr;
+    if (t.backend.rfind("deepgram:", 0) != 0 || backends.count(t.backend) != 0) continue;
+    auto d = std::make_shared<asr_deepgram::DeepgramBackend>(cfg_.deepgram.at(t.name));
+    spdlog::info("Deepgram recognizer {}: {} model {}", t.name, d->options().url,
+                 d->options().model);
+    deepgram_.push_back(d);
+    backends[t.backend] = std::move(d);
   }
   if (!backends.empty()) clients_ = providers::routed_clients(clients_, std::move(backends));
 }

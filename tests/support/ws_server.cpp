@@ -150,11 +150,9 @@ struct WsServer::Connection::Transport {
   asio::steady_timer deadline;
 
   template <class F>
-  void with_ws(F&& f) {
-    if (tls)
-      f(*tls);
-    else
-      f(*plain);
+  decltype(auto) with_ws(F&& f) {
+    if (tls) return f(*tls);
+    return f(*plain);
   }
 };
 
@@ -275,6 +273,7 @@ void WsServer::Connection::read() {
       if (ec) return self->ended();
       std::string message = beast::buffers_to_string(self->t_->rbuf.data());
       self->t_->rbuf.consume(self->t_->rbuf.size());
+      self->got_binary_ = self->t_->with_ws([](auto& w) { return w.got_binary(); });
       self->on_message(std::move(message));
       self->read();
     });

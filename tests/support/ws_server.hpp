@@ -122,7 +122,7 @@ class WsServer::Connection : public std::enable_shared_from_this<Connection> {
   /// The WebSocket is open (what send() queued before goes out after what this sends first
   /// is queued, in order).
   virtual void on_open() = 0;
-  /// One client message (text or binary).
+  /// One client message (text or binary: last_message_binary() says which).
   virtual void on_message(std::string message) = 0;
   /// The socket ended after on_upgrade() accepted it (the client closed, a read failed, the
   /// WebSocket handshake failed): called once.
@@ -138,6 +138,9 @@ class WsServer::Connection : public std::enable_shared_from_this<Connection> {
   /// Breaks the socket (no close frame) once what is already queued has been written: a test
   /// that saw a message queued knows the client got it before the break.
   void drop();
+
+  /// Whether the message on_message() is handling came in a binary frame (else text).
+  bool last_message_binary() const { return got_binary_; }
 
   template <class T>
   std::shared_ptr<T> self() {
@@ -158,7 +161,7 @@ class WsServer::Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::string> out_;
   std::deque<std::size_t> out_tag_;
   bool accepted_ = false, open_ = false, writing_ = false, closing_ = false, ended_ = false;
-  bool drop_after_write_ = false, close_sent_ = false;
+  bool drop_after_write_ = false, close_sent_ = false, got_binary_ = false;
 };
 
 }  // namespace voxbridge::testing

@@ -17,6 +17,7 @@
 // the components that use what it parses.
 #include "voxbridge/access/access.hpp"
 #include "voxbridge/agent/spec.hpp"
+#include "voxbridge/asr_deepgram/options.hpp"
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/control/options.hpp"
 #include "voxbridge/dialogue_rules/rule_set.hpp"
@@ -154,6 +155,9 @@ struct Config {
   /// Gemini Live backends ([gemini-NAME]) for s2s agents (`gemini = NAME`); the built-in agent
   /// `gemini` uses `google` (defaults, the key from GEMINI_API_KEY).
   std::map<std::string, realtime_gemini::GeminiOptions> gemini;
+  /// Deepgram recognizers ([deepgram-NAME]) for pipeline agents (`asr = NAME`); `asr =
+  /// deepgram` without a section is the defaults (nova-3, the key from DEEPGRAM_API_KEY).
+  std::map<std::string, asr_deepgram::DeepgramOptions> deepgram;
   /// [control], [ami], [ari]: the control path to Asterisk (none by default).
   control::ControlConfig control;
   /// [route-NAME] sections, in file order.
@@ -174,6 +178,10 @@ realtime_openai::RealtimeOptions realtime_backend(const Config& c, const std::st
 /// `google` without a section is the built-in defaults. Throws ConfigError naming what is
 /// missing.
 realtime_gemini::GeminiOptions gemini_backend(const Config& c, const std::string& name);
+
+/// The [deepgram-NAME] recognizer's options with its key resolved (api_key, else
+/// DEEPGRAM_API_KEY); `deepgram` without a section is the defaults. Throws ConfigError.
+asr_deepgram::DeepgramOptions deepgram_backend(const Config& c, const std::string& name);
 
 /// The address of the built-in providers (offline ASR, rules dialogue, TTS), served in process.
 inline constexpr const char* kBuiltinAddress = "builtin";

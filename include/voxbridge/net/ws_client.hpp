@@ -86,6 +86,8 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   /// Queues one text message; false (nothing queued) once closing, or when it would take the
   /// queue over max_queued_bytes. Messages queued before `open` go out right after it.
   virtual bool send(std::string text) = 0;
+  /// The same for one binary message (audio to a recognizer); text and binary keep their order.
+  virtual bool send_binary(std::string bytes) = 0;
   /// A close handshake (code 1000) after what is queued has been sent; `closed` follows within
   /// a bounded time (the socket is dropped if the server does not answer).
   virtual void close() = 0;

@@ -18,6 +18,7 @@
 #include "voxbridge/dialogue_rules/rules.hpp"
 #include "voxbridge/llm_openai/openai.hpp"
 #include "voxbridge/provider_host/agent_bridge.hpp"
+#include "voxbridge/provider_host/recognizer_bridge.hpp"
 #include "voxbridge/tts_flite/flite_tts.hpp"
 
 namespace voxbridge::provider_host {
@@ -34,6 +35,10 @@ struct BuiltinOptions {
   /// An in-process speech-to-speech backend served as voxbridge.agent.v1.Agent (null = none).
   std::shared_ptr<providers::ProviderClients> agent_backend;
   providers::ProviderTarget agent_target;
+  /// An in-process recognizer backend served as voxbridge.asr.v1.Recognizer instead of
+  /// PocketSphinx (null = none).
+  std::shared_ptr<providers::ProviderClients> asr_backend;
+  providers::ProviderTarget asr_target;
 };
 
 /// The built-in Dialogue service: a turn whose metadata names an OpenAI-compatible model
@@ -76,6 +81,7 @@ class BuiltinProviders {
   std::unique_ptr<asr_sphinx::SphinxRecognizer> asr_;
   std::unique_ptr<DialogueRouter> llm_;
   std::unique_ptr<AgentBridge> agent_;
+  std::unique_ptr<RecognizerBridge> asr_bridge_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::string private_dir_;  // of the private socket; removed by the destructor

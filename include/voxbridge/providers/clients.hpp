@@ -30,6 +30,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "voxbridge/agent/v1/agent.pb.h"
 #include "voxbridge/asr/v1/asr.pb.h"
@@ -173,6 +174,9 @@ class ProviderClients {
   virtual std::shared_ptr<AgentStream> open_agent(const ProviderTarget& target,
                                                   const agent::v1::AgentConfig& config, Poster post,
                                                   AgentEvents events, std::size_t max_queued) = 0;
+  /// The call is over: a backend that keeps something per call across its streams (a socket
+  /// reused by a call's utterances) lets it go. Any io thread; a no-op for the others.
+  virtual void call_ended(std::string_view /*call_uuid*/) {}
 };
 
 }  // namespace voxbridge::providers

@@ -36,6 +36,9 @@ class RealtimeBackend;
 namespace voxbridge::realtime_gemini {
 class GeminiBackend;
 }  // namespace voxbridge::realtime_gemini
+namespace voxbridge::asr_deepgram {
+class DeepgramBackend;
+}  // namespace voxbridge::asr_deepgram
 
 namespace voxbridge::provider_host {
 class BuiltinProviders;
@@ -163,6 +166,8 @@ class Server {
   std::vector<std::shared_ptr<realtime_openai::RealtimeBackend>> realtime_;
   /// The Gemini Live backends in use (also in clients_), for their counters.
   std::vector<std::shared_ptr<realtime_gemini::GeminiBackend>> gemini_;
+  /// The Deepgram recognizers in use (also in clients_), for their counters.
+  std::vector<std::shared_ptr<asr_deepgram::DeepgramBackend>> deepgram_;
   std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
   std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
   std::unique_ptr<tools::ToolRunner> tools_;           // [tool-NAME]; outlives the calls

@@ -309,7 +309,8 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
   EXPECT_EQ(error_of("[bogus]\n"),
             "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME, "
             "agent-NAME, provider-NAME, rules-NAME, intent-NAME, openai-NAME, realtime-NAME, "
-            "tool-NAME, route-NAME, recording, webhook, control, ami or ari)");
+            "gemini-NAME, deepgram-NAME, tool-NAME, route-NAME, recording, webhook, control, ami "
+            "or ari)");
   EXPECT_EQ(error_of("[intent-x]\nrules = nope\nkeywords = a\n"),
             "voxbridge.conf:1: [intent-x] rules: no [rules-nope] section");
   EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\n"),
@@ -521,12 +522,102 @@ TEST(Config, GeminiKeysComeFromTheEnvironmentOrASecretFileOnly) {
   }
 }
 
+TEST(Config, ADeepgramSectionIsAPipelinesRecognizerInProcess) {
+  ::setenv("VB_TEST_DEEPGRAM_KEY", "dg-test-123", 1);
+  const Config c = parse_config(
+      "[deepgram-eu]\n"
+      "url = wss://api.eu.deepgram.com/v1/listen\n"
+      "api_key = ${VB_TEST_DEEPGRAM_KEY}\n"
+      "model = nova-2-phonecall\n"
+      "language = de\n"
+      "endpointing_ms = 0\n"
+      "utterance_end_ms = 1500\n"
+      "smart_format = no\n"
+      "vad_events = no\n"
+      "keepalive_ms = 3000\n"
+      "linger_ms = 10000\n"
+      "finalize_timeout_ms = 800\n"
+      "connect_timeout_ms = 2500\n"
+      "ca_file = /etc/ssl/private-ca.pem\n"
+      "threads = 2\n"
+      "max_sessions = 40\n"
+      "[agent-bot]\ntype = pipeline\nasr = eu\nllm = builtin\ntts = builtin\n"
+      "[listener-main]\nagent = bot\n",
+      "voxbridge.conf");
+  const auto& o = c.deepgram.at("eu");
+  EXPECT_EQ(o.name, "eu");
+  EXPECT_EQ(o.url, "wss://api.eu.deepgram.com/v1/listen");
+  EXPECT_EQ(o.api_key, "dg-test-123");
+  EXPECT_EQ(o.model, "nova-2-phonecall");
+  EXPECT_EQ(o.language, "de");
+  EXPECT_EQ(o.endpointing.count(), 0);
+  EXPECT_EQ(o.utterance_end.count(), 1500);
+  EXPECT_FALSE(o.smart_format);
+  EXPECT_FALSE(o.vad_events);
+  EXPECT_EQ(o.keepalive.count(), 3000);
+  EXPECT_EQ(o.linger.count(), 10000);
+  EXPECT_EQ(o.finalize_timeout.count(), 800);
+  EXPECT_EQ(o.connect_timeout.count(), 2500);
+  EXPECT_EQ(o.ca_file, "/etc/ssl/private-ca.pem");
+  EXPECT_EQ(o.threads, 2);
+  EXPECT_EQ(o.max_sessions, 40u);
+  const auto& p = c.pipelines.at("bot");
+  EXPECT_EQ(p.asr.backend, "deepgram:eu");
+  EXPECT_EQ(p.asr.name, "eu");
+  EXPECT_EQ(p.asr.address, "");
+  EXPECT_EQ(p.llm.address, kBuiltinAddress);  // the others are where they were
+  ::unsetenv("VB_TEST_DEEPGRAM_KEY");
+}
+
+TEST(Config, DeepgramKeysComeFromTheEnvironmentAndNamesAreNotAmbiguous) {
+  EXPECT_EQ(error_of("[deepgram-x]\napi_key = dg-literal\n"),
+            "voxbridge.conf:2: [deepgram-x] api_key: give the key as ${NAME} (environment) or "
+            "${file:PATH}, not in the file");
+  EXPECT_EQ(error_of("[deepgram-x]\nurl = https://api.deepgram.com/v1/listen\n"),
+            "voxbridge.conf:2: [deepgram-x] url: 'https://api.deepgram.com/v1/listen' is not a "
+            "wss:// (or ws://) URL");
+  EXPECT_EQ(error_of("[deepgram-x]\nurl = wss://api.deepgram.com/v1/listen?model=nova-3\n"),
+            "voxbridge.conf:2: [deepgram-x] url: 'wss://api.deepgram.com/v1/listen?model=nova-3': "
+            "the options have keys of their own");
+  EXPECT_EQ(error_of("[deepgram-x]\nutterance_end_ms = 500\n"),
+            "voxbridge.conf:2: [deepgram-x] utterance_end_ms: Deepgram takes 1000 ms or more (0 = "
+            "off)");
+  EXPECT_EQ(error_of("[deepgram-x]\nkeepalive_ms = 10000\n"),
+            "voxbridge.conf:2: [deepgram-x] keepalive_ms: '10000' is out of range 500..9000");
+  EXPECT_EQ(error_of("[deepgram-x]\nbeam = 3\n"),
+            "voxbridge.conf:2: [deepgram-x] beam: unknown option");
+  EXPECT_EQ(error_of("[deepgram-x]\n[provider-x]\naddress = 127.0.0.1:1\n"
+                     "[agent-bot]\ntype = pipeline\nasr = x\nllm = builtin\ntts = builtin\n"),
+            "voxbridge.conf: [agent-bot] asr: both [provider-x] and [deepgram-x]: rename one");
+  // `asr = deepgram` is the defaults, which need DEEPGRAM_API_KEY once the agent is used.
+  const char* saved = std::getenv("DEEPGRAM_API_KEY");
+  const std::string keep = saved != nullptr ? saved : "";
+  ::unsetenv("DEEPGRAM_API_KEY");
+  const std::string agent =
+      "[agent-bot]\ntype = pipeline\nasr = deepgram\nllm = builtin\ntts = builtin\n";
+  EXPECT_EQ(error_of(agent), "");
+  EXPECT_EQ(error_of(agent + "[listener-main]\nagent = bot\n"),
+            "voxbridge.conf: [deepgram-deepgram] api_key: no API key: set DEEPGRAM_API_KEY or "
+            "api_key = ${NAME} in [deepgram-deepgram]");
+  ::setenv("DEEPGRAM_API_KEY", "dg-env", 1);
+  const Config c = parse_config(agent + "[listener-main]\nagent = bot\n", "voxbridge.conf");
+  EXPECT_EQ(c.deepgram.at("deepgram").api_key, "dg-env");
+  EXPECT_EQ(c.deepgram.at("deepgram").model, "nova-3");
+  EXPECT_EQ(c.pipelines.at("bot").asr.backend, "deepgram:deepgram");
+  if (saved != nullptr) {
+    ::setenv("DEEPGRAM_API_KEY", keep.c_str(), 1);
+  } else {
+    ::unsetenv("DEEPGRAM_API_KEY");
+  }
+}
+
 TEST(Config, EveryExampleConfigurationLoads) {
   // etc/examples/*.conf are what README's "Connect an AI service" points at: none may rot.
   ::setenv("OPENAI_API_KEY", "sk-example", 1);
   ::setenv("AZURE_OPENAI_API_KEY", "azure-example", 1);
   ::setenv("ORDERS_API_TOKEN", "orders-example", 1);
   ::setenv("GEMINI_API_KEY", "gemini-example", 1);
+  ::setenv("DEEPGRAM_API_KEY", "deepgram-example", 1);
   std::size_t n = 0;
   for (const auto& f : std::filesystem::directory_iterator(VB_EXAMPLES_DIR)) {
     if (f.path().extension() != ".conf") continue;
@@ -545,6 +636,11 @@ TEST(Config, EveryExampleConfigurationLoads) {
   const Config gemini = load_config_file(std::string(VB_EXAMPLES_DIR) + "/gemini-live.conf");
   EXPECT_EQ(gemini.gemini.at("google").api_key, "gemini-example");
   EXPECT_EQ(gemini.speech_agents.at("front-desk").agent.backend, "gemini:google");
+  const Config deepgram = load_config_file(std::string(VB_EXAMPLES_DIR) + "/deepgram.conf");
+  EXPECT_EQ(deepgram.deepgram.at("deepgram").api_key, "deepgram-example");
+  EXPECT_EQ(deepgram.pipelines.at("front-desk").asr.backend, "deepgram:deepgram");
+  EXPECT_EQ(deepgram.pipelines.at("front-desk").asr_encoding, pipeline::AsrEncoding::mulaw);
+  ::unsetenv("DEEPGRAM_API_KEY");
   ::unsetenv("OPENAI_API_KEY");
   ::unsetenv("AZURE_OPENAI_API_KEY");
   ::unsetenv("GEMINI_API_KEY");
