@@ -102,6 +102,8 @@ cmd_test() {
   fuzz realtime_event "${VOXBRIDGE_REALTIME_FUZZ_SECONDS:-20}"
   step "libFuzzer: Gemini Live server messages for ${VOXBRIDGE_GEMINI_FUZZ_SECONDS:-10} s on tests/fuzz/corpus"
   fuzz gemini_event "${VOXBRIDGE_GEMINI_FUZZ_SECONDS:-10}"
+  step "libFuzzer: Deepgram Live Audio messages for ${VOXBRIDGE_DEEPGRAM_FUZZ_SECONDS:-10} s on tests/fuzz/corpus"
+  fuzz deepgram_message "${VOXBRIDGE_DEEPGRAM_FUZZ_SECONDS:-10}"
 
   step "end-to-end: real Asterisk calls into voxbridge (Asterisk is built once into $VOXBRIDGE_ASTERISK_PREFIX)"
   if [ ! -d "$asterisk_src" ]; then
