@@ -34,6 +34,14 @@ which gives two more figures (see bench/README.md, "OpenAI Realtime"):
 Targets: 0 dropped frames, p99 jitter <= 2 ms, server CPU <= 0.25 % of a core per call, delta to
 wire p99 <= 25 ms. Defaults: --calls 300, --duration 30, --ramp 50.
 
+--scenario deepgram is --scenario conversation with the recognizer swapped: the pipeline agent
+recognizes with voxbridge's in-process Deepgram backend against a fresh voxbridge-deepgram-mock
+(the tests' Deepgram Live Audio mock as a process, TLS, on --mock-port; the key from
+VB_BENCH_DEEPGRAM_KEY; OUT/deepgram.conf), LLM and TTS from the stub. The mock's endpointing
+(300 ms of silence, Deepgram's endpointing_ms as voxbridge sets it) ends each turn, so
+voxbridge's share = reply after speech - (300 + the stub's LLM and TTS delays). Both helpers' CPU
+is measured and left out of the disturbance. Defaults: --calls 300, --duration 30, --ramp 50.
+
 --scenario gemini is the same against voxbridge-gemini-mock (the tests' Gemini Live mock) and
 voxbridge's in-process Gemini Live backend (OUT/gemini.conf; the key from VB_BENCH_GEMINI_KEY; the
 call's UUID in the setup's systemInstruction): "delta" is the mock's first serverContent audio of
@@ -85,12 +93,51 @@ REALTIME_TARGETS = {
 GEMINI_TARGETS = dict(REALTIME_TARGETS, delta_to_wire_p99_ms=(
     "p99 mock serverContent audio -> frame on the wire (ms)", 25.0, "<="))
 
+# --scenario deepgram: the conversation figures with the Deepgram recognizer (see the docstring).
+DEEPGRAM_TARGETS = {
+    "dropped": ("dropped frames", 0, "<="),
+    "jitter_p99_ms": ("p99 |inter-arrival - 20 ms| (ms)", 2.0, "<="),
+}
+DEEPGRAM_KEY = "dg-bench-0123456789"
+DEEPGRAM_ENDPOINTING_MS = 300
+
+# Written per run with the stub's and the mock's ports and the CA file.
+DEEPGRAM_CONF = """[general]
+log_level = warning
+max_calls = 4096
+
+[provider-stub]
+address = 127.0.0.1:{stub_port}
+deadline_ms = 600000
+
+[agent-bot]
+type = pipeline
+asr = dg
+llm = stub
+tts = stub
+greeting = none
+endpoint_silence_ms = 800
+no_input_timeout_ms = 600000
+
+[deepgram-dg]
+url = wss://localhost:{port}/v1/listen
+api_key = ${{VB_BENCH_DEEPGRAM_KEY}}
+ca_file = {ca}
+endpointing_ms = {endpointing}
+threads = {threads}
+
+[listener-main]
+bind = 127.0.0.1:5001
+agent = bot
+"""
+
 # Defaults of --calls, --duration and --ramp per scenario.
 SCENARIO_DEFAULTS = {
     "echo": {"calls": 1000, "duration": 60.0, "ramp": 200.0},
     "conversation": {"calls": 500, "duration": 30.0, "ramp": 100.0},
     "realtime": {"calls": 300, "duration": 30.0, "ramp": 50.0},
     "gemini": {"calls": 300, "duration": 30.0, "ramp": 50.0},
+    "deepgram": {"calls": 300, "duration": 30.0, "ramp": 50.0},
 }
 
 REALTIME_KEY = "sk-bench-realtime-0123456789"
@@ -278,6 +325,25 @@ def start_mock(binary, args, ca_path, stamps_path, log_path):
     proc.kill()
     proc.wait()
     sys.exit(f"{args.scenario} mock did not listen on port {args.mock_port}")
+
+
+def start_deepgram_mock(binary, args, ca_path, log_path):
+    """A fresh voxbridge-deepgram-mock (TLS) on 127.0.0.1:--mock-port, once it listens."""
+    log = open(log_path, "w")
+    cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
+           "--api-key", DEEPGRAM_KEY, "--threads", str(args.mock_threads),
+           # The load generator's voice has 20 ms blocks of RMS 330-1,080.
+           "--voiced-rms", "250"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(200):
+        if proc.poll() is not None:
+            sys.exit(f"deepgram mock exited at start (see {log_path})")
+        if listening(args.mock_port) and pathlib.Path(ca_path).exists():
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    sys.exit(f"deepgram mock did not listen on port {args.mock_port}")
 
 
 def percentiles(values):
@@ -524,6 +590,8 @@ def conversation_metrics(result, stub_cpu_pct, stub_delay_ms):
 
 
 def stub_delay_ms(args):
+    if args.scenario == "deepgram":  # the turn ends at the mock's endpointing, not the stub's
+        return DEEPGRAM_ENDPOINTING_MS + args.stub_llm_delay_ms + args.stub_tts_delay_ms
     return args.stub_asr_endpoint_ms + args.stub_llm_delay_ms + args.stub_tts_delay_ms
 
 
@@ -533,9 +601,23 @@ def fmt(v):
 
 def summarize(runs, args):
     keys = list(runs[0].keys())
-    conversation = args.scenario == "conversation"
+    conversation = args.scenario in ("conversation", "deepgram")
+    deepgram = args.scenario == "deepgram"
     s2s = S2S.get(args.scenario)
-    if s2s:
+    if deepgram:
+        delay = stub_delay_ms(args)
+        header = [
+            f"{args.calls} conversations recognized by Deepgram (--scenario deepgram) against "
+            f"voxbridge-deepgram-mock over TLS (mock --threads {args.mock_threads}), LLM and TTS "
+            f"from the stub ({args.stub_llm_delay_ms}/{args.stub_tts_delay_ms} ms), "
+            f"{args.duration:g} s window, server --threads {args.server_threads}, "
+            f"[deepgram-NAME] threads {args.realtime_threads}, voxbridge-load --threads "
+            f"{args.load_threads}, {len(runs)} undisturbed run(s)",
+            f"voxbridge's share = reply after speech - {delay:g} ms (the mock's endpointing "
+            f"{DEEPGRAM_ENDPOINTING_MS} ms + LLM + TTS); the disturbance leaves out the stub's and "
+            "the mock's CPU (stub_cpu_pct, mock_cpu_pct)",
+        ]
+    elif s2s:
         mock = pathlib.Path(s2s["mock"]).name
         header = [
             f"{args.calls} {s2s['title']} calls (--scenario {args.scenario}) against "
@@ -573,7 +655,8 @@ def summarize(runs, args):
         medians[k] = statistics.median(values)
         lines.append(f"| {k} | " + " | ".join(fmt(v) for v in values) + f" | {fmt(medians[k])} |")
     lines.append("")
-    targets = s2s["targets"] if s2s else (CONVERSATION_TARGETS if conversation else TARGETS)
+    targets = (DEEPGRAM_TARGETS if deepgram else s2s["targets"] if s2s
+               else CONVERSATION_TARGETS if conversation else TARGETS)
     for k, (label, limit, _) in targets.items():
         ok = medians[k] <= limit
         lines.append(f"- {label}: median {fmt(medians[k])}, target <= {limit:g}: "
@@ -583,6 +666,9 @@ def summarize(runs, args):
                      f"{fmt(medians['caller_to_append_p50_ms'])} / "
                      f"{fmt(medians['caller_to_append_p99_ms'])} (reported, no target)")
         lines.append(f"- the mock's own CPU: median {fmt(medians['mock_cpu_pct'])} % of a core")
+    if deepgram:
+        lines.append(f"- the mock's own CPU: median {fmt(medians['mock_cpu_pct'])} % of a core; "
+                     f"the stub's: {fmt(medians['stub_cpu_pct'])} %")
     if conversation:
         lines.append(f"- reply after speech p50 / p99 (ms): median {fmt(medians['reply_p50_ms'])} / "
                      f"{fmt(medians['reply_p99_ms'])}")
@@ -600,12 +686,14 @@ def main():
                    "resampler_quality); --listen, --agent echo and --threads still apply. With "
                    "--scenario conversation (default bench/conf/conversation.conf) a copy with "
                    "[provider-stub] address pointed at the stub is used, and --agent bot")
-    p.add_argument("--scenario", choices=["echo", "conversation", "realtime", "gemini"],
+    p.add_argument("--scenario", choices=["echo", "conversation", "realtime", "gemini",
+                                          "deepgram"],
                    default="echo",
                    help="echo (default): echo agent; conversation: pipeline agent against "
                    "voxbridge-stub-provider; realtime: s2s agent on the OpenAI Realtime backend "
                    "against voxbridge-realtime-mock (TLS); gemini: s2s agent on the Gemini Live "
-                   "backend against voxbridge-gemini-mock (TLS)")
+                   "backend against voxbridge-gemini-mock (TLS); deepgram: conversation with the "
+                   "recognizer on the Deepgram backend against voxbridge-deepgram-mock (TLS)")
     p.add_argument("--calls", type=int, help="default 1000 (echo), 500 (conversation)")
     p.add_argument("--duration", type=float, help="default 60 (echo), 30 (conversation)")
     p.add_argument("--ramp", type=float, help="calls per second while ramping up (default 200 "
@@ -645,7 +733,8 @@ def main():
     for key, value in SCENARIO_DEFAULTS[args.scenario].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    conversation = args.scenario == "conversation"
+    conversation = args.scenario in ("conversation", "deepgram")
+    deepgram = args.scenario == "deepgram"
     s2s = S2S.get(args.scenario)
 
     build = pathlib.Path(args.build)
@@ -653,6 +742,8 @@ def main():
     load_bin = build / "bench/load/voxbridge-load"
     stub_bin = build / "bench/stub/voxbridge-stub-provider"
     mock_bin = build / s2s["mock"] if s2s else None
+    if deepgram:
+        mock_bin = build / "bench/deepgram_mock/voxbridge-deepgram-mock"
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     server_config, agent = args.server_config, "echo"
@@ -664,7 +755,17 @@ def main():
         server_config = str(conversation_config(args.server_config or CONVERSATION_CONF,
                                                 args.stub_port, out / "conversation.conf"))
         agent = "bot"
-    server_env = None
+    if deepgram:
+        if not mock_bin.exists():
+            sys.exit(f"{mock_bin} not built")
+        ca_path = (out / "mock-ca.pem").resolve()
+        server_config = str(out / "deepgram.conf")
+        pathlib.Path(server_config).write_text(DEEPGRAM_CONF.format(
+            stub_port=args.stub_port, port=args.mock_port, ca=ca_path,
+            endpointing=DEEPGRAM_ENDPOINTING_MS, threads=args.realtime_threads))
+        server_env = dict(os.environ, VB_BENCH_DEEPGRAM_KEY=DEEPGRAM_KEY)
+    if not deepgram:
+        server_env = None
     if s2s:
         if not mock_bin.exists():
             sys.exit(f"{mock_bin} not built")
@@ -685,12 +786,17 @@ def main():
         tag = f"attempt-{attempt}"
         busy = wait_for_idle(args.idle_below, args.idle_wait)
         print(f"{tag}: machine {busy:.0%} busy, load average {os.getloadavg()[0]:.2f}", flush=True)
-        stub = sampler = None
+        stub = sampler = dg = dg_sampler = None
         mock_stamps = out / f"{tag}.mock-stamps.json"
         load_stamps = out / f"{tag}.load-stamps.json"
         if conversation:
             stub = start_stub(str(stub_bin), args.stub_port, args, out / f"{tag}.stub.log")
             sampler = CpuSampler(stub.pid)
+        if deepgram:
+            if ca_path.exists():
+                ca_path.unlink()
+            dg = start_deepgram_mock(str(mock_bin), args, ca_path, out / f"{tag}.mock.log")
+            dg_sampler = CpuSampler(dg.pid)
         if s2s:
             if ca_path.exists():
                 ca_path.unlink()
@@ -700,8 +806,9 @@ def main():
             server = start_server(str(server_bin), args.port, args.server_threads, server_config,
                                   out / f"{tag}.server.log", agent, server_env)
         except BaseException:
-            if stub:
-                stop_server(stub, timeout_s=10)
+            for helper in (stub, dg):
+                if helper:
+                    stop_server(helper, timeout_s=10)
             raise
         json_path = out / f"{tag}.json"
         load_cmd = [str(load_bin), "--to", f"127.0.0.1:{args.port}", "--calls", str(args.calls),
@@ -715,16 +822,19 @@ def main():
         try:
             with open(out / f"{tag}.txt", "w") as table, \
                     open(out / f"{tag}.progress", "w") as prog:
-                if sampler:
-                    sampler.start()
+                for smp in (sampler, dg_sampler):
+                    if smp:
+                        smp.start()
                 rc = subprocess.call(load_cmd, stdout=table, stderr=prog)
                 load_exit = time.monotonic()
-                if sampler:
-                    sampler.stop()
+                for smp in (sampler, dg_sampler):
+                    if smp:
+                        smp.stop()
         finally:
             stop_server(server)
-            if stub:
-                stop_server(stub, timeout_s=10)
+            for helper in (stub, dg):
+                if helper:
+                    stop_server(helper, timeout_s=10)
         print((out / f"{tag}.txt").read_text(), end="", flush=True)
         if rc < 0 or not json_path.exists():
             print(f"{tag}: voxbridge-load did not finish (exit {rc}); rerunning", flush=True)
@@ -751,9 +861,14 @@ def main():
             # The stub's CPU over the steady window: the window_s seconds before voxbridge-load
             # exited (its teardown after the window, a fraction of a second, is ignored).
             stub_cpu = sampler.cpu_percent(load_exit - result["window_s"], load_exit)
-            m = conversation_metrics(result, stub_cpu, stub_delay_ms(args))
-            print(f"{tag}: stub {stub_cpu:.1f} % of a core; other processes without it "
-                  f"{m['disturbance_cpu_pct']:.1f} %", flush=True)
+            mock_cpu = (dg_sampler.cpu_percent(load_exit - result["window_s"], load_exit)
+                        if dg_sampler else 0.0)
+            m = conversation_metrics(result, stub_cpu + mock_cpu, stub_delay_ms(args))
+            if deepgram:
+                m["stub_cpu_pct"] = stub_cpu
+                m["mock_cpu_pct"] = mock_cpu
+            print(f"{tag}: stub {stub_cpu:.1f} %, mock {mock_cpu:.1f} % of a core; other "
+                  f"processes without them {m['disturbance_cpu_pct']:.1f} %", flush=True)
         else:
             m = metrics(result)
         if m["disturbance_cpu_pct"] > args.max_other:

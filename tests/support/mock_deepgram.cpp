@@ -437,9 +437,11 @@ class Conn : public WsServer::Connection {
 
   void on_message(std::string raw) override {
     const bool binary = last_message_binary();
-    record([&](Record& r) {
-      r.received.push_back({binary, binary ? raw.substr(0, kBinaryHead) : raw, raw.size()});
-    });
+    if (m_.opt.record_messages) {
+      record([&](Record& r) {
+        r.received.push_back({binary, binary ? raw.substr(0, kBinaryHead) : raw, raw.size()});
+      });
+    }
     if (closing_) return;  // after CloseStream, or a close by the mock: not read (mock)
     if (binary) {
       // An empty binary frame was the way to close a stream before CloseStream (deprecated;
@@ -721,7 +723,7 @@ class Conn : public WsServer::Connection {
       Out o = std::move(outbox_.front());
       outbox_.pop_front();
       if (o.close) return close_now(o.code, std::move(o.text));
-      record([&](Record& r) { r.sent.push_back(o.text); });
+      if (m_.opt.record_messages) record([&](Record& r) { r.sent.push_back(o.text); });
       send(std::move(o.text));
     }
     if (outbox_.empty()) return;

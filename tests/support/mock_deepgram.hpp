@@ -115,6 +115,9 @@ class MockDeepgram {
     std::string created{};
     std::size_t max_message_bytes = 1u << 20;
     std::size_t max_kept_audio_bytes = 2u << 20;
+    /// Keep every client and server message in the record (false for load tests: only the
+    /// counts, so memory does not grow with the run).
+    bool record_messages = true;
     int io_threads = 1;     ///< threads running the server (each connection stays on its strand)
     bool no_delay = false;  ///< TCP_NODELAY on accepted sockets (latency benchmarks)
   };
