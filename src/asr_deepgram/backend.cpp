@@ -315,7 +315,7 @@ class CallSocket : public std::enable_shared_from_this<CallSocket> {
   /// Ends the utterance with `st` and the socket with it.
   void fail(StreamStatus st) {
     st_->counters.sessions_failed.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("{}: call uuid={}: {}", st_->log_name, uuid_, logtext::log_text(st.message));
+    spdlog::warn("call uuid={}: {}", uuid_, logtext::log_text(st.message));
     done = true;
     closing_ = true;  // before the utterance ends: the socket goes with it
     forget();
@@ -349,7 +349,7 @@ class CallSocket : public std::enable_shared_from_this<CallSocket> {
                 c.reason.substr(0, 200)};
     }
     st_->counters.sessions_failed.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("{}: call uuid={}: {}", st_->log_name, uuid_, logtext::log_text(st.message));
+    spdlog::warn("call uuid={}: {}", uuid_, logtext::log_text(st.message));
     end_utterance(std::move(st));
   }
 

@@ -32,6 +32,7 @@ enum class Sec {
   tool,
   gemini,
   deepgram,
+  elevenlabs,
   control,
   ami,
   ari,
@@ -63,6 +64,7 @@ constexpr SectionKind kSections[] = {
     {"tool-", true, Sec::tool},
     {"gemini-", true, Sec::gemini},
     {"deepgram-", true, Sec::deepgram},
+    {"elevenlabs-", true, Sec::elevenlabs},
     {"intent-", true, Sec::intent},
 };
 
@@ -166,7 +168,7 @@ void Parser::open_section(const Where& w, int line) {
     w.fail(
         "unknown section (expected general, listener-NAME, agent-NAME, provider-NAME, "
         "rules-NAME, intent-NAME, openai-NAME, realtime-NAME, gemini-NAME, deepgram-NAME, "
-        "tool-NAME, route-NAME, recording, webhook, control, ami or ari)");
+        "elevenlabs-NAME, tool-NAME, route-NAME, recording, webhook, control, ami or ari)");
   }
   sec_ = kind->sec;
   const std::string name = kind->named ? sec_name_.substr(kind->name.size()) : std::string();
@@ -226,6 +228,10 @@ void Parser::open_section(const Where& w, int line) {
       c_.deepgram[name] = {};
       c_.deepgram[name].name = name;
       break;
+    case Sec::elevenlabs:
+      c_.elevenlabs[name] = {};
+      c_.elevenlabs[name].name = name;
+      break;
     case Sec::tool: {
       if (const auto why = check_tool_name(name); !why.empty()) w.fail(why);
       c_.tools[name] = {};
@@ -274,6 +280,8 @@ void Parser::set_option(const Where& w, const std::string& value) {
       return set_gemini(c_.gemini[sec_name_.substr(7)], w, value);
     case Sec::deepgram:
       return set_deepgram(c_.deepgram[sec_name_.substr(9)], w, value);
+    case Sec::elevenlabs:
+      return set_elevenlabs(c_.elevenlabs[sec_name_.substr(11)], w, value);
     case Sec::control:
       return set_control(c_.control, w, value);
     case Sec::ami:
@@ -348,6 +356,23 @@ void Parser::resolve_agents(const std::string& source) {
     t.backend = "deepgram:" + name;
     return t;
   };
+  // A voice: a [provider-NAME] (gRPC), or an in-process backend ([elevenlabs-NAME];
+  // `elevenlabs` alone: the defaults).
+  auto voice = [&](const Where& x, const std::string& name) {
+    const bool grpc =
+        std::any_of(c_.providers.begin(), c_.providers.end(),
+                    [&](const providers::ProviderTarget& t) { return t.name == name; });
+    const bool eleven = c_.elevenlabs.count(name) != 0 || (name == "elevenlabs" && !grpc);
+    if (grpc && eleven) {
+      x.fail("both [provider-" + name + "] and [elevenlabs-" + name + "]: rename one");
+    }
+    if (!eleven) return provider(x, name);
+    if (c_.elevenlabs.count(name) == 0) c_.elevenlabs[name].name = name;  // the defaults
+    providers::ProviderTarget t;
+    t.name = name;
+    t.backend = "elevenlabs:" + name;
+    return t;
+  };
   for (const auto& a : c_.agents) {
     auto it = drafts_.find(a.name);
     PipelineDraft d = it == drafts_.end() ? PipelineDraft{} : it->second;
@@ -412,7 +437,7 @@ void Parser::resolve_agents(const std::string& source) {
     }
     d.spec.asr = recognizer(Where{source, 0, section, "asr"}, d.asr);
     d.spec.llm = provider(Where{source, 0, section, "llm"}, d.llm);
-    d.spec.tts = provider(Where{source, 0, section, "tts"}, d.tts);
+    d.spec.tts = voice(Where{source, 0, section, "tts"}, d.tts);
     if (!d.openai.empty()) {
       if (c_.openai.count(d.openai) == 0) {
         Where{source, d.openai_line, section, "openai"}.fail("no [openai-" + d.openai +

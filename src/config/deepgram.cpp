@@ -70,10 +70,13 @@ void finish_deepgram(DeepgramOptions& o, const Where& w) {
 }
 
 void finish_pipeline_keys(Config& c, const pipeline::PipelineSpec& p, const std::string& source) {
-  const std::string& b = p.asr.backend;
-  if (b.rfind("deepgram:", 0) == 0) {
+  if (p.asr.backend.rfind("deepgram:", 0) == 0) {
     auto& o = c.deepgram.at(p.asr.name);
     finish_deepgram(o, Where{source, 0, "deepgram-" + o.name, "api_key"});
+  }
+  if (p.tts.backend.rfind("elevenlabs:", 0) == 0) {
+    auto& o = c.elevenlabs.at(p.tts.name);
+    finish_elevenlabs(o, Where{source, 0, "elevenlabs-" + o.name, "api_key"});
   }
 }
 

@@ -7,6 +7,7 @@
 //   tools.cpp      [tool-NAME]
 //   gemini.cpp     [gemini-NAME]
 //   deepgram.cpp   [deepgram-NAME]
+//   elevenlabs.cpp [elevenlabs-NAME]
 //   rules.cpp      [rules-NAME], [intent-NAME]
 //   control.cpp    [control], [ami], [ari]
 // config.cpp reads the file line by line, hands each option to its section and resolves what
@@ -146,7 +147,11 @@ void finish_backend_key(Config& c, const pipeline::SpeechAgentSpec& s, const std
 void set_deepgram(asr_deepgram::DeepgramOptions& o, const Where& w, const std::string& v);
 /// A [deepgram-NAME] that an agent in use names: its key from DEEPGRAM_API_KEY if not given.
 void finish_deepgram(asr_deepgram::DeepgramOptions& o, const Where& w);
-/// The keys of the in-process backends that pipeline `p` uses (its recognizer's, ...).
+// elevenlabs.cpp
+void set_elevenlabs(tts_elevenlabs::ElevenLabsOptions& o, const Where& w, const std::string& v);
+/// An [elevenlabs-NAME] that an agent in use names: its key from ELEVENLABS_API_KEY if not given.
+void finish_elevenlabs(tts_elevenlabs::ElevenLabsOptions& o, const Where& w);
+/// The keys of the in-process backends that pipeline `p` uses (its recognizer's, its voice's).
 void finish_pipeline_keys(Config& c, const pipeline::PipelineSpec& p, const std::string& source);
 
 // rules.cpp

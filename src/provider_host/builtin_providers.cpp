@@ -41,7 +41,10 @@ std::string make_private_dir() {
 BuiltinProviders::BuiltinProviders(BuiltinOptions o) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder b;
-  if (o.tts) {
+  if (o.tts_backend) {
+    tts_bridge_ = std::make_unique<SynthesizerBridge>(std::move(o.tts_backend), o.tts_target);
+    b.RegisterService(tts_bridge_.get());
+  } else if (o.tts) {
     flite_ = std::make_unique<tts_flite::FliteEngine>(o.tts_cache_bytes);
     tts_ = std::make_unique<tts_flite::FliteSynthesizer>(*flite_);
     b.RegisterService(tts_.get());

@@ -3,7 +3,7 @@
 //
 //   voxbridge-provider [--listen HOST:PORT] [--config voxbridge.conf] [--only asr,llm,tts]
 //                      [--asr-decoders N] [--tts-cache-mb N] [--realtime NAME]
-//                      [--gemini NAME] [--deepgram NAME]
+//                      [--gemini NAME] [--deepgram NAME] [--elevenlabs NAME]
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -19,6 +19,7 @@
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/realtime_gemini/backend.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
+#include "voxbridge/tts_elevenlabs/backend.hpp"
 
 namespace {
 
@@ -39,6 +40,9 @@ constexpr const char* kUsage =
     "  --deepgram NAME      serve the config's [deepgram-NAME] Deepgram recognizer as\n"
     "                       voxbridge.asr.v1.Recognizer (`deepgram`: the defaults with\n"
     "                       DEEPGRAM_API_KEY); alone, it serves only that\n"
+    "  --elevenlabs NAME    serve the config's [elevenlabs-NAME] ElevenLabs voice as\n"
+    "                       voxbridge.tts.v1.Synthesizer (`elevenlabs`: the defaults with\n"
+    "                       ELEVENLABS_API_KEY); alone, it serves only that\n"
     "  --help\n"
     "Services: voxbridge.asr.v1.Recognizer (PocketSphinx), voxbridge.llm.v1.Dialogue (rules),\n"
     "voxbridge.tts.v1.Synthesizer (Flite), and grpc.health.v1.Health.\n";
@@ -54,6 +58,7 @@ int main(int argc, char** argv) {
   std::string realtime;
   std::string gemini;
   std::string deepgram;
+  std::string elevenlabs;
   bool only = false;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -92,6 +97,8 @@ int main(int argc, char** argv) {
         gemini = need();
       } else if (a == "--deepgram") {
         deepgram = need();
+      } else if (a == "--elevenlabs") {
+        elevenlabs = need();
       } else if (a == "--asr-decoders") {
         o.sphinx.decoders = count(1, 256);
       } else if (a == "--tts-cache-mb") {
@@ -130,6 +137,17 @@ int main(int argc, char** argv) {
       o.asr_target.backend = "deepgram:" + deepgram;
       if (!only) o.llm = o.tts = false;
       if (realtime.empty() && gemini.empty()) o.asr = true;
+    }
+    if (!elevenlabs.empty()) {
+      o.tts_backend = std::make_shared<tts_elevenlabs::ElevenLabsBackend>(
+          config::elevenlabs_backend(cfg, elevenlabs));
+      o.tts_target.name = elevenlabs;
+      o.tts_target.backend = "elevenlabs:" + elevenlabs;
+      if (!only) {
+        o.llm = false;
+        if (deepgram.empty()) o.asr = false;  // --deepgram beside it serves its recognizer
+      }
+      o.tts = true;
     }
   } catch (const std::exception& e) {
     std::cerr << "voxbridge-provider: " << e.what() << "\n";

@@ -15,6 +15,7 @@
 #include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/tools/tools.hpp"
+#include "voxbridge/tts_elevenlabs/backend.hpp"
 
 namespace voxbridge::server {
 
@@ -405,6 +406,38 @@ std::string Server::metrics_text() const {
     for (const auto& b : deepgram_) {
       w.sample("voxbridge_deepgram_audio_seconds_total", {{"recognizer", b->options().name}},
                static_cast<double>(b->counters().audio_ms.load()) / 1000.0);
+    }
+  }
+  if (!elevenlabs_.empty()) {
+    w.family("voxbridge_elevenlabs_sockets", "gauge",
+             "ElevenLabs sockets open now (one per reply), by voice ([elevenlabs-NAME]).");
+    for (const auto& b : elevenlabs_) {
+      w.sample("voxbridge_elevenlabs_sockets", {{"voice", b->options().name}},
+               static_cast<double>(b->sessions()));
+    }
+    w.family("voxbridge_elevenlabs_events_total", "counter",
+             "ElevenLabs voices: sockets opened, refused (max_sessions) and failed; replies "
+             "cancelled (barge-in, hangup); responses dropped while the call paused reads.");
+    for (const auto& b : elevenlabs_) {
+      const auto& c = b->counters();
+      const std::string& n = b->options().name;
+      const std::pair<const char*, std::uint64_t> events[] = {
+          {"socket_opened", c.sessions_opened.load()},
+          {"socket_refused", c.sessions_refused.load()},
+          {"socket_failed", c.sessions_failed.load()},
+          {"reply_cancelled", c.cancelled.load()},
+          {"held_dropped", c.held_dropped.load()},
+      };
+      for (const auto& [event, value] : events) {
+        w.sample("voxbridge_elevenlabs_events_total", {{"voice", n}, {"event", event}},
+                 static_cast<double>(value));
+      }
+    }
+    w.family("voxbridge_elevenlabs_characters_total", "counter",
+             "Text sent to ElevenLabs (what it bills), in characters.");
+    for (const auto& b : elevenlabs_) {
+      w.sample("voxbridge_elevenlabs_characters_total", {{"voice", b->options().name}},
+               static_cast<double>(b->counters().characters.load()));
     }
   }
   if (recorder_) {

@@ -10,6 +10,7 @@
 #include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/server/routing.hpp"
 #include "voxbridge/tools/tools.hpp"
+#include "voxbridge/tts_elevenlabs/backend.hpp"
 #include "voxbridge/tts_flite/flite_tts.hpp"
 
 #include <spdlog/spdlog.h>
@@ -67,17 +68,26 @@ void Server::start_backends() {
     realtime_.push_back(b);
     backends[t.backend] = std::move(b);
   }
-  // One per [deepgram-NAME] that a pipeline agent in use recognizes with.
+  // One per [deepgram-NAME] or [elevenlabs-NAME] that a pipeline agent in use speaks with.
   for (const auto& a : agents_in_use(cfg_)) {
     const auto it = cfg_.pipelines.find(a);
     if (it == cfg_.pipelines.end()) continue;
     const auto& t = it->second.asr;
-    if (t.backend.rfind("deepgram:", 0) != 0 || backends.count(t.backend) != 0) continue;
-    auto d = std::make_shared<asr_deepgram::DeepgramBackend>(cfg_.deepgram.at(t.name));
-    spdlog::info("Deepgram recognizer {}: {} model {}", t.name, d->options().url,
-                 d->options().model);
-    deepgram_.push_back(d);
-    backends[t.backend] = std::move(d);
+    if (t.backend.rfind("deepgram:", 0) == 0 && backends.count(t.backend) == 0) {
+      auto d = std::make_shared<asr_deepgram::DeepgramBackend>(cfg_.deepgram.at(t.name));
+      spdlog::info("Deepgram recognizer {}: {} model {}", t.name, d->options().url,
+                   d->options().model);
+      deepgram_.push_back(d);
+      backends[t.backend] = std::move(d);
+    }
+    const auto& v = it->second.tts;
+    if (v.backend.rfind("elevenlabs:", 0) == 0 && backends.count(v.backend) == 0) {
+      auto e = std::make_shared<tts_elevenlabs::ElevenLabsBackend>(cfg_.elevenlabs.at(v.name));
+      spdlog::info("ElevenLabs voice {}: {} voice {} model {}", v.name, e->options().url,
+                   e->options().voice_id, e->options().model_id);
+      elevenlabs_.push_back(e);
+      backends[v.backend] = std::move(e);
+    }
   }
   if (!backends.empty()) clients_ = providers::routed_clients(clients_, std::move(backends));
 }

@@ -26,6 +26,7 @@
 #include "voxbridge/providers/target.hpp"
 #include "voxbridge/realtime_gemini/options.hpp"
 #include "voxbridge/realtime_openai/options.hpp"
+#include "voxbridge/tts_elevenlabs/options.hpp"
 #include "voxbridge/session/options.hpp"
 #include "voxbridge/tools/options.hpp"
 #include "voxbridge/webhooks/options.hpp"
@@ -158,6 +159,9 @@ struct Config {
   /// Deepgram recognizers ([deepgram-NAME]) for pipeline agents (`asr = NAME`); `asr =
   /// deepgram` without a section is the defaults (nova-3, the key from DEEPGRAM_API_KEY).
   std::map<std::string, asr_deepgram::DeepgramOptions> deepgram;
+  /// ElevenLabs voices ([elevenlabs-NAME]) for pipeline agents (`tts = NAME`); `tts =
+  /// elevenlabs` without a section is the defaults (the key from ELEVENLABS_API_KEY).
+  std::map<std::string, tts_elevenlabs::ElevenLabsOptions> elevenlabs;
   /// [control], [ami], [ari]: the control path to Asterisk (none by default).
   control::ControlConfig control;
   /// [route-NAME] sections, in file order.
@@ -182,6 +186,10 @@ realtime_gemini::GeminiOptions gemini_backend(const Config& c, const std::string
 /// The [deepgram-NAME] recognizer's options with its key resolved (api_key, else
 /// DEEPGRAM_API_KEY); `deepgram` without a section is the defaults. Throws ConfigError.
 asr_deepgram::DeepgramOptions deepgram_backend(const Config& c, const std::string& name);
+
+/// The [elevenlabs-NAME] voice's options with its key resolved (api_key, else
+/// ELEVENLABS_API_KEY); `elevenlabs` without a section is the defaults. Throws ConfigError.
+tts_elevenlabs::ElevenLabsOptions elevenlabs_backend(const Config& c, const std::string& name);
 
 /// The address of the built-in providers (offline ASR, rules dialogue, TTS), served in process.
 inline constexpr const char* kBuiltinAddress = "builtin";

@@ -19,6 +19,7 @@
 #include "voxbridge/llm_openai/openai.hpp"
 #include "voxbridge/provider_host/agent_bridge.hpp"
 #include "voxbridge/provider_host/recognizer_bridge.hpp"
+#include "voxbridge/provider_host/synthesizer_bridge.hpp"
 #include "voxbridge/tts_flite/flite_tts.hpp"
 
 namespace voxbridge::provider_host {
@@ -39,6 +40,10 @@ struct BuiltinOptions {
   /// PocketSphinx (null = none).
   std::shared_ptr<providers::ProviderClients> asr_backend;
   providers::ProviderTarget asr_target;
+  /// An in-process voice backend served as voxbridge.tts.v1.Synthesizer instead of Flite
+  /// (null = none).
+  std::shared_ptr<providers::ProviderClients> tts_backend;
+  providers::ProviderTarget tts_target;
 };
 
 /// The built-in Dialogue service: a turn whose metadata names an OpenAI-compatible model
@@ -82,6 +87,7 @@ class BuiltinProviders {
   std::unique_ptr<DialogueRouter> llm_;
   std::unique_ptr<AgentBridge> agent_;
   std::unique_ptr<RecognizerBridge> asr_bridge_;
+  std::unique_ptr<SynthesizerBridge> tts_bridge_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::string private_dir_;  // of the private socket; removed by the destructor

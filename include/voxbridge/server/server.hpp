@@ -39,6 +39,9 @@ class GeminiBackend;
 namespace voxbridge::asr_deepgram {
 class DeepgramBackend;
 }  // namespace voxbridge::asr_deepgram
+namespace voxbridge::tts_elevenlabs {
+class ElevenLabsBackend;
+}  // namespace voxbridge::tts_elevenlabs
 
 namespace voxbridge::provider_host {
 class BuiltinProviders;
@@ -168,6 +171,8 @@ class Server {
   std::vector<std::shared_ptr<realtime_gemini::GeminiBackend>> gemini_;
   /// The Deepgram recognizers in use (also in clients_), for their counters.
   std::vector<std::shared_ptr<asr_deepgram::DeepgramBackend>> deepgram_;
+  /// The ElevenLabs voices in use (also in clients_), for their counters.
+  std::vector<std::shared_ptr<tts_elevenlabs::ElevenLabsBackend>> elevenlabs_;
   std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
   std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
   std::unique_ptr<tools::ToolRunner> tools_;           // [tool-NAME]; outlives the calls

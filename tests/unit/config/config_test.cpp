@@ -309,8 +309,8 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
   EXPECT_EQ(error_of("[bogus]\n"),
             "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME, "
             "agent-NAME, provider-NAME, rules-NAME, intent-NAME, openai-NAME, realtime-NAME, "
-            "gemini-NAME, deepgram-NAME, tool-NAME, route-NAME, recording, webhook, control, ami "
-            "or ari)");
+            "gemini-NAME, deepgram-NAME, elevenlabs-NAME, tool-NAME, route-NAME, recording, "
+            "webhook, control, ami or ari)");
   EXPECT_EQ(error_of("[intent-x]\nrules = nope\nkeywords = a\n"),
             "voxbridge.conf:1: [intent-x] rules: no [rules-nope] section");
   EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\n"),
@@ -611,6 +611,75 @@ TEST(Config, DeepgramKeysComeFromTheEnvironmentAndNamesAreNotAmbiguous) {
   }
 }
 
+TEST(Config, AnElevenLabsSectionIsAPipelinesVoiceInProcess) {
+  ::setenv("VB_TEST_ELEVENLABS_KEY", "el-test-123", 1);
+  const Config c = parse_config(
+      "[elevenlabs-rachel]\n"
+      "url = wss://api.eu.residency.elevenlabs.io/v1/text-to-speech/\n"
+      "api_key = ${VB_TEST_ELEVENLABS_KEY}\n"
+      "voice_id = pNInz6obpgDQGcFmaJgB\n"
+      "model_id = eleven_turbo_v2_5\n"
+      "ulaw_8000 = no\n"
+      "stability = 0.4\n"
+      "similarity_boost = 0.9\n"
+      "speed = 1.1\n"
+      "first_chunk_chars = 80\n"
+      "connect_timeout_ms = 3000\n"
+      "ca_file = /etc/ssl/private-ca.pem\n"
+      "threads = 2\n"
+      "max_sessions = 30\n"
+      "[agent-bot]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = rachel\n"
+      "[listener-main]\nagent = bot\n",
+      "voxbridge.conf");
+  const auto& o = c.elevenlabs.at("rachel");
+  EXPECT_EQ(o.name, "rachel");
+  EXPECT_EQ(o.url, "wss://api.eu.residency.elevenlabs.io/v1/text-to-speech");
+  EXPECT_EQ(o.api_key, "el-test-123");
+  EXPECT_EQ(o.voice_id, "pNInz6obpgDQGcFmaJgB");
+  EXPECT_EQ(o.model_id, "eleven_turbo_v2_5");
+  EXPECT_FALSE(o.ulaw_8000);
+  EXPECT_DOUBLE_EQ(o.stability, 0.4);
+  EXPECT_DOUBLE_EQ(o.similarity_boost, 0.9);
+  EXPECT_DOUBLE_EQ(o.speed, 1.1);
+  EXPECT_EQ(o.first_chunk_chars, 80);
+  EXPECT_EQ(o.connect_timeout.count(), 3000);
+  EXPECT_EQ(o.ca_file, "/etc/ssl/private-ca.pem");
+  EXPECT_EQ(o.threads, 2);
+  EXPECT_EQ(o.max_sessions, 30u);
+  EXPECT_EQ(c.pipelines.at("bot").tts.backend, "elevenlabs:rachel");
+  EXPECT_EQ(c.pipelines.at("bot").asr.address, kBuiltinAddress);
+  ::unsetenv("VB_TEST_ELEVENLABS_KEY");
+}
+
+TEST(Config, ElevenLabsKeysComeFromTheEnvironment) {
+  EXPECT_EQ(error_of("[elevenlabs-x]\napi_key = sk_literal\n"),
+            "voxbridge.conf:2: [elevenlabs-x] api_key: give the key as ${NAME} (environment) or "
+            "${file:PATH}, not in the file");
+  EXPECT_EQ(error_of("[elevenlabs-x]\nstability = 2\n"),
+            "voxbridge.conf:2: [elevenlabs-x] stability: '2' is not a number from 0 to 1.0");
+  EXPECT_EQ(error_of("[elevenlabs-x]\n[provider-x]\naddress = 127.0.0.1:1\n"
+                     "[agent-bot]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = x\n"),
+            "voxbridge.conf: [agent-bot] tts: both [provider-x] and [elevenlabs-x]: rename one");
+  const char* saved = std::getenv("ELEVENLABS_API_KEY");
+  const std::string keep = saved != nullptr ? saved : "";
+  ::unsetenv("ELEVENLABS_API_KEY");
+  const std::string agent =
+      "[agent-bot]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = elevenlabs\n";
+  EXPECT_EQ(error_of(agent), "");
+  EXPECT_EQ(error_of(agent + "[listener-main]\nagent = bot\n"),
+            "voxbridge.conf: [elevenlabs-elevenlabs] api_key: no API key: set ELEVENLABS_API_KEY "
+            "or api_key = ${NAME} in [elevenlabs-elevenlabs]");
+  ::setenv("ELEVENLABS_API_KEY", "el-env", 1);
+  const Config c = parse_config(agent + "[listener-main]\nagent = bot\n", "voxbridge.conf");
+  EXPECT_EQ(c.elevenlabs.at("elevenlabs").api_key, "el-env");
+  EXPECT_EQ(c.pipelines.at("bot").tts.backend, "elevenlabs:elevenlabs");
+  if (saved != nullptr) {
+    ::setenv("ELEVENLABS_API_KEY", keep.c_str(), 1);
+  } else {
+    ::unsetenv("ELEVENLABS_API_KEY");
+  }
+}
+
 TEST(Config, EveryExampleConfigurationLoads) {
   // etc/examples/*.conf are what README's "Connect an AI service" points at: none may rot.
   ::setenv("OPENAI_API_KEY", "sk-example", 1);
@@ -618,6 +687,7 @@ TEST(Config, EveryExampleConfigurationLoads) {
   ::setenv("ORDERS_API_TOKEN", "orders-example", 1);
   ::setenv("GEMINI_API_KEY", "gemini-example", 1);
   ::setenv("DEEPGRAM_API_KEY", "deepgram-example", 1);
+  ::setenv("ELEVENLABS_API_KEY", "elevenlabs-example", 1);
   std::size_t n = 0;
   for (const auto& f : std::filesystem::directory_iterator(VB_EXAMPLES_DIR)) {
     if (f.path().extension() != ".conf") continue;
@@ -640,7 +710,12 @@ TEST(Config, EveryExampleConfigurationLoads) {
   EXPECT_EQ(deepgram.deepgram.at("deepgram").api_key, "deepgram-example");
   EXPECT_EQ(deepgram.pipelines.at("front-desk").asr.backend, "deepgram:deepgram");
   EXPECT_EQ(deepgram.pipelines.at("front-desk").asr_encoding, pipeline::AsrEncoding::mulaw);
+  const Config eleven = load_config_file(std::string(VB_EXAMPLES_DIR) + "/elevenlabs.conf");
+  EXPECT_EQ(eleven.elevenlabs.at("elevenlabs").api_key, "elevenlabs-example");
+  EXPECT_EQ(eleven.pipelines.at("front-desk").tts.backend, "elevenlabs:elevenlabs");
+  EXPECT_EQ(eleven.pipelines.at("front-desk").tts_rate_hz, 8000);
   ::unsetenv("DEEPGRAM_API_KEY");
+  ::unsetenv("ELEVENLABS_API_KEY");
   ::unsetenv("OPENAI_API_KEY");
   ::unsetenv("AZURE_OPENAI_API_KEY");
   ::unsetenv("GEMINI_API_KEY");
