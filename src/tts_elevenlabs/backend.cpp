@@ -121,10 +121,17 @@ class ReplySocket : public std::enable_shared_from_this<ReplySocket> {
   }
 
   void cancel() {
-    if (ended_) return;
+    if (ended_ && !closing_status_) return;  // its closed event is already on its way
     st_->counters.cancelled.fetch_add(1, std::memory_order_relaxed);
     held_.clear();
     paused_ = false;
+    if (closing_status_) {
+      // The service had finished, and the reply's end waited behind audio the call had not
+      // taken yet: that audio is dropped, and the stream ends cancelled.
+      closing_status_.reset();
+      post_closed({StreamStatus::kCancelled, "cancelled"});
+      return;
+    }
     end({StreamStatus::kCancelled, "cancelled"});
     if (ws_) ws_->abort();
   }

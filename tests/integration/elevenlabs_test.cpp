@@ -179,6 +179,46 @@ TEST(ElevenLabs, AWidebandReplyIsPcm16000) {
   EXPECT_NEAR(tone_ms(r, 0), 60.0 * 20, 100.0);
 }
 
+TEST(ElevenLabs, TheCallerTalkingOverTheReplyCancelsItsStreamAndTheRestIsNeverPlayed) {
+  MockDeepgram dg;
+  dg.push_transcript("I have a question");
+  dg.push_transcript("sales please");
+  // A slow voice: the reprompt's audio comes 2.5 s after its text, all of it at once (faster
+  // than real time, as the service sends it), so most of it still waits in the backend, held
+  // while the call pauses reads, when the caller talks over its start.
+  MockElevenLabs::Options eo;
+  eo.first_audio_delay = 2500ms;
+  MockElevenLabs el(eo);
+  testing::RunningServer s(config_for(dg, el, "tts_rate = 8000\n"));
+  // The rules do not know the first words; their reprompt's first sentence plays from about
+  // 4.2 s; the caller talks over it at 4.5 s, louder than the mock's tone (the echo gate takes
+  // what is not above the agent's own level for its echo).
+  sim::CallPlan p = plan(s.port, "ulaw", 1.0, 3.0);
+  testing::append(p.audio, testing::voice(8000, 1.0, 24000));
+  testing::append(p.audio, testing::silence(8000, 6.0));
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  const std::string ev = events_of(s, p);
+  EXPECT_TRUE(has(ev, R"("type":"barge_in")")) << ev;
+  EXPECT_TRUE(has(ev, R"("type":"user","text":"sales please")")) << ev;
+  EXPECT_TRUE(has(ev, R"("action":"transfer","target":"100")")) << ev;
+  ASSERT_TRUE(el.wait_for([&] { return el.open_connections() == 0; }, 5s));
+  const auto conns = el.connections();
+  ASSERT_EQ(conns.size(), 2u);  // the reprompt's socket, the transfer reply's
+  EXPECT_EQ(conns[1].texts, std::vector<std::string>({"Connecting you to sales. "}));
+  // The caller heard part of the reprompt's first sentence (20 letters, 1.2 s), then all of
+  // "Connecting you to sales." (20 letters); the reprompt's stream ended cancelled, what it
+  // still held dropped.
+  const double reprompt = tone_ms(r, 0) - 60.0 * 20;
+  EXPECT_GT(reprompt, 100.0);
+  EXPECT_LT(reprompt, 1200.0);
+  const std::string metrics =
+      testing::http_request(s.server.http_port(), http::verb::get, "/metrics").second;
+  EXPECT_TRUE(
+      has(metrics, R"(voxbridge_elevenlabs_events_total{voice="el",event="reply_cancelled"} 1)"))
+      << metrics;
+}
+
 TEST(ElevenLabs, ARefusedKeyIsRetriedOnceThenTheFallbackPlays) {
   MockDeepgram dg;
   dg.push_transcript("sales");
