@@ -26,9 +26,9 @@
 #include "voxbridge/providers/target.hpp"
 #include "voxbridge/realtime_gemini/options.hpp"
 #include "voxbridge/realtime_openai/options.hpp"
-#include "voxbridge/tts_elevenlabs/options.hpp"
 #include "voxbridge/session/options.hpp"
 #include "voxbridge/tools/options.hpp"
+#include "voxbridge/tts_elevenlabs/options.hpp"
 #include "voxbridge/webhooks/options.hpp"
 
 namespace voxbridge::config {
