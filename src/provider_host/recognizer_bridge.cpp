@@ -1,8 +1,5 @@
 #include "voxbridge/provider_host/recognizer_bridge.hpp"
 
-#include <atomic>
-#include <thread>
-
 #include "mailbox.hpp"
 
 namespace voxbridge::provider_host {
@@ -57,34 +54,15 @@ grpc::Status RecognizerBridge::StreamingRecognize(
   } catch (const std::exception& e) {
     return {grpc::StatusCode::FAILED_PRECONDITION, e.what()};
   }
-  auto reader_done = std::make_shared<std::atomic<bool>>(false);
-  std::thread reader([rpc, stream, box, reader_done] {
-    asr::v1::RecognizeRequest r;
-    while (rpc->Read(&r)) {
-      if (!r.has_audio()) continue;
-      box->post([stream, a = std::move(*r.mutable_audio())] {
-        stream->send_audio({reinterpret_cast<const std::uint8_t*>(a.data()), a.size()});
+  return detail::pump(
+      ctx, rpc, box, stream, done, status,
+      [](detail::Mailbox& mb, const std::shared_ptr<providers::AsrStream>& s,
+         asr::v1::RecognizeRequest& r) {
+        if (!r.has_audio()) return;
+        mb.post([s, a = std::move(*r.mutable_audio())] {
+          s->send_audio({reinterpret_cast<const std::uint8_t*>(a.data()), a.size()});
+        });
       });
-    }
-    box->post([stream] { stream->finish(); });  // half-closed (or gone): the utterance ends
-    reader_done->store(true);
-    box->wake();
-  });
-  bool cancelled = false;
-  while (!done) {  // what the reader posts after the stream's end is not run
-    auto fn = box->next(done);
-    if (!fn) break;
-    fn();
-    if (!cancelled && ctx->IsCancelled()) {
-      cancelled = true;
-      stream->cancel();
-    }
-  }
-  // The stream ended first (the service failed): the client's side is cut so the reader ends.
-  if (!reader_done->load()) ctx->TryCancel();
-  reader.join();
-  if (status.ok()) return grpc::Status::OK;
-  return {static_cast<grpc::StatusCode>(status.code), status.message};
 }
 
 }  // namespace voxbridge::provider_host

@@ -1,8 +1,5 @@
 #include "voxbridge/provider_host/synthesizer_bridge.hpp"
 
-#include <atomic>
-#include <thread>
-
 #include "mailbox.hpp"
 
 namespace voxbridge::provider_host {
@@ -37,33 +34,13 @@ grpc::Status SynthesizerBridge::StreamingSynthesize(
   } catch (const std::exception& e) {
     return {grpc::StatusCode::FAILED_PRECONDITION, e.what()};
   }
-  auto reader_done = std::make_shared<std::atomic<bool>>(false);
-  std::thread reader([rpc, stream, box, reader_done] {
-    tts::v1::SynthesizeRequest r;
-    while (rpc->Read(&r)) {
-      if (!r.has_text()) continue;
-      box->post([stream, t = std::move(*r.mutable_text())] {
-        stream->send_text(t.text(), t.chunk_id());
+  return detail::pump(
+      ctx, rpc, box, stream, done, status,
+      [](detail::Mailbox& mb, const std::shared_ptr<providers::TtsStream>& s,
+         tts::v1::SynthesizeRequest& r) {
+        if (!r.has_text()) return;
+        mb.post([s, t = std::move(*r.mutable_text())] { s->send_text(t.text(), t.chunk_id()); });
       });
-    }
-    box->post([stream] { stream->finish(); });  // half-closed (or gone): the reply's text ended
-    reader_done->store(true);
-    box->wake();
-  });
-  bool cancelled = false;
-  while (!done) {  // what the reader posts after the stream's end is not run
-    auto fn = box->next(done);
-    if (!fn) break;
-    fn();
-    if (!cancelled && ctx->IsCancelled()) {
-      cancelled = true;
-      stream->cancel();
-    }
-  }
-  if (!reader_done->load()) ctx->TryCancel();
-  reader.join();
-  if (status.ok()) return grpc::Status::OK;
-  return {static_cast<grpc::StatusCode>(status.code), status.message};
 }
 
 }  // namespace voxbridge::provider_host
