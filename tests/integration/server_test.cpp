@@ -556,7 +556,9 @@ TEST(Server, TheTickMovesToJustAfterTheCallersFramesSoTheEchoComesBackSooner) {
   plan.format = *sim::LegFormat::parse("slin8");
   plan.phase = 5ms;
   plan.audio.assign(160 * 160, 0);
-  const std::vector<std::size_t> markers{50, 75, 100, 125, 150};
+  // Thirteen markers: the median holds when a few come back late on a machine busy with other
+  // tests.
+  const std::vector<std::size_t> markers{30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140, 150};
   for (const std::size_t j : markers) {
     for (std::size_t i = 0; i < 160; ++i) {
       plan.audio[j * 160 + i] = static_cast<std::int16_t>(std::lround(
@@ -584,7 +586,11 @@ TEST(Server, TheTickMovesToJustAfterTheCallersFramesSoTheEchoComesBackSooner) {
   ASSERT_TRUE(after.connected) << after.error;
   const auto fast = marker_latencies(plan, after, markers);
   ASSERT_EQ(fast.size(), markers.size());
-  EXPECT_LT(median_of(fast), 8.0);
+  // About 15 ms before; after, the alignment margin: 4 ms, growing to 10 when frames come late
+  // (on a machine busy with other tests they do). So the bound is on the move of the tick, with
+  // a ceiling just above the largest margin.
+  EXPECT_LT(median_of(fast), 12.0);
+  EXPECT_GT(median_of(slow) - median_of(fast), 3.0);
   // Still 50 frames a second.
   EXPECT_NEAR(sim::gap_stats(after.arrival_ms).p50, 20.0, 0.5);
 }
