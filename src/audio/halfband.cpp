@@ -107,7 +107,10 @@ __attribute__((target_clones("avx2", "default"))) std::size_t HalfBand::compute(
     }
     for (; i < count; ++i) {
       float sum = 0.0f;
-      for (std::size_t k = 0; k < kTaps; ++k) sum += taps_[k] * (base[i - k] + base[i + 1 + k]);
+      // base + i - k, not base[i - k]: the history before `base` is read at negative offsets,
+      // which i - k as a size_t would wrap (undefined pointer arithmetic; UBSan's fuzz run).
+      const float* at = base + i;
+      for (std::size_t k = 0; k < kTaps; ++k) sum += taps_[k] * (*(at - k) + at[1 + k]);
       acc[i] = sum;
     }
     for (i = 0; i < count; ++i) {
