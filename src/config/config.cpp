@@ -33,6 +33,8 @@ enum class Sec {
   gemini,
   deepgram,
   elevenlabs,
+  transcription,
+  speech,
   control,
   ami,
   ari,
@@ -65,6 +67,8 @@ constexpr SectionKind kSections[] = {
     {"gemini-", true, Sec::gemini},
     {"deepgram-", true, Sec::deepgram},
     {"elevenlabs-", true, Sec::elevenlabs},
+    {"transcription-", true, Sec::transcription},
+    {"speech-", true, Sec::speech},
     {"intent-", true, Sec::intent},
 };
 
@@ -168,7 +172,8 @@ void Parser::open_section(const Where& w, int line) {
     w.fail(
         "unknown section (expected general, listener-NAME, agent-NAME, provider-NAME, "
         "rules-NAME, intent-NAME, openai-NAME, realtime-NAME, gemini-NAME, deepgram-NAME, "
-        "elevenlabs-NAME, tool-NAME, route-NAME, recording, webhook, control, ami or ari)");
+        "elevenlabs-NAME, transcription-NAME, speech-NAME, tool-NAME, route-NAME, recording, "
+        "webhook, control, ami or ari)");
   }
   sec_ = kind->sec;
   const std::string name = kind->named ? sec_name_.substr(kind->name.size()) : std::string();
@@ -232,6 +237,14 @@ void Parser::open_section(const Where& w, int line) {
       c_.elevenlabs[name] = {};
       c_.elevenlabs[name].name = name;
       break;
+    case Sec::transcription:
+      c_.transcription[name] = {};
+      c_.transcription[name].name = name;
+      break;
+    case Sec::speech:
+      c_.speech[name] = {};
+      c_.speech[name].name = name;
+      break;
     case Sec::tool: {
       if (const auto why = check_tool_name(name); !why.empty()) w.fail(why);
       c_.tools[name] = {};
@@ -282,6 +295,10 @@ void Parser::set_option(const Where& w, const std::string& value) {
       return set_deepgram(c_.deepgram[sec_name_.substr(9)], w, value);
     case Sec::elevenlabs:
       return set_elevenlabs(c_.elevenlabs[sec_name_.substr(11)], w, value);
+    case Sec::transcription:
+      return set_transcription(c_.transcription[sec_name_.substr(14)], w, value);
+    case Sec::speech:
+      return set_speech(c_.speech[sec_name_.substr(7)], w, value);
     case Sec::control:
       return set_control(c_.control, w, value);
     case Sec::ami:
@@ -340,38 +357,52 @@ void Parser::resolve_agents(const std::string& source) {
     if (p == c_.providers.end()) x.fail("no [provider-" + name + "] section");
     return *p;
   };
-  // A recognizer: a [provider-NAME] (gRPC), or an in-process backend by its section's NAME
-  // ([deepgram-NAME]; `deepgram` alone: the defaults).
+  // A recognizer or a voice: a [provider-NAME] (gRPC), or an in-process backend by its
+  // section's NAME ([deepgram-NAME] or [transcription-NAME]; [elevenlabs-NAME] or
+  // [speech-NAME]; `deepgram` and `elevenlabs` alone: their defaults). A NAME two sections
+  // share is refused.
+  auto in_process = [&](const Where& x, const std::string& name,
+                        std::initializer_list<std::pair<const char*, bool>> kinds) {
+    const bool grpc =
+        std::any_of(c_.providers.begin(), c_.providers.end(),
+                    [&](const providers::ProviderTarget& t) { return t.name == name; });
+    std::vector<std::string> found;
+    if (grpc) found.push_back("provider");
+    for (const auto& [kind, has] : kinds) {
+      if (has) found.push_back(kind);
+    }
+    if (found.size() > 1) {
+      x.fail("both [" + found[0] + "-" + name + "] and [" + found[1] + "-" + name +
+             "]: rename one");
+    }
+    if (found.empty())
+      x.fail(name.empty() ? "missing: name a [provider-NAME] section"
+                          : "no [provider-" + name + "] section");
+    if (grpc) return provider(x, name);
+    providers::ProviderTarget t;
+    t.name = name;
+    t.backend = found[0] + ":" + name;
+    return t;
+  };
   auto recognizer = [&](const Where& x, const std::string& name) {
     const bool grpc =
         std::any_of(c_.providers.begin(), c_.providers.end(),
                     [&](const providers::ProviderTarget& t) { return t.name == name; });
-    const bool deepgram = c_.deepgram.count(name) != 0 || (name == "deepgram" && !grpc);
-    if (grpc && deepgram)
-      x.fail("both [provider-" + name + "] and [deepgram-" + name + "]: rename one");
-    if (!deepgram) return provider(x, name);
-    if (c_.deepgram.count(name) == 0) c_.deepgram[name].name = name;  // the defaults
-    providers::ProviderTarget t;
-    t.name = name;
-    t.backend = "deepgram:" + name;
-    return t;
+    const bool deepgram_default = name == "deepgram" && !grpc && c_.transcription.count(name) == 0;
+    if (deepgram_default && c_.deepgram.count(name) == 0) c_.deepgram[name].name = name;
+    return in_process(x, name,
+                      {{"deepgram", c_.deepgram.count(name) != 0},
+                       {"transcription", c_.transcription.count(name) != 0}});
   };
-  // A voice: a [provider-NAME] (gRPC), or an in-process backend ([elevenlabs-NAME];
-  // `elevenlabs` alone: the defaults).
   auto voice = [&](const Where& x, const std::string& name) {
     const bool grpc =
         std::any_of(c_.providers.begin(), c_.providers.end(),
                     [&](const providers::ProviderTarget& t) { return t.name == name; });
-    const bool eleven = c_.elevenlabs.count(name) != 0 || (name == "elevenlabs" && !grpc);
-    if (grpc && eleven) {
-      x.fail("both [provider-" + name + "] and [elevenlabs-" + name + "]: rename one");
-    }
-    if (!eleven) return provider(x, name);
-    if (c_.elevenlabs.count(name) == 0) c_.elevenlabs[name].name = name;  // the defaults
-    providers::ProviderTarget t;
-    t.name = name;
-    t.backend = "elevenlabs:" + name;
-    return t;
+    const bool eleven_default = name == "elevenlabs" && !grpc && c_.speech.count(name) == 0;
+    if (eleven_default && c_.elevenlabs.count(name) == 0) c_.elevenlabs[name].name = name;
+    return in_process(
+        x, name,
+        {{"elevenlabs", c_.elevenlabs.count(name) != 0}, {"speech", c_.speech.count(name) != 0}});
   };
   for (const auto& a : c_.agents) {
     auto it = drafts_.find(a.name);

@@ -8,6 +8,7 @@
 //   gemini.cpp     [gemini-NAME]
 //   deepgram.cpp   [deepgram-NAME]
 //   elevenlabs.cpp [elevenlabs-NAME]
+//   openai_speech.cpp [transcription-NAME], [speech-NAME]
 //   rules.cpp      [rules-NAME], [intent-NAME]
 //   control.cpp    [control], [ami], [ari]
 // config.cpp reads the file line by line, hands each option to its section and resolves what
@@ -151,6 +152,9 @@ void finish_deepgram(asr_deepgram::DeepgramOptions& o, const Where& w);
 void set_elevenlabs(tts_elevenlabs::ElevenLabsOptions& o, const Where& w, const std::string& v);
 /// An [elevenlabs-NAME] that an agent in use names: its key from ELEVENLABS_API_KEY if not given.
 void finish_elevenlabs(tts_elevenlabs::ElevenLabsOptions& o, const Where& w);
+// openai_speech.cpp
+void set_transcription(asr_openai::TranscriptionOptions& o, const Where& w, const std::string& v);
+void set_speech(tts_openai::SpeechOptions& o, const Where& w, const std::string& v);
 /// The keys of the in-process backends that pipeline `p` uses (its recognizer's, its voice's).
 void finish_pipeline_keys(Config& c, const pipeline::PipelineSpec& p, const std::string& source);
 

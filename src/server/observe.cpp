@@ -9,6 +9,7 @@
 #include <future>
 
 #include "voxbridge/asr_deepgram/backend.hpp"
+#include "voxbridge/asr_openai/backend.hpp"
 #include "voxbridge/events/call_event.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/realtime_gemini/backend.hpp"
@@ -16,6 +17,7 @@
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/tools/tools.hpp"
 #include "voxbridge/tts_elevenlabs/backend.hpp"
+#include "voxbridge/tts_openai/backend.hpp"
 
 namespace voxbridge::server {
 
@@ -437,6 +439,71 @@ std::string Server::metrics_text() const {
              "Text sent to ElevenLabs (what it bills), in characters.");
     for (const auto& b : elevenlabs_) {
       w.sample("voxbridge_elevenlabs_characters_total", {{"voice", b->options().name}},
+               static_cast<double>(b->counters().characters.load()));
+    }
+  }
+  if (!transcription_.empty()) {
+    w.family("voxbridge_transcription_events_total", "counter",
+             "OpenAI-compatible recognizers ([transcription-NAME]): utterances, refused "
+             "(max_sessions), requests sent and failed, utterances gated (too little speech), "
+             "answers dropped (no words, a known hallucination), audio over max_utterance; "
+             "connections opened and requests on a kept-alive one.");
+    for (const auto& b : transcription_) {
+      const auto& c = b->counters();
+      const auto h = b->http_counters();
+      const std::pair<const char*, std::uint64_t> events[] = {
+          {"utterance", c.utterances.load()},
+          {"refused", c.refused.load()},
+          {"request", c.requests.load()},
+          {"failed", c.failed.load()},
+          {"gated", c.gated.load()},
+          {"dropped_empty", c.dropped_empty.load()},
+          {"dropped_phrase", c.dropped_phrases.load()},
+          {"audio_dropped", c.dropped_audio.load()},
+          {"connection", h.connections_opened},
+          {"reused", h.reused},
+      };
+      for (const auto& [event, value] : events) {
+        w.sample("voxbridge_transcription_events_total",
+                 {{"recognizer", b->options().name}, {"event", event}}, static_cast<double>(value));
+      }
+    }
+    w.family("voxbridge_transcription_audio_seconds_total", "counter",
+             "Caller audio sent for transcription (what a hosted service bills).");
+    for (const auto& b : transcription_) {
+      w.sample("voxbridge_transcription_audio_seconds_total", {{"recognizer", b->options().name}},
+               static_cast<double>(b->counters().audio_ms.load()) / 1000.0);
+    }
+  }
+  if (!speech_.empty()) {
+    w.family("voxbridge_speech_events_total", "counter",
+             "OpenAI-compatible voices ([speech-NAME]): replies, refused (max_sessions), "
+             "sentence requests, replies failed and cancelled (barge-in, hangup), sentences "
+             "dropped (queue full), responses dropped while the call paused reads; connections "
+             "opened and requests on a kept-alive one.");
+    for (const auto& b : speech_) {
+      const auto& c = b->counters();
+      const auto h = b->http_counters();
+      const std::pair<const char*, std::uint64_t> events[] = {
+          {"reply", c.replies.load()},
+          {"refused", c.refused.load()},
+          {"request", c.requests.load()},
+          {"failed", c.failed.load()},
+          {"cancelled", c.cancelled.load()},
+          {"text_dropped", c.dropped_text.load()},
+          {"held_dropped", c.held_dropped.load()},
+          {"connection", h.connections_opened},
+          {"reused", h.reused},
+      };
+      for (const auto& [event, value] : events) {
+        w.sample("voxbridge_speech_events_total", {{"voice", b->options().name}, {"event", event}},
+                 static_cast<double>(value));
+      }
+    }
+    w.family("voxbridge_speech_characters_total", "counter",
+             "Text sent for synthesis (what a hosted service bills), in characters.");
+    for (const auto& b : speech_) {
+      w.sample("voxbridge_speech_characters_total", {{"voice", b->options().name}},
                static_cast<double>(b->counters().characters.load()));
     }
   }

@@ -40,6 +40,10 @@ std::string reload_refusal(const config::Config& now, const config::Config& next
   if (next.gemini != now.gemini) return differs("[gemini-*] (the backends' sessions)");
   if (next.deepgram != now.deepgram) return differs("[deepgram-*] (the recognizers' sockets)");
   if (next.elevenlabs != now.elevenlabs) return differs("[elevenlabs-*] (the voices' sockets)");
+  if (next.transcription != now.transcription) {
+    return differs("[transcription-*] (the recognizers' connections)");
+  }
+  if (next.speech != now.speech) return differs("[speech-*] (the voices' connections)");
   if (next.general.http_listen != now.general.http_listen) return differs("http_listen");
   // Everything else that was read once at start must be unchanged too.
   {

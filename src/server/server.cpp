@@ -1,6 +1,7 @@
 #include "voxbridge/server/server.hpp"
 
 #include "voxbridge/asr_deepgram/backend.hpp"
+#include "voxbridge/asr_openai/backend.hpp"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/net/error_text.hpp"
@@ -12,6 +13,7 @@
 #include "voxbridge/tools/tools.hpp"
 #include "voxbridge/tts_elevenlabs/backend.hpp"
 #include "voxbridge/tts_flite/flite_tts.hpp"
+#include "voxbridge/tts_openai/backend.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -68,7 +70,8 @@ void Server::start_backends() {
     realtime_.push_back(b);
     backends[t.backend] = std::move(b);
   }
-  // One per [deepgram-NAME] or [elevenlabs-NAME] that a pipeline agent in use speaks with.
+  // One per [deepgram-NAME], [elevenlabs-NAME], [transcription-NAME] or [speech-NAME] that a
+  // pipeline agent in use speaks with.
   for (const auto& a : agents_in_use(cfg_)) {
     const auto it = cfg_.pipelines.find(a);
     if (it == cfg_.pipelines.end()) continue;
@@ -87,6 +90,20 @@ void Server::start_backends() {
                    e->options().voice_id, e->options().model_id);
       elevenlabs_.push_back(e);
       backends[v.backend] = std::move(e);
+    }
+    if (t.backend.rfind("transcription:", 0) == 0 && backends.count(t.backend) == 0) {
+      auto r = std::make_shared<asr_openai::TranscriptionBackend>(cfg_.transcription.at(t.name));
+      spdlog::info("Transcription recognizer {}: {} model {}", t.name, r->options().base_url,
+                   r->options().model);
+      transcription_.push_back(r);
+      backends[t.backend] = std::move(r);
+    }
+    if (v.backend.rfind("speech:", 0) == 0 && backends.count(v.backend) == 0) {
+      auto r = std::make_shared<tts_openai::SpeechBackend>(cfg_.speech.at(v.name));
+      spdlog::info("Speech voice {}: {} model {} voice {}", v.name, r->options().base_url,
+                   r->options().model, r->options().voice);
+      speech_.push_back(r);
+      backends[v.backend] = std::move(r);
     }
   }
   if (!backends.empty()) clients_ = providers::routed_clients(clients_, std::move(backends));

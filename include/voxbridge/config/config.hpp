@@ -18,6 +18,7 @@
 #include "voxbridge/access/access.hpp"
 #include "voxbridge/agent/spec.hpp"
 #include "voxbridge/asr_deepgram/options.hpp"
+#include "voxbridge/asr_openai/options.hpp"
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/control/options.hpp"
 #include "voxbridge/dialogue_rules/rule_set.hpp"
@@ -29,6 +30,7 @@
 #include "voxbridge/session/options.hpp"
 #include "voxbridge/tools/options.hpp"
 #include "voxbridge/tts_elevenlabs/options.hpp"
+#include "voxbridge/tts_openai/options.hpp"
 #include "voxbridge/webhooks/options.hpp"
 
 namespace voxbridge::config {
@@ -162,6 +164,12 @@ struct Config {
   /// ElevenLabs voices ([elevenlabs-NAME]) for pipeline agents (`tts = NAME`); `tts =
   /// elevenlabs` without a section is the defaults (the key from ELEVENLABS_API_KEY).
   std::map<std::string, tts_elevenlabs::ElevenLabsOptions> elevenlabs;
+  /// OpenAI-compatible transcription servers ([transcription-NAME]: OpenAI, Groq, speaches,
+  /// whisper.cpp's server, LocalAI) for pipeline agents (`asr = NAME`).
+  std::map<std::string, asr_openai::TranscriptionOptions> transcription;
+  /// OpenAI-compatible speech servers ([speech-NAME]: OpenAI, Kokoro-FastAPI, speaches,
+  /// openedai-speech, LocalAI) for pipeline agents (`tts = NAME`).
+  std::map<std::string, tts_openai::SpeechOptions> speech;
   /// [control], [ami], [ari]: the control path to Asterisk (none by default).
   control::ControlConfig control;
   /// [route-NAME] sections, in file order.

@@ -39,6 +39,12 @@ class GeminiBackend;
 namespace voxbridge::asr_deepgram {
 class DeepgramBackend;
 }  // namespace voxbridge::asr_deepgram
+namespace voxbridge::asr_openai {
+class TranscriptionBackend;
+}  // namespace voxbridge::asr_openai
+namespace voxbridge::tts_openai {
+class SpeechBackend;
+}  // namespace voxbridge::tts_openai
 namespace voxbridge::tts_elevenlabs {
 class ElevenLabsBackend;
 }  // namespace voxbridge::tts_elevenlabs
@@ -173,6 +179,8 @@ class Server {
   std::vector<std::shared_ptr<asr_deepgram::DeepgramBackend>> deepgram_;
   /// The ElevenLabs voices in use (also in clients_), for their counters.
   std::vector<std::shared_ptr<tts_elevenlabs::ElevenLabsBackend>> elevenlabs_;
+  std::vector<std::shared_ptr<asr_openai::TranscriptionBackend>> transcription_;
+  std::vector<std::shared_ptr<tts_openai::SpeechBackend>> speech_;
   std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
   std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
   std::unique_ptr<tools::ToolRunner> tools_;           // [tool-NAME]; outlives the calls

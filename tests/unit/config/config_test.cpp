@@ -309,8 +309,8 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
   EXPECT_EQ(error_of("[bogus]\n"),
             "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME, "
             "agent-NAME, provider-NAME, rules-NAME, intent-NAME, openai-NAME, realtime-NAME, "
-            "gemini-NAME, deepgram-NAME, elevenlabs-NAME, tool-NAME, route-NAME, recording, "
-            "webhook, control, ami or ari)");
+            "gemini-NAME, deepgram-NAME, elevenlabs-NAME, transcription-NAME, speech-NAME, "
+            "tool-NAME, route-NAME, recording, webhook, control, ami or ari)");
   EXPECT_EQ(error_of("[intent-x]\nrules = nope\nkeywords = a\n"),
             "voxbridge.conf:1: [intent-x] rules: no [rules-nope] section");
   EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\n"),
@@ -567,6 +567,104 @@ TEST(Config, ADeepgramSectionIsAPipelinesRecognizerInProcess) {
   EXPECT_EQ(p.asr.address, "");
   EXPECT_EQ(p.llm.address, kBuiltinAddress);  // the others are where they were
   ::unsetenv("VB_TEST_DEEPGRAM_KEY");
+}
+
+TEST(Config, TranscriptionAndSpeechSectionsAreAPipelinesOpenAiCompatibleRecognizerAndVoice) {
+  ::setenv("VB_TEST_OPENAI_KEY", "sk-test-9", 1);
+  const Config c = parse_config(
+      "[transcription-whisper]\n"
+      "base_url = http://10.0.0.5:8000/v1\n"
+      "api_key = ${VB_TEST_OPENAI_KEY}\n"
+      "model = Systran/faster-whisper-small\n"
+      "language = de\n"
+      "prompt = Voxbridge, FreePBX\n"
+      "stream = yes\n"
+      "response_format = verbose_json\n"
+      "no_speech_threshold = 0.5\n"
+      "temperature = 0\n"
+      "min_speech_ms = 300\n"
+      "hallucinations = thank you, untertitel im auftrag des zdf\n"
+      "hallucination_guard_ms = 1000\n"
+      "max_utterance_ms = 20000\n"
+      "connect_timeout_ms = 2000\n"
+      "timeout_ms = 8000\n"
+      "ca_file = /etc/ssl/private-ca.pem\n"
+      "threads = 2\n"
+      "max_sessions = 50\n"
+      "max_idle = 4\n"
+      "[speech-kokoro]\n"
+      "base_url = http://10.0.0.5:8880/v1\n"
+      "model = kokoro\n"
+      "voice = af_heart\n"
+      "instructions = Speak warmly.\n"
+      "speed = 1.1\n"
+      "sample_rate = 24000\n"
+      "timeout_ms = 5000\n"
+      "max_sessions = 60\n"
+      "[agent-bot]\ntype = pipeline\nasr = whisper\nllm = builtin\ntts = kokoro\n"
+      "[listener-main]\nagent = bot\n",
+      "voxbridge.conf");
+  const auto& t = c.transcription.at("whisper");
+  EXPECT_EQ(t.name, "whisper");
+  EXPECT_EQ(t.base_url, "http://10.0.0.5:8000/v1");
+  EXPECT_EQ(t.api_key, "sk-test-9");
+  EXPECT_EQ(t.model, "Systran/faster-whisper-small");
+  EXPECT_EQ(t.language, "de");
+  EXPECT_EQ(t.prompt, "Voxbridge, FreePBX");
+  EXPECT_TRUE(t.stream);
+  EXPECT_EQ(t.response_format, "verbose_json");
+  EXPECT_DOUBLE_EQ(t.no_speech_threshold, 0.5);
+  EXPECT_DOUBLE_EQ(t.temperature, 0);
+  EXPECT_EQ(t.min_speech.count(), 300);
+  EXPECT_EQ(t.hallucinations,
+            (std::vector<std::string>{"thank you", "untertitel im auftrag des zdf"}));
+  EXPECT_EQ(t.hallucination_guard.count(), 1000);
+  EXPECT_EQ(t.max_utterance.count(), 20000);
+  EXPECT_EQ(t.connect_timeout.count(), 2000);
+  EXPECT_EQ(t.timeout.count(), 8000);
+  EXPECT_EQ(t.ca_file, "/etc/ssl/private-ca.pem");
+  EXPECT_EQ(t.threads, 2);
+  EXPECT_EQ(t.max_sessions, 50u);
+  EXPECT_EQ(t.max_idle, 4u);
+  const auto& v = c.speech.at("kokoro");
+  EXPECT_EQ(v.base_url, "http://10.0.0.5:8880/v1");
+  EXPECT_EQ(v.api_key, "");
+  EXPECT_EQ(v.model, "kokoro");
+  EXPECT_EQ(v.voice, "af_heart");
+  EXPECT_EQ(v.instructions, "Speak warmly.");
+  EXPECT_DOUBLE_EQ(v.speed, 1.1);
+  EXPECT_EQ(v.sample_rate, 24000);
+  EXPECT_EQ(v.timeout.count(), 5000);
+  EXPECT_EQ(v.max_sessions, 60u);
+  const auto& p = c.pipelines.at("bot");
+  EXPECT_EQ(p.asr.backend, "transcription:whisper");
+  EXPECT_EQ(p.tts.backend, "speech:kokoro");
+  EXPECT_EQ(p.llm.address, kBuiltinAddress);
+  ::unsetenv("VB_TEST_OPENAI_KEY");
+}
+
+TEST(Config, TranscriptionAndSpeechRefuseLiteralKeysBadValuesAndSharedNames) {
+  EXPECT_EQ(error_of("[transcription-x]\napi_key = sk-literal\n"),
+            "voxbridge.conf:2: [transcription-x] api_key: give the key as ${NAME} (environment) "
+            "or ${file:PATH}, not in the file");
+  EXPECT_EQ(error_of("[speech-x]\nbase_url = ftp://host/v1\n").rfind("voxbridge.conf:2: [speech-x] base_url:", 0), 0u);
+  EXPECT_EQ(error_of("[transcription-x]\nresponse_format = srt\n"),
+            "voxbridge.conf:2: [transcription-x] response_format: 'srt' is not one of json, "
+            "verbose_json");
+  EXPECT_EQ(error_of("[speech-x]\nspeed = 0.1\n"),
+            "voxbridge.conf:2: [speech-x] speed: 0.25 to 4.0 (0 = the agent's)");
+  EXPECT_EQ(error_of("[speech-x]\nformat = mp3\n"),
+            "voxbridge.conf:2: [speech-x] format: unknown option");
+  EXPECT_EQ(error_of("[deepgram-x]\n[transcription-x]\n"
+                     "[agent-bot]\ntype = pipeline\nasr = x\nllm = builtin\ntts = builtin\n"),
+            "voxbridge.conf: [agent-bot] asr: both [deepgram-x] and [transcription-x]: rename one");
+  EXPECT_EQ(error_of("[speech-x]\n[provider-x]\naddress = 127.0.0.1:1\n"
+                     "[agent-bot]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = x\n"),
+            "voxbridge.conf: [agent-bot] tts: both [provider-x] and [speech-x]: rename one");
+  // A speech server used as a recognizer is no recognizer.
+  EXPECT_EQ(error_of("[speech-x]\n"
+                     "[agent-bot]\ntype = pipeline\nasr = x\nllm = builtin\ntts = builtin\n"),
+            "voxbridge.conf: [agent-bot] asr: no [provider-x] section");
 }
 
 TEST(Config, DeepgramKeysComeFromTheEnvironmentAndNamesAreNotAmbiguous) {
