@@ -106,3 +106,21 @@ void set_speech(SpeechOptions& o, const Where& w, const std::string& v) {
 }
 
 }  // namespace voxbridge::config::detail
+
+namespace voxbridge::config {
+
+asr_openai::TranscriptionOptions transcription_backend(const Config& c, const std::string& name) {
+  const auto it = c.transcription.find(name);
+  if (it == c.transcription.end()) {
+    throw ConfigError(c.source + ": no [transcription-" + name + "] section");
+  }
+  return it->second;
+}
+
+tts_openai::SpeechOptions speech_backend(const Config& c, const std::string& name) {
+  const auto it = c.speech.find(name);
+  if (it == c.speech.end()) throw ConfigError(c.source + ": no [speech-" + name + "] section");
+  return it->second;
+}
+
+}  // namespace voxbridge::config

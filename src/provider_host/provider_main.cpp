@@ -4,6 +4,7 @@
 //   voxbridge-provider [--listen HOST:PORT] [--config voxbridge.conf] [--only asr,llm,tts]
 //                      [--asr-decoders N] [--tts-cache-mb N] [--realtime NAME]
 //                      [--gemini NAME] [--deepgram NAME] [--elevenlabs NAME]
+//                      [--transcription NAME] [--speech NAME]
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -15,11 +16,13 @@
 #include <thread>
 
 #include "voxbridge/asr_deepgram/backend.hpp"
+#include "voxbridge/asr_openai/backend.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/realtime_gemini/backend.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
 #include "voxbridge/tts_elevenlabs/backend.hpp"
+#include "voxbridge/tts_openai/backend.hpp"
 
 namespace {
 
@@ -43,6 +46,10 @@ constexpr const char* kUsage =
     "  --elevenlabs NAME    serve the config's [elevenlabs-NAME] ElevenLabs voice as\n"
     "                       voxbridge.tts.v1.Synthesizer (`elevenlabs`: the defaults with\n"
     "                       ELEVENLABS_API_KEY); alone, it serves only that\n"
+    "  --transcription NAME serve the config's [transcription-NAME] OpenAI-compatible\n"
+    "                       transcription server as voxbridge.asr.v1.Recognizer\n"
+    "  --speech NAME        serve the config's [speech-NAME] OpenAI-compatible speech server\n"
+    "                       as voxbridge.tts.v1.Synthesizer\n"
     "  --help\n"
     "Services: voxbridge.asr.v1.Recognizer (PocketSphinx), voxbridge.llm.v1.Dialogue (rules),\n"
     "voxbridge.tts.v1.Synthesizer (Flite), and grpc.health.v1.Health.\n";
@@ -59,6 +66,8 @@ int main(int argc, char** argv) {
   std::string gemini;
   std::string deepgram;
   std::string elevenlabs;
+  std::string transcription;
+  std::string speech;
   bool only = false;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -99,6 +108,10 @@ int main(int argc, char** argv) {
         deepgram = need();
       } else if (a == "--elevenlabs") {
         elevenlabs = need();
+      } else if (a == "--transcription") {
+        transcription = need();
+      } else if (a == "--speech") {
+        speech = need();
       } else if (a == "--asr-decoders") {
         o.sphinx.decoders = count(1, 256);
       } else if (a == "--tts-cache-mb") {
@@ -128,24 +141,45 @@ int main(int argc, char** argv) {
       o.agent_target.backend = "gemini:" + gemini;
       if (!only) o.asr = o.llm = o.tts = false;
     }
-    if (!deepgram.empty()) {
-      // One socket per utterance stream's call UUID, kept `linger` between its utterances:
-      // over gRPC the end of the call is not known.
-      o.asr_backend =
-          std::make_shared<asr_deepgram::DeepgramBackend>(config::deepgram_backend(cfg, deepgram));
-      o.asr_target.name = deepgram;
-      o.asr_target.backend = "deepgram:" + deepgram;
+    if (!deepgram.empty() && !transcription.empty()) {
+      throw std::runtime_error("--deepgram or --transcription, not both");
+    }
+    if (!elevenlabs.empty() && !speech.empty()) {
+      throw std::runtime_error("--elevenlabs or --speech, not both");
+    }
+    if (!deepgram.empty() || !transcription.empty()) {
+      if (!deepgram.empty()) {
+        // One socket per utterance stream's call UUID, kept `linger` between its utterances:
+        // over gRPC the end of the call is not known.
+        o.asr_backend = std::make_shared<asr_deepgram::DeepgramBackend>(
+            config::deepgram_backend(cfg, deepgram));
+        o.asr_target.name = deepgram;
+        o.asr_target.backend = "deepgram:" + deepgram;
+      } else {
+        o.asr_backend = std::make_shared<asr_openai::TranscriptionBackend>(
+            config::transcription_backend(cfg, transcription));
+        o.asr_target.name = transcription;
+        o.asr_target.backend = "transcription:" + transcription;
+      }
       if (!only) o.llm = o.tts = false;
       if (realtime.empty() && gemini.empty()) o.asr = true;
     }
-    if (!elevenlabs.empty()) {
-      o.tts_backend = std::make_shared<tts_elevenlabs::ElevenLabsBackend>(
-          config::elevenlabs_backend(cfg, elevenlabs));
-      o.tts_target.name = elevenlabs;
-      o.tts_target.backend = "elevenlabs:" + elevenlabs;
+    if (!elevenlabs.empty() || !speech.empty()) {
+      if (!elevenlabs.empty()) {
+        o.tts_backend = std::make_shared<tts_elevenlabs::ElevenLabsBackend>(
+            config::elevenlabs_backend(cfg, elevenlabs));
+        o.tts_target.name = elevenlabs;
+        o.tts_target.backend = "elevenlabs:" + elevenlabs;
+      } else {
+        o.tts_backend =
+            std::make_shared<tts_openai::SpeechBackend>(config::speech_backend(cfg, speech));
+        o.tts_target.name = speech;
+        o.tts_target.backend = "speech:" + speech;
+      }
       if (!only) {
         o.llm = false;
-        if (deepgram.empty()) o.asr = false;  // --deepgram beside it serves its recognizer
+        // --deepgram / --transcription beside it serves its recognizer
+        if (deepgram.empty() && transcription.empty()) o.asr = false;
       }
       o.tts = true;
     }

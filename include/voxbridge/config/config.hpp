@@ -194,6 +194,10 @@ realtime_gemini::GeminiOptions gemini_backend(const Config& c, const std::string
 /// The [deepgram-NAME] recognizer's options with its key resolved (api_key, else
 /// DEEPGRAM_API_KEY); `deepgram` without a section is the defaults. Throws ConfigError.
 asr_deepgram::DeepgramOptions deepgram_backend(const Config& c, const std::string& name);
+/// The [transcription-NAME] / [speech-NAME] server's options (voxbridge-provider
+/// --transcription / --speech). Throws ConfigError when there is no such section.
+asr_openai::TranscriptionOptions transcription_backend(const Config& c, const std::string& name);
+tts_openai::SpeechOptions speech_backend(const Config& c, const std::string& name);
 
 /// The [elevenlabs-NAME] voice's options with its key resolved (api_key, else
 /// ELEVENLABS_API_KEY); `elevenlabs` without a section is the defaults. Throws ConfigError.

@@ -812,6 +812,17 @@ TEST(Config, EveryExampleConfigurationLoads) {
   EXPECT_EQ(eleven.elevenlabs.at("elevenlabs").api_key, "elevenlabs-example");
   EXPECT_EQ(eleven.pipelines.at("front-desk").tts.backend, "elevenlabs:elevenlabs");
   EXPECT_EQ(eleven.pipelines.at("front-desk").tts_rate_hz, 8000);
+  const Config local =
+      load_config_file(std::string(VB_EXAMPLES_DIR) + "/local-whisper-kokoro.conf");
+  EXPECT_EQ(local.pipelines.at("front-desk").asr.backend, "transcription:whisper");
+  EXPECT_EQ(local.pipelines.at("front-desk").tts.backend, "speech:kokoro");
+  EXPECT_EQ(local.transcription.at("whisper").response_format, "verbose_json");
+  EXPECT_EQ(local.speech.at("kokoro").api_key, "");
+  const Config hosted = load_config_file(std::string(VB_EXAMPLES_DIR) + "/openai-speech.conf");
+  EXPECT_EQ(hosted.transcription.at("openai-transcribe").api_key, "sk-example");
+  EXPECT_TRUE(hosted.transcription.at("openai-transcribe").stream);
+  EXPECT_EQ(hosted.speech.at("openai-voice").api_key, "sk-example");
+  EXPECT_EQ(hosted.pipelines.at("front-desk").tts.backend, "speech:openai-voice");
   ::unsetenv("DEEPGRAM_API_KEY");
   ::unsetenv("ELEVENLABS_API_KEY");
   ::unsetenv("OPENAI_API_KEY");
