@@ -104,6 +104,8 @@ cmd_test() {
   fuzz gemini_event "${VOXBRIDGE_GEMINI_FUZZ_SECONDS:-10}"
   step "libFuzzer: Deepgram Live Audio messages for ${VOXBRIDGE_DEEPGRAM_FUZZ_SECONDS:-10} s on tests/fuzz/corpus"
   fuzz deepgram_message "${VOXBRIDGE_DEEPGRAM_FUZZ_SECONDS:-10}"
+  step "libFuzzer: transcription server answers for ${VOXBRIDGE_TRANSCRIPTION_FUZZ_SECONDS:-10} s on tests/fuzz/corpus"
+  fuzz transcription_answer "${VOXBRIDGE_TRANSCRIPTION_FUZZ_SECONDS:-10}"
 
   step "end-to-end: real Asterisk calls into voxbridge (Asterisk is built once into $VOXBRIDGE_ASTERISK_PREFIX)"
   if [ ! -d "$asterisk_src" ]; then
