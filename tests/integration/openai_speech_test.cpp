@@ -48,8 +48,8 @@ config::Config config_for(const MockOpenAiSpeech& m, const std::string& w_extra 
       "[transcription-w]\nbase_url = " + m.base_url() +
       "\napi_key = ${VB_TEST_OPENAI_SPEECH_KEY}\nmodel = whisper-1\n" + w_extra +
       "[speech-k]\nbase_url = " + m.base_url() +
-      "\napi_key = ${VB_TEST_OPENAI_SPEECH_KEY}\nmodel = gpt-4o-mini-tts\nvoice = coral\n" + k_extra +
-      sections;
+      "\napi_key = ${VB_TEST_OPENAI_SPEECH_KEY}\nmodel = gpt-4o-mini-tts\nvoice = coral\n" +
+      k_extra + sections;
   config::Config c = config::parse_config(text, "openai_speech_test.conf");
   c.general.http_listen = "127.0.0.1:0";
   c.general.log_level = "warning";
@@ -244,6 +244,24 @@ TEST(OpenAiSpeech, TooLittleSpeechIsNeverSentAndAKnownHallucinationIsDropped) {
   EXPECT_TRUE(
       has(m, R"(voxbridge_transcription_events_total{recognizer="w",event="dropped_phrase"} 1)"))
       << m;
+}
+
+TEST(OpenAiSpeech, AStreamingModelsDeltasMakeTheTranscript) {
+  MockOpenAiSpeech mock;
+  MockOpenAiSpeech::TranscriptionScript t;
+  t.text = "I would like to talk to sales";
+  mock.script_transcription(t);
+  testing::RunningServer s(config_for(mock, "model = gpt-4o-mini-transcribe\nstream = yes\n"));
+  auto p = plan(s.port, caller(0.5, {{1.2, 4.5}}));
+  ASSERT_TRUE(sim::place_call(p).connected);
+  const std::string ev = events_of(s, p);
+  EXPECT_TRUE(has(ev, R"("type":"user","text":"I would like to talk to sales")")) << ev;
+  const auto ts = mock.transcriptions();
+  ASSERT_EQ(ts.size(), 1u);
+  EXPECT_EQ(ts[0].fields.at("model"), "gpt-4o-mini-transcribe");
+  EXPECT_EQ(ts[0].fields.at("stream"), "true");
+  EXPECT_TRUE(ts[0].streamed);  // answered with transcript.text.delta events, then done
+  EXPECT_TRUE(has(ts[0].response, R"("type":"transcript.text.delta")")) << ts[0].response;
 }
 
 TEST(OpenAiSpeech, AFailedTranscriptionIsSentAgainWholeThenTheTurnGoesOn) {
