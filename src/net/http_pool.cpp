@@ -208,6 +208,10 @@ class Exchange final : public HttpExchange, public std::enable_shared_from_this<
       if (ec == http::error::header_limit) {
         return fail("response header over " + std::to_string(kMaxHeaderBytes) + " bytes");
       }
+      if (ec == http::error::body_limit) {  // a Content-Length over it, seen in the header
+        return fail("response body over " + std::to_string(pool_->options().max_body_bytes) +
+                    " bytes");
+      }
       return fail("reading the response header: " + ec.message());
     }
     const auto& res = parser_->get();
