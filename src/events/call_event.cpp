@@ -245,6 +245,24 @@ Event usage(std::uint64_t input_tokens, std::uint64_t output_tokens, std::uint64
       .done();
 }
 
+Event pipeline_usage(const PipelineUsage& u) {
+  auto n = [](std::uint64_t v) {
+    return static_cast<std::int64_t>(
+        std::min<std::uint64_t>(v, std::numeric_limits<std::int64_t>::max()));
+  };
+  return EventBuilder(Type::usage)
+      .text("asr", u.asr)
+      .number("asr_streams", n(u.asr_streams))
+      .number("asr_audio_ms", n(u.asr_audio_ms))
+      .text("llm", u.llm)
+      .number("llm_turns", n(u.llm_turns))
+      .text("tts", u.tts)
+      .number("tts_streams", n(u.tts_streams))
+      .number("tts_characters", n(u.tts_characters))
+      .number("tts_audio_ms", n(u.tts_audio_ms))
+      .done();
+}
+
 Event barge_in(std::int64_t dropped_ms) {
   return EventBuilder(Type::barge_in).number("dropped_ms", dropped_ms).done();
 }

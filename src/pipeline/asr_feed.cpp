@@ -193,6 +193,7 @@ bool AsrFeed::start_stream(std::size_t max_queued) {
     return false;
   }
   streaming_ = true;
+  ++streams_opened_;
   return true;
 }
 
@@ -204,6 +205,7 @@ void AsrFeed::open() {
   replay_.begin();
   pre_roll_.drain(scratch_);
   encoder_.add(scratch_, *asr_, replay_);
+  sent_us_ += scratch_.size() * 1000000ull / static_cast<unsigned>(encoder_.src_rate());
 }
 
 void AsrFeed::audio(std::span<const std::int16_t> leg, std::span<const std::int16_t> internal,
@@ -211,6 +213,7 @@ void AsrFeed::audio(std::span<const std::int16_t> leg, std::span<const std::int1
   const std::span<const std::int16_t> in = on_leg_ && !leg.empty() ? leg : internal;
   if (asr_ && streaming_) {
     encoder_.add(in, *asr_, replay_);
+    sent_us_ += in.size() * 1000000ull / static_cast<unsigned>(encoder_.src_rate());
     // Silence goes out at once: the recognizer's endpointer counts it, so holding it for a
     // full asr_chunk would delay the final transcript by up to a chunk. (Opus packets are
     // whole frames: they wait.)
@@ -254,6 +257,7 @@ void AsrFeed::retry() {
                again.size() * 1000 / static_cast<std::size_t>(encoder_.asr_rate()),
                replay_.whole() ? " from its start" : " after the break (too long to keep whole)");
   if (encoder_.asr_rate() == rate_before) {
+    sent_us_ += again.size() * 1000000ull / static_cast<unsigned>(encoder_.asr_rate());
     for (std::size_t at = 0; at < again.size(); at += chunk) {
       const std::size_t n = std::min(chunk, again.size() - at);
       const std::span<const std::int16_t> piece{again.data() + at, n};

@@ -245,6 +245,7 @@ void LlmTurns::open() {
     if (ev_.failed) ev_.failed(std::string("LLM: ") + e.what());
     return;
   }
+  ++turns_opened_;
   if (counters_ != nullptr) counters_->streams.add();
 }
 

@@ -213,6 +213,17 @@ class PipelineAgent final : public agent::Agent {
     llm_.stop();
     speaker_.stop();
     if (actions_) actions_->stop();
+    events::PipelineUsage u;
+    u.asr = spec_->asr.name;
+    u.llm = spec_->llm.name;
+    u.tts = spec_->tts.name;
+    u.asr_streams = asr_.streams_opened();
+    u.asr_audio_ms = asr_.sent_ms();
+    u.llm_turns = llm_.turns_opened();
+    u.tts_streams = speaker_.streams_opened();
+    u.tts_characters = speaker_.characters_sent();
+    u.tts_audio_ms = speaker_.received_ms();
+    report_->usage(u);
   }
 
  private:

@@ -12,6 +12,13 @@ namespace voxbridge::pipeline {
 namespace {
 constexpr int kTickMs = 20;
 constexpr std::size_t kTtsQueue = 64;  // text messages a TTS stream may hold back
+
+/// UTF-8 code points: what a voice service counts as characters.
+std::uint64_t characters(std::string_view text) {
+  std::uint64_t n = 0;
+  for (const char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  return n;
+}
 }  // namespace
 
 ReplySpeaker::ReplySpeaker(const PipelineSpec& spec, int internal_rate_hz, int quality,
@@ -57,7 +64,11 @@ void ReplySpeaker::say(const std::string& piece) {
   reply_.chunks.push_back({++next_chunk_, piece, 0});
   if (reply_.retry_at != kNever) return;  // the retry sends it
   if (!tts_ && !open()) return;
-  if (!tts_->send_text(piece, next_chunk_)) spdlog::warn("call uuid={}: TTS queue full", uuid_);
+  if (!tts_->send_text(piece, next_chunk_)) {
+    spdlog::warn("call uuid={}: TTS queue full", uuid_);
+    return;
+  }
+  characters_sent_ += characters(piece);
 }
 
 void ReplySpeaker::finish() {
@@ -101,6 +112,7 @@ bool ReplySpeaker::open() {
     return false;
   }
   if (counters_ != nullptr) counters_->streams.add();
+  ++streams_opened_;
   from_tts_.reset();
   reply_.paused = false;
   reply_.partial = 0;
@@ -115,8 +127,11 @@ void ReplySpeaker::retry() {
   reply_.retry_at = kNever;
   if (!open()) return;
   for (const auto& c : reply_.chunks) {
-    if (c.done_ms == 0 && !tts_->send_text(c.text, c.id)) {
+    if (c.done_ms != 0) continue;
+    if (!tts_->send_text(c.text, c.id)) {
       spdlog::warn("call uuid={}: TTS queue full", uuid_);
+    } else {
+      characters_sent_ += characters(c.text);
     }
   }
   if (reply_.finished) tts_->finish();
@@ -138,6 +153,7 @@ void ReplySpeaker::on_audio(tts::v1::SynthesizeResponse& r) {
   }
   pcm_.resize(bytes.size() / 2);
   std::memcpy(pcm_.data(), bytes.data(), pcm_.size() * 2);
+  received_samples_ += pcm_.size();
   const std::size_t at = out_.size();
   out_.resize(at + from_tts_.max_output(pcm_.size()));
   out_.resize(at + from_tts_.process(pcm_, {out_.data() + at, out_.size() - at}));

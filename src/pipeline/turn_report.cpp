@@ -90,6 +90,10 @@ void TurnReport::interrupted(const TurnTimeline& t, std::uint32_t heard_ms, std:
   note(events::barge_in(t.turn, heard_ms, heard, reply));
 }
 
+void TurnReport::usage(const events::PipelineUsage& u) {
+  note(events::pipeline_usage(u));
+}
+
 void TurnReport::fell_back() {
   if (m_ != nullptr) m_->fallbacks.add();
 }

@@ -179,6 +179,13 @@ TEST(OpenAiSpeech, TheCallersUtteranceGoesAsOneWavAndTheReplyIsSpokenFromPcm) {
   EXPECT_TRUE(ss[0].completed);
   const double said = 60.0 * 24;  // 24 characters, 60 ms of tone each
   EXPECT_NEAR(tone_ms(r), said, 100.0) << "heard " << tone_ms(r) << " ms of tone";
+  // The call's usage, counted by the pipeline in the units the services bill by: the audio
+  // sent (the WAV's length), the characters sent and the audio they became.
+  EXPECT_TRUE(has(ev, R"("type":"usage","asr":"w","asr_streams":1,"asr_audio_ms":)" +
+                          std::to_string(tr.samples.size() / 8) +
+                          R"(,"llm":"builtin","llm_turns":1,"tts":"k","tts_streams":1,)"
+                          R"("tts_characters":24,"tts_audio_ms":1440})"))
+      << ev;
   const std::string m = metrics_of(s);
   EXPECT_TRUE(has(m, R"(voxbridge_transcription_events_total{recognizer="w",event="request"} 1)"))
       << m;

@@ -133,6 +133,21 @@ Event dtmf(char digit);
 /// a field the provider does not count is 0. Values above 2^63 - 1 are written as 2^63 - 1.
 Event usage(std::uint64_t input_tokens, std::uint64_t output_tokens, std::uint64_t input_audio_ms,
             std::uint64_t output_audio_ms);
+/// What a pipeline agent's providers were given and gave over the call: the units they bill
+/// by, counted by voxbridge whatever the provider (a gRPC one, Deepgram, ElevenLabs, an
+/// OpenAI-compatible server).
+struct PipelineUsage {
+  std::string asr, llm, tts;         ///< the providers' names (as the agent names them)
+  std::uint64_t asr_streams = 0;     ///< recognition streams opened (utterances, retries)
+  std::uint64_t asr_audio_ms = 0;    ///< caller audio sent to the recognizer (retries again)
+  std::uint64_t llm_turns = 0;       ///< model requests (each tool round is one)
+  std::uint64_t tts_streams = 0;     ///< synthesis streams opened (replies, retries)
+  std::uint64_t tts_characters = 0;  ///< text sent to the voice, in characters (retries again)
+  std::uint64_t tts_audio_ms = 0;    ///< audio the voice sent back
+};
+/// {"asr", "asr_streams", "asr_audio_ms", "llm", "llm_turns", "tts", "tts_streams",
+/// "tts_characters", "tts_audio_ms"}: the `usage` event of a pipeline agent.
+Event pipeline_usage(const PipelineUsage& u);
 /// What a tool call was and what became of it (the `tool` event).
 struct ToolFields {
   std::string name;              ///< the tool the model asked for (untrusted: the model's word)

@@ -136,6 +136,10 @@ class AsrFeed {
   void stop();
   /// Audio messages the streams dropped (slow provider).
   std::uint64_t dropped() const;
+  /// Streams opened, and the caller audio sent on them in ms (a retry's replay again): what a
+  /// recognizer bills by.
+  std::uint64_t streams_opened() const { return streams_opened_; }
+  std::uint64_t sent_ms() const { return sent_us_ / 1000; }
 
  private:
   static constexpr std::uint64_t kNever = ~0ull;
@@ -169,7 +173,9 @@ class AsrFeed {
   bool retry_ended_ = false;         // the utterance ended before (or during) the retry
   int failures_ = 0;                 // streams in a row that failed
   std::uint64_t dropped_ = 0;        // of streams already closed
-  std::string utterance_;            // final transcripts of the current stream
+  std::uint64_t streams_opened_ = 0;
+  std::uint64_t sent_us_ = 0;  // caller audio sent, in microseconds
+  std::string utterance_;      // final transcripts of the current stream
   Clock::time_point speech_end_{};
 };
 

@@ -90,11 +90,14 @@ class LlmTurns {
   /// Abandons the turn in progress (its events are ignored) and any pending retry.
   void cancel();
   /// The call is over: cancels, and no event is delivered any more.
+  /// Model requests made (each tool round is one).
+  std::uint64_t turns_opened() const { return turns_opened_; }
   void stop();
 
   const ConversationHistory& history() const { return history_; }
 
  private:
+  std::uint64_t turns_opened_ = 0;
   static constexpr std::uint64_t kNever = ~0ull;
   void open();
   void on_closed(const providers::StreamStatus& st);

@@ -89,6 +89,13 @@ class ReplySpeaker {
   const FarEndPeaks& far() const { return far_; }
   /// Audio dropped beyond max_buffered_audio, in samples.
   std::uint64_t dropped_samples() const { return dropped_samples_; }
+  /// Streams opened, characters of text sent on them (a retry's again) and audio received in
+  /// ms: what a voice bills by.
+  std::uint64_t streams_opened() const { return streams_opened_; }
+  std::uint64_t characters_sent() const { return characters_sent_; }
+  std::uint64_t received_ms() const {
+    return received_samples_ * 1000 / static_cast<unsigned>(spec_.tts_rate_hz);
+  }
 
  private:
   static constexpr std::uint64_t kNever = ~0ull;
@@ -137,6 +144,9 @@ class ReplySpeaker {
   std::vector<std::int16_t> out_, pcm_;  // out_: audio at the internal rate not yet queued
   std::size_t out_pos_ = 0;
   std::uint64_t dropped_samples_ = 0;
+  std::uint64_t streams_opened_ = 0;
+  std::uint64_t characters_sent_ = 0;
+  std::uint64_t received_samples_ = 0;  // at the TTS rate
   FarEndPeaks far_;
 };
 

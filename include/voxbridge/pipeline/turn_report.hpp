@@ -42,6 +42,8 @@ class TurnReport {
                    std::string_view reply, Clock::time_point overlap_started);
   /// The call played its fallback.
   void fell_back();
+  /// What the providers were given and gave over the call (the `usage` event, at its end).
+  void usage(const events::PipelineUsage& u);
 
  private:
   metrics::ProviderCounters* provider(std::size_t slot) const;
