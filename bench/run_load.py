@@ -42,6 +42,15 @@ VB_BENCH_DEEPGRAM_KEY; OUT/deepgram.conf), LLM and TTS from the stub. The mock's
 voxbridge's share = reply after speech - (300 + the stub's LLM and TTS delays). Both helpers' CPU
 is measured and left out of the disturbance. Defaults: --calls 300, --duration 30, --ramp 50.
 
+--scenario openai-speech is --scenario conversation with the recognizer and the voice swapped:
+the pipeline agent recognizes with voxbridge's in-process OpenAI-compatible transcription
+backend and speaks with its speech backend, both against a fresh voxbridge-openai-speech-mock
+(the tests' mock of OpenAI's speech API as a process, TLS, on --mock-port; the key from
+VB_BENCH_OPENAI_SPEECH_KEY; OUT/openai-speech.conf), the LLM from the stub. voxbridge's own VAD
+ends each turn (endpoint_silence_ms 800), the utterance goes as one WAV, the reply's sentence
+as one pcm request; the mock answers both at once, so voxbridge's share = reply after speech -
+(800 + the stub's LLM delay). Defaults: --calls 300, --duration 30, --ramp 50.
+
 --scenario gemini is the same against voxbridge-gemini-mock (the tests' Gemini Live mock) and
 voxbridge's in-process Gemini Live backend (OUT/gemini.conf; the key from VB_BENCH_GEMINI_KEY; the
 call's UUID in the setup's systemInstruction): "delta" is the mock's first serverContent audio of
@@ -131,6 +140,49 @@ bind = 127.0.0.1:5001
 agent = bot
 """
 
+# --scenario openai-speech: the conversation figures with the OpenAI-compatible recognizer and
+# voice (see the docstring).
+OPENAI_SPEECH_KEY = "sk-bench-0123456789abcdef"
+OPENAI_SPEECH_ENDPOINT_MS = 800
+
+OPENAI_SPEECH_CONF = """[general]
+log_level = warning
+max_calls = 4096
+
+[provider-stub]
+address = 127.0.0.1:{stub_port}
+deadline_ms = 600000
+
+[agent-bot]
+type = pipeline
+asr = whisper
+llm = stub
+tts = voice
+greeting = none
+tts_rate = 24000
+endpoint_silence_ms = {endpoint}
+no_input_timeout_ms = 600000
+
+[transcription-whisper]
+base_url = https://127.0.0.1:{port}/v1
+api_key = ${{VB_BENCH_OPENAI_SPEECH_KEY}}
+ca_file = {ca}
+model = whisper-1
+threads = {threads}
+
+[speech-voice]
+base_url = https://127.0.0.1:{port}/v1
+api_key = ${{VB_BENCH_OPENAI_SPEECH_KEY}}
+ca_file = {ca}
+model = tts-1
+voice = alloy
+threads = {threads}
+
+[listener-main]
+bind = 127.0.0.1:5001
+agent = bot
+"""
+
 # Defaults of --calls, --duration and --ramp per scenario.
 SCENARIO_DEFAULTS = {
     "echo": {"calls": 1000, "duration": 60.0, "ramp": 200.0},
@@ -138,6 +190,7 @@ SCENARIO_DEFAULTS = {
     "realtime": {"calls": 300, "duration": 30.0, "ramp": 50.0},
     "gemini": {"calls": 300, "duration": 30.0, "ramp": 50.0},
     "deepgram": {"calls": 300, "duration": 30.0, "ramp": 50.0},
+    "openai-speech": {"calls": 300, "duration": 30.0, "ramp": 50.0},
 }
 
 REALTIME_KEY = "sk-bench-realtime-0123456789"
@@ -328,12 +381,17 @@ def start_mock(binary, args, ca_path, stamps_path, log_path):
 
 
 def start_deepgram_mock(binary, args, ca_path, log_path):
-    """A fresh voxbridge-deepgram-mock (TLS) on 127.0.0.1:--mock-port, once it listens."""
+    """A fresh voxbridge-deepgram-mock (TLS) on 127.0.0.1:--mock-port, once it listens (or
+    voxbridge-openai-speech-mock for --scenario openai-speech)."""
     log = open(log_path, "w")
-    cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
-           "--api-key", DEEPGRAM_KEY, "--threads", str(args.mock_threads),
-           # The load generator's voice has 20 ms blocks of RMS 330-1,080.
-           "--voiced-rms", "250"]
+    if args.scenario == "openai-speech":
+        cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
+               "--api-key", OPENAI_SPEECH_KEY, "--threads", str(args.mock_threads)]
+    else:
+        cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
+               "--api-key", DEEPGRAM_KEY, "--threads", str(args.mock_threads),
+               # The load generator's voice has 20 ms blocks of RMS 330-1,080.
+               "--voiced-rms", "250"]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(200):
         if proc.poll() is not None:
@@ -592,6 +650,8 @@ def conversation_metrics(result, stub_cpu_pct, stub_delay_ms):
 def stub_delay_ms(args):
     if args.scenario == "deepgram":  # the turn ends at the mock's endpointing, not the stub's
         return DEEPGRAM_ENDPOINTING_MS + args.stub_llm_delay_ms + args.stub_tts_delay_ms
+    if args.scenario == "openai-speech":  # voxbridge's endpoint; the mock answers at once
+        return OPENAI_SPEECH_ENDPOINT_MS + args.stub_llm_delay_ms
     return args.stub_asr_endpoint_ms + args.stub_llm_delay_ms + args.stub_tts_delay_ms
 
 
@@ -601,10 +661,23 @@ def fmt(v):
 
 def summarize(runs, args):
     keys = list(runs[0].keys())
-    conversation = args.scenario in ("conversation", "deepgram")
-    deepgram = args.scenario == "deepgram"
+    conversation = args.scenario in ("conversation", "deepgram", "openai-speech")
+    deepgram = args.scenario in ("deepgram", "openai-speech")
     s2s = S2S.get(args.scenario)
-    if deepgram:
+    if args.scenario == "openai-speech":
+        delay = stub_delay_ms(args)
+        header = [
+            f"{args.calls} conversations recognized and spoken by OpenAI-compatible servers "
+            f"(--scenario openai-speech) against voxbridge-openai-speech-mock over TLS (mock "
+            f"--threads {args.mock_threads}), LLM from the stub ({args.stub_llm_delay_ms} ms), "
+            f"{args.duration:g} s window, server --threads {args.server_threads}, "
+            f"[transcription-NAME] / [speech-NAME] threads {args.realtime_threads}, "
+            f"voxbridge-load --threads {args.load_threads}, {len(runs)} undisturbed run(s)",
+            f"voxbridge's share = reply after speech - {delay:g} ms (voxbridge's endpoint "
+            f"{OPENAI_SPEECH_ENDPOINT_MS} ms + LLM; the mock answers at once); the disturbance "
+            "leaves out the stub's and the mock's CPU (stub_cpu_pct, mock_cpu_pct)",
+        ]
+    elif deepgram:
         delay = stub_delay_ms(args)
         header = [
             f"{args.calls} conversations recognized by Deepgram (--scenario deepgram) against "
@@ -687,13 +760,15 @@ def main():
                    "--scenario conversation (default bench/conf/conversation.conf) a copy with "
                    "[provider-stub] address pointed at the stub is used, and --agent bot")
     p.add_argument("--scenario", choices=["echo", "conversation", "realtime", "gemini",
-                                          "deepgram"],
+                                          "deepgram", "openai-speech"],
                    default="echo",
                    help="echo (default): echo agent; conversation: pipeline agent against "
                    "voxbridge-stub-provider; realtime: s2s agent on the OpenAI Realtime backend "
                    "against voxbridge-realtime-mock (TLS); gemini: s2s agent on the Gemini Live "
                    "backend against voxbridge-gemini-mock (TLS); deepgram: conversation with the "
-                   "recognizer on the Deepgram backend against voxbridge-deepgram-mock (TLS)")
+                   "recognizer on the Deepgram backend against voxbridge-deepgram-mock (TLS); openai-speech: "
+                   "conversation with the recognizer and the voice on the OpenAI-compatible "
+                   "backends against voxbridge-openai-speech-mock (TLS)")
     p.add_argument("--calls", type=int, help="default 1000 (echo), 500 (conversation)")
     p.add_argument("--duration", type=float, help="default 60 (echo), 30 (conversation)")
     p.add_argument("--ramp", type=float, help="calls per second while ramping up (default 200 "
@@ -733,8 +808,8 @@ def main():
     for key, value in SCENARIO_DEFAULTS[args.scenario].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    conversation = args.scenario in ("conversation", "deepgram")
-    deepgram = args.scenario == "deepgram"
+    conversation = args.scenario in ("conversation", "deepgram", "openai-speech")
+    deepgram = args.scenario in ("deepgram", "openai-speech")
     s2s = S2S.get(args.scenario)
 
     build = pathlib.Path(args.build)
@@ -743,7 +818,9 @@ def main():
     stub_bin = build / "bench/stub/voxbridge-stub-provider"
     mock_bin = build / s2s["mock"] if s2s else None
     if deepgram:
-        mock_bin = build / "bench/deepgram_mock/voxbridge-deepgram-mock"
+        mock_bin = build / ("bench/openai_speech_mock/voxbridge-openai-speech-mock"
+                            if args.scenario == "openai-speech"
+                            else "bench/deepgram_mock/voxbridge-deepgram-mock")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     server_config, agent = args.server_config, "echo"
@@ -759,11 +836,18 @@ def main():
         if not mock_bin.exists():
             sys.exit(f"{mock_bin} not built")
         ca_path = (out / "mock-ca.pem").resolve()
-        server_config = str(out / "deepgram.conf")
-        pathlib.Path(server_config).write_text(DEEPGRAM_CONF.format(
-            stub_port=args.stub_port, port=args.mock_port, ca=ca_path,
-            endpointing=DEEPGRAM_ENDPOINTING_MS, threads=args.realtime_threads))
-        server_env = dict(os.environ, VB_BENCH_DEEPGRAM_KEY=DEEPGRAM_KEY)
+        if args.scenario == "openai-speech":
+            server_config = str(out / "openai-speech.conf")
+            pathlib.Path(server_config).write_text(OPENAI_SPEECH_CONF.format(
+                stub_port=args.stub_port, port=args.mock_port, ca=ca_path,
+                endpoint=OPENAI_SPEECH_ENDPOINT_MS, threads=args.realtime_threads))
+            server_env = dict(os.environ, VB_BENCH_OPENAI_SPEECH_KEY=OPENAI_SPEECH_KEY)
+        else:
+            server_config = str(out / "deepgram.conf")
+            pathlib.Path(server_config).write_text(DEEPGRAM_CONF.format(
+                stub_port=args.stub_port, port=args.mock_port, ca=ca_path,
+                endpointing=DEEPGRAM_ENDPOINTING_MS, threads=args.realtime_threads))
+            server_env = dict(os.environ, VB_BENCH_DEEPGRAM_KEY=DEEPGRAM_KEY)
     if not deepgram:
         server_env = None
     if s2s:

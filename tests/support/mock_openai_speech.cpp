@@ -1119,6 +1119,11 @@ struct MockOpenAiSpeech::Impl {
   }
 
   void record(Transcription t) {
+    if (!opt.keep_audio) {
+      t.file = {};
+      t.samples = {};
+      t.response = {};
+    }
     {
       std::lock_guard lock(mu);
       trs.push_back(std::move(t));
@@ -1334,7 +1339,7 @@ MockOpenAiSpeech::MockOpenAiSpeech(Options o) : impl_(std::make_shared<Impl>()) 
   m.opt = std::move(o);
   m.acceptor.open(tcp::v4());
   m.acceptor.set_option(tcp::acceptor::reuse_address(true));
-  m.acceptor.bind({asio::ip::make_address("127.0.0.1"), 0});
+  m.acceptor.bind({asio::ip::make_address("127.0.0.1"), m.opt.port});
   m.acceptor.listen(asio::socket_base::max_listen_connections);
   m.port = m.acceptor.local_endpoint().port();
   if (m.opt.tls) {

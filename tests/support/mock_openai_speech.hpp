@@ -132,6 +132,11 @@ class MockOpenAiSpeech {
     /// After transcript.text.done, a `data: [DONE]` event (the reference documents none; for a
     /// client's tolerance of one).
     bool stream_done_sentinel = false;
+    /// The port on 127.0.0.1 (0: any free one, see port()).
+    std::uint16_t port = 0;
+    /// Keep each transcription's file and samples (a benchmark keeps only the rest: its memory
+    /// would grow with every utterance).
+    bool keep_audio = true;
   };
 
   /// What one /audio/transcriptions request carried (everything parsed from the multipart body).
