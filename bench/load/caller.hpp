@@ -140,6 +140,7 @@ class Caller : private playout::PacingClock::Client {
 
   // Returned frames inside the steady window.
   std::uint64_t window_frames_ = 0;
+  std::uint64_t holes_ = 0;  // frames missing between those of the window
   Clock::time_point first_in_window_{};
   Clock::time_point last_in_window_{};
 };
