@@ -26,21 +26,6 @@ namespace {
 
 /// An answer is a line of text, or verbose_json's segments for 30 s: far under this.
 constexpr std::size_t kMaxAnswerBytes = 1u << 20;
-constexpr int kUnauthenticated = 16;
-constexpr int kPermissionDenied = 7;
-
-/// What an HTTP status means for the pipeline (it retries once whatever the code, then falls
-/// back; the code is what the logs and metrics say).
-int status_code(int http) {
-  if (http == 401) return kUnauthenticated;
-  if (http == 403) return kPermissionDenied;
-  if (http == 400 || http == 413 || http == 415 || http == 422) {
-    return StreamStatus::kInvalidArgument;
-  }
-  if (http == 429) return StreamStatus::kResourceExhausted;
-  if (http == 408 || http == 504) return StreamStatus::kDeadlineExceeded;
-  return StreamStatus::kUnavailable;
-}
 
 }  // namespace
 
@@ -193,7 +178,7 @@ class Request : public std::enable_shared_from_this<Request> {
                     d.error);
     }
     if (d.status != 200) {
-      return failed(status_code(d.status),
+      return failed(providers::status_from_http(d.status),
                     "HTTP " + std::to_string(d.status) + ": " + error_message(answer_));
     }
     Transcript t;

@@ -27,19 +27,6 @@ namespace {
 constexpr std::size_t kMaxAudioBytes = 16u << 20;
 /// An error answer kept for its message.
 constexpr std::size_t kMaxErrorBody = 4096;
-constexpr int kUnauthenticated = 16;
-constexpr int kPermissionDenied = 7;
-
-int status_code(int http) {
-  if (http == 401) return kUnauthenticated;
-  if (http == 403) return kPermissionDenied;
-  if (http == 400 || http == 404 || http == 413 || http == 422) {
-    return StreamStatus::kInvalidArgument;
-  }
-  if (http == 429) return StreamStatus::kResourceExhausted;
-  if (http == 408 || http == 504) return StreamStatus::kDeadlineExceeded;
-  return StreamStatus::kUnavailable;
-}
 
 /// The words of an error answer: OpenAI's {"error":{"message"}}, FastAPI's {"detail"} (a string,
 /// or an object with "message"), else the body's start.
@@ -243,8 +230,9 @@ class Reply : public std::enable_shared_from_this<Reply> {
                    st_->log_name + ": " + d.error});
     }
     if (d.status != 200) {
-      return fail({status_code(d.status), st_->log_name + ": HTTP " + std::to_string(d.status) +
-                                              ": " + error_words(error_body_)});
+      return fail(
+          {providers::status_from_http(d.status),
+           st_->log_name + ": HTTP " + std::to_string(d.status) + ": " + error_words(error_body_)});
     }
     tts::v1::SynthesizeResponse r;
     r.mutable_chunk_done()->set_chunk_id(chunk_id_);

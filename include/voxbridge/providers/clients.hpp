@@ -64,6 +64,33 @@ struct StreamStatus {
   bool cancelled() const { return code == kCancelled; }
 };
 
+/// What an HTTP status a provider answered with (an error answer, a refused upgrade) means for a
+/// stream: 401 unauthenticated (16), 403 permission denied (7), 400 / 404 / 413 / 415 / 422
+/// invalid argument, 429 resource exhausted, 408 / 504 deadline exceeded, anything else
+/// unavailable. The pipeline retries once whatever the code, then falls back; the code is what
+/// the logs and the metrics say.
+inline int status_from_http(int http_status) {
+  switch (http_status) {
+    case 401:
+      return 16;
+    case 403:
+      return 7;
+    case 400:
+    case 404:
+    case 413:
+    case 415:
+    case 422:
+      return StreamStatus::kInvalidArgument;
+    case 429:
+      return StreamStatus::kResourceExhausted;
+    case 408:
+    case 504:
+      return StreamStatus::kDeadlineExceeded;
+    default:
+      return StreamStatus::kUnavailable;
+  }
+}
+
 // --- streaming recognition (voxbridge.asr.v1.Recognizer/StreamingRecognize) ---
 
 struct AsrResult {

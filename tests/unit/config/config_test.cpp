@@ -647,7 +647,9 @@ TEST(Config, TranscriptionAndSpeechRefuseLiteralKeysBadValuesAndSharedNames) {
   EXPECT_EQ(error_of("[transcription-x]\napi_key = sk-literal\n"),
             "voxbridge.conf:2: [transcription-x] api_key: give the key as ${NAME} (environment) "
             "or ${file:PATH}, not in the file");
-  EXPECT_EQ(error_of("[speech-x]\nbase_url = ftp://host/v1\n").rfind("voxbridge.conf:2: [speech-x] base_url:", 0), 0u);
+  EXPECT_EQ(error_of("[speech-x]\nbase_url = ftp://host/v1\n")
+                .rfind("voxbridge.conf:2: [speech-x] base_url:", 0),
+            0u);
   EXPECT_EQ(error_of("[transcription-x]\nresponse_format = srt\n"),
             "voxbridge.conf:2: [transcription-x] response_format: 'srt' is not one of json, "
             "verbose_json");
