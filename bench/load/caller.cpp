@@ -348,8 +348,10 @@ void Caller::count_arrival(Clock::time_point now, bool in_window) {
     const auto gap = now - last_in_window_;
     env_.totals.jitter.add(off_period(gap));
     if (gap > kLongGap) LiveCounters::bump(env_.live.long_gaps);
-    // A hole: a gap of n periods (rounded) lost n - 1 frames. Gaps shorter than a period (the
-    // server's talkspurt lead) and a period plus a millisecond (the lead given back) lose none.
+    // A hole: a gap of n periods (rounded) missed n - 1 slots, whether the frame was lost or
+    // came a period late with the next right behind it (the caller's side has nothing to play
+    // either way). Gaps shorter than a period (the server's talkspurt lead) and a period plus
+    // a millisecond (the lead given back) miss none.
     if (gap > kFramePeriod + kFramePeriod / 2) {
       holes_ += static_cast<std::uint64_t>(
                     std::llround(std::chrono::duration<double>(gap) / kFramePeriod)) -
