@@ -145,6 +145,7 @@ class Request : public std::enable_shared_from_this<Request> {
     switch (e.kind) {
       case StreamEvent::Kind::delta: {
         partial_ += e.text;
+        cap_transcript(partial_);
         providers::AsrResult r;
         r.transcript = partial_;
         r.end_ms = duration_ms_;
@@ -211,6 +212,7 @@ class Request : public std::enable_shared_from_this<Request> {
     }
     providers::AsrResult r;
     r.transcript = t.text;
+    cap_transcript(r.transcript);
     r.is_final = true;
     r.stability = 1;
     r.end_ms = duration_ms_;

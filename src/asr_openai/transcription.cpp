@@ -232,6 +232,13 @@ std::string error_message(std::string_view body) {
   return std::string(body.substr(0, kMaxErrorBytes));
 }
 
+void cap_transcript(std::string& text) {
+  if (text.size() <= kMaxTranscriptBytes) return;
+  std::size_t n = kMaxTranscriptBytes;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;  // not mid-char
+  text.resize(n);
+}
+
 bool is_empty_transcript(std::string_view text) {
   int depth = 0;
   for (const char ch : text) {

@@ -83,6 +83,12 @@ struct StreamEvent {
 };
 StreamEvent parse_stream_event(std::string_view data);
 
+/// The longest transcript handed on (30 s of speech is a few hundred bytes; a server that says
+/// more is cut, at a UTF-8 character boundary).
+inline constexpr std::size_t kMaxTranscriptBytes = 4096;
+/// `text` cut to kMaxTranscriptBytes at a character boundary.
+void cap_transcript(std::string& text);
+
 /// The words of an error answer ({"error":{"message"}}, or the body's first 200 bytes), for the
 /// log and the pipeline's status; never the request's key.
 std::string error_message(std::string_view body);

@@ -145,6 +145,16 @@ TEST(Errors, OpenAiAndFastApiBodies) {
   EXPECT_EQ(error_message(std::string(300, 'x')), std::string(200, 'x'));
 }
 
+TEST(Answer, ATranscriptOverTheCapIsCutAtACharacterBoundary) {
+  std::string t(kMaxTranscriptBytes - 1, 'a');
+  t += "\xc3\xa9 and more words";  // é straddles the cap
+  cap_transcript(t);
+  EXPECT_EQ(t, std::string(kMaxTranscriptBytes - 1, 'a'));
+  std::string short_text = "I need a plumber.";
+  cap_transcript(short_text);
+  EXPECT_EQ(short_text, "I need a plumber.");
+}
+
 TEST(Filter, EmptyTranscriptsAreNothingACallerSaid) {
   EXPECT_TRUE(is_empty_transcript(""));
   EXPECT_TRUE(is_empty_transcript(" . . ."));
