@@ -35,6 +35,8 @@ enum class Sec {
   elevenlabs,
   transcription,
   speech,
+  vosk,
+  riva,
   control,
   ami,
   ari,
@@ -69,6 +71,8 @@ constexpr SectionKind kSections[] = {
     {"elevenlabs-", true, Sec::elevenlabs},
     {"transcription-", true, Sec::transcription},
     {"speech-", true, Sec::speech},
+    {"vosk-", true, Sec::vosk},
+    {"riva-", true, Sec::riva},
     {"intent-", true, Sec::intent},
 };
 
@@ -172,7 +176,8 @@ void Parser::open_section(const Where& w, int line) {
     w.fail(
         "unknown section (expected general, listener-NAME, agent-NAME, provider-NAME, "
         "rules-NAME, intent-NAME, openai-NAME, realtime-NAME, gemini-NAME, deepgram-NAME, "
-        "elevenlabs-NAME, transcription-NAME, speech-NAME, tool-NAME, route-NAME, recording, "
+        "elevenlabs-NAME, transcription-NAME, speech-NAME, vosk-NAME, riva-NAME, tool-NAME, "
+        "route-NAME, recording, "
         "webhook, control, ami or ari)");
   }
   sec_ = kind->sec;
@@ -245,6 +250,14 @@ void Parser::open_section(const Where& w, int line) {
       c_.speech[name] = {};
       c_.speech[name].name = name;
       break;
+    case Sec::vosk:
+      c_.vosk[name] = {};
+      c_.vosk[name].name = name;
+      break;
+    case Sec::riva:
+      c_.riva[name] = {};
+      c_.riva[name].name = name;
+      break;
     case Sec::tool: {
       if (const auto why = check_tool_name(name); !why.empty()) w.fail(why);
       c_.tools[name] = {};
@@ -299,6 +312,10 @@ void Parser::set_option(const Where& w, const std::string& value) {
       return set_transcription(c_.transcription[sec_name_.substr(14)], w, value);
     case Sec::speech:
       return set_speech(c_.speech[sec_name_.substr(7)], w, value);
+    case Sec::vosk:
+      return set_vosk(c_.vosk[sec_name_.substr(5)], w, value);
+    case Sec::riva:
+      return set_riva(c_.riva[sec_name_.substr(5)], w, value);
     case Sec::control:
       return set_control(c_.control, w, value);
     case Sec::ami:
@@ -358,8 +375,9 @@ void Parser::resolve_agents(const std::string& source) {
     return *p;
   };
   // A recognizer or a voice: a [provider-NAME] (gRPC), or an in-process backend by its
-  // section's NAME ([deepgram-NAME] or [transcription-NAME]; [elevenlabs-NAME] or
-  // [speech-NAME]; `deepgram` and `elevenlabs` alone: their defaults). A NAME two sections
+  // section's NAME ([deepgram-NAME], [transcription-NAME], [vosk-NAME] or [riva-NAME];
+  // [elevenlabs-NAME], [speech-NAME] or [riva-NAME]; `deepgram` and `elevenlabs` alone: their
+  // defaults). A NAME two sections
   // share is refused.
   auto in_process = [&](const Where& x, const std::string& name,
                         std::initializer_list<std::pair<const char*, bool>> kinds) {
@@ -392,7 +410,9 @@ void Parser::resolve_agents(const std::string& source) {
     if (deepgram_default && c_.deepgram.count(name) == 0) c_.deepgram[name].name = name;
     return in_process(x, name,
                       {{"deepgram", c_.deepgram.count(name) != 0},
-                       {"transcription", c_.transcription.count(name) != 0}});
+                       {"transcription", c_.transcription.count(name) != 0},
+                       {"vosk", c_.vosk.count(name) != 0},
+                       {"riva", c_.riva.count(name) != 0}});
   };
   auto voice = [&](const Where& x, const std::string& name) {
     const bool grpc =
@@ -400,9 +420,10 @@ void Parser::resolve_agents(const std::string& source) {
                     [&](const providers::ProviderTarget& t) { return t.name == name; });
     const bool eleven_default = name == "elevenlabs" && !grpc && c_.speech.count(name) == 0;
     if (eleven_default && c_.elevenlabs.count(name) == 0) c_.elevenlabs[name].name = name;
-    return in_process(
-        x, name,
-        {{"elevenlabs", c_.elevenlabs.count(name) != 0}, {"speech", c_.speech.count(name) != 0}});
+    return in_process(x, name,
+                      {{"elevenlabs", c_.elevenlabs.count(name) != 0},
+                       {"speech", c_.speech.count(name) != 0},
+                       {"riva", c_.riva.count(name) != 0}});
   };
   for (const auto& a : c_.agents) {
     auto it = drafts_.find(a.name);

@@ -9,6 +9,7 @@
 //   deepgram.cpp   [deepgram-NAME]
 //   elevenlabs.cpp [elevenlabs-NAME]
 //   openai_speech.cpp [transcription-NAME], [speech-NAME]
+//   grpc_speech.cpp [vosk-NAME], [riva-NAME]
 //   rules.cpp      [rules-NAME], [intent-NAME]
 //   control.cpp    [control], [ami], [ari]
 // config.cpp reads the file line by line, hands each option to its section and resolves what
@@ -155,6 +156,9 @@ void finish_elevenlabs(tts_elevenlabs::ElevenLabsOptions& o, const Where& w);
 // openai_speech.cpp
 void set_transcription(asr_openai::TranscriptionOptions& o, const Where& w, const std::string& v);
 void set_speech(tts_openai::SpeechOptions& o, const Where& w, const std::string& v);
+// grpc_speech.cpp
+void set_vosk(asr_vosk::VoskOptions& o, const Where& w, const std::string& v);
+void set_riva(riva::RivaOptions& o, const Where& w, const std::string& v);
 /// The keys of the in-process backends that pipeline `p` uses (its recognizer's, its voice's).
 void finish_pipeline_keys(Config& c, const pipeline::PipelineSpec& p, const std::string& source);
 

@@ -4,15 +4,12 @@
 #include "voxbridge/asr/v1/asr.grpc.pb.h"
 #include "voxbridge/llm/v1/llm.grpc.pb.h"
 #include "voxbridge/providers/stream.hpp"
+#include "voxbridge/providers/vendor_grpc.hpp"
 #include "voxbridge/tts/v1/tts.grpc.pb.h"
 
 namespace voxbridge::providers {
 
 namespace {
-
-StreamStatus status_of(const grpc::Status& st) {
-  return StreamStatus{static_cast<int>(st.error_code()), st.error_message()};
-}
 
 template <class Handler>
 auto closed_with(Handler h) {

@@ -10,10 +10,12 @@
 
 #include "voxbridge/asr_deepgram/backend.hpp"
 #include "voxbridge/asr_openai/backend.hpp"
+#include "voxbridge/asr_vosk/backend.hpp"
 #include "voxbridge/events/call_event.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/realtime_gemini/backend.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
+#include "voxbridge/riva/backend.hpp"
 #include "voxbridge/server/server.hpp"
 #include "voxbridge/tools/tools.hpp"
 #include "voxbridge/tts_elevenlabs/backend.hpp"
@@ -504,6 +506,46 @@ std::string Server::metrics_text() const {
              "Text sent for synthesis (what a hosted service bills), in characters.");
     for (const auto& b : speech_) {
       w.sample("voxbridge_speech_characters_total", {{"voice", b->options().name}},
+               static_cast<double>(b->counters().characters.load()));
+    }
+  }
+  if (!vosk_.empty()) {
+    w.family("voxbridge_vosk_events_total", "counter",
+             "Vosk recognizers ([vosk-NAME]): utterances, refused (max_sessions), failed "
+             "(an error other than a cancel), final results with words.");
+    for (const auto& b : vosk_) {
+      const auto& c = b->counters();
+      const std::pair<const char*, std::uint64_t> events[] = {
+          {"utterance", c.utterances.load()},
+          {"refused", c.refused.load()},
+          {"failed", c.failed.load()},
+          {"final", c.finals.load()},
+      };
+      for (const auto& [event, value] : events) {
+        w.sample("voxbridge_vosk_events_total",
+                 {{"recognizer", b->options().name}, {"event", event}}, static_cast<double>(value));
+      }
+    }
+  }
+  if (!riva_.empty()) {
+    w.family("voxbridge_riva_events_total", "counter",
+             "Riva servers ([riva-NAME]): utterances, replies, sentence RPCs, refused "
+             "(max_sessions), failed (an error other than a cancel).");
+    for (const auto& b : riva_) {
+      const auto& c = b->counters();
+      const std::pair<const char*, std::uint64_t> events[] = {
+          {"utterance", c.utterances.load()}, {"reply", c.replies.load()},
+          {"sentence", c.sentences.load()},   {"refused", c.refused.load()},
+          {"failed", c.failed.load()},
+      };
+      for (const auto& [event, value] : events) {
+        w.sample("voxbridge_riva_events_total", {{"server", b->options().name}, {"event", event}},
+                 static_cast<double>(value));
+      }
+    }
+    w.family("voxbridge_riva_characters_total", "counter", "Text sent to Riva's voice.");
+    for (const auto& b : riva_) {
+      w.sample("voxbridge_riva_characters_total", {{"server", b->options().name}},
                static_cast<double>(b->counters().characters.load()));
     }
   }

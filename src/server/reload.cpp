@@ -44,6 +44,8 @@ std::string reload_refusal(const config::Config& now, const config::Config& next
     return differs("[transcription-*] (the recognizers' connections)");
   }
   if (next.speech != now.speech) return differs("[speech-*] (the voices' connections)");
+  if (next.vosk != now.vosk) return differs("[vosk-*] (the recognizers' channels)");
+  if (next.riva != now.riva) return differs("[riva-*] (the servers' channels)");
   if (next.general.http_listen != now.general.http_listen) return differs("http_listen");
   // Everything else that was read once at start must be unchanged too.
   {

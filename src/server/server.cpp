@@ -2,6 +2,7 @@
 
 #include "voxbridge/asr_deepgram/backend.hpp"
 #include "voxbridge/asr_openai/backend.hpp"
+#include "voxbridge/asr_vosk/backend.hpp"
 #include "voxbridge/audio/resampler.hpp"
 #include "voxbridge/logtext/log_text.hpp"
 #include "voxbridge/net/error_text.hpp"
@@ -9,6 +10,7 @@
 #include "voxbridge/providers/routed_clients.hpp"
 #include "voxbridge/realtime_gemini/backend.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
+#include "voxbridge/riva/backend.hpp"
 #include "voxbridge/server/routing.hpp"
 #include "voxbridge/tools/tools.hpp"
 #include "voxbridge/tts_elevenlabs/backend.hpp"
@@ -70,8 +72,9 @@ void Server::start_backends() {
     realtime_.push_back(b);
     backends[t.backend] = std::move(b);
   }
-  // One per [deepgram-NAME], [elevenlabs-NAME], [transcription-NAME] or [speech-NAME] that a
-  // pipeline agent in use speaks with.
+  // One per [deepgram-NAME], [elevenlabs-NAME], [transcription-NAME], [speech-NAME],
+  // [vosk-NAME] or [riva-NAME] that a pipeline agent in use speaks with (a Riva serving both
+  // recognition and voice is one backend).
   for (const auto& a : agents_in_use(cfg_)) {
     const auto it = cfg_.pipelines.find(a);
     if (it == cfg_.pipelines.end()) continue;
@@ -104,6 +107,25 @@ void Server::start_backends() {
                    r->options().model, r->options().voice);
       speech_.push_back(r);
       backends[v.backend] = std::move(r);
+    }
+  }
+  for (const auto& a : agents_in_use(cfg_)) {
+    const auto it = cfg_.pipelines.find(a);
+    if (it == cfg_.pipelines.end()) continue;
+    for (const auto* t : {&it->second.asr, &it->second.tts}) {
+      if (backends.count(t->backend) != 0) continue;
+      if (t->backend.rfind("vosk:", 0) == 0) {
+        auto b = std::make_shared<asr_vosk::VoskBackend>(cfg_.vosk.at(t->name));
+        spdlog::info("Vosk recognizer {}: {}", t->name, b->options().address);
+        vosk_.push_back(b);
+        backends[t->backend] = std::move(b);
+      } else if (t->backend.rfind("riva:", 0) == 0) {
+        auto b = std::make_shared<riva::RivaBackend>(cfg_.riva.at(t->name));
+        spdlog::info("Riva server {}: {}{}", t->name, b->options().address,
+                     b->options().tls ? " (TLS)" : "");
+        riva_.push_back(b);
+        backends[t->backend] = std::move(b);
+      }
     }
   }
   if (!backends.empty()) clients_ = providers::routed_clients(clients_, std::move(backends));

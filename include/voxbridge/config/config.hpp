@@ -19,6 +19,7 @@
 #include "voxbridge/agent/spec.hpp"
 #include "voxbridge/asr_deepgram/options.hpp"
 #include "voxbridge/asr_openai/options.hpp"
+#include "voxbridge/asr_vosk/options.hpp"
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/control/options.hpp"
 #include "voxbridge/dialogue_rules/rule_set.hpp"
@@ -27,6 +28,7 @@
 #include "voxbridge/providers/target.hpp"
 #include "voxbridge/realtime_gemini/options.hpp"
 #include "voxbridge/realtime_openai/options.hpp"
+#include "voxbridge/riva/options.hpp"
 #include "voxbridge/session/options.hpp"
 #include "voxbridge/tools/options.hpp"
 #include "voxbridge/tts_elevenlabs/options.hpp"
@@ -170,6 +172,12 @@ struct Config {
   /// OpenAI-compatible speech servers ([speech-NAME]: OpenAI, Kokoro-FastAPI, speaches,
   /// openedai-speech, LocalAI) for pipeline agents (`tts = NAME`).
   std::map<std::string, tts_openai::SpeechOptions> speech;
+  /// Vosk servers ([vosk-NAME], vosk.stt.v1.SttService over gRPC) for pipeline agents
+  /// (`asr = NAME`).
+  std::map<std::string, asr_vosk::VoskOptions> vosk;
+  /// NVIDIA Riva servers ([riva-NAME], gRPC) for pipeline agents: recognition (`asr = NAME`)
+  /// and voice (`tts = NAME`).
+  std::map<std::string, riva::RivaOptions> riva;
   /// [control], [ami], [ari]: the control path to Asterisk (none by default).
   control::ControlConfig control;
   /// [route-NAME] sections, in file order.

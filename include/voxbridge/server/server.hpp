@@ -48,6 +48,12 @@ class SpeechBackend;
 namespace voxbridge::tts_elevenlabs {
 class ElevenLabsBackend;
 }  // namespace voxbridge::tts_elevenlabs
+namespace voxbridge::asr_vosk {
+class VoskBackend;
+}  // namespace voxbridge::asr_vosk
+namespace voxbridge::riva {
+class RivaBackend;
+}  // namespace voxbridge::riva
 
 namespace voxbridge::provider_host {
 class BuiltinProviders;
@@ -181,6 +187,8 @@ class Server {
   std::vector<std::shared_ptr<tts_elevenlabs::ElevenLabsBackend>> elevenlabs_;
   std::vector<std::shared_ptr<asr_openai::TranscriptionBackend>> transcription_;
   std::vector<std::shared_ptr<tts_openai::SpeechBackend>> speech_;
+  std::vector<std::shared_ptr<asr_vosk::VoskBackend>> vosk_;
+  std::vector<std::shared_ptr<riva::RivaBackend>> riva_;
   std::unique_ptr<recording::Recorder> recorder_;      // [recording]; outlives the calls
   std::unique_ptr<webhooks::WebhookSender> webhooks_;  // [webhook]; outlives the calls
   std::unique_ptr<tools::ToolRunner> tools_;           // [tool-NAME]; outlives the calls

@@ -669,6 +669,42 @@ TEST(Config, TranscriptionAndSpeechRefuseLiteralKeysBadValuesAndSharedNames) {
             "voxbridge.conf: [agent-bot] asr: no [provider-x] section");
 }
 
+TEST(Config, VoskAndRivaAreServersByAddress) {
+  const Config c = parse_config(
+      "[vosk-v]\naddress = vosk.lan:5001\nend_on_final = no\n"
+      "[riva-r]\naddress = riva.lan:50051\ntls = yes\nvoice = English-US.Male-1\n"
+      "asr_function_id = f-asr\nphrase_boost = 4.5\n"
+      "[agent-a]\ntype = pipeline\nasr = v\nllm = builtin\ntts = r\n"
+      "[agent-b]\ntype = pipeline\nasr = r\nllm = builtin\ntts = builtin\n",
+      "voxbridge.conf");
+  EXPECT_EQ(c.pipelines.at("a").asr.backend, "vosk:v");
+  EXPECT_EQ(c.pipelines.at("a").tts.backend, "riva:r");
+  EXPECT_EQ(c.pipelines.at("b").asr.backend, "riva:r");
+  EXPECT_FALSE(c.vosk.at("v").end_on_final);
+  EXPECT_TRUE(c.riva.at("r").tls);
+  EXPECT_EQ(c.riva.at("r").asr_function_id, "f-asr");
+  EXPECT_FLOAT_EQ(c.riva.at("r").phrase_boost, 4.5f);
+  EXPECT_EQ(error_of("[vosk-x]\naddress = vosk.lan\n"),
+            "voxbridge.conf:2: [vosk-x] address: 'vosk.lan' is not HOST:PORT");
+  EXPECT_EQ(error_of("[riva-x]\naddress = :50051\n"),
+            "voxbridge.conf:2: [riva-x] address: ':50051' is not HOST:PORT");
+  EXPECT_EQ(error_of("[riva-x]\napi_key = nvapi-literal\n"),
+            "voxbridge.conf:2: [riva-x] api_key: give the key as ${NAME} (environment) or "
+            "${file:PATH}, not in the file");
+  EXPECT_EQ(error_of("[riva-x]\nphrase_boost = lots\n"),
+            "voxbridge.conf:2: [riva-x] phrase_boost: 'lots' is not 0 to 100");
+  EXPECT_EQ(error_of("[vosk-x]\nvoice = a\n")
+                .rfind("voxbridge.conf:2: [vosk-x] voice: unknown option", 0),
+            0u);
+  EXPECT_EQ(error_of("[vosk-x]\n[riva-x]\n"
+                     "[agent-bot]\ntype = pipeline\nasr = x\nllm = builtin\ntts = builtin\n"),
+            "voxbridge.conf: [agent-bot] asr: both [vosk-x] and [riva-x]: rename one");
+  // Vosk recognizes only: as a voice it is no voice.
+  EXPECT_EQ(error_of("[vosk-x]\n"
+                     "[agent-bot]\ntype = pipeline\nasr = builtin\nllm = builtin\ntts = x\n"),
+            "voxbridge.conf: [agent-bot] tts: no [provider-x] section");
+}
+
 TEST(Config, DeepgramKeysComeFromTheEnvironmentAndNamesAreNotAmbiguous) {
   EXPECT_EQ(error_of("[deepgram-x]\napi_key = dg-literal\n"),
             "voxbridge.conf:2: [deepgram-x] api_key: give the key as ${NAME} (environment) or "
@@ -825,6 +861,15 @@ TEST(Config, EveryExampleConfigurationLoads) {
   EXPECT_TRUE(hosted.transcription.at("openai-transcribe").stream);
   EXPECT_EQ(hosted.speech.at("openai-voice").api_key, "sk-example");
   EXPECT_EQ(hosted.pipelines.at("front-desk").tts.backend, "speech:openai-voice");
+  const Config vosk = load_config_file(std::string(VB_EXAMPLES_DIR) + "/vosk.conf");
+  EXPECT_EQ(vosk.pipelines.at("front-desk").asr.backend, "vosk:vosk");
+  EXPECT_EQ(vosk.vosk.at("vosk").address, "127.0.0.1:5001");
+  EXPECT_EQ(vosk.vosk.at("vosk").max_sessions, 8u);
+  const Config riva = load_config_file(std::string(VB_EXAMPLES_DIR) + "/riva.conf");
+  EXPECT_EQ(riva.pipelines.at("front-desk").asr.backend, "riva:riva");
+  EXPECT_EQ(riva.pipelines.at("front-desk").tts.backend, "riva:riva");
+  EXPECT_EQ(riva.riva.at("riva").voice, "English-US.Female-1");
+  EXPECT_EQ(riva.pipelines.at("front-desk").asr_encoding, pipeline::AsrEncoding::mulaw);
   ::unsetenv("DEEPGRAM_API_KEY");
   ::unsetenv("ELEVENLABS_API_KEY");
   ::unsetenv("OPENAI_API_KEY");
