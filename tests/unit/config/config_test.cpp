@@ -310,7 +310,8 @@ TEST(Config, ErrorsNameFileLineSectionAndOption) {
             "voxbridge.conf:1: [bogus] unknown section (expected general, listener-NAME, "
             "agent-NAME, provider-NAME, rules-NAME, intent-NAME, openai-NAME, realtime-NAME, "
             "gemini-NAME, deepgram-NAME, elevenlabs-NAME, transcription-NAME, speech-NAME, "
-            "tool-NAME, route-NAME, recording, webhook, control, ami or ari)");
+            "vosk-NAME, riva-NAME, tool-NAME, route-NAME, recording, webhook, control, ami or "
+            "ari)");
   EXPECT_EQ(error_of("[intent-x]\nrules = nope\nkeywords = a\n"),
             "voxbridge.conf:1: [intent-x] rules: no [rules-nope] section");
   EXPECT_EQ(error_of("[rules-r]\n[intent-x]\nrules = r\n"),
