@@ -97,6 +97,8 @@ class RivaAsr final : public providers::AsrStream {
         bytes_per_sample_(bytes_per_sample),
         counters_(counters) {}
   bool send_audio(std::span<const std::uint8_t> bytes) override {
+    // An empty message is no audio (vosk-server fails the RPC on one: a division by its length).
+    if (bytes.empty()) return true;
     ra::StreamingRecognizeRequest m;
     m.set_audio_content(bytes.data(), bytes.size());
     if (!rpc_->send(std::move(m))) return false;

@@ -6,7 +6,7 @@
 // and function ids) and writes no code.
 //
 // Recognition: one StreamingRecognize RPC per utterance on one shared HTTP/2 channel. The
-// config first (the leg's MULAW or ALAW as they are, nothing transcoded, or LINEAR_PCM; the
+// config first (the leg's MULAW or ALAW as they are, nothing transcoded twice, or LINEAR_PCM; the
 // rate; language; one alternative; automatic punctuation; the agent's phrase hints as a speech
 // context; word times; interim results), then the audio. Results with is_final = false become
 // interim results (Riva's stability kept); is_final = true a final result, which also ends the
