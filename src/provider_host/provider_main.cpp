@@ -4,7 +4,7 @@
 //   voxbridge-provider [--listen HOST:PORT] [--config voxbridge.conf] [--only asr,llm,tts]
 //                      [--asr-decoders N] [--tts-cache-mb N] [--realtime NAME]
 //                      [--gemini NAME] [--deepgram NAME] [--elevenlabs NAME]
-//                      [--transcription NAME] [--speech NAME]
+//                      [--transcription NAME] [--speech NAME] [--vosk NAME] [--riva NAME]
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -17,10 +17,12 @@
 
 #include "voxbridge/asr_deepgram/backend.hpp"
 #include "voxbridge/asr_openai/backend.hpp"
+#include "voxbridge/asr_vosk/backend.hpp"
 #include "voxbridge/config/config.hpp"
 #include "voxbridge/provider_host/builtin_providers.hpp"
 #include "voxbridge/realtime_gemini/backend.hpp"
 #include "voxbridge/realtime_openai/backend.hpp"
+#include "voxbridge/riva/backend.hpp"
 #include "voxbridge/tts_elevenlabs/backend.hpp"
 #include "voxbridge/tts_openai/backend.hpp"
 
@@ -50,6 +52,10 @@ constexpr const char* kUsage =
     "                       transcription server as voxbridge.asr.v1.Recognizer\n"
     "  --speech NAME        serve the config's [speech-NAME] OpenAI-compatible speech server\n"
     "                       as voxbridge.tts.v1.Synthesizer\n"
+    "  --vosk NAME          serve the config's [vosk-NAME] Vosk server as\n"
+    "                       voxbridge.asr.v1.Recognizer\n"
+    "  --riva NAME          serve the config's [riva-NAME] Riva server as\n"
+    "                       voxbridge.asr.v1.Recognizer and voxbridge.tts.v1.Synthesizer\n"
     "  --help\n"
     "Services: voxbridge.asr.v1.Recognizer (PocketSphinx), voxbridge.llm.v1.Dialogue (rules),\n"
     "voxbridge.tts.v1.Synthesizer (Flite), and grpc.health.v1.Health.\n";
@@ -68,6 +74,8 @@ int main(int argc, char** argv) {
   std::string elevenlabs;
   std::string transcription;
   std::string speech;
+  std::string vosk;
+  std::string riva;
   bool only = false;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -112,6 +120,10 @@ int main(int argc, char** argv) {
         transcription = need();
       } else if (a == "--speech") {
         speech = need();
+      } else if (a == "--vosk") {
+        vosk = need();
+      } else if (a == "--riva") {
+        riva = need();
       } else if (a == "--asr-decoders") {
         o.sphinx.decoders = count(1, 256);
       } else if (a == "--tts-cache-mb") {
@@ -141,11 +153,41 @@ int main(int argc, char** argv) {
       o.agent_target.backend = "gemini:" + gemini;
       if (!only) o.asr = o.llm = o.tts = false;
     }
-    if (!deepgram.empty() && !transcription.empty()) {
-      throw std::runtime_error("--deepgram or --transcription, not both");
+    if (int(!deepgram.empty()) + int(!transcription.empty()) + int(!vosk.empty()) +
+            int(!riva.empty()) >
+        1) {
+      throw std::runtime_error("one of --deepgram, --transcription, --vosk and --riva");
     }
     if (!elevenlabs.empty() && !speech.empty()) {
       throw std::runtime_error("--elevenlabs or --speech, not both");
+    }
+    if (!riva.empty() && (!elevenlabs.empty() || !speech.empty())) {
+      throw std::runtime_error("--riva serves its own voice: not beside --elevenlabs or --speech");
+    }
+    if (!vosk.empty() || !riva.empty()) {
+      // Servers of their own gRPC service, translated to the contract's.
+      std::shared_ptr<providers::ProviderClients> b;
+      if (!vosk.empty()) {
+        const auto it = cfg.vosk.find(vosk);
+        if (it == cfg.vosk.end()) throw std::runtime_error("no [vosk-" + vosk + "] section");
+        b = std::make_shared<asr_vosk::VoskBackend>(it->second);
+        o.asr_target.name = vosk;
+        o.asr_target.backend = "vosk:" + vosk;
+      } else {
+        const auto it = cfg.riva.find(riva);
+        if (it == cfg.riva.end()) throw std::runtime_error("no [riva-" + riva + "] section");
+        b = std::make_shared<riva::RivaBackend>(it->second);
+        o.asr_target.name = o.tts_target.name = riva;
+        o.asr_target.backend = o.tts_target.backend = "riva:" + riva;
+        o.tts_backend = b;
+        o.tts = true;
+      }
+      o.asr_backend = b;
+      if (!only) {
+        o.llm = false;
+        if (riva.empty()) o.tts = false;
+      }
+      if (realtime.empty() && gemini.empty()) o.asr = true;
     }
     if (!deepgram.empty() || !transcription.empty()) {
       if (!deepgram.empty()) {
@@ -178,8 +220,8 @@ int main(int argc, char** argv) {
       }
       if (!only) {
         o.llm = false;
-        // --deepgram / --transcription beside it serves its recognizer
-        if (deepgram.empty() && transcription.empty()) o.asr = false;
+        // --deepgram / --transcription / --vosk beside it serves its recognizer
+        if (deepgram.empty() && transcription.empty() && vosk.empty()) o.asr = false;
       }
       o.tts = true;
     }

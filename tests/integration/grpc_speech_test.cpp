@@ -17,6 +17,8 @@
 #include "support/speech_calls.hpp"
 #include "voxbridge/audio/g711.hpp"
 #include "voxbridge/config/config.hpp"
+#include "voxbridge/provider_host/builtin_providers.hpp"
+#include "voxbridge/riva/backend.hpp"
 
 namespace voxbridge {
 namespace {
@@ -302,6 +304,40 @@ TEST(Riva, AVoiceRivaDoesNotHaveIsRetriedOnceThenTheFallbackPlays) {
   }
   const std::string m = testing::metrics_of(s);
   EXPECT_TRUE(testing::has(m, R"(voxbridge_riva_events_total{server="r",event="failed"} 2)")) << m;
+}
+
+TEST(Riva, ServedOverGrpcByTheProviderHost) {
+  MockRiva mock;
+  mock.script_text({"I would like to talk to sales", 1.0f});
+  riva::RivaOptions ro;
+  ro.name = "remote-riva";
+  ro.address = mock.address();
+  ro.voice = "English-US.Male-1";
+  auto backend = std::make_shared<riva::RivaBackend>(ro);
+  provider_host::BuiltinOptions bo;
+  bo.listen = "127.0.0.1:0";
+  bo.asr = bo.llm = bo.tts = false;
+  bo.asr_backend = bo.tts_backend = backend;
+  bo.asr_target.name = bo.tts_target.name = "remote";
+  bo.asr_target.backend = bo.tts_target.backend = "riva:remote-riva";
+  provider_host::BuiltinProviders host(std::move(bo));
+  testing::RunningServer s(config_of("[provider-remote]\naddress = " + host.address() + "\n",
+                                     "asr = remote\ntts = remote\n"));
+  auto p = testing::ulaw_call(s.port, testing::caller(0.5, {{1.2, 4.5}}));
+  const auto r = sim::place_call(p);
+  ASSERT_TRUE(r.connected) << r.error;
+  const std::string ev = testing::events_of(s, p);
+  EXPECT_TRUE(testing::has(ev, R"("type":"user","text":"I would like to talk to sales.")")) << ev;
+  ASSERT_TRUE(mock.wait_tts_done(1, 5s));
+  const auto t = mock.tts_streams();
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].requests[0].request.text(), "Connecting you to sales.");
+  EXPECT_EQ(t[0].requests[0].request.voice_name(), "English-US.Male-1");
+  EXPECT_EQ(t[0].requests[0].request.sample_rate_hz(), 8000);
+  // The contract carried the leg's mu-law to the host, and the host passed it on as it was.
+  EXPECT_EQ(mock.asr_stream(0).config.config().encoding(), nvidia::riva::MULAW);
+  EXPECT_NEAR(testing::tone_ms(r), 60.0 * 24, 100.0);
+  host.shutdown();
 }
 
 }  // namespace
