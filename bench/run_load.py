@@ -51,6 +51,14 @@ ends each turn (endpoint_silence_ms 800), the utterance goes as one WAV, the rep
 as one pcm request; the mock answers both at once, so voxbridge's share = reply after speech -
 (800 + the stub's LLM delay). Defaults: --calls 300, --duration 30, --ramp 50.
 
+--scenario riva is --scenario conversation with the recognizer and the voice on voxbridge's
+Riva backend ([riva-NAME], gRPC), against a fresh voxbridge-riva-mock (the tests' mock of a Riva
+server as a process, TLS, on --mock-port; OUT/riva.conf), the LLM from the stub. The mock's
+endpointing (Riva's stop history, 800 ms of silence) ends each turn (voxbridge's own endpoint is
+set later, 1500 ms), the leg's mu-law goes as it is, the reply's sentence as one
+SynthesizeOnline at 8 kHz; the mock answers at once, so voxbridge's share = reply after speech -
+(800 + the stub's LLM delay). Defaults: --calls 300, --duration 30, --ramp 50.
+
 --scenario gemini is the same against voxbridge-gemini-mock (the tests' Gemini Live mock) and
 voxbridge's in-process Gemini Live backend (OUT/gemini.conf; the key from VB_BENCH_GEMINI_KEY; the
 call's UUID in the setup's systemInstruction): "delta" is the mock's first serverContent audio of
@@ -183,6 +191,39 @@ bind = 127.0.0.1:5001
 agent = bot
 """
 
+# --scenario riva: the conversation figures with the Riva recognizer and voice (see the docstring).
+RIVA_STOP_HISTORY_MS = 800
+
+RIVA_CONF = """[general]
+log_level = warning
+max_calls = 4096
+
+[provider-stub]
+address = 127.0.0.1:{stub_port}
+deadline_ms = 600000
+
+[agent-bot]
+type = pipeline
+asr = riva
+llm = stub
+tts = riva
+greeting = none
+asr_encoding = mulaw
+tts_rate = 8000
+endpoint_silence_ms = 1500
+no_input_timeout_ms = 600000
+
+[riva-riva]
+address = 127.0.0.1:{port}
+tls = yes
+ca_file = {ca}
+voice = English-US.Female-1
+
+[listener-main]
+bind = 127.0.0.1:5001
+agent = bot
+"""
+
 # Defaults of --calls, --duration and --ramp per scenario.
 SCENARIO_DEFAULTS = {
     "echo": {"calls": 1000, "duration": 60.0, "ramp": 200.0},
@@ -191,6 +232,7 @@ SCENARIO_DEFAULTS = {
     "gemini": {"calls": 300, "duration": 30.0, "ramp": 50.0},
     "deepgram": {"calls": 300, "duration": 30.0, "ramp": 50.0},
     "openai-speech": {"calls": 300, "duration": 30.0, "ramp": 50.0},
+    "riva": {"calls": 300, "duration": 30.0, "ramp": 50.0},
 }
 
 REALTIME_KEY = "sk-bench-realtime-0123456789"
@@ -387,6 +429,10 @@ def start_deepgram_mock(binary, args, ca_path, log_path):
     if args.scenario == "openai-speech":
         cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
                "--api-key", OPENAI_SPEECH_KEY, "--threads", str(args.mock_threads)]
+    elif args.scenario == "riva":
+        # The load generator's voice has 20 ms blocks of RMS 330-1,080.
+        cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
+               "--voiced-rms", "250"]
     else:
         cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
                "--api-key", DEEPGRAM_KEY, "--threads", str(args.mock_threads),
@@ -395,13 +441,15 @@ def start_deepgram_mock(binary, args, ca_path, log_path):
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(200):
         if proc.poll() is not None:
-            sys.exit(f"deepgram mock exited at start (see {log_path})")
-        if listening(args.mock_port) and pathlib.Path(ca_path).exists():
+            sys.exit(f"{args.scenario} mock exited at start (see {log_path})")
+        # gRPC (the Riva mock) listens on a dual-stack socket: 127.0.0.1 shows in tcp6.
+        if (listening(args.mock_port, ("/proc/net/tcp", "/proc/net/tcp6"))
+                and pathlib.Path(ca_path).exists()):
             return proc
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    sys.exit(f"deepgram mock did not listen on port {args.mock_port}")
+    sys.exit(f"{args.scenario} mock did not listen on port {args.mock_port}")
 
 
 def percentiles(values):
@@ -652,6 +700,8 @@ def stub_delay_ms(args):
         return DEEPGRAM_ENDPOINTING_MS + args.stub_llm_delay_ms + args.stub_tts_delay_ms
     if args.scenario == "openai-speech":  # voxbridge's endpoint; the mock answers at once
         return OPENAI_SPEECH_ENDPOINT_MS + args.stub_llm_delay_ms
+    if args.scenario == "riva":  # the mock's endpointing; it speaks at once
+        return RIVA_STOP_HISTORY_MS + args.stub_llm_delay_ms
     return args.stub_asr_endpoint_ms + args.stub_llm_delay_ms + args.stub_tts_delay_ms
 
 
@@ -661,10 +711,21 @@ def fmt(v):
 
 def summarize(runs, args):
     keys = list(runs[0].keys())
-    conversation = args.scenario in ("conversation", "deepgram", "openai-speech")
-    deepgram = args.scenario in ("deepgram", "openai-speech")
+    conversation = args.scenario in ("conversation", "deepgram", "openai-speech", "riva")
+    deepgram = args.scenario in ("deepgram", "openai-speech", "riva")
     s2s = S2S.get(args.scenario)
-    if args.scenario == "openai-speech":
+    if args.scenario == "riva":
+        delay = stub_delay_ms(args)
+        header = [
+            f"{args.calls} conversations recognized and spoken by Riva (--scenario riva) against "
+            f"voxbridge-riva-mock over TLS, LLM from the stub ({args.stub_llm_delay_ms} ms), "
+            f"{args.duration:g} s window, server --threads {args.server_threads}, voxbridge-load "
+            f"--threads {args.load_threads}, {len(runs)} undisturbed run(s)",
+            f"voxbridge's share = reply after speech - {delay:g} ms (the mock's stop history "
+            f"{RIVA_STOP_HISTORY_MS} ms + LLM; the mock speaks at once); the disturbance leaves "
+            "out the stub's and the mock's CPU (stub_cpu_pct, mock_cpu_pct)",
+        ]
+    elif args.scenario == "openai-speech":
         delay = stub_delay_ms(args)
         header = [
             f"{args.calls} conversations recognized and spoken by OpenAI-compatible servers "
@@ -760,7 +821,7 @@ def main():
                    "--scenario conversation (default bench/conf/conversation.conf) a copy with "
                    "[provider-stub] address pointed at the stub is used, and --agent bot")
     p.add_argument("--scenario", choices=["echo", "conversation", "realtime", "gemini",
-                                          "deepgram", "openai-speech"],
+                                          "deepgram", "openai-speech", "riva"],
                    default="echo",
                    help="echo (default): echo agent; conversation: pipeline agent against "
                    "voxbridge-stub-provider; realtime: s2s agent on the OpenAI Realtime backend "
@@ -768,7 +829,9 @@ def main():
                    "backend against voxbridge-gemini-mock (TLS); deepgram: conversation with the "
                    "recognizer on the Deepgram backend against voxbridge-deepgram-mock (TLS); openai-speech: "
                    "conversation with the recognizer and the voice on the OpenAI-compatible "
-                   "backends against voxbridge-openai-speech-mock (TLS)")
+                   "backends against voxbridge-openai-speech-mock (TLS); riva: conversation with "
+                   "the recognizer and the voice on the Riva backend against voxbridge-riva-mock "
+                   "(TLS)")
     p.add_argument("--calls", type=int, help="default 1000 (echo), 500 (conversation)")
     p.add_argument("--duration", type=float, help="default 60 (echo), 30 (conversation)")
     p.add_argument("--ramp", type=float, help="calls per second while ramping up (default 200 "
@@ -808,8 +871,8 @@ def main():
     for key, value in SCENARIO_DEFAULTS[args.scenario].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    conversation = args.scenario in ("conversation", "deepgram", "openai-speech")
-    deepgram = args.scenario in ("deepgram", "openai-speech")
+    conversation = args.scenario in ("conversation", "deepgram", "openai-speech", "riva")
+    deepgram = args.scenario in ("deepgram", "openai-speech", "riva")
     s2s = S2S.get(args.scenario)
 
     build = pathlib.Path(args.build)
@@ -818,9 +881,9 @@ def main():
     stub_bin = build / "bench/stub/voxbridge-stub-provider"
     mock_bin = build / s2s["mock"] if s2s else None
     if deepgram:
-        mock_bin = build / ("bench/openai_speech_mock/voxbridge-openai-speech-mock"
-                            if args.scenario == "openai-speech"
-                            else "bench/deepgram_mock/voxbridge-deepgram-mock")
+        mock_bin = build / {"openai-speech": "bench/openai_speech_mock/voxbridge-openai-speech-mock",
+                            "riva": "bench/riva_mock/voxbridge-riva-mock"}.get(
+                                args.scenario, "bench/deepgram_mock/voxbridge-deepgram-mock")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     server_config, agent = args.server_config, "echo"
@@ -836,7 +899,12 @@ def main():
         if not mock_bin.exists():
             sys.exit(f"{mock_bin} not built")
         ca_path = (out / "mock-ca.pem").resolve()
-        if args.scenario == "openai-speech":
+        if args.scenario == "riva":
+            server_config = str(out / "riva.conf")
+            pathlib.Path(server_config).write_text(RIVA_CONF.format(
+                stub_port=args.stub_port, port=args.mock_port, ca=ca_path))
+            server_env = dict(os.environ)
+        elif args.scenario == "openai-speech":
             server_config = str(out / "openai-speech.conf")
             pathlib.Path(server_config).write_text(OPENAI_SPEECH_CONF.format(
                 stub_port=args.stub_port, port=args.mock_port, ca=ca_path,
