@@ -59,6 +59,14 @@ set later, 1500 ms), the leg's mu-law goes as it is, the reply's sentence as one
 SynthesizeOnline at 8 kHz; the mock answers at once, so voxbridge's share = reply after speech -
 (800 + the stub's LLM delay). Defaults: --calls 300, --duration 30, --ramp 50.
 
+--scenario vosk is --scenario conversation with the recognizer on voxbridge's Vosk backend
+([vosk-NAME], gRPC, plaintext as vosk-server serves it) against a fresh voxbridge-vosk-mock (the
+tests' mock of vosk-server as a process, on --mock-port; OUT/vosk.conf), the LLM and the voice
+from the stub. The mock's endpoint (Kaldi's rule 2, 500 ms of silence after speech) ends each
+turn (voxbridge's own endpoint is set later, 1500 ms), the leg's mu-law decoded once into PCM;
+voxbridge's share = reply after speech - (500 + the stub's LLM and TTS delays). Defaults:
+--calls 300, --duration 30, --ramp 50.
+
 --scenario gemini is the same against voxbridge-gemini-mock (the tests' Gemini Live mock) and
 voxbridge's in-process Gemini Live backend (OUT/gemini.conf; the key from VB_BENCH_GEMINI_KEY; the
 call's UUID in the setup's systemInstruction): "delta" is the mock's first serverContent audio of
@@ -224,6 +232,35 @@ bind = 127.0.0.1:5001
 agent = bot
 """
 
+# --scenario vosk: the conversation figures with the Vosk recognizer (see the docstring).
+VOSK_ENDPOINT_MS = 500
+
+VOSK_CONF = """[general]
+log_level = warning
+max_calls = 4096
+
+[provider-stub]
+address = 127.0.0.1:{stub_port}
+deadline_ms = 600000
+
+[agent-bot]
+type = pipeline
+asr = vosk
+llm = stub
+tts = stub
+greeting = none
+asr_encoding = mulaw
+endpoint_silence_ms = 1500
+no_input_timeout_ms = 600000
+
+[vosk-vosk]
+address = 127.0.0.1:{port}
+
+[listener-main]
+bind = 127.0.0.1:5001
+agent = bot
+"""
+
 # Defaults of --calls, --duration and --ramp per scenario.
 SCENARIO_DEFAULTS = {
     "echo": {"calls": 1000, "duration": 60.0, "ramp": 200.0},
@@ -233,6 +270,7 @@ SCENARIO_DEFAULTS = {
     "deepgram": {"calls": 300, "duration": 30.0, "ramp": 50.0},
     "openai-speech": {"calls": 300, "duration": 30.0, "ramp": 50.0},
     "riva": {"calls": 300, "duration": 30.0, "ramp": 50.0},
+    "vosk": {"calls": 300, "duration": 30.0, "ramp": 50.0},
 }
 
 REALTIME_KEY = "sk-bench-realtime-0123456789"
@@ -433,6 +471,8 @@ def start_deepgram_mock(binary, args, ca_path, log_path):
         # The load generator's voice has 20 ms blocks of RMS 330-1,080.
         cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
                "--voiced-rms", "250"]
+    elif args.scenario == "vosk":  # plaintext, as vosk-server serves
+        cmd = [binary, "--port", str(args.mock_port), "--voiced-rms", "250"]
     else:
         cmd = [binary, "--port", str(args.mock_port), "--tls", "--ca-out", str(ca_path),
                "--api-key", DEEPGRAM_KEY, "--threads", str(args.mock_threads),
@@ -444,7 +484,7 @@ def start_deepgram_mock(binary, args, ca_path, log_path):
             sys.exit(f"{args.scenario} mock exited at start (see {log_path})")
         # gRPC (the Riva mock) listens on a dual-stack socket: 127.0.0.1 shows in tcp6.
         if (listening(args.mock_port, ("/proc/net/tcp", "/proc/net/tcp6"))
-                and pathlib.Path(ca_path).exists()):
+                and (args.scenario == "vosk" or pathlib.Path(ca_path).exists())):
             return proc
         time.sleep(0.05)
     proc.kill()
@@ -702,6 +742,8 @@ def stub_delay_ms(args):
         return OPENAI_SPEECH_ENDPOINT_MS + args.stub_llm_delay_ms
     if args.scenario == "riva":  # the mock's endpointing; it speaks at once
         return RIVA_STOP_HISTORY_MS + args.stub_llm_delay_ms
+    if args.scenario == "vosk":  # the mock's endpoint, then the stub's LLM and voice
+        return VOSK_ENDPOINT_MS + args.stub_llm_delay_ms + args.stub_tts_delay_ms
     return args.stub_asr_endpoint_ms + args.stub_llm_delay_ms + args.stub_tts_delay_ms
 
 
@@ -711,10 +753,22 @@ def fmt(v):
 
 def summarize(runs, args):
     keys = list(runs[0].keys())
-    conversation = args.scenario in ("conversation", "deepgram", "openai-speech", "riva")
-    deepgram = args.scenario in ("deepgram", "openai-speech", "riva")
+    conversation = args.scenario in ("conversation", "deepgram", "openai-speech", "riva", "vosk")
+    deepgram = args.scenario in ("deepgram", "openai-speech", "riva", "vosk")
     s2s = S2S.get(args.scenario)
-    if args.scenario == "riva":
+    if args.scenario == "vosk":
+        delay = stub_delay_ms(args)
+        header = [
+            f"{args.calls} conversations recognized by Vosk (--scenario vosk) against "
+            f"voxbridge-vosk-mock (plaintext gRPC), LLM and TTS from the stub "
+            f"({args.stub_llm_delay_ms}/{args.stub_tts_delay_ms} ms), {args.duration:g} s window, "
+            f"server --threads {args.server_threads}, voxbridge-load --threads "
+            f"{args.load_threads}, {len(runs)} undisturbed run(s)",
+            f"voxbridge's share = reply after speech - {delay:g} ms (the mock's endpoint "
+            f"{VOSK_ENDPOINT_MS} ms + LLM + TTS); the disturbance leaves out the stub's and the "
+            "mock's CPU (stub_cpu_pct, mock_cpu_pct)",
+        ]
+    elif args.scenario == "riva":
         delay = stub_delay_ms(args)
         header = [
             f"{args.calls} conversations recognized and spoken by Riva (--scenario riva) against "
@@ -821,7 +875,7 @@ def main():
                    "--scenario conversation (default bench/conf/conversation.conf) a copy with "
                    "[provider-stub] address pointed at the stub is used, and --agent bot")
     p.add_argument("--scenario", choices=["echo", "conversation", "realtime", "gemini",
-                                          "deepgram", "openai-speech", "riva"],
+                                          "deepgram", "openai-speech", "riva", "vosk"],
                    default="echo",
                    help="echo (default): echo agent; conversation: pipeline agent against "
                    "voxbridge-stub-provider; realtime: s2s agent on the OpenAI Realtime backend "
@@ -831,7 +885,8 @@ def main():
                    "conversation with the recognizer and the voice on the OpenAI-compatible "
                    "backends against voxbridge-openai-speech-mock (TLS); riva: conversation with "
                    "the recognizer and the voice on the Riva backend against voxbridge-riva-mock "
-                   "(TLS)")
+                   "(TLS); vosk: conversation with the recognizer on the Vosk backend against "
+                   "voxbridge-vosk-mock")
     p.add_argument("--calls", type=int, help="default 1000 (echo), 500 (conversation)")
     p.add_argument("--duration", type=float, help="default 60 (echo), 30 (conversation)")
     p.add_argument("--ramp", type=float, help="calls per second while ramping up (default 200 "
@@ -871,8 +926,8 @@ def main():
     for key, value in SCENARIO_DEFAULTS[args.scenario].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    conversation = args.scenario in ("conversation", "deepgram", "openai-speech", "riva")
-    deepgram = args.scenario in ("deepgram", "openai-speech", "riva")
+    conversation = args.scenario in ("conversation", "deepgram", "openai-speech", "riva", "vosk")
+    deepgram = args.scenario in ("deepgram", "openai-speech", "riva", "vosk")
     s2s = S2S.get(args.scenario)
 
     build = pathlib.Path(args.build)
@@ -882,7 +937,8 @@ def main():
     mock_bin = build / s2s["mock"] if s2s else None
     if deepgram:
         mock_bin = build / {"openai-speech": "bench/openai_speech_mock/voxbridge-openai-speech-mock",
-                            "riva": "bench/riva_mock/voxbridge-riva-mock"}.get(
+                            "riva": "bench/riva_mock/voxbridge-riva-mock",
+                            "vosk": "bench/vosk_mock/voxbridge-vosk-mock"}.get(
                                 args.scenario, "bench/deepgram_mock/voxbridge-deepgram-mock")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -899,7 +955,12 @@ def main():
         if not mock_bin.exists():
             sys.exit(f"{mock_bin} not built")
         ca_path = (out / "mock-ca.pem").resolve()
-        if args.scenario == "riva":
+        if args.scenario == "vosk":
+            server_config = str(out / "vosk.conf")
+            pathlib.Path(server_config).write_text(VOSK_CONF.format(
+                stub_port=args.stub_port, port=args.mock_port))
+            server_env = dict(os.environ)
+        elif args.scenario == "riva":
             server_config = str(out / "riva.conf")
             pathlib.Path(server_config).write_text(RIVA_CONF.format(
                 stub_port=args.stub_port, port=args.mock_port, ca=ca_path))
