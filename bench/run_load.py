@@ -392,10 +392,13 @@ def listening(port, tables=("/proc/net/tcp",)):
     return False
 
 
-def start_server(binary, port, threads, config, log_path, agent="echo", env=None):
+def start_server(binary, port, threads, config, log_path, agent="echo", env=None,
+                 http_port=None):
     log = open(log_path, "w")
     cmd = [binary, "--listen", f"127.0.0.1:{port}", "--agent", agent, "--threads", str(threads),
            "--log-level", "warning"]
+    if http_port:
+        cmd += ["--http", f"127.0.0.1:{http_port}"]
     if config:
         cmd += ["--config", config]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -407,6 +410,45 @@ def start_server(binary, port, threads, config, log_path, agent="echo", env=None
         time.sleep(0.05)
     proc.kill()
     sys.exit(f"server did not listen on port {port}")
+
+
+PHASES = ("asr", "llm", "tts", "playout")
+
+
+def turn_phases(http_port):
+    """The server's own turn phases (voxbridge_turn_phase_seconds on its /metrics): per phase
+    the mean in ms (sum / count, exact) and the upper bound of the bucket holding the 99th
+    percentile (the buckets are 5, 10, 20, 50, 100, 200... ms). "playout" is the provider's first
+    audio -> the first frame sent to the caller: what voxbridge adds on the way out; "asr" is the
+    caller's end of speech (voxbridge's VAD or the provider's endpoint) -> the final transcript.
+    Empty if the API does not answer."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for phase in PHASES:
+        lab = f'phase="{phase}"'
+        buckets, total, count = [], 0.0, 0
+        for line in text.splitlines():
+            if not line.startswith("voxbridge_turn_phase_seconds") or lab not in line:
+                continue
+            name, value = line.rsplit(" ", 1)
+            if name.startswith("voxbridge_turn_phase_seconds_bucket"):
+                le = re.search(r'le="([^"]+)"', name).group(1)
+                buckets.append((float("inf") if le == "+Inf" else float(le), float(value)))
+            elif name.startswith("voxbridge_turn_phase_seconds_sum"):
+                total = float(value)
+            elif name.startswith("voxbridge_turn_phase_seconds_count"):
+                count = int(float(value))
+        if count == 0:
+            continue
+        p99 = next((le for le, c in sorted(buckets) if c >= 0.99 * count), float("inf"))
+        out[f"{phase}_mean_ms"] = total / count * 1000.0
+        out[f"{phase}_p99_le_ms"] = p99 * 1000.0
+    return out
 
 
 def stop_server(proc, timeout_s=30):
@@ -860,6 +902,10 @@ def summarize(runs, args):
     if conversation:
         lines.append(f"- reply after speech p50 / p99 (ms): median {fmt(medians['reply_p50_ms'])} / "
                      f"{fmt(medians['reply_p99_ms'])}")
+        lines.append(f"- the server's turn phases, mean (p99 bucket) in ms, median of the runs: "
+                     + ", ".join(f"{ph} {fmt(medians[ph + '_mean_ms'])} "
+                                 f"(<= {fmt(medians[ph + '_p99_le_ms'])})" for ph in PHASES)
+                     + "; playout = the provider's first audio -> the first frame out")
         lines.append(f"- voxbridge's share p99 (reply p99 - {delay:g} ms): median "
                      f"{fmt(medians['share_p99_ms'])} ms (per run: "
                      + ", ".join(fmt(r["share_p99_ms"]) for r in runs) + "; reported, no target)")
@@ -910,6 +956,9 @@ def main():
                    help="conversation: stub --llm-delay-ms (default 100)")
     p.add_argument("--stub-tts-delay-ms", type=int, default=50,
                    help="conversation: stub --tts-delay-ms (default 50)")
+    p.add_argument("--http-port", type=int, default=17201,
+                   help="conversation scenarios: the server's HTTP API, read for its turn phases "
+                   "(default 17201)")
     p.add_argument("--mock-port", type=int, default=17101,
                    help="realtime, gemini: the mock's port (default 17101)")
     p.add_argument("--mock-threads", type=int, default=1,
@@ -1017,7 +1066,8 @@ def main():
             sampler = CpuSampler(stub.pid)
         try:
             server = start_server(str(server_bin), args.port, args.server_threads, server_config,
-                                  out / f"{tag}.server.log", agent, server_env)
+                                  out / f"{tag}.server.log", agent, server_env,
+                                  args.http_port if conversation else None)
         except BaseException:
             for helper in (stub, dg):
                 if helper:
@@ -1040,6 +1090,7 @@ def main():
                         smp.start()
                 rc = subprocess.call(load_cmd, stdout=table, stderr=prog)
                 load_exit = time.monotonic()
+                phases = turn_phases(args.http_port) if conversation else {}
                 for smp in (sampler, dg_sampler):
                     if smp:
                         smp.stop()
@@ -1077,6 +1128,9 @@ def main():
             mock_cpu = (dg_sampler.cpu_percent(load_exit - result["window_s"], load_exit)
                         if dg_sampler else 0.0)
             m = conversation_metrics(result, stub_cpu + mock_cpu, stub_delay_ms(args))
+            for phase in PHASES:
+                for k in (f"{phase}_mean_ms", f"{phase}_p99_le_ms"):
+                    m[k] = phases.get(k, float("nan"))
             if deepgram:
                 m["stub_cpu_pct"] = stub_cpu
                 m["mock_cpu_pct"] = mock_cpu

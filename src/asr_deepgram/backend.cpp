@@ -416,7 +416,8 @@ std::atomic<std::uint64_t> next_utterance{1};
 }  // namespace
 
 DeepgramBackend::DeepgramBackend(DeepgramOptions options)
-    : state_(std::make_shared<State>(std::move(options))) {}
+    : PartialClients("deepgram " + options.name, "speech recognition"),
+      state_(std::make_shared<State>(std::move(options))) {}
 
 DeepgramBackend::~DeepgramBackend() {
   std::vector<std::shared_ptr<CallSocket>> open;
@@ -487,26 +488,6 @@ void DeepgramBackend::call_ended(std::string_view call_uuid) {
     state_->calls.erase(it);
   }
   if (s) asio::post(s->ex, [s] { s->call_over(); });
-}
-
-std::shared_ptr<providers::LlmTurn> DeepgramBackend::open_llm(const providers::ProviderTarget&,
-                                                              const llm::v1::TurnRequest&,
-                                                              providers::Poster,
-                                                              providers::LlmEvents) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition only, not an LLM");
-}
-
-std::shared_ptr<providers::TtsStream> DeepgramBackend::open_tts(const providers::ProviderTarget&,
-                                                                const tts::v1::SynthesisConfig&,
-                                                                providers::Poster,
-                                                                providers::TtsEvents, std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition only, not speech");
-}
-
-std::shared_ptr<providers::AgentStream> DeepgramBackend::open_agent(
-    const providers::ProviderTarget&, const agent::v1::AgentConfig&, providers::Poster,
-    providers::AgentEvents, std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition only, not an agent");
 }
 
 const DeepgramOptions& DeepgramBackend::options() const {

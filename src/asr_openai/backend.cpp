@@ -327,7 +327,8 @@ class UtteranceStream final : public providers::AsrStream {
 }  // namespace
 
 TranscriptionBackend::TranscriptionBackend(TranscriptionOptions options)
-    : state_(std::make_shared<State>(std::move(options))) {}
+    : PartialClients("transcription " + options.name, "speech recognition"),
+      state_(std::make_shared<State>(std::move(options))) {}
 
 TranscriptionBackend::~TranscriptionBackend() {
   // Calls have ended before the server drops its backends; what is still in flight is given
@@ -368,25 +369,6 @@ std::shared_ptr<providers::AsrStream> TranscriptionBackend::open_asr(
   return std::make_shared<UtteranceStream>(std::move(req), pool->executor(),
                                            enc == common::v1::MULAW, rate, max_samples,
                                            state_->counters);
-}
-
-std::shared_ptr<providers::LlmTurn> TranscriptionBackend::open_llm(const providers::ProviderTarget&,
-                                                                   const llm::v1::TurnRequest&,
-                                                                   providers::Poster,
-                                                                   providers::LlmEvents) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition only, not an LLM");
-}
-
-std::shared_ptr<providers::TtsStream> TranscriptionBackend::open_tts(
-    const providers::ProviderTarget&, const tts::v1::SynthesisConfig&, providers::Poster,
-    providers::TtsEvents, std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition only, not speech");
-}
-
-std::shared_ptr<providers::AgentStream> TranscriptionBackend::open_agent(
-    const providers::ProviderTarget&, const agent::v1::AgentConfig&, providers::Poster,
-    providers::AgentEvents, std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition only, not an agent");
 }
 
 const TranscriptionOptions& TranscriptionBackend::options() const {

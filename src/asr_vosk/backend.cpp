@@ -122,7 +122,9 @@ class VoskStream final : public providers::AsrStream {
 
 }  // namespace
 
-VoskBackend::VoskBackend(VoskOptions options) : state_(std::make_shared<State>()) {
+VoskBackend::VoskBackend(VoskOptions options)
+    : PartialClients("vosk-" + options.name, "speech recognition"),
+      state_(std::make_shared<State>()) {
   state_->options = std::move(options);
   const auto& o = state_->options;
   state_->log_name = "vosk-" + o.name;
@@ -191,27 +193,6 @@ std::shared_ptr<providers::AsrStream> VoskBackend::open_asr(
   return std::make_shared<VoskStream>(
       std::move(stream), enc == common::v1::ALAW ? audio::G711Law::alaw : audio::G711Law::ulaw,
       g711, rate, state_->counters);
-}
-
-std::shared_ptr<providers::LlmTurn> VoskBackend::open_llm(const providers::ProviderTarget&,
-                                                          const llm::v1::TurnRequest&,
-                                                          providers::Poster, providers::LlmEvents) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition only, not an LLM");
-}
-
-std::shared_ptr<providers::TtsStream> VoskBackend::open_tts(const providers::ProviderTarget&,
-                                                            const tts::v1::SynthesisConfig&,
-                                                            providers::Poster, providers::TtsEvents,
-                                                            std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition only, not a voice");
-}
-
-std::shared_ptr<providers::AgentStream> VoskBackend::open_agent(const providers::ProviderTarget&,
-                                                                const agent::v1::AgentConfig&,
-                                                                providers::Poster,
-                                                                providers::AgentEvents,
-                                                                std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition only, not an agent");
 }
 
 const VoskOptions& VoskBackend::options() const {

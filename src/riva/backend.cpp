@@ -303,7 +303,9 @@ class RivaReply final : public providers::TtsStream,
 
 }  // namespace
 
-RivaBackend::RivaBackend(RivaOptions options) : state_(std::make_shared<State>()) {
+RivaBackend::RivaBackend(RivaOptions options)
+    : PartialClients("riva-" + options.name, "speech recognition and synthesis"),
+      state_(std::make_shared<State>()) {
   state_->options = std::move(options);
   const auto& o = state_->options;
   state_->log_name = "riva-" + o.name;
@@ -407,21 +409,6 @@ std::shared_ptr<providers::TtsStream> RivaBackend::open_tts(const providers::Pro
       std::move(events), config.voice().empty() ? o.voice : config.voice(),
       o.language.empty() ? config.language() : o.language, rate,
       std::max<std::size_t>(max_queued, 1));
-}
-
-std::shared_ptr<providers::LlmTurn> RivaBackend::open_llm(const providers::ProviderTarget&,
-                                                          const llm::v1::TurnRequest&,
-                                                          providers::Poster, providers::LlmEvents) {
-  throw std::runtime_error(state_->log_name + " serves speech recognition and voice, not an LLM");
-}
-
-std::shared_ptr<providers::AgentStream> RivaBackend::open_agent(const providers::ProviderTarget&,
-                                                                const agent::v1::AgentConfig&,
-                                                                providers::Poster,
-                                                                providers::AgentEvents,
-                                                                std::size_t) {
-  throw std::runtime_error(state_->log_name +
-                           " serves speech recognition and voice, not a speech-to-speech agent");
 }
 
 const RivaOptions& RivaBackend::options() const {

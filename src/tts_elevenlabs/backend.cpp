@@ -364,7 +364,8 @@ class ReplyStream final : public providers::TtsStream {
 }  // namespace
 
 ElevenLabsBackend::ElevenLabsBackend(ElevenLabsOptions options)
-    : state_(std::make_shared<State>(std::move(options))) {}
+    : PartialClients("elevenlabs " + options.name, "speech synthesis"),
+      state_(std::make_shared<State>(std::move(options))) {}
 
 ElevenLabsBackend::~ElevenLabsBackend() {
   std::vector<std::shared_ptr<ReplySocket>> open;
@@ -401,27 +402,6 @@ std::shared_ptr<providers::TtsStream> ElevenLabsBackend::open_tts(
   }
   asio::post(s->ex, [s] { s->start(); });
   return std::make_shared<ReplyStream>(s, max_queued, state_->counters);
-}
-
-std::shared_ptr<providers::AsrStream> ElevenLabsBackend::open_asr(const providers::ProviderTarget&,
-                                                                  const asr::v1::RecognitionConfig&,
-                                                                  providers::Poster,
-                                                                  providers::AsrEvents,
-                                                                  std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech synthesis only, not recognition");
-}
-
-std::shared_ptr<providers::LlmTurn> ElevenLabsBackend::open_llm(const providers::ProviderTarget&,
-                                                                const llm::v1::TurnRequest&,
-                                                                providers::Poster,
-                                                                providers::LlmEvents) {
-  throw std::runtime_error(state_->log_name + " serves speech synthesis only, not an LLM");
-}
-
-std::shared_ptr<providers::AgentStream> ElevenLabsBackend::open_agent(
-    const providers::ProviderTarget&, const agent::v1::AgentConfig&, providers::Poster,
-    providers::AgentEvents, std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech synthesis only, not an agent");
 }
 
 const ElevenLabsOptions& ElevenLabsBackend::options() const {

@@ -351,7 +351,8 @@ class ReplyStream final : public providers::TtsStream {
 }  // namespace
 
 SpeechBackend::SpeechBackend(SpeechOptions options)
-    : state_(std::make_shared<State>(std::move(options))) {}
+    : PartialClients("speech " + options.name, "speech synthesis"),
+      state_(std::make_shared<State>(std::move(options))) {}
 
 SpeechBackend::~SpeechBackend() {
   // Calls have ended before the server drops its backends; what is still in flight is given
@@ -387,28 +388,6 @@ std::shared_ptr<providers::TtsStream> SpeechBackend::open_tts(
                                    static_cast<double>(config.speaking_rate()), rate);
   return std::make_shared<ReplyStream>(std::move(r), pool->executor(), max_queued,
                                        state_->counters);
-}
-
-std::shared_ptr<providers::AsrStream> SpeechBackend::open_asr(const providers::ProviderTarget&,
-                                                              const asr::v1::RecognitionConfig&,
-                                                              providers::Poster,
-                                                              providers::AsrEvents, std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech synthesis only, not recognition");
-}
-
-std::shared_ptr<providers::LlmTurn> SpeechBackend::open_llm(const providers::ProviderTarget&,
-                                                            const llm::v1::TurnRequest&,
-                                                            providers::Poster,
-                                                            providers::LlmEvents) {
-  throw std::runtime_error(state_->log_name + " serves speech synthesis only, not an LLM");
-}
-
-std::shared_ptr<providers::AgentStream> SpeechBackend::open_agent(const providers::ProviderTarget&,
-                                                                  const agent::v1::AgentConfig&,
-                                                                  providers::Poster,
-                                                                  providers::AgentEvents,
-                                                                  std::size_t) {
-  throw std::runtime_error(state_->log_name + " serves speech synthesis only, not an agent");
 }
 
 const SpeechOptions& SpeechBackend::options() const {

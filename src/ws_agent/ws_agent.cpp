@@ -247,32 +247,4 @@ void WsAgentStream::end(StreamStatus st) {
   });
 }
 
-// --- SpeechToSpeechOnly
-// ---------------------------------------------------------------------------
-
-void SpeechToSpeechOnly::not_served(const char* what) const {
-  throw std::runtime_error(what_ + " serves speech-to-speech agents only, not " + what);
-}
-
-std::shared_ptr<providers::AsrStream> SpeechToSpeechOnly::open_asr(
-    const providers::ProviderTarget&, const asr::v1::RecognitionConfig&, providers::Poster,
-    providers::AsrEvents, std::size_t) {
-  not_served("speech recognition");
-}
-
-std::shared_ptr<providers::LlmTurn> SpeechToSpeechOnly::open_llm(const providers::ProviderTarget&,
-                                                                 const llm::v1::TurnRequest&,
-                                                                 providers::Poster,
-                                                                 providers::LlmEvents) {
-  not_served("LLM turns");
-}
-
-std::shared_ptr<providers::TtsStream> SpeechToSpeechOnly::open_tts(const providers::ProviderTarget&,
-                                                                   const tts::v1::SynthesisConfig&,
-                                                                   providers::Poster,
-                                                                   providers::TtsEvents,
-                                                                   std::size_t) {
-  not_served("speech synthesis");
-}
-
 }  // namespace voxbridge::ws_agent

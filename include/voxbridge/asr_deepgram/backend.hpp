@@ -49,7 +49,7 @@ struct DeepgramCounters : ws_agent::StreamCounters {
   std::atomic<std::uint64_t> malformed{0};  ///< server messages that ended an utterance
 };
 
-class DeepgramBackend final : public providers::ProviderClients {
+class DeepgramBackend final : public providers::PartialClients {
  public:
   /// Starts the threads; throws std::runtime_error if the TLS set-up (ca_file) fails.
   explicit DeepgramBackend(DeepgramOptions options);
@@ -64,16 +64,6 @@ class DeepgramBackend final : public providers::ProviderClients {
                                                  providers::Poster post,
                                                  providers::AsrEvents events,
                                                  std::size_t max_queued) override;
-  std::shared_ptr<providers::LlmTurn> open_llm(const providers::ProviderTarget&,
-                                               const llm::v1::TurnRequest&, providers::Poster,
-                                               providers::LlmEvents) override;
-  std::shared_ptr<providers::TtsStream> open_tts(const providers::ProviderTarget&,
-                                                 const tts::v1::SynthesisConfig&, providers::Poster,
-                                                 providers::TtsEvents, std::size_t) override;
-  std::shared_ptr<providers::AgentStream> open_agent(const providers::ProviderTarget&,
-                                                     const agent::v1::AgentConfig&,
-                                                     providers::Poster, providers::AgentEvents,
-                                                     std::size_t) override;
   /// The call's socket is closed (CloseStream) once its utterance, if any, has ended.
   void call_ended(std::string_view call_uuid) override;
 

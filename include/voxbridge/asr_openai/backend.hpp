@@ -46,7 +46,7 @@ struct TranscriptionCounters {
   std::atomic<std::uint64_t> dropped_audio{0};    ///< audio messages over max_utterance
 };
 
-class TranscriptionBackend final : public providers::ProviderClients {
+class TranscriptionBackend final : public providers::PartialClients {
  public:
   /// Starts the threads; throws std::runtime_error if the TLS set-up (ca_file) fails, or
   /// std::invalid_argument for a base_url that is not http(s)://.
@@ -62,16 +62,6 @@ class TranscriptionBackend final : public providers::ProviderClients {
                                                  providers::Poster post,
                                                  providers::AsrEvents events,
                                                  std::size_t max_queued) override;
-  std::shared_ptr<providers::LlmTurn> open_llm(const providers::ProviderTarget&,
-                                               const llm::v1::TurnRequest&, providers::Poster,
-                                               providers::LlmEvents) override;
-  std::shared_ptr<providers::TtsStream> open_tts(const providers::ProviderTarget&,
-                                                 const tts::v1::SynthesisConfig&, providers::Poster,
-                                                 providers::TtsEvents, std::size_t) override;
-  std::shared_ptr<providers::AgentStream> open_agent(const providers::ProviderTarget&,
-                                                     const agent::v1::AgentConfig&,
-                                                     providers::Poster, providers::AgentEvents,
-                                                     std::size_t) override;
 
   const TranscriptionOptions& options() const;
   const TranscriptionCounters& counters() const;

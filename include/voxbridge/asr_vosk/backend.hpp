@@ -44,7 +44,7 @@ struct VoskCounters {
   std::atomic<std::uint64_t> audio_ms{0};  ///< caller audio sent
 };
 
-class VoskBackend final : public providers::ProviderClients {
+class VoskBackend final : public providers::PartialClients {
  public:
   /// Throws std::runtime_error if the TLS set-up (ca_file) fails.
   explicit VoskBackend(VoskOptions options);
@@ -59,16 +59,6 @@ class VoskBackend final : public providers::ProviderClients {
                                                  providers::Poster post,
                                                  providers::AsrEvents events,
                                                  std::size_t max_queued) override;
-  std::shared_ptr<providers::LlmTurn> open_llm(const providers::ProviderTarget&,
-                                               const llm::v1::TurnRequest&, providers::Poster,
-                                               providers::LlmEvents) override;
-  std::shared_ptr<providers::TtsStream> open_tts(const providers::ProviderTarget&,
-                                                 const tts::v1::SynthesisConfig&, providers::Poster,
-                                                 providers::TtsEvents, std::size_t) override;
-  std::shared_ptr<providers::AgentStream> open_agent(const providers::ProviderTarget&,
-                                                     const agent::v1::AgentConfig&,
-                                                     providers::Poster, providers::AgentEvents,
-                                                     std::size_t) override;
 
   const VoskOptions& options() const;
   const VoskCounters& counters() const;

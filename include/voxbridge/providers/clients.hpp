@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -204,6 +205,42 @@ class ProviderClients {
   /// The call is over: a backend that keeps something per call across its streams (a socket
   /// reused by a call's utterances) lets it go. Any io thread; a no-op for the others.
   virtual void call_ended(std::string_view /*call_uuid*/) {}
+};
+
+/// An in-process backend serves some of the contracts (speech recognition, a voice, both, or
+/// speech-to-speech agents): it derives from this and overrides those. Each contract it does not
+/// serve throws std::runtime_error("NAME serves WHAT only, not CONTRACT") from open_*(), which
+/// the call takes as it takes any stream that cannot be set up: its fallback.
+class PartialClients : public ProviderClients {
+ public:
+  std::shared_ptr<AsrStream> open_asr(const ProviderTarget&, const asr::v1::RecognitionConfig&,
+                                      Poster, AsrEvents, std::size_t) override {
+    not_served("speech recognition");
+  }
+  std::shared_ptr<LlmTurn> open_llm(const ProviderTarget&, const llm::v1::TurnRequest&, Poster,
+                                    LlmEvents) override {
+    not_served("LLM turns");
+  }
+  std::shared_ptr<TtsStream> open_tts(const ProviderTarget&, const tts::v1::SynthesisConfig&,
+                                      Poster, TtsEvents, std::size_t) override {
+    not_served("speech synthesis");
+  }
+  std::shared_ptr<AgentStream> open_agent(const ProviderTarget&, const agent::v1::AgentConfig&,
+                                          Poster, AgentEvents, std::size_t) override {
+    not_served("speech-to-speech agents");
+  }
+
+ protected:
+  /// `name` names the backend in the errors ("deepgram-x"); `serves` says what it serves
+  /// ("speech recognition").
+  PartialClients(std::string name, std::string serves)
+      : name_(std::move(name)), serves_(std::move(serves)) {}
+
+ private:
+  [[noreturn]] void not_served(const char* contract) const {
+    throw std::runtime_error(name_ + " serves " + serves_ + " only, not " + contract);
+  }
+  std::string name_, serves_;
 };
 
 }  // namespace voxbridge::providers

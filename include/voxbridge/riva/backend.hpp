@@ -54,7 +54,7 @@ struct RivaCounters {
   std::atomic<std::uint64_t> tts_audio_ms{0};
 };
 
-class RivaBackend final : public providers::ProviderClients {
+class RivaBackend final : public providers::PartialClients {
  public:
   /// Throws std::runtime_error if the TLS set-up (ca_file) fails.
   explicit RivaBackend(RivaOptions options);
@@ -69,19 +69,12 @@ class RivaBackend final : public providers::ProviderClients {
                                                  providers::Poster post,
                                                  providers::AsrEvents events,
                                                  std::size_t max_queued) override;
-  std::shared_ptr<providers::LlmTurn> open_llm(const providers::ProviderTarget&,
-                                               const llm::v1::TurnRequest&, providers::Poster,
-                                               providers::LlmEvents) override;
   /// LINEAR16 at 8000..48000 Hz.
   std::shared_ptr<providers::TtsStream> open_tts(const providers::ProviderTarget& target,
                                                  const tts::v1::SynthesisConfig& config,
                                                  providers::Poster post,
                                                  providers::TtsEvents events,
                                                  std::size_t max_queued) override;
-  std::shared_ptr<providers::AgentStream> open_agent(const providers::ProviderTarget&,
-                                                     const agent::v1::AgentConfig&,
-                                                     providers::Poster, providers::AgentEvents,
-                                                     std::size_t) override;
 
   const RivaOptions& options() const;
   const RivaCounters& counters() const;

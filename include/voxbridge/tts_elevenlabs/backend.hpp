@@ -40,7 +40,7 @@ struct ElevenLabsCounters : ws_agent::StreamCounters {
   std::atomic<std::uint64_t> held_dropped{0};  ///< responses over kMaxHeld while paused
 };
 
-class ElevenLabsBackend final : public providers::ProviderClients {
+class ElevenLabsBackend final : public providers::PartialClients {
  public:
   /// Responses held for a call that has paused reads (a reply's audio, 100 ms or more each).
   static constexpr std::size_t kMaxHeld = 3000;
@@ -58,17 +58,6 @@ class ElevenLabsBackend final : public providers::ProviderClients {
                                                  providers::Poster post,
                                                  providers::TtsEvents events,
                                                  std::size_t max_queued) override;
-  std::shared_ptr<providers::AsrStream> open_asr(const providers::ProviderTarget&,
-                                                 const asr::v1::RecognitionConfig&,
-                                                 providers::Poster, providers::AsrEvents,
-                                                 std::size_t) override;
-  std::shared_ptr<providers::LlmTurn> open_llm(const providers::ProviderTarget&,
-                                               const llm::v1::TurnRequest&, providers::Poster,
-                                               providers::LlmEvents) override;
-  std::shared_ptr<providers::AgentStream> open_agent(const providers::ProviderTarget&,
-                                                     const agent::v1::AgentConfig&,
-                                                     providers::Poster, providers::AgentEvents,
-                                                     std::size_t) override;
 
   const ElevenLabsOptions& options() const;
   const ElevenLabsCounters& counters() const;

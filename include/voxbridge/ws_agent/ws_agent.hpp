@@ -240,23 +240,10 @@ class ConversationStream : public WsAgentStream {
 
 /// A ProviderClients that serves speech-to-speech agents only: the other three throw
 /// std::runtime_error ("NAME serves speech-to-speech agents only, not speech recognition").
-class SpeechToSpeechOnly : public providers::ProviderClients {
+class SpeechToSpeechOnly : public providers::PartialClients {
  public:
-  explicit SpeechToSpeechOnly(std::string what) : what_(std::move(what)) {}
-  std::shared_ptr<providers::AsrStream> open_asr(const providers::ProviderTarget&,
-                                                 const asr::v1::RecognitionConfig&,
-                                                 providers::Poster, providers::AsrEvents,
-                                                 std::size_t) override;
-  std::shared_ptr<providers::LlmTurn> open_llm(const providers::ProviderTarget&,
-                                               const llm::v1::TurnRequest&, providers::Poster,
-                                               providers::LlmEvents) override;
-  std::shared_ptr<providers::TtsStream> open_tts(const providers::ProviderTarget&,
-                                                 const tts::v1::SynthesisConfig&, providers::Poster,
-                                                 providers::TtsEvents, std::size_t) override;
-
- private:
-  [[noreturn]] void not_served(const char* what) const;
-  std::string what_;
+  explicit SpeechToSpeechOnly(std::string what)
+      : PartialClients(std::move(what), "speech-to-speech agents") {}
 };
 
 /// A speech-to-speech backend over a vendor's WebSocket: its shared state, and one `Stream` (a
