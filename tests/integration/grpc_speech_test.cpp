@@ -154,6 +154,26 @@ TEST(Vosk, AFailedStreamIsRetriedOnceWithTheWholeUtterance) {
       << m;
 }
 
+TEST(Vosk, AServerThatSaysTooMuchIsCutAt4KiB) {
+  // A hostile or broken server's transcript is not trusted to be short: 6,000 bytes of words
+  // reach the pipeline as their first 4,096.
+  std::string said;
+  while (said.size() < 6000) said += "sales ";
+  said.pop_back();
+  MockVosk mock;
+  mock.script_text(said);
+  testing::RunningServer s(
+      config_of("[vosk-v]\naddress = " + mock.address() + "\n", "asr = v\ntts = builtin\n"));
+  auto p = testing::ulaw_call(s.port, testing::caller(0.5, {{1.2, 4.5}}));
+  ASSERT_TRUE(sim::place_call(p).connected);
+  const std::string ev = testing::events_of(s, p);
+  const std::string key = R"("type":"user","text":")";
+  const auto at = ev.find(key);
+  ASSERT_NE(at, std::string::npos) << ev;
+  const auto from = at + key.size();
+  EXPECT_EQ(ev.substr(from, ev.find('"', from) - from), said.substr(0, 4096));
+}
+
 TEST(Riva, TheLegsMulawGoesAsItIsAndTheReplyIsSpokenAtTheAgentsRate) {
   MockRiva mock;
   mock.script_text({"I would like to talk to sales", 0.9f});
